@@ -1,0 +1,17 @@
+"""resilsim: what will clients see during the next incident, and how much capacity is needed?
+
+A discrete-event simulation (SimPy) of clients calling an API that answers
+with its real, documented error codes, comparing retry strategies.
+
+    >>> import resilsim
+    >>> result = resilsim.simulate(resilsim.load_scenario("scenarios/analytics-aurora-scale-up.yaml"), seed=0)
+    >>> result.summary()
+"""
+from .errors import ResilsimError, ScenarioError
+from .result import Result
+from .scenario import Scenario, load_scenario, with_overrides
+from .sim import simulate
+
+__version__ = "0.1.0"
+__all__ = ["ResilsimError", "ScenarioError", "Result", "Scenario", "load_scenario", "with_overrides",
+           "simulate", "__version__"]

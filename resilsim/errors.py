@@ -1,0 +1,23 @@
+"""The package's own errors: each carries one clear sentence for the user."""
+from __future__ import annotations
+
+
+class ResilsimError(Exception):
+    """Base of every error resilsim raises on purpose (the CLI prints it without a traceback)."""
+
+
+class ScenarioError(ResilsimError, ValueError):
+    """A scenario that cannot be loaded: names the file, the field path and what is allowed."""
+
+    def __init__(self, message: str, *, source: str | None = None, path: str | None = None,
+                 line: int | None = None):
+        self.source = source
+        self.path = path
+        self.line = line
+        self.reason = message
+        where = []
+        if source:
+            where.append(f"{source}:{line}" if line else str(source))
+        if path:
+            where.append(path)
+        super().__init__(": ".join(where + [message]))

@@ -1,0 +1,298 @@
+"""Retry policies: which failures to retry, how long to wait, when to stop.
+
+A :class:`RetryPolicy` is ``wait + stop + retry_on`` (tenacity's three
+questions), optionally with per-code :class:`Rule` s (the doc presets use
+them: "429: back off 1 s, 2 s, 4 s ... capped at 30 s; NotFound: never").
+
+The catalog's advice decides what a retry means:
+
+- ``never``: the request fails with that code;
+- ``reauth``: one token refresh (``reauth_delay`` seconds) and one retry;
+- ``after_reset``: wait for the quota reset only if it comes before the
+  deadline, else fail with that code;
+- ``retry``, ``backoff``, ``after_window``, ``after_lock``: wait as the
+  policy's wait says (a :func:`retry_after` wait honours the server's hint).
+
+The policy is pure: :meth:`RetryPolicy.decide` takes the facts of the failed
+attempt and an rng and returns a :class:`Decision`. The simulator resolves
+each code once to a :class:`CodePlan` (:meth:`RetryPolicy.plan`) and keeps
+the per-attempt path to a table lookup.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import NamedTuple
+
+from .stops import Attempts, Stop, attempts
+from .waits import NoWait, Wait
+
+# What to do with a failed attempt, per code.
+FAIL = 0          # not retryable: the request ends "failed" with this code
+RETRY = 1         # wait as the plan says, then retry
+REAUTH = 2        # refresh the token (reauth_delay), retry once
+AFTER_RESET = 3   # wait for the quota reset if inside the deadline, else fail
+
+ACTIONS = {FAIL: "fail", RETRY: "retry", REAUTH: "reauth", AFTER_RESET: "after_reset"}
+
+
+class RetryOn:
+    """Base class of retry-on predicates: ``retry_on(code) -> bool``."""
+
+    def __call__(self, code) -> bool:  # pragma: no cover
+        raise NotImplementedError
+
+    def __or__(self, other: "RetryOn") -> "RetryOn":
+        return AnyOf((self, other))
+
+    def __and__(self, other: "RetryOn") -> "RetryOn":
+        return AllOf((self, other))
+
+    def describe(self) -> str:
+        return type(self).__name__
+
+
+@dataclass(frozen=True, slots=True)
+class ByAdvice(RetryOn):
+    """Retry what the catalog's advice allows (every advice but ``never``)."""
+
+    def __call__(self, code):
+        return code.advice != "never"
+
+    def describe(self):
+        return "advice"
+
+
+@dataclass(frozen=True, slots=True)
+class OnStatus(RetryOn):
+    """Retry responses with one of these HTTP statuses."""
+
+    statuses: frozenset
+
+    def __call__(self, code):
+        return code.http in self.statuses
+
+    def describe(self):
+        return "status:" + ",".join(map(str, sorted(self.statuses)))
+
+
+@dataclass(frozen=True, slots=True)
+class OnCodes(RetryOn):
+    """Retry exactly these codes (catalog names such as ``"ANALYTICS_1900"`` or ``"TIMEOUT"``)."""
+
+    codes: frozenset
+
+    def __call__(self, code):
+        return code.code in self.codes or (code.family and code.code[:3] + "XXX" in self.codes)
+
+    def describe(self):
+        return "codes:" + ",".join(sorted(self.codes))
+
+
+@dataclass(frozen=True, slots=True)
+class AnyOf(RetryOn):
+    """Retry when any predicate says so."""
+
+    parts: tuple
+
+    def __call__(self, code):
+        return any(p(code) for p in self.parts)
+
+    def describe(self):
+        return "|".join(p.describe() for p in self.parts)
+
+
+@dataclass(frozen=True, slots=True)
+class AllOf(RetryOn):
+    """Retry only when every predicate says so."""
+
+    parts: tuple
+
+    def __call__(self, code):
+        return all(p(code) for p in self.parts)
+
+    def describe(self):
+        return "&".join(p.describe() for p in self.parts)
+
+
+def by_advice() -> RetryOn:
+    """Retry what the catalog's advice allows (the default)."""
+    return ByAdvice()
+
+
+def on_status(*statuses: int) -> RetryOn:
+    """Retry responses with these HTTP statuses (a client-side timeout has status 0)."""
+    return OnStatus(frozenset(int(s) for s in statuses))
+
+
+def on_codes(*codes: str) -> RetryOn:
+    """Retry exactly these catalog codes (``"TIMEOUT"`` for a client-side timeout)."""
+    return OnCodes(frozenset(str(c) for c in codes))
+
+
+@dataclass(frozen=True, slots=True)
+class RetryAfter(Wait):
+    """Honour the server's ``Retry-After`` (or rate-limit reset) when the response has one, else ``fallback``.
+
+    ``cap`` bounds a server's hint (seconds); a hint above it falls back too.
+    """
+
+    fallback: Wait = field(default_factory=NoWait)
+    cap: float = math.inf
+
+    def __call__(self, attempt, previous, rng):
+        return self.fallback(attempt, previous, rng)
+
+    def describe(self):
+        return {**self.fallback.describe(), "retry_after": True}
+
+
+def retry_after(fallback: Wait | None = None, cap: float = math.inf) -> Wait:
+    """A wait that honours ``Retry-After`` and otherwise waits as ``fallback`` (default: no wait)."""
+    return RetryAfter(fallback if fallback is not None else NoWait(), cap)
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    """A per-code rule: failures matching ``codes``, ``advice`` or ``http`` wait and stop as given.
+
+    A rule with ``retry=False`` says "never" for what it matches.
+    """
+
+    codes: frozenset = frozenset()
+    advice: frozenset = frozenset()
+    http: frozenset = frozenset()
+    wait: Wait = field(default_factory=NoWait)
+    stop: Stop = field(default_factory=lambda: attempts(3))
+    retry: bool = True
+
+    def matches(self, code) -> bool:
+        """True when this rule covers ``code``."""
+        return (
+            code.code in self.codes
+            or (code.family and code.code[:3] + "XXX" in self.codes)
+            or code.advice in self.advice
+            or code.http in self.http
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class CodePlan:
+    """What a policy does with one code: an action, the wait and the stop that apply."""
+
+    action: int
+    wait: Wait
+    stop: Stop
+    honours_retry_after: bool
+
+
+class Decision(NamedTuple):
+    """The answer to one failed attempt: ``retry`` after ``wait`` seconds, or end with ``outcome``.
+
+    ``outcome`` is ``"failed"`` (not retryable), ``"gave_up"`` (the stop
+    condition) or ``"deadline"`` (the retry would start after the deadline);
+    it is ``None`` when the request retries. A named tuple: it is made on
+    every failed attempt of a simulation, so it must be cheap.
+    """
+
+    retry: bool
+    wait: float = 0.0
+    outcome: str | None = None
+    reauth: bool = False
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """A retry policy: ``wait``, ``stop`` and ``retry_on``, plus optional per-code ``rules``.
+
+    With ``rules``, the first matching rule decides and a code no rule
+    matches is not retried. ``reauth_delay`` is the time a token refresh
+    takes (seconds). ``name`` labels result rows.
+    """
+
+    wait: Wait = field(default_factory=NoWait)
+    stop: Stop = field(default_factory=lambda: attempts(1))
+    retry_on: RetryOn = field(default_factory=ByAdvice)
+    rules: tuple = ()
+    reauth_delay: float = 0.5
+    retry_timeouts: bool = True
+    name: str = "custom"
+
+    def plan(self, code) -> CodePlan:
+        """Resolve what this policy does with ``code`` (an ErrorCode-like object), once per code.
+
+        A client-side timeout is the code ``"TIMEOUT"`` (advice ``retry``);
+        ``retry_timeouts=False`` never retries it.
+        """
+        if code.code == "TIMEOUT" and not self.retry_timeouts:
+            return CodePlan(FAIL, self.wait, self.stop, False)
+        if self.rules:
+            for rule in self.rules:
+                if rule.matches(code):
+                    if not rule.retry:
+                        return CodePlan(FAIL, rule.wait, rule.stop, False)
+                    return CodePlan(_action(code), rule.wait, rule.stop, isinstance(rule.wait, RetryAfter))
+            return CodePlan(FAIL, self.wait, self.stop, False)
+        if not self.retry_on(code):
+            return CodePlan(FAIL, self.wait, self.stop, False)
+        return CodePlan(_action(code), self.wait, self.stop, isinstance(self.wait, RetryAfter))
+
+    def decide(self, code, *, attempt: int, elapsed: float, previous_wait: float = 0.0,
+               retry_after: float | None = None, reauthed: bool = False,
+               deadline: float = math.inf, rng=None) -> Decision:
+        """Decide what to do after attempt number ``attempt`` failed with ``code``.
+
+        ``elapsed`` and ``deadline`` are seconds since the request started;
+        ``retry_after`` is the server's hint in seconds (None if it gave none);
+        ``reauthed`` says whether this request already refreshed its token.
+        """
+        return decide(self.plan(code), self.reauth_delay, attempt, elapsed, previous_wait,
+                      retry_after, reauthed, deadline, rng)
+
+    @property
+    def bounded(self) -> bool:
+        """True when every retryable path of this policy has a stop that ends it."""
+        stops = [r.stop for r in self.rules if r.retry] if self.rules else [self.stop]
+        return all(s.bounded for s in stops)
+
+    def describe(self) -> dict:
+        """Flat parameters for result rows (strategy columns of a sweep)."""
+        d = {"retry": self.name, **self.wait.describe(), **self.stop.describe()}
+        if not self.rules:
+            d["retry_on"] = self.retry_on.describe()
+        return d
+
+
+def _action(code) -> int:
+    advice = code.advice
+    if advice == "reauth":
+        return REAUTH
+    if advice == "after_reset":
+        return AFTER_RESET
+    return RETRY
+
+
+def decide(plan: CodePlan, reauth_delay: float, attempt: int, elapsed: float, previous_wait: float,
+           retry_after: float | None, reauthed: bool, deadline: float, rng) -> Decision:
+    """The decision of :meth:`RetryPolicy.decide` for a resolved plan (shared with the simulator)."""
+    action = plan.action
+    if action == FAIL:
+        return Decision(False, outcome="failed")
+    if action == REAUTH:
+        if reauthed:
+            return Decision(False, outcome="failed")
+        wait = reauth_delay
+    elif action == AFTER_RESET:
+        # Waiting past the deadline for a quota reset helps nobody: fail with the code.
+        if retry_after is None or elapsed + retry_after > deadline:
+            return Decision(False, outcome="failed")
+        wait = retry_after
+    elif plan.honours_retry_after and retry_after is not None and retry_after <= plan.wait.cap:
+        wait = retry_after
+    else:
+        wait = plan.wait(attempt, previous_wait, rng)
+    if plan.stop(attempt, elapsed, wait):
+        return Decision(False, outcome="gave_up")
+    if elapsed + wait > deadline:
+        return Decision(False, outcome="deadline")
+    return Decision(True, wait=wait, reauth=action == REAUTH)

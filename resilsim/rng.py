@@ -1,0 +1,79 @@
+"""Seeded random streams, drawn in blocks.
+
+Every draw in a run comes from a named stream spawned from one
+``numpy.random.SeedSequence``: arrivals, service times, faults and client
+jitter each have their own, so two strategies run on the same seed see the
+same arrivals and the same incidents (common random numbers).
+
+Calling numpy once per event costs about a microsecond; :class:`BlockRandom`
+draws 4096 numbers at a time and hands them out one by one, which is what
+keeps the per-attempt path cheap.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+#: The named streams of a run, in spawn order. Appending a name keeps the
+#: existing streams unchanged; reordering would change every result.
+STREAMS = ("arrivals", "service", "faults", "jitter", "guards", "server")
+
+BLOCK = 4096
+
+
+def spawn_streams(seed: int | np.random.SeedSequence) -> dict[str, np.random.Generator]:
+    """Return one independent ``Generator`` per name in :data:`STREAMS`.
+
+    ``seed`` is an int (entropy) or a ``SeedSequence`` (e.g. a sweep's spawned
+    child). The same seed always gives the same streams, bit for bit.
+    """
+    ss = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
+    children = ss.spawn(len(STREAMS))
+    return {name: np.random.Generator(np.random.PCG64(child)) for name, child in zip(STREAMS, children)}
+
+
+class BlockRandom:
+    """Uniform numbers on [0, 1) from a numpy Generator, drawn in blocks.
+
+    It has the one method policies need, ``random()``, the same as Python's
+    ``random.Random``: a policy written against it runs unchanged in a real
+    client with ``random.Random()``.
+    """
+
+    __slots__ = ("_gen", "_block", "_i", "_size")
+
+    def __init__(self, gen: np.random.Generator, size: int = BLOCK):
+        self._gen = gen
+        self._size = size
+        self._block: list[float] = []
+        self._i = 0
+
+    def random(self) -> float:
+        """Return the next uniform number on [0, 1)."""
+        i = self._i
+        if i >= len(self._block):
+            # tolist() makes Python floats once per block: cheaper to index than numpy scalars.
+            self._block = self._gen.random(self._size).tolist()
+            i = 0
+        self._i = i + 1
+        return self._block[i]
+
+
+class BlockSampler:
+    """Draws from any vectorised sampler in blocks: ``BlockSampler(lambda n: gen.exponential(2, n))``."""
+
+    __slots__ = ("_draw", "_block", "_i", "_size")
+
+    def __init__(self, draw, size: int = BLOCK):
+        self._draw = draw
+        self._size = size
+        self._block: list[float] = []
+        self._i = 0
+
+    def __call__(self) -> float:
+        """Return the next draw."""
+        i = self._i
+        if i >= len(self._block):
+            self._block = self._draw(self._size).tolist()
+            i = 0
+        self._i = i + 1
+        return self._block[i]

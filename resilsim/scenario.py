@@ -1,0 +1,665 @@
+"""The scenario: what is simulated, as a validated, frozen pydantic model.
+
+Load one with :func:`load_scenario` from a YAML file, a YAML string or a dict;
+change it with :func:`with_overrides` (dotted paths, as ``--set`` on the
+command line), which returns a new scenario and never touches the caller's.
+Every duration is in seconds; every rate is per second unless it says
+otherwise.
+"""
+from __future__ import annotations
+
+import copy
+import difflib
+import math
+import os
+from pathlib import Path
+from typing import Annotated, Any, Literal, Union
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from .errors import ScenarioError
+
+PosFloat = Annotated[float, Field(gt=0, allow_inf_nan=False)]
+NonNegFloat = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+Probability = Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)]
+
+#: Largest file resilsim reads as a scenario (bytes): a hand-written scenario is a few KiB.
+MAX_FILE_BYTES = 1_000_000
+
+
+class Model(BaseModel):
+    """Base of scenario models: unknown keys are errors, objects are frozen once built."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=False)
+
+
+# ---------------------------------------------------------------- service side
+
+class ExponentialLatency(Model):
+    mean: PosFloat = Field(description="mean service time, seconds")
+
+
+class LogNormalLatency(Model):
+    median: PosFloat = Field(description="median service time, seconds")
+    p99: PosFloat | None = Field(None, description="99th percentile, seconds (or give sigma)")
+    sigma: PosFloat | None = Field(None, description="standard deviation of the log (or give p99)")
+
+    @model_validator(mode="after")
+    def _one_shape(self):
+        if (self.p99 is None) == (self.sigma is None):
+            raise ValueError("give exactly one of p99 or sigma")
+        if self.p99 is not None and self.p99 <= self.median:
+            raise ValueError(f"p99 ({self.p99}) must be greater than the median ({self.median})")
+        return self
+
+
+class MixtureLatency(Model):
+    value: PosFloat = Field(description="usual service time, seconds")
+    slow: PosFloat = Field(description="slow service time, seconds")
+    p_slow: Probability = Field(description="probability of the slow time")
+
+
+class Latency(Model):
+    """One of: ``{exponential: {mean}}``, ``{lognormal: {median, p99|sigma}}``, ``{constant: seconds}``, ``{mixture: ...}``."""
+
+    exponential: ExponentialLatency | None = None
+    lognormal: LogNormalLatency | None = None
+    constant: PosFloat | None = None
+    mixture: MixtureLatency | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self):
+        given = [k for k in ("exponential", "lognormal", "constant", "mixture") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError("give exactly one distribution: exponential, lognormal, constant or mixture")
+        return self
+
+    def distribution(self):
+        """The pure distribution object (resilsim.server.latency)."""
+        from .server import latency as L
+        if self.exponential:
+            return L.Exponential(self.exponential.mean)
+        if self.lognormal:
+            ln = self.lognormal
+            return L.LogNormal.from_p99(ln.median, ln.p99) if ln.p99 else L.LogNormal(ln.median, ln.sigma)
+        if self.mixture:
+            m = self.mixture
+            return L.Mixture(m.value, m.slow, m.p_slow)
+        return L.Constant(self.constant)
+
+
+class Operation(Model):
+    weight: PosFloat = Field(1.0, description="share of requests for this operation (normalised)")
+    latency: Latency = Field(default_factory=lambda: Latency(exponential={"mean": 0.1}))
+
+
+class Queue(Model):
+    limit: Annotated[int, Field(ge=0)] | None = Field(None, description="queued attempts beyond the workers; None: unbounded")
+    timeout: PosFloat | None = Field(None, description="seconds an attempt may wait in the queue before the API answers its timeout code")
+
+
+class TokenBucketSpec(Model):
+    rate: PosFloat = Field(description="tokens per second")
+    burst: Annotated[float, Field(ge=1, allow_inf_nan=False)] = Field(description="bucket size, attempts")
+
+
+class RateLimit(Model):
+    token_bucket: TokenBucketSpec
+
+
+class Service(Model):
+    workers: Annotated[int, Field(ge=1, le=100_000)] = Field(description="attempts served at once")
+    queue: Queue = Field(default_factory=Queue)
+    operations: dict[str, Operation] = Field(default_factory=lambda: {"default": Operation()})
+    rate_limit: RateLimit | None = None
+
+    @field_validator("operations")
+    @classmethod
+    def _some_operation(cls, v):
+        if not v:
+            raise ValueError("needs at least one operation")
+        return v
+
+
+# ---------------------------------------------------------------- faults
+
+class IncidentSpec(Model):
+    start: NonNegFloat = Field(description="seconds from the start of the run")
+    duration: PosFloat = Field(description="seconds")
+    code: str | None = Field(None, description="error code answered during the incident")
+    rate: Probability = Field(1.0, description="probability per attempt of answering `code`")
+    rates: dict[str, Probability] = Field(default_factory=dict, description="several codes: code → probability")
+    operations: list[str] = Field(default_factory=list, description="operations affected; empty: all")
+    slowdown: Annotated[float, Field(ge=1, allow_inf_nan=False)] = Field(1.0, description="service-time factor")
+    name: str = ""
+
+    @field_validator("code", mode="before")
+    @classmethod
+    def _code_str(cls, v):
+        return None if v is None else str(v)
+
+    @field_validator("rates", mode="before")
+    @classmethod
+    def _rates_str(cls, v):
+        return {str(k): p for k, p in v.items()} if isinstance(v, dict) else v
+
+    def all_rates(self) -> dict[str, float]:
+        """Code → probability, merging ``code``/``rate`` with ``rates``."""
+        out = dict(self.rates)
+        if self.code is not None:
+            out[self.code] = out.get(self.code, 0.0) + self.rate
+        return out
+
+
+class Faults(Model):
+    background: dict[str, Probability] = Field(default_factory=dict, description="code → probability per attempt, always")
+    incidents: list[IncidentSpec] = Field(default_factory=list)
+
+    @field_validator("background", mode="before")
+    @classmethod
+    def _codes_str(cls, v):
+        return {str(k): p for k, p in v.items()} if isinstance(v, dict) else v
+
+    @field_validator("background")
+    @classmethod
+    def _sum(cls, v):
+        if sum(v.values()) > 1.0:
+            raise ValueError(f"background error rates sum to {sum(v.values()):g}, above 1")
+        return v
+
+
+# ---------------------------------------------------------------- clients
+
+class Poisson(Model):
+    rate: PosFloat = Field(description="requests per second, all clients together")
+
+
+class Arrival(Model):
+    poisson: Poisson
+
+
+class Clients(Model):
+    arrival: Arrival
+    timeout: PosFloat | None = Field(None, description="seconds a client waits for one attempt")
+    deadline: PosFloat | None = Field(None, description="seconds a request may take, retries included")
+
+    @model_validator(mode="after")
+    def _deadline_after_timeout(self):
+        if self.timeout and self.deadline and self.deadline < self.timeout:
+            raise ValueError(f"deadline ({self.deadline} s) is shorter than the attempt timeout ({self.timeout} s)")
+        return self
+
+
+# ---------------------------------------------------------------- strategies
+
+class ExponentialWait(Model):
+    base: PosFloat = 1.0
+    multiplier: Annotated[float, Field(ge=1, allow_inf_nan=False)] = 2.0
+    cap: PosFloat | None = None
+
+
+class LinearWait(Model):
+    base: NonNegFloat = 0.0
+    step: PosFloat = 1.0
+    cap: PosFloat | None = None
+
+
+class WaitSpec(Model):
+    """One of ``none: true``, ``fixed: seconds``, ``linear: {...}``, ``exponential: {...}``."""
+
+    none: bool | None = None
+    fixed: NonNegFloat | None = None
+    linear: LinearWait | None = None
+    exponential: ExponentialWait | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self):
+        given = [k for k in ("none", "fixed", "linear", "exponential") if getattr(self, k) not in (None, False)]
+        if len(given) > 1:
+            raise ValueError("give one wait: none, fixed, linear or exponential")
+        return self
+
+
+class StopSpec(Model):
+    attempts: Annotated[int, Field(ge=1, le=1000)] | None = Field(None, description="attempts in all, the first included")
+    elapsed: PosFloat | None = Field(None, description="seconds since the request started")
+    deadline: PosFloat | None = Field(None, description="no retry may start later than this, seconds")
+
+
+class RetryOnSpec(Model):
+    advice: bool = Field(True, description="retry what the catalog's advice allows")
+    status: list[Annotated[int, Field(ge=100, le=599)]] = Field(default_factory=list)
+    codes: list[str] = Field(default_factory=list)
+    timeouts: bool = Field(True, description="retry attempts the client timed out")
+
+    @field_validator("codes", mode="before")
+    @classmethod
+    def _codes_str(cls, v):
+        return [str(c) for c in v] if isinstance(v, list) else v
+
+
+Jitter = Literal["none", "full", "equal", "decorrelated", "additive", "proportional"]
+
+
+class RetrySpec(Model):
+    preset: str | None = Field(None, description="start from a named preset; other fields override it")
+    wait: WaitSpec | None = None
+    jitter: Jitter = "none"
+    jitter_amount: NonNegFloat = Field(0.2, description="seconds (additive) or fraction (proportional)")
+    retry_after: bool = Field(False, description="honour the server's Retry-After when given")
+    stop: StopSpec | None = None
+    retry_on: RetryOnSpec | None = None
+    reauth_delay: NonNegFloat = Field(0.5, description="seconds a token refresh takes")
+
+
+class StrategySpec(Model):
+    retry: Union[str, RetrySpec] = "none"
+
+
+# ---------------------------------------------------------------- the scenario
+
+class Scenario(Model):
+    """A whole scenario. Build it with :func:`load_scenario`."""
+
+    name: str = "scenario"
+    description: str = ""
+    api: str = Field(description="analytics | nanostream | counters | path to a catalog YAML")
+    duration: PosFloat = Field(description="seconds of arrivals")
+    warmup: NonNegFloat = Field(0.0, description="seconds excluded from the summary")
+    drain: NonNegFloat = Field(600.0, description="seconds after `duration` for open requests to finish")
+    bin: PosFloat = Field(1.0, description="width of the timeline's bins, seconds")
+    service: Service
+    faults: Faults = Field(default_factory=Faults)
+    clients: Clients
+    strategies: dict[str, StrategySpec] = Field(default_factory=lambda: {"none": StrategySpec()})
+
+    @model_validator(mode="after")
+    def _consistent(self):
+        if self.warmup >= self.duration:
+            raise ValueError(f"warmup ({self.warmup} s) must be shorter than duration ({self.duration} s)")
+        for i, inc in enumerate(self.faults.incidents):
+            if inc.start >= self.duration:
+                raise ValueError(f"faults.incidents[{i}] starts at {inc.start} s, after the run ends ({self.duration} s)")
+            if inc.code is None and not inc.rates and inc.slowdown == 1.0:
+                raise ValueError(f"faults.incidents[{i}] needs a code, rates or a slowdown")
+            for op in inc.operations:
+                if op not in self.service.operations:
+                    raise ValueError(f"faults.incidents[{i}].operations: unknown operation {op!r}; "
+                                     f"known: {', '.join(self.service.operations)}")
+        if not self.strategies:
+            raise ValueError("strategies: give at least one strategy")
+        return self
+
+
+# ---------------------------------------------------------------- loading
+
+def load_scenario(source: str | os.PathLike | dict | Scenario, *, overrides: dict | list | None = None) -> Scenario:
+    """Load and validate a scenario from a YAML file path, a YAML string or a dict.
+
+    ``overrides`` are dotted paths (``{"service.workers": 16}`` or
+    ``["service.workers=16"]``) applied before validation. Raises
+    :class:`ScenarioError` with the file, the field path and what is allowed.
+    """
+    if isinstance(source, Scenario):
+        data, label, text = source.model_dump(mode="python", exclude_none=False), None, None
+        data = _strip_defaults(source)
+    elif isinstance(source, dict):
+        data, label, text = copy.deepcopy(source), None, None
+    else:
+        path_like = isinstance(source, os.PathLike) or (isinstance(source, str) and "\n" not in source
+                                                         and source.endswith((".yaml", ".yml")))
+        if path_like:
+            label = str(source)
+            text = _read(Path(source))
+        else:
+            label, text = "<string>", str(source)
+        data = _parse_yaml(text, label)
+    if overrides:
+        data = apply_overrides(data, overrides, source=label)
+    scenario = _validate(data, label, text)
+    _check_codes(scenario, label, text)
+    return scenario
+
+
+def _strip_defaults(s: Scenario) -> dict:
+    return s.model_dump(mode="python", exclude_unset=True)
+
+
+def _read(path: Path) -> str:
+    try:
+        size = path.stat().st_size
+    except FileNotFoundError:
+        raise ScenarioError("no such file", source=str(path)) from None
+    except OSError as e:
+        raise ScenarioError(f"cannot read the file ({e.strerror})", source=str(path)) from None
+    if path.is_dir():
+        raise ScenarioError("is a directory, not a scenario file", source=str(path))
+    if size > MAX_FILE_BYTES:
+        raise ScenarioError(f"file is {size} bytes; scenarios are limited to {MAX_FILE_BYTES}", source=str(path))
+    raw = path.read_bytes()
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ScenarioError("is not a UTF-8 text file (binary?)", source=str(path)) from None
+
+
+class _BoundedLoader(yaml.SafeLoader):
+    """safe_load with caps on expanded size (a 'billion laughs' alias bomb) and on nesting depth.
+
+    Each composed node's weight is the number of nodes it expands to, an
+    alias counting as the whole node it points at, so a bomb is refused
+    before anything is constructed.
+    """
+
+    max_nodes = 100_000
+    max_depth = 50
+
+    def __init__(self, stream):
+        super().__init__(stream)
+        self._weights: dict[int, int] = {}
+        self._depth = 0
+
+    def compose_node(self, parent, index):
+        self._depth += 1
+        if self._depth > self.max_depth:
+            raise yaml.YAMLError(f"nested deeper than {self.max_depth} levels")
+        try:
+            node = super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+        key = id(node)
+        if key not in self._weights:
+            if isinstance(node, yaml.MappingNode):
+                w = 1 + sum(self._weights.get(id(k), 1) + self._weights.get(id(v), 1) for k, v in node.value)
+            elif isinstance(node, yaml.SequenceNode):
+                w = 1 + sum(self._weights.get(id(v), 1) for v in node.value)
+            else:
+                w = 1
+            if w > self.max_nodes:
+                raise yaml.YAMLError(f"expands to more than {self.max_nodes} values (an alias bomb?)")
+            self._weights[key] = w
+        return node
+
+
+def _parse_yaml(text: str, label: str) -> dict:
+    try:
+        loader = _BoundedLoader(text)
+        try:
+            data = loader.get_single_data()
+        finally:
+            loader.dispose()
+    except yaml.MarkedYAMLError as e:
+        line = e.problem_mark.line + 1 if e.problem_mark else None
+        raise ScenarioError(f"is not valid YAML ({e.problem})", source=label, line=line) from None
+    except yaml.YAMLError as e:
+        raise ScenarioError(f"is not valid YAML ({e})", source=label) from None
+    if data is None:
+        raise ScenarioError("is empty; a scenario needs at least api, duration, service and clients", source=label)
+    if not isinstance(data, dict):
+        raise ScenarioError(f"must be a mapping of fields, not a {type(data).__name__}", source=label)
+    return data
+
+
+def apply_overrides(data: dict, overrides: dict | list, *, source: str | None = None) -> dict:
+    """Return a copy of ``data`` with dotted-path overrides applied (values parsed as YAML scalars)."""
+    data = copy.deepcopy(data)
+    items = overrides.items() if isinstance(overrides, dict) else [_split(o, source) for o in overrides]
+    for key, value in items:
+        parts = key.split(".")
+        node = data
+        for i, part in enumerate(parts[:-1]):
+            if isinstance(node, list):
+                node = _list_item(node, part, key, source)
+                continue
+            if not isinstance(node, dict):
+                raise ScenarioError(f"cannot set {key!r}: {'.'.join(parts[:i])} is not a mapping", source=source)
+            node = node.setdefault(part, {})
+        last = parts[-1]
+        if isinstance(node, list):
+            idx = int(_list_item(node, last, key, source) is not None and last)
+            node[idx] = value
+        elif isinstance(node, dict):
+            node[last] = value
+        else:
+            raise ScenarioError(f"cannot set {key!r}: its parent is not a mapping", source=source)
+    return data
+
+
+def _list_item(node: list, part: str, key: str, source):
+    if not part.isdigit() or int(part) >= len(node):
+        raise ScenarioError(f"cannot set {key!r}: {part!r} is not an index below {len(node)}", source=source)
+    return node[int(part)]
+
+
+def _split(item: str, source) -> tuple[str, Any]:
+    if "=" not in item:
+        raise ScenarioError(f"override {item!r} must look like dotted.key=value", source=source)
+    key, raw = item.split("=", 1)
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else raw
+    except yaml.YAMLError:
+        value = raw
+    return key.strip(), value
+
+
+def with_overrides(scenario: Scenario, overrides: dict | list) -> Scenario:
+    """A new scenario with dotted-path overrides applied; ``scenario`` is unchanged."""
+    return load_scenario(_strip_defaults(scenario), overrides=overrides)
+
+
+def _validate(data: dict, label, text) -> Scenario:
+    try:
+        return Scenario.model_validate(data)
+    except ValidationError as e:
+        err = e.errors()[0]
+        loc = tuple(err["loc"])
+        path = _loc_path(loc)
+        msg = _message(err, data)
+        raise ScenarioError(msg, source=label, path=path or None, line=_line_of(text, loc)) from None
+
+
+def _loc_path(loc) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif str(part) in ("RetrySpec", "str", "function-after[_exactly_one(), Latency]"):
+            continue
+        else:
+            out += ("." if out else "") + str(part)
+    return out
+
+
+def _message(err: dict, data: dict) -> str:
+    kind = err["type"]
+    if kind == "extra_forbidden":
+        key = str(err["loc"][-1])
+        parent = _model_at(err["loc"][:-1])
+        known = list(parent.model_fields) if parent else []
+        close = difflib.get_close_matches(key, known, n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        return f"unknown field {key!r}{hint} (allowed: {', '.join(known)})" if known else f"unknown field {key!r}"
+    if kind == "missing":
+        return "is required"
+    got = err.get("input")
+    text = err["msg"]
+    if text.startswith("Value error, "):
+        text = text[len("Value error, "):]
+    if isinstance(got, (dict, list)):
+        return text
+    return f"{text} (got {got!r})"
+
+
+def _model_at(loc) -> type[BaseModel] | None:
+    """The pydantic model class at a location, for listing allowed keys."""
+    model: Any = Scenario
+    for part in loc:
+        if model is None:
+            return None
+        if isinstance(part, int):
+            continue
+        if part in ("RetrySpec",):
+            model = RetrySpec
+            continue
+        field = model.model_fields.get(str(part)) if isinstance(model, type) and issubclass(model, BaseModel) else None
+        if field is None:
+            # a dict value (operations.NAME, strategies.NAME): the dict's value model
+            model = _dict_value_model(model, part)
+            continue
+        model = _inner_model(field.annotation)
+    return model if isinstance(model, type) and issubclass(model, BaseModel) else None
+
+
+def _inner_model(annotation):
+    import typing
+    args = typing.get_args(annotation)
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    if typing.get_origin(annotation) is dict:
+        return ("dict", args[1])
+    for a in args:
+        m = _inner_model(a)
+        if m is not None and m != (None):
+            return m
+    return None
+
+
+def _dict_value_model(model, part):
+    if isinstance(model, tuple) and model[0] == "dict":
+        inner = model[1]
+        return inner if isinstance(inner, type) and issubclass(inner, BaseModel) else None
+    return None
+
+
+def _line_of(text: str | None, loc) -> int | None:
+    """The 1-based line of ``loc`` in the YAML ``text`` (the deepest key found), via compose marks."""
+    if not text:
+        return None
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError:
+        return None
+    line = None
+    for part in loc:
+        if isinstance(node, yaml.MappingNode):
+            for k, v in node.value:
+                if k.value == str(part):
+                    line = k.start_mark.line + 1
+                    node = v
+                    break
+            else:
+                if part in ("RetrySpec", "str"):
+                    continue
+                return line
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
+            node = node.value[part]
+            line = node.start_mark.line + 1
+        else:
+            return line
+    return line
+
+
+def _check_codes(s: Scenario, label, text) -> None:
+    """Every error code a scenario names must be in its API's catalog."""
+    from .catalog import CatalogError, load_catalog
+    try:
+        catalog = load_catalog(s.api)
+    except CatalogError as e:
+        raise ScenarioError(str(e), source=label, path="api") from None
+    except (KeyError, FileNotFoundError, OSError):
+        raise ScenarioError(f"unknown API {s.api!r}; use analytics, nanostream, counters or a catalog file path",
+                            source=label, path="api", line=_line_of(text, ("api",))) from None
+    where: list[tuple[tuple, str]] = [(("faults", "background", c), c) for c in s.faults.background]
+    for i, inc in enumerate(s.faults.incidents):
+        where += [(("faults", "incidents", i, "rates" if c != inc.code else "code"), c) for c in inc.all_rates()]
+    for name, st in s.strategies.items():
+        if isinstance(st.retry, RetrySpec) and st.retry.retry_on:
+            where += [(("strategies", name, "retry", "retry_on", "codes"), c) for c in st.retry.retry_on.codes
+                      if c not in ("TIMEOUT",)]
+    for loc, code in where:
+        if code not in catalog:
+            close = catalog.closest(code)
+            hint = f"; closest: {', '.join(close)}" if close else ""
+            raise ScenarioError(f"unknown {catalog.api} error code {code!r}{hint}", source=label,
+                                path=_loc_path(loc), line=_line_of(text, loc))
+    for name, st in s.strategies.items():
+        if isinstance(st.retry, str):
+            from .policies import PRESETS
+            if st.retry not in PRESETS:
+                close = difflib.get_close_matches(st.retry, list(PRESETS), n=3)
+                raise ScenarioError(
+                    f"unknown retry preset {st.retry!r}; known: {', '.join(PRESETS)}"
+                    + (f" (closest: {', '.join(close)})" if close else ""),
+                    source=label, path=f"strategies.{name}.retry", line=_line_of(text, ("strategies", name, "retry")))
+
+
+def dump_scenario(s: Scenario) -> str:
+    """The scenario as YAML (only the fields that were given), e.g. to store beside results."""
+    return yaml.safe_dump(_strip_defaults(s), sort_keys=False)
+
+
+# ---------------------------------------------------------------- strategies → policy objects
+
+def build_policy(spec: "str | RetrySpec", name: str = "custom"):
+    """The pure :class:`resilsim.policies.RetryPolicy` a scenario's ``retry:`` field describes."""
+    import dataclasses
+
+    from . import policies as P
+    from .policies import stops, waits
+
+    if isinstance(spec, str):
+        return P.preset(spec)
+    base = P.preset(spec.preset) if spec.preset else None
+    changes: dict = {"reauth_delay": spec.reauth_delay, "name": spec.preset or name}
+    if spec.wait is not None or spec.jitter != "none" or spec.retry_after:
+        w = spec.wait or WaitSpec()
+        if w.fixed is not None:
+            wait = waits.fixed(w.fixed)
+        elif w.linear is not None:
+            wait = waits.linear(w.linear.base, w.linear.step, w.linear.cap or math.inf)
+        elif w.exponential is not None:
+            e = w.exponential
+            wait = waits.exponential(e.base, e.multiplier, e.cap or math.inf)
+        else:
+            wait = waits.none()
+        if spec.jitter != "none":
+            wait = wait + waits.jitter(spec.jitter, spec.jitter_amount)
+        if spec.retry_after:
+            wait = P.retry_after(wait)
+        changes["wait"] = wait
+    if spec.stop is not None:
+        parts = []
+        if spec.stop.attempts is not None:
+            parts.append(stops.attempts(spec.stop.attempts))
+        if spec.stop.elapsed is not None:
+            parts.append(stops.elapsed(spec.stop.elapsed))
+        if spec.stop.deadline is not None:
+            parts.append(stops.deadline(spec.stop.deadline))
+        stop = parts[0] if parts else stops.never()
+        for p in parts[1:]:
+            stop = stop | p
+        changes["stop"] = stop
+    elif base is None:
+        # A retry block without a stop: retry until the deadline, as tenacity does by default.
+        changes["stop"] = stops.never()
+    if spec.retry_on is not None:
+        r = spec.retry_on
+        preds = []
+        if r.advice:
+            preds.append(P.by_advice())
+        if r.status:
+            preds.append(P.on_status(*r.status))
+        if r.codes:
+            preds.append(P.on_codes(*r.codes))
+        changes["retry_timeouts"] = r.timeouts
+        if r.timeouts:
+            preds.append(P.on_codes("TIMEOUT"))
+        if not preds:
+            preds.append(P.on_codes())
+        pred = preds[0]
+        for p in preds[1:]:
+            pred = pred | p
+        changes["retry_on"] = pred
+    policy = base or P.RetryPolicy()
+    return dataclasses.replace(policy, **changes)

@@ -1,0 +1,71 @@
+import pytest
+
+from resilsim.cli import main
+
+from .conftest import small
+
+SCENARIO = """\
+name: tiny
+api: counters
+duration: 30
+service:
+  workers: 4
+  operations: {increment: {latency: {exponential: {mean: 0.02}}}}
+  rate_limit: {token_bucket: {rate: 20, burst: 5}}
+clients:
+  arrival: {poisson: {rate: 25}}
+strategies:
+  none: {retry: none}
+  docs: {retry: counters-docs}
+"""
+
+
+def test_catalog_prints_every_code(capsys):
+    assert main(["catalog", "counters", "--format", "csv"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == "code,http,name,category,advice,message,resolution"
+    assert len(out) == 1 + 9 + 3
+    assert main(["catalog", "analytics"]) == 0
+    assert "ANALYTICS_1701" in capsys.readouterr().out
+
+
+def test_run_prints_a_row_per_strategy_and_writes_files(tmp_path, capsys):
+    p = tmp_path / "tiny.yaml"
+    p.write_text(SCENARIO)
+    out = tmp_path / "out"
+    assert main(["run", str(p), "--seed", "2", "--out", str(out), "--set", "duration=20"]) == 0
+    text = capsys.readouterr().out
+    assert "tiny · api counters · seed 2 · 20 s" in text
+    lines = [l for l in text.splitlines() if l.startswith(("none ", "docs "))]
+    assert len(lines) == 2
+    for f in ("requests.csv", "attempts.csv", "summary.csv", "timeline.csv", "success_over_time.png", "latency_cdf.png"):
+        assert (out / f).stat().st_size > 0
+    import pandas as pd
+    a = pd.read_csv(out / "attempts.csv")
+    assert set(a.loc[a["source"] == "limiter", "code"]) == {"HTTP_429"}
+
+
+def test_bad_file_is_one_sentence_and_exit_2(tmp_path, capsys):
+    p = tmp_path / "bad.yaml"
+    p.write_text(SCENARIO.replace("workers: 4", "workers: -4"))
+    assert main(["validate", str(p)]) == 2
+    err = capsys.readouterr().err
+    assert err.strip() == f"resilsim: {p}:5: service.workers: Input should be greater than or equal to 1 (got -4)"
+    assert "Traceback" not in err
+
+
+def test_debug_shows_the_traceback(tmp_path):
+    p = tmp_path / "bad.yaml"
+    p.write_text("api: nowhere\n")
+    from resilsim import ScenarioError
+    with pytest.raises(ScenarioError):
+        main(["--debug", "validate", str(p)])
+
+
+def test_missing_file_and_bad_override(tmp_path, capsys):
+    assert main(["run", str(tmp_path / "nope.yaml")]) == 2
+    assert "no such file" in capsys.readouterr().err
+    p = tmp_path / "t.yaml"
+    p.write_text(SCENARIO)
+    assert main(["run", str(p), "--set", "service.workers"]) == 2
+    assert "must look like dotted.key=value" in capsys.readouterr().err

@@ -1,0 +1,96 @@
+import pytest
+
+from resilsim import ScenarioError, load_scenario, with_overrides
+from resilsim.scenario import dump_scenario
+
+from .conftest import small
+
+
+def test_loads_a_dict_and_freezes_it():
+    s = load_scenario(small())
+    assert s.service.workers == 8
+    with pytest.raises(Exception):
+        s.duration = 5
+
+
+def test_overrides_make_a_new_scenario_and_leave_the_callers_alone():
+    d = small()
+    s = load_scenario(d)
+    t = with_overrides(s, ["service.workers=16", "clients.arrival.poisson.rate=7.5"])
+    assert (t.service.workers, t.clients.arrival.poisson.rate) == (16, 7.5)
+    assert s.service.workers == 8 and d["service"]["workers"] == 8
+
+
+def test_unknown_key_says_did_you_mean(tmp_path):
+    p = tmp_path / "x.yaml"
+    p.write_text("api: analytics\nduration: 60\nservice:\n  workers: 4\n  wrokers: 5\nclients:\n  arrival: {poisson: {rate: 1}}\n")
+    with pytest.raises(ScenarioError) as e:
+        load_scenario(p)
+    assert str(e.value).startswith(f"{p}:5: service.wrokers: unknown field 'wrokers'; did you mean 'workers'?")
+
+
+def test_negative_rate_names_field_and_line(tmp_path):
+    p = tmp_path / "x.yaml"
+    p.write_text("api: analytics\nduration: 60\nservice: {workers: 4}\nclients:\n  arrival:\n    poisson: {rate: -3}\n")
+    with pytest.raises(ScenarioError) as e:
+        load_scenario(p)
+    assert str(e.value) == f"{p}:6: clients.arrival.poisson.rate: Input should be greater than 0 (got -3)"
+
+
+def test_unknown_code_names_the_closest():
+    d = small(faults={"background": {"ANALYTICS_1909": 0.01}})
+    with pytest.raises(ScenarioError, match=r"faults.background.ANALYTICS_1909: unknown analytics error code 'ANALYTICS_1909'; closest: ANALYTICS_1900"):
+        load_scenario(d)
+
+
+def test_code_of_another_api_is_refused():
+    d = small(faults={"background": {"-1000": 0.01}})
+    with pytest.raises(ScenarioError, match="unknown analytics error code '-1000'"):
+        load_scenario(d)
+
+
+def test_deadline_shorter_than_timeout():
+    d = small(clients={"arrival": {"poisson": {"rate": 1}}, "timeout": 10, "deadline": 5})
+    with pytest.raises(ScenarioError, match=r"deadline \(5.0 s\) is shorter than the attempt timeout \(10.0 s\)"):
+        load_scenario(d)
+
+
+def test_unknown_preset():
+    with pytest.raises(ScenarioError, match="strategies.x.retry: unknown retry preset 'analytics-doc'"):
+        load_scenario(small(strategies={"x": {"retry": "analytics-doc"}}))
+
+
+def test_yaml_syntax_error_and_empty_file(tmp_path):
+    p = tmp_path / "bad.yaml"
+    p.write_text("api: [analytics\n")
+    with pytest.raises(ScenarioError, match=r"bad.yaml:\d+: is not valid YAML"):
+        load_scenario(p)
+    p.write_text("")
+    with pytest.raises(ScenarioError, match="is empty"):
+        load_scenario(p)
+
+
+def test_alias_bomb_is_refused(tmp_path):
+    lines = ["a: &a [x, x, x, x, x, x, x, x, x, x]"]
+    for i in range(1, 9):
+        lines.append(f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}" if i > 1 else "*a"] * 10) + "]")
+    p = tmp_path / "bomb.yaml"
+    p.write_text("\n".join(lines) + "\n")
+    with pytest.raises(ScenarioError, match="alias bomb"):
+        load_scenario(p)
+
+
+def test_incident_after_the_run_ends():
+    d = small(faults={"incidents": [{"start": 100, "duration": 10, "code": "ANALYTICS_1900"}]})
+    with pytest.raises(ScenarioError, match="starts at 100.0 s, after the run ends"):
+        load_scenario(d)
+
+
+def test_dump_roundtrips():
+    s = load_scenario(small())
+    assert load_scenario(dump_scenario(s)) == s
+
+
+@pytest.mark.parametrize("path", sorted(__import__("pathlib").Path(__file__).parents[1].joinpath("scenarios").glob("*.yaml")))
+def test_shipped_scenarios_validate(path):
+    load_scenario(path)
