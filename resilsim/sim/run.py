@@ -39,9 +39,11 @@ def code_table(scenario: Scenario, catalog) -> list:
     return codes
 
 
-def _resolve(name: str, catalog, index: dict) -> int:
-    code = catalog[name].code
-    return index[code]
+def _resolve(name: str | None, catalog, index: dict) -> int:
+    # An API may document no such code (nanoStream has no rate-limit code): -1, never answered.
+    if name is None:
+        return -1
+    return index[catalog[name].code]
 
 
 def simulate(scenario, seed: int | np.random.SeedSequence = 0, *, strategies: list[str] | None = None):
