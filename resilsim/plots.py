@@ -92,8 +92,13 @@ def load_over_time(result, *, ax=None, smooth: float = 5.0):
         t = tl[tl["strategy"] == name]
         ax.plot(t["time"], _smooth(t["attempts_rps"].to_numpy(float), width), ls=ls, label=f"attempts: {name}")
     svc = result.scenario.service
-    if svc.rate_limit is not None:
-        ax.axhline(svc.rate_limit.token_bucket.rate, color="0.4", ls=":", lw=1, label="rate limit")
+    for rl in svc.rate_limits():
+        # Only a global limiter over all operations is one line on this chart.
+        if rl.per == "global" and not rl.operations and not rl.per_operation:
+            rate = rl.token_bucket.rate if rl.token_bucket else (
+                (rl.fixed_window or rl.sliding_log or rl.sliding_counter).limit
+                / (rl.fixed_window or rl.sliding_log or rl.sliding_counter).window)
+            ax.axhline(rate, color="0.4", ls=":", lw=1, label="rate limit")
     _shade_incidents(ax, result.windows)
     ax.set_xlabel("time (s)")
     ax.set_ylabel("per second")

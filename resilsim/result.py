@@ -17,7 +17,7 @@ import pandas as pd
 from .sim.recorder import CODE_OK, CODE_TIMEOUT, OUTCOMES, SOURCES
 
 SUMMARY_COLUMNS = ["strategy", "requests", "success_rate", "p50_s", "p95_s", "p99_s", "mean_attempts",
-                   "amplification", "goodput_rps", *OUTCOMES]
+                   "amplification", "goodput_rps", *OUTCOMES, "wasted_s"]
 
 
 @dataclass
@@ -67,9 +67,10 @@ class Result:
             att.insert(0, "strategy", name)
             req_frames.append(req)
             att_frames.append(att)
-            tl_frames.append(_timeline(name, req, att, scenario))
+            tl_frames.append(_timeline(name, req, att, scenario, run))
             strategies[name] = run["policy"].describe()
             stats[name] = {"wall_s": run["wall_s"], "busy_s": run["busy_time"], "wasted_s": run["wasted_time"],
+                           "reject_s": run.get("reject_time", 0.0),
                            "attempt_bytes": rec.attempts.nbytes, "end_time": run["end_time"]}
         requests = pd.concat(req_frames, ignore_index=True)
         attempts = pd.concat(att_frames, ignore_index=True)
@@ -93,7 +94,8 @@ class Result:
 
         Latency percentiles are of successful requests (first send to final
         answer, seconds); ``amplification`` is attempts ÷ requests;
-        ``goodput_rps`` is successful requests per second of the window.
+        ``goodput_rps`` is successful requests per second of the window;
+        ``wasted_s`` is service time spent on abandoned attempts (seconds, whole run).
         """
         s = self.scenario
         window = s.duration - s.warmup
@@ -118,6 +120,8 @@ class Result:
                 "amplification": n_att / n if n else np.nan,
                 "goodput_rps": len(ok) / window,
                 **{o: int(counts.get(o, 0)) for o in OUTCOMES},
+                # Service seconds spent on attempts whose client had already timed out (whole run).
+                "wasted_s": self.stats.get(name, {}).get("wasted_s", np.nan),
             })
         return pd.DataFrame(rows, columns=SUMMARY_COLUMNS).set_index("strategy")
 
@@ -151,8 +155,14 @@ class Result:
                 f'<div style="overflow-x:auto">{table}</div></div>')
 
 
-def _timeline(name: str, req: pd.DataFrame, att: pd.DataFrame, scenario) -> pd.DataFrame:
-    """Per time bin: offered requests, attempts sent, their successes, and request success rate by arrival."""
+def _timeline(name: str, req: pd.DataFrame, att: pd.DataFrame, scenario, run: dict | None = None) -> pd.DataFrame:
+    """Per time bin: offered requests, attempts sent, their successes, and request success rate by arrival.
+
+    With the run's sampler: ``queue_length`` and ``utilisation`` (busy
+    workers ÷ workers) at each bin's start, and per second the attempts
+    refused by the rate limiter (``limited_rps``), the quota, credits or a tier
+    lock (``quota_rps``) and capacity or shedding (``overload_rps``).
+    """
     width = scenario.bin
     nbins = int(np.ceil(scenario.duration / width))
     rb = np.minimum((req["start"].to_numpy() // width).astype(int), nbins - 1)
@@ -165,8 +175,18 @@ def _timeline(name: str, req: pd.DataFrame, att: pd.DataFrame, scenario) -> pd.D
     sent_ok = np.bincount(ab, weights=a_ok, minlength=nbins)
     with np.errstate(invalid="ignore", divide="ignore"):
         rate = np.where(offered > 0, succeeded / np.maximum(offered, 1), np.nan)
-    return pd.DataFrame({
+    tl = pd.DataFrame({
         "strategy": name, "time": np.arange(nbins) * width,
         "offered_rps": offered / width, "attempts_rps": sent / width,
         "attempt_success_rps": sent_ok / width, "success_rate": rate,
     })
+    sampler = (run or {}).get("sampler")
+    if sampler is not None and sampler.nbins == nbins:
+        src = att["source"].cat.codes.to_numpy()
+        for col, kinds in (("limited_rps", ("limiter",)), ("quota_rps", ("quota",)),
+                           ("overload_rps", ("capacity", "shed"))):
+            hit = np.isin(src, [SOURCES.index(k) for k in kinds])
+            tl[col] = np.bincount(ab, weights=hit, minlength=nbins) / width
+        tl["queue_length"] = sampler.queue
+        tl["utilisation"] = sampler.busy / run["workers"]
+    return tl

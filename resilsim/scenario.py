@@ -92,11 +92,23 @@ class Latency(Model):
 class Operation(Model):
     weight: PosFloat = Field(1.0, description="share of requests for this operation (normalised)")
     latency: Latency = Field(default_factory=lambda: Latency(exponential={"mean": 0.1}))
+    uses: list[str] = Field(default_factory=list, description="dependencies (aurora, model, ...) an incident's `dependency` can take down")
+    violations: dict[str, Probability] = Field(default_factory=dict, description="code → fraction of requests breaking a request limit (max entities, tiles, history days)")
+    credits: NonNegFloat = Field(0.0, description="credits one attempt spends (service.credits)")
+
+    @field_validator("violations", mode="before")
+    @classmethod
+    def _violations_str(cls, v):
+        return {str(k): p for k, p in v.items()} if isinstance(v, dict) else v
 
 
 class Queue(Model):
     limit: Annotated[int, Field(ge=0)] | None = Field(None, description="queued attempts beyond the workers; None: unbounded")
     timeout: PosFloat | None = Field(None, description="seconds an attempt may wait in the queue before the API answers its timeout code")
+    discipline: Literal["fifo", "lifo", "adaptive_lifo", "codel"] = Field("fifo", description="who a free worker serves next")
+    lifo_above: Annotated[int, Field(ge=0)] = Field(10, description="adaptive_lifo: serve newest first while more than this many wait")
+    codel_target: PosFloat = Field(0.005, description="codel: queue delay past which waiting attempts are shed, seconds")
+    codel_interval: PosFloat = Field(0.1, description="codel: shedding starts when the queue has not drained for this long, seconds")
 
 
 class TokenBucketSpec(Model):
@@ -104,15 +116,90 @@ class TokenBucketSpec(Model):
     burst: Annotated[float, Field(ge=1, allow_inf_nan=False)] = Field(description="bucket size, attempts")
 
 
+class WindowSpec(Model):
+    limit: Annotated[int, Field(ge=1)] = Field(description="attempts admitted per window")
+    window: PosFloat = Field(description="window length, seconds")
+
+
 class RateLimit(Model):
-    token_bucket: TokenBucketSpec
+    """One of ``token_bucket``, ``fixed_window``, ``sliding_log``, ``sliding_counter``, with its scope."""
+
+    token_bucket: TokenBucketSpec | None = None
+    fixed_window: WindowSpec | None = None
+    sliding_log: WindowSpec | None = None
+    sliding_counter: WindowSpec | None = None
+    per: Literal["global", "tenant", "client"] = Field("global", description="one limiter for all, per tenant or per client")
+    per_operation: bool = Field(False, description="a separate limiter per operation")
+    operations: list[str] = Field(default_factory=list, description="operations counted; empty: all")
+    code: str | None = Field(None, description="code answered; default: the catalog's rate_limit_code")
+
+    @field_validator("code", mode="before")
+    @classmethod
+    def _code_str(cls, v):
+        return None if v is None else str(v)
+
+    @model_validator(mode="after")
+    def _exactly_one(self):
+        given = self.kinds()
+        if len(given) != 1:
+            raise ValueError("give exactly one limiter: token_bucket, fixed_window, sliding_log or sliding_counter")
+        return self
+
+    def kinds(self) -> list[str]:
+        """The limiter kinds given (exactly one once validated)."""
+        return [k for k in ("token_bucket", "fixed_window", "sliding_log", "sliding_counter") if getattr(self, k) is not None]
+
+
+class ProcessingTimeout(Model):
+    after: PosFloat = Field(description="seconds of service after which the server gives up on an attempt")
+    code: str | None = Field(None, description="code answered; default: the catalog's timeout_code")
+
+
+class LoadLatency(Model):
+    alpha: NonNegFloat = Field(description="service time × (1 + alpha × utilisation^power)")
+    power: PosFloat = 1.0
+
+
+class Shed(Model):
+    load: PosFloat = Field(description="refuse arrivals while (in service + queued) ÷ workers is at least this")
+
+
+class QuotaSpec(Model):
+    per: Literal["tenant"] = Field("tenant", description="quotas are per tenant (its tier's limit)")
+    period: PosFloat = Field(description="seconds between resets (3600: hourly, 86400: daily)")
+    offset: NonNegFloat = Field(0.0, description="first reset's offset within a period, seconds")
+    tiers: dict[str, Annotated[int, Field(ge=0)] | None] = Field(description="tier → requests per period; null: unlimited")
+    code: str | None = Field(None, description="code answered; default: the catalog's quota_code")
+
+
+class CreditsSpec(Model):
+    period: PosFloat = Field(86400.0, description="seconds between refills")
+    tiers: dict[str, NonNegFloat] = Field(description="tier → credits per period")
+    code: str = Field("ANALYTICS_1603", description="code answered when the credits are spent")
+
+
+class TierLocks(Model):
+    tiers: dict[str, list[str]] = Field(description="tier → operations it may not call")
+    code: str = Field("ANALYTICS_1702", description="code answered (TIER_FEATURE_LOCKED)")
 
 
 class Service(Model):
     workers: Annotated[int, Field(ge=1, le=100_000)] = Field(description="attempts served at once")
     queue: Queue = Field(default_factory=Queue)
     operations: dict[str, Operation] = Field(default_factory=lambda: {"default": Operation()})
-    rate_limit: RateLimit | None = None
+    rate_limit: RateLimit | list[RateLimit] | None = None
+    quota: QuotaSpec | None = None
+    credits: CreditsSpec | None = None
+    locks: TierLocks | None = None
+    processing_timeout: ProcessingTimeout | None = None
+    load_latency: LoadLatency | None = None
+    shed: Shed | None = None
+    reject_cost: NonNegFloat = Field(0.0, description="mean service times a worker spends on each refused attempt")
+
+    def rate_limits(self) -> list[RateLimit]:
+        """The rate limiters, as a list (empty: none)."""
+        rl = self.rate_limit
+        return [] if rl is None else (list(rl) if isinstance(rl, list) else [rl])
 
     @field_validator("operations")
     @classmethod
@@ -124,9 +211,41 @@ class Service(Model):
 
 # ---------------------------------------------------------------- faults
 
+class FlapSpec(Model):
+    # Not `on`/`off`: YAML 1.1 reads those keys as booleans.
+    mean_on: PosFloat = Field(description="mean seconds the incident is on (exponential)")
+    mean_off: PosFloat = Field(description="mean seconds it is off (exponential)")
+
+
+class RampSpec(Model):
+    up: NonNegFloat = Field(description="seconds the rates take to rise to full")
+    down: NonNegFloat = Field(description="seconds they take to fall back to zero")
+    steps: Annotated[int, Field(ge=1, le=100)] = Field(5, description="steps per ramp")
+
+
 class IncidentSpec(Model):
+    use: str | None = Field(None, description="a library incident (resilsim.server.incidents); other fields override it")
     start: NonNegFloat = Field(description="seconds from the start of the run")
     duration: PosFloat = Field(description="seconds")
+    dependency: str | None = Field(None, description="fails only operations whose `uses` lists it")
+    flap: FlapSpec | None = None
+    ramp: RampSpec | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _library(cls, data):
+        if isinstance(data, dict) and data.get("use") is not None:
+            from .server.incidents import LIBRARY
+            name = str(data["use"])
+            if name not in LIBRARY:
+                raise ValueError(f"unknown library incident {name!r}; known: {', '.join(LIBRARY)}")
+            merged = {**LIBRARY[name][1], "name": name}
+            if "rates" in data and "code" not in data:
+                merged.pop("code", None)
+                merged.pop("rate", None)
+            merged.update(data)
+            return merged
+        return data
     code: str | None = Field(None, description="error code answered during the incident")
     rate: Probability = Field(1.0, description="probability per attempt of answering `code`")
     rates: dict[str, Probability] = Field(default_factory=dict, description="several codes: code → probability")
@@ -171,8 +290,27 @@ class Faults(Model):
 
 # ---------------------------------------------------------------- clients
 
+class RateChange(Model):
+    start: NonNegFloat = Field(description="seconds from the start of the run")
+    duration: PosFloat = Field(description="seconds")
+    rate: PosFloat = Field(description="requests per second inside the window")
+
+
 class Poisson(Model):
     rate: PosFloat = Field(description="requests per second, all clients together")
+    changes: list[RateChange] = Field(default_factory=list, description="windows with another rate (a campaign spike)")
+
+    @model_validator(mode="after")
+    def _no_overlap(self):
+        ch = sorted(self.changes, key=lambda c: c.start)
+        for a, b in zip(ch, ch[1:]):
+            if b.start < a.start + a.duration:
+                raise ValueError(f"arrival rate changes overlap (at {b.start} s)")
+        return self
+
+    def max_rate(self) -> float:
+        """The highest rate of any window, requests per second."""
+        return max([self.rate] + [c.rate for c in self.changes])
 
 
 class Arrival(Model):
@@ -183,6 +321,10 @@ class Clients(Model):
     arrival: Arrival
     timeout: PosFloat | None = Field(None, description="seconds a client waits for one attempt")
     deadline: PosFloat | None = Field(None, description="seconds a request may take, retries included")
+    tenants: dict[str, Annotated[int, Field(ge=1, le=1_000_000)]] | None = Field(
+        None, description="tier → number of tenants; each request belongs to one, drawn uniformly")
+    clients_per_tenant: Annotated[int, Field(ge=1, le=10_000)] = Field(1, description="clients (API keys) per tenant")
+    token_lifetime: PosFloat | None = Field(None, description="seconds a client's token stays valid; expired: the auth code")
 
     @model_validator(mode="after")
     def _deadline_after_timeout(self):
@@ -289,7 +431,37 @@ class Scenario(Model):
                                      f"known: {', '.join(self.service.operations)}")
         if not self.strategies:
             raise ValueError("strategies: give at least one strategy")
+        self._consistent_api_side()
         return self
+
+    def _consistent_api_side(self):
+        svc, ops = self.service, self.service.operations
+        tiers = set(self.clients.tenants or {"default": 1})
+        for i, rl in enumerate(svc.rate_limits()):
+            for op in rl.operations:
+                if op not in ops:
+                    raise ValueError(f"service.rate_limit[{i}].operations: unknown operation {op!r}; known: {', '.join(ops)}")
+        for where, names in (("service.quota.tiers", svc.quota.tiers if svc.quota else {}),
+                             ("service.credits.tiers", svc.credits.tiers if svc.credits else {}),
+                             ("service.locks.tiers", svc.locks.tiers if svc.locks else {})):
+            for t in names:
+                if t not in tiers:
+                    raise ValueError(f"{where}: unknown tier {t!r}; clients.tenants names: {', '.join(sorted(tiers))}")
+        if svc.locks:
+            for t, lst in svc.locks.tiers.items():
+                for op in lst:
+                    if op not in ops:
+                        raise ValueError(f"service.locks.tiers.{t}: unknown operation {op!r}; known: {', '.join(ops)}")
+        uses = {u for o in ops.values() for u in o.uses}
+        for i, inc in enumerate(self.faults.incidents):
+            if inc.flap and inc.ramp:
+                raise ValueError(f"faults.incidents[{i}]: give flap or ramp, not both")
+            if inc.dependency and uses and inc.dependency not in uses:
+                raise ValueError(f"faults.incidents[{i}].dependency: no operation uses {inc.dependency!r}; "
+                                 f"operations use: {', '.join(sorted(uses))}")
+        for c in self.clients.arrival.poisson.changes:
+            if c.start >= self.duration:
+                raise ValueError(f"clients.arrival.poisson.changes: a change starts at {c.start} s, after the run ends")
 
 
 # ---------------------------------------------------------------- loading
@@ -464,7 +636,8 @@ def _loc_path(loc) -> str:
     for part in loc:
         if isinstance(part, int):
             out += f"[{part}]"
-        elif str(part) in ("RetrySpec", "str", "function-after[_exactly_one(), Latency]"):
+        elif str(part) in ("RetrySpec", "str") or str(part).startswith(("function-after[", "list[")):
+            # pydantic's names for union members, not fields
             continue
         else:
             out += ("." if out else "") + str(part)
@@ -573,6 +746,31 @@ def _check_codes(s: Scenario, label, text) -> None:
     where: list[tuple[tuple, str]] = [(("faults", "background", c), c) for c in s.faults.background]
     for i, inc in enumerate(s.faults.incidents):
         where += [(("faults", "incidents", i, "rates" if c != inc.code else "code"), c) for c in inc.all_rates()]
+    for i, rl in enumerate(s.service.rate_limits()):
+        if rl.code is not None:
+            where.append((("service", "rate_limit", "code"), rl.code))
+        elif catalog.rate_limit_code is None:
+            raise ScenarioError(f"the {catalog.api} API documents no rate-limit code; give the limiter a `code:` "
+                                "from its catalog", source=label, path="service.rate_limit",
+                                line=_line_of(text, ("service", "rate_limit")))
+    if s.service.quota is not None:
+        if s.service.quota.code is not None:
+            where.append((("service", "quota", "code"), s.service.quota.code))
+        elif catalog.quota_code is None:
+            raise ScenarioError(f"the {catalog.api} API documents no quota code; give the quota a `code:` "
+                                "from its catalog", source=label, path="service.quota",
+                                line=_line_of(text, ("service", "quota")))
+    if s.service.processing_timeout is not None and s.service.processing_timeout.code is not None:
+        where.append((("service", "processing_timeout", "code"), s.service.processing_timeout.code))
+    if s.service.credits is not None:
+        where.append((("service", "credits", "code"), s.service.credits.code))
+    if s.service.locks is not None:
+        where.append((("service", "locks", "code"), s.service.locks.code))
+    for op, spec in s.service.operations.items():
+        where += [(("service", "operations", op, "violations", c), c) for c in spec.violations]
+    if s.clients.token_lifetime is not None and catalog.auth_code is None:
+        raise ScenarioError(f"the {catalog.api} API documents no auth code for expired tokens", source=label,
+                            path="clients.token_lifetime")
     for name, st in s.strategies.items():
         if isinstance(st.retry, RetrySpec) and st.retry.retry_on:
             where += [(("strategies", name, "retry", "retry_on", "codes"), c) for c in st.retry.retry_on.codes

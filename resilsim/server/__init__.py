@@ -1,6 +1,10 @@
-"""Server-side decisions, pure: rate limiters, fault schedules, service-time distributions."""
+"""Server-side decisions, pure: rate limiters, quotas, fault schedules, incidents, service-time distributions."""
 from .faults import FaultSchedule, Incident
+from .incidents import LIBRARY as INCIDENT_LIBRARY
 from .latency import Constant, Exponential, LogNormal, Mixture
-from .limiters import TokenBucket
+from .limiters import FixedWindow, Scoped, SlidingWindowCounter, SlidingWindowLog, TokenBucket
+from .quota import Admission, Auth, Credits, Quota
 
-__all__ = ["FaultSchedule", "Incident", "Constant", "Exponential", "LogNormal", "Mixture", "TokenBucket"]
+__all__ = ["FaultSchedule", "Incident", "INCIDENT_LIBRARY", "Constant", "Exponential", "LogNormal", "Mixture",
+           "TokenBucket", "FixedWindow", "SlidingWindowLog", "SlidingWindowCounter", "Scoped",
+           "Admission", "Auth", "Credits", "Quota"]

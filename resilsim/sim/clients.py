@@ -19,6 +19,24 @@ from .recorder import (CODE_OK, CODE_TIMEOUT, OUT_DEADLINE, OUT_FAILED, OUT_GAVE
 _OUTCOME = {"failed": OUT_FAILED, "gave_up": OUT_GAVE_UP, "deadline": OUT_DEADLINE}
 
 
+class _Tenancy:
+    """Per request (by id): its tenant, its client and a uniform number for its request properties."""
+
+    def __init__(self, gen, n_tenants: int, clients_per_tenant: int, auth):
+        self.gen, self.n_tenants, self.per_tenant, self.auth = gen, n_tenants, clients_per_tenant, auth
+        self.tenant_of: list = []
+        self.client_of: list = []
+        self.prop_u: list = []
+
+    def draw(self, n: int) -> None:
+        """Draw the next ``n`` requests' tenants, clients and uniforms in one block."""
+        g = self.gen
+        tenants = g.integers(0, self.n_tenants, n)
+        self.tenant_of.extend(tenants.tolist())
+        self.client_of.extend((tenants * self.per_tenant + g.integers(0, self.per_tenant, n)).tolist())
+        self.prop_u.extend(g.random(n).tolist())
+
+
 class Clients:
     """All clients together: Poisson arrivals at ``rate`` per second until ``until`` seconds.
 
@@ -56,6 +74,33 @@ class Clients:
         self._t = 0.0
         self.attempts_sent = 0
         self.requests_done = 0
+        # API side (configure_tenants / configure_changes): off by default.
+        # Two attributes only (CPython specialises attribute access up to 30 per instance).
+        self.tenancy = None     # a _Tenancy when requests carry tenants
+        self._lam = None        # [Λ breakpoints, time breakpoints, position] for rate changes
+
+    def configure_tenants(self, gen, n_tenants: int, clients_per_tenant: int, auth=None) -> None:
+        """Give every request a tenant (uniform over ``n_tenants``), a client within it and a uniform
+        number for its request properties, drawn in blocks from ``gen``; ``auth`` is refreshed on reauth."""
+        self.tenancy = _Tenancy(gen, n_tenants, clients_per_tenant, auth)
+
+    def configure_changes(self, changes: list[tuple[float, float, float]]) -> None:
+        """Piecewise-constant arrival rate: ``(start, end, rate)`` windows (seconds, requests per second)
+        on top of the base rate, by inverting the cumulative intensity Λ(t)."""
+        tb, lb, t, lam = [0.0], [0.0], 0.0, 0.0
+        for start, end, rate in sorted(changes):
+            lam += (start - t) * self.rate
+            tb.append(start)
+            lb.append(lam)
+            lam += (end - start) * rate
+            tb.append(end)
+            lb.append(lam)
+            t = end
+        far = max(t, self.until) * 2 + 1.0
+        lam += (far - t) * self.rate
+        tb.append(far)
+        lb.append(lam)
+        self._lam = [np.array(lb), np.array(tb), 0.0]
 
     def start(self) -> None:
         """Schedule the first arrival."""
@@ -64,13 +109,21 @@ class Clients:
 
     def _refill(self) -> None:
         # Draw the next block of arrivals: times and operations, written to the request columns at once.
-        gaps = self.arrival_gen.exponential(1.0 / self.rate, BLOCK)
-        times = self._t + np.cumsum(gaps)
+        if self._lam is None:
+            gaps = self.arrival_gen.exponential(1.0 / self.rate, BLOCK)
+            times = self._t + np.cumsum(gaps)
+        else:
+            # Unit-rate arrivals in Λ-space, mapped back to time: exact for piecewise-constant rates.
+            lam = self._lam[2] + np.cumsum(self.arrival_gen.exponential(1.0, BLOCK))
+            self._lam[2] = float(lam[-1])
+            times = np.interp(lam, self._lam[0], self._lam[1])
         self._t = float(times[-1])
         times = times[times < self.until]
         ops = np.searchsorted(self.op_cum, self.arrival_gen.random(BLOCK)[: len(times)], side="right")
         ops = np.minimum(ops, len(self.op_cum) - 1)
         self.rec.add_arrivals(self._next_id, times, ops)
+        if self.tenancy is not None:
+            self.tenancy.draw(len(times))
         self._times = times.tolist()
         self._ops = ops.tolist()
         self._i = 0
@@ -149,6 +202,8 @@ class Clients:
             return
         if d.reauth:
             req.reauthed = True
+            if self.tenancy is not None and self.tenancy.auth is not None:
+                self.tenancy.auth.refresh(now, self.tenancy.client_of[req.id])
         req.prev_wait = d.wait
         req.callbacks = self._retry_cbs
         self._schedule(req, PRIORITY, d.wait)

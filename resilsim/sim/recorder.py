@@ -11,6 +11,10 @@ import numpy as np
 # Where an attempt's answer came from: which protection or fault answered it.
 SOURCES = ("service", "limiter", "capacity", "queue_timeout", "background", "incident", "client_timeout")
 SRC_SERVICE, SRC_LIMITER, SRC_CAPACITY, SRC_QUEUE_TIMEOUT, SRC_BACKGROUND, SRC_INCIDENT, SRC_CLIENT_TIMEOUT = range(7)
+# API-side protections (resilsim.server): quota/credits/tier lock, an invalid request, an expired token,
+# the processing timeout and load shedding. Appended so the codes above keep their values.
+SOURCES = SOURCES + ("quota", "request", "auth", "processing_timeout", "shed")
+SRC_QUOTA, SRC_REQUEST, SRC_AUTH, SRC_PROCESSING_TIMEOUT, SRC_SHED = range(7, 12)
 
 # How a request ended.
 OUTCOMES = ("success", "failed", "gave_up", "deadline", "shed", "incomplete")

@@ -8,12 +8,13 @@ import simpy
 
 from ..catalog import ErrorCode, load_catalog
 from ..policies.retry import FAIL, CodePlan
-from ..rng import spawn_streams
+from ..rng import BlockRandom, spawn_streams
 from ..scenario import Scenario, build_policy, load_scenario
-from ..server.faults import FaultSchedule, Incident
-from ..server.limiters import TokenBucket
+from ..server.build import build_incidents
+from ..server.faults import FaultSchedule
 from .clients import Clients
 from .recorder import Recorder
+from .sampler import Sampler
 from .service import Service
 
 #: The client-side timeout, as a code a policy can be asked about: retried by
@@ -37,6 +38,41 @@ def code_table(scenario: Scenario, catalog) -> list:
                 codes.append(catalog[m])
                 names.add(m)
     return codes
+
+
+def _configure_api_side(scenario, catalog, index, ops, streams, service, clients, samplers) -> dict:
+    """Wire the scenario's API-side protections (resilsim.server) into the service and clients; their counters."""
+    from ..server.build import build_admission, build_auth, make_gate, tenant_tiers
+    from .recorder import SRC_AUTH, SRC_LIMITER, SRC_QUOTA, SRC_REQUEST
+    svc, cl = scenario.service, scenario.clients
+    if cl.arrival.poisson.changes:
+        clients.configure_changes([(c.start, c.start + c.duration, c.rate) for c in cl.arrival.poisson.changes])
+    admission = build_admission(scenario, catalog, index, ops,
+                                {"request": SRC_REQUEST, "limiter": SRC_LIMITER, "quota": SRC_QUOTA})
+    auth = build_auth(scenario, streams["server"])
+    simple = admission.simple_limiter() if admission is not None and auth is None else None
+    if simple is not None:
+        # One global limiter and nothing else: the service's own limiter slot, no gate, no tenants.
+        service.limiter, service.rate_limit_code = simple
+        admission = None
+    gate = None
+    if admission is not None or auth is not None:
+        clients.configure_tenants(streams["server"], len(tenant_tiers(scenario)[1]), cl.clients_per_tenant, auth)
+        gate = make_gate(service, clients, admission, auth,
+                         _resolve(catalog.auth_code, catalog, index), SRC_AUTH)
+    pt = svc.processing_timeout
+    q = svc.queue
+    weights = np.array([svc.operations[o].weight for o in ops], dtype=float)
+    mean_service = float(np.dot(weights / weights.sum(),
+                                [svc.operations[o].latency.distribution().mean for o in ops]))
+    service.configure(gate=gate, processing_timeout=pt.after if pt else None,
+                      processing_code=(_resolve(pt.code or catalog.timeout_code, catalog, index) if pt else None),
+                      load_alpha=svc.load_latency.alpha if svc.load_latency else 0.0,
+                      load_power=svc.load_latency.power if svc.load_latency else 1.0,
+                      discipline=q.discipline, lifo_above=q.lifo_above, codel_target=q.codel_target,
+                      codel_interval=q.codel_interval, shed_load=svc.shed.load if svc.shed else None,
+                      reject_cost=svc.reject_cost, mean_service=mean_service)
+    return {"admission": admission, "auth": auth}
 
 
 def _resolve(name: str | None, catalog, index: dict) -> int:
@@ -76,7 +112,9 @@ def _run_one(scenario: Scenario, seed, policy, catalog, codes: list, index: dict
     env = simpy.Environment()
     ops = list(scenario.service.operations)
     weights = np.array([scenario.service.operations[o].weight for o in ops], dtype=float)
-    expected = int(scenario.clients.arrival.poisson.rate * scenario.duration * 1.05) + 64
+    arrival = scenario.clients.arrival.poisson
+    offered = arrival.rate * scenario.duration + sum((c.rate - arrival.rate) * c.duration for c in arrival.changes)
+    expected = int(max(offered, 0.0) * 1.05) + 64
     recorder = Recorder(expected)
 
     plans = [policy.plan(c) for c in codes]
@@ -90,16 +128,12 @@ def _run_one(scenario: Scenario, seed, policy, catalog, codes: list, index: dict
     svc = scenario.service
     service_gen = streams["service"]
     samplers = [svc.operations[o].latency.distribution().sampler(service_gen) for o in ops]
-    incidents = [Incident(start=i.start, duration=i.duration,
-                          rates={catalog[c].code: p for c, p in i.all_rates().items()},
-                          operations=tuple(i.operations), slowdown=i.slowdown, name=i.name)
-                 for i in scenario.faults.incidents]
+    # Flapping incidents draw their on/off periods from a child of the faults stream, at set-up.
+    incidents = build_incidents(scenario, catalog, ops,
+                                lambda: BlockRandom(np.random.default_rng(streams["faults"].integers(2 ** 62))))
     background = {catalog[c].code: p for c, p in scenario.faults.background.items()}
     faults = FaultSchedule(ops, [c.code for c in codes], background, incidents)
-    limiter = None
-    if svc.rate_limit is not None:
-        tb = svc.rate_limit.token_bucket
-        limiter = TokenBucket(tb.rate, tb.burst)
+    limiter = None  # rate limits go through the admission gate (resilsim.server.build)
     service = Service(env, workers=svc.workers, queue_limit=svc.queue.limit, queue_timeout=svc.queue.timeout,
                       samplers=samplers, faults=faults, fault_gen=streams["faults"], limiter=limiter,
                       rate_limit_code=_resolve(catalog.rate_limit_code, catalog, index),
@@ -107,8 +141,12 @@ def _run_one(scenario: Scenario, seed, policy, catalog, codes: list, index: dict
                       timeout_code=_resolve(catalog.timeout_code, catalog, index),
                       respond=clients.respond)
     clients.service = service
+    api = _configure_api_side(scenario, catalog, index, ops, streams, service, clients, samplers)
+    sampler = Sampler(env, service, bin=scenario.bin, until=scenario.duration)
+    sampler.start()
     clients.start()
     env.run(until=scenario.duration + scenario.drain)
     return {"recorder": recorder, "operations": ops, "windows": faults.windows(),
             "busy_time": service.busy_time, "wasted_time": service.wasted_time,
+            "reject_time": service.opt.reject_time, "api_side": api, "sampler": sampler, "workers": service.workers,
             "end_time": env.now}

@@ -13,8 +13,25 @@ from collections import deque
 from ..rng import BlockRandom
 from ..server.faults import FROM_INCIDENT
 from .events import PRIORITY
-from .recorder import (CODE_OK, SRC_BACKGROUND, SRC_CAPACITY, SRC_INCIDENT, SRC_LIMITER, SRC_QUEUE_TIMEOUT,
-                       SRC_SERVICE)
+from .recorder import (CODE_OK, SRC_AUTH, SRC_BACKGROUND, SRC_CAPACITY, SRC_INCIDENT, SRC_LIMITER,
+                       SRC_PROCESSING_TIMEOUT, SRC_QUEUE_TIMEOUT, SRC_SERVICE, SRC_SHED)
+
+#: Queue disciplines: who a free worker takes next.
+FIFO, LIFO, ADAPTIVE_LIFO, CODEL = "fifo", "lifo", "adaptive_lifo", "codel"
+
+
+class _Options:
+    """The service's API-side settings and counters (see :meth:`Service.configure`)."""
+
+
+class _Release:
+    """A worker busy with rejecting attempts (the cost of rejecting) is freed when this fires."""
+
+    __slots__ = ("callbacks", "_ok")
+
+    def __init__(self, cbs):
+        self.callbacks = cbs
+        self._ok = True
 
 
 class Service:
@@ -54,6 +71,100 @@ class Service:
         self._seg_end = -math.inf
         self._seg_start = math.inf
         self._seg = None
+        # API-side options (see configure()), all off by default. Kept on a separate object: CPython
+        # specialises attribute access only for classes with at most 30 instance attributes.
+        self.opt = _Options()
+        self.opt.gate = None
+        self.opt.proc_timeout = math.inf
+        self.opt.proc_code = timeout_code
+        self.opt.load_alpha = 0.0
+        self.opt.load_power = 1.0
+        self.opt.discipline = FIFO
+        self.opt.lifo_above = 0
+        self.opt.codel_target = self.opt.codel_interval = math.inf
+        self.opt._last_empty = 0.0
+        self.opt.shed_load = math.inf
+        self.opt.reject_cost = 0.0
+        self.opt.reject_time = 0.0
+        self.opt.rejections = 0
+        self.opt._debt = 0.0
+        self.opt._pre = None        # gate and/or shedding, before the workers
+        self._adjust = False    # load-dependent latency or a processing timeout
+
+    def configure(self, *, gate=None, processing_timeout: float | None = None, processing_code: int | None = None,
+                  load_alpha: float = 0.0, load_power: float = 1.0, discipline: str = FIFO, lifo_above: int = 0,
+                  codel_target: float | None = None, codel_interval: float | None = None,
+                  shed_load: float | None = None, reject_cost: float = 0.0, mean_service: float = 0.0) -> None:
+        """Switch on API-side behaviour (all seconds).
+
+        ``gate(att, now)`` answers an attempt before the workers (limiters,
+        quota, auth) and returns True when it did. ``processing_timeout``: an
+        attempt served longer is cut off at that time with ``processing_code``.
+        Service times are multiplied by ``1 + load_alpha × utilisation^load_power``.
+        ``discipline``: fifo, lifo, adaptive_lifo (LIFO while more than
+        ``lifo_above`` wait) or codel (an attempt that waited past
+        ``codel_target`` is shed with the overload code unless the queue was
+        empty within the last ``codel_interval``). ``shed_load``: refuse
+        arrivals while (in service + queued) ÷ workers ≥ this. ``reject_cost``:
+        each refused attempt keeps a worker busy ``reject_cost × mean_service``.
+        """
+        self.opt.gate = gate
+        self.opt.proc_timeout = math.inf if processing_timeout is None else processing_timeout
+        if processing_code is not None:
+            self.opt.proc_code = processing_code
+        self.opt.load_alpha, self.opt.load_power = load_alpha, load_power
+        if discipline not in (FIFO, LIFO, ADAPTIVE_LIFO, CODEL):
+            raise ValueError(f"unknown queue discipline {discipline!r}")
+        # The module's own strings, so the dequeue loop compares by identity.
+        self.opt.discipline = {FIFO: FIFO, LIFO: LIFO, ADAPTIVE_LIFO: ADAPTIVE_LIFO, CODEL: CODEL}[discipline]
+        self.opt.lifo_above = lifo_above
+        if discipline == CODEL:
+            self.opt.codel_target = codel_target
+            self.opt.codel_interval = codel_interval
+        self.opt.shed_load = math.inf if shed_load is None else shed_load
+        self.opt.reject_cost = reject_cost * mean_service
+        self.opt._release_cbs = [self._release]
+        self._adjust = bool(self.opt.load_alpha) or self.opt.proc_timeout != math.inf
+        if not (self.opt.discipline is FIFO and not self.opt.reject_cost):
+            self._done_cbs = [self._complete_general]
+        # Swapping methods on the instance keeps the switched-off path free of flag tests.
+        self.opt._pre = gate if self.opt.shed_load == math.inf else self._gate_and_shed
+        if self.opt._pre is not None:
+            self.submit = self._submit_checked
+
+    def _submit_checked(self, att, now: float) -> None:
+        # submit() behind the gate and/or load shedding.
+        if self.opt._pre(att, now):
+            return
+        Service.submit(self, att, now)
+
+    def _gate_and_shed(self, att, now: float) -> bool:
+        # Refuse arrivals while the load (in service + queued, per worker) is at the shedding threshold.
+        if self.opt.gate is not None and self.opt.gate(att, now):
+            return True
+        if self.workers - self.free + len(self.queue) >= self.opt.shed_load * self.workers:
+            self._reject(att, now, self.overload_code, SRC_SHED)
+            return True
+        return False
+
+    def _reject(self, att, now: float, code: int, source: int) -> None:
+        # Answer a refusal; when rejecting is not free, a worker spends reject_cost on it.
+        att.code = code
+        att.source = source
+        self.opt.rejections += 1
+        cost = self.opt.reject_cost
+        if cost > 0.0:
+            self.opt.reject_time += cost
+            if self.free:
+                self.free -= 1
+                self._schedule(_Release(self.opt._release_cbs), PRIORITY, cost)
+            else:
+                # No idle worker: the next one to finish pays it before taking more work.
+                self.opt._debt += cost
+        self.respond(att, now)
+
+    def _release(self, ev) -> None:
+        self._next_from_queue(self.env._now)
 
     def submit(self, att, now: float) -> None:
         """An attempt arrives at the API at ``now``."""
@@ -61,9 +172,12 @@ class Service:
         if limiter is not None:
             wait = limiter.try_acquire(now)
             if wait > 0.0:
+                att.retry_after = wait
+                if self.opt.reject_cost:
+                    self._reject(att, now, self.rate_limit_code, SRC_LIMITER)
+                    return
                 att.code = self.rate_limit_code
                 att.source = SRC_LIMITER
-                att.retry_after = wait
                 self.respond(att, now)
                 return
         if self.free:
@@ -72,6 +186,8 @@ class Service:
         elif len(self.queue) < self.queue_limit:
             att.t_queued = now
             self.queue.append(att)
+        elif self.opt.reject_cost:
+            self._reject(att, now, self.overload_code, SRC_CAPACITY)
         else:
             att.code = self.overload_code
             att.source = SRC_CAPACITY
@@ -102,6 +218,14 @@ class Service:
         else:
             att.code = CODE_OK
             att.source = SRC_SERVICE
+        if self._adjust:
+            if self.opt.load_alpha:
+                d *= 1.0 + self.opt.load_alpha * ((self.workers - self.free) / self.workers) ** self.opt.load_power
+            if d > self.opt.proc_timeout:
+                # The server gives up on the attempt at its processing timeout.
+                d = self.opt.proc_timeout
+                att.code = self.opt.proc_code
+                att.source = SRC_PROCESSING_TIMEOUT
         att.service_time = d
         att.callbacks = self._done_cbs
         self._schedule(att, PRIORITY, d)
@@ -111,6 +235,7 @@ class Service:
         self.busy_time += att.service_time
         if att.abandoned:
             self.wasted_time += att.service_time
+        # FIFO and free rejections (configure() swaps in _complete_general otherwise): the hot path.
         queue = self.queue
         while queue:
             nxt = queue.popleft()
@@ -126,6 +251,52 @@ class Service:
             self.free += 1
         if not att.abandoned:
             self.respond(att, now)
+
+    def _complete_general(self, att) -> None:
+        # _complete for other queue disciplines or costly rejections.
+        now = self.env._now
+        self.busy_time += att.service_time
+        if att.abandoned:
+            self.wasted_time += att.service_time
+        self._next_from_queue(now)
+        if not att.abandoned:
+            self.respond(att, now)
+
+    def _next_from_queue(self, now: float) -> None:
+        # A worker is free at ``now``: it pays any rejection debt, else serves the next queued attempt.
+        if self.opt._debt > 0.0:
+            cost, self.opt._debt = self.opt._debt, 0.0
+            self._schedule(_Release(self.opt._release_cbs), PRIORITY, cost)
+            return
+        queue = self.queue
+        disc = self.opt.discipline
+        while queue:
+            if disc is FIFO:
+                nxt = queue.popleft()
+            elif disc is LIFO or (disc is ADAPTIVE_LIFO and len(queue) > self.opt.lifo_above):
+                nxt = queue.pop()
+            elif disc is CODEL:
+                nxt = queue.popleft()
+                # Shed what waited past the target unless the queue drained recently (a burst, not a standing queue).
+                if now - nxt.t_queued > self.opt.codel_target and now - self.opt._last_empty > self.opt.codel_interval:
+                    nxt.code = self.overload_code
+                    nxt.source = SRC_SHED
+                    if not nxt.abandoned:
+                        self.respond(nxt, now)
+                    continue
+            else:
+                nxt = queue.popleft()
+            if now - nxt.t_queued > self.queue_timeout:
+                nxt.code = self.timeout_code
+                nxt.source = SRC_QUEUE_TIMEOUT
+                if not nxt.abandoned:
+                    self.respond(nxt, now)
+                continue
+            self._start(nxt, now)
+            break
+        else:
+            self.free += 1
+            self.opt._last_empty = now
 
     @property
     def queue_length(self) -> int:

@@ -1,0 +1,131 @@
+"""From a scenario's service/faults/clients sections to the pure API-side objects of one run.
+
+Nothing here imports SimPy: :func:`build_admission` and :func:`build_incidents`
+make plain objects, and :func:`make_gate` a plain function the SimPy
+service calls once per attempt before the workers.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .faults import Incident
+from .incidents import expand
+from .limiters import Scoped, make_limiter
+from .quota import Admission, Auth, Credits, Quota
+
+
+def tenant_tiers(scenario) -> tuple[list[str], list[int]]:
+    """(tier names, tier index of each tenant); one 'default' tenant when the scenario names none."""
+    tenants = scenario.clients.tenants or {"default": 1}
+    names = list(tenants)
+    tier_of = [k for k, n in enumerate(tenants.values()) for _ in range(n)]
+    return names, tier_of
+
+
+def build_admission(scenario, catalog, index: dict, ops: list[str], sources: dict) -> Admission | None:
+    """The :class:`Admission` of the scenario's limiters, quota, credits, locks and request limits; None if none.
+
+    ``index`` maps catalog code names to the run's code indices; ``sources``
+    maps 'request', 'limiter', 'quota' to recorder source numbers.
+    """
+    svc = scenario.service
+    code = lambda name: index[catalog[name].code]  # noqa: E731
+    tiers, tier_of = tenant_tiers(scenario)
+    op_index = {o: i for i, o in enumerate(ops)}
+    violations = []
+    for o in ops:
+        v = svc.operations[o].violations
+        if v:
+            cum = list(np.cumsum(list(v.values())))
+            violations.append((cum, [code(c) for c in v]))
+        else:
+            violations.append(None)
+    limiters = []
+    for rl in svc.rate_limits():
+        kind = rl.kinds()[0]
+        params = getattr(rl, kind).model_dump()
+        scoped = Scoped(lambda kind=kind, params=params: make_limiter(kind, **params), per=rl.per,
+                        per_operation=rl.per_operation,
+                        operations=[op_index[o] for o in rl.operations] if rl.operations else None)
+        limiters.append((scoped, code(rl.code or catalog.rate_limit_code)))
+    quota = quota_code = None
+    if svc.quota is not None:
+        q = svc.quota
+        limits = [math.inf if q.tiers.get(tiers[t], None) is None else q.tiers[tiers[t]] for t in tier_of]
+        quota = Quota(limits, q.period, q.offset)
+        quota_code = code(q.code or catalog.quota_code)
+    credits = credit_code = None
+    if svc.credits is not None:
+        c = svc.credits
+        credits = Credits([c.tiers.get(tiers[t], math.inf) for t in tier_of],
+                          [svc.operations[o].credits for o in ops], c.period)
+        credit_code = code(c.code)
+    locked, lock_code = set(), -1
+    if svc.locks is not None:
+        locked = {(tiers.index(t), op_index[o]) for t, lst in svc.locks.tiers.items() for o in lst}
+        lock_code = code(svc.locks.code)
+    if not (any(violations) or locked or limiters or quota or credits):
+        return None
+    return Admission(tier_of=tier_of, violations=violations, locked=locked, lock_code=lock_code,
+                     limiters=limiters, quota=quota, quota_code=-1 if quota_code is None else quota_code,
+                     credits=credits, credit_code=-1 if credit_code is None else credit_code,
+                     src_request=sources["request"], src_limiter=sources["limiter"], src_quota=sources["quota"])
+
+
+def build_auth(scenario, gen: np.random.Generator) -> Auth | None:
+    """Expiring tokens, one per client, issued at random phases drawn from ``gen``; None without a lifetime."""
+    life = scenario.clients.token_lifetime
+    if life is None:
+        return None
+    n = len(tenant_tiers(scenario)[1]) * scenario.clients.clients_per_tenant
+    return Auth(life, gen.random(n).tolist())
+
+
+def build_incidents(scenario, catalog, ops: list[str], gen_factory) -> list[Incident]:
+    """The plain incident windows of the scenario (library defaults applied, dependencies resolved,
+    flapping and ramps expanded); ``gen_factory()`` gives an rng with ``.random()`` for flapping."""
+    out = []
+    rng = None
+    for i in scenario.faults.incidents:
+        operations = tuple(i.operations)
+        if i.dependency:
+            users = tuple(o for o in ops if i.dependency in scenario.service.operations[o].uses)
+            # No operation declares its dependencies: the dependency takes down every operation.
+            operations = users or operations
+        rates = {catalog[c].code: p for c, p in i.all_rates().items()}
+        flap = ramp = None
+        if i.flap is not None:
+            rng = rng or gen_factory()
+            flap = (i.flap.mean_on, i.flap.mean_off)
+        if i.ramp is not None:
+            ramp = (i.ramp.up, i.ramp.down, i.ramp.steps)
+        out += expand(i.start, i.duration, rates, operations, i.slowdown, i.name or (i.use or ""),
+                      flap, ramp, rng)
+    return out
+
+
+def make_gate(service, clients, admission: Admission | None, auth: Auth | None, auth_code: int, src_auth: int):
+    """``gate(att, now) -> bool``: answers an attempt refused before the workers (expired token, then
+    admission); the service calls it first in ``submit``."""
+    ten = clients.tenancy
+    tenant_of, client_of, prop_u = ten.tenant_of, ten.client_of, ten.prop_u
+    reject = service._reject
+
+    def gate(att, now: float) -> bool:
+        rid = att.req.id
+        client = client_of[rid]
+        if auth is not None and not auth.valid(now, client):
+            att.retry_after = None
+            reject(att, now, auth_code, src_auth)
+            return True
+        if admission is not None:
+            c = admission.check(now, att.req.op, tenant_of[rid], client, prop_u[rid])
+            if c >= 0:
+                att.retry_after = admission.retry_after
+                reject(att, now, c, admission.source)
+                return True
+        return False
+
+    return gate
