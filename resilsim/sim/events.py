@@ -72,3 +72,29 @@ class Tick:
     def __init__(self):
         self.callbacks = None
         self._ok = True
+
+
+def run_until(env, until: float) -> None:
+    """Process ``env``'s events scheduled before ``until`` (simulated seconds), then set ``env.now = until``.
+
+    The same events in the same order as ``env.run(until=until)`` (which
+    stops before any event at exactly ``until``), without a method call per
+    event: SimPy's ``step`` is a large share of the cost per attempt
+    (benchmarks/RESULTS.md). Any SimPy event works here, processes included;
+    a failed, undefused event raises as in SimPy.
+    """
+    from heapq import heappop
+
+    if until <= env._now:
+        raise ValueError(f"until ({until}) must be greater than the current simulation time")
+    queue = env._queue
+    while queue and queue[0][0] < until:
+        env._now, _, _, event = heappop(queue)
+        callbacks, event.callbacks = event.callbacks, None
+        for callback in callbacks:
+            callback(event)
+        if not event._ok and not hasattr(event, "_defused"):
+            exc = type(event._value)(*event._value.args)
+            exc.__cause__ = event._value
+            raise exc
+    env._now = until

@@ -13,6 +13,7 @@ from ..scenario import Scenario, build_policy, load_scenario
 from ..server.build import build_incidents
 from ..server.faults import FaultSchedule
 from .clients import Clients
+from .events import run_until
 from .recorder import Recorder
 from .sampler import Sampler
 from .service import Service
@@ -145,7 +146,7 @@ def _run_one(scenario: Scenario, seed, policy, catalog, codes: list, index: dict
     sampler = Sampler(env, service, bin=scenario.bin, until=scenario.duration)
     sampler.start()
     clients.start()
-    env.run(until=scenario.duration + scenario.drain)
+    run_until(env, scenario.duration + scenario.drain)  # env.run(until=...) without SimPy's per-event step call
     return {"recorder": recorder, "operations": ops, "windows": faults.windows(),
             "busy_time": service.busy_time, "wasted_time": service.wasted_time,
             "reject_time": service.opt.reject_time, "api_side": api, "sampler": sampler, "workers": service.workers,

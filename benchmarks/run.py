@@ -1,0 +1,226 @@
+"""``make bench``: resilsim's core against the plain SimPy baseline, on the same machine, in one run.
+
+Every measurement runs in a fresh subprocess (``run.py --child ...``) so its
+peak RSS (``resource.getrusage(RUSAGE_SELF).ru_maxrss``) is its own. Each
+configuration runs ``--repeat`` times (seeds 0, 1, 2, ...) and the table shows
+medians. Wall seconds cover the simulation and building its attempt table
+(a pandas DataFrame for both: the baseline's ``run_baseline``, resilsim's
+``simulate``), not the interpreter start or imports.
+
+Workloads:
+
+* ``baseline``  -- benchmarks/baseline_simpy.py, ``n`` requests;
+* ``resilsim``  -- benchmarks/reference.yaml with ``duration = n / 60`` s;
+* ``all-features`` -- benchmarks/all_features.yaml, same duration;
+* ``empty``     -- imports and a 1-second reference run: the RSS floor that
+  "bytes per recorded attempt" is measured over.
+
+Usage::
+
+    python benchmarks/run.py                 # 100k and 1M requests, 3 runs each
+    python benchmarks/run.py --quick         # 20k and 200k requests, 3 runs each
+    python benchmarks/run.py --requests 50000 500000 --repeat 5 --no-write
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+RATE = 60.0  # requests per simulated second in both workloads
+SCENARIOS = {"resilsim": HERE / "reference.yaml", "all-features": HERE / "all_features.yaml"}
+
+# Targets from issue 8.
+TARGET_SPEEDUP = 2.5
+TARGET_LINEAR = 11.0
+TARGET_BYTES = 100.0
+TARGET_FEATURES = 1.5
+
+
+def _peak_mib() -> float:
+    # ru_maxrss is KiB on Linux, bytes on macOS.
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return rss / (1024 * 1024) if sys.platform == "darwin" else rss / 1024
+
+
+def child(workload: str, n: int, seed: int) -> dict:
+    """Run one configuration in this process; return wall seconds, attempts, summary numbers and peak MiB."""
+    sys.path.insert(0, str(HERE))
+    if workload in ("baseline", "empty-baseline"):
+        from baseline_simpy import run_baseline, summarize
+
+        t0 = time.perf_counter()
+        df = run_baseline(0 if workload == "empty-baseline" else n, seed=seed)
+        wall = time.perf_counter() - t0
+        s = summarize(df) if len(df) else dict.fromkeys(("attempts", "requests", "success_rate",
+                                                           "amplification", "p99_latency_s"), 0)
+        out = {"attempts": s["attempts"], "requests": s["requests"], "success_rate": s["success_rate"],
+               "amplification": s["amplification"], "p99_s": s["p99_latency_s"]}
+    else:
+        from resilsim.scenario import load_scenario
+        from resilsim.sim.run import simulate
+
+        import yaml
+
+        path = SCENARIOS["resilsim" if workload == "empty" else workload]
+        data = yaml.safe_load(path.read_text())
+        duration = 1.0 if workload == "empty" else n / RATE
+        # Incidents keep their place in the run: start and length scale with the duration.
+        scale = duration / data["duration"]
+        for inc in data.get("faults", {}).get("incidents", []):
+            inc["start"], inc["duration"] = inc["start"] * scale, inc["duration"] * scale
+        data["duration"] = duration
+        scenario = load_scenario(data)
+        # Peak RSS when the simulation is done, before simulate() builds its pandas tables.
+        import resilsim.sim.run as run_module
+
+        core = {}
+        run_one = run_module._run_one
+
+        def _measured(*a, **k):
+            out = run_one(*a, **k)
+            core["peak_mib"] = _peak_mib()
+            return out
+
+        run_module._run_one = _measured
+        t0 = time.perf_counter()
+        result = simulate(scenario, seed)
+        wall = time.perf_counter() - t0
+        row = result.summary().iloc[0]
+        out = {"attempts": len(result.attempts), "requests": int(row["requests"]),
+               "success_rate": float(row["success_rate"]), "amplification": float(row["amplification"]),
+               "p99_s": float(row["p99_s"]), "core_peak_mib": core.get("peak_mib", float("nan"))}
+    out.update(workload=workload, n=n, seed=seed, wall_s=wall, peak_mib=_peak_mib())
+    return out
+
+
+def measure(workload: str, n: int, seed: int) -> dict:
+    """Run one configuration in a fresh interpreter and return what :func:`child` measured."""
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--child", workload, str(n), str(seed)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, check=False)
+    if proc.returncode != 0:
+        raise SystemExit(f"benchmark child failed: {' '.join(cmd)}\n{proc.stderr}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def medians(runs: list[dict]) -> dict:
+    """Median of each numeric field over repeated runs; the list of runs kept under ``runs``."""
+    keys = ("wall_s", "attempts", "peak_mib", "success_rate", "amplification", "p99_s", "requests")
+    out = {k: statistics.median(r[k] for r in runs) for k in keys}
+    out["aps"] = statistics.median(r["attempts"] / r["wall_s"] for r in runs)
+    out["runs"] = runs
+    return out
+
+
+def machine() -> str:
+    """``uname -a``, CPU count and Python version, one line each."""
+    uname = " ".join(platform.uname())
+    return (f"- machine: `{uname}`\n- cpus: {os.cpu_count()}\n"
+            f"- python: {platform.python_version()} ({platform.python_implementation()})")
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--child", nargs=3, metavar=("WORKLOAD", "N", "SEED"), help=argparse.SUPPRESS)
+    p.add_argument("--requests", type=int, nargs=2, metavar=("SMALL", "LARGE"), default=None,
+                   help="the two sizes, in requests (default 100000 1000000)")
+    p.add_argument("--quick", action="store_true", help="20k and 200k requests")
+    p.add_argument("--repeat", type=int, default=3, help="runs per configuration (seeds 0..repeat-1)")
+    p.add_argument("--no-baseline-large", action="store_true", help="skip the baseline at the large size")
+    p.add_argument("--no-write", action="store_true", help="print only; leave benchmarks/RESULTS.md alone")
+    args = p.parse_args(argv)
+
+    if args.child:
+        w, n, seed = args.child
+        print(json.dumps(child(w, int(n), int(seed))))
+        return 0
+
+    small, large = args.requests or ((20_000, 200_000) if args.quick else (100_000, 1_000_000))
+    t_start = time.perf_counter()
+    res: dict = {}
+    plan = [("empty", 0), ("empty-baseline", 0)]
+    for n in (small, large):
+        plan += [("baseline", n), ("resilsim", n), ("all-features", n)]
+    for w, n in plan:
+        if w == "baseline" and n == large and args.no_baseline_large:
+            continue
+        repeat = 1 if w.startswith("empty") else args.repeat
+        runs = [measure(w, n, seed) for seed in range(repeat)]
+        res[(w, n)] = medians(runs)
+        m = res[(w, n)]
+        print(f"  {w:<13} N={n:>9,}  wall {m['wall_s']:8.3f} s  {m['aps']:>11,.0f} attempts/s  "
+              f"peak {m['peak_mib']:7.1f} MiB", file=sys.stderr, flush=True)
+
+    lines = ["| workload | N requests | wall s (median) | attempts/s | peak MiB | success rate | amplification | p99 s |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for (w, n), m in res.items():
+        if w.startswith("empty"):
+            continue
+        lines.append(f"| {w} | {n:,} | {m['wall_s']:.3f} | {m['aps']:,.0f} | {m['peak_mib']:.1f} | "
+                     f"{m['success_rate']:.5f} | {m['amplification']:.4f} | {m['p99_s']:.4f} |")
+
+    def ratio_row(name, value, target, better="<="):
+        ok = value >= target if better == ">=" else value <= target
+        return f"| {name} | {value:.2f} | {better} {target} | {'yes' if ok else 'NO'} |"
+
+    ratios = ["| ratio | measured | target | met |", "|---|---:|---:|---|"]
+    for n in (small, large):
+        if ("baseline", n) in res:
+            ratios.append(ratio_row(f"speed-up vs baseline, attempts/s, N={n:,}",
+                                    res[("resilsim", n)]["aps"] / res[("baseline", n)]["aps"], TARGET_SPEEDUP, ">="))
+    ratios.append(ratio_row(f"time({large:,}) / time({small:,}), resilsim",
+                            res[("resilsim", large)]["wall_s"] / res[("resilsim", small)]["wall_s"],
+                            TARGET_LINEAR * large / small / 10))
+    floor = res[("empty", 0)]["peak_mib"]
+    floors = {"resilsim": floor, "baseline": res[("empty-baseline", 0)]["peak_mib"]}
+    for w in ("resilsim", "baseline"):
+        if (w, large) in res:
+            m, floor_w = res[(w, large)], floors[w]
+            ratios.append(ratio_row(f"bytes per recorded attempt, {w}, N={large:,} (peak RSS over empty run)",
+                                    (m["peak_mib"] - floor_w) * 2 ** 20 / m["attempts"], TARGET_BYTES))
+            if w == "resilsim":
+                core_mib = statistics.median(r["core_peak_mib"] for r in m["runs"])
+                ratios.append(ratio_row("same, simulation only (peak before the pandas tables are built)",
+                                        (core_mib - res[("empty", 0)]["runs"][0]["core_peak_mib"]) * 2 ** 20
+                                        / m["attempts"], TARGET_BYTES))
+    for n in (small, large):
+        ref, allf = res[("resilsim", n)], res[("all-features", n)]
+        ratios.append(ratio_row(f"all-features cost per attempt / reference, N={n:,}",
+                                (allf["wall_s"] / allf["attempts"]) / (ref["wall_s"] / ref["attempts"]),
+                                TARGET_FEATURES))
+    cmd = "python benchmarks/run.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    now = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    report = "\n".join([
+        f"## Benchmark ({now})", "", f"Command: `{cmd.strip()}` ({args.repeat} runs per configuration, "
+        f"medians; each run a fresh subprocess; empty-run RSS floor {floor:.1f} MiB (baseline's {floors['baseline']:.1f}); "
+        f"harness took {time.perf_counter() - t_start:.0f} s).", "", machine(), "", *lines, "", *ratios, ""])
+    print(report)
+    if not args.no_write:
+        write_results(report)
+    return 0
+
+
+def write_results(report: str) -> None:
+    """Replace the benchmark section of benchmarks/RESULTS.md (between markers), keeping the rest."""
+    path = HERE / "RESULTS.md"
+    start, end = "<!-- bench:start -->", "<!-- bench:end -->"
+    text = path.read_text() if path.exists() else f"# Benchmark results\n\n{start}\n{end}\n"
+    if start not in text:
+        text += f"\n{start}\n{end}\n"
+    head, rest = text.split(start, 1)
+    tail = rest.split(end, 1)[1] if end in rest else ""
+    path.write_text(f"{head}{start}\n{report}\n{end}{tail}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,50 @@
+"""Sweep throughput: runs per second with 1, 2 and every local core.
+
+    .venv/bin/python benchmarks/sweep_throughput.py [--runs 24] [--duration 60]
+
+Each run is the Counter API scenario (4 strategies) for ``--duration``
+simulated seconds; the sweep goes to a fresh temporary results directory, so
+the figures include writing the Parquet files. Pool start-up is included (it
+is part of what a user waits for).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import resilsim
+from resilsim.sweep import sweep
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--runs", type=int, default=24, help="runs per measurement")
+    ap.add_argument("--duration", type=float, default=60, help="simulated seconds per run")
+    args = ap.parse_args()
+    scenario = resilsim.load_scenario(ROOT / "scenarios" / "counters-rate-limited.yaml",
+                                      overrides={"duration": args.duration})
+    # One grid point per run (distinct run ids), so nothing is skipped.
+    grid = {"service.workers": list(range(1, args.runs + 1))}
+    cores = os.cpu_count() or 1
+    rows = []
+    for n in sorted({1, 2, cores}):
+        with tempfile.TemporaryDirectory() as d:
+            t0 = time.perf_counter()
+            df = sweep(scenario, grid, replications=1, workers=n, store=d, progress=False)
+            wall = time.perf_counter() - t0
+        assert (df["error"] == "").all(), df["error"].unique()
+        per_run = df.groupby("run_id")["wall_s"].first().mean()
+        rows.append((n, args.runs, wall, args.runs / wall, per_run))
+    print(f"{args.runs} runs × {args.duration:g} simulated s (4 strategies each), {cores} cores")
+    print(f"{'workers':>7} {'runs':>5} {'wall_s':>8} {'runs/s':>8} {'s/run (in worker)':>18}")
+    for n, runs, wall, rps, per in rows:
+        print(f"{n:>7} {runs:>5} {wall:>8.2f} {rps:>8.2f} {per:>18.3f}")
+
+
+if __name__ == "__main__":
+    main()
