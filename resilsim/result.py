@@ -36,35 +36,48 @@ class Result:
     @classmethod
     def from_runs(cls, scenario, seed, codes: list, runs: dict) -> "Result":
         """Assemble the tables of several strategy runs (internal to :func:`simulate`)."""
-        code_names = np.array([c.code for c in codes] + ["TIMEOUT", ""], dtype=object)
+        # Columns are built as categoricals straight from the recorder's integer codes: object
+        # arrays of names cost ~200 bytes per attempt at 1M requests (benchmarks/RESULTS.md).
+        names = [c.code for c in codes] + ["TIMEOUT", ""]
         http = np.array([c.http for c in codes] + [0, 200], dtype=np.int16)
+        order = list(runs)
+
+        def table_codes(col):
+            # Codes -1 (ok) and -2 (timeout) map to the last two names.
+            return np.where(col == CODE_OK, len(codes) + 1, np.where(col == CODE_TIMEOUT, len(codes), col))
+
+        views = {name: (run["recorder"].requests.view(), run["recorder"].attempts.view()) for name, run in runs.items()}
+        coded = {name: (table_codes(r["code"]), table_codes(a["code"])) for name, (r, a) in views.items()}
+        used = np.unique(np.concatenate([np.concatenate(pair) for pair in coded.values()] + [np.array([len(codes) + 1])]))
+        remap = np.full(len(names), -1, dtype=np.int16)
+        remap[used] = np.arange(len(used))
+        code_categories = [names[i] for i in used]
+
+        def cat(values, categories):
+            return pd.Categorical.from_codes(values, categories=categories)
+
         req_frames, att_frames, tl_frames = [], [], []
         strategies, stats, windows = {}, {}, []
-        order = list(runs)
-        for name, run in runs.items():
+        for k, (name, run) in enumerate(runs.items()):
             rec = run["recorder"]
-            ops = run["operations"]
             windows = run["windows"]
-            r = rec.requests.view()
-            a = rec.attempts.view()
-            # Codes -1 (ok) and -2 (timeout) index the last two names through negative indexing.
-            rcode = np.where(r["code"] == CODE_OK, len(codes) + 1, np.where(r["code"] == CODE_TIMEOUT, len(codes), r["code"]))
-            acode = np.where(a["code"] == CODE_OK, len(codes) + 1, np.where(a["code"] == CODE_TIMEOUT, len(codes), a["code"]))
+            r, a = views[name]
+            rcode, acode = coded[name]
             req = pd.DataFrame({
+                "strategy": cat(np.full(len(r["start"]), k, dtype=np.int8), order),
                 "request": np.arange(len(r["start"]), dtype=np.int64),
-                "operation": pd.Categorical.from_codes(r["operation"], categories=ops),
+                "operation": cat(r["operation"], run["operations"]),
                 "start": r["start"], "end": r["end"], "latency": r["end"] - r["start"],
                 "attempts": r["attempts"],
-                "outcome": pd.Categorical.from_codes(r["outcome"], categories=list(OUTCOMES)),
-                "code": code_names[rcode],
+                "outcome": cat(r["outcome"], list(OUTCOMES)),
+                "code": cat(remap[rcode], code_categories),
             })
             att = pd.DataFrame({
+                "strategy": cat(np.full(len(a["start"]), k, dtype=np.int8), order),
                 "request": a["request"], "attempt": a["attempt"], "start": a["start"], "end": a["end"],
-                "status": http[acode], "code": code_names[acode],
-                "source": pd.Categorical.from_codes(a["source"], categories=list(SOURCES)),
+                "status": http[acode], "code": cat(remap[acode], code_categories),
+                "source": cat(a["source"], list(SOURCES)),
             })
-            req.insert(0, "strategy", name)
-            att.insert(0, "strategy", name)
             req_frames.append(req)
             att_frames.append(att)
             tl_frames.append(_timeline(name, req, att, scenario, run))
@@ -72,11 +85,8 @@ class Result:
             stats[name] = {"wall_s": run["wall_s"], "busy_s": run["busy_time"], "wasted_s": run["wasted_time"],
                            "reject_s": run.get("reject_time", 0.0),
                            "attempt_bytes": rec.attempts.nbytes, "end_time": run["end_time"]}
-        requests = pd.concat(req_frames, ignore_index=True)
-        attempts = pd.concat(att_frames, ignore_index=True)
-        for df in (requests, attempts):
-            df["strategy"] = pd.Categorical(df["strategy"], categories=order)
-            df["code"] = df["code"].astype("category")
+        requests = pd.concat(req_frames, ignore_index=True) if len(req_frames) > 1 else req_frames[0]
+        attempts = pd.concat(att_frames, ignore_index=True) if len(att_frames) > 1 else att_frames[0]
         timeline = pd.concat(tl_frames, ignore_index=True)
         timeline["strategy"] = pd.Categorical(timeline["strategy"], categories=order)
         return cls(scenario, seed, requests, attempts, timeline, windows, strategies, stats)
@@ -95,7 +105,8 @@ class Result:
         Latency percentiles are of successful requests (first send to final
         answer, seconds); ``amplification`` is attempts ÷ requests;
         ``goodput_rps`` is successful requests per second of the window;
-        ``wasted_s`` is service time spent on abandoned attempts (seconds, whole run).
+        ``wasted_s`` is service time spent on abandoned attempts (seconds, whole run);
+        with incidents or arrival-rate changes, ``recovery_s`` (see :func:`recovery_time`).
         """
         s = self.scenario
         window = s.duration - s.warmup
@@ -123,7 +134,14 @@ class Result:
                 # Service seconds spent on attempts whose client had already timed out (whole run).
                 "wasted_s": self.stats.get(name, {}).get("wasted_s", np.nan),
             })
-        return pd.DataFrame(rows, columns=SUMMARY_COLUMNS).set_index("strategy")
+        columns = SUMMARY_COLUMNS
+        trigger = _trigger_window(s)
+        if trigger is not None:
+            columns = [*SUMMARY_COLUMNS, "recovery_s"]
+            tl = self.timeline
+            for row in rows:
+                row["recovery_s"] = recovery_time(tl[tl["strategy"] == row["strategy"]], s, *trigger)
+        return pd.DataFrame(rows, columns=columns).set_index("strategy")
 
     # ------------------------------------------------------------ output
 
@@ -153,6 +171,52 @@ class Result:
                 f"{len(self.attempts)} attempts")
         return (f'<div style="font-family: sans-serif; font-size: 12px">{head}'
                 f'<div style="overflow-x:auto">{table}</div></div>')
+
+
+#: Recovery: the first window of RECOVERY_WINDOW_S seconds after the trigger whose requests
+#: succeed at RECOVERY_FRACTION or more of the pre-trigger success rate.
+RECOVERY_WINDOW_S = 20.0
+RECOVERY_FRACTION = 0.9
+
+
+def _trigger_window(scenario) -> tuple[float, float] | None:
+    """(first start, last end) of the incidents and arrival-rate changes, seconds; None when there are none."""
+    spans = [(c.start, c.start + c.duration) for c in scenario.clients.arrival.poisson.changes]
+    spans += [(i.start, i.start + i.duration) for i in scenario.faults.incidents]
+    if not spans:
+        return None
+    return min(a for a, _ in spans), max(b for _, b in spans)
+
+
+def recovery_time(tl: pd.DataFrame, scenario, t0: float, t1: float) -> float:
+    """Seconds from the trigger's end ``t1`` until the request success rate is back; NaN if it never is.
+
+    ``tl`` is one strategy's timeline. The baseline is the success rate (by
+    arrival) of requests arriving in [warmup, t0). A window of
+    ``RECOVERY_WINDOW_S`` seconds (at least one bin) starting at bin k is
+    healthy when its requests' success rate is at least ``RECOVERY_FRACTION``
+    × baseline; the recovery time is time(k) − t1 for the first bin k ≥ t1
+    that starts a healthy window ending by ``duration``. NaN when no request
+    arrived before the trigger, none of them succeeded, or no healthy window
+    fits in the run (still stuck at the end).
+    """
+    width = scenario.bin
+    time = tl["time"].to_numpy()
+    offered = tl["offered_rps"].to_numpy() * width
+    ok = np.nan_to_num(tl["success_rate"].to_numpy()) * offered
+    pre = (time >= scenario.warmup) & (time + width <= t0 + 1e-9)
+    if ok[pre].sum() == 0:
+        return float("nan")
+    threshold = RECOVERY_FRACTION * ok[pre].sum() / offered[pre].sum()
+    w = max(1, int(round(RECOVERY_WINDOW_S / width)))
+    c_off = np.concatenate([[0.0], np.cumsum(offered)])
+    c_ok = np.concatenate([[0.0], np.cumsum(ok)])
+    starts = np.flatnonzero((time >= t1 - 1e-9) & (time + w * width <= scenario.duration + 1e-9))
+    n_off = c_off[starts + w] - c_off[starts]
+    healthy = (n_off > 0) & (c_ok[starts + w] - c_ok[starts] >= threshold * n_off)
+    if not healthy.any():
+        return float("nan")
+    return float(time[starts[np.argmax(healthy)]] - t1)
 
 
 def _timeline(name: str, req: pd.DataFrame, att: pd.DataFrame, scenario, run: dict | None = None) -> pd.DataFrame:

@@ -34,7 +34,8 @@ def digest(result) -> str:
                      (result.requests, ["request", "operation", "start", "end", "attempts", "code", "outcome"])):
         for c in cols:
             s = df[c]
-            values = s.cat.codes.to_numpy() if hasattr(s, "cat") else s.to_numpy()
+            # Hash values, not category codes: the order of categories is not behaviour.
+            values = s.astype(str).to_numpy() if hasattr(s, "cat") else s.to_numpy()
             if values.dtype == object:
                 values = np.array([str(v) for v in values]).astype("U")
             h.update(c.encode())
@@ -43,8 +44,8 @@ def digest(result) -> str:
 
 
 PINNED = {
-    "reference.yaml": {"digest": "fe3742ad290ba662", "attempts": 3643, "success": 3465},
-    "all_features.yaml": {"digest": "70adbd6a4032ddac", "attempts": 3730, "success": 3388},
+    "reference.yaml": {"digest": "f9815e71b2798f3e", "attempts": 3643, "success": 3465},
+    "all_features.yaml": {"digest": "0147f3ab9437140b", "attempts": 3730, "success": 3388},
 }
 
 
