@@ -553,6 +553,16 @@ class _BoundedLoader(yaml.SafeLoader):
             self._weights[key] = w
         return node
 
+    def construct_mapping(self, node, deep=False):
+        # A repeated key silently replaces the first in PyYAML; refuse it instead.
+        seen = set()
+        for k, _ in node.value:
+            if isinstance(k, yaml.ScalarNode):
+                if k.value in seen:
+                    raise yaml.constructor.ConstructorError(None, None, f"duplicate key {k.value!r}", k.start_mark)
+                seen.add(k.value)
+        return super().construct_mapping(node, deep=deep)
+
 
 def _parse_yaml(text: str, label: str) -> dict:
     try:
@@ -563,9 +573,17 @@ def _parse_yaml(text: str, label: str) -> dict:
             loader.dispose()
     except yaml.MarkedYAMLError as e:
         line = e.problem_mark.line + 1 if e.problem_mark else None
+        if "could not determine a constructor for the tag" in str(e.problem):
+            tag = str(e.problem).rsplit(" ", 1)[-1].replace("tag:yaml.org,2002:", "!!")
+            raise ScenarioError(f"uses the tag {tag}, which is not allowed (scenarios are plain YAML; "
+                                "nothing in them is evaluated)", source=label, line=line) from None
         raise ScenarioError(f"is not valid YAML ({e.problem})", source=label, line=line) from None
+    except yaml.reader.ReaderError as e:
+        raise ScenarioError(f"is not valid YAML (character #x{e.character:04x} at position {e.position} "
+                            "is not allowed)", source=label) from None
     except yaml.YAMLError as e:
-        raise ScenarioError(f"is not valid YAML ({e})", source=label) from None
+        # PyYAML's messages can span lines; the user gets one.
+        raise ScenarioError(f"is not valid YAML ({' '.join(str(e).split())})", source=label) from None
     if data is None:
         raise ScenarioError("is empty; a scenario needs at least api, duration, service and clients", source=label)
     if not isinstance(data, dict):
@@ -624,7 +642,10 @@ def _validate(data: dict, label, text) -> Scenario:
     try:
         return Scenario.model_validate(data)
     except ValidationError as e:
-        err = e.errors()[0]
+        # An unknown key explains the rest best; otherwise the deepest error names
+        # the real field (a union such as strategies.X.retry reports every member).
+        errs = e.errors()
+        err = max(errs, key=lambda x: (x["type"] == "extra_forbidden", len(x["loc"])))
         loc = tuple(err["loc"])
         path = _loc_path(loc)
         msg = _message(err, data)
@@ -661,7 +682,8 @@ def _message(err: dict, data: dict) -> str:
         text = text[len("Value error, "):]
     if isinstance(got, (dict, list)):
         return text
-    return f"{text} (got {got!r})"
+    shown = repr(got)
+    return f"{text} (got {shown if len(shown) <= 40 else shown[:37] + '...'})"
 
 
 def _model_at(loc) -> type[BaseModel] | None:

@@ -103,10 +103,11 @@ class Exponential(Wait):
     cap: float = INF
 
     def __call__(self, attempt, previous, rng):
-        # Past ~1000 doublings the power overflows; the cap has long applied by then.
-        if attempt > 1000:
+        try:
+            v = self.base * self.multiplier ** (attempt - 1)
+        except OverflowError:
+            # A float power past ~1e308 overflows; the cap has long applied by then.
             return self.cap
-        v = self.base * self.multiplier ** (attempt - 1)
         return v if v < self.cap else self.cap
 
     def describe(self):

@@ -1,0 +1,141 @@
+"""Regenerate the bad-input corpus: one YAML file per case (expected messages live in expected.yaml).
+
+Run ``python tests/bad_inputs/make_corpus.py`` from the repo root; the files are committed.
+"""
+from pathlib import Path
+
+HERE = Path(__file__).parent
+BASE = """\
+name: bad
+api: analytics
+duration: 60
+service:
+  workers: 4
+  operations:
+    query_metrics:
+      latency: {exponential: {mean: 0.05}}
+clients:
+  arrival: {poisson: {rate: 20}}
+strategies:
+  none: {retry: none}
+"""
+
+
+def sub(old, new):
+    assert old in BASE, old
+    return BASE.replace(old, new, 1)
+
+
+def add(extra):
+    return BASE + extra
+
+
+CASES = {
+    # YAML syntax / file shape
+    "syntax_tab": BASE + "\tfoo: 1\n",
+    "syntax_unclosed_flow": sub("{poisson: {rate: 20}}", "{poisson: {rate: 20}"),
+    "syntax_bad_indent": sub("  workers: 4\n", "  workers: 4\n bad: 1\n"),
+    "syntax_unclosed_quote": sub("name: bad", 'name: "bad'),
+    "empty": "",
+    "only_comment": "# nothing here\n",
+    "list_document": "- 1\n- 2\n",
+    "scalar_document": "hello\n",
+    "two_documents": BASE + "---\nname: other\n",
+    "duplicate_key": sub("duration: 60\n", "duration: 60\nduration: 30\n"),
+    # unknown keys
+    "unknown_top_key": sub("duration: 60", "durration: 60"),
+    "unknown_service_key": sub("  workers: 4", "  wrokers: 4"),
+    "unknown_clients_key": add("  timeuot: 1\n").replace("strategies:\n  none: {retry: none}\n", "") ,
+    "unknown_strategy_key": sub("none: {retry: none}", "none: {retyr: none}"),
+    "unknown_latency_key": sub("{exponential: {mean: 0.05}}", "{exponental: {mean: 0.05}}"),
+    "unknown_poisson_key": sub("{rate: 20}", "{rat: 20}"),
+    # missing
+    "missing_api": sub("api: analytics\n", ""),
+    "missing_duration": sub("duration: 60\n", ""),
+    "missing_clients": BASE.split("clients:")[0] + "strategies:\n  none: {retry: none}\n",
+    "missing_arrival": sub("  arrival: {poisson: {rate: 20}}", "  timeout: 1"),
+    # wrong types
+    "duration_string": sub("duration: 60", "duration: sixty"),
+    "duration_list": sub("duration: 60", "duration: [60]"),
+    "workers_float": sub("workers: 4", "workers: 4.5"),
+    "workers_string": sub("workers: 4", "workers: four"),
+    "service_list": sub("service:\n  workers: 4\n  operations:\n    query_metrics:\n      latency: {exponential: {mean: 0.05}}\n",
+                        "service: [1, 2]\n"),
+    "strategies_list": sub("strategies:\n  none: {retry: none}\n", "strategies: [none]\n"),
+    "background_list": add("faults:\n  background: [ANALYTICS_1000]\n"),
+    "name_bool_yes": sub("name: bad", "name: yes"),
+    "name_bool_on": sub("name: bad", "name: on"),
+    "api_bool_no": sub("api: analytics", "api: no"),
+    "retry_on_status_string": sub("none: {retry: none}", "none: {retry: {retry_on: {status: [abc]}}}"),
+    # non-positive numbers
+    "duration_zero": sub("duration: 60", "duration: 0"),
+    "duration_negative": sub("duration: 60", "duration: -5"),
+    "rate_zero": sub("{rate: 20}", "{rate: 0}"),
+    "rate_negative": sub("{rate: 20}", "{rate: -3}"),
+    "workers_zero": sub("workers: 4", "workers: 0"),
+    "latency_mean_negative": sub("{mean: 0.05}", "{mean: -0.05}"),
+    "timeout_zero": add("  timeout: 0\n").replace("strategies:\n  none: {retry: none}\n", ""),
+    "warmup_negative": add("warmup: -1\n"),
+    "warmup_after_duration": add("warmup: 60\n"),
+    "bin_zero": add("bin: 0\n"),
+    # huge / non-finite numbers
+    "duration_inf": sub("duration: 60", "duration: .inf"),
+    "duration_nan": sub("duration: 60", "duration: .nan"),
+    "rate_1e308_overflow": sub("{rate: 20}", "{rate: 1e400}"),
+    "workers_10_pow_400": sub("workers: 4", "workers: 1" + "0" * 400),
+    "workers_huge": sub("workers: 4", "workers: 1000000000000"),
+    "latency_mean_inf": sub("{mean: 0.05}", "{mean: .inf}"),
+    # probabilities
+    "background_above_one": add("faults:\n  background: {ANALYTICS_5000: 1.5}\n"),
+    "background_negative": add("faults:\n  background: {ANALYTICS_5000: -0.1}\n"),
+    "background_sum_above_one": add("faults:\n  background: {ANALYTICS_5000: 0.6, ANALYTICS_5001: 0.6}\n"),
+    "incident_rate_above_one": add("faults:\n  incidents:\n    - {start: 10, duration: 5, code: ANALYTICS_5000, rate: 2}\n"),
+    # codes
+    "unknown_background_code": add("faults:\n  background: {ANALYTICS_5999: 0.1}\n"),
+    "unknown_incident_code": add("faults:\n  incidents:\n    - {start: 10, duration: 5, code: ANALYTICS_9999}\n"),
+    "wrong_api_code": add("faults:\n  background: {'-1000': 0.1}\n"),
+    "unknown_retry_on_code": sub("none: {retry: none}", "none: {retry: {retry_on: {codes: [ANALYTICS_50000]}}}"),
+    "unknown_api": sub("api: analytics", "api: analytix"),
+    # strategies / presets
+    "unknown_preset": sub("none: {retry: none}", "none: {retry: exponentail}"),
+    "unknown_jitter": sub("none: {retry: none}", "none: {retry: {jitter: fuzzy}}"),
+    "two_waits": sub("none: {retry: none}", "none: {retry: {wait: {fixed: 1, exponential: {base: 1}}}}"),
+    "stop_attempts_zero": sub("none: {retry: none}", "none: {retry: {stop: {attempts: 0}}}"),
+    "stop_attempts_huge": sub("none: {retry: none}", "none: {retry: {stop: {attempts: 100000}}}"),
+    "multiplier_below_one": sub("none: {retry: none}", "none: {retry: {wait: {exponential: {multiplier: 0.5}}}}"),
+    "no_strategies": sub("strategies:\n  none: {retry: none}\n", "strategies: {}\n"),
+    # incidents
+    "incident_after_run": add("faults:\n  incidents:\n    - {start: 100, duration: 5, code: ANALYTICS_5000}\n"),
+    "incident_no_effect": add("faults:\n  incidents:\n    - {start: 10, duration: 5}\n"),
+    "incident_unknown_operation": add("faults:\n  incidents:\n    - {start: 10, duration: 5, code: ANALYTICS_5000, operations: [qurey_metrics]}\n"),
+    "incident_zero_duration": add("faults:\n  incidents:\n    - {start: 10, duration: 0, code: ANALYTICS_5000}\n"),
+    "incident_unknown_library": add("faults:\n  incidents:\n    - {use: no_such_incident, start: 10, duration: 5}\n"),
+    # clients
+    "deadline_below_timeout": sub("  arrival: {poisson: {rate: 20}}", "  arrival: {poisson: {rate: 20}}\n  timeout: 10\n  deadline: 5"),
+    # abuse
+    "alias_bomb": "a: &a [x, x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]\n"
+                  "c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]\nd: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c, *c]\n"
+                  "e: &e [*d, *d, *d, *d, *d, *d, *d, *d, *d, *d]\nf: &f [*e, *e, *e, *e, *e, *e, *e, *e, *e, *e]\n",
+    "deep_nesting": "a: " + "[" * 200 + "]" * 200 + "\n",
+    "python_object_tag": sub("name: bad", "name: !!python/object/apply:os.system ['echo pwned']"),
+    "python_name_tag": sub("name: bad", "name: !!python/name:os.system"),
+    "custom_tag": sub("name: bad", "name: !include other.yaml"),
+}
+
+BINARY = {"binary": bytes(range(256)) * 4}
+
+
+def main():
+    for old in HERE.glob("*.yaml"):
+        if old.name != "expected.yaml":
+            old.unlink()
+    for old in HERE.glob("*.bin"):
+        old.unlink()
+    for name, text in CASES.items():
+        (HERE / f"{name}.yaml").write_text(text)
+    for name, data in BINARY.items():
+        (HERE / f"{name}.yaml").write_bytes(data)
+
+
+if __name__ == "__main__":
+    main()
