@@ -33,6 +33,11 @@ def _parser() -> argparse.ArgumentParser:
     cat = sub.add_parser("catalog", help="print an API's error codes")
     cat.add_argument("api", help="analytics | nanostream | counters | path to a catalog YAML")
     cat.add_argument("--format", choices=("table", "csv"), default="table")
+
+    from .sweep import add_parsers as _add_sweep_parsers  # sweep + plan (issue 5)
+    _add_sweep_parsers(sub)
+    from .report import add_parser as _add_report_parser  # report (issue 6)
+    _add_report_parser(sub)
     return p
 
 
@@ -69,6 +74,12 @@ def _dispatch(args) -> int:
         return _catalog(args)
     if args.command == "validate":
         return _validate(args)
+    if args.command == "report":  # issue 6
+        from .report import cli_report
+        return cli_report(args)
+    if args.command in ("sweep", "plan"):  # issue 5
+        from .sweep import cli_plan, cli_sweep
+        return cli_sweep(args) if args.command == "sweep" else cli_plan(args)
     return _run(args)
 
 
@@ -114,7 +125,20 @@ def _run(args) -> int:
         print(summary.to_string(float_format=lambda v: f"{v:.4g}"))
     out = Path(args.out)
     paths = result.to_csv(out)
+    paths += _save_run_meta(result, out)  # what `resilsim report` needs (issue 6)
     if not args.no_charts:
         paths += save_charts(result, out)
     print(f"wrote {', '.join(p.name for p in paths)} to {out}/")
     return 0
+
+
+def _save_run_meta(result, out: Path) -> list:
+    """Write scenario.yaml and run.json (seed, incident windows, strategies) beside the CSVs, for the report."""
+    import json
+
+    from .scenario import dump_scenario
+    (out / "scenario.yaml").write_text(dump_scenario(result.scenario))
+    meta = {"seed": result.seed, "windows": [list(w) for w in result.windows],
+            "strategies": {k: str(v) for k, v in result.strategies.items()}}
+    (out / "run.json").write_text(json.dumps(meta, indent=1, default=str))
+    return [out / "scenario.yaml", out / "run.json"]

@@ -1,0 +1,156 @@
+"""Charts: each returns an Axes with the expected lines and labels, and leaks no figure."""
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import pytest  # noqa: E402
+
+import resilsim  # noqa: E402
+from resilsim import plots  # noqa: E402
+from tests.conftest import small  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def result():
+    d = small(duration=40, strategies={"none": {"retry": "none"}, "retry3": {"retry": {"wait": {"fixed": 0.05}, "stop": {"attempts": 3}, "retry_on": {"timeouts": True}}}})
+    d["service"]["workers"] = 3  # near capacity: timeouts and retries to draw
+    d["faults"] = {"incidents": [{"name": "outage", "start": 15, "duration": 10, "code": "ANALYTICS_2000",
+                                  "rate": 0.8}]}
+    d["clients"]["timeout"] = 0.3
+    return resilsim.simulate(d, seed=1)
+
+
+@pytest.fixture(autouse=True)
+def no_leak():
+    before = set(plt.get_fignums())
+    yield
+    plt.close("all")
+    assert before == set()
+
+
+def _labels(ax):
+    return [line.get_label() for line in ax.get_lines()]
+
+
+def test_latency_bands_has_three_percentiles_per_strategy(result):
+    ax = plots.latency_bands(result)
+    labels = _labels(ax)
+    for name in result.strategies:
+        for p in (50, 95, 99):
+            assert f"{name} p{p}" in labels
+    assert "(s)" in ax.get_ylabel()
+    assert "seed 1" in ax.get_title(loc="left")
+    ax_lines = {line.get_label(): line for line in ax.get_lines()}
+    # p99 is never below p50 in any bin.
+    name = next(iter(result.strategies))
+    assert np.all(ax_lines[f"{name} p99"].get_ydata() >= ax_lines[f"{name} p50"].get_ydata())
+
+
+def test_outcomes_stacked_bars_sum_to_one(result):
+    ax = plots.outcomes_by_strategy(result)
+    counts = plots.outcome_counts(result)
+    assert set(counts["strategy"]) == set(result.strategies)
+    heights = np.zeros(len(result.strategies))
+    for c in ax.containers:
+        heights += np.array([p.get_height() for p in c.patches])
+    np.testing.assert_allclose(heights, 1.0)
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert "success" in legend
+    # Segments differ by hatch, not colour alone.
+    hatches = [c.patches[0].get_hatch() for c in ax.containers]
+    assert len(set(hatches)) == len(hatches)
+
+
+def test_outcome_counts_split_failures_by_code(result):
+    counts = plots.outcome_counts(result)
+    req = result.measured()
+    assert counts["requests"].sum() == len(req)
+    assert not (counts["outcome"] == "failed").any()
+
+
+def test_errors_over_time_one_line_per_code(result):
+    ax = plots.errors_over_time(result, strategy="retry3")
+    att = result.attempts
+    codes = set(att[(att["strategy"] == "retry3") & (att["code"] != "")]["code"].astype(str))
+    assert codes, "fixture should produce failed attempts"
+    assert set(_labels(ax)) == codes
+    assert "per second" in ax.get_ylabel()
+
+
+def test_sweep_metric_draws_band_per_strategy():
+    df = pd.DataFrame({"param": [1, 2, 3] * 2, "strategy": ["a"] * 3 + ["b"] * 3,
+                       "mean": [0.5, 0.7, 0.9, 0.4, 0.6, 0.8], "lo": [0.4, 0.6, 0.8, 0.3, 0.5, 0.7],
+                       "hi": [0.6, 0.8, 1.0, 0.5, 0.7, 0.9]})
+    ax = plots.sweep_metric(df, metric="success rate", caption="s · seed 0")
+    assert _labels(ax) == ["a", "b"]
+    assert len(ax.collections) == 2  # one CI band each
+    assert ax.get_lines()[0].get_linestyle() != ax.get_lines()[1].get_linestyle()
+    assert ax.get_ylabel() == "success rate"
+
+
+def test_sweep_metric_missing_columns_says_so():
+    ax = plots.sweep_metric(pd.DataFrame({"x": [1]}))
+    assert any("no data" in t.get_text() for t in ax.texts)
+
+
+def test_heatmap_annotates_each_cell():
+    df = pd.DataFrame({"workers": [1, 1, 2, 2], "rate": [10, 20, 10, 20], "mean": [0.1, 0.2, 0.3, 0.4]})
+    ax = plots.sweep_heatmap(df, x="workers", y="rate")
+    assert sorted(t.get_text() for t in ax.texts) == ["0.10", "0.20", "0.30", "0.40"]
+    assert ax.get_xlabel() == "workers"
+
+
+def test_plan_chart_draws_slo_and_chosen():
+    df = pd.DataFrame({"param": [1, 2, 3], "strategy": ["a"] * 3, "mean": [0.5, 0.9, 0.99],
+                       "lo": [0.4, 0.85, 0.98], "hi": [0.6, 0.95, 1.0]})
+    ax = plots.plan_chart(df, slo=0.95, chosen=3, param="workers", metric="success rate")
+    labels = _labels(ax)
+    assert "SLO 0.95" in labels and "chosen workers = 3" in labels
+    assert ax.get_xlabel() == "workers" and not any("no data" in t.get_text() for t in ax.texts)
+    ax2 = plots.plan_chart(df, slo=1.5, chosen=None)
+    assert any("no swept value" in t.get_text() for t in ax2.texts)
+
+
+def test_guards_without_data_says_so(result):
+    ax = plots.guards_over_time(result)
+    if not {"breaker_open", "budget_tokens"} & set(result.timeline.columns):
+        assert any("no data" in t.get_text() for t in ax.texts)
+
+
+def test_given_ax_is_used_and_no_figure_created(result):
+    from matplotlib.figure import Figure
+
+    fig = Figure()
+    ax = fig.add_subplot()
+    for fn in (plots.latency_bands, plots.outcomes_by_strategy, plots.errors_over_time):
+        assert fn(result, ax=ax) is ax
+        ax.clear()
+    assert plt.get_fignums() == []
+
+
+def test_save_charts_writes_all(result, tmp_path):
+    paths = plots.save_charts(result, tmp_path)
+    assert {p.stem for p in paths} >= {"latency_bands", "outcomes_by_strategy", "errors_over_time"}
+    assert all(p.stat().st_size > 1000 for p in paths)
+    assert plt.get_fignums() == []
+
+
+def test_tidy_sweep_and_plan_answer():
+    from types import SimpleNamespace
+
+    ev = pd.DataFrame({"service.workers": [1, 2, 4, 1, 2, 4], "strategy": ["a"] * 3 + ["b"] * 3,
+                       "success_rate": [0.5, 0.9, 0.999, 0.4, 0.8, 0.99],
+                       "success_rate_ci_low": [0.4, 0.85, 0.998, 0.3, 0.7, np.nan],
+                       "success_rate_ci_high": [0.6, 0.95, 1.0, 0.5, 0.9, np.nan]})
+    tidy = plots.tidy_sweep(ev, "success_rate")
+    assert list(tidy.columns) == ["param", "strategy", "mean", "lo", "hi"]
+    assert tidy.loc[5, "lo"] == 0.99  # a missing CI collapses onto the mean
+    p = SimpleNamespace(vary="service.workers", slo={"success_rate": ">=0.99"}, answers={"a": 4, "b": None},
+                        evidence=ev)
+    ax = plots.plan_answer(p)
+    labels = _labels(ax)
+    assert "SLO 0.99" in labels
+    assert "chosen for a: service.workers = 4" in labels
+    assert ax.get_xlabel() == "service.workers"
