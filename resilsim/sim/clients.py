@@ -13,8 +13,8 @@ import numpy as np
 from ..policies.retry import decide
 from ..rng import BLOCK, BlockRandom
 from .events import PRIORITY, Attempt, Request, Tick, Timer
-from .recorder import (CODE_OK, CODE_TIMEOUT, OUT_DEADLINE, OUT_FAILED, OUT_GAVE_UP, OUT_SUCCESS,
-                       SRC_CLIENT_TIMEOUT)
+from .recorder import (CODE_OK, CODE_TIMEOUT, OUT_DEADLINE, OUT_FAILED, OUT_GAVE_UP, OUT_SHED,
+                       OUT_SUCCESS, SRC_CLIENT_TIMEOUT)
 
 _OUTCOME = {"failed": OUT_FAILED, "gave_up": OUT_GAVE_UP, "deadline": OUT_DEADLINE}
 
@@ -78,11 +78,19 @@ class Clients:
         # Two attributes only (CPython specialises attribute access up to 30 per instance).
         self.tenancy = None     # a _Tenancy when requests carry tenants
         self._lam = None        # [Λ breakpoints, time breakpoints, position] for rate changes
+        self.guards = None      # a resilsim.policies.guards.Guards (its rng in .rng) when the strategy has guards
 
     def configure_tenants(self, gen, n_tenants: int, clients_per_tenant: int, auth=None) -> None:
         """Give every request a tenant (uniform over ``n_tenants``), a client within it and a uniform
         number for its request properties, drawn in blocks from ``gen``; ``auth`` is refreshed on reauth."""
         self.tenancy = _Tenancy(gen, n_tenants, clients_per_tenant, auth)
+
+    def configure_guards(self, guards, rng) -> None:
+        """Put ``guards`` (one state shared by every request of the run) in front of first attempts and
+        retries; ``rng`` (with ``.random()``) is what they draw from. No guards: nothing changes."""
+        if guards:
+            guards.rng = rng
+            self.guards = guards
 
     def configure_changes(self, changes: list[tuple[float, float, float]]) -> None:
         """Piecewise-constant arrival rate: ``(start, end, rate)`` windows (seconds, requests per second)
@@ -148,6 +156,10 @@ class Clients:
         self._next_id += 1
         self._i = i + 1
         self._schedule_next(now)
+        g = self.guards
+        if g is not None and not g.allow_request(now, g.rng):
+            self._finish(req, now, CODE_OK, OUT_SHED)  # shed locally: no attempt was sent
+            return
         self.send(req, now)
 
     def send(self, req: Request, now: float) -> None:
@@ -155,6 +167,8 @@ class Clients:
         req.n += 1
         att = Attempt(req, req.n, now)
         self.attempts_sent += 1
+        if self.guards is not None:
+            self.guards.on_attempt_start(now, req.n > 1)
         self.service.submit(att, now)
         if self.timers and not att.answered:
             limit = now + self.timeout
@@ -175,6 +189,9 @@ class Clients:
         req = att.req
         code = att.code
         self.rec.attempt(req.id, att.n, att.t_sent, now, code, att.source)
+        if self.guards is not None:
+            self.guards.on_attempt_end(now, att.n > 1)
+            self.guards.on_result(now, code == CODE_OK, att.n > 1, False)
         if code == CODE_OK:
             self._finish(req, now, CODE_OK, OUT_SUCCESS)
             return
@@ -189,6 +206,9 @@ class Clients:
         att.abandoned = True
         req = att.req
         self.rec.attempt(req.id, att.n, att.t_sent, now, CODE_TIMEOUT, SRC_CLIENT_TIMEOUT)
+        if self.guards is not None:
+            self.guards.on_attempt_end(now, att.n > 1)
+            self.guards.on_result(now, False, att.n > 1, True)
         if now >= req.deadline_at:
             self._finish(req, now, CODE_TIMEOUT, OUT_DEADLINE)
             return
@@ -199,6 +219,10 @@ class Clients:
                    req.deadline_at - req.t0, self.jitter)
         if not d.retry:
             self._finish(req, now, code, _OUTCOME[d.outcome])
+            return
+        g = self.guards
+        if g is not None and not g.allow_retry(now, g.rng, code == CODE_TIMEOUT):
+            self._finish(req, now, code, OUT_SHED)  # a guard refused the retry
             return
         if d.reauth:
             req.reauthed = True

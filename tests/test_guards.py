@@ -1,0 +1,189 @@
+"""Guards: breaker transitions, budget arithmetic, throttle formula, quota, properties."""
+import random
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from resilsim.policies.guards import (
+    CLOSED, HALF_OPEN, OPEN, AdaptiveThrottle, CircuitBreaker, ConcurrencyBudget, Guards,
+    RatioBudget, RetryQuota, TokenBucketBudget,
+)
+
+
+class AlwaysLow:
+    """An rng whose draws are always 0: rejects whenever p > 0."""
+
+    def random(self):
+        return 0.0
+
+
+def test_token_bucket_grpc_arithmetic():
+    b = TokenBucketBudget(10, 0.1)
+    assert b.allow_retry(0)
+    for _ in range(5):
+        b.on_result(0, False, False)
+    assert b.tokens == 5 and not b.allow_retry(0)  # tokens must be > max/2
+    b.on_result(0, True, False)
+    assert b.tokens == pytest.approx(5.1) and b.allow_retry(0)
+    for _ in range(100):
+        b.on_result(0, True, False)
+    assert b.tokens == 10  # capped at max_tokens
+
+
+def test_ratio_budget_floor_deposits_and_ttl():
+    b = RatioBudget(percent=0.2, ttl=10, min_per_s=0)
+    for _ in range(10):
+        b.allow_request(0.0)
+    assert b.allow_retry(0.0) and b.allow_retry(0.0)  # 10 × 0.2 = 2 retries
+    assert not b.allow_retry(0.0)
+    assert b.balance(10.0) == 0  # deposits and withdrawals expired after ttl
+    f = RatioBudget(percent=0.0, ttl=10, min_per_s=1)
+    assert sum(f.allow_retry(1.0) for _ in range(20)) == 10  # floor: min_per_s · ttl
+
+
+def test_concurrency_budget_envoy_min_and_percent():
+    b = ConcurrencyBudget(0.2, 3)
+    for _ in range(3):
+        assert b.allow_retry(0)
+        b.on_attempt_start(0, True)
+    assert not b.allow_retry(0)  # 3 retries of 3 active: min 3 reached
+    for _ in range(12):
+        b.on_attempt_start(0, False)
+    assert b.active == 15 and not b.allow_retry(0)  # 20% of 15 = 3 retries, all in flight
+    for _ in range(5):
+        b.on_attempt_start(0, False)
+    assert b.allow_retry(0)  # 20% of 20 = 4 > 3 retries in flight
+    b.on_attempt_end(0, True)
+    assert b.retries_active == 2
+
+
+def test_breaker_transitions_count_window():
+    br = CircuitBreaker(failure_rate=0.5, window=4, minimum_calls=4, open_s=10, half_open_calls=2)
+    for ok in (True, False, True):
+        br.on_result(0, ok, False)
+    assert br.state == CLOSED
+    br.on_result(1, False, False)  # 2/4 failures ≥ 50%
+    assert br.state == OPEN
+    assert not br.allow_request(5) and not br.allow_retry(10.9)
+    assert br.allow_request(11) and br.state == HALF_OPEN
+    assert br.allow_request(11) and not br.allow_request(11)  # only 2 probes
+    br.on_result(11, True, False)
+    br.on_result(11, False, False)  # 1/2 failed ≥ 50%: open again
+    assert br.state == OPEN and br.opened_at == 11
+    assert br.allow_request(21) and br.allow_request(21)
+    br.on_result(22, True, False)
+    br.on_result(22, True, False)
+    assert br.state == CLOSED
+    assert [s for _, s in br.transitions] == [OPEN, HALF_OPEN, OPEN, HALF_OPEN, CLOSED]
+
+
+def test_breaker_count_window_slides_and_minimum_calls():
+    br = CircuitBreaker(failure_rate=0.5, window=4, minimum_calls=4, open_s=10, half_open_calls=1)
+    for ok in (False, True, True, True, True, True):
+        br.on_result(0, ok, False)
+    br.on_result(0, False, False)  # window = T T T F: 25%
+    assert br.state == CLOSED
+    b2 = CircuitBreaker(failure_rate=0.5, window=100, minimum_calls=5)
+    for _ in range(4):
+        b2.on_result(0, False, False)
+    assert b2.state == CLOSED  # below minimum calls
+
+
+def test_breaker_time_window_forgets_old_calls():
+    br = CircuitBreaker(failure_rate=0.5, window=10, window_type="time", minimum_calls=2)
+    br.on_result(0, False, False)
+    br.on_result(11, False, False)  # the first failure left the window
+    assert br.state == CLOSED
+    br.on_result(12, False, False)
+    assert br.state == OPEN
+
+
+def test_throttle_formula_exact():
+    t = AdaptiveThrottle(k=2, window=120)
+    for i in range(10):
+        t.on_result(0, i < 3, False)  # 10 requests, 3 accepts
+    assert t.reject_probability(1) == pytest.approx((10 - 2 * 3) / 11)
+    assert not t.allow_request(1, AlwaysLow())  # rejected locally...
+    assert t.reject_probability(1) == pytest.approx((11 - 6) / 12)  # ...and counted
+    assert t.reject_probability(200) == 0  # window expired
+    healthy = AdaptiveThrottle()
+    for _ in range(10):
+        healthy.on_result(0, True, False)
+    assert healthy.reject_probability(0) == 0 and healthy.allow_request(0, AlwaysLow())
+
+
+def test_quota_aws_costs_and_refunds():
+    q = RetryQuota()
+    assert q.allow_retry(0) and q.tokens == 495
+    assert q.allow_retry(0, timeout=True) and q.tokens == 485
+    q.on_result(0, True, True)
+    assert q.tokens == 495  # the retry's cost refunded
+    q.on_result(0, True, False)
+    assert q.tokens == 496
+    small = RetryQuota(capacity=12)
+    assert small.allow_retry(0) and small.allow_retry(0) and not small.allow_retry(0)
+    for _ in range(50):
+        small.on_result(0, True, False)
+    assert small.tokens == 12
+
+
+def test_guards_composite_short_circuits_and_describes():
+    q = RetryQuota(capacity=100)
+    g = Guards(TokenBucketBudget(2, 0.1), q)
+    for _ in range(2):
+        g.on_result(0, False, False)
+    assert not g.allow_retry(0)
+    assert q.tokens == 100  # not charged: the bucket refused first
+    d = g.describe()
+    assert d["guards"] == "token_bucket+quota" and d["quota.cost"] == 5
+    assert not Guards()
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.booleans(), max_size=200))
+def test_token_bucket_stays_in_range(outcomes):
+    b = TokenBucketBudget(10, 0.1)
+    for ok in outcomes:
+        b.on_result(0, ok, False)
+        assert 0 <= b.tokens <= 10
+        assert b.allow_retry(0) == (b.tokens > 5)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.booleans(), st.floats(0, 5)), max_size=200), st.integers(0, 2**32))
+def test_throttle_probability_bounded_and_never_rejects_when_healthy(events, seed):
+    t = AdaptiveThrottle(k=2, window=30)
+    rng = random.Random(seed)
+    now = 0.0
+    for ok, dt in events:
+        now += dt
+        p = t.reject_probability(now)
+        assert 0 <= p < 1
+        if t.allow_request(now, rng):
+            t.on_result(now, ok, False)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(0, 300), st.integers(0, 300))
+def test_ratio_budget_never_exceeds_ratio_plus_floor(requests, retries_wanted):
+    b = RatioBudget(percent=0.1, ttl=10, min_per_s=1)
+    for _ in range(requests):
+        b.allow_request(0.0)
+    granted = sum(b.allow_retry(0.0) for _ in range(retries_wanted))
+    assert granted <= 10 + 0.1 * requests
+    assert granted == min(retries_wanted, int(10 + 0.1 * requests + 1e-9))
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.booleans(), st.floats(0, 3)), max_size=300))
+def test_breaker_state_is_always_valid_and_open_refuses(events):
+    br = CircuitBreaker(failure_rate=0.5, window=10, minimum_calls=5, open_s=5, half_open_calls=3)
+    now = 0.0
+    for ok, dt in events:
+        now += dt
+        if br.allow_request(now):
+            br.on_result(now, ok, False)
+        assert br.state in (CLOSED, OPEN, HALF_OPEN)
+        if br.state == OPEN and now - br.opened_at < 5:
+            assert not br.allow_request(now)
