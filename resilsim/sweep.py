@@ -510,6 +510,11 @@ def add_parsers(sub) -> None:
     sw.add_argument("--grid", action="append", default=[], metavar="KEY=V1,V2",
                     help="a swept dotted key and its values, e.g. --grid service.workers=4,8,16 (repeatable)")
     sw.add_argument("--zip", action="store_true", help="zip the grids (point i takes every key's i-th value)")
+    sw.add_argument("--sample", action="append", default=[], metavar="KEY=LO:HI",
+                    help="sample a dotted key over [LO, HI] instead of a grid (repeatable; ints stay ints)")
+    sw.add_argument("--samples", type=int, default=20, help="points drawn with --sample (default 20)")
+    sw.add_argument("--method", choices=("latin", "random"), default="latin",
+                    help="how --sample draws: Latin hypercube (default) or independent uniform")
     sw.add_argument("--replications", type=int, default=None, help="runs per grid point (default 1, or the file's)")
     sw.add_argument("--workers", type=int, default=None, help="local worker processes (default: every core)")
     sw.add_argument("--dask", metavar="ADDRESS", default=None, help="use the Dask scheduler at ADDRESS ('local' starts one)")
@@ -572,6 +577,8 @@ def cli_sweep(args) -> int:
             raise ScenarioError(f"--grid {g!r} must look like dotted.key=v1,v2", path="--grid")
         k, v = g.split("=", 1)
         grid[k.strip()] = _values(v)
+    if args.sample:
+        grid = _sampled_grid(args, grid, args.seed if args.seed is not None else definition.get("seed", 0))
     scenario = load_scenario(Path(definition["scenario"]), overrides=definition.get("overrides") or None)
     executor = "inprocess" if args.inprocess else (args.dask if args.dask not in (None, "local") else
                                                    ("dask" if args.dask == "local" else None))
@@ -587,6 +594,25 @@ def cli_sweep(args) -> int:
     print(f"{df['run_id'].nunique() if len(df) else 0} runs in {args.out}/ ({failed} failed rows); "
           f"load with resilsim.load_sweep({str(args.out)!r})")
     return 0
+
+
+def _sampled_grid(args, grid: dict, seed: int) -> Grid:
+    """The --sample ranges as a Latin-hypercube or random :class:`Grid` (drawn from ``seed``)."""
+    if grid:
+        raise ScenarioError("give either --grid or --sample, not both", path="--sample")
+    if args.samples < 1:
+        raise ScenarioError(f"--samples must be at least 1 (got {args.samples})", path="--samples")
+    ranges = {}
+    for text in args.sample:
+        key, _, span = text.partition("=")
+        bounds = _values(span.replace(":", ","))
+        if not key.strip() or len(bounds) != 2 or not all(isinstance(b, (int, float)) and not isinstance(b, bool)
+                                                          for b in bounds) or bounds[0] >= bounds[1]:
+            raise ScenarioError(f"--sample {text!r} must look like dotted.key=LO:HI with numbers LO < HI",
+                                path="--sample")
+        ranges[key.strip()] = tuple(bounds)
+    make = Grid.latin if args.method == "latin" else Grid.random
+    return make(ranges, args.samples, seed=seed)
 
 
 def cli_plan(args) -> int:

@@ -255,3 +255,24 @@ def test_dead_worker_process_is_one_sentence_then_resume(tmp_path):
     assert df["run_id"].nunique() == 3 and (df["error"] == "").all()
     after = {p.name: p.stat().st_mtime_ns for p in (out / "runs").glob("*.parquet")}
     assert all(after[k] == v for k, v in before.items())
+
+
+def test_cli_sampled_sweep_draws_a_latin_hypercube(tmp_path, capsys):
+    from resilsim.cli import main
+    import yaml
+    sc = tmp_path / "s.yaml"
+    sc.write_text(yaml.safe_dump(scen()))
+    out = tmp_path / "o"
+    rc = main(["sweep", str(sc), "--sample", "service.workers=2:9", "--samples", "4", "--inprocess",
+               "--out", str(out), "--no-progress"])
+    assert rc == 0
+    df = load_sweep(out)
+    workers = sorted(df.drop_duplicates("run_id")["service.workers"])
+    # Latin hypercube over the 8 integers 2..9 in 4 strata: one value in each of {2,3},{4,5},{6,7},{8,9}.
+    assert [(w - 2) // 2 for w in workers] == [0, 1, 2, 3]
+    for bad in (["--sample", "service.workers=9:2"], ["--sample", "service.workers=a:b"],
+                ["--sample", "service.workers=2:9", "--grid", "service.workers=1,2"],
+                ["--sample", "service.workers=2:9", "--samples", "0"]):
+        assert main(["sweep", str(sc), *bad, "--inprocess", "--out", str(tmp_path / "x"), "--no-progress"]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "Traceback" not in err and "--sample" in err
