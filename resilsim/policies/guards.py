@@ -15,7 +15,7 @@ The common interface (every hook has a no-op default in :class:`Guard`):
   around every attempt, for the concurrency budget.
 - ``describe() -> dict``: flat parameters for result rows and the docs.
 
-Sources are in shared/RETRY-LIBRARIES.md and each class's docstring.
+Each class's docstring names the library or text it follows.
 """
 from __future__ import annotations
 
@@ -27,6 +27,9 @@ class Guard:
     """Base class of guards: every hook allows and records nothing."""
 
     kind = "guard"
+    #: Whether ``on_result`` takes ``throttled``. The composite passes that flag only to guards that
+    #: say so, so the guards written before it keep their four-argument ``on_result``.
+    hears_throttles = False
 
     def allow_request(self, now: float, rng=None) -> bool:
         """Whether a new request may send its first attempt at ``now`` (seconds)."""
@@ -36,8 +39,14 @@ class Guard:
         """Whether a request may retry at ``now`` (seconds); ``timeout``: the failure was a timeout."""
         return True
 
-    def on_result(self, now: float, success: bool, is_retry: bool, timeout: bool = False) -> None:
-        """Record the outcome of one attempt finished at ``now`` (seconds)."""
+    def on_result(self, now: float, success: bool, is_retry: bool, timeout: bool = False,
+                  throttled: bool = False) -> None:
+        """Record the outcome of one attempt finished at ``now`` (seconds).
+
+        ``throttled``: the response was a throttle (HTTP 429, see
+        :func:`resilsim.policies.library.is_throttle`); only guards with
+        ``hears_throttles`` are given it.
+        """
 
     def on_attempt_start(self, now: float, is_retry: bool) -> None:
         """Record that an attempt starts at ``now`` (seconds)."""
@@ -379,6 +388,7 @@ class Guards(Guard):
     """
 
     kind = "guards"
+    hears_throttles = True
     rng = None  # set by the simulator: what allow_request / allow_retry draw from
 
     def __init__(self, *guards: Guard):
@@ -402,9 +412,13 @@ class Guards(Guard):
                 return False
         return True
 
-    def on_result(self, now: float, success: bool, is_retry: bool, timeout: bool = False) -> None:
+    def on_result(self, now: float, success: bool, is_retry: bool, timeout: bool = False,
+                  throttled: bool = False) -> None:
         for g in self.guards:
-            g.on_result(now, success, is_retry, timeout)
+            if g.hears_throttles:
+                g.on_result(now, success, is_retry, timeout, throttled)
+            else:
+                g.on_result(now, success, is_retry, timeout)
 
     def on_attempt_start(self, now: float, is_retry: bool) -> None:
         for g in self.guards:
@@ -423,3 +437,150 @@ class Guards(Guard):
                 out[f"{kind}.{key}"] = value
         out["guards"] = "+".join(g.kind for g in self.guards)
         return out
+
+
+class ClientRateLimiter(Guard):
+    """AWS SDK adaptive retry mode: a client-side token bucket whose send rate follows CUBIC.
+
+    After botocore's ``retries/adaptive.py``, ``bucket.py`` and ``throttling.py``
+    (the AWS SDKs' adaptive retry mode, botocore/retries/adaptive.py). Off until the first
+    throttling response; from then on every attempt (first or retry) needs a
+    token from a bucket filled at ``rate`` tokens per second, holding at most
+    ``max(rate, 1)`` tokens. On every response (``on_result``):
+
+    - the measured send rate is updated: responses are counted in
+      ``bucket_s`` (0.5 s) time buckets and smoothed, each new bucket giving
+      ``measured = smoothing·count/Δt + (1 − smoothing)·measured`` (0.8);
+    - a throttle (``throttled=True``) sets ``w_max`` to the measured rate (or
+      to ``min(measured, rate)`` once enabled), ``K = cbrt(w_max·(1 − beta)/scale)``
+      and the new rate to ``beta·w_max`` (beta 0.7);
+    - any other response sets the rate to ``scale·(t − last_throttle − K)³ + w_max``
+      (scale 0.4): a cubic that climbs back to ``w_max`` after ``K`` seconds,
+      flat there, then probes above it;
+    - the rate is capped at ``max_rate_scale`` (2) × the measured rate and never
+      below ``min_rate`` (0.5 requests per second).
+
+    What is modelled: botocore *blocks* a send until a token is there. A
+    guard can only allow or refuse, so ``allow_request`` / ``allow_retry``
+    refuse (the request is shed) when no whole token is available, which is
+    what the AWS SDK for Java v2 does with ``fastFailRateLimiting``.
+    :meth:`acquire_delay` gives the blocking behaviour instead (seconds until
+    the token, taken in advance) for a simulator that can delay an attempt.
+    One limiter models one SDK client: shared by a population of clients, it
+    limits their sum.
+
+    The simulator must pass ``throttled`` to :meth:`on_result`; without it
+    the limiter never switches on and allows everything.
+    """
+
+    kind = "client_rate"
+    hears_throttles = True
+
+    def __init__(self, beta: float = 0.7, scale: float = 0.4, min_rate: float = 0.5,
+                 max_rate_scale: float = 2.0, smoothing: float = 0.8, bucket_s: float = 0.5,
+                 start: float = 0.0):
+        if not 0 < beta < 1:
+            raise ValueError("beta must be in (0, 1)")
+        if scale <= 0 or min_rate <= 0 or max_rate_scale <= 0 or bucket_s <= 0:
+            raise ValueError("scale, min_rate, max_rate_scale and bucket_s must be positive")
+        if not 0 < smoothing <= 1:
+            raise ValueError("smoothing must be in (0, 1]")
+        self.beta = float(beta)
+        self.scale = float(scale)
+        self.min_rate = float(min_rate)
+        self.max_rate_scale = float(max_rate_scale)
+        self.smoothing = float(smoothing)
+        self.bucket_s = float(bucket_s)
+        self.enabled = False
+        # CUBIC state (botocore CubicCalculator(starting_max_rate=0, start_time=start)).
+        self.w_max = 0.0
+        self.k = 0.0
+        self.last_throttle = float(start)
+        # Measured send rate (botocore RateClocker; its first bucket is the whole second).
+        self.measured_rate = 0.0
+        self._count = 0
+        self._last_bucket = float(math.floor(start))
+        # Token bucket (botocore TokenBucket(max_rate=1)): empty, 1 token/s, 1 token at most.
+        self.rate = 1.0
+        self.max_tokens = 1.0
+        self.tokens = 0.0
+        self._refilled_at = float(start)
+        self.throttles = 0
+        self.refused = 0
+
+    def cubic_rate(self, now: float) -> float:
+        """The CUBIC send rate at ``now`` (requests per second) after a non-throttled response."""
+        d = now - self.last_throttle - self.k
+        return self.scale * d * d * d + self.w_max
+
+    def _refill(self, now: float) -> None:
+        if now > self._refilled_at:
+            t = self.tokens + (now - self._refilled_at) * self.rate
+            self.tokens = t if t < self.max_tokens else self.max_tokens
+            self._refilled_at = now
+
+    def _set_rate(self, now: float, value: float) -> None:
+        # Tokens earned so far accrue at the old rate before the new one applies.
+        self._refill(now)
+        self.rate = value if value > self.min_rate else self.min_rate
+        self.max_tokens = value if value >= 1.0 else 1.0
+        if self.tokens > self.max_tokens:
+            self.tokens = self.max_tokens
+
+    def _measure(self, now: float) -> float:
+        bucket = math.floor(now / self.bucket_s) * self.bucket_s
+        self._count += 1
+        if bucket > self._last_bucket:
+            current = self._count / (bucket - self._last_bucket)
+            self.measured_rate = current * self.smoothing + self.measured_rate * (1.0 - self.smoothing)
+            self._count = 0
+            self._last_bucket = bucket
+        return self.measured_rate
+
+    def _take(self, now: float) -> bool:
+        if not self.enabled:
+            return True
+        self._refill(now)
+        if self.tokens >= 1.0:
+            self.tokens -= 1.0
+            return True
+        self.refused += 1
+        return False
+
+    def allow_request(self, now: float, rng=None) -> bool:
+        return self._take(now)
+
+    def allow_retry(self, now: float, rng=None, timeout: bool = False) -> bool:
+        return self._take(now)
+
+    def acquire_delay(self, now: float) -> float:
+        """Take a token at ``now`` and return how long (seconds) the SDK would block for it (0 if none).
+
+        Tokens may go negative: waiters queue behind each other, each served
+        ``1/rate`` seconds after the previous one, as threads blocked on
+        botocore's bucket are.
+        """
+        if not self.enabled:
+            return 0.0
+        self._refill(now)
+        self.tokens -= 1.0
+        return 0.0 if self.tokens >= 0.0 else -self.tokens / self.rate
+
+    def on_result(self, now: float, success: bool, is_retry: bool, timeout: bool = False,
+                  throttled: bool = False) -> None:
+        measured = self._measure(now)
+        if throttled:
+            self.w_max = measured if not self.enabled else min(measured, self.rate)
+            self.k = (self.w_max * (1.0 - self.beta) / self.scale) ** (1.0 / 3.0)
+            self.last_throttle = now
+            new = self.w_max * self.beta
+            self.enabled = True
+            self.throttles += 1
+        else:
+            new = self.cubic_rate(now)
+        cap = self.max_rate_scale * measured
+        self._set_rate(now, new if new < cap else cap)
+
+    def describe(self) -> dict:
+        return {"guard": self.kind, "beta": self.beta, "scale": self.scale, "min_rate": self.min_rate,
+                "max_rate_scale": self.max_rate_scale, "smoothing": self.smoothing, "bucket_s": self.bucket_s}

@@ -11,7 +11,7 @@ from .stops import attempts, never
 from .waits import exponential, none as no_wait
 
 #: The documents give no retry limit for "Retry"; resilsim's doc presets stop
-#: after 3 attempts, the Google SRE book's default (shared/RETRY-LIBRARIES.md).
+#: after 3 attempts, the Google SRE book's default ("Handling Overload", ch. 21).
 DOC_ATTEMPTS = 3
 
 

@@ -13,8 +13,8 @@ import numpy as np
 from ..policies.retry import decide
 from ..rng import BLOCK, BlockRandom
 from .events import PRIORITY, Attempt, Request, Tick, Timer
-from .recorder import (CODE_OK, CODE_TIMEOUT, OUT_DEADLINE, OUT_FAILED, OUT_GAVE_UP, OUT_SHED,
-                       OUT_SUCCESS, SRC_CLIENT_TIMEOUT)
+from .recorder import (CODE_CANCELLED, CODE_OK, CODE_TIMEOUT, OUT_DEADLINE, OUT_FAILED, OUT_GAVE_UP, OUT_SHED,
+                       OUT_SUCCESS, SRC_CANCELLED, SRC_CLIENT_TIMEOUT)
 
 _OUTCOME = {"failed": OUT_FAILED, "gave_up": OUT_GAVE_UP, "deadline": OUT_DEADLINE}
 
@@ -35,6 +35,47 @@ class _Tenancy:
         self.tenant_of.extend(tenants.tolist())
         self.client_of.extend((tenants * self.per_tenant + g.integers(0, self.per_tenant, n)).tolist())
         self.prop_u.extend(g.random(n).tolist())
+
+
+class _Keyed:
+    """Guard state per tenant or per client: a fresh set of guards per key, made on its first request."""
+
+    def __init__(self, make, keys: list, rng):
+        self.make = make    # zero-arg: a fresh resilsim.policies.guards.Guards
+        self.keys = keys    # request id → key (the tenancy's tenant_of or client_of list, grown in blocks)
+        self.rng = rng
+        self.by_key: dict = {}
+
+    def pick(self, rid: int):
+        """The guards of request ``rid``'s tenant or client."""
+        k = self.keys[rid]
+        g = self.by_key.get(k)
+        if g is None:
+            g = self.by_key[k] = self.make()
+            g.rng = self.rng
+        return g
+
+    def all(self) -> list:
+        """Every guard set made so far."""
+        return list(self.by_key.values())
+
+
+class _Ext:
+    """Client options off the hot path (guards' failure table, hedging) and their counters."""
+
+    def __init__(self):
+        self.fails = None          # per code index: does it count as a failure for the guards? None: every error
+        self.timeout_fails = True  # does a client-side timeout count as a failure?
+        self.throttles = None      # per code index: is it a throttle (HTTP 429, the rate-limit code)?
+        self.refused_first = 0     # requests shed by a guard before their first attempt
+        self.refused_retry = 0     # retries a guard refused (the request ended shed)
+        self.refused_hedge = 0     # hedges a guard refused (the request went on with its first attempt)
+        self.hedge_delay = 0.0
+        self.hedge_extra = 0
+        self.hedges_sent = 0
+        self.hedge_wins = 0        # requests a hedged copy answered first with success
+        self.copies: dict = {}     # request id → its hedged attempts (first one first), while the race is open
+        self.hedge_cbs: list = []
 
 
 class Clients:
@@ -78,19 +119,60 @@ class Clients:
         # Two attributes only (CPython specialises attribute access up to 30 per instance).
         self.tenancy = None     # a _Tenancy when requests carry tenants
         self._lam = None        # [Λ breakpoints, time breakpoints, position] for rate changes
-        self.guards = None      # a resilsim.policies.guards.Guards (its rng in .rng) when the strategy has guards
+        self.guards = None      # a resilsim.policies.guards.Guards (its rng in .rng), or a _Keyed, when the strategy has guards
+        self.ext = None         # an _Ext with guards or hedging
 
     def configure_tenants(self, gen, n_tenants: int, clients_per_tenant: int, auth=None) -> None:
         """Give every request a tenant (uniform over ``n_tenants``), a client within it and a uniform
         number for its request properties, drawn in blocks from ``gen``; ``auth`` is refreshed on reauth."""
         self.tenancy = _Tenancy(gen, n_tenants, clients_per_tenant, auth)
 
-    def configure_guards(self, guards, rng) -> None:
-        """Put ``guards`` (one state shared by every request of the run) in front of first attempts and
-        retries; ``rng`` (with ``.random()``) is what they draw from. No guards: nothing changes."""
-        if guards:
+    def configure_guards(self, guards, rng, *, keys: list | None = None, fails: list | None = None,
+                         timeout_fails: bool = True, throttles: list | None = None) -> None:
+        """Put ``guards`` in front of first attempts and retries; ``rng`` (with ``.random()``) is what they draw from.
+
+        ``guards`` is one :class:`~resilsim.policies.guards.Guards` shared by
+        every request of the run, or with ``keys`` (request id → tenant or
+        client) a zero-argument callable making a fresh one per key. ``fails``
+        (per code index) says which codes the guards count as failures (None:
+        every error); ``timeout_fails`` the same for client-side timeouts;
+        ``throttles`` (per code index) marks throttling answers (the AWS
+        adaptive limiter's signal). No guards: nothing changes.
+        """
+        if keys is not None:
+            guards = _Keyed(guards, keys, rng)
+        elif not guards:
+            return
+        else:
             guards.rng = rng
-            self.guards = guards
+        self.guards = guards
+        if self.ext is None:
+            self.ext = _Ext()
+        self.ext.fails = fails
+        self.ext.timeout_fails = timeout_fails
+        self.ext.throttles = throttles
+
+    def configure_hedge(self, delay: float, max_extra: int = 1) -> None:
+        """Hedge first attempts: ``delay`` seconds after the first attempt (and after each copy), if none
+        has answered, send another copy, at most ``max_extra``; the first success wins and the other copies
+        are cancelled. A failure counts only once every copy has failed. Call before the service is built
+        (it takes :meth:`respond`)."""
+        if self.ext is None:
+            self.ext = _Ext()
+        ext = self.ext
+        ext.hedge_delay, ext.hedge_extra = float(delay), int(max_extra)
+        ext.hedge_cbs = [self._hedge]
+        # Swapped on the instance: without hedging the send/respond/timer path is unchanged.
+        self.send = self._send_hedged
+        self.respond = self._respond_hedged
+        self._timer_cbs = [self._timer_hedged]
+
+    def guard_sets(self) -> list:
+        """Every guard set of the run (one without scope; one per tenant or client met so far)."""
+        g = self.guards
+        if g is None:
+            return []
+        return g.all() if g.__class__ is _Keyed else [g]
 
     def configure_changes(self, changes: list[tuple[float, float, float]]) -> None:
         """Piecewise-constant arrival rate: ``(start, end, rate)`` windows (seconds, requests per second)
@@ -157,18 +239,25 @@ class Clients:
         self._i = i + 1
         self._schedule_next(now)
         g = self.guards
-        if g is not None and not g.allow_request(now, g.rng):
-            self._finish(req, now, CODE_OK, OUT_SHED)  # shed locally: no attempt was sent
-            return
+        if g is not None:
+            if g.__class__ is _Keyed:
+                g = g.pick(req.id)
+            if not g.allow_request(now, g.rng):
+                self.ext.refused_first += 1
+                self._finish(req, now, CODE_OK, OUT_SHED)  # shed locally: no attempt was sent
+                return
         self.send(req, now)
 
-    def send(self, req: Request, now: float) -> None:
-        """Send the next attempt of ``req`` at ``now``."""
+    def send(self, req: Request, now: float) -> Attempt:
+        """Send the next attempt of ``req`` at ``now``; return it."""
         req.n += 1
         att = Attempt(req, req.n, now)
         self.attempts_sent += 1
-        if self.guards is not None:
-            self.guards.on_attempt_start(now, req.n > 1)
+        g = self.guards
+        if g is not None:
+            if g.__class__ is _Keyed:
+                g = g.pick(req.id)
+            g.on_attempt_start(now, req.n > 1)
         self.service.submit(att, now)
         if self.timers and not att.answered:
             limit = now + self.timeout
@@ -177,6 +266,7 @@ class Clients:
             # An attempt already in service whose answer comes in time needs no timer.
             if att.callbacks is None or now + att.service_time > limit:
                 self._schedule(Timer(att, self._timer_cbs), PRIORITY, limit - now)
+        return att
 
     def _retry(self, req: Request) -> None:
         self.send(req, self.env._now)
@@ -190,8 +280,7 @@ class Clients:
         code = att.code
         self.rec.attempt(req.id, att.n, att.t_sent, now, code, att.source)
         if self.guards is not None:
-            self.guards.on_attempt_end(now, att.n > 1)
-            self.guards.on_result(now, code == CODE_OK, att.n > 1, False)
+            self._guard_result(req.id, att.n, now, code, False)
         if code == CODE_OK:
             self._finish(req, now, CODE_OK, OUT_SUCCESS)
             return
@@ -207,8 +296,7 @@ class Clients:
         req = att.req
         self.rec.attempt(req.id, att.n, att.t_sent, now, CODE_TIMEOUT, SRC_CLIENT_TIMEOUT)
         if self.guards is not None:
-            self.guards.on_attempt_end(now, att.n > 1)
-            self.guards.on_result(now, False, att.n > 1, True)
+            self._guard_result(req.id, att.n, now, CODE_TIMEOUT, True)
         if now >= req.deadline_at:
             self._finish(req, now, CODE_TIMEOUT, OUT_DEADLINE)
             return
@@ -221,9 +309,13 @@ class Clients:
             self._finish(req, now, code, _OUTCOME[d.outcome])
             return
         g = self.guards
-        if g is not None and not g.allow_retry(now, g.rng, code == CODE_TIMEOUT):
-            self._finish(req, now, code, OUT_SHED)  # a guard refused the retry
-            return
+        if g is not None:
+            if g.__class__ is _Keyed:
+                g = g.pick(req.id)
+            if not g.allow_retry(now, g.rng, code == CODE_TIMEOUT):
+                self.ext.refused_retry += 1
+                self._finish(req, now, code, OUT_SHED)  # a guard refused the retry
+                return
         if d.reauth:
             req.reauthed = True
             if self.tenancy is not None and self.tenancy.auth is not None:
@@ -235,4 +327,120 @@ class Clients:
     def _finish(self, req: Request, now: float, code: int, outcome: int) -> None:
         req.done = True
         self.requests_done += 1
-        self.rec.request(req.id, now, req.n, code, outcome)
+        self.rec.request(req.id, now, req.n, code, outcome, req.t0)
+
+    # ------------------------------------------------------------ guards and hedging (off the plain path)
+
+    def _guard_result(self, rid: int, n: int, now: float, code: int, timeout: bool) -> None:
+        # An attempt ended with an answer (or a timeout): tell the request's guards.
+        g = self.guards
+        if g.__class__ is _Keyed:
+            g = g.pick(rid)
+        g.on_attempt_end(now, n > 1)
+        ext = self.ext
+        if timeout:
+            g.on_result(now, not ext.timeout_fails, n > 1, True, False)
+        elif code == CODE_OK:
+            g.on_result(now, True, n > 1, False, False)
+        else:
+            ok = ext.fails is not None and not ext.fails[code]
+            g.on_result(now, ok, n > 1, False, ext.throttles is not None and ext.throttles[code])
+
+    def _send_hedged(self, req: Request, now: float) -> Attempt:
+        # send() that arms a hedge timer on a request's first attempt.
+        att = Clients.send(self, req, now)
+        if req.n == 1 and not att.answered:
+            self._schedule(Timer(att, self.ext.hedge_cbs), PRIORITY, self.ext.hedge_delay)
+        return att
+
+    def _hedge(self, timer: Timer) -> None:
+        first = timer.att
+        req = first.req
+        if req.done or first.answered:
+            return  # the first attempt answered (or timed out) within the delay: no hedge
+        now = self.env._now
+        ext = self.ext
+        copies = ext.copies.get(req.id) or [first]
+        if len(copies) > ext.hedge_extra:
+            return
+        g = self.guards
+        if g is not None:
+            if g.__class__ is _Keyed:
+                g = g.pick(req.id)
+            # A hedge is an extra attempt: budgets, quotas and breakers see it as a retry (as gRPC's throttling does).
+            if not g.allow_retry(now, g.rng, False):
+                ext.refused_hedge += 1
+                return
+        # Registered before sending: an immediate answer (a rate limiter's refusal) must see the race.
+        ext.copies[req.id] = copies
+        ext.hedges_sent += 1
+        copies.append(Clients.send(self, req, now))
+        if len(copies) <= ext.hedge_extra and not req.done:
+            self._schedule(Timer(first, ext.hedge_cbs), PRIORITY, ext.hedge_delay)
+
+    def _respond_hedged(self, att: Attempt, now: float) -> None:
+        # respond() for a request with copies in flight: the first success wins; a failure waits for the others.
+        if att.answered:
+            return
+        req = att.req
+        copies = self.ext.copies.get(req.id)
+        if copies is None:
+            Clients.respond(self, att, now)
+            return
+        if att.code != CODE_OK and self._others_in_flight(copies, att):
+            att.answered = True
+            self.rec.attempt(req.id, att.n, att.t_sent, now, att.code, att.source)
+            if self.guards is not None:
+                self._guard_result(req.id, att.n, now, att.code, False)
+            return
+        del self.ext.copies[req.id]
+        if att.code == CODE_OK and att is not copies[0]:
+            self.ext.hedge_wins += 1
+        self._cancel(copies, att, now, CODE_CANCELLED, SRC_CANCELLED)
+        Clients.respond(self, att, now)
+
+    def _timer_hedged(self, timer: Timer) -> None:
+        # _timer() for hedged requests: a copy timing out while another runs just drops out of the race.
+        att = timer.att
+        if att.answered:
+            return
+        req = att.req
+        copies = self.ext.copies.get(req.id)
+        if copies is None:
+            Clients._timer(self, timer)
+            return
+        now = self.env._now
+        if now < req.deadline_at and self._others_in_flight(copies, att):
+            att.answered = True
+            att.abandoned = True
+            self.rec.attempt(req.id, att.n, att.t_sent, now, CODE_TIMEOUT, SRC_CLIENT_TIMEOUT)
+            if self.guards is not None:
+                self._guard_result(req.id, att.n, now, CODE_TIMEOUT, True)
+            return
+        del self.ext.copies[req.id]
+        Clients._timer(self, timer)
+        # At the deadline the other copies are given up on too.
+        self._cancel(copies, att, now, CODE_TIMEOUT, SRC_CLIENT_TIMEOUT)
+
+    @staticmethod
+    def _others_in_flight(copies: list, att: Attempt) -> bool:
+        for c in copies:
+            if c is not att and not c.answered:
+                return True
+        return False
+
+    def _cancel(self, copies: list, keep: Attempt, now: float, code: int, source: int) -> None:
+        # The client stops waiting for the other copies; the API still serves them (wasted work).
+        for c in copies:
+            if c is not keep and not c.answered:
+                c.answered = True
+                c.abandoned = True
+                self.rec.attempt(c.req.id, c.n, c.t_sent, now, code, source)
+                if self.guards is None:
+                    continue
+                if code == CODE_TIMEOUT:
+                    self._guard_result(c.req.id, c.n, now, code, True)  # given up at the deadline: a timeout
+                else:
+                    # Cancelled because another copy succeeded: a success for the guards (the call it was part of
+                    # succeeded), so a breaker's half-open probes all report and it cannot stay half-open.
+                    self._guard_result(c.req.id, c.n, now, CODE_OK, False)

@@ -27,6 +27,13 @@ class Sampler:
         self._k = 0
         self._tick = Tick()
         self._cbs = [self._sample]
+        self.extra: dict = {}   # name → one value per bin, from watch()
+        self._probe = None
+
+    def watch(self, names: list[str], probe) -> None:
+        """Also record ``probe(now)`` (a tuple of floats, one per name in ``names``) at each bin's start."""
+        self.extra = {n: np.full(self.nbins, np.nan) for n in names}
+        self._probe = (list(self.extra.values()), probe)
 
     def start(self) -> None:
         """Take the first sample at time 0 and schedule the rest."""
@@ -38,6 +45,10 @@ class Sampler:
         svc = self.service
         self.queue[k] = len(svc.queue)
         self.busy[k] = svc.workers - svc.free
+        if self._probe is not None:
+            cols, probe = self._probe
+            for col, v in zip(cols, probe(self.env._now)):
+                col[k] = v
         self._k = k + 1
         if self._k < self.nbins:
             tick.callbacks = self._cbs
