@@ -10,21 +10,59 @@ import sys
 from pathlib import Path
 
 EXIT_USAGE = 2
+#: Exit statuses (docs/reliability.md): 0 done; 1 internal error or broken invariant (a bug: report it);
+#: 2 bad input, bad usage or an unusable output directory; 3 finished, but some results are partial or
+#: missing (a run stopped at a scenario limit, or sweep runs failed); 130 interrupted.
+EXIT_BUG = 1
+EXIT_PARTIAL = 3
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line (and exit status 2), like every other bad input."""
+
+    def error(self, message):
+        self.exit(EXIT_USAGE, f"{self.prog}: {message} (see {self.prog} --help)\n")
+
+
+def non_negative_int(text: str) -> int:
+    """argparse type: an integer ≥ 0 (seeds)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a non-negative integer, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be a non-negative integer, got {text!r}")
+    return value
+
+
+def positive_int(text: str) -> int:
+    """argparse type: an integer ≥ 1 (replications, workers)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}")
+    return value
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="resilsim", description="Simulate clients, retry strategies and an API's real error codes.")
+    p = _Parser(prog="resilsim", description="Simulate clients, retry strategies and an API's real error codes.")
     p.add_argument("--debug", action="store_true", help="show tracebacks instead of one-line errors")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     run = sub.add_parser("run", help="simulate every strategy of a scenario and print the comparison")
     run.add_argument("scenario", help="scenario YAML file")
-    run.add_argument("--seed", type=int, default=0, help="root seed (default 0)")
+    run.add_argument("--seed", type=non_negative_int, default=0, help="root seed (default 0)")
     run.add_argument("--out", default="out", help="directory for CSVs and charts (default: out)")
     run.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                      help="override a field by dotted path, e.g. --set service.workers=16 (repeatable)")
     run.add_argument("--strategy", action="append", default=None, help="run only this strategy (repeatable)")
     run.add_argument("--no-charts", action="store_true", help="skip the PNG charts")
+    run.add_argument("--summary-only", action="store_true",
+                     help="keep time-binned counts and latency histograms, not a row per request and attempt: "
+                          "memory stays flat for long runs; writes summary.csv and timeline.csv (percentiles "
+                          "within 0.1 %%)")
 
     val = sub.add_parser("validate", help="check scenario files without running them")
     val.add_argument("scenarios", nargs="+", help="scenario YAML files")
@@ -55,14 +93,22 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except Exception as e:  # noqa: BLE001 - the one place that turns errors into sentences
         from .catalog import CatalogError
-        from .errors import ResilsimError
+        from .errors import InvariantError, ResilsimError
         if args.debug:
             raise
+        if isinstance(e, InvariantError):
+            print(f"resilsim: {e}", file=sys.stderr)
+            return EXIT_BUG
         if isinstance(e, (ResilsimError, CatalogError)):
             print(f"resilsim: {e}", file=sys.stderr)
             return EXIT_USAGE
+        if isinstance(e, BrokenPipeError):  # `resilsim catalog analytics | head`: the reader left, say nothing
+            import os
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            return 1
         if isinstance(e, OSError):
-            print(f"resilsim: {e.filename or ''}: {e.strerror}", file=sys.stderr)
+            where = f"{e.filename}: " if e.filename else ""
+            print(f"resilsim: {where}{e.strerror or e}", file=sys.stderr)
             return EXIT_USAGE
         print(f"resilsim: internal error: {type(e).__name__}: {e} (rerun with --debug for the traceback)",
               file=sys.stderr)
@@ -117,7 +163,8 @@ def _run(args) -> int:
             from .errors import ScenarioError
             raise ScenarioError(f"unknown strategy {unknown[0]!r}; the scenario has {', '.join(scenario.strategies)}",
                                 source=args.scenario, path="--strategy")
-    result = simulate(scenario, seed=args.seed, strategies=args.strategy)
+    result = simulate(scenario, seed=args.seed, strategies=args.strategy,
+                      record="summary" if args.summary_only else "full")
     summary = result.summary()
     with pd.option_context("display.width", 250, "display.max_columns", 30):
         print(f"{scenario.name} · api {scenario.api} · seed {args.seed} · {scenario.duration:g} s "
@@ -129,7 +176,12 @@ def _run(args) -> int:
     if not args.no_charts:
         paths += save_charts(result, out)
     print(f"wrote {', '.join(p.name for p in paths)} to {out}/")
-    return 0
+    for name, why in result.truncated.items():  # runaway work stopped at a limit (docs/reliability.md)
+        stopped = result.stats.get(name, {}).get("stopped_at") or 0.0
+        hint = " (raise the limit with --set limits.FIELD=VALUE)" if "(limits." in why else ""
+        print(f"resilsim: strategy {name!r} stopped at {stopped:.4g} s of {scenario.duration:g} s: {why}; "
+              f"the tables in {out}/ hold the partial run{hint}", file=sys.stderr)
+    return EXIT_PARTIAL if result.truncated else 0
 
 
 def _save_run_meta(result, out: Path) -> list:
@@ -139,6 +191,7 @@ def _save_run_meta(result, out: Path) -> list:
     from .scenario import dump_scenario
     (out / "scenario.yaml").write_text(dump_scenario(result.scenario))
     meta = {"seed": result.seed, "windows": [list(w) for w in result.windows],
-            "strategies": {k: str(v) for k, v in result.strategies.items()}}
+            "strategies": {k: v if isinstance(v, dict) else str(v) for k, v in result.strategies.items()},
+            "truncated": dict(getattr(result, "truncated", {}))}  # strategies stopped at a limit (partial tables)
     (out / "run.json").write_text(json.dumps(meta, indent=1, default=str))
     return [out / "scenario.yaml", out / "run.json"]

@@ -21,3 +21,15 @@ class ScenarioError(ResilsimError, ValueError):
         if path:
             where.append(path)
         super().__init__(": ".join(where + [message]))
+
+
+class InvariantError(ResilsimError, AssertionError):
+    """A run whose tables break one of the simulator's invariants: a bug in resilsim, never bad input.
+
+    The message is a bug report: which check failed, on which rows, and the
+    scenario, strategy and seed that reproduce it (see docs/reliability.md).
+    """
+
+    def __init__(self, message: str, *, check: str = "", scenario: str = "", strategy: str = "", seed=None):
+        self.check, self.scenario, self.strategy, self.seed = check, scenario, strategy, seed
+        super().__init__(message)

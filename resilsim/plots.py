@@ -24,15 +24,56 @@ def _styles(names):
     return dict(zip(names, itertools.cycle(LINESTYLES)))
 
 
+LABEL_PT = 7      # font size of incident labels (points)
+LABEL_ROW_PT = 9  # height of one row of incident labels above the axes (points)
+
+
 def _caption(ax, result):
+    """The scenario and seed as the chart's left title, above the incident labels when there are any."""
     s = result.scenario
-    ax.set_title(f"{s.name} · seed {result.seed}", fontsize=9, loc="left", color="0.3")
+    rows = getattr(ax, "_resilsim_label_rows", 0)
+    ax.set_title(f"{s.name} · seed {result.seed}", fontsize=9, loc="left", color="0.3",
+                 pad=6 + rows * LABEL_ROW_PT)
 
 
-def _shade_incidents(ax, windows):
+def _load_changes(result) -> list:
+    """(start, end, label) of the scenario's arrival-rate changes (load spikes), seconds."""
+    poisson = getattr(getattr(result.scenario.clients, "arrival", None), "poisson", None)
+    return [(c.start, c.start + c.duration, f"load {c.rate:g}/s") for c in getattr(poisson, "changes", None) or []]
+
+
+def _shade_incidents(ax, windows, changes=()):
+    """Shade incident windows (grey) and arrival-rate changes (hatched); name each above the axes.
+
+    Names go in rows above the plot, a name moving up a row when it would
+    overlap the previous one in its row, so adjacent incidents stay legible.
+    """
+    ax._resilsim_label_rows = 0
+    spans = []
     for i, (start, end, label) in enumerate(windows):
-        ax.axvspan(start, end, color="0.85", zorder=0, label="incident" if i == 0 else None)
-        ax.text(start, 1.0, f" {label}", transform=ax.get_xaxis_transform(), fontsize=7, va="top", color="0.35")
+        ax.axvspan(start, end, color="0.85", zorder=0, lw=0, label="incident" if i == 0 else None)
+        spans.append((start, label))
+    for i, (start, end, label) in enumerate(changes):
+        ax.axvspan(start, end, facecolor="none", edgecolor="0.6", hatch="///", zorder=0, lw=0,
+                   label="load change" if i == 0 else None)
+        spans.append((start, label))
+    if not spans:
+        return
+    x0, x1 = ax.get_xlim()
+    # Data units per point of text. The Axes shrinks once the layout places legends and labels,
+    # so assume at most 85% of the figure's width: over-estimating only costs a row.
+    width_pt = min(ax.bbox.width, 0.85 * ax.figure.bbox.width) * 72 / ax.figure.dpi
+    per_pt = (x1 - x0) / max(width_pt, 1.0)
+    row_end: list[float] = []
+    for start, label in sorted(spans, key=lambda t: t[0]):
+        width = (len(label) + 2) * LABEL_PT * 0.62 * per_pt
+        row = next((r for r, end in enumerate(row_end) if start >= end), len(row_end))
+        if row == len(row_end):
+            row_end.append(0.0)
+        row_end[row] = start + width
+        ax.annotate(label, (max(start, x0), 1.0), xycoords=ax.get_xaxis_transform(), xytext=(1, 2 + row * LABEL_ROW_PT),
+                    textcoords="offset points", fontsize=LABEL_PT, va="bottom", color="0.3")
+    ax._resilsim_label_rows = len(row_end)
 
 
 def _smooth(y: np.ndarray, width: int) -> np.ndarray:
@@ -46,15 +87,42 @@ def _smooth(y: np.ndarray, width: int) -> np.ndarray:
         return num / den
 
 
-def success_over_time(result, *, ax=None, smooth: float = 10.0):
-    """Success rate of requests by arrival time, per strategy, incidents shaded; ``smooth`` seconds of moving mean."""
+def _smooth_bins(scenario, smooth: float | None, longest: float) -> int:
+    """Bins in the moving mean: ``smooth`` seconds, or by default a 60th of the run, at most ``longest`` s.
+
+    A short run keeps its detail (a 10 s mean would smear a 10 s spike over 20 s).
+    """
+    if smooth is None:
+        smooth = min(longest, scenario.duration / 60)
+    return max(1, int(round(smooth / scenario.bin)))
+
+
+def _seconds_axis(axis) -> None:
+    """Plain decimal tick labels (0.2, 1, 5) on a log-scaled seconds axis, minor ticks too when few decades show."""
+    from matplotlib.ticker import FuncFormatter, NullFormatter
+
+    def minor(v, _):
+        lead = v / 10 ** np.floor(np.log10(v)) if v > 0 else 0
+        return f"{v:g}" if round(lead) in (2, 3, 5) else ""
+
+    axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    lo, hi = axis.axes.get_xlim() if axis.axis_name == "x" else axis.axes.get_ylim()
+    few = lo > 0 and hi / lo < 30
+    axis.set_minor_formatter(FuncFormatter(minor) if few else NullFormatter())
+
+
+def success_over_time(result, *, ax=None, smooth: float | None = None):
+    """Success rate of requests by arrival time, per strategy, incidents shaded.
+
+    ``smooth``: seconds of moving mean (default: a 60th of the run, at most 10 s).
+    """
     ax = _axes(ax)
     tl = result.timeline
-    width = max(1, int(round(smooth / result.scenario.bin)))
+    width = _smooth_bins(result.scenario, smooth, 10.0)
     for name, ls in _styles(result.strategies).items():
         t = tl[tl["strategy"] == name]
         ax.plot(t["time"], _smooth(t["success_rate"].to_numpy(float), width), ls=ls, label=name, lw=1.4)
-    _shade_incidents(ax, result.windows)
+    _shade_incidents(ax, result.windows, _load_changes(result))
     ax.set_xlabel("time (s)")
     ax.set_ylabel("request success rate")
     ax.set_ylim(-0.02, 1.02)
@@ -73,6 +141,7 @@ def latency_cdf(result, *, ax=None, log: bool = True):
             ax.ecdf(lat, ls=ls, label=name)
     if log:
         ax.set_xscale("log")
+        _seconds_axis(ax.xaxis)
     ax.set_xlabel("latency of successful requests (s)")
     ax.set_ylabel("fraction of requests")
     ax.legend(fontsize=8, loc="lower right")
@@ -80,31 +149,62 @@ def latency_cdf(result, *, ax=None, log: bool = True):
     return ax
 
 
-def load_over_time(result, *, ax=None, smooth: float = 5.0):
-    """Offered requests and attempts per second over time per strategy: the retry load the service sees."""
+def service_capacity(scenario) -> float:
+    """Attempts per second the workers can serve at the operations' weighted mean service time (no faults).
+
+    An estimate for drawing: load-dependent latency, fast failures and
+    refusal costs move the real figure.
+    """
+    ops = scenario.service.operations.values()
+    total = sum(op.weight for op in ops)
+    mean = sum(op.weight * op.latency.distribution().mean for op in ops) / total
+    return scenario.service.workers / mean
+
+
+def load_over_time(result, *, ax=None, smooth: float | None = None):
+    """Offered requests and attempts per second over time per strategy: the retry load the service sees.
+
+    Capacity (:func:`service_capacity`) and a global rate limit are drawn
+    as horizontal lines. ``smooth``: seconds of moving mean (default: a 60th
+    of the run, at most 5 s).
+    """
     ax = _axes(ax)
     tl = result.timeline
-    width = max(1, int(round(smooth / result.scenario.bin)))
+    width = _smooth_bins(result.scenario, smooth, 5.0)
     first = tl[tl["strategy"] == next(iter(result.strategies))]
-    ax.plot(first["time"], _smooth(first["offered_rps"].to_numpy(float), width), color="k", lw=2,
-            label="offered requests")
     for name, ls in _styles(result.strategies).items():
         t = tl[tl["strategy"] == name]
         ax.plot(t["time"], _smooth(t["attempts_rps"].to_numpy(float), width), ls=ls, label=f"attempts: {name}")
+    # Offered load on top, thin and black: without retries the attempts line lies under it.
+    ax.plot(first["time"], _smooth(first["offered_rps"].to_numpy(float), width), color="k", lw=1.0,
+            zorder=3, label="offered requests")
     svc = result.scenario.service
+    cap = service_capacity(result.scenario)
+    ax.axhline(cap, color="0.2", ls=(0, (6, 3)), lw=1.2, zorder=2.5,
+               label=f"capacity ≈ {cap:.3g}/s")
     for rl in svc.rate_limits():
         # Only a global limiter over all operations is one line on this chart.
         if rl.per == "global" and not rl.operations and not rl.per_operation:
             rate = rl.token_bucket.rate if rl.token_bucket else (
                 (rl.fixed_window or rl.sliding_log or rl.sliding_counter).limit
                 / (rl.fixed_window or rl.sliding_log or rl.sliding_counter).window)
-            ax.axhline(rate, color="0.4", ls=":", lw=1, label="rate limit")
-    _shade_incidents(ax, result.windows)
+            ax.axhline(rate, color="0.4", ls=":", lw=1.2, label=f"rate limit {rate:g}/s")
+    _shade_incidents(ax, result.windows, _load_changes(result))
     ax.set_xlabel("time (s)")
-    ax.set_ylabel("per second")
-    ax.legend(fontsize=8, loc="upper right")
+    ax.set_ylabel("requests or attempts per second")
+    _legend_outside(ax)
     _caption(ax, result)
     return ax
+
+
+def _legend_outside(ax, ncol: int = 3, **kw):
+    """A legend under the x-axis label, where it hides no data and leaves the time axis its full width."""
+    from matplotlib.transforms import ScaledTranslation
+
+    # 30 points below the Axes: clear of the tick labels and the x-axis label.
+    where = ax.transAxes + ScaledTranslation(0, -30 / 72, ax.figure.dpi_scale_trans)
+    return ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, 0.0), bbox_transform=where,
+                     ncol=ncol, frameon=False, **kw)
 
 
 HATCHES = ("", "//", "..", "xx", "\\\\", "++", "oo", "--", "**", "||")
@@ -118,12 +218,19 @@ def _missing(ax, what: str):
     return ax
 
 
-def latency_bands(result, *, ax=None, window: float = 10.0):
+MARKERS = "os^vDP*X"
+
+
+def latency_bands(result, *, ax=None, window: float | None = None):
     """p50/p95/p99 latency (s) of successful requests by arrival time, per strategy, over ``window``-second bins.
 
-    The p50 is a solid line, p95 dashed, p99 dotted; the band between p50 and
-    p99 is shaded lightly. Bins without a success are gaps.
+    Line style tells the percentile (p50 solid, p95 dashed, p99 dotted);
+    colour *and* marker tell the strategy, so a grey-scale print still
+    reads; the p50–p99 band is shaded lightly. ``window`` defaults to about
+    a hundredth of the run (at least 10 s). Bins without a success are gaps.
     """
+    from matplotlib.lines import Line2D
+
     ax = _axes(ax)
     req = result.requests
     ok = req[req["outcome"] == "success"]
@@ -131,29 +238,40 @@ def latency_bands(result, *, ax=None, window: float = 10.0):
         _missing(ax, "no successful requests")
         _caption(ax, result)
         return ax
-    width = max(window, result.scenario.bin)
-    edges = np.arange(0.0, result.scenario.duration + width, width)
+    s = result.scenario
+    if window is None:
+        window = max(10.0, float(np.ceil(s.duration / 100 / 5) * 5))
+    width = max(window, s.bin)
+    edges = np.arange(0.0, s.duration + width, width)
+    styles = ((50, "-", 1.6), (95, "--", 1.1), (99, ":", 1.1))
+    strategy_handles = []
     for i, name in enumerate(result.strategies):
         r = ok[ok["strategy"] == name]
         if r.empty:
             continue
-        b = np.clip((r["start"].to_numpy() // width).astype(int), 0, len(edges) - 2)
+        nb = len(edges) - 1
+        b = np.clip((r["start"].to_numpy() // width).astype(int), 0, nb - 1)
         lat = r["latency"].to_numpy()
-        mids, q = [], []
+        # Every bin, NaN where no request succeeded, so the lines break there instead of bridging an outage.
+        mids = edges[:nb] + width / 2
+        q = np.full((nb, 3), np.nan)
         for k in np.unique(b):
-            mids.append(edges[k] + width / 2)
-            q.append(np.percentile(lat[b == k], [50, 95, 99]))
-        mids, q = np.asarray(mids), np.asarray(q)
-        color = f"C{i}"
-        ax.fill_between(mids, q[:, 0], q[:, 2], color=color, alpha=0.12, lw=0)
-        for j, (p, ls) in enumerate(((50, "-"), (95, "--"), (99, ":"))):
-            ax.plot(mids, q[:, j], ls=ls, color=color, marker="os^"[i % 3] if len(mids) < 40 else None,
-                    ms=3, label=f"{name} p{p}")
-    _shade_incidents(ax, result.windows)
+            q[k] = np.percentile(lat[b == k], [50, 95, 99])
+        color, marker = f"C{i}", MARKERS[i % len(MARKERS)]
+        # About a dozen markers per line, offset per strategy so they do not sit on each other.
+        every = (i % 3 * max(1, len(mids) // 36), max(1, len(mids) // 12))
+        ax.fill_between(mids, q[:, 0], q[:, 2], color=color, alpha=0.10, lw=0)
+        for j, (p, ls, lw) in enumerate(styles):
+            ax.plot(mids, q[:, j], ls=ls, lw=lw, color=color, marker=marker, markevery=every, ms=4,
+                    mfc="white" if j else color, label=f"{name} p{p}")
+        strategy_handles.append(Line2D([], [], color=color, marker=marker, lw=1.6, label=name))
+    _shade_incidents(ax, result.windows, _load_changes(result))
     ax.set_yscale("log")
-    ax.set_xlabel("request arrival time (s)")
+    _seconds_axis(ax.yaxis)
+    ax.set_xlabel(f"request arrival time (s; {width:g} s bins)")
     ax.set_ylabel("latency of successful requests (s)")
-    ax.legend(fontsize=7, loc="upper right", ncol=max(1, len(result.strategies) // 2))
+    handles = strategy_handles + [Line2D([], [], color="0.2", ls=ls, lw=lw, label=f"p{p}") for p, ls, lw in styles]
+    _legend_outside(ax, handles=handles)
     _caption(ax, result)
     return ax
 
@@ -209,7 +327,7 @@ def outcomes_by_strategy(result, *, ax=None, normalise: bool = True):
     return ax
 
 
-def errors_over_time(result, *, ax=None, strategy: str | None = None, smooth: float = 5.0):
+def errors_over_time(result, *, ax=None, strategy: str | None = None, smooth: float | None = None):
     """Failed attempts per second by error code over time (from the attempts table), for one strategy.
 
     ``strategy`` defaults to the first; codes differ by line style and colour.
@@ -228,14 +346,16 @@ def errors_over_time(result, *, ax=None, strategy: str | None = None, smooth: fl
     t = np.arange(nbins) * width
     b = np.clip((att["start"].to_numpy() // width).astype(int), 0, nbins - 1)
     codes = att["code"].astype(str).to_numpy()
-    k = max(1, int(round(smooth / width)))
+    k = _smooth_bins(s, smooth, 5.0)
     for (code, ls) in _styles(sorted(set(codes))).items():
         y = np.bincount(b[codes == code], minlength=nbins) / width
         ax.plot(t, _smooth(y.astype(float), k), ls=ls, label=code)
-    _shade_incidents(ax, result.windows)
+    _shade_incidents(ax, result.windows, _load_changes(result))
     ax.set_xlabel("attempt start time (s)")
-    ax.set_ylabel(f"failed attempts per second ({name})")
-    ax.legend(fontsize=7, loc="upper right", title="error code", title_fontsize=7)
+    ax.set_ylabel("failed attempts per second")
+    ax.set_title(f"strategy: {name}", fontsize=9, loc="right", color="0.3",
+                 pad=6 + getattr(ax, "_resilsim_label_rows", 0) * LABEL_ROW_PT)
+    _legend_outside(ax, title="error code", title_fontsize=7)
     _caption(ax, result)
     return ax
 
@@ -261,7 +381,7 @@ def sweep_metric(df, *, ax=None, param: str = "param", metric: str = "metric", c
         _sweep_caption(ax, caption)
         return ax
     names = list(dict.fromkeys(df["strategy"]))
-    markers = "os^vDP*X"
+    markers = MARKERS
     for i, (name, ls) in enumerate(_styles(names).items()):
         d = df[df["strategy"] == name].sort_values(param)
         x = d[param].to_numpy(float)
@@ -270,6 +390,9 @@ def sweep_metric(df, *, ax=None, param: str = "param", metric: str = "metric", c
                 label=name)
     if logx:
         ax.set_xscale("log")
+    elif all(float(v).is_integer() for v in df[param]):
+        from matplotlib.ticker import MaxNLocator
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # workers, replicas: no 2.5 ticks
     ax.set_xlabel(xlabel or param)
     ax.set_ylabel(metric)
     ax.legend(fontsize=8, loc="best", title="strategy (band: 95% CI)", title_fontsize=7)
@@ -345,7 +468,21 @@ def tidy_sweep(agg, metric: str = "success_rate", param: str | None = None):
     # One replication has no CI: the band collapses onto the mean rather than vanishing.
     out["lo"] = out["lo"].fillna(out["mean"])
     out["hi"] = out["hi"].fillna(out["mean"])
+    out["lo"], out["hi"] = clip_ci(metric, out["lo"].to_numpy(), out["hi"].to_numpy())
     return out.sort_values(["strategy", "param"], kind="stable").reset_index(drop=True)
+
+
+#: The range a summary metric can take: a t-interval from a few replications can cross it
+#: (a success rate above 1), and a band drawn there would suggest impossible values.
+METRIC_BOUNDS = {"success_rate": (0.0, 1.0), "p50_s": (0.0, None), "p95_s": (0.0, None), "p99_s": (0.0, None),
+                 "amplification": (1.0, None), "mean_attempts": (1.0, None), "goodput_rps": (0.0, None),
+                 "wasted_s": (0.0, None), "recovery_s": (0.0, None)}
+
+
+def clip_ci(metric: str, lo, hi):
+    """Confidence bounds ``lo``, ``hi`` (arrays) clipped to the range ``metric`` can take (for display)."""
+    a, b = METRIC_BOUNDS.get(metric, (None, None))
+    return np.clip(np.asarray(lo, float), a, b), np.clip(np.asarray(hi, float), a, b)
 
 
 METRIC_LABELS = {"success_rate": "request success rate", "p50_s": "p50 latency (s)", "p95_s": "p95 latency (s)",
@@ -375,28 +512,47 @@ def plan_answer(p, *, metric: str | None = None, strategy: str | None = None, ax
     return ax
 
 
-def guards_over_time(result, *, ax=None):
-    """Circuit-breaker state and retry-budget tokens over time, when the timeline carries them.
+GUARD_SHARES = {"breaker_open": "breaker open", "throttle_reject_p": "throttle rejection probability"}
 
-    Looks for timeline columns ``breaker_open`` (fraction of time open per
-    bin) and ``budget_tokens``; says "no data" on the chart when the run has
-    neither (no guards configured, or a build without guard sampling).
+
+def guards_over_time(result, *, ax=None):
+    """Client-side guard state over time: circuit breakers open, throttling probability, retry-budget tokens.
+
+    Left axis (0–1): ``breaker_open`` (share of the strategy's breakers
+    open) and ``throttle_reject_p`` (adaptive throttling's local rejection
+    probability); right axis: ``budget_tokens`` (the retry budget's tokens
+    or retries left). Only strategies with guards are drawn; every series has
+    its own line style. Says "no data" on the chart when no strategy has a
+    guard. Returns the left Axes (the right one is its twin).
     """
     ax = _axes(ax)
     tl = result.timeline
-    cols = [c for c in ("breaker_open", "breaker_state", "budget_tokens") if c in tl.columns]
-    if not cols:
-        _missing(ax, "no guard columns (breaker_open, budget_tokens) in the timeline")
+    series = []
+    for name in result.strategies:
+        t = tl[tl["strategy"] == name]
+        for col in (*GUARD_SHARES, "budget_tokens"):
+            if col in t and t[col].notna().any():
+                series.append((name, col, t))
+    if not series:
+        _missing(ax, "no client-side guards in this run (strategies' guards: breaker, budgets, throttle)")
         _caption(ax, result)
         return ax
-    for name, ls in _styles(result.strategies).items():
-        t = tl[tl["strategy"] == name]
-        for c in cols:
-            ax.plot(t["time"], t[c].to_numpy(float), ls=ls, label=f"{name}: {c.replace('_', ' ')}")
-    _shade_incidents(ax, result.windows)
+    right = ax.twinx() if any(c == "budget_tokens" for _, c, _ in series) else None
+    handles = []
+    for i, (name, col, t) in enumerate(series):
+        target = right if col == "budget_tokens" else ax
+        what = "budget tokens (right axis)" if col == "budget_tokens" else GUARD_SHARES[col]
+        (line,) = target.plot(t["time"], t[col].to_numpy(float), ls=LINESTYLES[i % len(LINESTYLES)],
+                              color=f"C{i}", lw=1.4, drawstyle="steps-post", label=f"{name}: {what}")
+        handles.append(line)
+    _shade_incidents(ax, result.windows, _load_changes(result))
+    ax.set_ylim(-0.03, 1.03)
     ax.set_xlabel("time (s)")
-    ax.set_ylabel("breaker open (0–1) / budget tokens")
-    ax.legend(fontsize=7, loc="upper right")
+    ax.set_ylabel("share open / rejection probability")
+    if right is not None:
+        right.set_ylabel("retry-budget tokens")
+        right.set_ylim(bottom=0)
+    _legend_outside(ax, ncol=2, handles=handles)
     _caption(ax, result)
     return ax
 
@@ -406,8 +562,21 @@ CHARTS = (("success_over_time", success_over_time), ("latency_cdf", latency_cdf)
           ("outcomes_by_strategy", outcomes_by_strategy), ("errors_over_time", errors_over_time))
 
 
+#: Charts drawn from the per-request or per-attempt rows: not for a summary-only result (record="summary").
+ROW_CHARTS = ("latency_cdf", "latency_bands", "outcomes_by_strategy", "errors_over_time")
+
+
+def has_guards(result) -> bool:
+    """Whether any strategy of the run recorded client-side guard state (a guards chart to draw)."""
+    tl = result.timeline
+    return tl is not None and any(c in tl and tl[c].notna().any() for c in (*GUARD_SHARES, "budget_tokens"))
+
+
 def save_charts(result, out) -> list:
-    """Write the standard charts of a result as PNGs into ``out``; return the paths."""
+    """Write the standard charts of a result as PNGs into ``out``; return the paths.
+
+    A summary-only result (``record="summary"``) gets the timeline's charts only (not :data:`ROW_CHARTS`).
+    """
     from pathlib import Path
 
     import matplotlib
@@ -417,7 +586,12 @@ def save_charts(result, out) -> list:
     out.mkdir(parents=True, exist_ok=True)
     paths = []
     with matplotlib.rc_context({"figure.dpi": 110}):
-        for name, fn in CHARTS:
+        charts = list(CHARTS)
+        if {"breaker_open", "budget_tokens", "throttle_reject_p"} & set(result.timeline.columns):
+            charts.append(("guards_over_time", guards_over_time))  # only when some strategy has guards
+        if getattr(result, "record", "full") == "summary":
+            charts = [(k, f) for k, f in charts if k not in ROW_CHARTS]  # only the timeline's charts
+        for name, fn in charts:
             fig = Figure(figsize=(8, 4), layout="constrained")
             fn(result, ax=fig.add_subplot())
             p = out / f"{name}.png"

@@ -34,6 +34,7 @@ table{border-collapse:collapse;font-size:.85em;margin:.5em 0;font-variant-numeri
 th,td{border:1px solid #ccc;padding:.25em .55em;text-align:right}th{background:#f0f0f0}
 td:first-child,th:first-child{text-align:left}
 pre{background:#f7f7f7;border:1px solid #ddd;padding:.6em;font-size:.8em;overflow-x:auto}
+.wide{overflow-x:auto;max-width:100%}details summary{cursor:pointer;color:#555}
 figure{margin:1em 0}figure img{max-width:100%;border:1px solid #eee}
 figcaption{font-size:.85em;color:#555}
 .answer{background:#eef6ee;border-left:4px solid #4a4;padding:.5em 1em}
@@ -62,7 +63,31 @@ def _figure(title: str, draw, caption: str = "", figsize=(9, 4)) -> str:
 
 
 def _table(df: pd.DataFrame, index: bool = True) -> str:
-    return df.to_html(index=index, float_format=lambda v: f"{v:.4g}", na_rep="–", border=0)
+    """An HTML table that scrolls sideways inside its box instead of running off the page."""
+    return ("<div class='wide'>" + df.to_html(index=index, float_format=lambda v: f"{v:.4g}", na_rep="–", border=0)
+            + "</div>")
+
+
+#: The run summary's columns, in two tables: the figures a review reads, then the outcome counts.
+KEY_COLUMNS = ("requests", "success_rate", "p50_s", "p95_s", "p99_s", "amplification", "goodput_rps",
+               "wasted_s", "recovery_s")
+
+
+def _summary_tables(summary: pd.DataFrame) -> str:
+    summary = summary.rename_axis(None)  # no separate header row for the index name
+    key = [c for c in KEY_COLUMNS if c in summary]
+    rest = [c for c in summary.columns if c not in key and c != "mean_attempts"]
+    out = _table(summary[key])
+    if rest:
+        out += "<p class='meta'>Final outcome of each measured request:</p>" + _table(summary[rest])
+    return out
+
+
+def _policy_text(policy) -> str:
+    """A strategy's flat policy description as ``key: value`` pairs (a dict), or as given."""
+    if isinstance(policy, dict):
+        return " · ".join(f"{k}: {v}" for k, v in policy.items())
+    return str(policy)
 
 
 def _page(title: str, body: list[str]) -> str:
@@ -115,26 +140,37 @@ def run_report(path: Path) -> tuple[str, list[str]]:
     body.append("<h2>Summary</h2><p class='meta'>One simulation run (no replications, so no confidence "
                 "intervals: run a sweep with replications for those). Latencies in seconds, of successful "
                 "requests; amplification = attempts ÷ requests.</p>")
-    body.append(_table(summary))
-    body.append("<h2>Strategies</h2><table><tr><th>strategy</th><th>policy</th></tr>" + "".join(
-        f"<tr><td>{html.escape(str(k))}</td><td style='text-align:left'>{html.escape(str(v))}</td></tr>"
-        for k, v in result.strategies.items()) + "</table>")
+    body.append(_summary_tables(summary))
+    body.append("<h2>Strategies</h2><table><tr><th>strategy</th><th style='text-align:left'>policy</th></tr>"
+                + "".join(f"<tr><td>{html.escape(str(k))}</td><td style='text-align:left'>"
+                          f"{html.escape(_policy_text(v))}</td></tr>" for k, v in result.strategies.items())
+                + "</table>")
     body.append("<h2>Charts</h2>")
-    cap = f"{s.name} · seed {result.seed}"
+    shade = "Grey: incident windows; hatched: load changes."
     if result.timeline is not None:
         body.append(_figure("Request success rate over time", lambda ax: plots.success_over_time(result, ax=ax),
-                            cap + " · shaded: incident windows"))
+                            f"Share of requests arriving at each time that finally succeed (moving mean). {shade}"))
         body.append(_figure("Offered load and attempts (retry amplification)",
-                            lambda ax: plots.load_over_time(result, ax=ax), cap))
+                            lambda ax: plots.load_over_time(result, ax=ax),
+                            "Requests the clients want done (black) against the attempts the service receives per "
+                            "strategy; the gap is the retry load. Capacity: workers ÷ mean service time."))
+        if plots.has_guards(result):
+            body.append(_figure("Client-side guards", lambda ax: plots.guards_over_time(result, ax=ax),
+                                "Circuit breakers open, adaptive-throttling rejection probability and retry-budget "
+                                f"tokens of the strategies with guards. {shade}"))
     if result.requests is not None:
-        body.append(_figure("Outcomes by strategy", lambda ax: plots.outcomes_by_strategy(result, ax=ax), cap))
-        body.append(_figure("Latency percentiles over time", lambda ax: plots.latency_bands(result, ax=ax), cap))
-        body.append(_figure("Latency CDF", lambda ax: plots.latency_cdf(result, ax=ax), cap))
+        body.append(_figure("Outcomes by strategy", lambda ax: plots.outcomes_by_strategy(result, ax=ax),
+                            "Final outcome of each measured request; failures split by error code."))
+        body.append(_figure("Latency percentiles over time", lambda ax: plots.latency_bands(result, ax=ax),
+                            "p50 / p95 / p99 latency of successful requests by arrival time (log scale)."))
+        body.append(_figure("Latency CDF", lambda ax: plots.latency_cdf(result, ax=ax),
+                            "Fraction of successful requests finished within a latency (log scale)."))
     if result.attempts is not None:
         for name in result.strategies:
             body.append(_figure(f"Errors by code over time: {name}",
-                                lambda ax, n=name: plots.errors_over_time(result, ax=ax, strategy=n), cap,
-                                figsize=(9, 3)))
+                                lambda ax, n=name: plots.errors_over_time(result, ax=ax, strategy=n),
+                                f"Failed attempts per second by error code, strategy {name}. {shade}",
+                                figsize=(9, 3.4)))
     body.append("<h2>Scenario</h2><pre>" + html.escape(dump_scenario(s)) + "</pre>")
     return title, body
 
@@ -170,21 +206,23 @@ def sweep_report(path: Path, plan=None) -> tuple[str, list[str]]:
         return title, body
     agg = aggregate(runs)
     params = param_columns(agg)
-    body.append("<h2>Grid</h2><pre>" + html.escape(yaml.safe_dump(manifest.get("grid", {}).get("spec", {}),
-                                                                   sort_keys=False)) + "</pre>")
+    grid = manifest.get("grid", {})
+    spec = grid.get("spec", {})
+    if isinstance(spec, dict) and spec and all(isinstance(v, list) for v in spec.values()):
+        body.append(f"<h2>Grid</h2><p class='meta'>{html.escape(str(grid.get('kind', 'full')))} grid, "
+                    f"{len(grid.get('points') or [])} points</p><table>" + "".join(
+                        f"<tr><th>{html.escape(k)}</th><td style='text-align:left'>"
+                        f"{html.escape(', '.join(map(str, v)))}</td></tr>" for k, v in spec.items()) + "</table>")
+    else:
+        body.append("<h2>Grid</h2><pre>" + html.escape(yaml.safe_dump(spec, sort_keys=False)) + "</pre>")
     body.append("<h2>Strategies</h2><pre>" + html.escape(yaml.safe_dump(sc.get("strategies", {}),
                                                                          sort_keys=False)) + "</pre>")
     if plan is not None:
         body.append(_plan_section(plan, f"{name} · seed {seed}"))
     body.append("<h2>Summary with 95% confidence intervals</h2><p class='meta'>mean [low, high] over "
-                "replications (t-distribution); latencies in seconds.</p>")
-    show = pd.DataFrame({c: agg[c] for c in [*params, "strategy", "n"]})
-    for m in METRICS:
-        if m in agg:
-            lo, hi = agg.get(f"{m}_ci_low"), agg.get(f"{m}_ci_high")
-            show[m] = [f"{v:.4g} [{a:.4g}, {b:.4g}]" if pd.notna(a) else f"{v:.4g}"
-                       for v, a, b in zip(agg[m], lo if lo is not None else agg[m], hi if hi is not None else agg[m])]
-    body.append(_table(show, index=False))
+                "replications (t-distribution, clipped to the metric's range: a success rate to [0, 1]); "
+                "latencies in seconds.</p>")
+    body.append(_table(ci_table(agg), index=False))
     body.append("<h2>Charts</h2>")
     cap = f"{name} · root seed {seed} · bands: 95% CI"
     if len(params) == 1:
@@ -204,6 +242,35 @@ def sweep_report(path: Path, plan=None) -> tuple[str, list[str]]:
     return title, body
 
 
+def ci_table(agg: pd.DataFrame, metrics=METRICS, digits: int = 4) -> pd.DataFrame:
+    """A compact view of :func:`resilsim.aggregate`'s output: one ``mean [low, high]`` text column per metric.
+
+    Columns: the swept parameters, ``strategy``, ``n`` (replications) and
+    each of ``metrics`` present (default: success rate, p99 latency in
+    seconds, amplification, goodput in requests/s). A point with one
+    replication has no interval and shows the mean alone. For display (a
+    notebook shows it as an HTML table); compute on ``agg`` itself. Bounds
+    are clipped to the metric's range (a success rate's to [0, 1]).
+    """
+    from .plots import clip_ci
+    from .sweep import param_columns
+
+    if agg is None or agg.empty:
+        return pd.DataFrame()
+    keep = [c for c in [*param_columns(agg), "strategy", "n"] if c in agg]
+    show = agg[keep].reset_index(drop=True).copy()
+    for m in metrics:
+        if m not in agg:
+            continue
+        mean = agg[m].to_numpy(float)
+        lo = agg[f"{m}_ci_low"].to_numpy(float) if f"{m}_ci_low" in agg else [float("nan")] * len(agg)
+        hi = agg[f"{m}_ci_high"].to_numpy(float) if f"{m}_ci_high" in agg else [float("nan")] * len(agg)
+        lo, hi = clip_ci(m, lo, hi)
+        show[m] = [f"{v:.{digits}g} [{a:.{digits}g}, {b:.{digits}g}]" if pd.notna(a) and pd.notna(b)
+                   else f"{v:.{digits}g}" for v, a, b in zip(mean, lo, hi)]
+    return show
+
+
 def _plan_section(plan, caption: str) -> str:
     from . import plots
 
@@ -220,15 +287,75 @@ def _plan_section(plan, caption: str) -> str:
     return part
 
 
+def save_plan(plan, out, scenario=None, seed=None, replications=None) -> Path:
+    """Write ``plan`` (a :class:`resilsim.plan.Plan`) as ``plan.json`` into the directory ``out``; return its path.
+
+    With ``scenario`` its YAML goes beside it as ``scenario.yaml``, so
+    ``resilsim report out`` shows the scenario, strategies and answer.
+    JSON only: the report reads it back without evaluating anything.
+    """
+    from .scenario import dump_scenario
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    ev = plan.evidence.astype(object).where(plan.evidence.notna(), None) if len(plan.evidence) else plan.evidence
+    d = {"vary": plan.vary, "over": list(plan.over), "direction": plan.direction, "slo": plan.slo,
+         "answers": plan.answers, "evidence": ev.to_dict("records"), "seed": seed, "replications": replications}
+    p = out / "plan.json"
+    p.write_text(json.dumps(d, indent=1, default=_json_default), encoding="utf-8")
+    if scenario is not None:
+        (out / "scenario.yaml").write_text(dump_scenario(scenario), encoding="utf-8")
+    return p
+
+
+def _json_default(v):
+    # numpy scalars in answers and evidence
+    return v.item() if hasattr(v, "item") else str(v)
+
+
 def _load_plan(path: Path):
     p = path / "plan.json"
     if not p.exists():
         return None
     from .plan import Plan
 
-    d = json.loads(p.read_text())
-    return Plan(d["vary"], tuple(d["over"]), d.get("direction", "min"), d["slo"], d["answers"],
-                pd.DataFrame(d.get("evidence", [])))
+    try:
+        d = json.loads(p.read_text())
+        return Plan(d["vary"], tuple(d["over"]), d.get("direction", "min"), d["slo"], d["answers"],
+                    pd.DataFrame(d.get("evidence", [])))
+    except (ValueError, KeyError, TypeError) as e:
+        raise ResilsimError(f"{p}: not a plan written by `resilsim plan --out` ({type(e).__name__}: {e})") from None
+
+
+def plan_report(path: Path, plan) -> tuple[str, list[str]]:
+    """The title and HTML body parts for a directory holding only a plan (``resilsim plan --out``)."""
+    import yaml
+
+    from .scenario import dump_scenario, load_scenario
+
+    meta = json.loads((path / "plan.json").read_text())
+    s = load_scenario(path / "scenario.yaml") if (path / "scenario.yaml").exists() else None
+    name = s.name if s is not None else path.name
+    seed = meta.get("seed", "?")
+    title = f"resilsim capacity plan: {name}"
+    body = [f"<h1>{html.escape(title)}</h1>",
+            f"<p class='meta'>api <b>{html.escape(s.api if s is not None else '?')}</b> · root seed "
+            f"<b>{html.escape(str(seed))}</b> · {html.escape(str(meta.get('replications', '?')))} replications "
+            f"per value tried</p>"]
+    if s is not None and s.description:
+        body.append(f"<p>{html.escape(s.description)}</p>")
+    body.append(_plan_section(plan, f"{name} · seed {seed}"))
+    if s is not None:
+        body.append("<h2>Strategies</h2><pre>" + html.escape(yaml.safe_dump(_strategies_of(s), sort_keys=False))
+                    + "</pre>")
+        body.append("<h2>Scenario</h2><pre>" + html.escape(dump_scenario(s)) + "</pre>")
+    return title, body
+
+
+def _strategies_of(s) -> dict:
+    from .scenario import _strip_defaults
+
+    return _strip_defaults(s).get("strategies", {})
 
 
 # ---------------------------------------------------------------- entry points
@@ -246,8 +373,11 @@ def render(path, plan=None) -> str:
         title, body = run_report(path)
         if plan is not None:
             body.insert(2, _plan_section(plan, title))
+    elif plan is not None and (path / "plan.json").exists():
+        title, body = plan_report(path, plan)
     else:
-        raise ResilsimError(f"{path}: neither a run directory (summary.csv) nor a sweep directory (manifest.json)")
+        raise ResilsimError(f"{path}: neither a run directory (summary.csv), a sweep directory (manifest.json) "
+                            "nor a plan directory (plan.json)")
     from . import __version__
     body.append(f"<p class='meta'>generated by resilsim {__version__}</p>")
     return _page(title, body)

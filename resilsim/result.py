@@ -14,7 +14,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .sim.recorder import CODE_OK, CODE_TIMEOUT, OUTCOMES, SOURCES
+from .errors import ResilsimError
+from .sim.recorder import CODE_CANCELLED, CODE_OK, CODE_TIMEOUT, OUTCOMES, SOURCES
 
 SUMMARY_COLUMNS = ["strategy", "requests", "success_rate", "p50_s", "p95_s", "p99_s", "mean_attempts",
                    "amplification", "goodput_rps", *OUTCOMES, "wasted_s"]
@@ -32,18 +33,26 @@ class Result:
     windows: list = field(default_factory=list)
     strategies: dict = field(default_factory=dict)
     stats: dict = field(default_factory=dict)
+    #: strategy → why its run stopped early at a scenario limit (its tables are partial); empty: none did.
+    truncated: dict = field(default_factory=dict)
 
     @classmethod
     def from_runs(cls, scenario, seed, codes: list, runs: dict) -> "Result":
         """Assemble the tables of several strategy runs (internal to :func:`simulate`)."""
+        if any(getattr(run["recorder"], "summary_only", False) for run in runs.values()):
+            return SummaryResult.from_runs(scenario, seed, codes, runs)
         # Columns are built as categoricals straight from the recorder's integer codes: object
         # arrays of names cost ~200 bytes per attempt at 1M requests (benchmarks/RESULTS.md).
-        names = [c.code for c in codes] + ["TIMEOUT", ""]
-        http = np.array([c.http for c in codes] + [0, 200], dtype=np.int16)
+        names = [c.code for c in codes] + ["TIMEOUT", "", "CANCELLED"]
+        http = np.array([c.http for c in codes] + [0, 200, 0], dtype=np.int16)
         order = list(runs)
+        from .invariants import check_run
+        for name, run in runs.items():  # every run is checked before its tables are built (docs/reliability.md)
+            check_run(scenario, seed, name, run)
 
         def table_codes(col):
-            # Codes -1 (ok) and -2 (timeout) map to the last two names.
+            # Codes -1 (ok), -2 (timeout) and -3 (a cancelled hedge) map to the last three names.
+            col = np.where(col == CODE_CANCELLED, len(codes) + 2, col)
             return np.where(col == CODE_OK, len(codes) + 1, np.where(col == CODE_TIMEOUT, len(codes), col))
 
         views = {name: (run["recorder"].requests.view(), run["recorder"].attempts.view()) for name, run in runs.items()}
@@ -81,15 +90,18 @@ class Result:
             req_frames.append(req)
             att_frames.append(att)
             tl_frames.append(_timeline(name, req, att, scenario, run))
-            strategies[name] = run["policy"].describe()
+            strategies[name] = run.get("strategy", run["policy"]).describe()  # retry policy, guards, hedging
             stats[name] = {"wall_s": run["wall_s"], "busy_s": run["busy_time"], "wasted_s": run["wasted_time"],
                            "reject_s": run.get("reject_time", 0.0),
-                           "attempt_bytes": rec.attempts.nbytes, "end_time": run["end_time"]}
+                           "attempt_bytes": rec.attempts.nbytes, "end_time": run["end_time"],
+                           "attempts_sent": run.get("attempts_sent"), "requests_done": run.get("requests_done"),
+                           "stopped_at": run.get("stopped_at"), **run.get("guard_counts", {})}
         requests = pd.concat(req_frames, ignore_index=True) if len(req_frames) > 1 else req_frames[0]
         attempts = pd.concat(att_frames, ignore_index=True) if len(att_frames) > 1 else att_frames[0]
         timeline = pd.concat(tl_frames, ignore_index=True)
         timeline["strategy"] = pd.Categorical(timeline["strategy"], categories=order)
-        return cls(scenario, seed, requests, attempts, timeline, windows, strategies, stats)
+        truncated = {name: run["truncated"] for name, run in runs.items() if run.get("truncated")}
+        return cls(scenario, seed, requests, attempts, timeline, windows, strategies, stats, truncated)
 
     # ------------------------------------------------------------ metrics
 
@@ -108,6 +120,39 @@ class Result:
         ``wasted_s`` is service time spent on abandoned attempts (seconds, whole run);
         with incidents or arrival-rate changes, ``recovery_s`` (see :func:`recovery_time`).
         """
+        return self._summary_frame(self._summary_rows())
+
+    def strategies_table(self) -> pd.DataFrame:
+        """One row per strategy, indexed by name: its parameters as columns (tidy; join on ``strategy``).
+
+        From :meth:`Strategy.describe`: the retry policy's (``retry``,
+        ``wait``, ``stop_attempts``, ...), each guard's as ``kind_param``
+        (``breaker_open_s``, ``token_bucket_max_tokens``, ...), ``guards``,
+        ``guard_scope`` and hedging (``hedge_delay_s``). A parameter a strategy
+        does not have is NaN. ``result.summary().join(result.strategies_table())``
+        gives a summary a sweep can group by parameters.
+        """
+        rows = [{"strategy": name, **(params if isinstance(params, dict) else {"retry": str(params)})}
+                for name, params in self.strategies.items()]
+        return pd.DataFrame(rows).set_index("strategy")
+
+    def guard_stats(self) -> pd.DataFrame:
+        """Per strategy, whole run: requests shed by a guard before their first attempt (``shed_first``),
+        retries a guard refused (``shed_retry``; both end the request as ``shed``), hedged copies sent
+        (``hedges``), requests a hedged copy won (``hedge_wins``) and hedges a guard refused
+        (``hedges_refused``). Zeros for strategies without guards or hedging.
+
+        Only client-side guards end a request as ``shed``; server-side load
+        shedding answers attempts with the API's overload code (attempt
+        ``source`` ``shed``, timeline ``overload_rps``).
+        """
+        cols = ["shed_first", "shed_retry", "hedges", "hedge_wins", "hedges_refused"]
+        rows = [{"strategy": name, **{c: int(self.stats.get(name, {}).get(c, 0) or 0) for c in cols}}
+                for name in self.strategies]
+        return pd.DataFrame(rows, columns=["strategy", *cols]).set_index("strategy")
+
+    def _summary_rows(self) -> list[dict]:
+        # One dict per strategy with the SUMMARY_COLUMNS (SummaryResult computes them from its counts).
         s = self.scenario
         window = s.duration - s.warmup
         req = self.measured()
@@ -134,6 +179,10 @@ class Result:
                 # Service seconds spent on attempts whose client had already timed out (whole run).
                 "wasted_s": self.stats.get(name, {}).get("wasted_s", np.nan),
             })
+        return rows
+
+    def _summary_frame(self, rows: list[dict]) -> pd.DataFrame:
+        s = self.scenario
         columns = SUMMARY_COLUMNS
         trigger = _trigger_window(s)
         if trigger is not None:
@@ -157,18 +206,27 @@ class Result:
             paths.append(p)
         return paths
 
+    def _row_counts(self) -> tuple[int, int]:
+        # (requests, attempts) of the whole run, every strategy.
+        return len(self.requests), len(self.attempts)
+
     def __repr__(self) -> str:
         s = self.scenario
-        return (f"<Result {s.name!r} seed={self.seed} strategies={len(self.strategies)} "
-                f"requests={len(self.requests)} attempts={len(self.attempts)}>\n"
+        n_req, n_att = self._row_counts()
+        return (f"<{type(self).__name__} {s.name!r} seed={self.seed} strategies={len(self.strategies)} "
+                f"requests={n_req} attempts={n_att}>\n"
+                + "".join(f"stopped early: {k}: {v}\n" for k, v in getattr(self, "truncated", {}).items())
                 + self.summary().to_string(float_format=lambda v: f"{v:.4g}"))
 
     def _repr_html_(self) -> str:
         s = self.scenario
         table = self.summary().to_html(float_format=lambda v: f"{v:.4g}", border=0)
+        n_req, n_att = self._row_counts()
         head = (f"<b>{html.escape(s.name)}</b> · api {html.escape(s.api)} · seed {html.escape(str(self.seed))} · "
-                f"{s.duration:g} s (warm-up {s.warmup:g} s) · {len(self.requests)} requests, "
-                f"{len(self.attempts)} attempts")
+                f"{s.duration:g} s (warm-up {s.warmup:g} s) · {n_req} requests, "
+                f"{n_att} attempts")
+        for k, v in getattr(self, "truncated", {}).items():  # partial tables: say so first (docs/reliability.md)
+            head += f'<br><b style="color:#b00">stopped early</b>: {html.escape(k)}: {html.escape(v)}'
         return (f'<div style="font-family: sans-serif; font-size: 12px">{head}'
                 f'<div style="overflow-x:auto">{table}</div></div>')
 
@@ -233,24 +291,173 @@ def _timeline(name: str, req: pd.DataFrame, att: pd.DataFrame, scenario, run: di
     ok = (req["outcome"] == "success").to_numpy()
     ab = np.clip((att["start"].to_numpy() // width).astype(int), 0, nbins - 1)
     a_ok = (att["code"] == "").to_numpy()
-    offered = np.bincount(rb, minlength=nbins)
-    succeeded = np.bincount(rb, weights=ok, minlength=nbins)
-    sent = np.bincount(ab, minlength=nbins)
-    sent_ok = np.bincount(ab, weights=a_ok, minlength=nbins)
+    counts = {"offered": np.bincount(rb, minlength=nbins), "succeeded": np.bincount(rb, weights=ok, minlength=nbins),
+              "sent": np.bincount(ab, minlength=nbins), "sent_ok": np.bincount(ab, weights=a_ok, minlength=nbins)}
+    if _sampled(run, nbins):
+        src = att["source"].cat.codes.to_numpy()
+        for col, kinds in (("limited", ("limiter",)), ("quota", ("quota",)), ("overload", ("capacity", "shed"))):
+            hit = np.isin(src, [SOURCES.index(k) for k in kinds])
+            counts[col] = np.bincount(ab, weights=hit, minlength=nbins)
+    return _timeline_frame(name, scenario, counts, run)
+
+
+def _sampled(run: dict | None, nbins: int) -> bool:
+    sampler = (run or {}).get("sampler")
+    return sampler is not None and sampler.nbins == nbins
+
+
+def _timeline_frame(name: str, scenario, counts: dict, run: dict | None = None) -> pd.DataFrame:
+    """One strategy's timeline from per-bin counts: ``offered`` and ``succeeded`` requests by arrival bin,
+    ``sent`` and ``sent_ok`` attempts by send bin and, with the run's sampler, ``limited``, ``quota`` and
+    ``overload`` attempts (see :func:`_timeline`; :class:`SummaryResult` keeps only these counts)."""
+    width = scenario.bin
+    nbins = int(np.ceil(scenario.duration / width))
+    offered, succeeded = counts["offered"], counts["succeeded"]
     with np.errstate(invalid="ignore", divide="ignore"):
         rate = np.where(offered > 0, succeeded / np.maximum(offered, 1), np.nan)
     tl = pd.DataFrame({
         "strategy": name, "time": np.arange(nbins) * width,
-        "offered_rps": offered / width, "attempts_rps": sent / width,
-        "attempt_success_rps": sent_ok / width, "success_rate": rate,
+        "offered_rps": offered / width, "attempts_rps": counts["sent"] / width,
+        "attempt_success_rps": counts["sent_ok"] / width, "success_rate": rate,
     })
-    sampler = (run or {}).get("sampler")
-    if sampler is not None and sampler.nbins == nbins:
-        src = att["source"].cat.codes.to_numpy()
-        for col, kinds in (("limited_rps", ("limiter",)), ("quota_rps", ("quota",)),
-                           ("overload_rps", ("capacity", "shed"))):
-            hit = np.isin(src, [SOURCES.index(k) for k in kinds])
-            tl[col] = np.bincount(ab, weights=hit, minlength=nbins) / width
+    if _sampled(run, nbins):
+        sampler = run["sampler"]
+        for col in ("limited", "quota", "overload"):
+            tl[f"{col}_rps"] = counts[col] / width
         tl["queue_length"] = sampler.queue
         tl["utilisation"] = sampler.busy / run["workers"]
+        for col, values in getattr(sampler, "extra", {}).items():
+            tl[col] = values  # client-side guard state (breaker_open, budget_tokens, ...; see sim.run._guard_probe)
     return tl
+
+
+class NotRecordedError(ResilsimError, AttributeError):
+    """A table a summary-only result does not have (``requests``, ``attempts``)."""
+
+
+class SummaryResult(Result):
+    """What ``simulate(..., record="summary")`` returns: the summary and the timeline, no per-row tables.
+
+    :meth:`summary` has the same columns as a full :class:`Result`'s, from
+    counts kept during the run: every count (requests, outcomes, attempts, so
+    success rate, mean attempts, amplification and goodput) is the same as the
+    full run's on the same seed; p50/p95/p99 come from a streaming
+    :class:`~resilsim.histogram.LogHistogram` and are within its relative
+    error (0.1 %) of the full run's. :attr:`timeline` is the same table,
+    built on first use. ``requests``, ``attempts`` and :meth:`measured` raise
+    :class:`NotRecordedError`. Memory does not grow with the number of
+    requests, only with ``duration / bin`` (benchmarks/RESULTS.md).
+    """
+
+    record = "summary"
+
+    def __init__(self, scenario, seed, runs: dict, windows: list, strategies: dict, stats: dict,
+                 truncated: dict | None = None):
+        self.scenario = scenario
+        self.seed = seed
+        self.windows = windows
+        self.strategies = strategies
+        self.stats = stats
+        self.truncated = truncated or {}
+        # strategy -> recorder (counts, histogram), sampler and workers: what the summary and timeline need.
+        self._runs = runs
+        self._timeline = None
+        self._measured_from = scenario.warmup
+
+    @classmethod
+    def from_runs(cls, scenario, seed, codes: list, runs: dict) -> "SummaryResult":
+        """Keep the counts of several summary-only strategy runs (internal to :func:`simulate`)."""
+        strategies, stats, windows, kept = {}, {}, [], {}
+        for name, run in runs.items():
+            rec = run["recorder"]
+            rec.flush()
+            windows = run["windows"]
+            strategies[name] = run.get("strategy", run["policy"]).describe()  # retry policy, guards, hedging
+            stats[name] = {"wall_s": run["wall_s"], "busy_s": run["busy_time"], "wasted_s": run["wasted_time"],
+                           "reject_s": run.get("reject_time", 0.0),
+                           "attempt_bytes": rec.nbytes, "end_time": run["end_time"],
+                           "attempts_sent": run.get("attempts_sent"), "requests_done": run.get("requests_done"),
+                           "stopped_at": run.get("stopped_at"), **run.get("guard_counts", {})}
+            kept[name] = {"recorder": rec, "sampler": run.get("sampler"), "workers": run["workers"]}
+        truncated = {name: run["truncated"] for name, run in runs.items() if run.get("truncated")}
+        return cls(scenario, seed, kept, windows, strategies, stats, truncated)
+
+    def _no_rows(self, what: str):
+        raise NotRecordedError(
+            f"Result.{what} is not available: this run was simulated with record='summary' (time-binned counts "
+            "and latency histograms, no per-request or per-attempt rows); simulate with record='full' "
+            "(the default; CLI: without --summary-only) to get the rows")
+
+    @property
+    def requests(self) -> pd.DataFrame:
+        """Not recorded in summary mode: raises :class:`NotRecordedError`."""
+        self._no_rows("requests")
+
+    @property
+    def attempts(self) -> pd.DataFrame:
+        """Not recorded in summary mode: raises :class:`NotRecordedError`."""
+        self._no_rows("attempts")
+
+    def measured(self) -> pd.DataFrame:
+        """Not recorded in summary mode: raises :class:`NotRecordedError`."""
+        self._no_rows("measured()")
+
+    @property
+    def timeline(self) -> pd.DataFrame:
+        """Per strategy and time bin, the same columns as a full result's timeline (built once, on first use)."""
+        if self._timeline is None:
+            frames = [_timeline_frame(name, self.scenario, run["recorder"].bins, run)
+                      for name, run in self._runs.items()]
+            tl = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)  # no copy for one
+            tl["strategy"] = pd.Categorical(tl["strategy"], categories=list(self._runs))
+            self._timeline = tl
+        return self._timeline
+
+    @timeline.setter
+    def timeline(self, value: pd.DataFrame) -> None:
+        self._timeline = value
+
+    def latency_histogram(self, strategy: str):
+        """The :class:`~resilsim.histogram.LogHistogram` of ``strategy``'s measured successful requests' latency (s)."""
+        return self._runs[strategy]["recorder"].latency
+
+    def _summary_rows(self) -> list[dict]:
+        s = self.scenario
+        if s.warmup != self._measured_from:
+            raise ResilsimError(f"a summary-only result is measured from the warm-up it ran with "
+                                f"({self._measured_from:g} s), not {s.warmup:g} s; simulate again with that warm-up")
+        window = s.duration - s.warmup
+        rows = []
+        for name in self.strategies:
+            rec = self._runs[name]["recorder"]
+            n = rec.requests_measured
+            done = rec.outcomes.copy()
+            done[OUTCOMES.index("incomplete")] += n - int(done.sum())  # measured requests that never finished
+            ok = int(done[OUTCOMES.index("success")])
+            pct = rec.latency.percentile([50, 95, 99])
+            rows.append({
+                "strategy": name, "requests": n,
+                "success_rate": ok / n if n else np.nan,
+                "p50_s": pct[0], "p95_s": pct[1], "p99_s": pct[2],
+                "mean_attempts": rec.attempts_of_finished / n if n else np.nan,
+                "amplification": rec.attempts_measured / n if n else np.nan,
+                "goodput_rps": ok / window,
+                **{o: int(done[i]) for i, o in enumerate(OUTCOMES)},
+                "wasted_s": self.stats.get(name, {}).get("wasted_s", np.nan),
+            })
+        return rows
+
+    def _row_counts(self) -> tuple[int, int]:
+        recs = [run["recorder"] for run in self._runs.values()]
+        return sum(r.requests_total for r in recs), sum(r.attempts_total for r in recs)
+
+    def to_csv(self, out: str | Path) -> list[Path]:
+        """Write timeline.csv and summary.csv into ``out`` (no rows to write in summary mode); return the paths."""
+        out = Path(out)
+        out.mkdir(parents=True, exist_ok=True)
+        paths = []
+        for name, df in (("timeline", self.timeline), ("summary", self.summary())):
+            p = out / f"{name}.csv"
+            df.to_csv(p, index=(name == "summary"))
+            paths.append(p)
+        return paths

@@ -13,7 +13,7 @@ import difflib
 import math
 import os
 from pathlib import Path
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal, NamedTuple, Union
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -333,6 +333,23 @@ class Clients(Model):
         return self
 
 
+# ---------------------------------------------------------------- limits (runaway work; docs/reliability.md)
+
+class Limits(Model):
+    """Caps on one strategy's run: reaching one stops the run there, keeping its partial tables."""
+
+    max_amplification: Annotated[float, Field(ge=1, le=1e6, allow_inf_nan=False)] = Field(
+        50.0, description="attempts per expected request (arrival rate × duration) before the run stops; "
+                          "sets max_attempts when that is not given")
+    max_attempts: Annotated[int, Field(ge=1, le=10**12)] | None = Field(
+        None, description="attempts sent in one run; default: max_amplification × expected requests, at least 10,000")
+    max_events: Annotated[int, Field(ge=1, le=10**13)] | None = Field(
+        None, description="simulation events in one run; default: 20 × max_attempts")
+    wall_s: PosFloat | None = Field(3600.0, description="wall-clock seconds one run may take; null: no limit")
+    max_memory_mb: PosFloat | None = Field(
+        4096.0, description="MiB the process's resident memory may grow during one run; null: no limit")
+
+
 # ---------------------------------------------------------------- strategies
 
 class ExponentialWait(Model):
@@ -395,8 +412,119 @@ class RetrySpec(Model):
     reauth_delay: NonNegFloat = Field(0.5, description="seconds a token refresh takes")
 
 
+class TokenBucketGuard(Model):
+    """gRPC retry throttling (gRFC A6): :class:`resilsim.policies.guards.TokenBucketBudget`."""
+
+    max_tokens: PosFloat = Field(10.0, description="bucket size; retries allowed while tokens > max_tokens / 2")
+    token_ratio: PosFloat = Field(0.1, description="tokens a successful attempt adds (a failure takes 1)")
+
+
+class RatioGuard(Model):
+    """Finagle's retry budget: :class:`resilsim.policies.guards.RatioBudget`."""
+
+    percent: Probability = Field(0.2, description="retries allowed per request, as a fraction (0.2 = 20%)")
+    ttl: PosFloat = Field(10.0, description="seconds a request's deposit (and a retry's withdrawal) lasts")
+    min_per_s: NonNegFloat = Field(10.0, description="retries per second always allowed (the reserve is min_per_s × ttl)")
+
+
+class ConcurrencyGuard(Model):
+    """Envoy's retry budget: :class:`resilsim.policies.guards.ConcurrencyBudget`."""
+
+    percent: Probability = Field(0.2, description="retries in flight allowed, as a fraction of attempts in flight")
+    min_retries: Annotated[int, Field(ge=0, le=1_000_000)] = Field(3, description="retries in flight always allowed")
+
+
+class BreakerGuard(Model):
+    """A resilience4j-style circuit breaker: :class:`resilsim.policies.guards.CircuitBreaker`."""
+
+    failure_rate: Annotated[float, Field(gt=0, le=1, allow_inf_nan=False)] = Field(
+        0.5, description="failure rate (0..1] over the window at which the breaker opens")
+    window: PosFloat = Field(100, description="sliding window: the last N calls (count) or seconds (time)")
+    window_type: Literal["count", "time"] = Field("count", description="count or time sliding window")
+    minimum_calls: Annotated[int, Field(ge=1, le=1_000_000)] = Field(100, description="calls in the window before it may open")
+    open_s: NonNegFloat = Field(60.0, description="seconds open (every call refused) before half-open")
+    half_open_calls: Annotated[int, Field(ge=1, le=1_000_000)] = Field(10, description="probe calls let through when half-open")
+
+
+class ThrottleGuard(Model):
+    """Google SRE book client-side adaptive throttling: :class:`resilsim.policies.guards.AdaptiveThrottle`."""
+
+    k: PosFloat = Field(2.0, description="K: reject locally with p = max(0, (requests − K·accepts) / (requests + 1))")
+    window: PosFloat = Field(120.0, description="seconds of history counted in requests and accepts")
+
+
+class QuotaGuard(Model):
+    """AWS SDK standard-mode retry quota: :class:`resilsim.policies.guards.RetryQuota`."""
+
+    capacity: PosFloat = Field(500, description="tokens at the start and at most")
+    cost: NonNegFloat = Field(5, description="tokens a retry costs")
+    timeout_cost: NonNegFloat = Field(10, description="tokens a retry after a timeout costs")
+    refund: NonNegFloat = Field(1, description="tokens a success without retry gives back (a successful retry refunds its cost)")
+
+
+class ClientRateGuard(Model):
+    """AWS SDK adaptive mode's client-side rate limiter (CUBIC): :class:`resilsim.policies.guards.ClientRateLimiter`."""
+
+    beta: Annotated[float, Field(gt=0, lt=1, allow_inf_nan=False)] = Field(0.7, description="rate multiplier on a throttle")
+    scale: PosFloat = Field(0.4, description="CUBIC scale constant")
+    min_rate: PosFloat = Field(0.5, description="lowest send rate, requests per second")
+    max_rate_scale: PosFloat = Field(2.0, description="the rate is capped at this × the measured send rate")
+    smoothing: Annotated[float, Field(gt=0, le=1, allow_inf_nan=False)] = Field(0.8, description="EWMA weight of the newest measured rate")
+    bucket_s: PosFloat = Field(0.5, description="seconds per bucket of the measured send rate")
+
+
+#: Guard kinds in the order they are consulted; the first refusal wins. The breaker comes last: a half-open
+#: probe it lets through must report back, and one a later guard refused never would (it would stay
+#: half-open). The budgets that charge on allow (ratio, quota) come after the ones that only look.
+GUARD_KINDS = ("throttle", "client_rate", "token_bucket", "concurrency", "ratio", "quota", "breaker")
+
+
+class GuardsSpec(Model):
+    """Client-side guards of a strategy, one key per guard kind (each a class of resilsim.policies.guards)."""
+
+    breaker: BreakerGuard | None = None
+    throttle: ThrottleGuard | None = None
+    client_rate: ClientRateGuard | None = None
+    token_bucket: TokenBucketGuard | None = None
+    ratio: RatioGuard | None = None
+    concurrency: ConcurrencyGuard | None = None
+    quota: QuotaGuard | None = None
+    scope: Literal["population", "tenant", "client"] = Field(
+        "population", description="who shares one guard state: every request of the strategy (population), "
+                                  "each tenant, or each client (API key) of clients.tenants")
+    failures: Union[str, list[str]] = Field(
+        "all", description="which answers count as failures for the guards: all (every error and timeout), "
+                           "retryable (timeouts and codes whose catalog advice is not 'never') or a list of codes "
+                           "(TIMEOUT for client-side timeouts)")
+
+    @field_validator("failures", mode="before")
+    @classmethod
+    def _codes_str(cls, v):
+        return [str(c) for c in v] if isinstance(v, list) else v
+
+    @field_validator("failures")
+    @classmethod
+    def _failures_kind(cls, v):
+        if isinstance(v, str) and v not in ("all", "retryable"):
+            raise ValueError("give all, retryable or a list of error codes")
+        return v
+
+    def kinds(self) -> list[str]:
+        """The guard kinds given, in the order they are consulted."""
+        return [k for k in GUARD_KINDS if getattr(self, k) is not None]
+
+
+class HedgeSpec(Model):
+    """Hedging: more copies of a request's first attempt while it has not answered; the first success wins."""
+
+    delay: PosFloat = Field(description="seconds after the first attempt (and between copies) before sending another")
+    max_extra: Annotated[int, Field(ge=1, le=4)] = Field(1, description="extra copies at most (gRPC caps attempts at 5)")
+
+
 class StrategySpec(Model):
-    retry: Union[str, RetrySpec] = "none"
+    retry: Union[str, RetrySpec] = Field("none", description="a preset name (doc or library) or a retry block")
+    guards: GuardsSpec | None = Field(None, description="client-side guards; none by default (a library preset's own guards apply)")
+    hedge: HedgeSpec | None = Field(None, description="hedged first attempts; none by default")
 
 
 # ---------------------------------------------------------------- the scenario
@@ -415,6 +543,7 @@ class Scenario(Model):
     faults: Faults = Field(default_factory=Faults)
     clients: Clients
     strategies: dict[str, StrategySpec] = Field(default_factory=lambda: {"none": StrategySpec()})
+    limits: Limits = Field(default_factory=Limits, description="caps on runaway work (docs/reliability.md)")
 
     @model_validator(mode="after")
     def _consistent(self):
@@ -491,6 +620,7 @@ def load_scenario(source: str | os.PathLike | dict | Scenario, *, overrides: dic
         data = apply_overrides(data, overrides, source=label)
     scenario = _validate(data, label, text)
     _check_codes(scenario, label, text)
+    _check_stops(scenario, label, text)
     return scenario
 
 
@@ -797,6 +927,8 @@ def _check_codes(s: Scenario, label, text) -> None:
         if isinstance(st.retry, RetrySpec) and st.retry.retry_on:
             where += [(("strategies", name, "retry", "retry_on", "codes"), c) for c in st.retry.retry_on.codes
                       if c not in ("TIMEOUT",)]
+        if st.guards is not None and isinstance(st.guards.failures, list):
+            where += [(("strategies", name, "guards", "failures"), c) for c in st.guards.failures if c != "TIMEOUT"]
     for loc, code in where:
         if code not in catalog:
             close = catalog.closest(code)
@@ -804,14 +936,28 @@ def _check_codes(s: Scenario, label, text) -> None:
             raise ScenarioError(f"unknown {catalog.api} error code {code!r}{hint}", source=label,
                                 path=_loc_path(loc), line=_line_of(text, loc))
     for name, st in s.strategies.items():
-        if isinstance(st.retry, str):
+        given, loc = (st.retry, ("strategies", name, "retry")) if isinstance(st.retry, str) else \
+            (st.retry.preset, ("strategies", name, "retry", "preset"))
+        if given is not None and preset_source(given) is None:
             from .policies import PRESETS
-            if st.retry not in PRESETS:
-                close = difflib.get_close_matches(st.retry, list(PRESETS), n=3)
-                raise ScenarioError(
-                    f"unknown retry preset {st.retry!r}; known: {', '.join(PRESETS)}"
-                    + (f" (closest: {', '.join(close)})" if close else ""),
-                    source=label, path=f"strategies.{name}.retry", line=_line_of(text, ("strategies", name, "retry")))
+            lib = list(library_presets())
+            close = difflib.get_close_matches(given, list(PRESETS) + lib, n=3)
+            raise ScenarioError(
+                f"unknown retry preset {given!r}; known: {', '.join(PRESETS)}"
+                + (f"; library: {', '.join(lib)}" if lib else "")
+                + (f" (closest: {', '.join(close)})" if close else ""),
+                source=label, path=_loc_path(loc), line=_line_of(text, loc))
+
+
+def _check_stops(s: Scenario, label, text) -> None:
+    """Refuse a strategy whose retries could go on for ever: no stop of its own and no client deadline."""
+    if s.clients.deadline is not None:
+        return
+    for name, st in s.strategies.items():
+        if not build_policy(st.retry, name).bounded:
+            raise ScenarioError("retries could never stop; give stop.attempts, stop.elapsed or stop.deadline, "
+                                "or a clients.deadline", source=label, path=f"strategies.{name}.retry",
+                                line=_line_of(text, ("strategies", name, "retry")))
 
 
 def dump_scenario(s: Scenario) -> str:
@@ -821,6 +967,108 @@ def dump_scenario(s: Scenario) -> str:
 
 # ---------------------------------------------------------------- strategies → policy objects
 
+def library_presets() -> dict:
+    """``resilsim.policies.library.LIBRARY`` (name → callable returning a ``LibraryPreset``); {} without that module."""
+    import importlib.util
+    if importlib.util.find_spec("resilsim.policies.library") is None:
+        return {}
+    from .policies.library import LIBRARY
+    return LIBRARY
+
+
+def preset_source(name: str) -> str | None:
+    """``"doc"`` for a doc or naive preset (resilsim.policies.PRESETS), ``"library"`` for a library preset, else None."""
+    from .policies import PRESETS
+    if name in PRESETS:
+        return "doc"
+    return "library" if name in library_presets() else None
+
+
+def _preset_policy(name: str):
+    # Doc presets first: a library preset of the same name never shadows them.
+    from .policies import PRESETS, preset
+    lib = library_presets()
+    if name not in PRESETS and name in lib:
+        return lib[name]().policy
+    return preset(name)  # KeyError naming the known ones when unknown
+
+
+class Strategy(NamedTuple):
+    """A scenario's strategy as objects: what :func:`resilsim.simulate` runs for it.
+
+    ``guards`` is None or a zero-argument callable returning a list of fresh
+    guard objects (one state per run, and per tenant or client with
+    ``scope``); ``failures`` says which answers the guards count as
+    failures; ``hedge`` is None or ``(delay seconds, max extra copies)``.
+    """
+
+    name: str
+    policy: Any
+    guards: Any = None
+    scope: str = "population"
+    failures: Any = "all"
+    hedge: tuple | None = None
+
+    def make_guards(self) -> list:
+        """Fresh guard objects (empty list without guards)."""
+        return list(self.guards()) if self.guards is not None else []
+
+    def describe(self) -> dict:
+        """Flat parameters for result rows: the policy's, each guard's as ``kind_param``, the scope and hedging."""
+        from .policies.guards import Guards
+        d = dict(self.policy.describe())
+        made = self.make_guards()
+        if made:
+            for key, value in Guards(*made).describe().items():
+                d[key.replace(".", "_")] = value
+            d["guard_scope"] = self.scope
+            d["guard_failures"] = self.failures if isinstance(self.failures, str) else ",".join(self.failures)
+        if self.hedge is not None:
+            d["hedge_delay_s"], d["hedge_max_extra"] = self.hedge
+        return d
+
+
+_GUARD_CLASSES = {"breaker": "CircuitBreaker", "throttle": "AdaptiveThrottle", "client_rate": "ClientRateLimiter",
+                  "token_bucket": "TokenBucketBudget",
+                  "ratio": "RatioBudget", "concurrency": "ConcurrencyBudget", "quota": "RetryQuota"}
+
+
+def build_guards(spec: GuardsSpec):
+    """A zero-argument callable making fresh guard objects for ``spec`` (None when it names no guard).
+
+    Every YAML field is the constructor argument of the same name
+    (``breaker: {open_s: 10}`` → ``CircuitBreaker(open_s=10, ...)``).
+    """
+    from .policies import guards as G
+    made = [(getattr(G, _GUARD_CLASSES[k]), getattr(spec, k).model_dump()) for k in spec.kinds()]
+    if not made:
+        return None
+    return lambda: [cls(**params) for cls, params in made]
+
+
+def build_strategy(spec: "StrategySpec | str | dict", name: str = "custom") -> Strategy:
+    """The :class:`Strategy` a scenario's ``strategies.NAME`` entry describes.
+
+    A library preset (``retry: grpc`` or ``retry: {preset: grpc, ...}``)
+    brings its own guards and hedging unless the strategy gives its own.
+    """
+    if not isinstance(spec, StrategySpec):
+        spec = StrategySpec.model_validate({"retry": spec} if isinstance(spec, str) else spec)
+    policy = build_policy(spec.retry, name)
+    preset_name = spec.retry if isinstance(spec.retry, str) else spec.retry.preset
+    lib = library_presets().get(preset_name) if preset_name and preset_source(preset_name) == "library" else None
+    lib = lib() if lib is not None else None
+    g = spec.guards
+    guards = build_guards(g) if g is not None else None
+    if guards is None and lib is not None and getattr(lib, "guards", None) is not None and lib.guards():
+        guards = lib.guards
+    hedge = (spec.hedge.delay, spec.hedge.max_extra) if spec.hedge is not None else None
+    if hedge is None and lib is not None and getattr(lib, "hedge", None) is not None:
+        h = lib.hedge
+        hedge = (float(h.delay), int(getattr(h, "max_extra", 1))) if hasattr(h, "delay") else (float(h[0]), int(h[1]))
+    return Strategy(name, policy, guards, g.scope if g else "population", g.failures if g else "all", hedge)
+
+
 def build_policy(spec: "str | RetrySpec", name: str = "custom"):
     """The pure :class:`resilsim.policies.RetryPolicy` a scenario's ``retry:`` field describes."""
     import dataclasses
@@ -829,8 +1077,8 @@ def build_policy(spec: "str | RetrySpec", name: str = "custom"):
     from .policies import stops, waits
 
     if isinstance(spec, str):
-        return P.preset(spec)
-    base = P.preset(spec.preset) if spec.preset else None
+        return _preset_policy(spec)
+    base = _preset_policy(spec.preset) if spec.preset else None
     changes: dict = {"reauth_delay": spec.reauth_delay, "name": spec.preset or name}
     if spec.wait is not None or spec.jitter != "none" or spec.retry_after:
         w = spec.wait or WaitSpec()

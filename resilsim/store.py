@@ -6,10 +6,12 @@ Layout::
     DIR/runs/<run_id>.parquet    the summary rows of one run (one per strategy, or one error row)
     DIR/timelines/<run_id>.parquet  its (downsampled) per-second series
     DIR/attempts/<run_id>.parquet   its attempt rows, only when asked
+    DIR/failed/<run_id>.json     a run that raised: its error (its error row is in runs/ too)
 
 Every file is written to a temporary name and moved into place with
 ``os.replace`` (atomic on POSIX), so a run killed mid-write leaves no corrupt
-file; a rerun skips the run ids already present and computes the rest.
+file; a rerun skips the run ids already present and computes the rest, failed
+runs included (a failure may be transient: a lost worker, memory).
 Only JSON and Parquet are read back: nothing is unpickled or evaluated.
 """
 from __future__ import annotations
@@ -71,18 +73,28 @@ class Store:
     # ------------------------------------------------------------ runs
 
     def finished(self) -> set[str]:
-        """Run ids with a stored result (failed runs count as finished: rerun with a new dir to retry them)."""
+        """Run ids with a stored result that need no rerun: failed runs are left out, so a rerun retries them."""
         d = self.path / "runs"
-        return {p.stem for p in d.glob("*.parquet")} if d.exists() else set()
+        done = {p.stem for p in d.glob("*.parquet")} if d.exists() else set()
+        f = self.path / "failed"
+        return done - {p.stem for p in f.glob("*.json")} if f.exists() else done
 
     def write(self, run_id: str, out: dict) -> None:
         """Store one run's rows (and its timeline / attempts if present), each file atomically."""
+        failed = self.path / "failed" / f"{run_id}.json"
+        error = out["rows"][0].get("error") if out.get("rows") else ""
         try:
+            if error:
+                # The marker goes first: a run file without its marker would count as finished.
+                failed.parent.mkdir(exist_ok=True)
+                self._atomic_bytes(failed, json.dumps({"run_id": run_id, "error": error}).encode())
             for sub, df in (("timelines", out.get("timeline")), ("attempts", out.get("attempts"))):
                 if df is not None:
                     self._atomic_parquet(self.path / sub / f"{run_id}.parquet", df)
             # The run file goes last: its presence is what marks the run finished.
             self._atomic_parquet(self.path / "runs" / f"{run_id}.parquet", pd.DataFrame(out["rows"]))
+            if not error:
+                _unlink(failed)  # a retried run that now succeeded
         except OSError as e:
             raise self._oserror(e) from None
 

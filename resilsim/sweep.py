@@ -16,6 +16,7 @@ import itertools
 import json
 import math
 import os
+import sys
 import time
 import traceback
 from concurrent.futures import Executor, ProcessPoolExecutor, as_completed
@@ -160,7 +161,10 @@ def run_task(base: dict, task: dict, warmup: str | None = None, keep_attempts: b
     try:
         scenario = load_scenario(base, overrides=task["overrides"]) if task["overrides"] else load_scenario(base)
         ss = np.random.SeedSequence(task["entropy"], spawn_key=task["spawn_key"])
-        result = simulate(scenario, seed=ss)
+        # Summary-only recording (flat memory, same counts, percentiles within 0.1 %) unless rows are needed:
+        # attempts kept, or a re-measurement from the MSER-5 warm-up.
+        raw = keep_attempts or warmup == "mser5"
+        result = simulate(scenario, seed=ss, record="full" if raw else "summary")
         summary = result.summary()
         mser = mser5(result.timeline, scenario)
         if warmup == "mser5":
@@ -173,9 +177,13 @@ def run_task(base: dict, task: dict, warmup: str | None = None, keep_attempts: b
             row["strategy"] = name
             row.update({k: (v.item() if isinstance(v, np.generic) else v) for k, v in rec.items()})
             row["strategy_params"] = _canon(result.strategies.get(name, {}))
+            # Guard refusals and hedges (whole run; zeros without guards): see Result.guard_stats.
+            row.update({k: int(v) for k, v in result.guard_stats().loc[name].items()})
             row["mser5_warmup_s"] = float(mser.get(name, np.nan))
             row["wall_s"] = time.perf_counter() - t0
             row["error"] = ""
+            # A run stopped at a scenario limit keeps its partial numbers, flagged (docs/reliability.md).
+            row["truncated"] = result.truncated.get(name, "")
             rows.append(row)
         tl = _downsample(result.timeline)
         att = result.attempts if keep_attempts else None
@@ -295,7 +303,10 @@ def check_grid(base: dict, grid: Grid) -> None:
             raise ScenarioError(f"{key!r} is not a field of the scenario; use a dotted path such as "
                                 "service.workers or clients.arrival.poisson.rate", path="grid")
     for p in grid.points[:1]:
-        load_scenario(base, overrides=p)  # values of the wrong type fail here, once, before any work
+        try:
+            load_scenario(base, overrides=p)  # values of the wrong type fail here, once, before any work
+        except ScenarioError as e:
+            raise ScenarioError(str(e), path="grid") from None
 
 
 def _path_exists(data, key: str, model) -> bool:
@@ -354,6 +365,10 @@ def sweep(scenario, grid=None, replications: int = 1, seed: int = 0, executor=No
     replications = int(replications)
     if replications < 1:
         raise ScenarioError(f"replications must be at least 1, got {replications}", path="replications")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ScenarioError(f"must be a non-negative integer, got {seed!r}", path="seed")
+    if workers is not None and (not isinstance(workers, (int, np.integer)) or workers < 1):
+        raise ScenarioError(f"must be a positive integer, got {workers!r}", path="workers")
     tasks = _tasks(base, g, replications, int(seed))
     st = None
     if store is not None:
@@ -366,20 +381,22 @@ def sweep(scenario, grid=None, replications: int = 1, seed: int = 0, executor=No
         todo = tasks
     rows_by_id: dict = {}
     bar = _bar(len(tasks), len(tasks) - len(todo), progress)
-    failed = 0
+    failed = truncated = 0
 
     def finish(out):
-        nonlocal failed
+        nonlocal failed, truncated
         rid = out["rows"][0]["run_id"]
         if out["rows"][0].get("error"):
             failed += 1
+        elif any(r.get("truncated") for r in out["rows"]):
+            truncated += 1
         if st is not None:
             st.write(rid, out)
         else:
             rows_by_id[rid] = out["rows"]
         if bar is not None:
             bar.update(1)
-            bar.set_postfix(failed=failed, refresh=False)
+            bar.set_postfix(failed=failed, truncated=truncated, refresh=False)
 
     ex, owned, cleanup = _make_executor(executor, workers) if todo else (None, False, None)
     try:
@@ -423,6 +440,10 @@ def _tidy(df: pd.DataFrame) -> pd.DataFrame:
         return df
     if "error" in df:
         df["error"] = df["error"].fillna("")
+    df["truncated"] = df["truncated"].fillna("") if "truncated" in df else ""
+    # ok: ran to the end; truncated: stopped at a scenario limit (partial numbers); failed: raised (see error).
+    df["status"] = np.where(df["error"] != "", "failed", np.where(df["truncated"] != "", "truncated", "ok")) \
+        if "error" in df else np.where(df["truncated"] != "", "truncated", "ok")
     return df.sort_values(["point", "replication", "strategy"], kind="stable").reset_index(drop=True)
 
 
@@ -460,12 +481,15 @@ METRICS = ["success_rate", "p50_s", "p95_s", "p99_s", "mean_attempts", "amplific
 def aggregate(df: pd.DataFrame, metrics: list[str] | None = None) -> pd.DataFrame:
     """Per grid point and strategy: n, and mean, ci_low, ci_high (95%, t-distribution) of every metric.
 
-    Failed runs are left out (and counted in ``failed_runs``).
+    Failed runs and runs truncated at a scenario limit are left out (and counted in ``failed_runs``
+    and ``truncated_runs``): their numbers are missing or partial.
     """
     if df.empty:
         return df
     params = param_columns(df)
     ok = df[df["error"].fillna("") == ""] if "error" in df else df
+    if "truncated" in ok:
+        ok = ok[ok["truncated"].fillna("") == ""]
     metrics = metrics or [m for m in METRICS if m in df.columns] + \
         [c for c in ("mser5_warmup_s",) if c in df.columns]
     keys = ["point", *params, "strategy"]
@@ -487,7 +511,27 @@ def aggregate(df: pd.DataFrame, metrics: list[str] | None = None) -> pd.DataFram
     if "error" in df:
         fails = df[df["error"].fillna("") != ""].groupby("point").size()
         out["failed_runs"] = out["point"].map(fails).fillna(0).astype(int)
+    if "truncated" in df and len(out):
+        cut = df[df["truncated"].fillna("") != ""].groupby("point")["run_id"].nunique()
+        out["truncated_runs"] = out["point"].map(cut).fillna(0).astype(int)
     return out
+
+
+def strategy_table(df: pd.DataFrame) -> pd.DataFrame:
+    """The strategies of a sweep DataFrame and their parameters, one column each (from ``strategy_params``).
+
+    One row per distinct (strategy, parameters), indexed by ``strategy``
+    (columns as :meth:`resilsim.Result.strategies_table`: ``retry``,
+    ``wait``, ``stop_attempts``, ``breaker_open_s``, ``token_bucket_max_tokens``,
+    ...). ``df.join(strategy_table(df), on="strategy")`` puts the parameters
+    on every row, so a sweep groups by them; a sweep that varies a strategy
+    parameter already has it as its swept (dotted) column.
+    """
+    if "strategy_params" not in df.columns:
+        return pd.DataFrame()
+    pairs = df[["strategy", "strategy_params"]].dropna().drop_duplicates()
+    rows = [{"strategy": s, **json.loads(p)} for s, p in zip(pairs["strategy"], pairs["strategy_params"]) if s]
+    return pd.DataFrame(rows).drop_duplicates("strategy").set_index("strategy") if rows else pd.DataFrame()
 
 
 def param_columns(df: pd.DataFrame) -> list[str]:
@@ -505,6 +549,7 @@ def load_sweep(path) -> pd.DataFrame:
 
 def add_parsers(sub) -> None:
     """Add the ``sweep`` and ``plan`` subcommands to the CLI's subparsers."""
+    from .cli import non_negative_int, positive_int
     sw = sub.add_parser("sweep", help="run a scenario over a grid of parameters, resumably, into --out")
     sw.add_argument("scenario", help="scenario YAML file, or a sweep definition (scenario:, grid:, replications:)")
     sw.add_argument("--grid", action="append", default=[], metavar="KEY=V1,V2",
@@ -512,15 +557,15 @@ def add_parsers(sub) -> None:
     sw.add_argument("--zip", action="store_true", help="zip the grids (point i takes every key's i-th value)")
     sw.add_argument("--sample", action="append", default=[], metavar="KEY=LO:HI",
                     help="sample a dotted key over [LO, HI] instead of a grid (repeatable; ints stay ints)")
-    sw.add_argument("--samples", type=int, default=20, help="points drawn with --sample (default 20)")
+    sw.add_argument("--samples", type=positive_int, default=20, help="points drawn with --sample (default 20)")
     sw.add_argument("--method", choices=("latin", "random"), default="latin",
                     help="how --sample draws: Latin hypercube (default) or independent uniform")
-    sw.add_argument("--replications", type=int, default=None, help="runs per grid point (default 1, or the file's)")
-    sw.add_argument("--workers", type=int, default=None, help="local worker processes (default: every core)")
+    sw.add_argument("--replications", type=positive_int, default=None, help="runs per grid point (default 1, or the file's)")
+    sw.add_argument("--workers", type=positive_int, default=None, help="local worker processes (default: every core)")
     sw.add_argument("--dask", metavar="ADDRESS", default=None, help="use the Dask scheduler at ADDRESS ('local' starts one)")
     sw.add_argument("--inprocess", action="store_true", help="run in this process (for debugging)")
     sw.add_argument("--out", required=True, help="results directory (rerun into it to resume)")
-    sw.add_argument("--seed", type=int, default=None, help="root seed (default 0)")
+    sw.add_argument("--seed", type=non_negative_int, default=None, help="root seed (default 0)")
     sw.add_argument("--warmup", choices=("scenario", "mser5"), default="scenario",
                     help="measure from the scenario's warm-up or the MSER-5 detected one")
     sw.add_argument("--no-progress", action="store_true")
@@ -531,11 +576,13 @@ def add_parsers(sub) -> None:
     pl.add_argument("--over", required=True, metavar="LO,HI", help="range searched, e.g. 1,64 (ints bisect over integers)")
     pl.add_argument("--slo", action="append", required=True, metavar="METRIC<=X",
                     help="e.g. success_rate>=0.999 or p99_s<=2 (repeatable)")
-    pl.add_argument("--replications", type=int, default=5)
+    pl.add_argument("--replications", type=positive_int, default=5)
     pl.add_argument("--direction", choices=("min", "max"), default="min",
                     help="min: least value meeting the SLO (capacity); max: largest (load)")
-    pl.add_argument("--seed", type=int, default=0)
-    pl.add_argument("--workers", type=int, default=None)
+    pl.add_argument("--seed", type=non_negative_int, default=0)
+    pl.add_argument("--workers", type=positive_int, default=None)
+    pl.add_argument("--out", default=None, metavar="DIR",
+                    help="also write plan.json and scenario.yaml into DIR, for `resilsim report DIR`")
 
 
 def _values(text: str) -> list:
@@ -582,17 +629,24 @@ def cli_sweep(args) -> int:
     scenario = load_scenario(Path(definition["scenario"]), overrides=definition.get("overrides") or None)
     executor = "inprocess" if args.inprocess else (args.dask if args.dask not in (None, "local") else
                                                    ("dask" if args.dask == "local" else None))
-    df = sweep(scenario, grid, replications=args.replications or definition.get("replications", 1),
+    df = sweep(scenario, grid, replications=args.replications if args.replications is not None else definition.get("replications", 1),
                seed=args.seed if args.seed is not None else definition.get("seed", 0), executor=executor,
                workers=args.workers, store=args.out, progress=not args.no_progress,
                zipped=args.zip or bool(definition.get("zip")), warmup="mser5" if args.warmup == "mser5" else None)
     agg = aggregate(df)
-    failed = int((df["error"] != "").sum()) if "error" in df else 0
+    failed = df.loc[df["status"] == "failed", "run_id"].nunique() if "status" in df else 0
+    cut = df.loc[df["status"] == "truncated", "run_id"].nunique() if "status" in df else 0
     with pd.option_context("display.width", 250, "display.max_columns", 40):
         cols = [c for c in agg.columns if not c.endswith(("_ci_low", "_ci_high")) and c != "point"]
         print(agg[cols].to_string(index=False, float_format=lambda v: f"{v:.4g}"))
-    print(f"{df['run_id'].nunique() if len(df) else 0} runs in {args.out}/ ({failed} failed rows); "
+    print(f"{df['run_id'].nunique() if len(df) else 0} runs in {args.out}/ ({failed} failed, {cut} truncated); "
           f"load with resilsim.load_sweep({str(args.out)!r})")
+    if failed or cut:
+        # Exit status 3: finished, but some results are missing or partial (docs/reliability.md).
+        print(f"resilsim: {failed} runs failed and {cut} stopped at a scenario limit; their rows say why "
+              f"(status, error, truncated columns); rerun the same command to retry the failed ones",
+              file=sys.stderr)
+        return 3
     return 0
 
 
@@ -628,4 +682,9 @@ def cli_plan(args) -> int:
     print(p)
     with pd.option_context("display.width", 250, "display.max_columns", 40):
         print(p.evidence.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+    if getattr(args, "out", None):
+        from .report import save_plan
+        saved = save_plan(p, args.out, scenario=load_scenario(Path(args.scenario)), seed=args.seed,
+                          replications=args.replications)
+        print(f"wrote {saved}; `resilsim report {args.out} -o report.html` makes the report")
     return 0

@@ -68,3 +68,41 @@ def retry_load(failure: float, retries: int) -> float:
 def success_probability(failure: float, attempts: int) -> float:
     """Probability a request succeeds within ``attempts`` independent attempts: 1 − f^n."""
     return 1 - failure ** attempts
+
+
+def throttle_reject_probability(requests: float, accepts: float, k: float = 2.0) -> float:
+    """Adaptive throttling's local rejection probability (Google SRE book ch. 21).
+
+    ``max(0, (requests − K·accepts) / (requests + 1))``, from the counts over
+    the throttle's window (requests include the ones it refused locally).
+    """
+    return max(0.0, (requests - k * accepts) / (requests + 1.0))
+
+
+def throttle_backend_load(request_rate: float, accept_rate: float, k: float, window: float,
+                          clients: int = 1) -> float:
+    """Attempts per second adaptive throttling lets through to a backend that accepts ``accept_rate`` per second.
+
+    ``clients`` throttles (one per client) each see ``request_rate / clients``
+    requests per second. In steady state with p > 0 a client's window holds
+    r = λ_c·W requests and a = A_c·W accepts, and it sends the fraction
+    1 − p = (K·a + 1)/(r + 1) of them; summed over clients (linear in A_c):
+    λ_c·(K·A·W + clients)/(λ_c·W + 1) ≈ K·A, the book's "about 2·A" at K = 2.
+    Rates per second, ``window`` in seconds.
+    """
+    lam = request_rate / clients
+    sent = lam * (k * accept_rate * window + clients) / (lam * window + 1.0)
+    return min(request_rate, sent)
+
+
+def ratio_budget_load(percent: float, min_per_s: float, ttl: float, client_rate: float) -> tuple[float, float]:
+    """Bounds on attempts per request under a Finagle-style ratio budget that binds (retries wanted > allowed).
+
+    A budget allows retries(ttl) ≤ percent·requests(ttl) + min_per_s·ttl, so
+    attempts per request ≤ 1 + percent + min_per_s/λ_c (λ_c = ``client_rate``,
+    a budget's requests per second). When every allowance is wanted at once
+    the balance left unspent stays below about one retry, so the load is at
+    least that bound − 1/(λ_c·ttl). Returns (low, high).
+    """
+    high = 1.0 + percent + min_per_s / client_rate
+    return high - 1.0 / (client_rate * ttl), high

@@ -45,6 +45,7 @@ class Explorer:
         self.charts = tuple(charts)
         self.result = None
         self.runs = 0
+        self.offset = 0.0  # seconds of the full run before the preview window
         s = self.base
         rate = s.clients.arrival.poisson.rate
         workers = s.service.workers
@@ -148,9 +149,9 @@ class Explorer:
         elif incs:
             incs = incs[1:]
         faults["incidents"] = incs
-        if not full:
-            d["duration"] = float(min(self.base.duration, c["preview"].value))
-            d["warmup"] = min(float(self.base.warmup), d["duration"] / 4)
+        self.offset = 0.0
+        if not full and c["preview"].value < self.base.duration:
+            self._preview_window(d, float(c["preview"].value))
         names = [n for n in c["strategies"].value if n != CUSTOM]
         if CUSTOM in c["strategies"].value:
             d["strategies"][CUSTOM] = {"retry": {
@@ -159,6 +160,32 @@ class Explorer:
             names.append(CUSTOM)
         self._names = names
         return load_scenario(d)
+
+    def _preview_window(self, d: dict, length: float) -> None:
+        """Cut ``d`` to a ``length``-second window of the run that shows the first incident (or load change).
+
+        The window starts a quarter of its length before that event; incidents
+        and load changes are shifted by the window's start (:attr:`offset`,
+        seconds) and clipped to it, so the preview's times run from 0.
+        """
+        full = load_scenario(d)  # the validated timing (library incidents carry their own durations)
+        incs, changes = full.faults.incidents, full.clients.arrival.poisson.changes
+        first = min([i.start for i in incs[:1]] or [c.start for c in changes] or [0.0])
+        t0 = min(max(0.0, first - length / 4), max(0.0, full.duration - length))
+        self.offset = t0
+
+        def clip(entry: dict, start: float, duration: float):
+            a, b = max(start - t0, 0.0), min(start + duration - t0, length)
+            return {**entry, "start": a, "duration": b - a} if b > a and a < length else None
+
+        d["faults"]["incidents"] = [e for e in (clip(dict(raw), i.start, i.duration) for raw, i in
+                                                zip(d["faults"].get("incidents") or [], incs)) if e]
+        poisson = d["clients"]["arrival"]["poisson"]
+        if poisson.get("changes"):
+            poisson["changes"] = [e for e in (clip(dict(raw), c.start, c.duration) for raw, c in
+                                              zip(poisson["changes"], changes)) if e]
+        d["duration"] = length
+        d["warmup"] = min(float(self.base.warmup), length / 4)
 
     # ------------------------------------------------------------ running and drawing
 
@@ -180,7 +207,8 @@ class Explorer:
                 print(f"{type(e).__name__}: {e}")
             return None
         self.runs += 1
-        self.status.value = (f"{'full run' if full else 'preview'}: {sc.duration:g} s simulated, "
+        where = f" (the run's {self.offset:g}–{self.offset + sc.duration:g} s, shown from 0)" if self.offset else ""
+        self.status.value = (f"{'full run' if full else 'preview'}: {sc.duration:g} s simulated{where}, "
                              f"seed {self.seed}")
         self.table.value = self.result.summary().to_html(float_format=lambda v: f"{v:.3g}")
         self._draw()

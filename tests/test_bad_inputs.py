@@ -28,6 +28,67 @@ BAD_CALLS = [
     (["validate", str(HERE)], f"resilsim: {HERE}: is a directory, not a scenario file"),
     (["run", "{good}", "--strategy", "nope", "--no-charts"],
      "resilsim: {good}: --strategy: unknown strategy 'nope'; the scenario has none, immediate, docs, retry-after"),
+    # Usage errors: one line and exit 2 too (argparse's usage block is not printed).
+    (["run", "{good}", "--seed", "-1"],
+     "resilsim run: argument --seed: must be a non-negative integer, got '-1' (see resilsim run --help)"),
+    (["run", "{good}", "--seed", "abc"],
+     "resilsim run: argument --seed: must be a non-negative integer, got 'abc' (see resilsim run --help)"),
+    (["run", "{good}", "--seed", "1.5"],
+     "resilsim run: argument --seed: must be a non-negative integer, got '1.5' (see resilsim run --help)"),
+    (["run", "{good}", "--bogus"], "resilsim: unrecognized arguments: --bogus (see resilsim --help)"),
+    (["run", "{good}", "--strategy"],
+     "resilsim run: argument --strategy: expected one argument (see resilsim run --help)"),
+    (["frobnicate", "{good}"],
+     "resilsim: argument COMMAND: invalid choice: 'frobnicate' (choose from 'run', 'validate', 'catalog', 'sweep', "
+     "'plan', 'report') (see resilsim --help)"),
+    (["validate"], "resilsim validate: the following arguments are required: scenarios (see resilsim validate --help)"),
+    (["run", "no/such/file.yaml"], "resilsim: no/such/file.yaml: no such file"),
+    (["run", "{here}"], "resilsim: {here}: is a directory, not a scenario file"),
+    # --set on a missing key, with a bad value
+    (["validate", "{good}", "--set", "nope.key=1"],
+     "resilsim: {good}: nope: unknown field 'nope' (allowed: name, description, api, duration, warmup, drain, bin, "
+     "service, faults, clients, strategies, limits)"),
+    (["validate", "{good}", "--set", "duration=abc"],
+     "resilsim: {good}:8: duration: Input should be a valid number, unable to parse string as a number (got 'abc')"),
+    (["validate", "{good}", "--set", "clients.timeout=100"],
+     "resilsim: {good}:18: clients: deadline (60.0 s) is shorter than the attempt timeout (100.0 s)"),
+    (["validate", "{good}", "--set", "limits.max_attempts=0"],
+     "resilsim: {good}: limits.max_attempts: Input should be greater than or equal to 1 (got 0)"),
+    # sweeps and plans
+    (["sweep", "{good}", "--replications", "0", "--out", "o"],
+     "resilsim sweep: argument --replications: must be a positive integer, got '0' (see resilsim sweep --help)"),
+    (["sweep", "{good}", "--workers", "0", "--out", "o"],
+     "resilsim sweep: argument --workers: must be a positive integer, got '0' (see resilsim sweep --help)"),
+    (["sweep", "{good}", "--seed", "-3", "--out", "o"],
+     "resilsim sweep: argument --seed: must be a non-negative integer, got '-3' (see resilsim sweep --help)"),
+    (["sweep", "{good}", "--grid", "service.workers=2"],
+     "resilsim sweep: the following arguments are required: --out (see resilsim sweep --help)"),
+    (["sweep", "{good}", "--grid", "nope.key=1,2", "--out", "o"],
+     "resilsim: grid: 'nope.key' is not a field of the scenario; use a dotted path such as service.workers or "
+     "clients.arrival.poisson.rate"),
+    (["sweep", "{good}", "--grid", "service.workers", "--out", "o"],
+     "resilsim: --grid: --grid 'service.workers' must look like dotted.key=v1,v2"),
+    (["sweep", "{good}", "--grid", "service.workers=a,b", "--out", "o"],
+     "resilsim: grid: service.workers: Input should be a valid integer, unable to parse string as an integer (got 'a')"),
+    (["sweep", "{good}", "--grid", "service.workers=2", "--out", "{good}/x", "--inprocess"],
+     "resilsim: {good}/x: cannot write sweep results (Not a directory); finished runs already stored are kept"),
+    (["plan", "{good}", "--vary", "nope", "--over", "1,2", "--slo", "success_rate>=0.9"],
+     "resilsim: grid: 'nope' is not a field of the scenario; use a dotted path such as service.workers or "
+     "clients.arrival.poisson.rate"),
+    (["plan", "{good}", "--vary", "service.workers", "--over", "a,b", "--slo", "success_rate>=0.9"],
+     "resilsim: --over: --over 'a,b' must look like LO,HI, e.g. 1,64"),
+    (["plan", "{good}", "--vary", "service.workers", "--over", "1,4", "--slo", "bogus"],
+     "resilsim: --slo: SLO 'bogus' must look like success_rate>=0.999 or p99_s<=2"),
+    (["plan", "{good}", "--vary", "service.workers", "--over", "1,4", "--slo", "success_rate>=0.9",
+      "--replications", "0"],
+     "resilsim plan: argument --replications: must be a positive integer, got '0' (see resilsim plan --help)"),
+    # report on something that is not a result, catalog of no API
+    (["report", "{here}"], "resilsim: {here}: neither a run directory (summary.csv), a sweep directory "
+                           "(manifest.json) nor a plan directory (plan.json)"),
+    (["report", "no/such/dir"],
+     "resilsim: no/such/dir: not a directory; give a `resilsim run --out` or `resilsim sweep --out` directory"),
+    (["catalog", "nope"],
+     "resilsim: nope: no such catalog; give one of analytics, nanostream, counters or the path of a catalog YAML file"),
 ]
 
 
@@ -60,10 +121,10 @@ def test_cli_one_line_exit_2(name, command, capsys, tmp_path):
 @pytest.mark.parametrize("argv,line", BAD_CALLS)
 def test_bad_cli_calls(argv, line, capsys, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    argv = [a.replace("{good}", str(GOOD)) for a in argv]
+    argv = [a.replace("{good}", str(GOOD)).replace("{here}", str(HERE)) for a in argv]
     assert main(argv) == 2
     err = capsys.readouterr().err
-    assert err == line.replace("{good}", str(GOOD)) + "\n"
+    assert err == line.replace("{good}", str(GOOD)).replace("{here}", str(HERE)) + "\n"
 
 
 def test_debug_shows_the_traceback():
@@ -78,3 +139,27 @@ def test_nothing_from_a_file_is_evaluated(tmp_path, monkeypatch):
         with pytest.raises(ScenarioError, match="which is not allowed"):
             load_scenario(HERE / name)
     assert calls == []
+
+
+def test_tally_of_bad_inputs(capsys, tmp_path, monkeypatch):
+    """Every bad input, through the CLI: how many were tried and how many got one clear line and exit 2.
+
+    A clear message: exit status 2, exactly one stderr line starting with 'resilsim', naming the file or
+    option, no traceback. Prints the tally (shown with ``pytest -s``); every one must be clear.
+    """
+    monkeypatch.chdir(tmp_path)
+    tried, clear, unclear = 0, 0, []
+    cases = [["validate", str(HERE / name)] for name in sorted(EXPECTED)]
+    cases += [[a.replace("{good}", str(GOOD)).replace("{here}", str(HERE)) for a in argv] for argv, _ in BAD_CALLS]
+    for argv in cases:
+        tried += 1
+        rc = main(argv)
+        out, err = capsys.readouterr()
+        ok = rc == 2 and err.count("\n") == 1 and err.startswith("resilsim") and "Traceback" not in out + err
+        clear += ok
+        if not ok:
+            unclear.append((argv, rc, err))
+    with capsys.disabled():
+        print(f"\nbad inputs: {tried} tried ({len(EXPECTED)} scenario files, {len(BAD_CALLS)} CLI calls), "
+              f"{clear} gave one clear line with exit status 2")
+    assert tried >= 60 and not unclear, unclear

@@ -14,6 +14,7 @@ service:
   rate_limit: {token_bucket: {rate: 20, burst: 5}}
 clients:
   arrival: {poisson: {rate: 25}}
+  deadline: 60  # counters-docs retries 429s until the deadline: without one it could never stop (refused)
 strategies:
   none: {retry: none}
   docs: {retry: counters-docs}

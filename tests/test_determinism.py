@@ -70,7 +70,7 @@ def test_run_until_matches_simpy_run(monkeypatch):
     import resilsim.sim.run as run_module
 
     fast = _facts("all_features.yaml")
-    monkeypatch.setattr(run_module, "run_until", lambda env, until: env.run(until=until))
+    monkeypatch.setattr(run_module, "run_until", lambda env, until, *watchdog: env.run(until=until))
     assert _facts("all_features.yaml") == fast
 
 

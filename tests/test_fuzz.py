@@ -2,8 +2,10 @@
 
 Budgets (examples per test, fixed by ``settings``): loader dicts 300, loader YAML texts 300,
 overrides 200, waits 500, decide 500. Derandomized so the suite is reproducible.
+The ``slow`` test at the end reruns them all with ten times the budget (``RESILSIM_FUZZ_SCALE=10``).
 """
 import math
+import os
 import random
 
 import pytest
@@ -18,9 +20,12 @@ from resilsim.policies import waits as W
 
 from .conftest import small
 
+SCALE = int(os.environ.get("RESILSIM_FUZZ_SCALE", "1"))  # the slow run multiplies every budget
+
+
 def FUZZ(n):
-    """Settings for a fuzz test of ``n`` examples."""
-    return settings(max_examples=n, derandomize=True, deadline=None, database=None,
+    """Settings for a fuzz test of ``n`` examples (× RESILSIM_FUZZ_SCALE)."""
+    return settings(max_examples=n * SCALE, derandomize=True, deadline=None, database=None,
                     suppress_health_check=list(HealthCheck))
 
 # Keys drawn from the schema (and a few typos), values from everything YAML can say.
@@ -133,3 +138,17 @@ def test_every_preset_decides_finite_waits_within_the_deadline(name, code, attem
         assert d.outcome is None
     else:
         assert d.outcome in ("failed", "gave_up", "deadline")
+
+
+@pytest.mark.slow
+def test_fuzz_with_ten_times_the_budget():
+    """Every fuzz test above with 10× its examples (18,000 in all), in a fresh interpreter."""
+    import subprocess
+    import sys
+    from pathlib import Path
+    if SCALE != 1:
+        pytest.skip("already the scaled run")
+    env = dict(os.environ, RESILSIM_FUZZ_SCALE="10")
+    p = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-m", "not slow", __file__],
+                       cwd=Path(__file__).resolve().parents[1], env=env, capture_output=True, text=True)
+    assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]

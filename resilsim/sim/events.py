@@ -74,7 +74,7 @@ class Tick:
         self._ok = True
 
 
-def run_until(env, until: float) -> None:
+def run_until(env, until: float, watchdog=None, every: int = 4096) -> str | None:
     """Process ``env``'s events scheduled before ``until`` (simulated seconds), then set ``env.now = until``.
 
     The same events in the same order as ``env.run(until=until)`` (which
@@ -82,19 +82,40 @@ def run_until(env, until: float) -> None:
     event: SimPy's ``step`` is a large share of the cost per attempt
     (benchmarks/RESULTS.md). Any SimPy event works here, processes included;
     a failed, undefused event raises as in SimPy.
+
+    ``watchdog(events)`` (see :mod:`resilsim.sim.limits`) is called every
+    ``every`` events with the count so far; when it answers a reason, the run
+    stops there (``env.now`` stays at the last event's time) and the reason is
+    returned. Returns None when the run reached ``until``.
     """
     from heapq import heappop
+    from itertools import repeat
 
     if until <= env._now:
         raise ValueError(f"until ({until}) must be greater than the current simulation time")
     queue = env._queue
-    while queue and queue[0][0] < until:
-        env._now, _, _, event = heappop(queue)
-        callbacks, event.callbacks = event.callbacks, None
-        for callback in callbacks:
-            callback(event)
-        if not event._ok and not hasattr(event, "_defused"):
-            exc = type(event._value)(*event._value.args)
-            exc.__cause__ = event._value
-            raise exc
+    # Events go in chunks of `step`: the count costs nothing per event, only per chunk.
+    step = every if watchdog is not None else 1 << 62
+    events = 0
+    while True:
+        for _ in repeat(None, step):
+            if not queue or queue[0][0] >= until:
+                break
+            env._now, _, _, event = heappop(queue)
+            callbacks, event.callbacks = event.callbacks, None
+            for callback in callbacks:
+                callback(event)
+            if not event._ok and not hasattr(event, "_defused"):
+                exc = type(event._value)(*event._value.args)
+                exc.__cause__ = event._value
+                raise exc
+        else:
+            events += step
+            reason = watchdog(events)
+            if reason is not None:
+                return reason
+            continue
+        break
     env._now = until
+    return None
+

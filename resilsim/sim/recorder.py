@@ -15,6 +15,9 @@ SRC_SERVICE, SRC_LIMITER, SRC_CAPACITY, SRC_QUEUE_TIMEOUT, SRC_BACKGROUND, SRC_I
 # the processing timeout and load shedding. Appended so the codes above keep their values.
 SOURCES = SOURCES + ("quota", "request", "auth", "processing_timeout", "shed")
 SRC_QUOTA, SRC_REQUEST, SRC_AUTH, SRC_PROCESSING_TIMEOUT, SRC_SHED = range(7, 12)
+# A hedged copy the client stopped waiting for because another copy answered first.
+SOURCES = SOURCES + ("cancelled",)
+SRC_CANCELLED = 12
 
 # How a request ended.
 OUTCOMES = ("success", "failed", "gave_up", "deadline", "shed", "incomplete")
@@ -23,6 +26,7 @@ OUT_SUCCESS, OUT_FAILED, OUT_GAVE_UP, OUT_DEADLINE, OUT_SHED, OUT_INCOMPLETE = r
 # Code column values below zero: not an error code.
 CODE_OK = -1
 CODE_TIMEOUT = -2
+CODE_CANCELLED = -3  # a hedged copy cancelled when another copy won (no answer of its own)
 
 ATTEMPT_COLUMNS = {"request": np.int64, "attempt": np.int16, "start": np.float64, "end": np.float64,
                    "code": np.int16, "source": np.int8}
@@ -108,9 +112,164 @@ class Recorder:
         self._a_src[i] = source
         self.attempts.n = i + 1
 
-    def request(self, request: int, end: float, attempts: int, code: int, outcome: int) -> None:
-        """Record how a request ended."""
+    def request(self, request: int, end: float, attempts: int, code: int, outcome: int, start: float = 0.0) -> None:
+        """Record how a request ended (``start`` is already in its row, from :meth:`add_arrivals`)."""
         self._r_end[request] = end
         self._r_att[request] = attempts
         self._r_code[request] = code
         self._r_out[request] = outcome
+
+
+_NONE_MEASURED = np.iinfo(np.int64).max  # no measured arrival yet: every id is below it
+
+#: Rows a SummaryRecorder buffers before folding them into its counts (fixed memory, vectorised folds).
+SUMMARY_CHUNK = 8192
+
+
+class SummaryRecorder:
+    """Summary-only recording: per-bin counts and a streaming latency histogram, no per-attempt rows.
+
+    The same interface as :class:`Recorder` (``add_arrivals``, ``attempt``,
+    ``request``); rows go into small fixed buffers of ``SUMMARY_CHUNK`` rows
+    that are folded into counts when full, so memory does not grow with the
+    number of requests (only with ``duration / bin``: four bytes per bin and
+    counter). What it keeps is exactly what :meth:`resilsim.Result.summary`
+    and the timeline need: counts are exact, latency percentiles come from a
+    :class:`~resilsim.histogram.LogHistogram` (within its relative error).
+    ``bin``, ``duration`` and ``warmup`` are the scenario's, in seconds.
+    """
+
+    summary_only = True
+
+    def __init__(self, *, bin: float, duration: float, warmup: float, relative_error: float | None = None):
+        from ..histogram import RELATIVE_ERROR, LogHistogram
+
+        self.width = float(bin)
+        self.duration = float(duration)
+        self.warmup = float(warmup)
+        self.nbins = int(np.ceil(duration / bin))
+        # Per time bin (int32: 4 bytes per bin and counter). Requests by arrival bin, attempts by send bin.
+        self.bins = {k: np.zeros(self.nbins, dtype=np.int32)
+                     for k in ("offered", "succeeded", "sent", "sent_ok", "limited", "quota", "overload")}
+        self.latency = LogHistogram(RELATIVE_ERROR if relative_error is None else relative_error)
+        # Measured requests are ids >= first_measured (ids are arrival order; arrivals stop at `duration`).
+        self.first_measured = _NONE_MEASURED
+        self.requests_measured = 0
+        self.outcomes = np.zeros(len(OUTCOMES), dtype=np.int64)  # finished measured requests by outcome
+        self.attempts_of_finished = 0  # Σ attempts of finished measured requests (mean_attempts)
+        self.attempts_measured = 0     # attempts of measured requests (amplification)
+        self.attempts_total = 0
+        self.requests_total = 0
+        self._a = {k: np.zeros(SUMMARY_CHUNK, dtype=t) for k, t in
+                   (("request", np.int64), ("start", np.float64), ("code", np.int16), ("source", np.int8))}
+        self._r = {k: np.zeros(SUMMARY_CHUNK, dtype=t) for k, t in
+                   (("request", np.int64), ("start", np.float64), ("end", np.float64), ("attempts", np.int16),
+                    ("outcome", np.int8))}
+        self._a_req, self._a_start, self._a_code, self._a_src = (self._a[k] for k in ("request", "start", "code",
+                                                                                    "source"))
+        self._r_req, self._r_start, self._r_end, self._r_att, self._r_out = (
+            self._r[k] for k in ("request", "start", "end", "attempts", "outcome"))
+        self._na = 0
+        self._nr = 0
+        self._last_block = (0, np.zeros(0))
+
+    def _bin_add(self, name: str, b: np.ndarray, sign: int = 1) -> None:
+        # bincount over the few bins the chunk spans, not over the whole run.
+        if len(b):
+            lo = int(b.min())
+            counts = np.bincount(b - lo)
+            self.bins[name][lo: lo + len(counts)] += sign * counts.astype(np.int32)
+
+    def _bins_of(self, t: np.ndarray) -> np.ndarray:
+        return np.clip((t // self.width).astype(np.int64), 0, self.nbins - 1)
+
+    def add_arrivals(self, first_id: int, starts: np.ndarray, operations: np.ndarray) -> None:
+        """Count a block of arrivals (request ids ``first_id`` onward) in their time bins."""
+        self._bin_add("offered", self._bins_of(starts))
+        measured = (starts >= self.warmup) & (starts < self.duration)
+        if self.first_measured == _NONE_MEASURED and measured.any():
+            self.first_measured = first_id + int(np.argmax(measured))
+        self.requests_measured += int(measured.sum())
+        self.requests_total = first_id + len(starts)
+        self._last_block = (first_id, starts)
+
+    def drop_arrivals_from(self, arrived: int) -> None:
+        """Uncount arrivals drawn ahead that never happened (ids ≥ ``arrived``; a run stopped at a limit).
+
+        They are all in the last block: a block is drawn only when the previous one is used up.
+        """
+        first, starts = self._last_block
+        gone = starts[max(arrived - first, 0):]
+        self._bin_add("offered", self._bins_of(gone), -1)
+        self.requests_measured -= int(((gone >= self.warmup) & (gone < self.duration)).sum())
+        if self.first_measured >= arrived:
+            self.first_measured = _NONE_MEASURED
+        self.requests_total = min(self.requests_total, arrived)
+
+    def attempt(self, request: int, attempt: int, start: float, end: float, code: int, source: int) -> None:
+        """Buffer one finished attempt (``attempt`` and ``end`` are not needed for the summary)."""
+        i = self._na
+        self._a_req[i] = request
+        self._a_start[i] = start
+        self._a_code[i] = code
+        self._a_src[i] = source
+        self._na = i + 1
+        if i + 1 == SUMMARY_CHUNK:
+            self._fold_attempts()
+
+    def request(self, request: int, end: float, attempts: int, code: int, outcome: int,
+                start: float = float("nan")) -> None:
+        """Buffer how a request ended; ``start`` is its arrival time (seconds)."""
+        i = self._nr
+        self._r_req[i] = request
+        self._r_start[i] = start
+        self._r_end[i] = end
+        self._r_att[i] = attempts
+        self._r_out[i] = outcome
+        self._nr = i + 1
+        if i + 1 == SUMMARY_CHUNK:
+            self._fold_requests()
+
+    def _fold_attempts(self) -> None:
+        n, self._na = self._na, 0
+        req, code, src = self._a_req[:n], self._a_code[:n], self._a_src[:n]
+        b = self._bins_of(self._a_start[:n])
+        self._bin_add("sent", b)
+        self._bin_add("sent_ok", b[code == CODE_OK])
+        self._bin_add("limited", b[src == SRC_LIMITER])
+        self._bin_add("quota", b[src == SRC_QUOTA])
+        self._bin_add("overload", b[(src == SRC_CAPACITY) | (src == SRC_SHED)])
+        self.attempts_measured += int((req >= self.first_measured).sum())
+        self.attempts_total += n
+
+    def _fold_requests(self) -> None:
+        n, self._nr = self._nr, 0
+        start, end, out = self._r_start[:n], self._r_end[:n], self._r_out[:n]
+        if np.isnan(start).any():
+            raise ValueError("SummaryRecorder.request needs each request's start time")
+        ok = out == OUT_SUCCESS
+        self._bin_add("succeeded", self._bins_of(start[ok]))
+        m = self._r_req[:n] >= self.first_measured
+        self.outcomes += np.bincount(out[m], minlength=len(OUTCOMES))
+        self.attempts_of_finished += int(self._r_att[:n][m].sum())
+        self.latency.add((end - start)[m & ok])
+
+    def flush(self) -> None:
+        """Fold the buffered rows into the counts (call once the run is over; harmless to repeat)."""
+        self._fold_attempts()
+        self._fold_requests()
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes held in numpy arrays: per-bin counts, buffers and the histogram."""
+        return (sum(a.nbytes for a in self.bins.values()) + sum(a.nbytes for a in self._a.values())
+                + sum(a.nbytes for a in self._r.values()) + self.latency.counts.nbytes)
+
+
+def new_recorder(record: str, scenario, expected_requests: int):
+    """The recorder for ``record``: ``"full"`` (a row per attempt and request) or ``"summary"`` (counts only)."""
+    if record == "full":
+        return Recorder(expected_requests)
+    if record == "summary":
+        return SummaryRecorder(bin=scenario.bin, duration=scenario.duration, warmup=scenario.warmup)
+    raise ValueError(f"record must be 'full' or 'summary', not {record!r}")

@@ -104,6 +104,18 @@ CASES = {
     "stop_attempts_huge": sub("none: {retry: none}", "none: {retry: {stop: {attempts: 100000}}}"),
     "multiplier_below_one": sub("none: {retry: none}", "none: {retry: {wait: {exponential: {multiplier: 0.5}}}}"),
     "no_strategies": sub("strategies:\n  none: {retry: none}\n", "strategies: {}\n"),
+    # guards and hedging
+    "guard_unknown_kind": sub("none: {retry: none}", "none: {retry: immediate, guards: {circuit_breaker: {open_s: 5}}}"),
+    "guard_unknown_key": sub("none: {retry: none}", "none: {retry: immediate, guards: {token_bucket: {max_token: 10}}}"),
+    "guard_ratio_above_one": sub("none: {retry: none}", "none: {retry: immediate, guards: {ratio: {percent: 1.5}}}"),
+    "guard_breaker_rate_zero": sub("none: {retry: none}", "none: {retry: immediate, guards: {breaker: {failure_rate: 0}}}"),
+    "guard_window_type": sub("none: {retry: none}", "none: {retry: immediate, guards: {breaker: {window_type: sliding}}}"),
+    "guard_bad_scope": sub("none: {retry: none}", "none: {retry: immediate, guards: {scope: region, breaker: {}}}"),
+    "guard_bad_failures": sub("none: {retry: none}", "none: {retry: immediate, guards: {breaker: {}, failures: some}}"),
+    "guard_failures_unknown_code": sub("none: {retry: none}",
+                                       "none: {retry: immediate, guards: {breaker: {}, failures: [ANALYTICS_9999]}}"),
+    "hedge_zero_delay": sub("none: {retry: none}", "none: {retry: none, hedge: {delay: 0}}"),
+    "unknown_preset_in_block": sub("none: {retry: none}", "none: {retry: {preset: grcp, stop: {attempts: 2}}}"),
     # incidents
     "incident_after_run": add("faults:\n  incidents:\n    - {start: 100, duration: 5, code: ANALYTICS_5000}\n"),
     "incident_no_effect": add("faults:\n  incidents:\n    - {start: 10, duration: 5}\n"),
@@ -112,6 +124,20 @@ CASES = {
     "incident_unknown_library": add("faults:\n  incidents:\n    - {use: no_such_incident, start: 10, duration: 5}\n"),
     # clients
     "deadline_below_timeout": sub("  arrival: {poisson: {rate: 20}}", "  arrival: {poisson: {rate: 20}}\n  timeout: 10\n  deadline: 5"),
+    # retries that could never stop, limits (issue 9)
+    "retry_never_stops": sub("none: {retry: none}", "none: {retry: {wait: {fixed: 1}}}"),
+    "retry_on_status_700": sub("none: {retry: none}", "none: {retry: {retry_on: {status: [700]}, stop: {attempts: 3}}}"),
+    "limits_unknown_key": add("limits: {wall: 5}\n"),
+    "limits_zero_attempts": add("limits: {max_attempts: 0}\n"),
+    "limits_negative_wall": add("limits: {wall_s: -1}\n"),
+    "limits_amplification_below_one": add("limits: {max_amplification: 0.5}\n"),
+    # more wrong numbers and types
+    "incident_start_negative": add("faults:\n  incidents:\n    - {start: -5, duration: 5, code: ANALYTICS_1203}\n"),
+    "queue_limit_negative": sub("  workers: 4\n", "  workers: 4\n  queue: {limit: -1}\n"),
+    "mixture_p_slow_above_one": sub("{exponential: {mean: 0.05}}", "{mixture: {value: 0.05, slow: 1, p_slow: 1.5}}"),
+    "drain_negative": add("drain: -1\n"),
+    "deadline_string": sub("  arrival: {poisson: {rate: 20}}", "  arrival: {poisson: {rate: 20}}\n  deadline: soon"),
+    "nanostream_code_in_analytics": add("faults:\n  background: {'101001': 0.1}\n"),
     # abuse
     "alias_bomb": "a: &a [x, x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]\n"
                   "c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]\nd: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c, *c]\n"

@@ -1,0 +1,134 @@
+"""Runaway work, bounded: the watchdog that stops one strategy's run at a scenario's ``limits``.
+
+A scenario whose load or retries grow without limit (immediate retries
+against a saturated service, an unstable queue) would otherwise fill memory
+or run for hours. :func:`resilsim.sim.events.run_until` calls the watchdog
+every :data:`CHECK_EVERY` events (never per event); the watchdog compares
+plain counters (attempts sent, events processed), the wall clock and the
+process's resident memory with the caps, and answers the reason to stop,
+or None. The run then ends where it is: finished requests keep their rows,
+requests in flight stay ``incomplete``, and the Result says it was truncated.
+Caps on attempts and events are deterministic (same seed, same stopping
+point); wall time and memory are not. See docs/reliability.md.
+"""
+from __future__ import annotations
+
+import math
+import os
+import sys
+import time
+
+#: Events processed between two checks: overshoot is at most this many events.
+CHECK_EVERY = 4096
+#: The least derived attempt cap, so tiny runs are never stopped by rounding.
+MIN_ATTEMPTS = 10_000
+#: Derived event cap per allowed attempt (an attempt costs 2-4 events; arrivals and sampler ticks add a few).
+EVENTS_PER_ATTEMPT = 20
+#: Attempts one request may make: the recorder's attempt numbers are 16-bit (at most 32,767), and a
+#: request can add at most CHECK_EVERY attempts between two checks (a zero-wait retry loop against an
+#: instant refusal makes one event per attempt), so the run stops well before the column would overflow.
+MAX_ATTEMPTS_PER_REQUEST = 32_767 - 2 * CHECK_EVERY
+
+
+def expected_requests(scenario) -> float:
+    """Requests the scenario's arrivals offer on average: rate × duration plus the rate changes' extra."""
+    p = scenario.clients.arrival.poisson
+    return max(p.rate * scenario.duration + sum((c.rate - p.rate) * c.duration for c in p.changes), 0.0)
+
+
+def attempt_cap(scenario) -> int:
+    """The run's cap on attempts sent: ``limits.max_attempts``, else max_amplification × expected requests."""
+    lim = scenario.limits
+    if lim.max_attempts is not None:
+        return int(lim.max_attempts)
+    return max(MIN_ATTEMPTS, int(math.ceil(lim.max_amplification * expected_requests(scenario))))
+
+
+def event_cap(scenario) -> int:
+    """The run's cap on simulation events: ``limits.max_events``, else 20 × the attempt cap."""
+    lim = scenario.limits
+    return int(lim.max_events) if lim.max_events is not None else EVENTS_PER_ATTEMPT * attempt_cap(scenario)
+
+
+def rss_bytes() -> int:
+    """The process's resident memory now, bytes (Linux: /proc; elsewhere the peak from getrusage)."""
+    try:
+        with open("/proc/self/statm", "rb") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError, AttributeError):
+        import resource
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        return peak if sys.platform == "darwin" else peak * 1024
+
+
+class Watchdog:
+    """Checks one run against its caps; ``watchdog(events)`` answers why to stop, or None.
+
+    ``clients`` gives ``attempts_sent``; ``events`` is the count run_until
+    has processed so far. Built at the start of the run (its wall clock and
+    memory baseline start then).
+    """
+
+    __slots__ = ("clients", "max_attempts", "max_events", "wall_deadline", "wall_s", "max_rss", "max_mb",
+                 "reason", "limit", "events", "stopped_at", "attempt_col", "seen")
+
+    def __init__(self, scenario, clients, recorder=None):
+        lim = scenario.limits
+        self.clients = clients
+        # The recorder's attempt rows (None for summary-only recording): the per-request check reads the new ones.
+        self.attempt_col = getattr(recorder, "attempts", None) if recorder is not None else None
+        self.seen = 0
+        self.max_attempts = attempt_cap(scenario)
+        self.max_events = event_cap(scenario)
+        self.wall_s = lim.wall_s
+        self.wall_deadline = time.perf_counter() + lim.wall_s if lim.wall_s is not None else math.inf
+        self.max_mb = lim.max_memory_mb
+        self.max_rss = rss_bytes() + lim.max_memory_mb * 2 ** 20 if lim.max_memory_mb is not None else math.inf
+        self.reason = None      # the sentence saying why the run stopped, if it did
+        self.limit = None       # which field of `limits` stopped it
+        self.events = 0
+        self.stopped_at = None  # simulated seconds
+
+    def __call__(self, events: int) -> str | None:
+        """Why the run must stop after ``events`` events (a sentence), or None to go on."""
+        self.events = events
+        sent = self.clients.attempts_sent
+        if sent > self.max_attempts:
+            return self._stop("max_attempts", f"more than {self.max_attempts:,} attempts were sent")
+        if events > self.max_events:
+            return self._stop("max_events", f"more than {self.max_events:,} simulation events were processed")
+        cols = self.attempt_col
+        if cols is not None and cols.n > self.seen:
+            top = int(cols.cols["attempt"][self.seen: cols.n].max())  # only the rows since the last check
+            self.seen = cols.n
+            if top > MAX_ATTEMPTS_PER_REQUEST:
+                self.limit = "per_request"  # fixed by the recorder, not a field of `limits`
+                self.reason = (f"a request made more than {MAX_ATTEMPTS_PER_REQUEST:,} attempts (a retry loop that "
+                               "never waits?), the most one request may make")
+                return self.reason
+        if time.perf_counter() > self.wall_deadline:
+            return self._stop("wall_s", f"it ran for more than {self.wall_s:g} s of wall-clock time")
+        if self.max_rss != math.inf and rss_bytes() > self.max_rss:
+            return self._stop("max_memory_mb", f"memory grew by more than {self.max_mb:g} MiB")
+        return None
+
+    def _stop(self, limit: str, why: str) -> str:
+        self.limit = limit
+        self.reason = f"{why} (limits.{limit})"
+        return self.reason
+
+    def report(self, now: float) -> dict:
+        """What the run dict carries about the watchdog: the reason (None: ran to the end) and where it stopped."""
+        if self.reason is not None and self.stopped_at is None:
+            self.stopped_at = now
+        return {"truncated": self.reason, "truncated_limit": self.limit, "stopped_at": self.stopped_at}
+
+
+def trim_partial(recorder, clients) -> None:
+    """After a stop: drop request rows drawn ahead for arrivals that never happened (ids ≥ arrived)."""
+    arrived = clients._next_id
+    if getattr(recorder, "summary_only", False):
+        recorder.drop_arrivals_from(arrived)  # summary-only recording keeps counts, not rows
+        return
+    if recorder.requests.n > arrived:
+        recorder.requests.n = arrived

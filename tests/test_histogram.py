@@ -1,0 +1,61 @@
+"""The streaming latency histogram: quantiles within its stated relative error of numpy's exact ones."""
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from resilsim.histogram import LogHistogram
+
+# Values inside the histogram's exact range [1 µs, 1e7 s], zeros allowed.
+values = st.lists(st.one_of(st.just(0.0), st.floats(1e-6, 1e7)), min_size=1, max_size=300)
+quantiles = st.lists(st.floats(0.0, 1.0), min_size=1, max_size=10)
+
+
+@settings(max_examples=300, deadline=None)
+@given(values, quantiles, st.sampled_from([1e-3, 1e-2, 0.05]))
+def test_quantile_within_relative_error_of_numpy(xs, qs, alpha):
+    x = np.array(xs)
+    h = LogHistogram(alpha)
+    h.add(x[: len(x) // 2])  # in two batches: adding is cumulative
+    h.add(x[len(x) // 2:])
+    exact = np.quantile(x, qs)
+    got = h.quantile(qs)
+    # The bound is exact in real arithmetic; 1e-12 covers floating-point rounding.
+    assert np.all(np.abs(got - exact) <= alpha * exact + 1e-12 * np.maximum(exact, 1.0)), (got, exact)
+
+
+def test_lognormal_latencies_percentiles_within_bound():
+    rng = np.random.default_rng(5)
+    x = rng.lognormal(np.log(0.1), 1.2, 200_000)
+    h = LogHistogram()
+    for chunk in np.array_split(x, 37):
+        h.add(chunk)
+    p = [50, 95, 99, 99.9]
+    rel = np.abs(h.percentile(p) - np.percentile(x, p)) / np.percentile(x, p)
+    assert h.count == len(x) and rel.max() <= h.relative_error
+    # Not trivially exact either: the bins really are approximations.
+    assert rel.max() > 0
+
+
+def test_extremes_and_empty():
+    h = LogHistogram()
+    assert np.isnan(h.quantile([0.5])).all()
+    h.add([0.0, 0.0, 3.0])
+    assert h.quantile([0.0, 1.0]).tolist() == [0.0, 3.0]  # min and max are exact
+    with pytest.raises(ValueError, match=">= 0"):
+        h.add([-1.0])
+    with pytest.raises(ValueError, match=">= 0"):
+        h.add([np.nan])
+
+
+def test_merge_is_the_same_as_adding_everything():
+    rng = np.random.default_rng(1)
+    a, b = rng.exponential(1, 500), rng.exponential(3, 700)
+    h1, h2, both = LogHistogram(), LogHistogram(), LogHistogram()
+    h1.add(a)
+    h2.add(b)
+    both.add(np.concatenate([a, b]))
+    h1.merge(h2)
+    assert (h1.counts == both.counts).all() and h1.min == both.min and h1.max == both.max
+    with pytest.raises(ValueError):
+        h1.merge(LogHistogram(0.01))

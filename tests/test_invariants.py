@@ -1,0 +1,158 @@
+"""Invariants: they hold on every shipped scenario, and each check catches a deliberately corrupted table."""
+import copy
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from resilsim import load_scenario, simulate
+from resilsim.cli import main
+from resilsim.errors import InvariantError
+from resilsim.invariants import check_result
+
+from .conftest import small
+
+SCENARIOS = sorted((Path(__file__).resolve().parents[1] / "scenarios").glob("*.yaml"))
+SHORT = 60.0  # simulated seconds per shipped scenario
+
+
+def shortened(path: Path) -> dict:
+    """The scenario squeezed into SHORT seconds: its incidents, rate changes and warm-up scaled alike."""
+    d = yaml.safe_load(path.read_text())
+    f = SHORT / d["duration"]
+    spans = d.get("faults", {}).get("incidents", []) + d["clients"]["arrival"]["poisson"].get("changes", [])
+    for span in spans:
+        span["start"] *= f
+        if "duration" in span:
+            span["duration"] *= f
+        for k in ("up", "down"):
+            if k in (span.get("ramp") or {}):
+                span["ramp"][k] *= f
+    d["duration"], d["warmup"], d["drain"] = SHORT, d.get("warmup", 0) * f, min(d.get("drain", 600), 30.0)
+    return d
+
+
+@pytest.mark.parametrize("path", SCENARIOS, ids=[p.stem for p in SCENARIOS])
+def test_invariants_hold_on_every_shipped_scenario(path):
+    r = simulate(load_scenario(shortened(path)), seed=11)  # simulate checks the raw run ...
+    check_result(r)  # ... and this the assembled tables, timeline and summary
+    assert r.truncated == {}
+
+
+@pytest.fixture(scope="module")
+def base():
+    d = small(name="inv", duration=30, faults={"background": {"ANALYTICS_1203": 0.3}},
+              clients={"arrival": {"poisson": {"rate": 50}}, "timeout": 0.3, "deadline": 2.0},
+              strategies={"retry": {"retry": {"wait": {"fixed": 0.05}, "stop": {"attempts": 4}}}})
+    r = simulate(d, seed=5)
+    req = r.requests
+    # The fixture must exercise what the checks look at: retries, failures, successes.
+    assert (req["attempts"] > 1).sum() > 50 and (req["outcome"] == "gave_up").sum() > 5
+    assert (req["outcome"] == "success").sum() > 1000
+    return r
+
+
+def _retried(r, k=0):
+    """The id of the k-th request with at least two attempts."""
+    return int(r.requests.loc[r.requests["attempts"] >= 2, "request"].iloc[k])
+
+
+def _row(df, request, attempt=None):
+    m = df["request"] == request
+    if attempt is not None:
+        m &= df["attempt"] == attempt
+    return df.index[m][0]
+
+
+def corrupt_requests_done(r):
+    r.stats["retry"]["requests_done"] += 1
+
+
+def corrupt_end_missing(r):
+    i = r.requests.index[r.requests["outcome"] == "success"][3]
+    r.requests.loc[i, "end"] = np.nan
+
+
+def corrupt_duplicate_retry(r):
+    import pandas as pd
+    rid = _retried(r)
+    row = r.attempts.loc[[_row(r.attempts, rid, 2)]]
+    r.attempts = pd.concat([r.attempts, row], ignore_index=True)
+
+
+def corrupt_attempt_count(r):
+    r.requests.loc[_retried(r, 1), "attempts"] += 1
+
+
+def corrupt_attempt_ends_before_start(r):
+    i = r.attempts.index[5]
+    r.attempts.loc[i, "end"] = r.attempts.loc[i, "start"] - 0.5
+
+
+def corrupt_retry_before_previous_end(r):
+    rid = _retried(r, 2)
+    first, second = _row(r.attempts, rid, 1), _row(r.attempts, rid, 2)
+    r.attempts.loc[second, "start"] = (r.attempts.loc[first, "start"] + r.attempts.loc[first, "end"]) / 2
+
+
+def corrupt_attempt_after_deadline(r):
+    # The request "started" earlier than it did: its last attempt now starts past its deadline (2 s).
+    rid = _retried(r, 3)
+    last = r.attempts.loc[r.attempts["request"] == rid, "start"].max()
+    r.requests.loc[rid, "start"] = last - 2.5
+
+
+def corrupt_success_code(r):
+    i = r.requests.index[r.requests["outcome"] == "success"][7]
+    r.requests.loc[i, "code"] = "ANALYTICS_1203"
+
+
+def corrupt_timeline(r):
+    r.timeline.loc[r.timeline.index[3], "offered_rps"] += 1
+
+
+CORRUPTIONS = [
+    ("ends_once", corrupt_requests_done), ("ends_once", corrupt_end_missing),
+    ("attempts_add_up", corrupt_duplicate_retry), ("attempts_add_up", corrupt_attempt_count),
+    ("time_order", corrupt_attempt_ends_before_start), ("time_order", corrupt_retry_before_previous_end),
+    ("deadline", corrupt_attempt_after_deadline),
+    ("codes_add_up", corrupt_success_code), ("codes_add_up", corrupt_timeline),
+]
+
+
+def test_the_uncorrupted_result_passes(base):
+    check_result(base)
+
+
+@pytest.mark.parametrize("check,corrupt", CORRUPTIONS, ids=[f.__name__ for _, f in CORRUPTIONS])
+def test_each_corruption_is_caught(base, check, corrupt):
+    r = copy.deepcopy(base)
+    corrupt(r)
+    with pytest.raises(InvariantError) as e:
+        check_result(r)
+    msg = str(e.value)
+    assert f"{check}: " in msg and "\n" not in msg
+    # A bug report: what broke, and the scenario, strategy and seed that reproduce it.
+    assert "a bug in resilsim" in msg and "scenario 'inv'" in msg and "strategy 'retry'" in msg and "seed 5" in msg
+    assert e.value.strategy == "retry" and e.value.seed == 5
+
+
+def test_a_broken_simulator_is_a_bug_report_not_a_silent_number(monkeypatch, tmp_path, capsys):
+    # A request that ends twice (as a double-counting bug would) is caught at result assembly.
+    from resilsim.sim.clients import Clients
+    orig = Clients._finish
+
+    def twice(self, req, now, code, outcome):
+        orig(self, req, now, code, outcome)
+        if req.id == 10:
+            self.requests_done += 1
+
+    monkeypatch.setattr(Clients, "_finish", twice)
+    with pytest.raises(InvariantError, match=r"ends_once: the clients ended \d+ requests .* seed 3"):
+        simulate(small(duration=5), seed=3)
+    sc = tmp_path / "s.yaml"
+    sc.write_text(yaml.safe_dump(small(duration=5)))
+    assert main(["run", str(sc), "--seed", "3", "--no-charts", "--out", str(tmp_path / "o")]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("resilsim: invariant broken") and err.count("\n") == 1 and "seed 3" in err

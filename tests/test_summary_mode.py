@@ -1,0 +1,150 @@
+"""Summary-only recording (record="summary"): the same counts and timeline as a full run on the same seed,
+percentiles within the histogram's bound, no row tables, and memory that does not grow with requests."""
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+import resilsim.sim.recorder as recorder_module
+from resilsim import load_scenario, simulate
+from resilsim.result import NotRecordedError, SummaryResult
+from resilsim.sim.recorder import CODE_OK, OUT_SUCCESS, SRC_LIMITER, SRC_SERVICE, SummaryRecorder
+
+ROOT = Path(__file__).resolve().parent.parent
+PCT = ["p50_s", "p95_s", "p99_s"]
+
+
+def _bench(name: str, duration: float = 60.0):
+    data = yaml.safe_load((ROOT / "benchmarks" / name).read_text())
+    scale = duration / data["duration"]
+    for inc in data.get("faults", {}).get("incidents", []):
+        inc["start"], inc["duration"] = inc["start"] * scale, inc["duration"] * scale
+    data["duration"], data["drain"] = duration, 60.0
+    return load_scenario(data)
+
+
+CASES = {
+    # warm-up 30 s, four strategies; a 2-second drain leaves requests incomplete
+    "counters": lambda: load_scenario(ROOT / "scenarios" / "counters-rate-limited.yaml",
+                                      overrides={"duration": 60, "drain": 2}),
+    # an arrival-rate change: recovery_s comes from the timeline
+    "metastable": lambda: load_scenario(ROOT / "scenarios" / "metastable-retry-storm.yaml"),
+    # tenants, quota, queue timeout, incidents, client timeout and deadline
+    "all-features": lambda: _bench("all_features.yaml"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_same_counts_and_timeline_percentiles_within_bound(case, monkeypatch):
+    # A small buffer folds many times per run, so the folding itself is what is tested.
+    monkeypatch.setattr(recorder_module, "SUMMARY_CHUNK", 97)
+    scenario = CASES[case]()
+    full, summ = simulate(scenario, 11), simulate(scenario, 11, record="summary")
+    assert isinstance(summ, SummaryResult)
+    a, b = full.summary(), summ.summary()
+    assert list(a.columns) == list(b.columns) and list(a.index) == list(b.index)
+    pd.testing.assert_frame_equal(a.drop(columns=PCT), b.drop(columns=PCT))  # counts, rates, amplification
+    bound = summ.latency_histogram(a.index[0]).relative_error
+    for col in PCT:
+        exact, approx = a[col].to_numpy(), b[col].to_numpy()
+        assert np.array_equal(np.isnan(exact), np.isnan(approx))
+        ok = ~np.isnan(exact)
+        assert (np.abs(approx[ok] - exact[ok]) <= bound * exact[ok] + 1e-12).all(), (col, exact, approx)
+    pd.testing.assert_frame_equal(full.timeline, summ.timeline)
+    assert summ.stats.keys() == full.stats.keys()
+    n_req, n_att = summ._row_counts()
+    assert (n_req, n_att) == (len(full.requests), len(full.attempts))
+
+
+def test_rows_are_refused_with_a_clear_error(tmp_path):
+    r = simulate(CASES["counters"](), 1, record="summary")
+    for what in ("requests", "attempts"):
+        with pytest.raises(NotRecordedError, match=r"record='summary'.*record='full'"):
+            getattr(r, what)
+        assert not hasattr(r, what)
+    with pytest.raises(NotRecordedError):
+        r.measured()
+    assert sorted(p.name for p in r.to_csv(tmp_path)) == ["summary.csv", "timeline.csv"]
+    assert "SummaryResult" in repr(r)
+    assert f"{len(simulate(CASES['counters'](), 1).requests)} requests" in r._repr_html_()
+    with pytest.raises(ValueError, match="record must be"):
+        simulate(CASES["counters"](), 1, record="rows")
+
+
+def test_summary_recorder_counts_by_hand():
+    rec = SummaryRecorder(bin=1.0, duration=10.0, warmup=2.0)
+    rec.add_arrivals(0, np.array([0.5, 1.5, 2.5, 3.5, 9.9]), np.zeros(5, dtype=int))
+    assert rec.first_measured == 2 and rec.requests_measured == 3
+    for rid, start in enumerate([0.5, 1.5, 2.5, 3.5]):
+        rec.attempt(rid, 1, start, start + 0.1, 7, SRC_LIMITER)           # refused first attempts
+        rec.attempt(rid, 2, start + 1, start + 1.25, CODE_OK, SRC_SERVICE)
+        rec.request(rid, start + 1.25, 2, CODE_OK, OUT_SUCCESS, start)
+    rec.attempt(4, 1, 12.0, 12.5, CODE_OK, SRC_SERVICE)                    # after duration: last bin
+    rec.flush()
+    assert rec.outcomes[OUT_SUCCESS] == 2 and rec.outcomes.sum() == 2     # ids 2 and 3 are measured
+    assert rec.attempts_measured == 5 and rec.attempts_of_finished == 4 and rec.attempts_total == 9
+    assert rec.bins["offered"].tolist() == [1, 1, 1, 1, 0, 0, 0, 0, 0, 1]
+    assert rec.bins["succeeded"].tolist() == [1, 1, 1, 1, 0, 0, 0, 0, 0, 0]
+    assert rec.bins["limited"].sum() == 4 and rec.bins["sent_ok"][9] == 1
+    assert rec.latency.count == 2 and abs(rec.latency.quantile(0.5)[0] - 1.25) <= 1.25e-3
+    rec.drop_arrivals_from(4)  # a run stopped before request 4 arrived
+    assert rec.requests_measured == 2 and rec.bins["offered"][9] == 0
+
+
+def test_truncated_run_counts_match_full():
+    # A run stopped at limits.max_attempts: the arrivals drawn ahead are not counted in either mode.
+    s = load_scenario(ROOT / "scenarios" / "counters-rate-limited.yaml",
+                      overrides={"duration": 60, "limits.max_attempts": 5_000})
+    full, summ = simulate(s, 2, strategies=["docs"]), simulate(s, 2, strategies=["docs"], record="summary")
+    assert full.truncated and summ.truncated
+    pd.testing.assert_frame_equal(full.summary().drop(columns=PCT), summ.summary().drop(columns=PCT))
+    pd.testing.assert_frame_equal(full.timeline, summ.timeline)
+
+
+def test_memory_does_not_grow_with_requests():
+    # Not a timing test: the recorder's arrays are the same size for 10× the requests (same duration/bin).
+    small, big = (SummaryRecorder(bin=1.0, duration=100.0, warmup=0.0) for _ in range(2))
+    rng = np.random.default_rng(0)
+    for rec, n in ((small, 2_000), (big, 20_000)):
+        starts = np.sort(rng.uniform(0, 100, n))
+        rec.add_arrivals(0, starts, np.zeros(n, dtype=int))
+        for i, t in enumerate(starts):
+            rec.attempt(i, 1, t, t + 0.2, CODE_OK, SRC_SERVICE)
+            rec.request(i, t + 0.2, 1, CODE_OK, OUT_SUCCESS, t)
+        rec.flush()
+    assert small.nbytes == big.nbytes and big.latency.count == 20_000
+
+
+def test_cli_summary_only_writes_summary_and_timeline(tmp_path, capsys):
+    from resilsim.cli import main
+
+    out = tmp_path / "out"
+    assert main(["run", str(ROOT / "benchmarks" / "reference.yaml"), "--set", "duration=30", "--summary-only",
+                 "--out", str(out)]) == 0
+    assert "full-jitter" in capsys.readouterr().out
+    names = {p.name for p in out.iterdir()}
+    assert {"summary.csv", "timeline.csv", "success_over_time.png", "load_over_time.png"} <= names
+    assert not names & {"requests.csv", "attempts.csv", "latency_cdf.png"}
+    full = simulate(load_scenario(ROOT / "benchmarks" / "reference.yaml", overrides={"duration": 30}), 0)
+    written = pd.read_csv(out / "summary.csv", index_col=0)
+    assert written["requests"].tolist() == full.summary()["requests"].tolist()
+
+
+def test_sweep_rows_have_the_full_runs_counts():
+    # Sweeps record summaries only (unless rows are asked for): the same counts as a full run of that seed.
+    from resilsim.sweep import run_task
+    from tests.conftest import small
+
+    base = small(warmup=10, strategies={"none": {"retry": "none"}, "docs": {"retry": "analytics-docs"}})
+    task = {"run_id": "r", "point": 0, "replication": 0, "entropy": 42, "spawn_key": (0, 1), "overrides": {}}
+    rows = run_task(base, task)["rows"]
+    full = simulate(load_scenario(base), np.random.SeedSequence(42, spawn_key=(0, 1))).summary()
+    for row in rows:
+        exact = full.loc[row["strategy"]]
+        for col in ("requests", "success", "gave_up", "incomplete", "success_rate", "amplification"):
+            assert row[col] == exact[col], col
+        assert abs(row["p99_s"] - exact["p99_s"]) <= 1e-3 * exact["p99_s"]
+    # Rows kept: a full run (its attempts table comes back).
+    assert run_task(base, task, keep_attempts=True)["attempts"] is not None

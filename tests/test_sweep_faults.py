@@ -1,0 +1,158 @@
+"""Faults during long work: failing runs are recorded and retried, a full disk or unusable directory is one
+sentence that keeps finished work, a lost Dask worker's runs are redone elsewhere (docs/reliability.md)."""
+import errno
+import os
+from concurrent.futures import Executor
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from resilsim.cli import main
+from resilsim.sweep import aggregate, load_sweep, sweep
+
+from .conftest import small
+
+
+def scen(**over):
+    return small(duration=15, clients={"arrival": {"poisson": {"rate": 50}}, "deadline": 60},
+                 strategies={"none": {"retry": "none"}, "imm": {"retry": "immediate"}}, **over)
+
+
+def _mtimes(out: Path) -> dict:
+    return {p.name: p.stat().st_mtime_ns for p in (out / "runs").glob("*.parquet")}
+
+
+def test_a_point_invalid_only_there_is_recorded_with_its_seed_and_the_rest_finish(tmp_path, capsys):
+    # clients.timeout=90 is longer than the 60 s deadline: valid at the first point, invalid at the second.
+    out = tmp_path / "s"
+    df = sweep(scen(), {"clients.timeout": [1.0, 90.0]}, replications=2, executor="inprocess", progress=False,
+               store=out)
+    bad = df[df["status"] == "failed"]
+    assert len(bad) == 2 and (bad["clients.timeout"] == 90.0).all()
+    assert bad["error"].str.contains("ScenarioError: clients: deadline (60.0 s) is shorter than the attempt timeout",
+                                     regex=False).all()
+    assert (bad["seed_entropy"] != "").all() and bad["spawn_key"].nunique() == 2
+    assert (df.loc[df["status"] == "ok", "clients.timeout"] == 1.0).all() and (df["status"] == "ok").sum() == 4
+    assert len(list((out / "failed").glob("*.json"))) == 2
+    assert aggregate(df)["failed_runs"].tolist() == [0, 0]
+    # Through the CLI: the aggregate, then one sentence about the failed runs, and exit status 3.
+    sc = tmp_path / "s.yaml"
+    sc.write_text(yaml.safe_dump(scen()))
+    rc = main(["sweep", str(sc), "--grid", "clients.timeout=1,90", "--inprocess", "--no-progress",
+               "--out", str(tmp_path / "cli")])
+    err = capsys.readouterr().err
+    assert rc == 3 and err.count("\n") == 1 and "1 runs failed" in err and "rerun" in err
+
+
+def test_a_rerun_retries_failed_runs_only(tmp_path, monkeypatch):
+    import resilsim.sim as sim
+    orig = sim.simulate
+
+    def flaky(scenario, seed=0, **kw):
+        if scenario.service.workers == 3:
+            raise MemoryError("transient")
+        return orig(scenario, seed, **kw)
+
+    counted = []
+
+    class Bar:  # records what the progress bar is told
+        def update(self, n): pass
+        def set_postfix(self, **kw): counted.append(kw["failed"])
+        def close(self): pass
+
+    import sys
+    monkeypatch.setattr(sys.modules["resilsim.sweep"], "_bar", lambda total, initial, progress: Bar())
+    monkeypatch.setattr(sim, "simulate", flaky)
+    out = tmp_path / "r"
+    df = sweep(scen(), {"service.workers": [2, 3, 4]}, executor="inprocess", store=out)
+    assert df.groupby("service.workers")["status"].first().to_dict() == {2: "ok", 3: "failed", 4: "ok"}
+    assert counted[-1] == 1, "the progress bar counts the failed run"
+    before = _mtimes(out)
+    monkeypatch.setattr(sim, "simulate", orig)  # the transient fault is gone
+    df = sweep(scen(), {"service.workers": [2, 3, 4]}, executor="inprocess", store=out)
+    assert (df["status"] == "ok").all() and df["run_id"].nunique() == 3
+    after = _mtimes(out)
+    changed = {k for k in after if after[k] != before[k]}
+    assert len(changed) == 1, "only the failed run is recomputed"
+    assert not list((out / "failed").glob("*.json"))
+    assert (load_sweep(out)["status"] == "ok").all()
+
+
+def test_disk_full_and_unusable_directory_through_the_cli(tmp_path, monkeypatch, capsys):
+    from resilsim import store as st
+    sc = tmp_path / "s.yaml"
+    sc.write_text(yaml.safe_dump(scen()))
+    # Output directory under a regular file (tests run as root, so chmod would not stop a write).
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    assert main(["sweep", str(sc), "--grid", "service.workers=2", "--inprocess", "--no-progress",
+                 "--out", str(blocker / "out")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "cannot write sweep results" in err and "Traceback" not in err
+    # The disk fills after two runs: one sentence, exit 2, the two finished runs kept, no temp files.
+    real, calls = st.Store._atomic_parquet, {"n": 0}
+
+    def filling(self, path, df):
+        if "runs" in path.parts:
+            if calls["n"] >= 2:
+                raise OSError(errno.ENOSPC, "No space left on device")
+            calls["n"] += 1
+        return real(self, path, df)
+
+    monkeypatch.setattr(st.Store, "_atomic_parquet", filling)
+    out = tmp_path / "full"
+    assert main(["sweep", str(sc), "--grid", "service.workers=2,3,4,5", "--inprocess", "--no-progress",
+                 "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "the disk is full" in err and "kept" in err
+    assert len(list((out / "runs").glob("*.parquet"))) == 2 and not list(out.rglob("*.tmp"))
+    monkeypatch.setattr(st.Store, "_atomic_parquet", real)  # space freed: the rerun completes the rest
+    assert main(["sweep", str(sc), "--grid", "service.workers=2,3,4,5", "--inprocess", "--no-progress",
+                 "--out", str(out)]) == 0
+    assert load_sweep(out)["run_id"].nunique() == 4
+
+
+# ---------------------------------------------------------------- a Dask worker lost mid-sweep
+
+def _die_once_then(marker, fn, *args, **kw):
+    """Run ``fn``; but the first process to get point 1 dies abruptly, as if killed (once: marker file)."""
+    task = args[1]
+    if task["point"] == 1 and task["replication"] == 0:
+        try:
+            fd = os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        except FileExistsError:
+            pass
+        else:
+            os.close(fd)
+            os._exit(1)
+    return fn(*args, **kw)
+
+
+class DyingOnce(Executor):
+    """Wraps a Dask client's executor: the same runs, one of which kills its worker the first time."""
+
+    def __init__(self, inner, marker):
+        self.inner, self.marker = inner, str(marker)
+
+    def submit(self, fn, *args, **kw):
+        return self.inner.submit(_die_once_then, self.marker, fn, *args, **kw)
+
+    def shutdown(self, wait=True, **kw):
+        pass
+
+
+def test_dask_worker_lost_mid_sweep_has_its_runs_redone_elsewhere(tmp_path):
+    distributed = pytest.importorskip("distributed")
+    grid = {"service.workers": [2, 3, 4]}
+    ref = sweep(scen(), grid, replications=2, executor="inprocess", progress=False)
+    marker = tmp_path / "died"
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=None) as cluster, distributed.Client(cluster) as client:
+        df = sweep(scen(), grid, replications=2, executor=DyingOnce(client.get_executor(), marker),
+                   progress=False, store=tmp_path / "d")
+    assert marker.exists(), "a worker process must have died"
+    assert df["run_id"].nunique() == 6 and (df["status"] == "ok").all()
+    cols = lambda d: d.drop(columns=["wall_s"]).sort_values(["run_id", "strategy"]).reset_index(drop=True)  # noqa: E731
+    pd.testing.assert_frame_equal(cols(ref), cols(df))
