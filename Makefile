@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 export MPLBACKEND := Agg
 export PYTHONHASHSEED := 0
 
-.PHONY: demo test validate bench clean venv
+.PHONY: demo test validate bench clean venv report-check
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,17 @@ validate: $(VENV)/.installed-test  ## the long validation checks (more samples)
 
 bench: $(VENV)/.installed-test  ## benchmarks against the plain SimPy baseline; figures go to benchmarks/RESULTS.md
 	$(PY) benchmarks/run.py
+
+# Needs Chromium (Debian package `chromium`); look at the PNGs it writes.
+REPORT_CHECK := out/report-check
+report-check: $(VENV)/.installed  ## run + sweep + plan reports rendered by headless Chromium to PNG in out/report-check/
+	$(VENV)/bin/resilsim run scenarios/metastable-retry-storm.yaml --out $(REPORT_CHECK)/run --no-charts
+	$(VENV)/bin/resilsim sweep scenarios/metastable-retry-storm.yaml --grid service.workers=1,2,3 \
+		--replications 3 --out $(REPORT_CHECK)/sweep --no-progress
+	$(VENV)/bin/resilsim plan scenarios/metastable-retry-storm.yaml --vary service.workers --over 1,4 \
+		--slo "success_rate>=0.9" --replications 3 --out $(REPORT_CHECK)/sweep
+	$(PY) tools/screenshot_report.py $(REPORT_CHECK)/run -o $(REPORT_CHECK)/run-report.png
+	$(PY) tools/screenshot_report.py $(REPORT_CHECK)/sweep -o $(REPORT_CHECK)/sweep-report.png
 
 clean:
 	rm -rf $(VENV) out .pytest_cache build *.egg-info

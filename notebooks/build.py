@@ -79,62 +79,165 @@ def quickstart():
 def comparing():
     return [
         md("# Comparing strategies through an outage\n\n"
-           "Part 1: the API's documented retry advice (a *doc preset*) against no retries, immediate "
-           "retries, and exponential backoff with full jitter, through the scenario's incidents.\n\n"
+           "Part 1: seven client strategies through one 60 s database outage: no retries, immediate "
+           "retries, the API's documented retry advice (a *doc preset*), exponential backoff with full "
+           "jitter, and the same retries behind client-side *guards*: a retry budget, a circuit breaker "
+           "and adaptive throttling.\n\n"
            "Part 2: the metastable-failure story: a short load spike tips a single-worker service into "
-           "overload, and retrying clients keep it there long after the spike has ended."),
-        params('OUTAGE = "scenarios/analytics-aurora-scale-up.yaml"\nOUTAGE_DURATION = 400  # seconds\n'
+           "overload, and retrying clients keep it there long after the spike has ended. Then which "
+           "guard gets it out."),
+        params('OUTAGE = "scenarios/strategies-through-an-outage.yaml"\n'
                'METASTABLE = "scenarios/metastable-retry-storm.yaml"\nSEED = 0'),
         code(SETUP),
-        md("## Part 1: strategies through an outage\n\nWe add three strategies to the scenario's own, "
-           "so all run on the same arrivals and faults."),
-        code("base = resilsim.load_scenario(ROOT / OUTAGE)\n"
-             "extra = {\n"
-             "    'strategies.no-retry.retry': 'none',\n"
-             "    'strategies.immediate.retry': 'immediate',\n"
-             "    'strategies.backoff-full-jitter.retry.wait.exponential.base': 0.2,\n"
-             "    'strategies.backoff-full-jitter.retry.wait.exponential.cap': 10,\n"
-             "    'strategies.backoff-full-jitter.retry.jitter': 'full',\n"
-             "    'strategies.backoff-full-jitter.retry.stop.attempts': 5,\n"
-             "    'duration': min(OUTAGE_DURATION, base.duration),\n"
-             "}\n"
-             "outage = resilsim.with_overrides(base, extra)\n"
-             "print(list(outage.strategies))\n"
+        md("## Part 1: strategies through an outage\n\n"
+           "The scenario file says what each strategy is and what to look for; every strategy runs on the "
+           "same arrivals and faults (common random numbers), so differences are the strategies'."),
+        code("outage = resilsim.load_scenario(ROOT / OUTAGE)\nprint(outage.description)\n"
+             "for name, st in outage.strategies.items():\n"
+             "    guards = ', '.join(st.guards.kinds()) if st.guards else '-'\n"
+             "    retry = st.retry if isinstance(st.retry, str) else 'custom backoff'\n"
+             "    print(f'{name:18} retry: {retry:16} guards: {guards}')\n"
              "res = resilsim.simulate(outage, seed=SEED)\n"
-             "res.summary()[['success_rate', 'p99_s', 'amplification', 'goodput_rps', 'wasted_s']]"),
-        code("fig, axes = plt.subplots(3, 1, figsize=(9, 10), layout='constrained')\n"
-             "plots.success_over_time(res, ax=axes[0])\nplots.load_over_time(res, ax=axes[1])\n"
-             "plots.outcomes_by_strategy(res, ax=axes[2]);"),
-        md("**What this shows:** during the incident, `immediate` multiplies the attempts the service sees "
-           "(amplification) without raising the success rate much; backoff with jitter spreads the retries "
-           "out, so more of them land after the incident. The table's `amplification` and `wasted_s` "
-           "columns put numbers on it.\n\n"
-           "Retry budgets and circuit breakers (issue 2, guards) plug in as more strategies here once "
-           "the scenario schema has them; this notebook does not show them yet."),
+             "res.summary()[['success_rate', 'p99_s', 'amplification', 'goodput_rps', 'shed', 'recovery_s']]"),
+        code("fig, axes = plt.subplots(2, 1, figsize=(9, 8), layout='constrained')\n"
+             "plots.success_over_time(res, ax=axes[0])\nplots.load_over_time(res, ax=axes[1]);"),
+        md("**Retries during the outage.** `immediate` and the doc preset (`analytics-docs`: the docs say "
+           "*retry* for a database error, with no wait) multiply the attempts the service sees "
+           "(`amplification`) above its capacity (the dashed line) and win almost nothing: every retry "
+           "meets the same outage. Backoff with full jitter spreads the same retries out but does not "
+           "send fewer. The guarded strategies stop the amplification: the budget sends about one attempt "
+           "per request, and the breaker and adaptive throttling send *fewer* attempts than requests (their "
+           "load line drops to zero during the outage) because they refuse requests locally."),
+        code("plots.guards_over_time(res);"),
+        md("**The guards at work.** The retry budget (`budgeted`) spends its tokens within seconds of the "
+           "outage and refuses retries until successes refill it; the breaker opens, sheds requests "
+           "locally (outcome `shed`, no attempt sent) and probes every few seconds; adaptive throttling's "
+           "rejection probability climbs as accepts vanish, and because accepts must rebuild after the "
+           "outage it lets traffic back slowly: it recovers last (`recovery_s`)."),
+        code("plots.outcomes_by_strategy(res);"),
         md("## Part 2: the metastable failure\n\n"
            "One worker serving 10 requests/s, base load 2/s, clients time out after 0.5 s. A 10 s spike "
-           "to 20/s fills the queue. Without retries the queue drains after the spike. With 5 immediate "
-           "retries on timeout, every request sends 6 attempts once waits exceed the timeout: "
-           "2/s × 6 = 12/s against a capacity of 10/s, so the overload *sustains itself* after the "
-           "trigger is gone."),
+           "to 20/s (hatched on the charts) fills the queue. Without retries the queue drains after the "
+           "spike. With 5 immediate retries on timeout, every request sends 6 attempts once waits exceed "
+           "the timeout: 2/s × 6 = 12/s against a capacity of 10/s, so the overload *sustains itself* "
+           "after the trigger is gone.\n\n"
+           "The scenario ships five strategies: no retries, 5 immediate retries, the same behind a 10% "
+           "retry budget (Finagle-style ratio, no floor), and behind the SRE book's adaptive throttling "
+           "(K = 2) with its 2-minute window and with a 10 s window. We add two more: the same retries "
+           "with backoff and full jitter, and behind a circuit breaker."),
         code("meta = resilsim.load_scenario(ROOT / METASTABLE)\nprint(meta.description)\n"
+             "same = {'stop.attempts': 6, 'retry_on.timeouts': True}\n"
+             "extra = {}\n"
+             "for name, wait in (('retry-5-backoff', {'wait.exponential.base': 0.5, 'wait.exponential.cap': 10,\n"
+             "                                        'jitter': 'full'}),\n"
+             "                   ('retry-5-breaker', {'wait.none': True})):\n"
+             "    extra.update({f'strategies.{name}.retry.{k}': v for k, v in {**same, **wait}.items()})\n"
+             "extra.update({'strategies.retry-5-breaker.guards.breaker.failure_rate': 0.5,\n"
+             "              'strategies.retry-5-breaker.guards.breaker.window': 20,\n"
+             "              'strategies.retry-5-breaker.guards.breaker.minimum_calls': 20,\n"
+             "              'strategies.retry-5-breaker.guards.breaker.open_s': 5})\n"
+             "meta = resilsim.with_overrides(meta, extra)\n"
              "m = resilsim.simulate(meta, seed=SEED)\n"
-             "m.summary()[['success_rate', 'amplification', 'goodput_rps', 'recovery_s']]"),
-        code("fig, axes = plt.subplots(2, 1, figsize=(9, 7), layout='constrained')\n"
-             "plots.success_over_time(m, ax=axes[0])\nplots.load_over_time(m, ax=axes[1])\n"
-             "for ax in axes:\n"
-             "    ax.axvspan(30, 40, color='0.6', alpha=0.3, zorder=0)\n"
-             "    ax.text(30, 0.92, ' spike', transform=ax.get_xaxis_transform(), fontsize=8)"),
-        md("**What this shows:** the load chart's attempt line for `retry-5-no-backoff` stays far above "
-           "the offered load after the spike (30–40 s) ends, and its success rate does not come back; "
-           "`no-retries` recovers within seconds (`recovery_s`; NaN means it never recovered). "
-           "That is the metastable state: the trigger is gone, the retries are the load."),
+             "m.summary()[['success_rate', 'amplification', 'goodput_rps', 'shed', 'recovery_s']]"),
+        code("fig, axes = plt.subplots(2, 1, figsize=(9, 8), layout='constrained')\n"
+             "plots.success_over_time(m, ax=axes[0])\nplots.load_over_time(m, ax=axes[1]);"),
+        md("**What this shows:** after the spike (30–40 s) ends, the attempt line of `retry-5-no-backoff` "
+           "stays above capacity and its success rate does not come back (`recovery_s` is NaN: it never "
+           "recovered); `no-retries` recovers within seconds. That is the metastable state: the trigger "
+           "is gone, the retries are the load. Backoff with jitter does **not** get out of it: each "
+           "attempt still times out in the long queue, so each request still sends 6 attempts, only "
+           "later. The retry budget and the breaker do: they cut the retries (or the requests) while "
+           "failures dominate, the queue drains, and they recover within seconds of no retries at all. "
+           "Adaptive throttling recovers too, but slowly: its rejection probability forgets the spike's "
+           "failures only as fast as its window slides, so the book's 2-minute window takes about three "
+           "minutes and a 10 s window about half a minute (see `recovery_s`, and docs/validation.md)."),
+        code("fig, ax = plt.subplots(figsize=(9, 3.5), layout='constrained')\n"
+             "for (name, t), ls in zip(m.timeline.groupby('strategy', observed=True), plots.LINESTYLES):\n"
+             "    ax.plot(t['time'], t['queue_length'], ls=ls, label=name)\n"
+             "ax.set_xlabel('time (s)'); ax.set_ylabel('queued attempts'); ax.legend(fontsize=8)\n"
+             "ax.set_title(f'{meta.name} · seed {SEED}', loc='left', fontsize=9);"),
+        code("plt.close('all')"),
+    ]
+
+
+def comparing():
+    return [
+        md("# Comparing strategies through an outage\n\n"
+           "Part 1: seven client strategies through one 60 s database outage: no retries, immediate "
+           "retries, the API's documented retry advice (a *doc preset*), exponential backoff with full "
+           "jitter, and the same retries behind client-side *guards*: a retry budget, a circuit breaker "
+           "and adaptive throttling.\n\n"
+           "Part 2: the metastable-failure story: a short load spike tips a single-worker service into "
+           "overload, and retrying clients keep it there long after the spike has ended. Then which "
+           "guard gets it out."),
+        params('OUTAGE = "scenarios/strategies-through-an-outage.yaml"\n'
+               'METASTABLE = "scenarios/metastable-retry-storm.yaml"\nSEED = 0'),
+        code(SETUP),
+        md("## Part 1: strategies through an outage\n\n"
+           "The scenario file says what each strategy is and what to look for; every strategy runs on the "
+           "same arrivals and faults (common random numbers), so differences are the strategies'."),
+        code("outage = resilsim.load_scenario(ROOT / OUTAGE)\nprint(outage.description)\n"
+             "for name, st in outage.strategies.items():\n"
+             "    guards = ', '.join(st.guards.kinds()) if st.guards else '-'\n"
+             "    retry = st.retry if isinstance(st.retry, str) else 'custom backoff'\n"
+             "    print(f'{name:18} retry: {retry:16} guards: {guards}')\n"
+             "res = resilsim.simulate(outage, seed=SEED)\n"
+             "res.summary()[['success_rate', 'p99_s', 'amplification', 'goodput_rps', 'shed', 'recovery_s']]"),
+        code("fig, axes = plt.subplots(2, 1, figsize=(9, 8), layout='constrained')\n"
+             "plots.success_over_time(res, ax=axes[0])\nplots.load_over_time(res, ax=axes[1]);"),
+        md("**Retries during the outage.** `immediate` and the doc preset (`analytics-docs`: the docs say "
+           "*retry* for a database error, with no wait) multiply the attempts the service sees "
+           "(`amplification`) above its capacity (the dashed line) and win almost nothing: every retry "
+           "meets the same outage. Backoff with full jitter spreads the same retries out but does not "
+           "send fewer. The guarded strategies stop the amplification: the budget sends about one attempt "
+           "per request, and the breaker and adaptive throttling send *fewer* attempts than requests (their "
+           "load line drops to zero during the outage) because they refuse requests locally."),
+        code("plots.guards_over_time(res);"),
+        md("**The guards at work.** The retry budget (`budgeted`) spends its tokens within seconds of the "
+           "outage and refuses retries until successes refill it; the breaker opens, sheds requests "
+           "locally (outcome `shed`, no attempt sent) and probes every few seconds; adaptive throttling's "
+           "rejection probability climbs as accepts vanish, and because accepts must rebuild after the "
+           "outage it lets traffic back slowly: it recovers last (`recovery_s`)."),
+        code("plots.outcomes_by_strategy(res);"),
+        md("## Part 2: the metastable failure\n\n"
+           "One worker serving 10 requests/s, base load 2/s, clients time out after 0.5 s. A 10 s spike "
+           "to 20/s (hatched on the charts) fills the queue. Without retries the queue drains after the "
+           "spike. With 5 immediate retries on timeout, every request sends 6 attempts once waits exceed "
+           "the timeout: 2/s × 6 = 12/s against a capacity of 10/s, so the overload *sustains itself* "
+           "after the trigger is gone.\n\n"
+           "We add three strategies to the scenario's two: the same retries with backoff and jitter, "
+           "behind a retry budget, and behind a circuit breaker."),
+        code("meta = resilsim.load_scenario(ROOT / METASTABLE)\nprint(meta.description)\n"
+             "same = {'stop.attempts': 6, 'retry_on.timeouts': True}\n"
+             "extra = {}\n"
+             "for name, wait in (('retry-5-backoff', {'wait.exponential.base': 0.5, 'wait.exponential.cap': 10,\n"
+             "                                        'jitter': 'full'}),\n"
+             "                   ('retry-5-budgeted', {'wait.none': True}), ('retry-5-breaker', {'wait.none': True})):\n"
+             "    extra.update({f'strategies.{name}.retry.{k}': v for k, v in {**same, **wait}.items()})\n"
+             "extra.update({'strategies.retry-5-budgeted.guards.token_bucket.max_tokens': 10,\n"
+             "              'strategies.retry-5-budgeted.guards.token_bucket.token_ratio': 0.1,\n"
+             "              'strategies.retry-5-breaker.guards.breaker.failure_rate': 0.5,\n"
+             "              'strategies.retry-5-breaker.guards.breaker.window': 20,\n"
+             "              'strategies.retry-5-breaker.guards.breaker.minimum_calls': 20,\n"
+             "              'strategies.retry-5-breaker.guards.breaker.open_s': 5})\n"
+             "meta = resilsim.with_overrides(meta, extra)\n"
+             "m = resilsim.simulate(meta, seed=SEED)\n"
+             "m.summary()[['success_rate', 'amplification', 'goodput_rps', 'shed', 'recovery_s']]"),
+        code("fig, axes = plt.subplots(2, 1, figsize=(9, 8), layout='constrained')\n"
+             "plots.success_over_time(m, ax=axes[0])\nplots.load_over_time(m, ax=axes[1]);"),
+        md("**What this shows:** after the spike (30–40 s) ends, the attempt line of `retry-5-no-backoff` "
+           "stays above capacity and its success rate does not come back (`recovery_s` is NaN: it never "
+           "recovered); `no-retries` recovers within seconds. That is the metastable state: the trigger "
+           "is gone, the retries are the load. Backoff with jitter does **not** get out of it: each "
+           "attempt still times out in the long queue, so each request still sends 6 attempts, only "
+           "later. The retry budget and the breaker do: they cut the retries (or the requests) while "
+           "failures dominate, the queue drains, and they recover as fast as no retries at all."),
         code("if 'queue_length' in m.timeline:\n"
-             "    ax = None\n"
              "    fig, ax = plt.subplots(figsize=(9, 3.5), layout='constrained')\n"
-             "    for (name, t), ls in zip(m.timeline.groupby('strategy', observed=True), ['-', '--']):\n"
+             "    for (name, t), ls in zip(m.timeline.groupby('strategy', observed=True), plots.LINESTYLES):\n"
              "        ax.plot(t['time'], t['queue_length'], ls=ls, label=name)\n"
-             "    ax.set_xlabel('time (s)'); ax.set_ylabel('queued attempts'); ax.legend()\n"
+             "    ax.set_xlabel('time (s)'); ax.set_ylabel('queued attempts'); ax.legend(fontsize=8)\n"
+             "    ax.set_title(f'{meta.name} · seed {SEED}', loc='left', fontsize=9)\n"
              "else:\n"
              "    print('this build records no queue length (timeline column queue_length missing)')"),
         code("plt.close('all')"),
@@ -144,36 +247,45 @@ def comparing():
 def planning():
     return [
         md("# Capacity planning\n\n"
-           "How many workers does the service need so that clients see the SLO, per retry strategy? "
+           "How high must the Counter API's rate limit be so that clients, offering 65 requests/s, see the "
+           "SLO, per retry strategy? "
            "First a sweep (every value, several replications, confidence intervals), then `plan` (a "
            "bisection that answers with the least value meeting the SLO at the pessimistic 95% bound)."),
         params('SCENARIO = "scenarios/counters-rate-limited.yaml"\nDURATION = 120  # seconds per run\n'
-               'WORKERS = [2, 4, 8]\nREPLICATIONS = 2\nSLO = {"success_rate": ">=0.95"}\n'
-               'OVER = (1, 16)\nSEED = 0'),
+               'VARY = "service.rate_limit.token_bucket.rate"  # requests/s the API lets through\n'
+               'VALUES = [50, 65, 80]\nREPLICATIONS = 2\nSLO = {"success_rate": ">=0.95"}\n'
+               'OVER = (50, 120)\nSEED = 0'),
         code(SETUP),
         code("scenario = resilsim.load_scenario(ROOT / SCENARIO)\n"
              "scenario = resilsim.with_overrides(scenario, {'duration': min(DURATION, scenario.duration)})\n"
              "print(scenario.name, '-', scenario.description)"),
-        md("## A sweep over workers\n\n`executor='inprocess'` keeps it in this process (small runs); "
+        md("## A sweep over the rate limit\n\n`executor='inprocess'` keeps it in this process (small runs); "
            "leave it out to use every core."),
-        code("runs = resilsim.sweep(scenario, {'service.workers': WORKERS}, replications=REPLICATIONS, seed=SEED,\n"
+        code("runs = resilsim.sweep(scenario, {VARY: VALUES}, replications=REPLICATIONS, seed=SEED,\n"
              "                      executor='inprocess', progress=False)\n"
-             "agg = resilsim.aggregate(runs)\n"
-             "agg[['service.workers', 'strategy', 'n', 'success_rate', 'success_rate_ci_low', "
-             "'success_rate_ci_high', 'p99_s']]"),
+             "agg = resilsim.aggregate(runs)  # numbers: mean, ci_low, ci_high of every metric\n"
+             "from resilsim.report import ci_table\n"
+             "ci_table(agg)  # the compact view: mean [95% CI] per metric"),
         code("fig, axes = plt.subplots(1, 2, figsize=(11, 4), layout='constrained')\n"
              "cap = f'{scenario.name} · seed {SEED} · {REPLICATIONS} replications'\n"
-             "plots.sweep_metric(plots.tidy_sweep(agg, 'success_rate'), ax=axes[0], metric='request success rate',\n"
-             "                   xlabel='service.workers', caption=cap)\n"
-             "plots.sweep_metric(plots.tidy_sweep(agg, 'p99_s'), ax=axes[1], metric='p99 latency (s)',\n"
-             "                   xlabel='service.workers', caption=cap);"),
-        md("## The plan answer\n\nThe least number of workers meeting the SLO, per strategy, ready to paste "
-           "into a review. A value counts only if its 95% confidence bound meets the SLO."),
-        code("p = resilsim.plan(scenario, vary='service.workers', over=OVER, slo=SLO, replications=REPLICATIONS,\n"
+             "plots.sweep_metric(plots.tidy_sweep(agg, 'success_rate', VARY), ax=axes[0], metric='request success rate',\n"
+             "                   xlabel='rate limit (requests/s)', caption=cap)\n"
+             "plots.sweep_metric(plots.tidy_sweep(agg, 'amplification', VARY), ax=axes[1], metric='attempts per request',\n"
+             "                   xlabel='rate limit (requests/s)', caption=cap);"),
+        md("## The plan answer\n\nThe least rate limit meeting the SLO, per strategy, ready to paste "
+           "into a review. A value counts only if its 95% confidence bound meets the SLO; `None` means no "
+           "value in `OVER` does."),
+        code("p = resilsim.plan(scenario, vary=VARY, over=OVER, slo=SLO, replications=REPLICATIONS,\n"
              "                  seed=SEED, executor='inprocess')\np"),
         code("plots.plan_answer(p, caption=f'{scenario.name} · seed {SEED}');"),
-        md("## Write a report\n\nThe same in one self-contained HTML file: `resilsim report RUN_DIR -o report.html` "
-           "after `resilsim run` or `resilsim sweep`."),
+        md("## Write a report\n\nThe same in one self-contained HTML file (charts embedded, no external "
+           "assets), ready to attach to a review. From the command line: `resilsim sweep ... --out DIR`, "
+           "`resilsim plan ... --out DIR`, then `resilsim report DIR -o report.html`. From here:"),
+        code("import tempfile\nfrom resilsim.report import save_plan, write_report\n"
+             "out = Path(tempfile.mkdtemp())\n"
+             "save_plan(p, out, scenario=scenario, seed=SEED, replications=REPLICATIONS)\n"
+             "html = write_report(out, out / 'report.html')\n"
+             "print(html, f'{html.stat().st_size / 1024:.0f} KiB')"),
         code("plt.close('all')"),
     ]
 

@@ -1,4 +1,6 @@
 """Charts: each returns an Axes with the expected lines and labels, and leaks no figure."""
+import re
+
 import matplotlib
 
 matplotlib.use("Agg")
@@ -45,7 +47,9 @@ def test_latency_bands_has_three_percentiles_per_strategy(result):
     ax_lines = {line.get_label(): line for line in ax.get_lines()}
     # p99 is never below p50 in any bin.
     name = next(iter(result.strategies))
-    assert np.all(ax_lines[f"{name} p99"].get_ydata() >= ax_lines[f"{name} p50"].get_ydata())
+    p99, p50 = ax_lines[f"{name} p99"].get_ydata(), ax_lines[f"{name} p50"].get_ydata()
+    seen = ~np.isnan(p50)  # NaN: a bin without a success, drawn as a gap
+    assert seen.any() and np.all(p99[seen] >= p50[seen])
 
 
 def test_outcomes_stacked_bars_sum_to_one(result):
@@ -115,8 +119,29 @@ def test_plan_chart_draws_slo_and_chosen():
 
 def test_guards_without_data_says_so(result):
     ax = plots.guards_over_time(result)
-    if not {"breaker_open", "budget_tokens"} & set(result.timeline.columns):
-        assert any("no data" in t.get_text() for t in ax.texts)
+    assert not plots.has_guards(result)
+    assert any("no data" in t.get_text() for t in ax.texts)
+
+
+def test_guards_chart_draws_breaker_and_budget_of_guarded_strategies_only(tmp_path):
+    d = small(duration=60, strategies={
+        "plain": {"retry": "immediate"},
+        "budgeted": {"retry": "immediate", "guards": {"token_bucket": {"max_tokens": 10, "token_ratio": 0.1}}},
+        "breaker": {"retry": "immediate", "guards": {"breaker": {"failure_rate": 0.5, "window": 20,
+                                                                 "minimum_calls": 20, "open_s": 5}}}})
+    d["faults"] = {"incidents": [{"name": "outage", "start": 20, "duration": 20, "code": "ANALYTICS_1900",
+                                  "rate": 1.0}]}
+    r = resilsim.simulate(d, seed=0)
+    assert plots.has_guards(r)
+    ax = plots.guards_over_time(r)
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert labels == ["budgeted: budget tokens (right axis)", "breaker: breaker open"]
+    breaker = next(line for line in ax.get_lines() if line.get_label() == "breaker: breaker open")
+    t, y = breaker.get_xdata(), breaker.get_ydata()
+    assert y[(t > 25) & (t < 40)].max() == 1.0 and y[t < 15].max() == 0.0  # opens in the outage only
+    styles = [h.get_linestyle() for h in ax.get_legend().legend_handles]
+    assert len(set(styles)) == len(styles)
+    assert "guards_over_time" in {p.stem for p in plots.save_charts(r, tmp_path)}
 
 
 def test_given_ax_is_used_and_no_figure_created(result):
@@ -154,3 +179,98 @@ def test_tidy_sweep_and_plan_answer():
     assert "SLO 0.99" in labels
     assert "chosen for a: service.workers = 4" in labels
     assert ax.get_xlabel() == "service.workers"
+
+
+RESULT_CHARTS = (plots.success_over_time, plots.latency_cdf, plots.load_over_time, plots.latency_bands,
+                 plots.outcomes_by_strategy, plots.errors_over_time)
+
+
+@pytest.mark.parametrize("fn", RESULT_CHARTS, ids=lambda f: f.__name__)
+def test_every_chart_captions_scenario_and_seed_and_labels_units(result, fn):
+    from matplotlib.figure import Figure
+
+    ax = Figure().add_subplot()
+    assert fn(result, ax=ax) is ax
+    title = ax.get_title(loc="left")
+    assert result.scenario.name in title and f"seed {result.seed}" in title
+    # Time, latency and rate axes say their unit; fractions and counts are unitless.
+    for label in (ax.get_xlabel(), ax.get_ylabel()):
+        if any(w in label for w in ("time", "latency")):
+            assert "(s" in label, label
+        if re.search(r"\brate\b", label) and "success rate" not in label:
+            assert "per second" in label or "/s" in label, label
+
+
+@pytest.mark.parametrize("fn", (plots.success_over_time, plots.latency_cdf, plots.load_over_time),
+                         ids=lambda f: f.__name__)
+def test_strategies_differ_by_line_style_not_colour_alone(result, fn):
+    ax = fn(result)
+    styles = {}
+    for line in ax.get_lines():
+        for name in result.strategies:
+            if line.get_label() in (name, f"attempts: {name}"):
+                styles[name] = line.get_linestyle()
+    assert set(styles) == set(result.strategies)
+    assert len(set(styles.values())) == len(styles)
+
+
+def test_latency_bands_strategies_differ_by_marker(result):
+    ax = plots.latency_bands(result)
+    markers = {line.get_label().rsplit(" ", 1)[0]: line.get_marker() for line in ax.get_lines()}
+    assert len(set(markers.values())) == len(result.strategies)
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert legend == [*result.strategies, "p50", "p95", "p99"]
+
+
+def test_load_chart_draws_capacity_and_rate_limit(result):
+    import resilsim
+
+    ax = plots.load_over_time(result)
+    cap = [line for line in ax.get_lines() if line.get_label().startswith("capacity")]
+    # The fixture: 3 workers, exponential service with mean 0.05 s -> 60 attempts/s.
+    assert len(cap) == 1 and cap[0].get_ydata()[0] == pytest.approx(60.0)
+    d = result.scenario.model_dump(exclude_none=True)
+    d["service"]["rate_limit"] = {"token_bucket": {"rate": 12.5, "burst": 5}}
+    d["duration"] = 20
+    limited = resilsim.simulate(d, seed=1)
+    labels = _labels(plots.load_over_time(limited))
+    assert "rate limit 12.5/s" in labels
+
+
+def test_service_capacity_is_workers_over_weighted_mean_service_time():
+    import resilsim
+
+    d = small(duration=10)
+    d["service"]["workers"] = 4
+    d["service"]["operations"] = {"a": {"weight": 3, "latency": {"constant": 0.1}},
+                                  "b": {"weight": 1, "latency": {"exponential": {"mean": 0.5}}}}
+    sc = resilsim.load_scenario(d)
+    assert plots.service_capacity(sc) == pytest.approx(4 / (0.75 * 0.1 + 0.25 * 0.5))
+
+
+def test_incident_labels_do_not_overlap_and_load_changes_are_shaded():
+    import resilsim
+    from matplotlib.figure import Figure
+
+    d = small(duration=100)
+    d["faults"] = {"incidents": [{"name": f"incident-number-{i}", "start": 10 + 8 * i, "duration": 5,
+                                  "code": "ANALYTICS_2000", "rate": 0.5} for i in range(4)]}
+    d["clients"]["arrival"]["poisson"]["changes"] = [{"start": 70, "duration": 10, "rate": 40}]
+    r = resilsim.simulate(d, seed=0)
+    fig = Figure(figsize=(8, 4), layout="constrained")
+    ax = plots.success_over_time(r, ax=fig.add_subplot())
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    renderer = canvas.get_renderer()
+    boxes = [t.get_window_extent(renderer) for t in ax.texts if t.get_text().startswith("incident-number")]
+    assert len(boxes) == 4
+    for i, a in enumerate(boxes):
+        for b in boxes[i + 1:]:
+            assert not a.overlaps(b)
+    assert any(t.get_text() == "load 40/s" for t in ax.texts)
+    assert "load change" in [t.get_text() for t in ax.get_legend().get_texts()]
+    # The caption sits above the label rows.
+    title = ax.title if ax.title.get_text() else ax._left_title
+    assert title.get_window_extent(renderer).y0 >= max(b.y1 for b in boxes) - 1

@@ -93,3 +93,37 @@ def test_report_renders_in_headless_chromium(run_dir, tmp_path):
     subprocess.run([exe, "--headless", "--no-sandbox", "--disable-gpu", f"--screenshot={png}",
                     "--window-size=1200,1600", out.as_uri()], check=True, capture_output=True, timeout=120)
     assert png.stat().st_size > 10_000
+
+
+def test_ci_table_is_compact_mean_and_interval():
+    from resilsim.report import ci_table
+
+    agg = pd.DataFrame({"point": [0, 1], "service.workers": [2, 4], "strategy": ["a", "a"], "n": [3, 1],
+                        "success_rate": [0.9, 0.99], "success_rate_ci_low": [0.85, float("nan")],
+                        "success_rate_ci_high": [0.95, float("nan")], "p99_s": [1.5, 0.5],
+                        "p99_s_ci_low": [1.25, float("nan")], "p99_s_ci_high": [1.75, float("nan")]})
+    t = ci_table(agg)
+    assert list(t.columns) == ["service.workers", "strategy", "n", "success_rate", "p99_s"]
+    assert t.loc[0, "success_rate"] == "0.9 [0.85, 0.95]"
+    assert t.loc[1, "success_rate"] == "0.99"  # one replication: no interval to show
+    assert "<table" in t.to_html()
+
+
+def test_plan_out_dir_makes_a_plan_report(tmp_path, capsys):
+    sc = small(duration=15, strategies={"none": {"retry": "none"}})
+    (tmp_path / "s.yaml").write_text(yaml.safe_dump(sc))
+    out = tmp_path / "plan"
+    assert main(["plan", str(tmp_path / "s.yaml"), "--vary", "service.workers", "--over", "1,4",
+                 "--slo", "success_rate>=0.5", "--replications", "2", "--workers", "1", "--out", str(out)]) == 0
+    assert (out / "plan.json").exists() and (out / "scenario.yaml").exists()
+    assert main(["report", str(out), "-o", str(tmp_path / "p.html")]) == 0
+    text = (tmp_path / "p.html").read_text()
+    _self_contained(text)
+    assert "Planning answer" in text and "service.workers = " in text and "Scenario" in text
+    assert "data:image/png;base64," in text and "chart not drawn" not in text
+
+
+def test_broken_plan_json_is_a_clear_error(tmp_path, capsys):
+    (tmp_path / "plan.json").write_text('{"vary": 1}')
+    assert main(["report", str(tmp_path), "-o", str(tmp_path / "x.html")]) == 2
+    assert "not a plan written by" in capsys.readouterr().err

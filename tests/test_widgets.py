@@ -17,7 +17,7 @@ def _scenario():
 
 @pytest.fixture
 def ex():
-    return build_explorer(_scenario(), preview=20)
+    return build_explorer(_scenario(), preview=20, charts=("success_over_time", "load_over_time"))
 
 
 def test_panel_is_a_box_with_the_explorer():
@@ -84,3 +84,51 @@ def test_bad_value_says_why_and_keeps_last_result(ex):
     ex.controls["load"].value = 0.0  # the schema wants a positive rate
     assert ex.result is last
     assert "rate" in ex.status.value
+
+
+def _expected(ex):
+    """Table HTML and first chart PNG drawn independently from a fresh simulation of the controls' scenario."""
+    import io
+
+    from matplotlib.figure import Figure
+
+    from resilsim import plots
+
+    sc = ex.scenario(full=False)
+    r = resilsim.simulate(sc, seed=ex.seed, strategies=ex._names)
+    fig = Figure(figsize=(8, 3.4), layout="constrained", dpi=90)
+    getattr(plots, ex.charts[0])(r, ax=fig.add_subplot())
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    return r, r.summary().to_html(float_format=lambda v: f"{v:.3g}"), buf.getvalue()
+
+
+@pytest.mark.parametrize("knob, value", [("load", 80.0), ("workers", 2), ("incident_rate", 0.9)])
+def test_redraw_shows_the_run_with_the_new_value(ex, knob, value):
+    if knob == "incident_rate":  # an incident with a code first, at a low rate
+        ex.controls["incident_rate"].value = 0.1
+        ex.controls["incident_code"].value = ex.controls["incident_code"].options[1]
+    before = ex.table.value, ex.images[0].value
+    ex.controls[knob].value = value
+    r, table, png = _expected(ex)
+    # What the panel shows is exactly the run with the new value, not the previous one.
+    assert ex.table.value == table and ex.images[0].value == png
+    assert (ex.table.value, ex.images[0].value) != before
+    assert ex.result.summary().equals(r.summary())
+
+
+def test_preview_is_a_window_around_a_late_incident():
+    d = small(duration=200)
+    d["faults"] = {"incidents": [{"name": "late", "start": 120, "duration": 60, "code": "ANALYTICS_2000",
+                                  "rate": 0.5}]}
+    d["clients"]["arrival"]["poisson"]["changes"] = [{"start": 100, "duration": 15, "rate": 80}]
+    ex = build_explorer(resilsim.load_scenario(d), preview=40)
+    assert ex.result is not None, ex.status.value
+    # Window: from a quarter of its length before the incident (110 s) to 150 s, shifted to start at 0.
+    assert ex.offset == 110 and ex.result.scenario.duration == 40
+    assert ex.result.windows[0][:2] == (10.0, 40.0)
+    change = ex.result.scenario.clients.arrival.poisson.changes[0]
+    assert (change.start, change.duration) == (0.0, 5.0)  # 100–115 s clipped to 110–115 s
+    assert "110–150 s" in ex.status.value
+    ex.button.click()  # the full run is not shifted
+    assert ex.offset == 0 and ex.result.windows[0][:2] == (120.0, 180.0)
