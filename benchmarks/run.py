@@ -12,14 +12,19 @@ Workloads:
 * ``baseline``  -- benchmarks/baseline_simpy.py, ``n`` requests;
 * ``resilsim``  -- benchmarks/reference.yaml with ``duration = n / 60`` s;
 * ``all-features`` -- benchmarks/all_features.yaml, same duration;
+* ``all-features+guards`` -- the same with a circuit breaker and a retry budget (:data:`GUARDS`);
 * ``empty``     -- imports and a 1-second reference run: the RSS floor that
-  "bytes per recorded attempt" is measured over.
+  "bytes per recorded attempt" is measured over;
+* ``summary``   -- the reference with ``record="summary"`` (counts and latency
+  histograms, no rows), at ``--summary-requests`` (default 1M and 10M): its
+  peak RSS must not grow with the number of requests (target: within 10 %).
 
 Usage::
 
     python benchmarks/run.py                 # 100k and 1M requests, 3 runs each
     python benchmarks/run.py --quick         # 20k and 200k requests, 3 runs each
     python benchmarks/run.py --requests 50000 500000 --repeat 5 --no-write
+    python benchmarks/run.py --summary-requests 1000000 5000000   # a shorter summary-mode check
 """
 from __future__ import annotations
 
@@ -38,13 +43,19 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 RATE = 60.0  # requests per simulated second in both workloads
-SCENARIOS = {"resilsim": HERE / "reference.yaml", "all-features": HERE / "all_features.yaml"}
+SCENARIOS = {"resilsim": HERE / "reference.yaml", "all-features": HERE / "all_features.yaml",
+             "all-features+guards": HERE / "all_features.yaml"}
+#: Client-side guards added to every strategy of all-features+guards: a circuit breaker and a retry budget
+#: (defaults of the scenario schema). Kept out of all_features.yaml while the guards are being wired, so the
+#: digest pinned for that file in tests/test_determinism.py does not move.
+GUARDS = {"breaker": {}, "ratio": {}}
 
 # Targets from issue 8.
 TARGET_SPEEDUP = 2.5
 TARGET_LINEAR = 11.0
 TARGET_BYTES = 100.0
 TARGET_FEATURES = 1.5
+TARGET_SUMMARY_GROWTH = 1.10  # peak RSS at the large summary size / at the small one
 
 
 def _peak_mib() -> float:
@@ -72,7 +83,8 @@ def child(workload: str, n: int, seed: int) -> dict:
 
         import yaml
 
-        path = SCENARIOS["resilsim" if workload == "empty" else workload]
+        path = SCENARIOS["resilsim" if workload in ("empty", "summary") else workload]
+        record = "summary" if workload == "summary" else "full"
         data = yaml.safe_load(path.read_text())
         duration = 1.0 if workload == "empty" else n / RATE
         # Incidents keep their place in the run: start and length scale with the duration.
@@ -80,6 +92,9 @@ def child(workload: str, n: int, seed: int) -> dict:
         for inc in data.get("faults", {}).get("incidents", []):
             inc["start"], inc["duration"] = inc["start"] * scale, inc["duration"] * scale
         data["duration"] = duration
+        if workload == "all-features+guards":
+            for strategy in data["strategies"].values():
+                strategy["guards"] = GUARDS
         scenario = load_scenario(data)
         # Peak RSS when the simulation is done, before simulate() builds its pandas tables.
         import resilsim.sim.run as run_module
@@ -94,12 +109,20 @@ def child(workload: str, n: int, seed: int) -> dict:
 
         run_module._run_one = _measured
         t0 = time.perf_counter()
-        result = simulate(scenario, seed)
+        result = simulate(scenario, seed, record=record)
         wall = time.perf_counter() - t0
         row = result.summary().iloc[0]
-        out = {"attempts": len(result.attempts), "requests": int(row["requests"]),
+        attempts = (len(result.attempts) if record == "full"
+                    else sum(st["attempts_sent"] for st in result.stats.values()))
+        out = {"attempts": attempts, "requests": int(row["requests"]),
                "success_rate": float(row["success_rate"]), "amplification": float(row["amplification"]),
                "p99_s": float(row["p99_s"]), "core_peak_mib": core.get("peak_mib", float("nan"))}
+        if record == "summary":
+            # The summary's peak is the one that matters; the per-bin timeline (built on first use) adds
+            # ~90 bytes per bin (duration / bin rows), reported separately.
+            out["summary_peak_mib"] = _peak_mib()
+            _ = result.timeline
+            out["timeline_peak_mib"] = _peak_mib()
     out.update(workload=workload, n=n, seed=seed, wall_s=wall, peak_mib=_peak_mib())
     return out
 
@@ -138,6 +161,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--repeat", type=int, default=3, help="runs per configuration (seeds 0..repeat-1)")
     p.add_argument("--no-baseline-large", action="store_true", help="skip the baseline at the large size")
     p.add_argument("--no-write", action="store_true", help="print only; leave benchmarks/RESULTS.md alone")
+    p.add_argument("--summary-requests", type=int, nargs=2, metavar=("SMALL", "LARGE"),
+                   default=(1_000_000, 10_000_000), help="summary-mode sizes (default 1000000 10000000)")
+    p.add_argument("--no-summary", action="store_true", help="skip the summary-mode memory check")
     args = p.parse_args(argv)
 
     if args.child:
@@ -150,11 +176,15 @@ def main(argv: list[str] | None = None) -> int:
     res: dict = {}
     plan = [("empty", 0), ("empty-baseline", 0)]
     for n in (small, large):
-        plan += [("baseline", n), ("resilsim", n), ("all-features", n)]
+        plan += [("baseline", n), ("resilsim", n), ("all-features", n), ("all-features+guards", n)]
+    s_small, s_large = args.summary_requests
+    if not args.no_summary:
+        plan += [("summary", s_small), ("summary", s_large)]
     for w, n in plan:
         if w == "baseline" and n == large and args.no_baseline_large:
             continue
-        repeat = 1 if w.startswith("empty") else args.repeat
+        # One run at the large summary size: its peak RSS barely varies, and each run takes minutes.
+        repeat = 1 if w.startswith("empty") or (w == "summary" and n == s_large) else args.repeat
         runs = [measure(w, n, seed) for seed in range(repeat)]
         res[(w, n)] = medians(runs)
         m = res[(w, n)]
@@ -198,6 +228,18 @@ def main(argv: list[str] | None = None) -> int:
         ratios.append(ratio_row(f"all-features cost per attempt / reference, N={n:,}",
                                 (allf["wall_s"] / allf["attempts"]) / (ref["wall_s"] / ref["attempts"]),
                                 TARGET_FEATURES))
+        if ("all-features+guards", n) in res:
+            g = res[("all-features+guards", n)]
+            ratios.append(ratio_row(f"all-features + breaker + retry budget cost per attempt / reference, N={n:,}",
+                                    (g["wall_s"] / g["attempts"]) / (ref["wall_s"] / ref["attempts"]),
+                                    TARGET_FEATURES))
+    if ("summary", s_large) in res:
+        def peak(n, key):
+            return statistics.median(r[key] for r in res[("summary", n)]["runs"])
+        for key, what in (("summary_peak_mib", "simulate + summary()"), ("timeline_peak_mib", "and the timeline")):
+            ratios.append(ratio_row(f"summary mode peak RSS N={s_large:,} / N={s_small:,} ({what}: "
+                                    f"{peak(s_large, key):.1f} / {peak(s_small, key):.1f} MiB)",
+                                    peak(s_large, key) / peak(s_small, key), TARGET_SUMMARY_GROWTH))
     cmd = "python benchmarks/run.py " + " ".join(argv if argv is not None else sys.argv[1:])
     now = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     report = "\n".join([
