@@ -72,9 +72,9 @@ def _parser() -> argparse.ArgumentParser:
     cat.add_argument("api", help="analytics | nanostream | counters | path to a catalog YAML")
     cat.add_argument("--format", choices=("table", "csv"), default="table")
 
-    from .sweep import add_parsers as _add_sweep_parsers  # sweep + plan (issue 5)
+    from .sweep import add_parsers as _add_sweep_parsers  # sweep + plan
     _add_sweep_parsers(sub)
-    from .report import add_parser as _add_report_parser  # report (issue 6)
+    from .report import add_parser as _add_report_parser  # report
     _add_report_parser(sub)
     return p
 
@@ -120,10 +120,10 @@ def _dispatch(args) -> int:
         return _catalog(args)
     if args.command == "validate":
         return _validate(args)
-    if args.command == "report":  # issue 6
+    if args.command == "report":
         from .report import cli_report
         return cli_report(args)
-    if args.command in ("sweep", "plan"):  # issue 5
+    if args.command in ("sweep", "plan"):
         from .sweep import cli_plan, cli_sweep
         return cli_sweep(args) if args.command == "sweep" else cli_plan(args)
     return _run(args)
@@ -172,7 +172,7 @@ def _run(args) -> int:
         print(summary.to_string(float_format=lambda v: f"{v:.4g}"))
     out = Path(args.out)
     paths = result.to_csv(out)
-    paths += _save_run_meta(result, out)  # what `resilsim report` needs (issue 6)
+    paths += _save_run_meta(result, out)  # what `resilsim report` needs
     if not args.no_charts:
         paths += save_charts(result, out)
     print(f"wrote {', '.join(p.name for p in paths)} to {out}/")

@@ -1,5 +1,5 @@
 """Same scenario and seed: identical result tables, byte for byte, across repeated runs, fresh processes,
-sweep executors and worker counts (issue 9). tests/test_determinism.py pins the digests themselves."""
+sweep executors and worker counts. tests/test_determinism.py pins the digests themselves."""
 import hashlib
 import os
 import subprocess

@@ -124,7 +124,7 @@ CASES = {
     "incident_unknown_library": add("faults:\n  incidents:\n    - {use: no_such_incident, start: 10, duration: 5}\n"),
     # clients
     "deadline_below_timeout": sub("  arrival: {poisson: {rate: 20}}", "  arrival: {poisson: {rate: 20}}\n  timeout: 10\n  deadline: 5"),
-    # retries that could never stop, limits (issue 9)
+    # retries that could never stop, limits
     "retry_never_stops": sub("none: {retry: none}", "none: {retry: {wait: {fixed: 1}}}"),
     "retry_on_status_700": sub("none: {retry: none}", "none: {retry: {retry_on: {status: [700]}, stop: {attempts: 3}}}"),
     "limits_unknown_key": add("limits: {wall: 5}\n"),
