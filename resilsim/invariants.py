@@ -20,7 +20,7 @@ strategy and seed that reproduce it. The checks (docs/reliability.md):
     previous attempt's end, a finished request ends no earlier than its last
     attempt, nothing happens before 0 or after the run's end.
 ``deadline``
-    no attempt starts after its request's deadline (``clients.deadline``).
+    no attempt starts after its request's deadline (the strategy's ``deadline``, else ``clients.deadline``).
 ``codes_add_up``
     a successful request has no error code and a failed one has one; a
     finished request's code is its last attempt's; a successful attempt is
@@ -40,16 +40,18 @@ from .errors import InvariantError
 from .sim.recorder import CODE_OK, OUT_INCOMPLETE, OUT_SHED, OUT_SUCCESS, OUTCOMES
 
 CHECKS = ("ends_once", "attempts_add_up", "time_order", "deadline", "codes_add_up")
+#: check_run checks runs of more requests than this in slices of request ids (memory: see check_run).
+CHUNK_REQUESTS = 1 << 17
 
 
-def _first(mask: np.ndarray, ids: np.ndarray | None = None) -> str:
+def _first_row(mask: np.ndarray, ids: np.ndarray | None = None, first_id: int = 0) -> str:
     i = int(np.flatnonzero(mask)[0])
-    return f"{int(mask.sum())} rows, first request {int(ids[i]) if ids is not None else i}"
+    return f"{int(mask.sum())} rows, first request {(int(ids[i]) if ids is not None else i) + first_id}"
 
 
 def violations(req: dict, att: dict, *, ok_code: int = CODE_OK, deadline: float | None = None,
                end_time: float | None = None, attempts_sent: int | None = None,
-               requests_done: int | None = None, hedged: bool = False) -> list[tuple[str, str]]:
+               requests_done: int | None = None, hedged: bool = False, first_id: int = 0) -> list[tuple[str, str]]:
     """Every broken invariant of one strategy's tables as ``(check, what is wrong)``; empty when all hold.
 
     ``req``: numpy columns ``start``, ``end``, ``attempts``, ``code``, ``outcome``
@@ -61,17 +63,20 @@ def violations(req: dict, att: dict, *, ok_code: int = CODE_OK, deadline: float 
     strategy hedges, so copies of a first attempt overlap and may end in any
     order (attempts are paired by number, the overlap and last-attempt checks
     give way to "a successful request has exactly one successful attempt").
+    ``first_id``: the id of ``req``'s first row, when the tables are a slice
+    of the run's (request ids in ``att`` then count from it, minus ``first_id``).
     """
+    def _first(mask, ids=None):
+        return _first_row(mask, ids, first_id)
+
     out = []
     n, m = len(req["start"]), len(att["start"])
-    r_start, r_end, r_att = req["start"], req["end"], req["attempts"].astype(np.int64)
+    r_start, r_end, r_att = req["start"], req["end"], req["attempts"].astype(np.int64, copy=False)
     r_code, r_out = req["code"], req["outcome"]
     finished = r_out != OUT_INCOMPLETE
 
     # ends_once
-    if requests_done is not None and requests_done != int(finished.sum()):
-        out.append(("ends_once", f"the clients ended {requests_done} requests but {int(finished.sum())} rows "
-                                 "have an outcome (a request ended twice, or never recorded)"))
+    out += _done_counter(requests_done, int(finished.sum()))
     with np.errstate(invalid="ignore"):
         bad = finished & ~(r_end >= r_start)
     if bad.any():
@@ -81,7 +86,7 @@ def violations(req: dict, att: dict, *, ok_code: int = CODE_OK, deadline: float 
         out.append(("ends_once", f"an unfinished request has an end time ({_first(bad)})"))
 
     # attempts_add_up
-    a_req = att["request"].astype(np.int64)
+    a_req = att["request"].astype(np.int64, copy=False)
     known = (a_req >= 0) & (a_req < n)
     if not known.all():
         out.append(("attempts_add_up", f"attempt rows for requests that do not exist ({_first(~known, a_req)})"))
@@ -104,11 +109,7 @@ def violations(req: dict, att: dict, *, ok_code: int = CODE_OK, deadline: float 
     bad = s_num != expected
     if bad.any():
         out.append(("attempts_add_up", f"a request's attempts are not numbered 1, 2, 3, … ({_first(bad, s_req)})"))
-    if attempts_sent is not None:
-        in_flight = int((~finished).sum())
-        if not m <= attempts_sent <= m + in_flight * (5 if hedged else 1):  # a hedge has at most 4 extra copies
-            out.append(("attempts_add_up", f"the clients sent {attempts_sent} attempts but {m} are recorded "
-                                           f"with {in_flight} requests still in flight"))
+    out += _sent_counter(attempts_sent, m, int((~finished).sum()), hedged)
 
     # time_order
     with np.errstate(invalid="ignore"):
@@ -167,6 +168,23 @@ def violations(req: dict, att: dict, *, ok_code: int = CODE_OK, deadline: float 
     return out
 
 
+def _done_counter(requests_done: int | None, finished: int) -> list[tuple[str, str]]:
+    # ends_once: the clients' count of finished requests against the rows with an outcome.
+    if requests_done is not None and requests_done != finished:
+        return [("ends_once", f"the clients ended {requests_done} requests but {finished} rows "
+                              "have an outcome (a request ended twice, or never recorded)")]
+    return []
+
+
+def _sent_counter(attempts_sent: int | None, m: int, in_flight: int, hedged: bool) -> list[tuple[str, str]]:
+    # attempts_add_up: attempts recorded ≤ attempts sent ≤ recorded + requests still in flight.
+    if attempts_sent is not None and not m <= attempts_sent <= m + in_flight * (5 if hedged else 1):
+        # (a hedge has at most 4 extra copies)
+        return [("attempts_add_up", f"the clients sent {attempts_sent} attempts but {m} are recorded "
+                                    f"with {in_flight} requests still in flight")]
+    return []
+
+
 def report(problems: list[tuple[str, str]], *, scenario: str, strategy: str, seed) -> InvariantError:
     """The bug report for ``problems``: one sentence with the checks, scenario, strategy and seed."""
     what = "; ".join(f"{c}: {d}" for c, d in problems)
@@ -187,10 +205,34 @@ def check_run(scenario, seed, strategy: str, run: dict) -> None:
     rec = run["recorder"]
     if getattr(rec, "summary_only", False):
         return  # no rows to check (record="summary")
-    problems = violations(rec.requests.view(), rec.attempts.view(), ok_code=CODE_OK,
-                          deadline=scenario.clients.deadline, end_time=run.get("end_time"),
-                          attempts_sent=run.get("attempts_sent"), requests_done=run.get("requests_done"),
-                          hedged=getattr(run.get("strategy"), "hedge", None) is not None)
+    req, att = rec.requests.view(), rec.attempts.view()
+    own = getattr(run.get("strategy"), "deadline", None)  # a strategy's own deadline (or its library's) wins
+    kw = {"ok_code": CODE_OK, "deadline": own if own is not None else scenario.clients.deadline,
+          "end_time": run.get("end_time"),
+          "hedged": getattr(run.get("strategy"), "hedge", None) is not None}
+    n, a_req = len(req["start"]), att["request"]
+    if n <= CHUNK_REQUESTS or not bool(((a_req >= 0) & (a_req < n)).all()):
+        problems = violations(req, att, attempts_sent=run.get("attempts_sent"),
+                              requests_done=run.get("requests_done"), **kw)
+    else:
+        # In slices of request ids, so the checks' temporary arrays (~100 bytes per attempt) stay a fraction of
+        # the run's own columns (benchmarks/RESULTS.md: memory per attempt). Every check is per request,
+        # except the clients' two counters, checked once with the whole run's totals.
+        problems = []
+        size = max(CHUNK_REQUESTS, -(-n // 8))
+        for lo in range(0, n, size):
+            hi = min(lo + size, n)
+            rows = np.flatnonzero((a_req >= lo) & (a_req < hi))
+            part = {k: v[rows] for k, v in att.items()}
+            part["request"] -= lo
+            del rows
+            for p in violations({k: v[lo:hi] for k, v in req.items()}, part, first_id=lo, **kw):
+                if p not in problems:
+                    problems.append(p)
+            del part
+        finished = int(np.count_nonzero(req["outcome"] != OUT_INCOMPLETE))
+        problems = (_done_counter(run.get("requests_done"), finished) + problems
+                    + _sent_counter(run.get("attempts_sent"), len(a_req), n - finished, kw["hedged"]))
     if problems:
         raise report(problems, scenario=scenario.name, strategy=strategy, seed=seed)
 
@@ -217,7 +259,8 @@ def check_result(result) -> None:
                "attempts": r["attempts"].to_numpy(), "code": _codes(r["code"]), "outcome": outcome}
         att = {"request": a["request"].to_numpy(), "attempt": a["attempt"].to_numpy(),
                "start": a["start"].to_numpy(float), "end": a["end"].to_numpy(float), "code": _codes(a["code"])}
-        problems += violations(req, att, ok_code=ok, deadline=s.clients.deadline, end_time=stats.get("end_time"),
+        deadline = (result.strategies.get(name) or {}).get("deadline_s", s.clients.deadline)
+        problems += violations(req, att, ok_code=ok, deadline=deadline, end_time=stats.get("end_time"),
                                attempts_sent=stats.get("attempts_sent"), requests_done=stats.get("requests_done"),
                                hedged="hedge_delay_s" in (result.strategies.get(name) or {}))
         problems += _totals(result, name, r, a)

@@ -8,100 +8,171 @@ computed here and only here.
 from __future__ import annotations
 
 import html
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from .errors import ResilsimError
-from .sim.recorder import CODE_CANCELLED, CODE_OK, CODE_TIMEOUT, OUTCOMES, SOURCES
+from .sim.recorder import CODE_CANCELLED, CODE_OK, CODE_TIMEOUT, OUT_SUCCESS, OUTCOMES, SOURCES
 
 SUMMARY_COLUMNS = ["strategy", "requests", "success_rate", "p50_s", "p95_s", "p99_s", "mean_attempts",
                    "amplification", "goodput_rps", *OUTCOMES, "wasted_s"]
 
 
-@dataclass
 class Result:
-    """What :func:`resilsim.simulate` returns: the scenario, the seed and tidy DataFrames."""
+    """What :func:`resilsim.simulate` returns: the scenario, the seed and tidy DataFrames.
 
-    scenario: object
-    seed: object
-    requests: pd.DataFrame
-    attempts: pd.DataFrame
-    timeline: pd.DataFrame
-    windows: list = field(default_factory=list)
-    strategies: dict = field(default_factory=dict)
-    stats: dict = field(default_factory=dict)
-    #: strategy → why its run stopped early at a scenario limit (its tables are partial); empty: none did.
-    truncated: dict = field(default_factory=dict)
+    ``requests`` and ``attempts`` are built on first use from the recorder's
+    numpy columns (zero-copy where the dtypes allow), and :meth:`summary`
+    reads those columns directly, so a run that only needs its summary never
+    builds the tables (benchmarks/RESULTS.md: memory per attempt). Tables
+    assigned by hand replace the columns as the source of every metric.
+    """
+
+    def __init__(self, scenario, seed, requests: pd.DataFrame | None = None, attempts: pd.DataFrame | None = None,
+                 timeline: pd.DataFrame | None = None, windows: list | None = None, strategies: dict | None = None,
+                 stats: dict | None = None, truncated: dict | None = None):
+        self.scenario = scenario
+        self.seed = seed
+        self.windows = [] if windows is None else windows
+        self.strategies = {} if strategies is None else strategies
+        self.stats = {} if stats is None else stats
+        #: strategy → why its run stopped early at a scenario limit (its tables are partial); empty: none did.
+        self.truncated = {} if truncated is None else truncated
+        self._requests, self._attempts, self._timeline = requests, attempts, timeline
+        self._cols = None  # from_runs: strategy → the recorder's columns and what the tables need besides
+        self._codes = self._code_lut = self._code_categories = None
 
     @classmethod
     def from_runs(cls, scenario, seed, codes: list, runs: dict) -> "Result":
-        """Assemble the tables of several strategy runs (internal to :func:`simulate`)."""
+        """Keep the columns of several strategy runs, checked, for the tables (internal to :func:`simulate`)."""
         if any(getattr(run["recorder"], "summary_only", False) for run in runs.values()):
             return SummaryResult.from_runs(scenario, seed, codes, runs)
-        # Columns are built as categoricals straight from the recorder's integer codes: object
-        # arrays of names cost ~200 bytes per attempt at 1M requests (benchmarks/RESULTS.md).
-        names = [c.code for c in codes] + ["TIMEOUT", "", "CANCELLED"]
-        http = np.array([c.http for c in codes] + [0, 200, 0], dtype=np.int16)
-        order = list(runs)
         from .invariants import check_run
         for name, run in runs.items():  # every run is checked before its tables are built (docs/reliability.md)
             check_run(scenario, seed, name, run)
-
-        def table_codes(col):
-            # Codes -1 (ok), -2 (timeout) and -3 (a cancelled hedge) map to the last three names.
-            col = np.where(col == CODE_CANCELLED, len(codes) + 2, col)
-            return np.where(col == CODE_OK, len(codes) + 1, np.where(col == CODE_TIMEOUT, len(codes), col))
-
-        views = {name: (run["recorder"].requests.view(), run["recorder"].attempts.view()) for name, run in runs.items()}
-        coded = {name: (table_codes(r["code"]), table_codes(a["code"])) for name, (r, a) in views.items()}
-        used = np.unique(np.concatenate([np.concatenate(pair) for pair in coded.values()] + [np.array([len(codes) + 1])]))
-        remap = np.full(len(names), -1, dtype=np.int16)
-        remap[used] = np.arange(len(used))
-        code_categories = [names[i] for i in used]
-
-        def cat(values, categories):
-            return pd.Categorical.from_codes(values, categories=categories)
-
-        req_frames, att_frames, tl_frames = [], [], []
-        strategies, stats, windows = {}, {}, []
-        for k, (name, run) in enumerate(runs.items()):
+        strategies, stats, cols, windows = {}, {}, {}, []
+        for name, run in runs.items():
             rec = run["recorder"]
             windows = run["windows"]
-            r, a = views[name]
-            rcode, acode = coded[name]
-            req = pd.DataFrame({
-                "strategy": cat(np.full(len(r["start"]), k, dtype=np.int8), order),
-                "request": np.arange(len(r["start"]), dtype=np.int64),
-                "operation": cat(r["operation"], run["operations"]),
-                "start": r["start"], "end": r["end"], "latency": r["end"] - r["start"],
-                "attempts": r["attempts"],
-                "outcome": cat(r["outcome"], list(OUTCOMES)),
-                "code": cat(remap[rcode], code_categories),
-            })
-            att = pd.DataFrame({
-                "strategy": cat(np.full(len(a["start"]), k, dtype=np.int8), order),
-                "request": a["request"], "attempt": a["attempt"], "start": a["start"], "end": a["end"],
-                "status": http[acode], "code": cat(remap[acode], code_categories),
-                "source": cat(a["source"], list(SOURCES)),
-            })
-            req_frames.append(req)
-            att_frames.append(att)
-            tl_frames.append(_timeline(name, req, att, scenario, run))
             strategies[name] = run.get("strategy", run["policy"]).describe()  # retry policy, guards, hedging
             stats[name] = {"wall_s": run["wall_s"], "busy_s": run["busy_time"], "wasted_s": run["wasted_time"],
                            "reject_s": run.get("reject_time", 0.0),
                            "attempt_bytes": rec.attempts.nbytes, "end_time": run["end_time"],
                            "attempts_sent": run.get("attempts_sent"), "requests_done": run.get("requests_done"),
                            "stopped_at": run.get("stopped_at"), **run.get("guard_counts", {})}
-        requests = pd.concat(req_frames, ignore_index=True) if len(req_frames) > 1 else req_frames[0]
-        attempts = pd.concat(att_frames, ignore_index=True) if len(att_frames) > 1 else att_frames[0]
-        timeline = pd.concat(tl_frames, ignore_index=True)
-        timeline["strategy"] = pd.Categorical(timeline["strategy"], categories=order)
+            cols[name] = {"req": rec.requests.view(), "att": rec.attempts.view(), "operations": run["operations"],
+                          "sampler": run.get("sampler"), "workers": run["workers"]}
         truncated = {name: run["truncated"] for name, run in runs.items() if run.get("truncated")}
-        return cls(scenario, seed, requests, attempts, timeline, windows, strategies, stats, truncated)
+        result = cls(scenario, seed, windows=windows, strategies=strategies, stats=stats, truncated=truncated)
+        result._cols = cols
+        result._codes = codes
+        return result
+
+    # ------------------------------------------------------------ tables (built on first use)
+
+    @property
+    def requests(self) -> pd.DataFrame:
+        """One row per request: strategy, request id, operation, start, end, latency (s), attempts, outcome, code."""
+        if self._requests is None and self._cols is not None:
+            self._requests = self._table("requests")
+        return self._requests
+
+    @requests.setter
+    def requests(self, value: pd.DataFrame) -> None:
+        self._from_tables()
+        self._requests = value
+
+    @property
+    def attempts(self) -> pd.DataFrame:
+        """One row per attempt: strategy, request id, attempt number, start, end (s), HTTP status, code, source."""
+        if self._attempts is None and self._cols is not None:
+            self._attempts = self._table("attempts")
+        return self._attempts
+
+    @attempts.setter
+    def attempts(self, value: pd.DataFrame) -> None:
+        self._from_tables()
+        self._attempts = value
+
+    @property
+    def timeline(self) -> pd.DataFrame:
+        """One row per strategy and time bin (see :func:`_timeline`)."""
+        if self._timeline is None and self._cols is not None:
+            frames = [_timeline(name, c["req"], c["att"], self.scenario, c) for name, c in self._cols.items()]
+            tl = pd.concat(frames, ignore_index=True)
+            tl["strategy"] = pd.Categorical(tl["strategy"], categories=list(self._cols))
+            self._timeline = tl
+        return self._timeline
+
+    @timeline.setter
+    def timeline(self, value: pd.DataFrame) -> None:
+        self._timeline = value
+
+    def _from_tables(self) -> None:
+        # A table assigned by hand: build the others first, then the tables are the source of every metric.
+        if self._cols is not None:
+            _ = self.requests, self.attempts, self.timeline
+            self._cols = None
+
+    def _table(self, which: str) -> pd.DataFrame:
+        # The requests or attempts table of every strategy, straight from the recorder's columns: views where
+        # the dtype is already the table's (one strategy), categoricals from integer codes (no strings per row).
+        cols, codes = self._cols, self._codes
+        order = list(cols)
+        names = [c.code for c in codes] + ["TIMEOUT", "", "CANCELLED"]
+        if getattr(self, "_code_lut", None) is None:
+            # Codes -1 (ok), -2 (timeout) and -3 (a cancelled hedge) map to the last three names; the categories
+            # are the codes either table uses, in the catalog's order (the same for both tables).
+            raw = np.unique(np.concatenate([np.unique(c[t]["code"]) for c in cols.values() for t in ("req", "att")]
+                                           + [np.array([CODE_OK], dtype=np.int16)]))
+            table_code = np.where(raw == CODE_CANCELLED, len(codes) + 2,
+                                  np.where(raw == CODE_OK, len(codes) + 1, np.where(raw == CODE_TIMEOUT, len(codes), raw)))
+            used = np.unique(table_code)
+            lut = np.full(len(codes) + 3, -1, dtype=np.int8 if len(used) < 127 else np.int16)
+            lut[raw - CODE_CANCELLED] = np.searchsorted(used, table_code)  # indexed by raw code + 3
+            self._code_lut, self._code_categories = lut, [names[i] for i in used]
+        lut, code_categories = self._code_lut, self._code_categories
+
+        def join(parts):
+            return parts[0] if len(parts) == 1 else np.concatenate(parts)
+
+        def cat(parts, categories):
+            return pd.Categorical.from_codes(join(parts), categories=categories)
+
+        def strategy_codes(key):
+            return [np.full(len(c[key]["start"]), k, dtype=np.int8) for k, c in enumerate(cols.values())]
+
+        if which == "requests":
+            r = [c["req"] for c in cols.values()]
+            ops = [c["operations"] for c in cols.values()]
+            if any(o != ops[0] for o in ops):
+                raise ValueError("strategies of one result must share their operations")
+            start, end = join([x["start"] for x in r]), join([x["end"] for x in r])
+            data = {
+                "strategy": cat(strategy_codes("req"), order),
+                "request": join([np.arange(len(x["start"]), dtype=np.int64) for x in r]),
+                "operation": cat([x["operation"] for x in r], ops[0]),
+                "start": start, "end": end, "latency": end - start,
+                "attempts": join([x["attempts"] for x in r]),
+                "outcome": cat([x["outcome"] for x in r], list(OUTCOMES)),
+                "code": cat([lut[x["code"] - CODE_CANCELLED] for x in r], code_categories),
+            }
+        else:
+            http = np.array([c.http for c in codes] + [0, 200, 0], dtype=np.int16)
+            # HTTP status per raw code + 3: cancelled, timeout and ok first.
+            status = np.concatenate([http[[len(codes) + 2, len(codes), len(codes) + 1]], http[:len(codes)]])
+            a = [c["att"] for c in cols.values()]
+            data = {
+                "strategy": cat(strategy_codes("att"), order),
+                "request": join([x["request"] for x in a]), "attempt": join([x["attempt"] for x in a]),
+                "start": join([x["start"] for x in a]), "end": join([x["end"] for x in a]),
+                "status": join([status[x["code"] - CODE_CANCELLED] for x in a]),
+                "code": cat([lut[x["code"] - CODE_CANCELLED] for x in a], code_categories),
+                "source": cat([x["source"] for x in a], list(SOURCES)),
+            }
+        return pd.DataFrame(data, copy=False)
 
     # ------------------------------------------------------------ metrics
 
@@ -140,19 +211,24 @@ class Result:
         """Per strategy, whole run: requests shed by a guard before their first attempt (``shed_first``),
         retries a guard refused (``shed_retry``; both end the request as ``shed``), hedged copies sent
         (``hedges``), requests a hedged copy won (``hedge_wins``) and hedges a guard refused
-        (``hedges_refused``). Zeros for strategies without guards or hedging.
+        (``hedges_refused``); attempts a blocking guard (the AWS adaptive limiter) made wait (``held``),
+        the seconds they waited in all (``held_s``) and requests whose deadline came while they waited
+        (``held_deadline``, outcome ``deadline``). Zeros for strategies without guards or hedging.
 
         Only client-side guards end a request as ``shed``; server-side load
         shedding answers attempts with the API's overload code (attempt
         ``source`` ``shed``, timeline ``overload_rps``).
         """
-        cols = ["shed_first", "shed_retry", "hedges", "hedge_wins", "hedges_refused"]
-        rows = [{"strategy": name, **{c: int(self.stats.get(name, {}).get(c, 0) or 0) for c in cols}}
-                for name in self.strategies]
+        cols = ["shed_first", "shed_retry", "hedges", "hedge_wins", "hedges_refused", "held", "held_s",
+                "held_deadline"]
+        rows = [{"strategy": name, **{c: (float if c == "held_s" else int)(self.stats.get(name, {}).get(c, 0) or 0)
+                                      for c in cols}} for name in self.strategies]
         return pd.DataFrame(rows, columns=["strategy", *cols]).set_index("strategy")
 
     def _summary_rows(self) -> list[dict]:
         # One dict per strategy with the SUMMARY_COLUMNS (SummaryResult computes them from its counts).
+        if self._cols is not None:
+            return [self._summary_row(name, c["req"], c["att"]) for name, c in self._cols.items()]
         s = self.scenario
         window = s.duration - s.warmup
         req = self.measured()
@@ -181,6 +257,40 @@ class Result:
             })
         return rows
 
+    def _summary_row(self, name: str, r: dict, a: dict) -> dict:
+        # The summary row of one strategy from its recorded columns, without building the tables: the same
+        # numbers as from the tables (same selections, the same numpy reductions).
+        s = self.scenario
+        start = r["start"]
+        measured = (start >= s.warmup) & (start < s.duration)
+        ids = np.flatnonzero(measured)
+        n = len(ids)
+        first, last = (ids[0], ids[-1]) if n else (0, -1)
+        del ids
+        counts = np.bincount(r["outcome"][measured], minlength=len(OUTCOMES))
+        n_ok = int(counts[OUT_SUCCESS])
+        mean_attempts = r["attempts"][measured].mean() if n else np.nan
+        ok = measured & (r["outcome"] == OUT_SUCCESS)
+        del measured
+        lat = r["end"][ok]
+        lat -= start[ok]  # the latency column, end − start
+        del ok
+        pct = np.percentile(lat, [50, 95, 99], overwrite_input=True) if len(lat) else [np.nan] * 3
+        del lat
+        a_req = a["request"]
+        n_att = int(np.count_nonzero((a_req >= first) & (a_req <= last)))
+        return {
+            "strategy": name, "requests": n,
+            "success_rate": n_ok / n if n else np.nan,
+            "p50_s": pct[0], "p95_s": pct[1], "p99_s": pct[2],
+            "mean_attempts": mean_attempts,
+            "amplification": n_att / n if n else np.nan,
+            "goodput_rps": n_ok / (s.duration - s.warmup),
+            **{o: int(counts[i]) for i, o in enumerate(OUTCOMES)},
+            # Service seconds spent on attempts whose client had already timed out (whole run).
+            "wasted_s": self.stats.get(name, {}).get("wasted_s", np.nan),
+        }
+
     def _summary_frame(self, rows: list[dict]) -> pd.DataFrame:
         s = self.scenario
         columns = SUMMARY_COLUMNS
@@ -208,6 +318,9 @@ class Result:
 
     def _row_counts(self) -> tuple[int, int]:
         # (requests, attempts) of the whole run, every strategy.
+        if self._cols is not None:
+            return (sum(len(c["req"]["start"]) for c in self._cols.values()),
+                    sum(len(c["att"]["start"]) for c in self._cols.values()))
         return len(self.requests), len(self.attempts)
 
     def __repr__(self) -> str:
@@ -277,24 +390,26 @@ def recovery_time(tl: pd.DataFrame, scenario, t0: float, t1: float) -> float:
     return float(time[starts[np.argmax(healthy)]] - t1)
 
 
-def _timeline(name: str, req: pd.DataFrame, att: pd.DataFrame, scenario, run: dict | None = None) -> pd.DataFrame:
+def _timeline(name: str, req: dict, att: dict, scenario, run: dict | None = None) -> pd.DataFrame:
     """Per time bin: offered requests, attempts sent, their successes, and request success rate by arrival.
 
-    With the run's sampler: ``queue_length`` and ``utilisation`` (busy
-    workers ÷ workers) at each bin's start, and per second the attempts
-    refused by the rate limiter (``limited_rps``), the quota, credits or a tier
-    lock (``quota_rps``) and capacity or shedding (``overload_rps``).
+    ``req`` and ``att`` are one strategy's recorded columns (numpy; see
+    :mod:`resilsim.sim.recorder`). With the run's sampler: ``queue_length``
+    and ``utilisation`` (busy workers ÷ workers) at each bin's start, and per
+    second the attempts refused by the rate limiter (``limited_rps``), the
+    quota, credits or a tier lock (``quota_rps``) and capacity or shedding
+    (``overload_rps``).
     """
     width = scenario.bin
     nbins = int(np.ceil(scenario.duration / width))
-    rb = np.minimum((req["start"].to_numpy() // width).astype(int), nbins - 1)
-    ok = (req["outcome"] == "success").to_numpy()
-    ab = np.clip((att["start"].to_numpy() // width).astype(int), 0, nbins - 1)
-    a_ok = (att["code"] == "").to_numpy()
+    rb = np.minimum((req["start"] // width).astype(int), nbins - 1)
+    ok = req["outcome"] == OUT_SUCCESS
+    ab = np.clip((att["start"] // width).astype(int), 0, nbins - 1)
+    a_ok = att["code"] == CODE_OK
     counts = {"offered": np.bincount(rb, minlength=nbins), "succeeded": np.bincount(rb, weights=ok, minlength=nbins),
               "sent": np.bincount(ab, minlength=nbins), "sent_ok": np.bincount(ab, weights=a_ok, minlength=nbins)}
     if _sampled(run, nbins):
-        src = att["source"].cat.codes.to_numpy()
+        src = att["source"]
         for col, kinds in (("limited", ("limiter",)), ("quota", ("quota",)), ("overload", ("capacity", "shed"))):
             hit = np.isin(src, [SOURCES.index(k) for k in kinds])
             counts[col] = np.bincount(ab, weights=hit, minlength=nbins)

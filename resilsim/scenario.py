@@ -471,6 +471,8 @@ class ClientRateGuard(Model):
     max_rate_scale: PosFloat = Field(2.0, description="the rate is capped at this × the measured send rate")
     smoothing: Annotated[float, Field(gt=0, le=1, allow_inf_nan=False)] = Field(0.8, description="EWMA weight of the newest measured rate")
     bucket_s: PosFloat = Field(0.5, description="seconds per bucket of the measured send rate")
+    block: bool = Field(True, description="an attempt with no token waits for one, as botocore does (false: "
+                                          "it is refused and the request shed, as Java v2's fastFailRateLimiting)")
 
 
 #: Guard kinds in the order they are consulted; the first refusal wins. The breaker comes last: a half-open
@@ -525,6 +527,16 @@ class StrategySpec(Model):
     retry: Union[str, RetrySpec] = Field("none", description="a preset name (doc or library) or a retry block")
     guards: GuardsSpec | None = Field(None, description="client-side guards; none by default (a library preset's own guards apply)")
     hedge: HedgeSpec | None = Field(None, description="hedged first attempts; none by default")
+    timeout: PosFloat | None = Field(None, description="seconds this strategy's client waits for one attempt; "
+                                                       "default: clients.timeout, else the library preset's own")
+    deadline: PosFloat | None = Field(None, description="seconds a request of this strategy may take, retries included; "
+                                                        "default: clients.deadline, else the library preset's own")
+
+    @model_validator(mode="after")
+    def _deadline_after_timeout(self):
+        if self.timeout and self.deadline and self.deadline < self.timeout:
+            raise ValueError(f"deadline ({self.deadline} s) is shorter than the attempt timeout ({self.timeout} s)")
+        return self
 
 
 # ---------------------------------------------------------------- the scenario
@@ -621,6 +633,7 @@ def load_scenario(source: str | os.PathLike | dict | Scenario, *, overrides: dic
     scenario = _validate(data, label, text)
     _check_codes(scenario, label, text)
     _check_stops(scenario, label, text)
+    _check_strategy_limits(scenario, label, text)
     return scenario
 
 
@@ -954,10 +967,20 @@ def _check_stops(s: Scenario, label, text) -> None:
     if s.clients.deadline is not None:
         return
     for name, st in s.strategies.items():
-        if not build_policy(st.retry, name).bounded:
+        if st.deadline is None and not build_policy(st.retry, name).bounded:
             raise ScenarioError("retries could never stop; give stop.attempts, stop.elapsed or stop.deadline, "
-                                "or a clients.deadline", source=label, path=f"strategies.{name}.retry",
+                                "a deadline or a clients.deadline", source=label, path=f"strategies.{name}.retry",
                                 line=_line_of(text, ("strategies", name, "retry")))
+
+
+def _check_strategy_limits(s: Scenario, label, text) -> None:
+    """Refuse a strategy's own attempt timeout longer than the scenario's deadline (as clients: does for its own)."""
+    for name, st in s.strategies.items():
+        if st.timeout and st.deadline is None and s.clients.deadline and s.clients.deadline < st.timeout:
+            raise ScenarioError(f"the attempt timeout ({st.timeout} s) is longer than clients.deadline "
+                                f"({s.clients.deadline} s); give a strategy deadline or a shorter timeout",
+                                source=label, path=f"strategies.{name}.timeout",
+                                line=_line_of(text, ("strategies", name, "timeout")))
 
 
 def dump_scenario(s: Scenario) -> str:
@@ -1000,6 +1023,9 @@ class Strategy(NamedTuple):
     guard objects (one state per run, and per tenant or client with
     ``scope``); ``failures`` says which answers the guards count as
     failures; ``hedge`` is None or ``(delay seconds, max extra copies)``.
+    ``timeout`` (per attempt) and ``deadline`` (per request) are seconds
+    this strategy sets itself, or takes from its library preset (None: the
+    scenario's ``clients`` values apply; see :func:`build_strategy`).
     """
 
     name: str
@@ -1008,6 +1034,13 @@ class Strategy(NamedTuple):
     scope: str = "population"
     failures: Any = "all"
     hedge: tuple | None = None
+    timeout: float | None = None
+    deadline: float | None = None
+
+    def client_limits(self, clients) -> tuple:
+        """``(timeout, deadline)`` in seconds for a run of this strategy: its own, else ``clients``' (None: none)."""
+        return (self.timeout if self.timeout is not None else clients.timeout,
+                self.deadline if self.deadline is not None else clients.deadline)
 
     def make_guards(self) -> list:
         """Fresh guard objects (empty list without guards)."""
@@ -1025,6 +1058,10 @@ class Strategy(NamedTuple):
             d["guard_failures"] = self.failures if isinstance(self.failures, str) else ",".join(self.failures)
         if self.hedge is not None:
             d["hedge_delay_s"], d["hedge_max_extra"] = self.hedge
+        if self.timeout is not None:
+            d["timeout_s"] = self.timeout
+        if self.deadline is not None:
+            d["deadline_s"] = self.deadline
         return d
 
 
@@ -1046,11 +1083,16 @@ def build_guards(spec: GuardsSpec):
     return lambda: [cls(**params) for cls, params in made]
 
 
-def build_strategy(spec: "StrategySpec | str | dict", name: str = "custom") -> Strategy:
-    """The :class:`Strategy` a scenario's ``strategies.NAME`` entry describes.
+def build_strategy(spec: "StrategySpec | str | dict", name: str = "custom", clients: "Clients | None" = None) -> Strategy:
+    """The :class:`Strategy` a scenario's ``strategies.NAME`` entry describes; ``clients``: the scenario's.
 
     A library preset (``retry: grpc`` or ``retry: {preset: grpc, ...}``)
     brings its own guards and hedging unless the strategy gives its own.
+    Timeouts, most specific first: the strategy's own ``timeout`` /
+    ``deadline``; else ``clients.timeout`` / ``clients.deadline``; else the
+    library preset's own defaults (``attempt_timeout``, and ``timeout`` as
+    the request deadline), so a scenario that sets none runs each library as
+    it ships; else none. Without ``clients`` the scenario is taken to set none.
     """
     if not isinstance(spec, StrategySpec):
         spec = StrategySpec.model_validate({"retry": spec} if isinstance(spec, str) else spec)
@@ -1066,7 +1108,14 @@ def build_strategy(spec: "StrategySpec | str | dict", name: str = "custom") -> S
     if hedge is None and lib is not None and getattr(lib, "hedge", None) is not None:
         h = lib.hedge
         hedge = (float(h.delay), int(getattr(h, "max_extra", 1))) if hasattr(h, "delay") else (float(h[0]), int(h[1]))
-    return Strategy(name, policy, guards, g.scope if g else "population", g.failures if g else "all", hedge)
+    timeout, deadline = spec.timeout, spec.deadline
+    if lib is not None:
+        if timeout is None and (clients is None or clients.timeout is None):
+            timeout = getattr(lib, "attempt_timeout", None)
+        if deadline is None and (clients is None or clients.deadline is None):
+            deadline = getattr(lib, "timeout", None)
+    return Strategy(name, policy, guards, g.scope if g else "population", g.failures if g else "all", hedge,
+                    timeout, deadline)
 
 
 def build_policy(spec: "str | RetrySpec", name: str = "custom"):

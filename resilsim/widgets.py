@@ -3,6 +3,10 @@
     >>> from resilsim.widgets import explore
     >>> explore("scenarios/metastable-retry-storm.yaml")     # in a notebook cell
 
+The strategy picker offers the scenario's strategies, every library preset
+(``library: grpc``, with its own guards) and a custom strategy: exponential
+backoff from the sliders plus the guards picked (a retry budget, a circuit
+breaker with its failure rate and open time, adaptive throttling with its K).
 Moving a control re-runs a *preview* (the scenario cut to ``preview``
 seconds, so dragging stays responsive; sliders update on release); the Run
 button runs the full duration. Charts are rendered off-screen (matplotlib
@@ -23,6 +27,13 @@ JITTERS = ("none", "full", "equal", "decorrelated")
 CUSTOM = "custom (sliders)"
 NONE = "(none)"
 KEEP = "(as in scenario)"
+LIBRARY = "library: "  # picker entries "library: grpc" run the library preset (resilsim.policies.library)
+#: The custom strategy's retry budget picker: label → ``guards:`` entries (docs/strategies.md, Guards).
+BUDGETS = {"none": {},
+           "token bucket (gRPC: 10 tokens, 0.1)": {"token_bucket": {"max_tokens": 10, "token_ratio": 0.1}},
+           "ratio 10% (SRE book, no floor)": {"ratio": {"percent": 0.1, "min_per_s": 0.0}}}
+#: The custom strategy's breaker, besides the two sliders: a count window short enough to act in a preview.
+BREAKER = {"window": 20, "minimum_calls": 20, "half_open_calls": 5}
 
 
 def _num(x, default):
@@ -72,8 +83,9 @@ class Explorer:
         c["incident_code"] = w.Dropdown(options=[NONE, *keep, *codes], value=code0,
                                         description="incident code", style=slider["style"])
         names = list(s.strategies)
-        c["strategies"] = w.SelectMultiple(options=[*names, CUSTOM], value=tuple(names),
-                                           description="strategies", rows=min(6, len(names) + 1),
+        libs = [LIBRARY + n for n in _library_names() if LIBRARY + n not in names]
+        c["strategies"] = w.SelectMultiple(options=[*names, CUSTOM, *libs], value=tuple(names),
+                                           description="strategies", rows=min(8, len(names) + 1 + len(libs)),
                                            style=slider["style"])
         c["attempts"] = w.IntSlider(value=4, min=1, max=10, description="custom: attempts", **slider)
         c["base"] = w.FloatSlider(value=0.1, min=0.01, max=5.0, step=0.01, description="custom: backoff base (s)",
@@ -81,6 +93,15 @@ class Explorer:
         c["cap"] = w.FloatSlider(value=5.0, min=0.1, max=60.0, step=0.1, description="custom: backoff cap (s)",
                                  **slider)
         c["jitter"] = w.Dropdown(options=JITTERS, value="full", description="custom: jitter", style=slider["style"])
+        c["budget"] = w.Dropdown(options=list(BUDGETS), value="none", description="custom: retry budget",
+                                 style=slider["style"])
+        c["breaker"] = w.Checkbox(value=False, description="custom: circuit breaker", style=slider["style"])
+        c["breaker_rate"] = w.FloatSlider(value=0.5, min=0.05, max=1.0, step=0.05,
+                                          description="breaker: failure rate", **slider)
+        c["breaker_open"] = w.FloatSlider(value=10.0, min=1.0, max=120.0, step=1.0,
+                                          description="breaker: open (s)", **slider)
+        c["throttle_k"] = w.FloatSlider(value=0.0, min=0.0, max=4.0, step=0.1,
+                                        description="custom: throttle K (0=off)", **slider)
         c["preview"] = w.FloatSlider(value=min(preview, dur), min=min(10.0, dur), max=dur, step=5.0,
                                      description="preview length (s)", **slider)
         self.controls = c
@@ -96,7 +117,8 @@ class Explorer:
                        w.HTML("<b>incident</b>"), c["incident_code"], c["incident_start"], c["incident_duration"],
                        c["incident_rate"]])
         right = w.VBox([w.HTML("<b>strategies</b>"), c["strategies"], c["attempts"], c["base"], c["cap"],
-                        c["jitter"], w.HTML("<b>run</b>"), c["preview"], self.button, self.status])
+                        c["jitter"], c["budget"], c["breaker"], c["breaker_rate"], c["breaker_open"],
+                        c["throttle_k"], w.HTML("<b>run</b>"), c["preview"], self.button, self.status])
         self.panel = w.VBox([w.HBox([left, right]), self.output, self.table, w.VBox(self.images)])
         self.panel.explorer = self
 
@@ -152,14 +174,33 @@ class Explorer:
         self.offset = 0.0
         if not full and c["preview"].value < self.base.duration:
             self._preview_window(d, float(c["preview"].value))
-        names = [n for n in c["strategies"].value if n != CUSTOM]
-        if CUSTOM in c["strategies"].value:
-            d["strategies"][CUSTOM] = {"retry": {
-                "wait": {"exponential": {"base": float(c["base"].value), "cap": float(c["cap"].value)}},
-                "jitter": c["jitter"].value, "stop": {"attempts": int(c["attempts"].value)}}}
+        picked = c["strategies"].value
+        names = [n for n in picked if n != CUSTOM and not n.startswith(LIBRARY)]
+        if CUSTOM in picked:
+            d["strategies"][CUSTOM] = self._custom()
             names.append(CUSTOM)
+        for n in picked:
+            if n.startswith(LIBRARY):
+                d["strategies"][n] = {"retry": n[len(LIBRARY):]}  # its own guards and timeouts come with it
+                names.append(n)
         self._names = names
         return load_scenario(d)
+
+    def _custom(self) -> dict:
+        """The custom strategy's YAML: exponential backoff from the sliders, and the guards picked."""
+        c = self.controls
+        spec = {"retry": {
+            "wait": {"exponential": {"base": float(c["base"].value), "cap": float(c["cap"].value)}},
+            "jitter": c["jitter"].value, "stop": {"attempts": int(c["attempts"].value)}}}
+        guards = dict(BUDGETS[c["budget"].value])
+        if c["breaker"].value:
+            guards["breaker"] = {**BREAKER, "failure_rate": float(c["breaker_rate"].value),
+                                 "open_s": float(c["breaker_open"].value)}
+        if c["throttle_k"].value > 0:
+            guards["throttle"] = {"k": float(c["throttle_k"].value)}
+        if guards:
+            spec["guards"] = guards
+        return spec
 
     def _preview_window(self, d: dict, length: float) -> None:
         """Cut ``d`` to a ``length``-second window of the run that shows the first incident (or load change).
@@ -210,9 +251,30 @@ class Explorer:
         where = f" (the run's {self.offset:g}–{self.offset + sc.duration:g} s, shown from 0)" if self.offset else ""
         self.status.value = (f"{'full run' if full else 'preview'}: {sc.duration:g} s simulated{where}, "
                              f"seed {self.seed}")
-        self.table.value = self.result.summary().to_html(float_format=lambda v: f"{v:.3g}")
+        self.table.value = self.result.summary().to_html(float_format=lambda v: f"{v:.3g}") + self._guards_html()
         self._draw()
         return self.result
+
+    def _guards_html(self) -> str:
+        """A table of each guarded strategy's guards, their parameters and what they did ("" when none has guards)."""
+        import pandas as pd
+
+        r = self.result
+        rows = {}
+        for name, params in r.strategies.items():
+            kinds = params.get("guards") if isinstance(params, dict) else None
+            if not kinds:
+                continue
+            prefixes = tuple(k + "_" for k in kinds.split("+"))
+            shown = [f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}"
+                     for k, v in params.items() if k.startswith(prefixes)]
+            rows[name] = {"guards": kinds, "parameters": ", ".join(shown)}
+        if not rows:
+            return ""
+        stats = r.guard_stats()[["shed_first", "shed_retry", "held", "held_deadline"]]
+        table = pd.DataFrame.from_dict(rows, orient="index").join(stats)
+        table.index.name = "strategy"
+        return table.to_html()
 
     def _draw(self):
         from matplotlib.figure import Figure
@@ -231,6 +293,13 @@ class Explorer:
 
     def _on_run(self, _button):
         self.run(full=True)
+
+
+def _library_names() -> list[str]:
+    """The library presets' names (``resilsim.policies.library.LIBRARY``)."""
+    from .scenario import library_presets
+
+    return list(library_presets())
 
 
 def build_explorer(scenario, *, seed: int = 0, preview: float = 60.0, charts=CHARTS, run: bool = True) -> Explorer:

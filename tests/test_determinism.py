@@ -113,3 +113,48 @@ def test_baseline_and_reference_scenario_agree():
     assert base["success_rate"] > 0.999 and ours["success_rate"] > 0.999
     # p99 of latency swings with queueing (0.56-0.70 s across seeds at 100k); a loose band.
     assert 0.4 < ours["p99_s"] < 1.0 and 0.4 < base["p99_latency_s"] < 1.0
+
+
+def test_timer_queue_fires_as_a_timer_event_per_attempt_would():
+    # events.TimerQueue keeps attempt timers off SimPy's heap; the timers that fire must fire at the same times
+    # and in the same order among other events (ties included) as one Timer event per attempt.
+    import random
+
+    import simpy
+
+    from resilsim.sim.events import PRIORITY, Attempt, Request, Tick, Timer, TimerQueue, run_until
+
+    def run(queued: bool) -> list:
+        env, rng, log = simpy.Environment(), random.Random(5), []
+        timers = TimerQueue(env)
+        # As Clients._timer: an answered attempt's timer does nothing.
+        fired = [lambda t: t.att.answered or log.append(("timeout", t.att.n, env.now))]
+        req = Request(0, 0, 0.0, 0.0)
+
+        def answer(ev):
+            ev.att.answered = True
+            log.append(("answer", ev.att.n, env.now))
+
+        def send(tick):
+            att = Attempt(req, len(log), env.now)
+            log.append(("send", att.n, env.now))
+            # Times on a 0.25 s grid, so timers tie with sends and answers; some delays out of order.
+            delay = 1.0 if rng.random() < 0.8 else rng.choice([0.25, 0.5, 0.75])
+            if queued:
+                timers.add(att, delay, fired)
+            else:
+                env.schedule(Timer(att, fired), PRIORITY, delay)
+            if rng.random() < 0.7:  # answered after a while (a Timer event is just a scheduled call here)
+                env.schedule(Timer(att, [answer]), PRIORITY, rng.choice([0.0, 0.25, 0.5, 1.0, 1.25]))
+            tick.callbacks = [send]
+            env.schedule(tick, PRIORITY, rng.choice([0.0, 0.25, 0.25, 0.5]))
+
+        start = Tick()
+        start.callbacks = [send]
+        env.schedule(start, PRIORITY, 0.0)
+        run_until(env, 300.0)
+        return log
+
+    plain, queued = run(False), run(True)
+    assert plain == queued
+    assert sum(e[0] == "timeout" for e in plain) > 100 and sum(e[0] == "answer" for e in plain) > 100

@@ -156,3 +156,44 @@ def test_a_broken_simulator_is_a_bug_report_not_a_silent_number(monkeypatch, tmp
     assert main(["run", str(sc), "--seed", "3", "--no-charts", "--out", str(tmp_path / "o")]) == 1
     err = capsys.readouterr().err
     assert err.startswith("resilsim: invariant broken") and err.count("\n") == 1 and "seed 3" in err
+
+
+@pytest.fixture()
+def sliced(monkeypatch):
+    """check_run in slices of 200 request ids (big runs are checked in slices to bound memory)."""
+    import resilsim.invariants as inv
+    monkeypatch.setattr(inv, "CHUNK_REQUESTS", 200)
+    return inv
+
+
+def _run_with(corrupt, monkeypatch):
+    # Simulate the `base` scenario, corrupting the recorder's columns before the run is checked.
+    import resilsim.sim.run as run_module
+    orig = run_module._run_one
+
+    def corrupted(*a, **k):
+        run = orig(*a, **k)
+        corrupt(run)
+        return run
+    monkeypatch.setattr(run_module, "_run_one", corrupted)
+    d = small(name="inv", duration=30, faults={"background": {"ANALYTICS_1203": 0.3}},
+              clients={"arrival": {"poisson": {"rate": 50}}, "timeout": 0.3, "deadline": 2.0},
+              strategies={"retry": {"retry": {"wait": {"fixed": 0.05}, "stop": {"attempts": 4}}}})
+    return simulate(d, seed=5)
+
+
+def test_sliced_check_passes_a_good_run_and_names_the_global_request(sliced, monkeypatch):
+    r = _run_with(lambda run: None, monkeypatch)  # ~1,500 requests: 8 slices
+    assert len(r.requests) > 6 * sliced.CHUNK_REQUESTS
+
+    def late_end(run):
+        # An attempt of request 1234 (slice 7) ends before it starts; and the clients' counter is off by one.
+        a = run["recorder"].attempts
+        i = int(np.flatnonzero(a.cols["request"][: a.n] == 1234)[0])
+        a.cols["end"][i] = a.cols["start"][i] - 1.0
+        run["requests_done"] += 1
+    with pytest.raises(InvariantError) as e:
+        _run_with(late_end, monkeypatch)
+    msg = str(e.value)
+    assert "an attempt ends before it starts (1 rows, first request 1234)" in msg
+    assert "the clients ended" in msg and e.value.check == "ends_once"

@@ -13,6 +13,12 @@ The common interface (every hook has a no-op default in :class:`Guard`):
 - ``on_result(now, success, is_retry, timeout=False)``: after every attempt.
 - ``on_attempt_start(now, is_retry)`` / ``on_attempt_end(now, is_retry)``:
   around every attempt, for the concurrency budget.
+- ``take(now) -> bool`` and ``wait(now) -> seconds``: only for a guard with
+  ``blocks = True`` (the AWS adaptive limiter), which makes an attempt *wait*
+  rather than refusing it. When an attempt is due (after allow_*, after the
+  backoff) the simulator sends it if ``take`` succeeds; otherwise it joins a
+  line, and the line's head is sent when ``wait`` says a token is there
+  (asked again each time, at the rate of the moment).
 - ``describe() -> dict``: flat parameters for result rows and the docs.
 
 Each class's docstring names the library or text it follows.
@@ -30,6 +36,9 @@ class Guard:
     #: Whether ``on_result`` takes ``throttled``. The composite passes that flag only to guards that
     #: say so, so the guards written before it keep their four-argument ``on_result``.
     hears_throttles = False
+    #: Whether the guard delays attempts (``take`` / ``wait``) instead of refusing them. The
+    #: simulator asks only guards that say so, so the refusing guards cost nothing more.
+    blocks = False
 
     def allow_request(self, now: float, rng=None) -> bool:
         """Whether a new request may send its first attempt at ``now`` (seconds)."""
@@ -53,6 +62,14 @@ class Guard:
 
     def on_attempt_end(self, now: float, is_retry: bool) -> None:
         """Record that an attempt ends at ``now`` (seconds)."""
+
+    def take(self, now: float) -> bool:
+        """Take the permission to send an attempt at ``now`` (seconds) if it is there; False: it must wait."""
+        return True
+
+    def wait(self, now: float) -> float:
+        """Seconds from ``now`` until :meth:`take` would succeed, at the rate of the moment (0: now)."""
+        return 0.0
 
     def describe(self) -> dict:
         """The guard's parameters, flat, for result rows and the docs."""
@@ -190,6 +207,7 @@ class CircuitBreaker(Guard):
     """
 
     kind = "breaker"
+    hears_throttles = True  # takes ``throttled`` (and ignores it), so the composite can call it directly
 
     def __init__(self, failure_rate: float = 0.5, window: float = 100, window_type: str = "count",
                  minimum_calls: int = 100, open_s: float = 60.0, half_open_calls: int = 10):
@@ -208,7 +226,9 @@ class CircuitBreaker(Guard):
         self.state = CLOSED
         self.opened_at = -math.inf
         self.transitions: list = []  # (now, new state), for plots and tests
-        self._calls: deque = deque()  # (time, failed)
+        # The window: the last outcomes (True: failed), or (time, failed) pairs for a time window.
+        self._calls: deque = deque()
+        self._cap = int(window) if window_type == "count" else None  # len > window ⇔ len > int(window)
         self._failures = 0
         self._probes_sent = 0
         self._probe_results = 0
@@ -242,38 +262,44 @@ class CircuitBreaker(Guard):
             return True
         return False
 
+    # The hooks below run on every request and attempt: the CLOSED case is tested first, without calls.
+
     def allow_request(self, now: float, rng=None) -> bool:
-        return self._permit(now)
+        return self.state == CLOSED or self._permit(now)
 
     def allow_retry(self, now: float, rng=None, timeout: bool = False) -> bool:
-        return self._permit(now)
+        return self.state == CLOSED or self._permit(now)
 
-    def on_result(self, now: float, success: bool, is_retry: bool, timeout: bool = False) -> None:
-        state = self.state_at(now)
+    def on_result(self, now: float, success: bool, is_retry: bool, timeout: bool = False,
+                  throttled: bool = False) -> None:
         failed = not success
-        if state == HALF_OPEN:
-            self._probe_results += 1
-            self._probe_failures += failed
-            if self._probe_results >= self.half_open_calls:
-                if self._probe_failures / self._probe_results >= self.failure_rate:
-                    self._to(now, OPEN)
-                else:
-                    self._to(now, CLOSED)
-            return
-        if state == OPEN:
-            return  # a late result of a call let through before opening
+        if self.state != CLOSED:
+            if self.state_at(now) == HALF_OPEN:
+                self._probe_results += 1
+                self._probe_failures += failed
+                if self._probe_results >= self.half_open_calls:
+                    if self._probe_failures / self._probe_results >= self.failure_rate:
+                        self._to(now, OPEN)
+                    else:
+                        self._to(now, CLOSED)
+            return  # OPEN: a late result of a call let through before opening
         calls = self._calls
-        calls.append((now, failed))
-        self._failures += failed
-        if self.window_type == "count":
-            while len(calls) > self.window:
-                self._failures -= calls.popleft()[1]
+        failures = self._failures + failed
+        cap = self._cap
+        if cap is not None:
+            calls.append(failed)
+            n = len(calls)
+            if n > cap:  # at most one over: the window was full at most
+                failures -= calls.popleft()
+                n -= 1
         else:
+            calls.append((now, failed))
             cut = now - self.window
             while calls and calls[0][0] <= cut:
-                self._failures -= calls.popleft()[1]
-        n = len(calls)
-        if n >= self.minimum_calls and self._failures / n >= self.failure_rate:
+                failures -= calls.popleft()[1]
+            n = len(calls)
+        self._failures = failures
+        if n >= self.minimum_calls and failures / n >= self.failure_rate:
             self._to(now, OPEN)
 
     def describe(self) -> dict:
@@ -384,7 +410,8 @@ class Guards(Guard):
     """Several guards acting as one: every guard must allow; every guard records.
 
     ``allow_*`` stops at the first refusal, so a later guard (e.g. a quota)
-    is not charged for a retry an earlier one refused.
+    is not charged for a retry an earlier one refused. At most one guard may
+    block (``blocks``); ``take`` and ``wait`` are its.
     """
 
     kind = "guards"
@@ -393,6 +420,24 @@ class Guards(Guard):
 
     def __init__(self, *guards: Guard):
         self.guards = tuple(guards)
+        blockers = [g for g in self.guards if g.blocks]
+        if len(blockers) > 1:
+            raise ValueError("at most one guard may block (delay attempts); got "
+                             + ", ".join(g.kind for g in blockers))
+        self._blocker = blockers[0] if blockers else None
+        self.blocks = self._blocker is not None
+        # Each hook calls only the guards that override it (the base class's do nothing), bound once here:
+        # the hooks run on every attempt, so a breaker and a budget cost two calls, not ten.
+        def own(hook):
+            return tuple(getattr(g, hook) for g in self.guards if getattr(type(g), hook) is not getattr(Guard, hook))
+        self._allow_request, self._allow_retry = own("allow_request"), own("allow_retry")
+        self._starts, self._ends = own("on_attempt_start"), own("on_attempt_end")
+        self._results = tuple((g.on_result, g.hears_throttles) for g in self.guards
+                              if type(g).on_result is not Guard.on_result)
+        #: Whether any guard counts attempts in flight (the simulator skips both hooks otherwise).
+        self.tracks_attempts = bool(self._starts or self._ends)
+        if len(self._results) == 1 and self._results[0][1]:
+            self.on_result = self._results[0][0]  # one guard records outcomes (a breaker): no loop
 
     def __bool__(self) -> bool:
         return bool(self.guards)
@@ -401,32 +446,38 @@ class Guards(Guard):
         return len(self.guards)
 
     def allow_request(self, now: float, rng=None) -> bool:
-        for g in self.guards:
-            if not g.allow_request(now, rng):
+        for allow in self._allow_request:
+            if not allow(now, rng):
                 return False
         return True
 
     def allow_retry(self, now: float, rng=None, timeout: bool = False) -> bool:
-        for g in self.guards:
-            if not g.allow_retry(now, rng, timeout):
+        for allow in self._allow_retry:
+            if not allow(now, rng, timeout):
                 return False
         return True
 
     def on_result(self, now: float, success: bool, is_retry: bool, timeout: bool = False,
                   throttled: bool = False) -> None:
-        for g in self.guards:
-            if g.hears_throttles:
-                g.on_result(now, success, is_retry, timeout, throttled)
+        for record, hears_throttles in self._results:
+            if hears_throttles:
+                record(now, success, is_retry, timeout, throttled)
             else:
-                g.on_result(now, success, is_retry, timeout)
+                record(now, success, is_retry, timeout)
 
     def on_attempt_start(self, now: float, is_retry: bool) -> None:
-        for g in self.guards:
-            g.on_attempt_start(now, is_retry)
+        for start in self._starts:
+            start(now, is_retry)
 
     def on_attempt_end(self, now: float, is_retry: bool) -> None:
-        for g in self.guards:
-            g.on_attempt_end(now, is_retry)
+        for end in self._ends:
+            end(now, is_retry)
+
+    def take(self, now: float) -> bool:
+        return True if self._blocker is None else self._blocker.take(now)
+
+    def wait(self, now: float) -> float:
+        return 0.0 if self._blocker is None else self._blocker.wait(now)
 
     def describe(self) -> dict:
         out: dict = {}
@@ -460,14 +511,15 @@ class ClientRateLimiter(Guard):
     - the rate is capped at ``max_rate_scale`` (2) × the measured rate and never
       below ``min_rate`` (0.5 requests per second).
 
-    What is modelled: botocore *blocks* a send until a token is there. A
-    guard can only allow or refuse, so ``allow_request`` / ``allow_retry``
-    refuse (the request is shed) when no whole token is available, which is
-    what the AWS SDK for Java v2 does with ``fastFailRateLimiting``.
-    :meth:`acquire_delay` gives the blocking behaviour instead (seconds until
-    the token, taken in advance) for a simulator that can delay an attempt.
-    One limiter models one SDK client: shared by a population of clients, it
-    limits their sum.
+    What is modelled: with ``block=True`` (the default) the limiter *blocks*
+    a send until a token is there, as botocore's ``TokenBucket.acquire``
+    does: it never refuses (``blocks``); :meth:`take` takes a whole token
+    if there is one and :meth:`wait` says when the next one comes at the
+    rate of the moment (botocore's waiters re-check after each sleep and on
+    every rate change). With ``block=False`` it refuses instead (the
+    request is shed) when no whole token is available, as the AWS SDK for
+    Java v2 does with ``fastFailRateLimiting``. One limiter models one SDK
+    client: shared by a population of clients, it limits their sum.
 
     The simulator must pass ``throttled`` to :meth:`on_result`; without it
     the limiter never switches on and allows everything.
@@ -478,7 +530,7 @@ class ClientRateLimiter(Guard):
 
     def __init__(self, beta: float = 0.7, scale: float = 0.4, min_rate: float = 0.5,
                  max_rate_scale: float = 2.0, smoothing: float = 0.8, bucket_s: float = 0.5,
-                 start: float = 0.0):
+                 start: float = 0.0, block: bool = True):
         if not 0 < beta < 1:
             raise ValueError("beta must be in (0, 1)")
         if scale <= 0 or min_rate <= 0 or max_rate_scale <= 0 or bucket_s <= 0:
@@ -491,6 +543,8 @@ class ClientRateLimiter(Guard):
         self.max_rate_scale = float(max_rate_scale)
         self.smoothing = float(smoothing)
         self.bucket_s = float(bucket_s)
+        self.block = bool(block)
+        self.blocks = self.block  # the simulator delays attempts rather than asking allow_*
         self.enabled = False
         # CUBIC state (botocore CubicCalculator(starting_max_rate=0, start_time=start)).
         self.w_max = 0.0
@@ -538,8 +592,8 @@ class ClientRateLimiter(Guard):
         return self.measured_rate
 
     def _take(self, now: float) -> bool:
-        if not self.enabled:
-            return True
+        if not self.enabled or self.block:
+            return True  # off, or blocking: take()/wait() delay the attempt instead
         self._refill(now)
         if self.tokens >= 1.0:
             self.tokens -= 1.0
@@ -553,12 +607,35 @@ class ClientRateLimiter(Guard):
     def allow_retry(self, now: float, rng=None, timeout: bool = False) -> bool:
         return self._take(now)
 
+    #: A token short of one by less than this still counts as one: a waiter woken at the computed time
+    #: must find its token there despite float rounding (and never be woken again a few ulps later).
+    _EPS = 1e-6
+
+    def take(self, now: float) -> bool:
+        """Take a token at ``now`` (seconds) if a whole one is there (always, before the first throttle)."""
+        if not self.enabled:
+            return True
+        self._refill(now)
+        if self.tokens >= 1.0 - self._EPS:
+            self.tokens -= 1.0
+            return True
+        return False
+
+    def wait(self, now: float) -> float:
+        """Seconds from ``now`` until a whole token is there at the current rate (0: there now)."""
+        if not self.enabled:
+            return 0.0
+        self._refill(now)
+        short = 1.0 - self.tokens
+        return short / self.rate if short > self._EPS else 0.0
+
     def acquire_delay(self, now: float) -> float:
         """Take a token at ``now`` and return how long (seconds) the SDK would block for it (0 if none).
 
         Tokens may go negative: waiters queue behind each other, each served
         ``1/rate`` seconds after the previous one, as threads blocked on
-        botocore's bucket are.
+        botocore's bucket are, if the rate stays (a real client's sleep; the
+        simulator uses :meth:`take` and :meth:`wait`, which see rate changes).
         """
         if not self.enabled:
             return 0.0
@@ -583,4 +660,5 @@ class ClientRateLimiter(Guard):
 
     def describe(self) -> dict:
         return {"guard": self.kind, "beta": self.beta, "scale": self.scale, "min_rate": self.min_rate,
-                "max_rate_scale": self.max_rate_scale, "smoothing": self.smoothing, "bucket_s": self.bucket_s}
+                "max_rate_scale": self.max_rate_scale, "smoothing": self.smoothing, "bucket_s": self.bucket_s,
+                "block": self.block}

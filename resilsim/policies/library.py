@@ -408,20 +408,24 @@ def aws_standard(max_attempts: int = 3, base: float = 1.0, cap: float = 20.0, ca
 
 def aws_adaptive(max_attempts: int = 3, base: float = 1.0, cap: float = 20.0, capacity: float = 500,
                  cost: float = 5, timeout_cost: float = 10, refund: float = 1,
-                 read_timeout: float | None = 60.0) -> LibraryPreset:
+                 read_timeout: float | None = 60.0, fast_fail: bool = False) -> LibraryPreset:
     """AWS SDK adaptive retry mode: standard mode plus a client-side CUBIC rate limiter.
 
     As :func:`aws_standard`, with :class:`ClientRateLimiter` in front of the
     quota: off until the first throttle, then every attempt needs a token
     from a bucket whose rate drops ×0.7 on a throttle and climbs back along
-    ``0.4·(t − K)³ + w_max``. The limiter refuses rather than blocks (see its
-    docstring); it comes first so that a refused retry costs no quota.
-    The simulator must tell it which responses were throttles
-    (``on_result(..., throttled=is_throttle(code))``).
+    ``0.4·(t − K)³ + w_max``. As in botocore, an attempt with no token
+    *waits* for one (the wait counts in the request's latency; a request
+    whose deadline comes first ends as ``deadline``); the retry quota is
+    charged when the retry is decided, the token taken when it is sent.
+    ``fast_fail=True`` refuses instead (the request is shed), as the AWS SDK
+    for Java v2's ``fastFailRateLimiting``. The simulator must tell the
+    limiter which responses were throttles (``on_result(..., throttled=is_throttle(code))``).
     """
     return LibraryPreset(
         policy=_aws_policy(max_attempts, base, cap, "aws-adaptive"),
-        guards=_Fresh((ClientRateLimiter, ()), (RetryQuota, (capacity, cost, timeout_cost, refund))),
+        guards=_Fresh((ClientRateLimiter, (0.7, 0.4, 0.5, 2.0, 0.8, 0.5, 0.0, not fast_fail)),
+                      (RetryQuota, (capacity, cost, timeout_cost, refund))),
         source="AWS SDKs and Tools Reference Guide, 'Retry behavior' (adaptive mode); boto/botocore "
                "botocore/retries/adaptive.py, bucket.py, throttling.py",
         attempt_timeout=read_timeout,

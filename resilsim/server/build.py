@@ -112,6 +112,8 @@ def make_gate(service, clients, admission: Admission | None, auth: Auth | None, 
     ten = clients.tenancy
     tenant_of, client_of, prop_u = ten.tenant_of, ten.client_of, ten.prop_u
     reject = service._reject
+    if auth is None and admission is not None and admission.limits_and_quota_only():
+        return _limits_and_quota_gate(admission, tenant_of, client_of, reject)
 
     def gate(att, now: float) -> bool:
         rid = att.req.id
@@ -125,6 +127,86 @@ def make_gate(service, clients, admission: Admission | None, auth: Auth | None, 
             if c >= 0:
                 att.retry_after = admission.retry_after
                 reject(att, now, c, admission.source)
+                return True
+        return False
+
+    return gate
+
+
+def _limits_and_quota_gate(admission: Admission, tenant_of: list, client_of: list, reject):
+    """The gate for the common case of rate limits (global, per tenant or per client) and a quota, nothing else.
+
+    The same decisions, counters and answers as :meth:`Admission.check`
+    (tests/server/test_quota.py compares them), with each limiter looked up
+    here: two calls per attempt instead of five, on the hot path.
+    """
+    limiters = [(s._one, s.limiters, s.factory, client_of if s.per == "client" else tenant_of, code)
+                for s, code in admission.limiters]
+    quota, quota_code = admission.quota, admission.quota_code
+    src_limiter, src_quota = admission.src_limiter, admission.src_quota
+    rejected = admission.rejected
+
+    if len(limiters) == 1:
+        return _one_limit_gate(admission, limiters[0], tenant_of, reject)
+
+    def gate(att, now: float) -> bool:
+        rid = att.req.id
+        for one, by_key, factory, key_of, code in limiters:
+            lim = one
+            if lim is None:
+                key = key_of[rid]
+                lim = by_key.get(key)
+                if lim is None:
+                    lim = by_key[key] = factory()
+            wait = lim.try_acquire(now)
+            if wait > 0.0:
+                rejected["limiter"] += 1
+                admission.source, admission.retry_after = src_limiter, wait
+                att.retry_after = wait
+                reject(att, now, code, src_limiter)
+                return True
+        if quota is not None:
+            wait = quota.try_use(now, tenant_of[rid])
+            if wait > 0.0:
+                rejected["quota"] += 1
+                admission.source, admission.retry_after = src_quota, wait
+                att.retry_after = wait
+                reject(att, now, quota_code, src_quota)
+                return True
+        return False
+
+    return gate
+
+
+def _one_limit_gate(admission: Admission, limiter: tuple, tenant_of: list, reject):
+    """:func:`_limits_and_quota_gate` for one rate limit (and maybe a quota): the common case, without the loop."""
+    one, by_key, factory, key_of, code = limiter
+    quota, quota_code = admission.quota, admission.quota_code
+    src_limiter, src_quota = admission.src_limiter, admission.src_quota
+    rejected = admission.rejected
+
+    def gate(att, now: float) -> bool:
+        rid = att.req.id
+        lim = one
+        if lim is None:
+            key = key_of[rid]
+            lim = by_key.get(key)
+            if lim is None:
+                lim = by_key[key] = factory()
+        wait = lim.try_acquire(now)
+        if wait > 0.0:
+            rejected["limiter"] += 1
+            admission.source, admission.retry_after = src_limiter, wait
+            att.retry_after = wait
+            reject(att, now, code, src_limiter)
+            return True
+        if quota is not None:
+            wait = quota.try_use(now, tenant_of[rid])
+            if wait > 0.0:
+                rejected["quota"] += 1
+                admission.source, admission.retry_after = src_quota, wait
+                att.retry_after = wait
+                reject(att, now, quota_code, src_quota)
                 return True
         return False
 

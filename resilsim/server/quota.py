@@ -128,6 +128,15 @@ class Admission:
             return self.limiters[0][0]._one, self.limiters[0][1]
         return None
 
+    def limits_and_quota_only(self) -> bool:
+        """Whether the only checks are rate limits over all operations (global, per tenant or per client) and a quota.
+
+        The simulator then uses a gate specialised for that common case
+        (:func:`resilsim.server.build.make_gate`), with the same answers.
+        """
+        return (self.violations is None and not self.locked and self.credits is None
+                and all(s.operations is None and not s.per_operation for s, _ in self.limiters))
+
     def check(self, now: float, op: int, tenant: int, client: int, u: float) -> int:
         """-1 if the attempt may go on to the workers, else the code index to answer (see the class doc)."""
         self.retry_after = None

@@ -12,7 +12,7 @@ import numpy as np
 
 from ..policies.retry import decide
 from ..rng import BLOCK, BlockRandom
-from .events import PRIORITY, Attempt, Request, Tick, Timer
+from .events import PRIORITY, Attempt, Held, Line, Request, Tick, Timer, TimerQueue
 from .recorder import (CODE_CANCELLED, CODE_OK, CODE_TIMEOUT, OUT_DEADLINE, OUT_FAILED, OUT_GAVE_UP, OUT_SHED,
                        OUT_SUCCESS, SRC_CANCELLED, SRC_CLIENT_TIMEOUT)
 
@@ -45,6 +45,7 @@ class _Keyed:
         self.keys = keys    # request id → key (the tenancy's tenant_of or client_of list, grown in blocks)
         self.rng = rng
         self.by_key: dict = {}
+        self.tracks_attempts = make().tracks_attempts  # the same guard kinds for every key
 
     def pick(self, rid: int):
         """The guards of request ``rid``'s tenant or client."""
@@ -70,6 +71,12 @@ class _Ext:
         self.refused_first = 0     # requests shed by a guard before their first attempt
         self.refused_retry = 0     # retries a guard refused (the request ended shed)
         self.refused_hedge = 0     # hedges a guard refused (the request went on with its first attempt)
+        self.held = 0              # attempts a blocking guard (the AWS adaptive limiter) made wait
+        self.held_s = 0.0          # seconds they waited in all
+        self.held_deadline = 0     # requests whose deadline came while their attempt waited
+        self.held_cbs: list = []
+        self.line_cbs: list = []
+        self.lines: dict = {}      # guard set → its Line of attempts waiting for the blocking guard
         self.hedge_delay = 0.0
         self.hedge_extra = 0
         self.hedges_sent = 0
@@ -101,7 +108,8 @@ class Clients:
         self.reauth_delay = reauth_delay
         self.timeout = math.inf if timeout is None else timeout
         self.deadline = math.inf if deadline is None else deadline
-        self.timers = math.isfinite(self.timeout) or math.isfinite(self.deadline)
+        # Attempt timers (None without a timeout or deadline): a FIFO beside the heap (events.TimerQueue).
+        self.timers = TimerQueue(env) if math.isfinite(self.timeout) or math.isfinite(self.deadline) else None
         self.service = None  # wired by the run
         self._schedule = env.schedule
         self._retry_cbs = [self._retry]
@@ -151,6 +159,8 @@ class Clients:
         self.ext.fails = fails
         self.ext.timeout_fails = timeout_fails
         self.ext.throttles = throttles
+        self.ext.held_cbs = [self._unhold]
+        self.ext.line_cbs = [self._serve]
 
     def configure_hedge(self, delay: float, max_extra: int = 1) -> None:
         """Hedge first attempts: ``delay`` seconds after the first attempt (and after each copy), if none
@@ -246,6 +256,8 @@ class Clients:
                 self.ext.refused_first += 1
                 self._finish(req, now, CODE_OK, OUT_SHED)  # shed locally: no attempt was sent
                 return
+            if g.blocks and self._hold(req, g, now, CODE_TIMEOUT, None):
+                return  # waits for the client-side limiter
         self.send(req, now)
 
     def send(self, req: Request, now: float) -> Attempt:
@@ -254,18 +266,18 @@ class Clients:
         att = Attempt(req, req.n, now)
         self.attempts_sent += 1
         g = self.guards
-        if g is not None:
+        if g is not None and g.tracks_attempts:  # only the concurrency budget counts attempts in flight
             if g.__class__ is _Keyed:
                 g = g.pick(req.id)
             g.on_attempt_start(now, req.n > 1)
         self.service.submit(att, now)
-        if self.timers and not att.answered:
+        if self.timers is not None and not att.answered:
             limit = now + self.timeout
             if req.deadline_at < limit:
                 limit = req.deadline_at
             # An attempt already in service whose answer comes in time needs no timer.
             if att.callbacks is None or now + att.service_time > limit:
-                self._schedule(Timer(att, self._timer_cbs), PRIORITY, limit - now)
+                self.timers.add(att, limit - now, self._timer_cbs)
         return att
 
     def _retry(self, req: Request) -> None:
@@ -321,6 +333,10 @@ class Clients:
             if self.tenancy is not None and self.tenancy.auth is not None:
                 self.tenancy.auth.refresh(now, self.tenancy.client_of[req.id])
         req.prev_wait = d.wait
+        if g is not None and g.blocks:
+            # A blocking guard is asked when the retry is due, after the backoff (botocore's send hook).
+            self._schedule(Held(req, code, self.ext.held_cbs), PRIORITY, d.wait)
+            return
         req.callbacks = self._retry_cbs
         self._schedule(req, PRIORITY, d.wait)
 
@@ -336,15 +352,95 @@ class Clients:
         g = self.guards
         if g.__class__ is _Keyed:
             g = g.pick(rid)
-        g.on_attempt_end(now, n > 1)
+        retry = n > 1
+        if g.tracks_attempts:
+            g.on_attempt_end(now, retry)
+        if code == CODE_OK:  # the common case first (a timeout comes with CODE_TIMEOUT)
+            g.on_result(now, True, retry, False, False)
+            return
         ext = self.ext
         if timeout:
-            g.on_result(now, not ext.timeout_fails, n > 1, True, False)
-        elif code == CODE_OK:
-            g.on_result(now, True, n > 1, False, False)
+            g.on_result(now, not ext.timeout_fails, retry, True, False)
         else:
             ok = ext.fails is not None and not ext.fails[code]
-            g.on_result(now, ok, n > 1, False, ext.throttles is not None and ext.throttles[code])
+            g.on_result(now, ok, retry, False, ext.throttles is not None and ext.throttles[code])
+
+    def _hold(self, req: Request, g, now: float, code: int, held) -> bool:
+        """Whether the attempt of ``req`` due at ``now`` must wait for ``g``'s blocking guard; if so, it joins the line.
+
+        It goes at once when nobody waits and the guard gives a token
+        (:meth:`~resilsim.policies.guards.Guard.take`). Otherwise it waits in
+        ``g``'s :class:`Line` for a token (:meth:`_serve`); ``held`` is its
+        :class:`Held` (None on arrival). If the request's deadline comes
+        while it waits, it ends there as ``deadline`` with ``code``, having
+        taken no token.
+        """
+        ext = self.ext
+        line = ext.lines.get(g)
+        if (line is None or not line.waiting) and g.take(now):
+            return False
+        if line is None:
+            line = ext.lines[g] = Line(g)
+        if held is None:
+            held = Held(req, code, ext.held_cbs)
+        held.queued = True
+        held.since = now
+        line.waiting.append(held)
+        ext.held += 1
+        if req.deadline_at < math.inf:
+            held.callbacks = ext.held_cbs
+            self._schedule(held, PRIORITY, req.deadline_at - now)
+        if not line.armed:
+            self._arm(line, now)
+        return True
+
+    def _unhold(self, held: Held) -> None:
+        # A Held comes up: a retry's backoff has ended (now it is due), or a waiting attempt's deadline has come.
+        req = held.req
+        now = self.env._now
+        if held.queued:
+            if not held.done:
+                held.done = True  # its line skips it
+                self.ext.held_deadline += 1
+                self.ext.held_s += now - held.since
+                self._finish(req, now, held.code, OUT_DEADLINE)
+            return
+        g = self.guards
+        if g.__class__ is _Keyed:
+            g = g.pick(req.id)
+        if not self._hold(req, g, now, held.code, held):
+            self.send(req, now)
+
+    def _arm(self, line: Line, now: float) -> None:
+        # Wake the line when its guard says the next token comes (at least a nanosecond on: time must move).
+        line.armed = True
+        line.callbacks = self.ext.line_cbs
+        wait = line.guards.wait(now)
+        self._schedule(line, PRIORITY, wait if wait > 1e-9 else 1e-9)
+
+    def _serve(self, line: Line) -> None:
+        # Give the tokens there to waiting attempts, then wait for the next. Each token goes to a waiter drawn
+        # at random, not the longest waiting: in botocore every blocked send sleeps until the same moment (the
+        # next token) and whichever thread wakes first takes it. Draws come from the guards' own stream.
+        now = self.env._now
+        line.armed = False
+        g, waiting, ext = line.guards, line.waiting, self.ext
+        rng = g.rng
+        while waiting:
+            n = len(waiting)
+            i = int(rng.random() * n) if n > 1 else 0
+            held = waiting[i]
+            if not held.done and not g.take(now):
+                break
+            waiting[i] = waiting[-1]  # swap-remove: order does not matter here
+            waiting.pop()
+            if held.done:
+                continue  # its deadline came while it waited (it ended in _unhold)
+            held.done = True
+            ext.held_s += now - held.since
+            self.send(held.req, now)
+        if waiting and not line.armed:
+            self._arm(line, now)
 
     def _send_hedged(self, req: Request, now: float) -> Attempt:
         # send() that arms a hedge timer on a request's first attempt.
@@ -367,8 +463,9 @@ class Clients:
         if g is not None:
             if g.__class__ is _Keyed:
                 g = g.pick(req.id)
-            # A hedge is an extra attempt: budgets, quotas and breakers see it as a retry (as gRPC's throttling does).
-            if not g.allow_retry(now, g.rng, False):
+            # A hedge is an extra attempt: budgets, quotas and breakers see it as a retry (as gRPC's throttling does);
+            # a blocking limiter lets it go only with a token there now (a hedge that waits is no hedge).
+            if not g.allow_retry(now, g.rng, False) or (g.blocks and not g.take(now)):
                 ext.refused_hedge += 1
                 return
         # Registered before sending: an immediate answer (a rate limiter's refusal) must see the race.

@@ -108,7 +108,7 @@ def simulate(scenario, seed: int | np.random.SeedSequence = 0, *, strategies: li
     runs = {}
     for name in names:
         spec = scenario.strategies[name]
-        strategy = build_strategy(spec, name)
+        strategy = build_strategy(spec, name, scenario.clients)
         policy = strategy.policy
         t0 = time.perf_counter()
         runs[name] = _run_one(scenario, seed, policy, catalog, codes, index, record, strategy)
@@ -131,11 +131,13 @@ def _run_one(scenario: Scenario, seed, policy, catalog, codes: list, index: dict
 
     plans = [policy.plan(c) for c in codes]
     timeout_plan = policy.plan(CLIENT_TIMEOUT)
+    # The strategy's own timeout and deadline (or its library preset's) over the scenario's (scenario.build_strategy).
+    timeout, deadline = (strategy.client_limits(scenario.clients) if strategy is not None
+                         else (scenario.clients.timeout, scenario.clients.deadline))
     clients = Clients(env, rate=scenario.clients.arrival.poisson.rate, until=scenario.duration,
                       op_weights=weights, arrival_gen=streams["arrivals"], jitter_gen=streams["jitter"],
                       recorder=recorder, plans=plans, timeout_plan=timeout_plan,
-                      reauth_delay=policy.reauth_delay, timeout=scenario.clients.timeout,
-                      deadline=scenario.clients.deadline)
+                      reauth_delay=policy.reauth_delay, timeout=timeout, deadline=deadline)
     if strategy is not None and strategy.hedge is not None:
         clients.configure_hedge(*strategy.hedge)  # before the service takes clients.respond
 
@@ -250,6 +252,11 @@ def _guard_probe(clients, classes: list[str]):
             return g.rate if g.enabled else math.nan
         return math.nan
 
+    # Where each name's guard sits in a guard set (every set has the classes in this order): one look per set.
+    at = {"breaker_open": "CircuitBreaker", "budget_tokens": budget, "throttle_reject_p": "AdaptiveThrottle",
+          "client_rate_rps": "ClientRateLimiter"}
+    at = {name: classes.index(at[name]) for name in names if name != "refused"}
+
     def probe(now: float) -> tuple:
         sets = clients.guard_sets()
         out = []
@@ -257,7 +264,8 @@ def _guard_probe(clients, classes: list[str]):
             if name == "refused":
                 out.append(clients.ext.refused_first + clients.ext.refused_retry)
                 continue
-            vals = [v for gs in sets for g in gs.guards if not math.isnan(v := value(g, name, now))]
+            i = at[name]
+            vals = [v for gs in sets if not math.isnan(v := value(gs.guards[i], name, now))]
             out.append(sum(vals) / len(vals) if vals else math.nan)
         return tuple(out)
 
@@ -276,4 +284,5 @@ def _guard_counts(clients, sampler) -> dict:
         nxt = np.append(cum[1:], ext.refused_first + ext.refused_retry)
         extra["guard_refused_rps"] = (nxt - cum) / sampler.bin
     return {"shed_first": ext.refused_first, "shed_retry": ext.refused_retry, "hedges": ext.hedges_sent,
-            "hedge_wins": ext.hedge_wins, "hedges_refused": ext.refused_hedge}
+            "hedge_wins": ext.hedge_wins, "hedges_refused": ext.refused_hedge,
+            "held": ext.held, "held_s": ext.held_s, "held_deadline": ext.held_deadline}

@@ -63,3 +63,39 @@ def test_tokens_expire_and_refresh():
     a.refresh(60.0, 1)
     assert a.valid(159.0, 1) and not a.valid(160.0, 1)
     assert a.expired == 2
+
+
+@pytest.mark.parametrize("pers", [("tenant",), ("client",), ("global",), ("tenant", "global")])
+def test_specialised_gate_answers_as_admission_check(pers):
+    # The simulator's gate for "rate limits + a quota" (server/build.py) must decide, count and answer exactly
+    # as the general gate around Admission.check, attempt by attempt, on the same random sequence.
+    import random
+    from types import SimpleNamespace
+
+    from resilsim.server import build
+    from resilsim.server.limiters import TokenBucket
+
+    def admission():
+        lims = [(Scoped(lambda: TokenBucket(15.0, 1), per=p), 10 + k) for k, p in enumerate(pers)]
+        return Admission(tier_of=[0, 1, 1], limiters=lims, quota=Quota([20, 30, math.inf], period=7.0),
+                         quota_code=5, src_limiter=1, src_quota=7)
+
+    rng = random.Random(3)
+    n = 3000
+    tenants = [rng.randrange(3) for _ in range(n)]
+    clients = SimpleNamespace(tenancy=SimpleNamespace(tenant_of=tenants, client_of=[t * 4 + rng.randrange(4) for t in tenants],
+                                                      prop_u=[rng.random() for _ in range(n)]))
+    times = sorted(rng.uniform(0, 60) for _ in range(n))
+    answers = {}
+    for special in (True, False):
+        adm, seen = admission(), []
+        service = SimpleNamespace(_reject=lambda att, now, code, src: seen.append((att.req.id, now, code, src,
+                                                                                    att.retry_after)))
+        if not special:
+            adm.limits_and_quota_only = lambda: False  # the general gate
+        gate = build.make_gate(service, clients, adm, None, -1, 0)
+        passed = [gate(SimpleNamespace(req=SimpleNamespace(id=i, op=0), retry_after=None), t)
+                  for i, t in enumerate(times)]
+        answers[special] = (passed, seen, dict(adm.rejected))
+    assert answers[True] == answers[False]
+    assert 0 < sum(answers[True][0]) < n and answers[True][2]["limiter"] and answers[True][2]["quota"]
