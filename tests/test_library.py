@@ -363,7 +363,7 @@ def test_cubic_rate_capped_at_twice_measured_and_floored_at_half_a_request():
 
 
 def test_cubic_token_bucket_admits_rate_per_second_or_blocks_fifo():
-    lim = ClientRateLimiter()
+    lim = ClientRateLimiter(block=False)  # fast fail: allow_* refuse without a token
     steady(lim, 100, 0.0, 10.0)
     lim.on_result(10.0, False, False, throttled=True)
     rate = lim.rate
@@ -378,6 +378,44 @@ def test_cubic_token_bucket_admits_rate_per_second_or_blocks_fifo():
     fresh.tokens = 0.0
     r = fresh.rate
     assert [fresh.acquire_delay(10.0) for _ in range(3)] == pytest.approx([1 / r, 2 / r, 3 / r])
+
+
+def test_blocking_limiter_never_refuses_and_says_when_the_next_token_comes():
+    lim = ClientRateLimiter()  # block=True: botocore's behaviour
+    assert lim.blocks and lim.describe()["block"] is True
+    assert not ClientRateLimiter(block=False).blocks
+    steady(lim, 100, 0.0, 10.0)
+    lim.on_result(10.0, False, False, throttled=True)
+    r = lim.rate
+    assert all(lim.allow_request(10.0) and lim.allow_retry(10.0) for _ in range(1000)) and lim.refused == 0
+    while lim.take(10.0):
+        pass  # drain the bucket
+    assert -1e-6 <= lim.tokens < 1.0  # a token short of one by rounding counts as one
+    w = lim.wait(10.0)
+    assert w == pytest.approx((1.0 - lim.tokens) / r) and not lim.take(10.0 + w / 2)
+    assert lim.wait(10.0 + w) == 0.0 and lim.take(10.0 + w)  # exactly at the computed time, despite rounding
+    assert lim.wait(10.0 + w) == pytest.approx(1 / r)  # the next one, a token later
+    # A throttle during the wait lowers the rate: the wait, asked again, is longer (botocore re-checks).
+    before = lim.wait(10.0 + w)
+    lim.on_result(10.0 + w, False, False, throttled=True)
+    assert lim.rate < r and lim.wait(10.0 + w) > before
+
+
+def test_composite_blocks_through_its_one_blocking_guard():
+    lim, q = ClientRateLimiter(), RetryQuota()
+    g = Guards(q, lim)
+    assert g.blocks and not Guards(q).blocks and not Guards(q, ClientRateLimiter(block=False)).blocks
+    assert g.take(0.0) and g.wait(0.0) == 0.0  # off until the first throttle
+    lim.on_result(0.0, False, False, throttled=True)
+    assert g.take(2.0) and not g.take(2.0) and g.wait(2.0) == pytest.approx(2.0)  # 0.5 tokens per second
+    assert Guards(q).take(0.0) and Guards(q).wait(0.0) == 0.0
+    with pytest.raises(ValueError, match="at most one guard may block"):
+        Guards(ClientRateLimiter(), ClientRateLimiter())
+
+
+def test_aws_adaptive_blocks_unless_fast_fail():
+    assert preset("aws-adaptive").guards()[0].blocks
+    assert not preset("aws-adaptive", fast_fail=True).guards()[0].blocks
 
 
 def test_composite_passes_throttled_only_to_guards_that_hear_it():

@@ -202,6 +202,122 @@ def test_same_seed_same_tables_with_guards_and_hedging():
     assert digest(simulate(load_scenario(d), seed=10)) != digest(r1)
 
 
+# ---------------------------------------------------------------- a blocking guard: the AWS adaptive limiter
+
+# Pinned at 5 attempts/s once on: the cap (1e-9 × measured) is always below the floor, so the rate is min_rate.
+FIVE_PER_S = {"min_rate": 5.0, "max_rate_scale": 1e-9}
+
+
+def limited(block: bool = True, **over) -> dict:
+    """30 requests/s against a 20/s, burst-1 rate limit: the first 429 turns the client's limiter on."""
+    d = small(duration=30, drain=10, clients={"arrival": {"poisson": {"rate": 30}}, "deadline": 5},
+              strategies={"held": {"retry": "none", "guards": {"client_rate": {**FIVE_PER_S, "block": block}}}})
+    d["service"]["rate_limit"] = {"token_bucket": {"rate": 20, "burst": 1}}
+    d.update(over)
+    return d
+
+
+@pytest.fixture(scope="module")
+def held():
+    return simulate(load_scenario(limited()), seed=5)
+
+
+def test_blocking_limiter_spaces_attempts_at_its_rate_and_sheds_nothing(held):
+    att, req = held.attempts, held.requests
+    first_429 = att.loc[att["status"] == 429, "end"].min()
+    assert first_429 < 1.0  # 30/s against a burst of 1: the limiter is on within a second
+    starts = np.sort(att.loc[att["start"] > first_429 + 1e-9, "start"].to_numpy())
+    gaps = np.diff(starts)
+    # 30 requests/s offered, 5/s allowed: the line never empties, so every attempt goes one token (0.2 s) after
+    # the previous one; none sooner (the bucket holds one token).
+    assert len(gaps) > 100 and gaps.min() == pytest.approx(0.2, abs=1e-9)
+    assert np.median(gaps) == pytest.approx(0.2, abs=1e-9)
+    assert (req["outcome"] == "shed").sum() == 0
+    g = held.guard_stats().loc["held"]
+    assert g["shed_first"] == 0 and g["held"] > 100
+
+
+def test_the_wait_counts_in_latency_and_the_deadline_ends_a_request_that_waits_too_long(held):
+    req = held.requests
+    first = held.attempts[held.attempts["attempt"] == 1].set_index("request")["start"]
+    ok = req[req["outcome"] == "success"].set_index("request")
+    waited = first.loc[ok.index] - ok["start"]
+    assert waited.max() > 1.0  # some waited seconds for their token ...
+    assert ((ok["end"] - ok["start"]) >= waited - 1e-12).all()  # ... and their latency includes it
+    gave_up = req[(req["outcome"] == "deadline") & (req["attempts"] == 0)]
+    # Never sent: ended exactly at the 5 s deadline, with the timeout code, each counted once.
+    assert len(gave_up) > 100
+    assert np.allclose(gave_up["end"] - gave_up["start"], 5.0) and (gave_up["code"] == "TIMEOUT").all()
+    assert held.guard_stats().loc["held", "held_deadline"] == len(gave_up)
+    assert (held.attempts["start"] <= held.attempts["request"].map(req.set_index("request")["start"]) + 5.0).all()
+
+
+def test_fast_fail_limiter_sheds_instead_and_blocking_is_deterministic(held):
+    shed = simulate(load_scenario(limited(block=False)), seed=5)
+    assert (shed.requests["outcome"] == "shed").sum() > 100 and shed.guard_stats().loc["held", "held"] == 0
+    again = simulate(load_scenario(limited()), seed=5)
+    assert digest(again) == digest(held)
+
+
+def test_retries_wait_for_the_limiter_after_their_backoff():
+    # aws-adaptive retries 429s after U(0, 1) s; the blocking limiter then holds them too: nothing shed.
+    r = simulate(load_scenario(limited(strategies={"aws": {"retry": "aws-adaptive"}})), seed=2)
+    att = r.attempts
+    assert (att["attempt"] > 1).sum() > 0 and (r.requests["outcome"] == "shed").sum() == 0
+    assert r.guard_stats().loc["aws", "held"] > 0
+
+
+# ---------------------------------------------------------------- a strategy's own timeout and deadline
+
+def test_timeouts_strategy_first_then_scenario_then_library():
+    from resilsim.scenario import Clients
+    none = Clients.model_validate({"arrival": {"poisson": {"rate": 1}}})
+    both = Clients.model_validate({"arrival": {"poisson": {"rate": 1}}, "timeout": 5, "deadline": 30})
+    aws, envoy = {"retry": "aws-standard"}, {"retry": "envoy"}
+    # A scenario that sets none: each library as it ships (botocore's 60 s read timeout; Envoy's 15 s route timeout).
+    assert build_strategy(aws, "a", none)[-2:] == (60.0, None)
+    assert build_strategy(envoy, "e", none)[-2:] == (None, 15.0)
+    # The scenario's clients.timeout / deadline are the user's choice: they win over a library's defaults ...
+    assert build_strategy(aws, "a", both)[-2:] == (None, None)
+    assert build_strategy(aws, "a", both).client_limits(both) == (5, 30)
+    assert build_strategy(envoy, "e", both).client_limits(both) == (5, 30)
+    # ... and a strategy's own values win over both.
+    own = build_strategy({**aws, "timeout": 2, "deadline": 8}, "o", both)
+    assert own.client_limits(both) == (2, 8) and own.describe()["timeout_s"] == 2 and own.describe()["deadline_s"] == 8
+    assert build_strategy({"retry": "immediate"}, "d", none)[-2:] == (None, None)  # doc presets bring none
+    assert "timeout_s" not in build_strategy({"retry": "immediate"}, "d", none).describe()
+
+
+def slow(strategies: dict, **clients) -> dict:
+    """One request per second for 10 s to an API that answers after 100 s."""
+    d = small(duration=10, drain=200, clients={"arrival": {"poisson": {"rate": 1}}, **clients}, strategies=strategies)
+    d["service"]["operations"]["query_metrics"]["latency"] = {"constant": 100}
+    return d
+
+
+def test_a_strategys_own_timeout_and_deadline_act_in_the_run():
+    r = simulate(load_scenario(slow({"scenario": {"retry": "none"}, "own": {"retry": "immediate", "timeout": 2},
+                                     "short": {"retry": "immediate", "timeout": 2, "deadline": 5},
+                                     "aws": {"retry": "aws-standard"}}, timeout=30)), seed=1)
+    att, req = r.attempts, r.requests
+    took = att["end"] - att["start"]
+    assert np.allclose(took[att["strategy"] == "scenario"], 30.0)  # clients.timeout
+    assert np.allclose(took[att["strategy"] == "own"], 2.0)        # the strategy's own
+    assert np.allclose(took[att["strategy"] == "aws"], 30.0)       # the scenario's, not botocore's 60 s
+    short = req[req["strategy"] == "short"]
+    assert (short["outcome"] == "deadline").all() and np.allclose(short["end"] - short["start"], 5.0)
+    assert r.strategies["own"]["timeout_s"] == 2 and "timeout_s" not in r.strategies["scenario"]
+
+
+def test_a_library_brings_its_own_timeout_when_the_scenario_sets_none():
+    r = simulate(load_scenario(slow({"aws": {"retry": "aws-standard"}, "none": {"retry": "none"}})), seed=1)
+    att = r.attempts
+    took = att["end"] - att["start"]
+    assert np.allclose(took[att["strategy"] == "aws"], 60.0)  # botocore's read timeout
+    assert (took[att["strategy"] == "none"] >= 100.0 - 1e-9).all()  # no timeout at all: the API's answer
+    assert r.strategies["aws"]["timeout_s"] == 60.0
+
+
 # ---------------------------------------------------------------- hedging
 
 DELAY = 0.1

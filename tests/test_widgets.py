@@ -4,7 +4,7 @@ import pytest
 pytest.importorskip("ipywidgets")
 
 import resilsim  # noqa: E402
-from resilsim.widgets import CUSTOM, NONE, build_explorer, explore  # noqa: E402
+from resilsim.widgets import CUSTOM, LIBRARY, NONE, build_explorer, explore  # noqa: E402
 from tests.conftest import small  # noqa: E402
 
 
@@ -132,3 +132,49 @@ def test_preview_is_a_window_around_a_late_incident():
     assert "110–150 s" in ex.status.value
     ex.button.click()  # the full run is not shifted
     assert ex.offset == 0 and ex.result.windows[0][:2] == (120.0, 180.0)
+
+
+def test_custom_strategy_guard_pickers_reach_the_run(ex):
+    c = ex.controls
+    c["strategies"].value = ("none", CUSTOM)
+    c["budget"].value = "token bucket (gRPC: 10 tokens, 0.1)"
+    c["breaker"].value = True
+    c["breaker_rate"].value = 0.3
+    c["breaker_open"].value = 7.0
+    c["throttle_k"].value = 2.0
+    p = ex.result.strategies[CUSTOM]
+    # Consulted in the documented order: throttle, token bucket, breaker last.
+    assert p["guards"] == "throttle+token_bucket+breaker"
+    assert (p["breaker_failure_rate"], p["breaker_open_s"], p["throttle_k"], p["token_bucket_max_tokens"]) == \
+        (0.3, 7.0, 2.0, 10.0)
+    assert "breaker_open_s=7" in ex.table.value and "throttle_k=2" in ex.table.value  # shown under the summary
+    c["budget"].value = "ratio 10% (SRE book, no floor)"
+    c["breaker"].value = False
+    c["throttle_k"].value = 0.0  # off
+    p = ex.result.strategies[CUSTOM]
+    assert p["guards"] == "ratio" and p["ratio_percent"] == 0.1 and "breaker_open_s" not in p
+    assert "guards" not in ex.result.strategies["none"]
+
+
+def test_guarded_custom_run_is_the_run_of_the_same_yaml(ex):
+    c = ex.controls
+    c["incident_rate"].value = 0.9  # an outage of the catalog's first code, so the breaker has work to do
+    c["incident_code"].value = c["incident_code"].options[1]
+    c["breaker"].value = True
+    c["strategies"].value = ("none", CUSTOM)
+    stats = ex.result.guard_stats()
+    assert stats.loc[CUSTOM, "shed_first"] > 0  # the breaker opened and shed requests
+    r, table, png = _expected(ex)  # an independent simulation of the controls' scenario
+    assert r.guard_stats().equals(stats) and ex.result.summary().equals(r.summary())
+    assert ex.images[0].value == png
+
+
+def test_library_presets_are_in_the_strategy_picker(ex):
+    from resilsim.scenario import library_presets
+
+    options = ex.controls["strategies"].options
+    assert all(LIBRARY + n in options for n in library_presets())
+    ex.controls["strategies"].value = ("none", LIBRARY + "aws-adaptive")
+    p = ex.result.strategies[LIBRARY + "aws-adaptive"]
+    assert p["retry"] == "aws-adaptive" and p["guards"] == "client_rate+quota"  # its own guards come with it
+    assert list(ex.result.strategies) == ["none", LIBRARY + "aws-adaptive"]
