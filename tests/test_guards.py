@@ -187,3 +187,60 @@ def test_breaker_state_is_always_valid_and_open_refuses(events):
         assert br.state in (CLOSED, OPEN, HALF_OPEN)
         if br.state == OPEN and now - br.opened_at < 5:
             assert not br.allow_request(now)
+
+
+def test_breaker_count_ring_opens_exactly_when_the_last_window_calls_fail_enough():
+    # The count window is a ring with a running failure count; a naive list of the calls since the
+    # breaker last closed must give the same decision after every outcome (fixed seeds).
+    opened = 0
+    for seed in range(40):
+        r = random.Random(seed)
+        window, minimum = r.choice([1, 3, 10]), r.choice([1, 3, 10])
+        b = CircuitBreaker(failure_rate=0.5, window=window, minimum_calls=minimum, open_s=1.0, half_open_calls=2)
+        since_close, t, p = [], 0.0, r.random()
+        for _ in range(600):
+            t += r.expovariate(20)
+            if r.random() < 0.03:
+                p = r.random()
+            was = b.state_at(t)
+            failed = r.random() < p
+            b.on_result(t, not failed, False)
+            if was == CLOSED:
+                since_close.append(failed)
+                last = since_close[-window:]
+                expect = len(last) >= minimum and sum(last) / len(last) >= 0.5
+                assert (b.state == OPEN) == expect
+                opened += expect
+            if b.state != CLOSED:
+                since_close = []
+    assert opened > 100  # the check saw the breaker open often
+
+
+def test_guards_specialised_allow_request_matches_the_loop():
+    # Guards picks a loop-free allow_request for one or two deciding guards (a breaker's call skipped while
+    # closed, a ratio budget's deposit called directly); twins driven alike must decide as the generic loop.
+    for order in ("b", "r", "br", "rb", "bc", "brc"):
+        for seed in range(5):
+            def make():
+                kinds = {"b": lambda: CircuitBreaker(window=5, minimum_calls=5, open_s=0.5, half_open_calls=2),
+                         "r": lambda: RatioBudget(0.2, 2.0, 1.0), "c": lambda: ConcurrencyBudget()}
+                return Guards(*[kinds[k]() for k in order])
+            fast, slow = make(), make()
+            r, t, p = random.Random(seed), 0.0, 0.5
+            for _ in range(400):
+                t += r.expovariate(10)
+                if r.random() < 0.03:
+                    p = r.random()
+                op = r.random()
+                if op < 0.4:
+                    assert bool(fast.allow_request(t, None)) == Guards.allow_request(slow, t, None)
+                elif op < 0.6:
+                    assert fast.allow_retry(t, None) == slow.allow_retry(t, None)
+                else:
+                    ok = r.random() > p
+                    fast.on_result(t, ok, False, False, False)
+                    slow.on_result(t, ok, False, False, False)
+                for x, y in zip(fast.guards, slow.guards):
+                    assert getattr(x, "state", None) == getattr(y, "state", None)
+                    if isinstance(x, RatioBudget):
+                        assert x.balance(t) == y.balance(t)
