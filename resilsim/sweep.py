@@ -654,8 +654,6 @@ def _sampled_grid(args, grid: dict, seed: int) -> Grid:
     """The --sample ranges as a Latin-hypercube or random :class:`Grid` (drawn from ``seed``)."""
     if grid:
         raise ScenarioError("give either --grid or --sample, not both", path="--sample")
-    if args.samples < 1:
-        raise ScenarioError(f"--samples must be at least 1 (got {args.samples})", path="--samples")
     ranges = {}
     for text in args.sample:
         key, _, span = text.partition("=")

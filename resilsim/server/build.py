@@ -146,8 +146,13 @@ def _limits_and_quota_gate(admission: Admission, tenant_of: list, client_of: lis
     src_limiter, src_quota = admission.src_limiter, admission.src_quota
     rejected = admission.rejected
 
-    if len(limiters) == 1:
-        return _one_limit_gate(admission, limiters[0], tenant_of, reject)
+    def refuse(att, now: float, kind: str, source: int, code: int, wait: float) -> bool:
+        # The cold path: count the refusal and answer with the protection's code and Retry-After.
+        rejected[kind] += 1
+        admission.source, admission.retry_after = source, wait
+        att.retry_after = wait
+        reject(att, now, code, source)
+        return True
 
     def gate(att, now: float) -> bool:
         rid = att.req.id
@@ -160,54 +165,11 @@ def _limits_and_quota_gate(admission: Admission, tenant_of: list, client_of: lis
                     lim = by_key[key] = factory()
             wait = lim.try_acquire(now)
             if wait > 0.0:
-                rejected["limiter"] += 1
-                admission.source, admission.retry_after = src_limiter, wait
-                att.retry_after = wait
-                reject(att, now, code, src_limiter)
-                return True
+                return refuse(att, now, "limiter", src_limiter, code, wait)
         if quota is not None:
             wait = quota.try_use(now, tenant_of[rid])
             if wait > 0.0:
-                rejected["quota"] += 1
-                admission.source, admission.retry_after = src_quota, wait
-                att.retry_after = wait
-                reject(att, now, quota_code, src_quota)
-                return True
-        return False
-
-    return gate
-
-
-def _one_limit_gate(admission: Admission, limiter: tuple, tenant_of: list, reject):
-    """:func:`_limits_and_quota_gate` for one rate limit (and maybe a quota): the common case, without the loop."""
-    one, by_key, factory, key_of, code = limiter
-    quota, quota_code = admission.quota, admission.quota_code
-    src_limiter, src_quota = admission.src_limiter, admission.src_quota
-    rejected = admission.rejected
-
-    def gate(att, now: float) -> bool:
-        rid = att.req.id
-        lim = one
-        if lim is None:
-            key = key_of[rid]
-            lim = by_key.get(key)
-            if lim is None:
-                lim = by_key[key] = factory()
-        wait = lim.try_acquire(now)
-        if wait > 0.0:
-            rejected["limiter"] += 1
-            admission.source, admission.retry_after = src_limiter, wait
-            att.retry_after = wait
-            reject(att, now, code, src_limiter)
-            return True
-        if quota is not None:
-            wait = quota.try_use(now, tenant_of[rid])
-            if wait > 0.0:
-                rejected["quota"] += 1
-                admission.source, admission.retry_after = src_quota, wait
-                att.retry_after = wait
-                reject(att, now, quota_code, src_quota)
-                return True
+                return refuse(att, now, "quota", src_quota, quota_code, wait)
         return False
 
     return gate

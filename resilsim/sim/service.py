@@ -246,15 +246,19 @@ class Service:
         while queue:
             nxt = queue.popleft()
             if now - nxt.t_queued > self.queue_timeout:
-                nxt.code = self.timeout_code
-                nxt.source = SRC_QUEUE_TIMEOUT
-                if not nxt.abandoned:
-                    self.respond(nxt, now)
+                self._time_out_queued(nxt, now)
                 continue
             self._start(nxt, now)
             break
         else:
             self.free += 1
+        if not att.abandoned:
+            self.respond(att, now)
+
+    def _time_out_queued(self, att, now: float) -> None:
+        # Taken from the queue after its queue timeout: answer the timeout code instead of serving it.
+        att.code = self.timeout_code
+        att.source = SRC_QUEUE_TIMEOUT
         if not att.abandoned:
             self.respond(att, now)
 
@@ -293,10 +297,7 @@ class Service:
             else:
                 nxt = queue.popleft()
             if now - nxt.t_queued > self.queue_timeout:
-                nxt.code = self.timeout_code
-                nxt.source = SRC_QUEUE_TIMEOUT
-                if not nxt.abandoned:
-                    self.respond(nxt, now)
+                self._time_out_queued(nxt, now)
                 continue
             self._start(nxt, now)
             break
