@@ -244,3 +244,115 @@ def test_guards_specialised_allow_request_matches_the_loop():
                     assert getattr(x, "state", None) == getattr(y, "state", None)
                     if isinstance(x, RatioBudget):
                         assert x.balance(t) == y.balance(t)
+
+
+def test_breaker_success_sink_counts_exactly_as_on_result():
+    # While a count-window breaker offers a success sink (closed, and no run of successes could open it
+    # before the next failure), successes given to the sink must leave it deciding exactly as a twin told
+    # every outcome through on_result: same state after every step, same transitions, same opening times.
+    sunk = 0
+    for seed in range(60):
+        r = random.Random(seed)
+        params = dict(failure_rate=r.choice([0.2, 0.5, 0.9]), window=r.choice([1, 4, 10, 50]),
+                      minimum_calls=r.choice([1, 5, 10, 60]), open_s=0.5, half_open_calls=r.choice([1, 3]))
+        fast, slow = CircuitBreaker(**params), CircuitBreaker(**params)
+        t, p = 0.0, r.random()
+        for _ in range(800):
+            t += r.expovariate(20)
+            if r.random() < 0.02:
+                p = r.random()
+            if not fast.allow_request(t):
+                assert not slow.allow_request(t)
+                continue
+            assert slow.allow_request(t)
+            ok = r.random() > p
+            if ok and fast.success_sink is not None:
+                fast.success_sink()
+                sunk += 1
+            else:
+                fast.on_result(t, ok, False)
+            slow.on_result(t, ok, False)
+            assert fast.state == slow.state and fast.transitions == slow.transitions
+    assert sunk > 10_000  # the sink took most successes
+
+
+def test_breaker_offers_no_sink_when_a_success_could_open_it():
+    # 60 failures out of 99 calls, minimum 100: the 100th call opens the breaker even if it succeeds
+    # (60% ≥ 50%), so that success must go through on_result.
+    b = CircuitBreaker(failure_rate=0.5, window=100, minimum_calls=100)
+    for i in range(99):
+        b.on_result(float(i), i >= 60, False)  # the first 60 fail
+    assert b.state == CLOSED and b.success_sink is None
+    b.on_result(99.0, True, False)
+    assert b.state == OPEN
+    # A time window always goes through on_result.
+    assert CircuitBreaker(window=10, window_type="time").success_sink is None
+
+
+def test_guards_fast_hooks_follow_the_breaker():
+    # Guards.admit / success_sink (used by the simulator instead of allow_request / on_result) must give
+    # the same decisions and guard states as the plain calls, as the breaker opens and closes.
+    for order in ("b", "r", "br", "rb", "bt", "rbq"):
+        shortcuts = 0
+        for seed in range(6):
+            def make():
+                kinds = {"b": lambda: CircuitBreaker(window=8, minimum_calls=4, open_s=0.3, half_open_calls=2),
+                         "r": lambda: RatioBudget(0.2, 2.0, 1.0), "t": lambda: TokenBucketBudget(),
+                         "q": lambda: RetryQuota()}
+                return Guards(*[kinds[k]() for k in order])
+            fast, slow = make(), make()
+            r, t, p = random.Random(seed), 0.0, 0.5
+            for _ in range(600):
+                t += r.expovariate(10)
+                if r.random() < 0.03:
+                    p = r.random()
+                op = r.random()
+                if op < 0.4:
+                    if fast.admit is not None:
+                        fast.admit(t)
+                        allowed, shortcuts = True, shortcuts + 1
+                    else:
+                        allowed = fast.allow_request(t, None)
+                    assert allowed == Guards.allow_request(slow, t, None)
+                elif op < 0.55:
+                    assert fast.allow_retry(t, None) == slow.allow_retry(t, None)
+                else:
+                    ok = r.random() > p
+                    if ok and fast.success_sink is not None:
+                        fast.success_sink()
+                        shortcuts += 1
+                    else:
+                        fast.on_result(t, ok, False, False, False)
+                    Guards.on_result(slow, t, ok, False, False, False)
+                for x, y in zip(fast.guards, slow.guards):
+                    assert getattr(x, "state", None) == getattr(y, "state", None)
+                    assert getattr(x, "tokens", None) == getattr(y, "tokens", None)
+                    if isinstance(x, RatioBudget):
+                        assert x.balance(t) == y.balance(t)
+        assert shortcuts > 300  # the fast hooks were taken, not just offered
+
+
+def test_time_windows_count_as_a_plain_list_would():
+    # RatioBudget and AdaptiveThrottle keep their times in lists cut by bisect (and trimmed now and then);
+    # their answers must equal a direct count over every time recorded, across many trims.
+    r = random.Random(7)
+    budget, throttle = RatioBudget(percent=0.3, ttl=5.0, min_per_s=0.5), AdaptiveThrottle(k=1.5, window=5.0)
+    deposits, retries, requests, accepts = [], [], [], []
+    t = 0.0
+    for _ in range(30_000):
+        t += r.expovariate(200)
+        budget.allow_request(t)
+        deposits.append(t)
+        throttle.on_result(t, ok := r.random() < 0.7, False)
+        requests.append(t)
+        if ok:
+            accepts.append(t)
+        if r.random() < 0.1:
+            cut = t - 5.0
+            expect = 0.5 * 5.0 + 0.3 * sum(d > cut for d in deposits[-2000:]) - sum(x > cut for x in retries[-2000:])
+            assert budget.balance(t) == pytest.approx(expect, abs=1e-9)
+            if budget.allow_retry(t):
+                retries.append(t)
+            n_req, n_acc = sum(x > cut for x in requests[-2000:]), sum(x > cut for x in accepts[-2000:])
+            assert throttle.reject_probability(t) == pytest.approx(max(0.0, (n_req - 1.5 * n_acc) / (n_req + 1)))
+    assert len(budget._requests.times) < 6000  # trimmed: memory follows the window, not the run

@@ -117,6 +117,25 @@ def test_memory_does_not_grow_with_requests():
     assert small.nbytes == big.nbytes and big.latency.count == 20_000
 
 
+def test_memory_with_tenants_does_not_grow_with_requests():
+    # Requests carry their tenant and client themselves: nothing is kept per request once it is done.
+    # 4× the requests (300 s → 1,200 s of the all-features workload: tenants, quota, guards) may add
+    # only the longer timeline's bins (about 0.2 MiB here); per-request lists grew it by 2.6 MiB.
+    import tracemalloc
+
+    peaks = []
+    for duration in (300.0, 1200.0):
+        s = _bench("all_features.yaml", duration)
+        simulate(s, 1, record="summary")  # imports and caches first
+        tracemalloc.start()
+        try:
+            simulate(s, 1, record="summary")
+            peaks.append(tracemalloc.get_traced_memory()[1])
+        finally:
+            tracemalloc.stop()
+    assert peaks[1] - peaks[0] < 1 * 2**20, peaks
+
+
 def test_cli_summary_only_writes_summary_and_timeline(tmp_path, capsys):
     from resilsim.cli import main
 

@@ -26,7 +26,14 @@ Each class's docstring names the library or text it follows.
 from __future__ import annotations
 
 import math
+from bisect import bisect_right
 from collections import deque
+from itertools import count
+
+# C-level callables that do nothing useful, standing in for a hook with nothing to do: cheaper than a
+# Python no-op on the per-attempt path.
+_NO_OP_0 = tuple  # called with no argument
+_NO_OP_1 = bool   # called with one (``now``)
 
 
 class Guard:
@@ -40,12 +47,23 @@ class Guard:
     #: simulator asks only guards that say so, so the refusing guards cost nothing more.
     blocks = False
     #: For a guard whose ``allow_request`` always allows and only records ``now`` (a ratio budget's
-    #: deposit): that record as a C-level callable (a deque's ``append``), which the composite calls
+    #: deposit): that record as a C-level callable (a list's ``append``), which the composite calls
     #: instead, as it is cheaper than a Python call per request. None: call ``allow_request``.
     deposit = None
     #: True while ``allow_request`` would allow without recording anything (a closed breaker): the
-    #: composite then skips the call. A guard that sets it keeps it up to date.
+    #: composite then skips the call. A guard that sets it keeps it up to date (and calls ``changed``).
     passive = False
+    #: While not None: a zero-argument callable, C-level where possible, that records a successful
+    #: attempt exactly as ``on_result(now, True, ...)`` would, at any ``now`` and whatever the flags (a
+    #: closed breaker whose count window no run of successes can open). Callers may use it instead of
+    #: ``on_result`` for successes. A guard that sets it keeps it up to date (and calls ``changed``).
+    success_sink = None
+    #: Set by the :class:`Guards` holding this guard (a guard belongs to one): called with no argument
+    #: after ``passive`` or ``success_sink`` changed, so the composite's fast hooks follow.
+    changed = None
+    #: In :class:`Guards`: a one-argument callable standing for ``allow_request(now)`` while every guard
+    #: would allow it (recording the deposits), or None: call ``allow_request``. Always None here.
+    admit = None
 
     def allow_request(self, now: float, rng=None) -> bool:
         """Whether a new request may send its first attempt at ``now`` (seconds)."""
@@ -113,6 +131,33 @@ class TokenBucketBudget(Guard):
         return {"guard": self.kind, "max_tokens": self.max_tokens, "token_ratio": self.token_ratio}
 
 
+class _Times:
+    """Times (seconds, never decreasing) added with ``append`` and counted over a trailing window.
+
+    A list and the index of its oldest live entry: adding is the list's own C-level ``append`` (a
+    ratio budget hands it out as its deposit), and forgetting what aged out is one ``bisect``, not a
+    Python loop over the expired entries. The expired prefix is cut off now and then, so memory stays
+    proportional to the window.
+    """
+
+    __slots__ = ("times", "head", "append")
+
+    def __init__(self):
+        self.times: list = []
+        self.head = 0
+        self.append = self.times.append
+
+    def count_after(self, cut: float) -> int:
+        """How many times are later than ``cut`` (seconds); forgets the others (``cut`` must not decrease)."""
+        times = self.times
+        head = bisect_right(times, cut, self.head)
+        if head > 4096 and head > len(times) >> 1:
+            del times[:head]
+            head = 0
+        self.head = head
+        return len(times) - head
+
+
 class RatioBudget(Guard):
     """Finagle ``RetryBudget``: retries ≤ ``percent`` of requests over ``ttl`` plus a floor.
 
@@ -131,21 +176,15 @@ class RatioBudget(Guard):
         self.percent = float(percent)
         self.ttl = float(ttl)
         self.min_per_s = float(min_per_s)
-        self._requests: deque = deque()
-        self._retries: deque = deque()
+        self._requests = _Times()
+        self._retries = _Times()
         self.deposit = self._requests.append  # what allow_request does
-
-    def _expire(self, now: float) -> None:
-        cut = now - self.ttl
-        while self._requests and self._requests[0] <= cut:
-            self._requests.popleft()
-        while self._retries and self._retries[0] <= cut:
-            self._retries.popleft()
 
     def balance(self, now: float) -> float:
         """Retries still available at ``now`` (may be fractional)."""
-        self._expire(now)
-        return self.min_per_s * self.ttl + self.percent * len(self._requests) - len(self._retries)
+        cut = now - self.ttl
+        return (self.min_per_s * self.ttl + self.percent * self._requests.count_after(cut)
+                - self._retries.count_after(cut))
 
     def allow_request(self, now: float, rng=None) -> bool:
         self._requests.append(now)  # deposit
@@ -235,13 +274,19 @@ class CircuitBreaker(Guard):
         self.passive = True  # while CLOSED
         self.opened_at = -math.inf
         self.transitions: list = []  # (now, new state), for plots and tests
-        # The window. Count: the last outcomes (True: failed) in a ring that grows to ``_cap`` and is then
-        # overwritten from ``_pos``, its oldest slot. Time: (time, failed) pairs in a deque.
-        self._ring: list = []
-        self._pos = 0
-        self._calls: deque = deque()
+        # The window. Count: ``_seq`` outcomes since the breaker last closed, and the sequence numbers of
+        # the failures among the last ``_cap`` of them. Time: (time, failed) pairs in a deque.
         self._cap = int(window) if window_type == "count" else None  # len > window ⇔ len > int(window)
-        self._failures = 0
+        self._seq = 0
+        self._fails: deque = deque()
+        self._calls: deque = deque()
+        self._failures = 0  # time window: failures in _calls
+        # Successes through ``success_sink`` (count window only) just tick a C-level counter; on_result
+        # adds them to _seq first. ``_mark``: the counter's value at the last look.
+        self._tally = count()
+        self._mark = -1
+        self._sink = self._tally.__next__
+        self.success_sink = self._sink if self._cap is not None else None
         self._probes_sent = 0
         self._probe_results = 0
         self._probe_failures = 0
@@ -255,10 +300,15 @@ class CircuitBreaker(Guard):
         elif state == HALF_OPEN:
             self._probes_sent = self._probe_results = self._probe_failures = 0
         else:
-            self._ring.clear()
-            self._pos = 0
+            self._seq = 0
+            self._fails.clear()
+            self._mark = next(self._tally)
             self._calls.clear()
             self._failures = 0
+        # Successes may skip on_result only while closed with a count window (an empty one is safe).
+        self.success_sink = self._sink if state == CLOSED and self._cap is not None else None
+        if self.changed is not None:
+            self.changed()
 
     def state_at(self, now: float) -> str:
         """The state at ``now``, moving OPEN to HALF_OPEN once ``open_s`` has passed."""
@@ -299,37 +349,45 @@ class CircuitBreaker(Guard):
                         self._to(now, CLOSED)
             return  # OPEN: a late result of a call let through before opening
         cap = self._cap
-        if cap is not None:
-            ring = self._ring
-            n = len(ring)
-            if n == cap:  # full: this outcome takes the oldest one's slot
-                if not n:
-                    return  # a window of no calls never opens
-                i = self._pos
-                old = ring[i]
-                ring[i] = failed
-                self._pos = i + 1 if i + 1 < n else 0
-                if old or not failed:
-                    # No more failures over as many calls as at the last check, which kept it closed.
-                    if old and not failed:
-                        self._failures -= 1
-                    return
-                failures = self._failures + 1
-            else:
-                ring.append(failed)
-                n += 1
-                failures = self._failures + failed
-        else:
+        if cap is None:
             calls = self._calls
             failures = self._failures + failed
             calls.append((now, failed))
             cut = now - self.window
             while calls and calls[0][0] <= cut:
                 failures -= calls.popleft()[1]
+            self._failures = failures
             n = len(calls)
-        self._failures = failures
-        if n >= self.minimum_calls and failures / n >= self.failure_rate:
+            if n >= self.minimum_calls and failures / n >= self.failure_rate:
+                self._to(now, OPEN)
+            return
+        # Count window: this outcome, after the successes the sink counted since the last look.
+        tally = next(self._tally)
+        seq = self._seq + 1 + (tally - self._mark - 1)
+        self._mark = tally
+        self._seq = seq
+        fails = self._fails
+        if failed:
+            fails.append(seq)
+        cut = seq - cap
+        while fails and fails[0] <= cut:
+            fails.popleft()
+        n = seq if seq < cap else cap
+        if n >= self.minimum_calls and len(fails) / n >= self.failure_rate:
             self._to(now, OPEN)
+            return
+        # The sink may count successes while no run of successes could open the breaker before the next
+        # failure: their failure rate only falls, so the first one to reach minimum_calls decides.
+        minimum = self.minimum_calls
+        safe = True
+        if minimum <= cap:
+            after = seq + 1 if seq + 1 > minimum else minimum
+            safe = len(fails) / (after if after < cap else cap) < self.failure_rate
+        sink = self._sink if safe else None
+        if sink is not self.success_sink:
+            self.success_sink = sink
+            if self.changed is not None:
+                self.changed()
 
     def describe(self) -> dict:
         return {"guard": self.kind, "failure_rate": self.failure_rate, "window": self.window,
@@ -354,21 +412,14 @@ class AdaptiveThrottle(Guard):
             raise ValueError("k and window must be positive")
         self.k = float(k)
         self.window = float(window)
-        self._requests: deque = deque()
-        self._accepts: deque = deque()
-
-    def _expire(self, now: float) -> None:
-        cut = now - self.window
-        while self._requests and self._requests[0] <= cut:
-            self._requests.popleft()
-        while self._accepts and self._accepts[0] <= cut:
-            self._accepts.popleft()
+        self._requests = _Times()
+        self._accepts = _Times()
 
     def reject_probability(self, now: float) -> float:
         """The local rejection probability at ``now`` (0..1)."""
-        self._expire(now)
-        r = len(self._requests)
-        return max(0.0, (r - self.k * len(self._accepts)) / (r + 1))
+        cut = now - self.window
+        r = self._requests.count_after(cut)
+        return max(0.0, (r - self.k * self._accepts.count_after(cut)) / (r + 1))
 
     def _admit(self, now: float, rng) -> bool:
         p = self.reject_probability(now)
@@ -467,8 +518,14 @@ class Guards(Guard):
         self.tracks_attempts = bool(self._starts or self._ends)
         if len(self._results) == 1 and self._results[0][1]:
             self.on_result = self._results[0][0]  # one guard records outcomes (a breaker): no loop
+        # The fast hooks (admit, success_sink) follow the guards' passive flags and sinks.
+        self._deciders = [g for g in self.guards if type(g).allow_request is not Guard.allow_request]
+        self._hearers = [g for g in self.guards if type(g).on_result is not Guard.on_result]
+        for g in self.guards:
+            g.changed = self._refresh
+        self._refresh()
         # allow_request without the loop for one or two guards; a deposit-only guard's record called directly.
-        deciders = [g for g in self.guards if getattr(type(g), "allow_request") is not Guard.allow_request]
+        deciders = self._deciders
         if len(deciders) == 1:
             self.allow_request = deciders[0].allow_request
         elif len(deciders) == 2:
@@ -481,6 +538,26 @@ class Guards(Guard):
                 self.allow_request = self._deposit_then_allow
             else:
                 self.allow_request = self._allow_request_two
+
+    def _refresh(self) -> None:
+        # admit: while every deciding guard is passive or only deposits, allow_request is just the
+        # deposit (or nothing). success_sink: the one outcome-hearing guard's sink (nothing when none hears).
+        deposits = []
+        for g in self._deciders:
+            if g.deposit is not None:
+                deposits.append(g.deposit)
+            elif not g.passive:
+                deposits = None
+                break
+        if deposits is None or len(deposits) > 1:
+            self.admit = None
+        else:
+            self.admit = deposits[0] if deposits else _NO_OP_1
+        hearers = self._hearers
+        if not hearers:
+            self.success_sink = _NO_OP_0
+        else:
+            self.success_sink = hearers[0].success_sink if len(hearers) == 1 else None
 
     def __bool__(self) -> bool:
         return bool(self.guards)

@@ -106,24 +106,23 @@ def build_incidents(scenario, catalog, ops: list[str], gen_factory) -> list[Inci
     return out
 
 
-def make_gate(service, clients, admission: Admission | None, auth: Auth | None, auth_code: int, src_auth: int):
+def make_gate(service, admission: Admission | None, auth: Auth | None, auth_code: int, src_auth: int):
     """``gate(att, now) -> bool``: answers an attempt refused before the workers (expired token, then
-    admission); the service calls it first in ``submit``."""
-    ten = clients.tenancy
-    tenant_of, client_of, prop_u = ten.tenant_of, ten.client_of, ten.prop_u
+    admission); the service calls it first in ``submit``. Requests carry their tenant, client and
+    properties' uniform (``Clients.configure_tenants``)."""
     reject = service._reject
     if auth is None and admission is not None and admission.limits_and_quota_only():
-        return _limits_and_quota_gate(admission, tenant_of, client_of, reject)
+        return _limits_and_quota_gate(admission, reject)
 
     def gate(att, now: float) -> bool:
-        rid = att.req.id
-        client = client_of[rid]
+        req = att.req
+        client = req.client
         if auth is not None and not auth.valid(now, client):
             att.retry_after = None
             reject(att, now, auth_code, src_auth)
             return True
         if admission is not None:
-            c = admission.check(now, att.req.op, tenant_of[rid], client, prop_u[rid])
+            c = admission.check(now, req.op, req.tenant, client, req.prop_u)
             if c >= 0:
                 att.retry_after = admission.retry_after
                 reject(att, now, c, admission.source)
@@ -133,15 +132,15 @@ def make_gate(service, clients, admission: Admission | None, auth: Auth | None, 
     return gate
 
 
-def _limits_and_quota_gate(admission: Admission, tenant_of: list, client_of: list, reject):
+def _limits_and_quota_gate(admission: Admission, reject):
     """The gate for the common case of rate limits (global, per tenant or per client) and a quota, nothing else.
 
     The same decisions, counters and answers as :meth:`Admission.check`
     (tests/server/test_quota.py compares them), with each limiter looked up
-    here: two calls per attempt instead of five, on the hot path.
+    here and the quota's common case inline: one call per attempt instead of
+    five, on the hot path.
     """
-    limiters = [(s._one, s.limiters, s.factory, client_of if s.per == "client" else tenant_of, code)
-                for s, code in admission.limiters]
+    limiters = [(s._one, s.limiters, s.factory, s.per == "client", code) for s, code in admission.limiters]
     quota, quota_code = admission.quota, admission.quota_code
     src_limiter, src_quota = admission.src_limiter, admission.src_quota
     rejected = admission.rejected
@@ -155,11 +154,11 @@ def _limits_and_quota_gate(admission: Admission, tenant_of: list, client_of: lis
         return True
 
     def gate(att, now: float) -> bool:
-        rid = att.req.id
-        for one, by_key, factory, key_of, code in limiters:
+        req = att.req
+        for one, by_key, factory, per_client, code in limiters:
             lim = one
             if lim is None:
-                key = key_of[rid]
+                key = req.client if per_client else req.tenant
                 lim = by_key.get(key)
                 if lim is None:
                     lim = by_key[key] = factory()
@@ -167,9 +166,14 @@ def _limits_and_quota_gate(admission: Admission, tenant_of: list, client_of: lis
             if wait > 0.0:
                 return refuse(att, now, "limiter", src_limiter, code, wait)
         if quota is not None:
-            wait = quota.try_use(now, tenant_of[rid])
-            if wait > 0.0:
-                return refuse(att, now, "quota", src_quota, quota_code, wait)
+            tenant = req.tenant
+            used = quota.used
+            if now < quota.reset_at and used[tenant] < quota.limits[tenant]:
+                used[tenant] += 1  # Quota.try_use's common case (in the period, under the limit) without the call
+            else:
+                wait = quota.try_use(now, tenant)
+                if wait > 0.0:
+                    return refuse(att, now, "quota", src_quota, quota_code, wait)
         return False
 
     return gate

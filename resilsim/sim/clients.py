@@ -7,6 +7,7 @@ lookup and one call of :func:`resilsim.policies.decide`.
 from __future__ import annotations
 
 import math
+from operator import attrgetter
 
 import numpy as np
 
@@ -20,36 +21,37 @@ _OUTCOME = {"failed": OUT_FAILED, "gave_up": OUT_GAVE_UP, "deadline": OUT_DEADLI
 
 
 class _Tenancy:
-    """Per request (by id): its tenant, its client and a uniform number for its request properties."""
+    """Tenants for the requests of the current arrival block: each one's tenant, client and a uniform number
+    for its request properties, copied onto the :class:`Request` when it arrives (nothing kept per request)."""
 
     def __init__(self, gen, n_tenants: int, clients_per_tenant: int, auth):
         self.gen, self.n_tenants, self.per_tenant, self.auth = gen, n_tenants, clients_per_tenant, auth
-        self.tenant_of: list = []
-        self.client_of: list = []
-        self.prop_u: list = []
+        self.tenants: list = []
+        self.clients: list = []
+        self.props: list = []
 
     def draw(self, n: int) -> None:
         """Draw the next ``n`` requests' tenants, clients and uniforms in one block."""
         g = self.gen
         tenants = g.integers(0, self.n_tenants, n)
-        self.tenant_of.extend(tenants.tolist())
-        self.client_of.extend((tenants * self.per_tenant + g.integers(0, self.per_tenant, n)).tolist())
-        self.prop_u.extend(g.random(n).tolist())
+        self.tenants = tenants.tolist()
+        self.clients = (tenants * self.per_tenant + g.integers(0, self.per_tenant, n)).tolist()
+        self.props = g.random(n).tolist()
 
 
 class _Keyed:
     """Guard state per tenant or per client: a fresh set of guards per key, made on its first request."""
 
-    def __init__(self, make, keys: list, rng):
-        self.make = make    # zero-arg: a fresh resilsim.policies.guards.Guards
-        self.keys = keys    # request id → key (the tenancy's tenant_of or client_of list, grown in blocks)
+    def __init__(self, make, scope: str, rng):
+        self.make = make                  # zero-arg: a fresh resilsim.policies.guards.Guards
+        self.key_of = attrgetter(scope)   # request → its key ("tenant" or "client")
         self.rng = rng
         self.by_key: dict = {}
         self.tracks_attempts = make().tracks_attempts  # the same guard kinds for every key
 
-    def pick(self, rid: int):
-        """The guards of request ``rid``'s tenant or client."""
-        k = self.keys[rid]
+    def pick(self, req: Request):
+        """The guards of ``req``'s tenant or client."""
+        k = self.key_of(req)
         g = self.by_key.get(k)
         if g is None:
             g = self.by_key[k] = self.make()
@@ -135,20 +137,21 @@ class Clients:
         number for its request properties, drawn in blocks from ``gen``; ``auth`` is refreshed on reauth."""
         self.tenancy = _Tenancy(gen, n_tenants, clients_per_tenant, auth)
 
-    def configure_guards(self, guards, rng, *, keys: list | None = None, fails: list | None = None,
+    def configure_guards(self, guards, rng, *, scope: str | None = None, fails: list | None = None,
                          timeout_fails: bool = True, throttles: list | None = None) -> None:
         """Put ``guards`` in front of first attempts and retries; ``rng`` (with ``.random()``) is what they draw from.
 
         ``guards`` is one :class:`~resilsim.policies.guards.Guards` shared by
-        every request of the run, or with ``keys`` (request id → tenant or
-        client) a zero-argument callable making a fresh one per key. ``fails``
+        every request of the run, or with ``scope`` (``"tenant"`` or ``"client"``,
+        which needs :meth:`configure_tenants`) a zero-argument callable making a
+        fresh one per tenant or client. ``fails``
         (per code index) says which codes the guards count as failures (None:
         every error); ``timeout_fails`` the same for client-side timeouts;
         ``throttles`` (per code index) marks throttling answers (the AWS
         adaptive limiter's signal). No guards: nothing changes.
         """
-        if keys is not None:
-            guards = _Keyed(guards, keys, rng)
+        if scope is not None:
+            guards = _Keyed(guards, scope, rng)
         elif not guards:
             return
         else:
@@ -245,14 +248,20 @@ class Clients:
         now = self.env._now
         i = self._i
         req = Request(self._next_id, self._ops[i], now, now + self.deadline)
+        ten = self.tenancy
+        if ten is not None:
+            req.tenant, req.client, req.prop_u = ten.tenants[i], ten.clients[i], ten.props[i]
         self._next_id += 1
         self._i = i + 1
         self._schedule_next(now)
         g = self.guards
         if g is not None:
             if g.__class__ is _Keyed:
-                g = g.pick(req.id)
-            if not g.allow_request(now, g.rng):
+                g = g.pick(req)
+            admit = g.admit  # set while every guard would allow: only deposits to record
+            if admit is not None:
+                admit(now)
+            elif not g.allow_request(now, g.rng):
                 self.ext.refused_first += 1
                 self._finish(req, now, CODE_OK, OUT_SHED)  # shed locally: no attempt was sent
                 return
@@ -268,7 +277,7 @@ class Clients:
         g = self.guards
         if g is not None and g.tracks_attempts:  # only the concurrency budget counts attempts in flight
             if g.__class__ is _Keyed:
-                g = g.pick(req.id)
+                g = g.pick(req)
             g.on_attempt_start(now, req.n > 1)
         self.service.submit(att, now)
         if self.timers is not None and not att.answered:
@@ -294,9 +303,14 @@ class Clients:
         g = self.guards
         if g is not None:
             if code == CODE_OK and g.__class__ is not _Keyed and not g.tracks_attempts:
-                g.on_result(now, True, att.n > 1, False, False)  # _guard_result's common case, one call fewer
+                # _guard_result's common case, one call fewer (none in Python with a success sink)
+                sink = g.success_sink
+                if sink is not None:
+                    sink()
+                else:
+                    g.on_result(now, True, att.n > 1, False, False)
             else:
-                self._guard_result(req.id, att.n, now, code, False)
+                self._guard_result(req, att.n, now, code, False)
         if code == CODE_OK:
             self._finish(req, now, CODE_OK, OUT_SUCCESS)
             return
@@ -312,7 +326,7 @@ class Clients:
         req = att.req
         self.rec.attempt(req.id, att.n, att.t_sent, now, CODE_TIMEOUT, SRC_CLIENT_TIMEOUT)
         if self.guards is not None:
-            self._guard_result(req.id, att.n, now, CODE_TIMEOUT, True)
+            self._guard_result(req, att.n, now, CODE_TIMEOUT, True)
         if now >= req.deadline_at:
             self._finish(req, now, CODE_TIMEOUT, OUT_DEADLINE)
             return
@@ -327,7 +341,7 @@ class Clients:
         g = self.guards
         if g is not None:
             if g.__class__ is _Keyed:
-                g = g.pick(req.id)
+                g = g.pick(req)
             if not g.allow_retry(now, g.rng, code == CODE_TIMEOUT):
                 self.ext.refused_retry += 1
                 self._finish(req, now, code, OUT_SHED)  # a guard refused the retry
@@ -335,7 +349,7 @@ class Clients:
         if d.reauth:
             req.reauthed = True
             if self.tenancy is not None and self.tenancy.auth is not None:
-                self.tenancy.auth.refresh(now, self.tenancy.client_of[req.id])
+                self.tenancy.auth.refresh(now, req.client)
         req.prev_wait = d.wait
         if g is not None and g.blocks:
             # A blocking guard is asked when the retry is due, after the backoff (botocore's send hook).
@@ -351,16 +365,20 @@ class Clients:
 
     # ------------------------------------------------------------ guards and hedging (off the plain path)
 
-    def _guard_result(self, rid: int, n: int, now: float, code: int, timeout: bool) -> None:
+    def _guard_result(self, req: Request, n: int, now: float, code: int, timeout: bool) -> None:
         # An attempt ended with an answer (or a timeout): tell the request's guards.
         g = self.guards
         if g.__class__ is _Keyed:
-            g = g.pick(rid)
+            g = g.pick(req)
         retry = n > 1
         if g.tracks_attempts:
             g.on_attempt_end(now, retry)
         if code == CODE_OK:  # the common case first (a timeout comes with CODE_TIMEOUT)
-            g.on_result(now, True, retry, False, False)
+            sink = g.success_sink
+            if sink is not None:
+                sink()
+            else:
+                g.on_result(now, True, retry, False, False)
             return
         ext = self.ext
         if timeout:
@@ -411,7 +429,7 @@ class Clients:
             return
         g = self.guards
         if g.__class__ is _Keyed:
-            g = g.pick(req.id)
+            g = g.pick(req)
         if not self._hold(req, g, now, held.code, held):
             self.send(req, now)
 
@@ -466,7 +484,7 @@ class Clients:
         g = self.guards
         if g is not None:
             if g.__class__ is _Keyed:
-                g = g.pick(req.id)
+                g = g.pick(req)
             # A hedge is an extra attempt: budgets, quotas and breakers see it as a retry (as gRPC's throttling does);
             # a blocking limiter lets it go only with a token there now (a hedge that waits is no hedge).
             if not g.allow_retry(now, g.rng, False) or (g.blocks and not g.take(now)):
@@ -492,7 +510,7 @@ class Clients:
             att.answered = True
             self.rec.attempt(req.id, att.n, att.t_sent, now, att.code, att.source)
             if self.guards is not None:
-                self._guard_result(req.id, att.n, now, att.code, False)
+                self._guard_result(req, att.n, now, att.code, False)
             return
         del self.ext.copies[req.id]
         if att.code == CODE_OK and att is not copies[0]:
@@ -516,7 +534,7 @@ class Clients:
             att.abandoned = True
             self.rec.attempt(req.id, att.n, att.t_sent, now, CODE_TIMEOUT, SRC_CLIENT_TIMEOUT)
             if self.guards is not None:
-                self._guard_result(req.id, att.n, now, CODE_TIMEOUT, True)
+                self._guard_result(req, att.n, now, CODE_TIMEOUT, True)
             return
         del self.ext.copies[req.id]
         Clients._timer(self, timer)
@@ -540,8 +558,8 @@ class Clients:
                 if self.guards is None:
                     continue
                 if code == CODE_TIMEOUT:
-                    self._guard_result(c.req.id, c.n, now, code, True)  # given up at the deadline: a timeout
+                    self._guard_result(c.req, c.n, now, code, True)  # given up at the deadline: a timeout
                 else:
                     # Cancelled because another copy succeeded: a success for the guards (the call it was part of
                     # succeeded), so a breaker's half-open probes all report and it cannot stay half-open.
-                    self._guard_result(c.req.id, c.n, now, CODE_OK, False)
+                    self._guard_result(c.req, c.n, now, CODE_OK, False)

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from collections import deque
 from heapq import heappush
+from itertools import islice
+from operator import attrgetter, indexOf, itemgetter
 
 from simpy.core import NORMAL
 
@@ -20,7 +22,10 @@ PRIORITY = NORMAL
 class Request:
     """A request in flight: what the client wants done, across its attempts."""
 
-    __slots__ = ("callbacks", "_ok", "id", "op", "t0", "n", "prev_wait", "reauthed", "deadline_at", "done")
+    # tenant, client and prop_u (a uniform number for its request properties) are set on arrival only when
+    # requests carry tenants (Clients.configure_tenants), and read only then.
+    __slots__ = ("callbacks", "_ok", "id", "op", "t0", "n", "prev_wait", "reauthed", "deadline_at", "done",
+                 "tenant", "client", "prop_u")
 
     def __init__(self, rid: int, op: int, t0: float, deadline_at: float):
         self.callbacks = None
@@ -65,6 +70,10 @@ class Timer:
         self.callbacks = callbacks
         self._ok = True
         self.att = att
+
+
+_attempt = itemgetter(2)        # a pending timer's attempt
+_answered = attrgetter("answered")
 
 
 class TimerQueue:
@@ -123,12 +132,17 @@ class TimerQueue:
                 cb(timer)
         if self.armed:
             return  # a callback added the only pending timer, and armed for it
-        # Timers of answered attempts would do nothing when due: drop them now.
-        while pending and pending[0][2].answered:
-            pending.popleft()
-        if pending:
-            at, eid = pending[0][0], pending[0][1]
-            self._arm(at, eid)
+        # Timers of answered attempts would do nothing when due: drop them now. Most are answered (a few
+        # hundred per timeout), so the first one still open is found by a C-level scan, not a Python loop.
+        try:
+            i = indexOf(map(_answered, map(_attempt, pending)), False)
+        except ValueError:
+            pending.clear()
+            return
+        if i:
+            self.pending = pending = deque(islice(pending, i, None))
+        at, eid = pending[0][0], pending[0][1]
+        self._arm(at, eid)
 
 
 class Held:

@@ -61,7 +61,7 @@ def _configure_api_side(scenario, catalog, index, ops, streams, service, clients
     gate = None
     if admission is not None or auth is not None:
         clients.configure_tenants(streams["server"], len(tenant_tiers(scenario)[1]), cl.clients_per_tenant, auth)
-        gate = make_gate(service, clients, admission, auth,
+        gate = make_gate(service, admission, auth,
                          _resolve(catalog.auth_code, catalog, index), SRC_AUTH)
     pt = svc.processing_timeout
     q = svc.queue
@@ -203,15 +203,15 @@ def _configure_guards(strategy, scenario, catalog, codes: list, index: dict, str
         timeout_fails = "TIMEOUT" in wanted
     rl = _resolve(catalog.rate_limit_code, catalog, index)
     throttles = [c.http == 429 or i == rl for i, c in enumerate(codes)]
-    keys = None
+    scope = None
     if strategy.scope != "population":
         if clients.tenancy is None:
             # The same draw the API side makes for tenants (server stream), so scopes line up with it.
             from ..server.build import tenant_tiers
             clients.configure_tenants(streams["server"], len(tenant_tiers(scenario)[1]),
                                       scenario.clients.clients_per_tenant)
-        keys = clients.tenancy.tenant_of if strategy.scope == "tenant" else clients.tenancy.client_of
-    clients.configure_guards(make if keys is not None else make(), rng, keys=keys, fails=fails,
+        scope = strategy.scope
+    clients.configure_guards(make if scope is not None else make(), rng, scope=scope, fails=fails,
                              timeout_fails=timeout_fails, throttles=throttles)
     return _guard_probe(clients, [type(g).__name__ for g in strategy.make_guards()])
 
@@ -239,34 +239,36 @@ def _guard_probe(clients, classes: list[str]):
         names.append("client_rate_rps")
     names.append("refused")
 
-    def value(g, name: str, now: float) -> float:
-        cls = type(g).__name__
-        if name == "breaker_open" and cls == "CircuitBreaker":
-            # Not state_at(): that would move an expired OPEN to HALF_OPEN earlier than the simulation does.
-            return float(g.state == OPEN and now - g.opened_at < g.open_s)
-        if name == "budget_tokens" and cls == budget:
-            return g.balance(now) if cls == "RatioBudget" else g.tokens  # balance() only drops expired entries
-        if name == "throttle_reject_p" and cls == "AdaptiveThrottle":
-            return g.reject_probability(now)  # likewise: expiry only
-        if name == "client_rate_rps" and cls == "ClientRateLimiter":
-            return g.rate if g.enabled else math.nan
-        return math.nan
+    # One reader per watched name, each for its own guard class. Reading never changes a guard's state as the
+    # simulation sees it: not state_at(), which would move an expired OPEN to HALF_OPEN earlier than the
+    # simulation does; balance() and reject_probability() only drop expired entries.
+    def breaker_open(g, now):
+        return float(g.state == OPEN and now - g.opened_at < g.open_s)
+
+    def budget_tokens(g, now):
+        return g.balance(now) if budget == "RatioBudget" else g.tokens
+
+    def throttle_reject_p(g, now):
+        return g.reject_probability(now)
+
+    def client_rate_rps(g, now):
+        return g.rate if g.enabled else math.nan
 
     # Where each name's guard sits in a guard set (every set has the classes in this order): one look per set.
     at = {"breaker_open": "CircuitBreaker", "budget_tokens": budget, "throttle_reject_p": "AdaptiveThrottle",
           "client_rate_rps": "ClientRateLimiter"}
-    at = {name: classes.index(at[name]) for name in names if name != "refused"}
+    read = {"breaker_open": breaker_open, "budget_tokens": budget_tokens, "throttle_reject_p": throttle_reject_p,
+            "client_rate_rps": client_rate_rps}
+    readers = [(classes.index(at[name]), read[name]) for name in names if name != "refused"]
 
     def probe(now: float) -> tuple:
         sets = clients.guard_sets()
         out = []
-        for name in names:
-            if name == "refused":
-                out.append(clients.ext.refused_first + clients.ext.refused_retry)
-                continue
-            i = at[name]
-            vals = [v for gs in sets if not math.isnan(v := value(gs.guards[i], name, now))]
+        for i, read in readers:
+            vals = [v for gs in sets if not math.isnan(v := read(gs.guards[i], now))]
             out.append(sum(vals) / len(vals) if vals else math.nan)
+        ext = clients.ext
+        out.append(ext.refused_first + ext.refused_retry)  # "refused" comes last
         return tuple(out)
 
     return names, probe

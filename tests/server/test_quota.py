@@ -83,8 +83,8 @@ def test_specialised_gate_answers_as_admission_check(pers):
     rng = random.Random(3)
     n = 3000
     tenants = [rng.randrange(3) for _ in range(n)]
-    clients = SimpleNamespace(tenancy=SimpleNamespace(tenant_of=tenants, client_of=[t * 4 + rng.randrange(4) for t in tenants],
-                                                      prop_u=[rng.random() for _ in range(n)]))
+    requests = [SimpleNamespace(id=i, op=0, tenant=t, client=t * 4 + rng.randrange(4), prop_u=rng.random())
+                for i, t in enumerate(tenants)]
     times = sorted(rng.uniform(0, 60) for _ in range(n))
     answers = {}
     for special in (True, False):
@@ -93,9 +93,8 @@ def test_specialised_gate_answers_as_admission_check(pers):
                                                                                     att.retry_after)))
         if not special:
             adm.limits_and_quota_only = lambda: False  # the general gate
-        gate = build.make_gate(service, clients, adm, None, -1, 0)
-        passed = [gate(SimpleNamespace(req=SimpleNamespace(id=i, op=0), retry_after=None), t)
-                  for i, t in enumerate(times)]
+        gate = build.make_gate(service, adm, None, -1, 0)
+        passed = [gate(SimpleNamespace(req=req, retry_after=None), t) for req, t in zip(requests, times)]
         answers[special] = (passed, seen, dict(adm.rejected))
     assert answers[True] == answers[False]
     assert 0 < sum(answers[True][0]) < n and answers[True][2]["limiter"] and answers[True][2]["quota"]
