@@ -16,7 +16,8 @@ Workloads:
 
 * ``baseline``  -- benchmarks/baseline_simpy.py, ``n`` requests;
 * ``resilsim``  -- benchmarks/reference.yaml with ``duration = n / 60`` s;
-* ``all-features`` -- benchmarks/all_features.yaml (circuit breaker and retry budget included), same duration;
+* ``all-features`` -- benchmarks/all_features.yaml (circuit breaker and retry budget included), same duration
+  (its incidents repeated once per 1,667 s for longer runs: :func:`incidents_for`);
 * ``empty``     -- imports and a 1-second reference run: the RSS floor that
   "bytes per recorded attempt" is measured over;
 * ``summary``   -- the reference with ``record="summary"`` (counts and latency
@@ -35,6 +36,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import math
 import os
 import platform
 import resource
@@ -86,10 +88,7 @@ def child(workload: str, n: int, seed: int) -> dict:
         record = "summary" if workload == "summary" else "full"
         data = yaml.safe_load(path.read_text())
         duration = 1.0 if workload == "empty" else n / RATE
-        # Incidents keep their place in the run: start and length scale with the duration.
-        scale = duration / data["duration"]
-        for inc in data.get("faults", {}).get("incidents", []):
-            inc["start"], inc["duration"] = inc["start"] * scale, inc["duration"] * scale
+        data["faults"] = {**data.get("faults", {}), "incidents": incidents_for(data, duration)}
         data["duration"] = duration
         scenario = load_scenario(data)
         # Peak RSS when the simulation is done, before simulate() builds its pandas tables.
@@ -126,6 +125,29 @@ def child(workload: str, n: int, seed: int) -> dict:
             out["timeline_peak_mib"] = _peak_mib()
     out.update(workload=workload, n=n, seed=seed, wall_s=wall, peak_mib=_peak_mib())
     return out
+
+
+def incidents_for(data: dict, duration: float) -> list[dict]:
+    """The scenario's incidents for a run of ``duration`` seconds, so that every size runs the same workload.
+
+    Up to the file's own length, start and length scale with the duration (ramps and flapping
+    periods do not). A longer run repeats the file's incident pattern once per file length, so 1M
+    requests see ten copies of what 100k see: the same share of time in each incident phase, as
+    in the reference workload, which has none. (Stretching the incidents instead would put a
+    longer share of the run at their full rate, since the ramps keep their length: at 1M the error
+    wave ran at its full 10 % for 3,800 s instead of 200 s, queueing grew, and the workload was not
+    the same.)
+    """
+    incidents = data.get("faults", {}).get("incidents", [])
+    period = data["duration"]
+    if duration <= period:
+        scale = duration / period
+        return [{**inc, "start": inc["start"] * scale, "duration": inc["duration"] * scale} for inc in incidents]
+    copies = []
+    for k in range(int(math.ceil(duration / period))):
+        copies += [{**inc, "start": inc["start"] + k * period} for inc in incidents
+                   if inc["start"] + k * period < duration]
+    return copies
 
 
 def measure(workload: str, n: int, seed: int) -> dict:

@@ -1,0 +1,35 @@
+"""The benchmark harness runs the same all-features workload at every size (benchmarks/run.py)."""
+import importlib.util
+from pathlib import Path
+
+import pytest
+import yaml
+
+from resilsim import load_scenario
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _harness():
+    spec = importlib.util.spec_from_file_location("bench_run", ROOT / "benchmarks" / "run.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_longer_runs_repeat_the_incident_pattern():
+    data = yaml.safe_load((ROOT / "benchmarks" / "all_features.yaml").read_text())
+    period, original = data["duration"], data["faults"]["incidents"]
+    incidents_for = _harness().incidents_for
+    # 1M requests at 60/s: ten copies of the file's incidents, one per period, each valid in the run.
+    long = incidents_for(data, 1_000_000 / 60)
+    assert len(long) == 10 * len(original)
+    for k in range(10):
+        for inc, orig in zip(long[k * len(original):(k + 1) * len(original)], original):
+            assert inc["start"] == orig["start"] + k * period
+            assert inc["duration"] == orig["duration"] and inc.get("ramp") == orig.get("ramp")
+    load_scenario({**data, "duration": 1_000_000 / 60, "faults": {**data["faults"], "incidents": long}})
+    # Up to the file's length, incidents keep their place: start and length scale with the run.
+    short = incidents_for(data, period / 5)
+    assert [(i["start"], i["duration"]) for i in short] == [
+        pytest.approx((o["start"] / 5, o["duration"] / 5), rel=1e-12) for o in original]
