@@ -263,10 +263,14 @@ def _guard_probe(clients, classes: list[str]):
 
     def probe(now: float) -> tuple:
         sets = clients.guard_sets()
-        out = []
-        for i, read in readers:
-            vals = [v for gs in sets if not math.isnan(v := read(gs.guards[i], now))]
-            out.append(sum(vals) / len(vals) if vals else math.nan)
+        if len(sets) == 1:  # one guard set (no scope): its values as they are
+            guards = sets[0].guards
+            out = [read(guards[i], now) for i, read in readers]
+        else:
+            out = []
+            for i, read in readers:
+                vals = [v for gs in sets if not math.isnan(v := read(gs.guards[i], now))]
+                out.append(sum(vals) / len(vals) if vals else math.nan)
         ext = clients.ext
         out.append(ext.refused_first + ext.refused_retry)  # "refused" comes last
         return tuple(out)
