@@ -216,35 +216,52 @@ def test_breaker_count_ring_opens_exactly_when_the_last_window_calls_fail_enough
     assert opened > 100  # the check saw the breaker open often
 
 
-def test_guards_specialised_allow_request_matches_the_loop():
+def test_guards_fast_paths_match_the_generic_loop():
     # Guards picks a loop-free allow_request for one or two deciding guards (a breaker's call skipped while
-    # closed, a ratio budget's deposit called directly); twins driven alike must decide as the generic loop.
-    for order in ("b", "r", "br", "rb", "bc", "brc"):
-        for seed in range(5):
+    # closed, a ratio budget's deposit called directly), and offers admit / success_sink, which the simulator
+    # uses instead of allow_request / on_result while every guard would allow (a closed breaker). Twins driven
+    # alike, one through these (even seeds: admit and success_sink when offered; odd seeds: the specialised
+    # methods only), the other through the generic loops, must decide alike and end in the same states, as
+    # the breaker opens and closes.
+    for order in ("b", "r", "br", "rb", "bc", "brc", "bt", "rbq"):
+        shortcuts = 0
+        for seed in range(6):
             def make():
-                kinds = {"b": lambda: CircuitBreaker(window=5, minimum_calls=5, open_s=0.5, half_open_calls=2),
-                         "r": lambda: RatioBudget(0.2, 2.0, 1.0), "c": lambda: ConcurrencyBudget()}
+                kinds = {"b": lambda: CircuitBreaker(window=8, minimum_calls=4, open_s=0.3, half_open_calls=2),
+                         "r": lambda: RatioBudget(0.2, 2.0, 1.0), "c": lambda: ConcurrencyBudget(),
+                         "t": lambda: TokenBucketBudget(), "q": lambda: RetryQuota()}
                 return Guards(*[kinds[k]() for k in order])
             fast, slow = make(), make()
+            hooks = seed % 2 == 0
             r, t, p = random.Random(seed), 0.0, 0.5
-            for _ in range(400):
+            for _ in range(600):
                 t += r.expovariate(10)
                 if r.random() < 0.03:
                     p = r.random()
                 op = r.random()
                 if op < 0.4:
-                    assert bool(fast.allow_request(t, None)) == Guards.allow_request(slow, t, None)
-                elif op < 0.6:
+                    if hooks and fast.admit is not None:
+                        fast.admit(t)
+                        allowed, shortcuts = True, shortcuts + 1
+                    else:
+                        allowed = bool(fast.allow_request(t, None))
+                    assert allowed == Guards.allow_request(slow, t, None)
+                elif op < 0.55:
                     assert fast.allow_retry(t, None) == slow.allow_retry(t, None)
                 else:
                     ok = r.random() > p
-                    fast.on_result(t, ok, False, False, False)
-                    slow.on_result(t, ok, False, False, False)
+                    if hooks and ok and fast.success_sink is not None:
+                        fast.success_sink()
+                        shortcuts += 1
+                    else:
+                        fast.on_result(t, ok, False, False, False)
+                    Guards.on_result(slow, t, ok, False, False, False)
                 for x, y in zip(fast.guards, slow.guards):
                     assert getattr(x, "state", None) == getattr(y, "state", None)
+                    assert getattr(x, "tokens", None) == getattr(y, "tokens", None)
                     if isinstance(x, RatioBudget):
                         assert x.balance(t) == y.balance(t)
-
+        assert shortcuts > 150  # the fast hooks were taken, not just offered
 
 def test_breaker_success_sink_counts_exactly_as_on_result():
     # While a count-window breaker offers a success sink (closed, and no run of successes could open it
@@ -287,49 +304,6 @@ def test_breaker_offers_no_sink_when_a_success_could_open_it():
     assert b.state == OPEN
     # A time window always goes through on_result.
     assert CircuitBreaker(window=10, window_type="time").success_sink is None
-
-
-def test_guards_fast_hooks_follow_the_breaker():
-    # Guards.admit / success_sink (used by the simulator instead of allow_request / on_result) must give
-    # the same decisions and guard states as the plain calls, as the breaker opens and closes.
-    for order in ("b", "r", "br", "rb", "bt", "rbq"):
-        shortcuts = 0
-        for seed in range(6):
-            def make():
-                kinds = {"b": lambda: CircuitBreaker(window=8, minimum_calls=4, open_s=0.3, half_open_calls=2),
-                         "r": lambda: RatioBudget(0.2, 2.0, 1.0), "t": lambda: TokenBucketBudget(),
-                         "q": lambda: RetryQuota()}
-                return Guards(*[kinds[k]() for k in order])
-            fast, slow = make(), make()
-            r, t, p = random.Random(seed), 0.0, 0.5
-            for _ in range(600):
-                t += r.expovariate(10)
-                if r.random() < 0.03:
-                    p = r.random()
-                op = r.random()
-                if op < 0.4:
-                    if fast.admit is not None:
-                        fast.admit(t)
-                        allowed, shortcuts = True, shortcuts + 1
-                    else:
-                        allowed = fast.allow_request(t, None)
-                    assert allowed == Guards.allow_request(slow, t, None)
-                elif op < 0.55:
-                    assert fast.allow_retry(t, None) == slow.allow_retry(t, None)
-                else:
-                    ok = r.random() > p
-                    if ok and fast.success_sink is not None:
-                        fast.success_sink()
-                        shortcuts += 1
-                    else:
-                        fast.on_result(t, ok, False, False, False)
-                    Guards.on_result(slow, t, ok, False, False, False)
-                for x, y in zip(fast.guards, slow.guards):
-                    assert getattr(x, "state", None) == getattr(y, "state", None)
-                    assert getattr(x, "tokens", None) == getattr(y, "tokens", None)
-                    if isinstance(x, RatioBudget):
-                        assert x.balance(t) == y.balance(t)
-        assert shortcuts > 300  # the fast hooks were taken, not just offered
 
 
 def test_time_windows_count_as_a_plain_list_would():
