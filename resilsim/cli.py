@@ -189,6 +189,6 @@ def _save_run_meta(result, out: Path) -> list:
     (out / "scenario.yaml").write_text(dump_scenario(result.scenario))
     meta = {"seed": result.seed, "windows": [list(w) for w in result.windows],
             "strategies": {k: v if isinstance(v, dict) else str(v) for k, v in result.strategies.items()},
-            "truncated": dict(getattr(result, "truncated", {}))}  # strategies stopped at a limit (partial tables)
+            "truncated": dict(result.truncated)}  # strategies stopped at a limit (partial tables)
     (out / "run.json").write_text(json.dumps(meta, indent=1, default=str))
     return [out / "scenario.yaml", out / "run.json"]

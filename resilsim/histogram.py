@@ -66,8 +66,7 @@ class LogHistogram:
         self.min, self.max = min(self.min, lo), max(self.max, hi)
         pos = x > 0.0
         slots = np.zeros(len(x), dtype=np.int64)
-        with np.errstate(divide="ignore"):
-            k = np.ceil(np.log(x[pos]) * self._inv_log_gamma).astype(np.int64) - self._k0
+        k = np.ceil(np.log(x[pos]) * self._inv_log_gamma).astype(np.int64) - self._k0  # only x > 0: no log(0)
         slots[pos] = 1 + np.clip(k, 0, len(self.counts) - 2)
         self.counts += np.bincount(slots, minlength=len(self.counts))
 

@@ -202,14 +202,10 @@ def _seed_text(seed) -> str:
 
 def check_run(scenario, seed, strategy: str, run: dict) -> None:
     """Check one strategy's raw run (the recorder's columns and the clients' counters); raise on a violation."""
-    rec = run["recorder"]
-    if getattr(rec, "summary_only", False):
-        return  # no rows to check (record="summary")
+    rec, st = run["recorder"], run["strategy"]  # full recording: summary-only runs have no rows to check
     req, att = rec.requests.view(), rec.attempts.view()
-    own = getattr(run.get("strategy"), "deadline", None)  # a strategy's own deadline (or its library's) wins
-    kw = {"ok_code": CODE_OK, "deadline": own if own is not None else scenario.clients.deadline,
-          "end_time": run.get("end_time"),
-          "hedged": getattr(run.get("strategy"), "hedge", None) is not None}
+    kw = {"ok_code": CODE_OK, "deadline": st.client_limits(scenario.clients)[1], "end_time": run.get("end_time"),
+          "hedged": st.hedge is not None}
     n, a_req = len(req["start"]), att["request"]
     if n <= CHUNK_REQUESTS or not bool(((a_req >= 0) & (a_req < n)).all()):
         problems = violations(req, att, attempts_sent=run.get("attempts_sent"),

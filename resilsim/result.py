@@ -56,7 +56,7 @@ class Result:
         for name, run in runs.items():
             rec = run["recorder"]
             windows = run["windows"]
-            strategies[name] = run.get("strategy", run["policy"]).describe()  # retry policy, guards, hedging
+            strategies[name] = run["strategy"].describe()  # retry policy, guards, hedging
             stats[name] = {"wall_s": run["wall_s"], "busy_s": run["busy_time"], "wasted_s": run["wasted_time"],
                            "reject_s": run.get("reject_time", 0.0),
                            "attempt_bytes": rec.attempts.nbytes, "end_time": run["end_time"],
@@ -122,7 +122,7 @@ class Result:
         cols, codes = self._cols, self._codes
         order = list(cols)
         names = [c.code for c in codes] + ["TIMEOUT", "", "CANCELLED"]
-        if getattr(self, "_code_lut", None) is None:
+        if self._code_lut is None:
             # Codes -1 (ok), -2 (timeout) and -3 (a cancelled hedge) map to the last three names; the categories
             # are the codes either table uses, in the catalog's order (the same for both tables).
             raw = np.unique(np.concatenate([np.unique(c[t]["code"]) for c in cols.values() for t in ("req", "att")]
@@ -328,7 +328,7 @@ class Result:
         n_req, n_att = self._row_counts()
         return (f"<{type(self).__name__} {s.name!r} seed={self.seed} strategies={len(self.strategies)} "
                 f"requests={n_req} attempts={n_att}>\n"
-                + "".join(f"stopped early: {k}: {v}\n" for k, v in getattr(self, "truncated", {}).items())
+                + "".join(f"stopped early: {k}: {v}\n" for k, v in self.truncated.items())
                 + self.summary().to_string(float_format=lambda v: f"{v:.4g}"))
 
     def _repr_html_(self) -> str:
@@ -338,7 +338,7 @@ class Result:
         head = (f"<b>{html.escape(s.name)}</b> · api {html.escape(s.api)} · seed {html.escape(str(self.seed))} · "
                 f"{s.duration:g} s (warm-up {s.warmup:g} s) · {n_req} requests, "
                 f"{n_att} attempts")
-        for k, v in getattr(self, "truncated", {}).items():  # partial tables: say so first (docs/reliability.md)
+        for k, v in self.truncated.items():  # partial tables: say so first (docs/reliability.md)
             head += f'<br><b style="color:#b00">stopped early</b>: {html.escape(k)}: {html.escape(v)}'
         return (f'<div style="font-family: sans-serif; font-size: 12px">{head}'
                 f'<div style="overflow-x:auto">{table}</div></div>')
@@ -487,7 +487,7 @@ class SummaryResult(Result):
             rec = run["recorder"]
             rec.flush()
             windows = run["windows"]
-            strategies[name] = run.get("strategy", run["policy"]).describe()  # retry policy, guards, hedging
+            strategies[name] = run["strategy"].describe()  # retry policy, guards, hedging
             stats[name] = {"wall_s": run["wall_s"], "busy_s": run["busy_time"], "wasted_s": run["wasted_time"],
                            "reject_s": run.get("reject_time", 0.0),
                            "attempt_bytes": rec.nbytes, "end_time": run["end_time"],

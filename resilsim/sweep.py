@@ -171,6 +171,7 @@ def run_task(base: dict, task: dict, warmup: str | None = None, keep_attempts: b
             # Re-measure from the detected truncation point (the later of it and the scenario's warm-up).
             summary = _summary_from(result, max(mser.values(), default=0.0))
         rows = []
+        guard_stats = result.guard_stats()
         for rec in summary.reset_index().to_dict("records"):
             name = rec.pop("strategy")
             row = dict(common)
@@ -178,7 +179,7 @@ def run_task(base: dict, task: dict, warmup: str | None = None, keep_attempts: b
             row.update({k: (v.item() if isinstance(v, np.generic) else v) for k, v in rec.items()})
             row["strategy_params"] = _canon(result.strategies.get(name, {}))
             # Guard refusals and hedges (whole run; zeros without guards): see Result.guard_stats.
-            row.update({k: int(v) for k, v in result.guard_stats().loc[name].items()})
+            row.update({c: guard_stats.at[name, c].item() for c in guard_stats.columns})  # held_s: float seconds
             row["mser5_warmup_s"] = float(mser.get(name, np.nan))
             row["wall_s"] = time.perf_counter() - t0
             row["error"] = ""
@@ -675,14 +676,15 @@ def cli_plan(args) -> int:
         float(lo), float(hi)
     except (TypeError, ValueError):
         raise ScenarioError(f"--over {args.over!r} must look like LO,HI, e.g. 1,64", path="--over") from None
-    p = plan(load_scenario(Path(args.scenario)), vary=args.vary, over=(lo, hi), slo=args.slo,
+    scenario = load_scenario(Path(args.scenario))
+    p = plan(scenario, vary=args.vary, over=(lo, hi), slo=args.slo,
              replications=args.replications, direction=args.direction, seed=args.seed, workers=args.workers)
     print(p)
     with pd.option_context("display.width", 250, "display.max_columns", 40):
         print(p.evidence.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
     if getattr(args, "out", None):
         from .report import save_plan
-        saved = save_plan(p, args.out, scenario=load_scenario(Path(args.scenario)), seed=args.seed,
+        saved = save_plan(p, args.out, scenario=scenario, seed=args.seed,
                           replications=args.replications)
         print(f"wrote {saved}; `resilsim report {args.out} -o report.html` makes the report")
     return 0

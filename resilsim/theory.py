@@ -70,15 +70,6 @@ def success_probability(failure: float, attempts: int) -> float:
     return 1 - failure ** attempts
 
 
-def throttle_reject_probability(requests: float, accepts: float, k: float = 2.0) -> float:
-    """Adaptive throttling's local rejection probability (Google SRE book ch. 21).
-
-    ``max(0, (requests − K·accepts) / (requests + 1))``, from the counts over
-    the throttle's window (requests include the ones it refused locally).
-    """
-    return max(0.0, (requests - k * accepts) / (requests + 1.0))
-
-
 def throttle_backend_load(request_rate: float, accept_rate: float, k: float, window: float,
                           clients: int = 1) -> float:
     """Attempts per second adaptive throttling lets through to a backend that accepts ``accept_rate`` per second.

@@ -27,3 +27,17 @@ def small(**over):
     }
     d.update(over)
     return d
+
+
+def bench(name: str, duration: float, drain: float = 60.0) -> dict:
+    """benchmarks/NAME (a benchmark workload) squeezed into ``duration`` seconds: its incidents keep their
+    place (start and length scale with the run), then ``drain`` seconds for retries to finish."""
+    import yaml
+    from pathlib import Path
+
+    data = yaml.safe_load((Path(__file__).resolve().parent.parent / "benchmarks" / name).read_text())
+    scale = duration / data["duration"]
+    for inc in data.get("faults", {}).get("incidents", []):
+        inc["start"], inc["duration"] = inc["start"] * scale, inc["duration"] * scale
+    data["duration"], data["drain"] = duration, drain
+    return data

@@ -52,8 +52,6 @@ BAD_CALLS = [
      "resilsim: {good}:8: duration: Input should be a valid number, unable to parse string as a number (got 'abc')"),
     (["validate", "{good}", "--set", "clients.timeout=100"],
      "resilsim: {good}:18: clients: deadline (60.0 s) is shorter than the attempt timeout (100.0 s)"),
-    (["validate", "{good}", "--set", "limits.max_attempts=0"],
-     "resilsim: {good}: limits.max_attempts: Input should be greater than or equal to 1 (got 0)"),
     # sweeps and plans
     (["sweep", "{good}", "--replications", "0", "--out", "o"],
      "resilsim sweep: argument --replications: must be a positive integer, got '0' (see resilsim sweep --help)"),
@@ -139,27 +137,3 @@ def test_nothing_from_a_file_is_evaluated(tmp_path, monkeypatch):
         with pytest.raises(ScenarioError, match="which is not allowed"):
             load_scenario(HERE / name)
     assert calls == []
-
-
-def test_tally_of_bad_inputs(capsys, tmp_path, monkeypatch):
-    """Every bad input, through the CLI: how many were tried and how many got one clear line and exit 2.
-
-    A clear message: exit status 2, exactly one stderr line starting with 'resilsim', naming the file or
-    option, no traceback. Prints the tally (shown with ``pytest -s``); every one must be clear.
-    """
-    monkeypatch.chdir(tmp_path)
-    tried, clear, unclear = 0, 0, []
-    cases = [["validate", str(HERE / name)] for name in sorted(EXPECTED)]
-    cases += [[a.replace("{good}", str(GOOD)).replace("{here}", str(HERE)) for a in argv] for argv, _ in BAD_CALLS]
-    for argv in cases:
-        tried += 1
-        rc = main(argv)
-        out, err = capsys.readouterr()
-        ok = rc == 2 and err.count("\n") == 1 and err.startswith("resilsim") and "Traceback" not in out + err
-        clear += ok
-        if not ok:
-            unclear.append((argv, rc, err))
-    with capsys.disabled():
-        print(f"\nbad inputs: {tried} tried ({len(EXPECTED)} scenario files, {len(BAD_CALLS)} CLI calls), "
-              f"{clear} gave one clear line with exit status 2")
-    assert tried >= 60 and not unclear, unclear

@@ -14,17 +14,14 @@ import yaml
 
 from resilsim import load_scenario, simulate
 
+from .conftest import bench
+
 BENCH = Path(__file__).resolve().parent.parent / "benchmarks"
 DURATION = 60.0  # simulated seconds: about 3,600 requests, well under a second of wall time
 
 
 def _scenario(name: str):
-    data = yaml.safe_load((BENCH / name).read_text())
-    scale = DURATION / data["duration"]
-    for inc in data.get("faults", {}).get("incidents", []):
-        inc["start"], inc["duration"] = inc["start"] * scale, inc["duration"] * scale
-    data["duration"], data["drain"] = DURATION, 60.0
-    return load_scenario(data)
+    return load_scenario(bench(name, DURATION))
 
 
 def digest(result) -> str:

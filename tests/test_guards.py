@@ -217,12 +217,11 @@ def test_breaker_count_ring_opens_exactly_when_the_last_window_calls_fail_enough
 
 
 def test_guards_fast_paths_match_the_generic_loop():
-    # Guards picks a loop-free allow_request for one or two deciding guards (a breaker's call skipped while
-    # closed, a ratio budget's deposit called directly), and offers admit / success_sink, which the simulator
-    # uses instead of allow_request / on_result while every guard would allow (a closed breaker). Twins driven
-    # alike, one through these (even seeds: admit and success_sink when offered; odd seeds: the specialised
-    # methods only), the other through the generic loops, must decide alike and end in the same states, as
-    # the breaker opens and closes.
+    # Guards binds allow_request / on_result straight to a single deciding / recording guard, and offers
+    # admit / success_sink, which the simulator uses instead while every guard would allow (a closed breaker).
+    # Twins driven alike, one through these (even seeds: admit and success_sink when offered; odd seeds: the
+    # bound methods only), the other through the generic loops, must decide alike and end in the same
+    # states, as the breaker opens and closes.
     for order in ("b", "r", "br", "rb", "bc", "brc", "bt", "rbq"):
         shortcuts = 0
         for seed in range(6):

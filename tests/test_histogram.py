@@ -1,17 +1,19 @@
 """The streaming latency histogram: quantiles within its stated relative error of numpy's exact ones."""
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from resilsim.histogram import LogHistogram
+
+from .test_fuzz import FUZZ
 
 # Values inside the histogram's exact range [1 µs, 1e7 s], zeros allowed.
 values = st.lists(st.one_of(st.just(0.0), st.floats(1e-6, 1e7)), min_size=1, max_size=300)
 quantiles = st.lists(st.floats(0.0, 1.0), min_size=1, max_size=10)
 
 
-@settings(max_examples=300, deadline=None)
+@FUZZ(300)
 @given(values, quantiles, st.sampled_from([1e-3, 1e-2, 0.05]))
 def test_quantile_within_relative_error_of_numpy(xs, qs, alpha):
     x = np.array(xs)

@@ -73,13 +73,6 @@ def test_defaults_leave_healthy_runs_alone_and_scale_with_load():
     assert limits.attempt_cap(load_scenario(small(limits={"max_amplification": 3}, duration=1000))) == 150_000
 
 
-def test_limits_are_validated():
-    with pytest.raises(ScenarioError, match="limits.max_attempts: Input should be greater than or equal to 1"):
-        load_scenario(small(limits={"max_attempts": 0}))
-    with pytest.raises(ScenarioError, match="did you mean 'wall_s'"):
-        load_scenario(small(limits={"wall": 5}))
-
-
 def test_cli_writes_the_partial_tables_and_exits_3(tmp_path, capsys):
     import yaml
     sc = tmp_path / "storm.yaml"

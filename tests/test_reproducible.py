@@ -13,7 +13,7 @@ import yaml
 from resilsim import load_scenario, simulate
 from resilsim.sweep import sweep
 
-from .conftest import small
+from .conftest import bench, small
 
 ROOT = Path(__file__).resolve().parents[1]
 TABLES = ("requests.csv", "attempts.csv", "timeline.csv", "summary.csv")
@@ -22,12 +22,7 @@ TABLES = ("requests.csv", "attempts.csv", "timeline.csv", "summary.csv")
 def all_features(duration: float = 40.0) -> dict:
     """benchmarks/all_features.yaml (limiter, quota, queue timeout, flapping and ramping incidents,
     timeout, deadline) squeezed into ``duration`` seconds."""
-    d = yaml.safe_load((ROOT / "benchmarks" / "all_features.yaml").read_text())
-    f = duration / d["duration"]
-    for inc in d.get("faults", {}).get("incidents", []):
-        inc["start"], inc["duration"] = inc["start"] * f, inc["duration"] * f
-    d["duration"], d["drain"] = duration, 30.0
-    return d
+    return bench("all_features.yaml", duration, drain=30.0)
 
 
 def hashes(out: Path) -> dict:

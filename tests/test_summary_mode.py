@@ -5,24 +5,20 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-import yaml
 
 import resilsim.sim.recorder as recorder_module
 from resilsim import load_scenario, simulate
 from resilsim.result import NotRecordedError, SummaryResult
 from resilsim.sim.recorder import CODE_OK, OUT_SUCCESS, SRC_LIMITER, SRC_SERVICE, SummaryRecorder
 
+from .conftest import bench
+
 ROOT = Path(__file__).resolve().parent.parent
 PCT = ["p50_s", "p95_s", "p99_s"]
 
 
 def _bench(name: str, duration: float = 60.0):
-    data = yaml.safe_load((ROOT / "benchmarks" / name).read_text())
-    scale = duration / data["duration"]
-    for inc in data.get("faults", {}).get("incidents", []):
-        inc["start"], inc["duration"] = inc["start"] * scale, inc["duration"] * scale
-    data["duration"], data["drain"] = duration, 60.0
-    return load_scenario(data)
+    return load_scenario(bench(name, duration))
 
 
 CASES = {
@@ -101,20 +97,6 @@ def test_truncated_run_counts_match_full():
     assert full.truncated and summ.truncated
     pd.testing.assert_frame_equal(full.summary().drop(columns=PCT), summ.summary().drop(columns=PCT))
     pd.testing.assert_frame_equal(full.timeline, summ.timeline)
-
-
-def test_memory_does_not_grow_with_requests():
-    # Not a timing test: the recorder's arrays are the same size for 10× the requests (same duration/bin).
-    small, big = (SummaryRecorder(bin=1.0, duration=100.0, warmup=0.0) for _ in range(2))
-    rng = np.random.default_rng(0)
-    for rec, n in ((small, 2_000), (big, 20_000)):
-        starts = np.sort(rng.uniform(0, 100, n))
-        rec.add_arrivals(0, starts, np.zeros(n, dtype=int))
-        for i, t in enumerate(starts):
-            rec.attempt(i, 1, t, t + 0.2, CODE_OK, SRC_SERVICE)
-            rec.request(i, t + 0.2, 1, CODE_OK, OUT_SUCCESS, t)
-        rec.flush()
-    assert small.nbytes == big.nbytes and big.latency.count == 20_000
 
 
 def test_memory_with_tenants_does_not_grow_with_requests():

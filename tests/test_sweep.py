@@ -31,6 +31,21 @@ def _frame(df):
     return df.drop(columns=["wall_s"]).sort_values(["run_id", "strategy"]).reset_index(drop=True)
 
 
+def fail_at_workers(monkeypatch, workers: int, exc: Exception):
+    """Make the simulation raise ``exc`` at grid points with ``workers`` workers; return the real simulate."""
+    import resilsim.sim as sim
+
+    orig = sim.simulate
+
+    def flaky(scenario, seed=0, **kw):
+        if scenario.service.workers == workers:
+            raise exc
+        return orig(scenario, seed, **kw)
+
+    monkeypatch.setattr(sim, "simulate", flaky)
+    return orig
+
+
 def test_grids():
     assert len(Grid.product({"a.b": [1, 2], "c.d": [3, 4, 5]}).points) == 6
     assert Grid.zip({"a.b": [1, 2], "c.d": [3, 4]}).points == [{"a.b": 1, "c.d": 3}, {"a.b": 2, "c.d": 4}]
@@ -124,16 +139,7 @@ def test_killed_sweep_resumes_without_recomputing(tmp_path):
 
 def test_failing_run_recorded_and_others_continue(tmp_path, monkeypatch):
     # One grid point raises inside the simulation; its runs become error rows, the rest finish.
-    import resilsim.sim as sim
-
-    orig = sim.simulate
-
-    def flaky(scenario, seed=0, **kw):
-        if scenario.service.workers == 3:
-            raise RuntimeError("boom at three workers")
-        return orig(scenario, seed, **kw)
-
-    monkeypatch.setattr(sim, "simulate", flaky)
+    fail_at_workers(monkeypatch, 3, RuntimeError("boom at three workers"))
     df = sweep(scen(), {"service.workers": [2, 3, 4]}, replications=2, executor="inprocess", progress=False,
                store=tmp_path / "f")
     bad = df[df["error"] != ""]

@@ -13,6 +13,7 @@ from resilsim.cli import main
 from resilsim.sweep import aggregate, load_sweep, sweep
 
 from .conftest import small
+from .test_sweep import _frame, fail_at_workers
 
 
 def scen(**over):
@@ -48,12 +49,6 @@ def test_a_point_invalid_only_there_is_recorded_with_its_seed_and_the_rest_finis
 
 def test_a_rerun_retries_failed_runs_only(tmp_path, monkeypatch):
     import resilsim.sim as sim
-    orig = sim.simulate
-
-    def flaky(scenario, seed=0, **kw):
-        if scenario.service.workers == 3:
-            raise MemoryError("transient")
-        return orig(scenario, seed, **kw)
 
     counted = []
 
@@ -64,7 +59,7 @@ def test_a_rerun_retries_failed_runs_only(tmp_path, monkeypatch):
 
     import sys
     monkeypatch.setattr(sys.modules["resilsim.sweep"], "_bar", lambda total, initial, progress: Bar())
-    monkeypatch.setattr(sim, "simulate", flaky)
+    orig = fail_at_workers(monkeypatch, 3, MemoryError("transient"))
     out = tmp_path / "r"
     df = sweep(scen(), {"service.workers": [2, 3, 4]}, executor="inprocess", store=out)
     assert df.groupby("service.workers")["status"].first().to_dict() == {2: "ok", 3: "failed", 4: "ok"}
@@ -154,5 +149,4 @@ def test_dask_worker_lost_mid_sweep_has_its_runs_redone_elsewhere(tmp_path):
                    progress=False, store=tmp_path / "d")
     assert marker.exists(), "a worker process must have died"
     assert df["run_id"].nunique() == 6 and (df["status"] == "ok").all()
-    cols = lambda d: d.drop(columns=["wall_s"]).sort_values(["run_id", "strategy"]).reset_index(drop=True)  # noqa: E731
-    pd.testing.assert_frame_equal(cols(ref), cols(df))
+    pd.testing.assert_frame_equal(_frame(ref), _frame(df))

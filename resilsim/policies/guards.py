@@ -47,11 +47,12 @@ class Guard:
     #: simulator asks only guards that say so, so the refusing guards cost nothing more.
     blocks = False
     #: For a guard whose ``allow_request`` always allows and only records ``now`` (a ratio budget's
-    #: deposit): that record as a C-level callable (a list's ``append``), which the composite calls
-    #: instead, as it is cheaper than a Python call per request. None: call ``allow_request``.
+    #: deposit): that record as a C-level callable (a list's ``append``), which the composite hands out
+    #: as its ``admit``, cheaper than a Python call per request. None: call ``allow_request``.
     deposit = None
     #: True while ``allow_request`` would allow without recording anything (a closed breaker): the
-    #: composite then skips the call. A guard that sets it keeps it up to date (and calls ``changed``).
+    #: composite's ``admit`` then leaves it out. A guard that sets it keeps it up to date (and calls
+    #: ``changed``).
     passive = False
     #: While not None: a zero-argument callable, C-level where possible, that records a successful
     #: attempt exactly as ``on_result(now, True, ...)`` would, at any ``now`` and whatever the flags (a
@@ -508,36 +509,24 @@ class Guards(Guard):
         self.blocks = self._blocker is not None
         # Each hook calls only the guards that override it (the base class's do nothing), bound once here:
         # the hooks run on every attempt, so a breaker and a budget cost two calls, not ten.
-        def own(hook):
-            return tuple(getattr(g, hook) for g in self.guards if getattr(type(g), hook) is not getattr(Guard, hook))
-        self._allow_request, self._allow_retry = own("allow_request"), own("allow_retry")
-        self._starts, self._ends = own("on_attempt_start"), own("on_attempt_end")
-        self._results = tuple((g.on_result, g.hears_throttles) for g in self.guards
-                              if type(g).on_result is not Guard.on_result)
+        def overriding(hook):
+            return [g for g in self.guards if getattr(type(g), hook) is not getattr(Guard, hook)]
+        # The guards that decide on requests and hear outcomes: the fast hooks (admit, success_sink) follow them.
+        self._deciders, self._hearers = overriding("allow_request"), overriding("on_result")
+        self._allow_request = tuple(g.allow_request for g in self._deciders)
+        self._allow_retry = tuple(g.allow_retry for g in overriding("allow_retry"))
+        self._starts = tuple(g.on_attempt_start for g in overriding("on_attempt_start"))
+        self._ends = tuple(g.on_attempt_end for g in overriding("on_attempt_end"))
+        self._results = tuple((g.on_result, g.hears_throttles) for g in self._hearers)
         #: Whether any guard counts attempts in flight (the simulator skips both hooks otherwise).
         self.tracks_attempts = bool(self._starts or self._ends)
         if len(self._results) == 1 and self._results[0][1]:
             self.on_result = self._results[0][0]  # one guard records outcomes (a breaker): no loop
-        # The fast hooks (admit, success_sink) follow the guards' passive flags and sinks.
-        self._deciders = [g for g in self.guards if type(g).allow_request is not Guard.allow_request]
-        self._hearers = [g for g in self.guards if type(g).on_result is not Guard.on_result]
         for g in self.guards:
             g.changed = self._refresh
         self._refresh()
-        # allow_request without the loop for one or two guards; a deposit-only guard's record called directly.
-        deciders = self._deciders
-        if len(deciders) == 1:
-            self.allow_request = deciders[0].allow_request
-        elif len(deciders) == 2:
-            first, second = deciders
-            if second.deposit is not None and first.deposit is None:  # e.g. a breaker, then a ratio budget
-                self._first_guard, self._deposit = first, second.deposit
-                self.allow_request = self._allow_then_deposit
-            elif first.deposit is not None and second.deposit is None:
-                self._deposit, self._first = first.deposit, second.allow_request
-                self.allow_request = self._deposit_then_allow
-            else:
-                self.allow_request = self._allow_request_two
+        if len(self._deciders) == 1:
+            self.allow_request = self._deciders[0].allow_request  # no loop (admit covers the passive case)
 
     def _refresh(self) -> None:
         # admit: while every deciding guard is passive or only deposits, allow_request is just the
@@ -570,23 +559,6 @@ class Guards(Guard):
             if not allow(now, rng):
                 return False
         return True
-
-    # The specialised forms of allow_request chosen in __init__, each the loop's exact equivalent.
-
-    def _allow_request_two(self, now: float, rng=None) -> bool:
-        first, second = self._allow_request
-        return first(now, rng) and second(now, rng)
-
-    def _allow_then_deposit(self, now: float, rng=None) -> bool:
-        first = self._first_guard
-        if first.passive or first.allow_request(now, rng):
-            self._deposit(now)
-            return True
-        return False
-
-    def _deposit_then_allow(self, now: float, rng=None) -> bool:
-        self._deposit(now)
-        return self._first(now, rng)
 
     def allow_retry(self, now: float, rng=None, timeout: bool = False) -> bool:
         for allow in self._allow_retry:

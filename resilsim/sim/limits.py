@@ -70,13 +70,13 @@ class Watchdog:
     """
 
     __slots__ = ("clients", "max_attempts", "max_events", "wall_deadline", "wall_s", "max_rss", "max_mb",
-                 "reason", "limit", "events", "stopped_at", "attempt_col", "seen")
+                 "reason", "attempt_col", "seen")
 
     def __init__(self, scenario, clients, recorder=None):
         lim = scenario.limits
         self.clients = clients
         # The recorder's attempt rows (None for summary-only recording): the per-request check reads the new ones.
-        self.attempt_col = getattr(recorder, "attempts", None) if recorder is not None else None
+        self.attempt_col = getattr(recorder, "attempts", None)
         self.seen = 0
         self.max_attempts = attempt_cap(scenario)
         self.max_events = event_cap(scenario)
@@ -85,13 +85,9 @@ class Watchdog:
         self.max_mb = lim.max_memory_mb
         self.max_rss = rss_bytes() + lim.max_memory_mb * 2 ** 20 if lim.max_memory_mb is not None else math.inf
         self.reason = None      # the sentence saying why the run stopped, if it did
-        self.limit = None       # which field of `limits` stopped it
-        self.events = 0
-        self.stopped_at = None  # simulated seconds
 
     def __call__(self, events: int) -> str | None:
         """Why the run must stop after ``events`` events (a sentence), or None to go on."""
-        self.events = events
         sent = self.clients.attempts_sent
         if sent > self.max_attempts:
             return self._stop("max_attempts", f"more than {self.max_attempts:,} attempts were sent")
@@ -101,8 +97,7 @@ class Watchdog:
         if cols is not None and cols.n > self.seen:
             top = int(cols.cols["attempt"][self.seen: cols.n].max())  # only the rows since the last check
             self.seen = cols.n
-            if top > MAX_ATTEMPTS_PER_REQUEST:
-                self.limit = "per_request"  # fixed by the recorder, not a field of `limits`
+            if top > MAX_ATTEMPTS_PER_REQUEST:  # fixed by the recorder, not a field of `limits`
                 self.reason = (f"a request made more than {MAX_ATTEMPTS_PER_REQUEST:,} attempts (a retry loop that "
                                "never waits?), the most one request may make")
                 return self.reason
@@ -113,15 +108,13 @@ class Watchdog:
         return None
 
     def _stop(self, limit: str, why: str) -> str:
-        self.limit = limit
         self.reason = f"{why} (limits.{limit})"
         return self.reason
 
     def report(self, now: float) -> dict:
-        """What the run dict carries about the watchdog: the reason (None: ran to the end) and where it stopped."""
-        if self.reason is not None and self.stopped_at is None:
-            self.stopped_at = now
-        return {"truncated": self.reason, "truncated_limit": self.limit, "stopped_at": self.stopped_at}
+        """What the run dict carries about the watchdog: the reason (None: ran to the end) and where it stopped
+        (``now``, simulated seconds, when it stopped early)."""
+        return {"truncated": self.reason, "stopped_at": now if self.reason is not None else None}
 
 
 def trim_partial(recorder, clients) -> None:

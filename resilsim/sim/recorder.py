@@ -217,8 +217,7 @@ class SummaryRecorder:
         if i + 1 == SUMMARY_CHUNK:
             self._fold_attempts()
 
-    def request(self, request: int, end: float, attempts: int, code: int, outcome: int,
-                start: float = float("nan")) -> None:
+    def request(self, request: int, end: float, attempts: int, code: int, outcome: int, start: float) -> None:
         """Buffer how a request ended; ``start`` is its arrival time (seconds)."""
         i = self._nr
         self._r_req[i] = request
@@ -245,8 +244,6 @@ class SummaryRecorder:
     def _fold_requests(self) -> None:
         n, self._nr = self._nr, 0
         start, end, out = self._r_start[:n], self._r_end[:n], self._r_out[:n]
-        if np.isnan(start).any():
-            raise ValueError("SummaryRecorder.request needs each request's start time")
         ok = out == OUT_SUCCESS
         self._bin_add("succeeded", self._bins_of(start[ok]))
         m = self._r_req[:n] >= self.first_measured

@@ -8,14 +8,14 @@ import numpy as np
 import simpy
 
 from ..catalog import ErrorCode, load_catalog
-from ..policies.retry import FAIL, CodePlan
+from ..policies.retry import FAIL, CodePlan, OnCodes
 from ..rng import BlockRandom, spawn_streams
 from ..scenario import Scenario, build_strategy, load_scenario
 from ..server.build import build_incidents
 from ..server.faults import FaultSchedule
 from .clients import Clients
 from .events import run_until
-from .limits import Watchdog, trim_partial
+from .limits import CHECK_EVERY, Watchdog, expected_requests, trim_partial
 from .recorder import new_recorder
 from .sampler import Sampler
 from .service import Service
@@ -109,11 +109,9 @@ def simulate(scenario, seed: int | np.random.SeedSequence = 0, *, strategies: li
     for name in names:
         spec = scenario.strategies[name]
         strategy = build_strategy(spec, name, scenario.clients)
-        policy = strategy.policy
         t0 = time.perf_counter()
-        runs[name] = _run_one(scenario, seed, policy, catalog, codes, index, record, strategy)
+        runs[name] = _run_one(scenario, seed, strategy.policy, catalog, codes, index, record, strategy)
         runs[name]["wall_s"] = time.perf_counter() - t0
-        runs[name]["policy"] = policy
         runs[name]["strategy"] = strategy
     return Result.from_runs(scenario, seed, codes, runs)
 
@@ -124,9 +122,7 @@ def _run_one(scenario: Scenario, seed, policy, catalog, codes: list, index: dict
     env = simpy.Environment()
     ops = list(scenario.service.operations)
     weights = np.array([scenario.service.operations[o].weight for o in ops], dtype=float)
-    arrival = scenario.clients.arrival.poisson
-    offered = arrival.rate * scenario.duration + sum((c.rate - arrival.rate) * c.duration for c in arrival.changes)
-    expected = int(max(offered, 0.0) * 1.05) + 64
+    expected = int(expected_requests(scenario) * 1.05) + 64
     recorder = new_recorder(record, scenario, expected)
 
     plans = [policy.plan(c) for c in codes]
@@ -166,7 +162,7 @@ def _run_one(scenario: Scenario, seed, policy, catalog, codes: list, index: dict
     clients.start()
     # env.run(until=...) without SimPy's per-event step call; the watchdog stops runaway work (limits.py).
     watchdog = Watchdog(scenario, clients, recorder)
-    if run_until(env, scenario.duration + scenario.drain, watchdog) is not None:
+    if run_until(env, scenario.duration + scenario.drain, watchdog, CHECK_EVERY) is not None:
         trim_partial(recorder, clients)
     return {"recorder": recorder, "operations": ops, "windows": faults.windows(),
             "busy_time": service.busy_time, "wasted_time": service.wasted_time,
@@ -190,7 +186,7 @@ def _configure_guards(strategy, scenario, catalog, codes: list, index: dict, str
     if strategy is None or strategy.guards is None:
         return None
     from ..policies.guards import Guards
-    make = lambda: Guards(*strategy.make_guards())  # noqa: E731
+    first = strategy.make_guards()  # the population's guard set (and the guard classes the sampler watches)
     rng = BlockRandom(streams["guards"])
     failures = strategy.failures
     if failures == "all":
@@ -198,11 +194,12 @@ def _configure_guards(strategy, scenario, catalog, codes: list, index: dict, str
     elif failures == "retryable":
         fails, timeout_fails = [c.advice != "never" for c in codes], True
     else:
-        wanted = set(failures)
-        fails = [c.code in wanted or (bool(c.family) and c.code[:3] + "XXX" in wanted) for c in codes]
-        timeout_fails = "TIMEOUT" in wanted
+        counted = OnCodes(frozenset(failures))  # the codes (and code families) named, as retry_on reads them
+        fails = [bool(counted(c)) for c in codes]
+        timeout_fails = bool(counted(CLIENT_TIMEOUT))
+    from ..policies.library import is_throttle
     rl = _resolve(catalog.rate_limit_code, catalog, index)
-    throttles = [c.http == 429 or i == rl for i, c in enumerate(codes)]
+    throttles = [is_throttle(c) or i == rl for i, c in enumerate(codes)]
     scope = None
     if strategy.scope != "population":
         if clients.tenancy is None:
@@ -211,9 +208,9 @@ def _configure_guards(strategy, scenario, catalog, codes: list, index: dict, str
             clients.configure_tenants(streams["server"], len(tenant_tiers(scenario)[1]),
                                       scenario.clients.clients_per_tenant)
         scope = strategy.scope
-    clients.configure_guards(make if scope is not None else make(), rng, scope=scope, fails=fails,
-                             timeout_fails=timeout_fails, throttles=throttles)
-    return _guard_probe(clients, [type(g).__name__ for g in strategy.make_guards()])
+    guards = (lambda: Guards(*strategy.make_guards())) if scope is not None else Guards(*first)
+    clients.configure_guards(guards, rng, scope=scope, fails=fails, timeout_fails=timeout_fails, throttles=throttles)
+    return _guard_probe(clients, [type(g).__name__ for g in first])
 
 
 def _guard_probe(clients, classes: list[str]):
@@ -246,7 +243,10 @@ def _guard_probe(clients, classes: list[str]):
         return float(g.state == OPEN and now - g.opened_at < g.open_s)
 
     def budget_tokens(g, now):
-        return g.balance(now) if budget == "RatioBudget" else g.tokens
+        return g.tokens
+
+    def budget_balance(g, now):
+        return g.balance(now)
 
     def throttle_reject_p(g, now):
         return g.reject_probability(now)
@@ -257,20 +257,17 @@ def _guard_probe(clients, classes: list[str]):
     # Where each name's guard sits in a guard set (every set has the classes in this order): one look per set.
     at = {"breaker_open": "CircuitBreaker", "budget_tokens": budget, "throttle_reject_p": "AdaptiveThrottle",
           "client_rate_rps": "ClientRateLimiter"}
-    read = {"breaker_open": breaker_open, "budget_tokens": budget_tokens, "throttle_reject_p": throttle_reject_p,
+    reader_of = {"breaker_open": breaker_open, "throttle_reject_p": throttle_reject_p,
+            "budget_tokens": budget_balance if budget == "RatioBudget" else budget_tokens,
             "client_rate_rps": client_rate_rps}
-    readers = [(classes.index(at[name]), read[name]) for name in names if name != "refused"]
+    readers = [(classes.index(at[name]), reader_of[name]) for name in names if name != "refused"]
 
     def probe(now: float) -> tuple:
         sets = clients.guard_sets()
-        if len(sets) == 1:  # one guard set (no scope): its values as they are
-            guards = sets[0].guards
-            out = [read(guards[i], now) for i, read in readers]
-        else:
-            out = []
-            for i, read in readers:
-                vals = [v for gs in sets if not math.isnan(v := read(gs.guards[i], now))]
-                out.append(sum(vals) / len(vals) if vals else math.nan)
+        out = []
+        for i, read in readers:
+            vals = [v for gs in sets if not math.isnan(v := read(gs.guards[i], now))]
+            out.append(sum(vals) / len(vals) if vals else math.nan)
         ext = clients.ext
         out.append(ext.refused_first + ext.refused_retry)  # "refused" comes last
         return tuple(out)
@@ -283,7 +280,7 @@ def _guard_counts(clients, sampler) -> dict:
     ext = clients.ext
     if ext is None:
         return {}
-    extra = getattr(sampler, "extra", {})
+    extra = sampler.extra
     if "refused" in extra:
         cum = extra.pop("refused")
         # Refusals per bin: the next sample minus this one (the last bin: up to the end of arrivals).

@@ -88,9 +88,8 @@ class Service:
         self.opt.reject_time = 0.0
         self.opt.rejections = 0
         self.opt._debt = 0.0
-        self.opt._pre = None        # gate and shedding, before the workers
         self._adjust = False    # load-dependent latency or a processing timeout
-        self._gate = None       # the gate alone (no shedding): submit() asks it first, one call fewer than _pre
+        self._gate = None       # the gate without load shedding: submit() asks it first
 
     def configure(self, *, gate=None, processing_timeout: float | None = None, processing_code: int | None = None,
                   load_alpha: float = 0.0, load_power: float = 1.0, discipline: str = FIFO, lifo_above: int = 0,
@@ -132,12 +131,11 @@ class Service:
         if self.opt.shed_load == math.inf:
             self._gate = gate
         else:
-            self.opt._pre = self._gate_and_shed
             self.submit = self._submit_checked
 
     def _submit_checked(self, att, now: float) -> None:
         # submit() behind load shedding (and the gate, if any).
-        if self.opt._pre(att, now):
+        if self._gate_and_shed(att, now):
             return
         Service.submit(self, att, now)
 
