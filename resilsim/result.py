@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import ResilsimError
-from .sim.recorder import CODE_CANCELLED, CODE_OK, CODE_TIMEOUT, OUT_SUCCESS, OUTCOMES, SOURCES
+from .sim.recorder import CODE_CANCELLED, CODE_OK, CODE_TIMEOUT, OUT_INCOMPLETE, OUT_SUCCESS, OUTCOMES, SOURCES
 
 SUMMARY_COLUMNS = ["strategy", "requests", "success_rate", "p50_s", "p95_s", "p99_s", "mean_attempts",
                    "amplification", "goodput_rps", *OUTCOMES, "wasted_s"]
@@ -229,8 +229,6 @@ class Result:
         # One dict per strategy with the SUMMARY_COLUMNS (SummaryResult computes them from its counts).
         if self._cols is not None:
             return [self._summary_row(name, c["req"], c["att"]) for name, c in self._cols.items()]
-        s = self.scenario
-        window = s.duration - s.warmup
         req = self.measured()
         ids = self.attempts
         rows = []
@@ -244,18 +242,25 @@ class Result:
             first, last = (r["request"].iloc[0], r["request"].iloc[-1]) if n else (0, -1)
             n_att = int(((a["request"] >= first) & (a["request"] <= last)).sum())
             pct = np.percentile(lat, [50, 95, 99]) if len(lat) else [np.nan] * 3
-            rows.append({
-                "strategy": name, "requests": n,
-                "success_rate": len(ok) / n if n else np.nan,
-                "p50_s": pct[0], "p95_s": pct[1], "p99_s": pct[2],
-                "mean_attempts": r["attempts"].mean() if n else np.nan,
-                "amplification": n_att / n if n else np.nan,
-                "goodput_rps": len(ok) / window,
-                **{o: int(counts.get(o, 0)) for o in OUTCOMES},
-                # Service seconds spent on attempts whose client had already timed out (whole run).
-                "wasted_s": self.stats.get(name, {}).get("wasted_s", np.nan),
-            })
+            rows.append(self._row(name, n, len(ok), pct, r["attempts"].mean() if n else np.nan, n_att,
+                                  [counts.get(o, 0) for o in OUTCOMES]))
         return rows
+
+    def _row(self, name: str, n: int, n_ok: int, pct, mean_attempts: float, n_att: int, outcome_counts) -> dict:
+        # One summary row (SUMMARY_COLUMNS) from a strategy's measured counts, however they were counted
+        # (from the tables, the recorder's columns or a summary-only run's counters).
+        s = self.scenario
+        return {
+            "strategy": name, "requests": n,
+            "success_rate": n_ok / n if n else np.nan,
+            "p50_s": pct[0], "p95_s": pct[1], "p99_s": pct[2],
+            "mean_attempts": mean_attempts,
+            "amplification": n_att / n if n else np.nan,
+            "goodput_rps": n_ok / (s.duration - s.warmup),
+            **{o: int(c) for o, c in zip(OUTCOMES, outcome_counts)},
+            # Service seconds spent on attempts whose client had already timed out (whole run).
+            "wasted_s": self.stats.get(name, {}).get("wasted_s", np.nan),
+        }
 
     def _summary_row(self, name: str, r: dict, a: dict) -> dict:
         # The summary row of one strategy from its recorded columns, without building the tables: the same
@@ -279,17 +284,7 @@ class Result:
         del lat
         a_req = a["request"]
         n_att = int(np.count_nonzero((a_req >= first) & (a_req <= last)))
-        return {
-            "strategy": name, "requests": n,
-            "success_rate": n_ok / n if n else np.nan,
-            "p50_s": pct[0], "p95_s": pct[1], "p99_s": pct[2],
-            "mean_attempts": mean_attempts,
-            "amplification": n_att / n if n else np.nan,
-            "goodput_rps": n_ok / (s.duration - s.warmup),
-            **{o: int(counts[i]) for i, o in enumerate(OUTCOMES)},
-            # Service seconds spent on attempts whose client had already timed out (whole run).
-            "wasted_s": self.stats.get(name, {}).get("wasted_s", np.nan),
-        }
+        return self._row(name, n, n_ok, pct, mean_attempts, n_att, counts)
 
     def _summary_frame(self, rows: list[dict]) -> pd.DataFrame:
         s = self.scenario
@@ -541,25 +536,14 @@ class SummaryResult(Result):
         if s.warmup != self._measured_from:
             raise ResilsimError(f"a summary-only result is measured from the warm-up it ran with "
                                 f"({self._measured_from:g} s), not {s.warmup:g} s; simulate again with that warm-up")
-        window = s.duration - s.warmup
         rows = []
         for name in self.strategies:
             rec = self._runs[name]["recorder"]
             n = rec.requests_measured
             done = rec.outcomes.copy()
-            done[OUTCOMES.index("incomplete")] += n - int(done.sum())  # measured requests that never finished
-            ok = int(done[OUTCOMES.index("success")])
-            pct = rec.latency.percentile([50, 95, 99])
-            rows.append({
-                "strategy": name, "requests": n,
-                "success_rate": ok / n if n else np.nan,
-                "p50_s": pct[0], "p95_s": pct[1], "p99_s": pct[2],
-                "mean_attempts": rec.attempts_of_finished / n if n else np.nan,
-                "amplification": rec.attempts_measured / n if n else np.nan,
-                "goodput_rps": ok / window,
-                **{o: int(done[i]) for i, o in enumerate(OUTCOMES)},
-                "wasted_s": self.stats.get(name, {}).get("wasted_s", np.nan),
-            })
+            done[OUT_INCOMPLETE] += n - int(done.sum())  # measured requests that never finished
+            rows.append(self._row(name, n, int(done[OUT_SUCCESS]), rec.latency.percentile([50, 95, 99]),
+                                  rec.attempts_of_finished / n if n else np.nan, rec.attempts_measured, done))
         return rows
 
     def _row_counts(self) -> tuple[int, int]:
