@@ -20,14 +20,32 @@ STREAMS = ("arrivals", "service", "faults", "jitter", "guards", "server")
 BLOCK = 4096
 
 
+def resolve_seed(seed) -> np.random.SeedSequence:
+    """The ``SeedSequence`` a run draws from: ``seed`` is an int ≥ 0, a ``SeedSequence`` or ``None``.
+
+    ``None`` draws fresh entropy from the operating system, once: the returned
+    sequence's ``entropy`` reproduces the run. A ``SeedSequence`` is copied
+    from its entropy and spawn key, so how many children the caller's object
+    has already spawned never changes what a run sees.
+    """
+    if isinstance(seed, np.random.SeedSequence):
+        return np.random.SeedSequence(seed.entropy, spawn_key=seed.spawn_key, pool_size=seed.pool_size)
+    if seed is None:
+        return np.random.SeedSequence()
+    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise TypeError(f"seed must be a non-negative integer, a numpy SeedSequence or None, got {seed!r}")
+    return np.random.SeedSequence(int(seed))
+
+
 def spawn_streams(seed: int | np.random.SeedSequence) -> dict[str, np.random.Generator]:
     """Return one independent ``Generator`` per name in :data:`STREAMS`.
 
     ``seed`` is an int (entropy) or a ``SeedSequence`` (e.g. a sweep's spawned
-    child). The same seed always gives the same streams, bit for bit.
+    child). The same seed always gives the same streams, bit for bit, however
+    often it is called: ``SeedSequence.spawn`` is stateful (a second call
+    returns other children), so the streams are spawned from a fresh copy.
     """
-    ss = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
-    children = ss.spawn(len(STREAMS))
+    children = resolve_seed(seed).spawn(len(STREAMS))
     return {name: np.random.Generator(np.random.PCG64(child)) for name, child in zip(STREAMS, children)}
 
 

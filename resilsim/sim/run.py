@@ -9,7 +9,7 @@ import simpy
 
 from ..catalog import ErrorCode, load_catalog
 from ..policies.retry import FAIL, CodePlan, OnCodes
-from ..rng import BlockRandom, spawn_streams
+from ..rng import BlockRandom, resolve_seed, spawn_streams
 from ..scenario import Scenario, build_strategy, load_scenario
 from ..server.build import build_incidents
 from ..server.faults import FaultSchedule
@@ -85,13 +85,17 @@ def _resolve(name: str | None, catalog, index: dict) -> int:
     return index[catalog[name].code]
 
 
-def simulate(scenario, seed: int | np.random.SeedSequence = 0, *, strategies: list[str] | None = None,
+def simulate(scenario, seed: int | np.random.SeedSequence | None = 0, *, strategies: list[str] | None = None,
              record: str = "full"):
     """Simulate every strategy of ``scenario`` on the same random numbers; return a :class:`Result`.
 
     ``scenario`` is a :class:`Scenario`, a path or a dict. ``seed`` is an
-    int or a ``SeedSequence``; the same seed gives the same result, bit for
-    bit. ``strategies`` picks some of the scenario's strategies by name.
+    int ≥ 0, a ``SeedSequence`` or ``None`` (fresh entropy, drawn once; the
+    result's ``seed`` is then that entropy, so ``simulate(s, seed=result.seed)``
+    reproduces it). The same seed gives the same result, bit for bit, and
+    every strategy sees the same streams whatever the seed's type and
+    whichever strategies run beside it (common random numbers).
+    ``strategies`` picks some of the scenario's strategies by name.
     ``record="summary"`` keeps time-binned counts and a streaming latency
     histogram instead of a row per request and attempt: memory stays flat
     however many requests, the summary's counts are the same and its latency
@@ -100,6 +104,11 @@ def simulate(scenario, seed: int | np.random.SeedSequence = 0, *, strategies: li
     """
     from ..result import Result
 
+    root = resolve_seed(seed)  # once: seed=None must not give each strategy other entropy
+    if seed is None:
+        seed = int(root.entropy)
+    elif isinstance(seed, np.random.SeedSequence):
+        seed = root
     scenario = load_scenario(scenario) if not isinstance(scenario, Scenario) else scenario
     catalog = load_catalog(scenario.api)
     codes = code_table(scenario, catalog)
@@ -110,7 +119,7 @@ def simulate(scenario, seed: int | np.random.SeedSequence = 0, *, strategies: li
         spec = scenario.strategies[name]
         strategy = build_strategy(spec, name, scenario.clients)
         t0 = time.perf_counter()
-        runs[name] = _run_one(scenario, seed, strategy.policy, catalog, codes, index, record, strategy)
+        runs[name] = _run_one(scenario, root, strategy.policy, catalog, codes, index, record, strategy)
         runs[name]["wall_s"] = time.perf_counter() - t0
         runs[name]["strategy"] = strategy
     return Result.from_runs(scenario, seed, codes, runs)
