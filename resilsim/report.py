@@ -353,9 +353,9 @@ def plan_report(path: Path, plan) -> tuple[str, list[str]]:
 
 
 def _strategies_of(s) -> dict:
-    from .scenario import _strip_defaults
+    from .scenario import given_fields
 
-    return _strip_defaults(s).get("strategies", {})
+    return given_fields(s).get("strategies", {})
 
 
 # ---------------------------------------------------------------- entry points

@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import ResilsimError, ScenarioError
-from .scenario import Scenario, _strip_defaults, load_scenario
+from .scenario import Scenario, given_fields, is_field_path, load_scenario
 
 _THREAD_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS")
 
@@ -293,14 +293,13 @@ def _make_executor(executor, workers):
 
 def _base(scenario) -> dict:
     s = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
-    return _strip_defaults(s)
+    return given_fields(s)
 
 
 def check_grid(base: dict, grid: Grid) -> None:
     """Refuse grid keys that are not paths of the scenario (one sentence, ScenarioError)."""
-    from .scenario import Scenario as _S
     for key in grid.keys():
-        if not _path_exists(base, key, _S):
+        if not is_field_path(base, key):
             raise ScenarioError(f"{key!r} is not a field of the scenario; use a dotted path such as "
                                 "service.workers or clients.arrival.poisson.rate", path="grid")
     for p in grid.points[:1]:
@@ -308,39 +307,6 @@ def check_grid(base: dict, grid: Grid) -> None:
             load_scenario(base, overrides=p)  # values of the wrong type fail here, once, before any work
         except ScenarioError as e:
             raise ScenarioError(str(e), path="grid") from None
-
-
-def _path_exists(data, key: str, model) -> bool:
-    node, m = data, model
-    for part in key.split("."):
-        if isinstance(node, list):
-            if not part.isdigit() or int(part) >= len(node):
-                return False
-            node = node[int(part)]
-            m = None
-            continue
-        if isinstance(node, dict) and part in node:
-            node = node[part]
-            m = _field_model(m, part)
-            continue
-        # Not given in the file: fine if the schema has such a field.
-        fm = getattr(m, "model_fields", None) if m is not None else None
-        if fm is None or part not in fm:
-            return False
-        node = None
-        m = _field_model(m, part)
-    return True
-
-
-def _field_model(m, part):
-    from .scenario import _inner_model
-    fm = getattr(m, "model_fields", None) if m is not None else None
-    if not fm or part not in fm:
-        return None
-    try:
-        return _inner_model(fm[part].annotation)
-    except Exception:  # noqa: BLE001 - best effort: unknown nesting means "accept"
-        return None
 
 
 def sweep(scenario, grid=None, replications: int = 1, seed: int = 0, executor=None, workers: int | None = None,
@@ -600,9 +566,9 @@ def _values(text: str) -> list:
 def read_definition(path) -> dict | None:
     """A sweep definition file (YAML with ``scenario``, ``grid``, ``replications``, optional ``seed``/``zip``),
     or None when ``path`` is a plain scenario. ``scenario`` is relative to the file."""
-    from .scenario import _parse_yaml, _read
+    from .scenario import parse_yaml, read_text
     p = Path(path)
-    data = _parse_yaml(_read(p), str(p))
+    data = parse_yaml(read_text(p), str(p))
     if "grid" not in data or "scenario" not in data:
         return None
     unknown = set(data) - {"scenario", "grid", "replications", "seed", "zip", "description", "overrides"}

@@ -20,7 +20,7 @@ from __future__ import annotations
 import copy
 import io
 
-from .scenario import Scenario, _strip_defaults, load_scenario
+from .scenario import Scenario, given_fields, load_scenario
 
 CHARTS = ("success_over_time", "load_over_time", "outcomes_by_strategy", "latency_bands")
 JITTERS = ("none", "full", "equal", "decorrelated")
@@ -51,7 +51,7 @@ class Explorer:
         import ipywidgets as w
 
         self.base: Scenario = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
-        self.data = _strip_defaults(self.base)
+        self.data = given_fields(self.base)
         self.seed = seed
         self.charts = tuple(charts)
         self.result = None

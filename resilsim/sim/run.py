@@ -10,7 +10,8 @@ import simpy
 from ..catalog import ErrorCode, load_catalog
 from ..policies.retry import FAIL, CodePlan, OnCodes
 from ..rng import BlockRandom, resolve_seed, spawn_streams
-from ..scenario import Scenario, build_strategy, load_scenario
+from ..policies.build import build_strategy
+from ..scenario import Scenario, load_scenario
 from ..server.build import build_incidents
 from ..server.faults import FaultSchedule
 from .clients import Clients

@@ -1,0 +1,448 @@
+"""Reading a scenario: YAML (bounded, safe), dotted overrides, validation, and errors with their lines.
+
+:func:`load_scenario` turns a file, a YAML string or a dict into a frozen
+:class:`~resilsim.scenario.schema.Scenario`, or raises one
+:class:`~resilsim.errors.ScenarioError` naming the file, the field, its line
+and what is allowed. The checks that need the API's catalog (every code a
+scenario names) and the policies (every strategy can stop) run here, after
+the schema's own.
+"""
+from __future__ import annotations
+
+import copy
+import difflib
+import os
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from ..errors import ScenarioError
+from ..policies.build import build_policy, library_presets, preset_source
+from .schema import RetrySpec, Scenario
+
+#: Largest file resilsim reads as a scenario (bytes): a hand-written scenario is a few KiB.
+MAX_FILE_BYTES = 1_000_000
+
+
+
+def load_scenario(source: str | os.PathLike | dict | Scenario, *, overrides: dict | list | None = None) -> Scenario:
+    """Load and validate a scenario from a YAML file path, a YAML string or a dict.
+
+    ``overrides`` are dotted paths (``{"service.workers": 16}`` or
+    ``["service.workers=16"]``) applied before validation. Raises
+    :class:`ScenarioError` with the file, the field path and what is allowed.
+    """
+    if isinstance(source, Scenario):
+        data, label, text = source.model_dump(mode="python", exclude_none=False), None, None
+        data = given_fields(source)
+    elif isinstance(source, dict):
+        data, label, text = copy.deepcopy(source), None, None
+    else:
+        path_like = isinstance(source, os.PathLike) or (isinstance(source, str) and "\n" not in source
+                                                         and source.endswith((".yaml", ".yml")))
+        if path_like:
+            label = str(source)
+            text = read_text(Path(source))
+        else:
+            label, text = "<string>", str(source)
+        data = parse_yaml(text, label)
+    if overrides:
+        data = apply_overrides(data, overrides, source=label)
+    scenario = _validate(data, label, text)
+    _check_codes(scenario, label, text)
+    _check_stops(scenario, label, text)
+    _check_strategy_limits(scenario, label, text)
+    return scenario
+
+
+def given_fields(s: Scenario) -> dict:
+    """The fields of ``s`` that were given (defaults left out), as plain Python data: what a file would hold."""
+    return s.model_dump(mode="python", exclude_unset=True)
+
+
+def read_text(path: Path) -> str:
+    """The UTF-8 text of a scenario-sized file, or one ScenarioError naming it (missing, a folder, too big, binary)."""
+    try:
+        size = path.stat().st_size
+    except FileNotFoundError:
+        raise ScenarioError("no such file", source=str(path)) from None
+    except OSError as e:
+        raise ScenarioError(f"cannot read the file ({e.strerror})", source=str(path)) from None
+    if path.is_dir():
+        raise ScenarioError("is a directory, not a scenario file", source=str(path))
+    if size > MAX_FILE_BYTES:
+        raise ScenarioError(f"file is {size} bytes; scenarios are limited to {MAX_FILE_BYTES}", source=str(path))
+    raw = path.read_bytes()
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ScenarioError("is not a UTF-8 text file (binary?)", source=str(path)) from None
+
+
+class _BoundedLoader(yaml.SafeLoader):
+    """safe_load with caps on expanded size (a 'billion laughs' alias bomb) and on nesting depth.
+
+    Each composed node's weight is the number of nodes it expands to, an
+    alias counting as the whole node it points at, so a bomb is refused
+    before anything is constructed.
+    """
+
+    max_nodes = 100_000
+    max_depth = 50
+
+    def __init__(self, stream):
+        super().__init__(stream)
+        self._weights: dict[int, int] = {}
+        self._depth = 0
+
+    def compose_node(self, parent, index):
+        self._depth += 1
+        if self._depth > self.max_depth:
+            raise yaml.YAMLError(f"nested deeper than {self.max_depth} levels")
+        try:
+            node = super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+        key = id(node)
+        if key not in self._weights:
+            if isinstance(node, yaml.MappingNode):
+                w = 1 + sum(self._weights.get(id(k), 1) + self._weights.get(id(v), 1) for k, v in node.value)
+            elif isinstance(node, yaml.SequenceNode):
+                w = 1 + sum(self._weights.get(id(v), 1) for v in node.value)
+            else:
+                w = 1
+            if w > self.max_nodes:
+                raise yaml.YAMLError(f"expands to more than {self.max_nodes} values (an alias bomb?)")
+            self._weights[key] = w
+        return node
+
+    def construct_mapping(self, node, deep=False):
+        # A repeated key silently replaces the first in PyYAML; refuse it instead.
+        seen = set()
+        for k, _ in node.value:
+            if isinstance(k, yaml.ScalarNode):
+                if k.value in seen:
+                    raise yaml.constructor.ConstructorError(None, None, f"duplicate key {k.value!r}", k.start_mark)
+                seen.add(k.value)
+        return super().construct_mapping(node, deep=deep)
+
+
+def parse_yaml(text: str, label: str) -> dict:
+    """A YAML mapping from ``text`` (safe, duplicate keys, tags, alias bombs and deep nesting refused); ``label`` names it in errors."""
+    try:
+        loader = _BoundedLoader(text)
+        try:
+            data = loader.get_single_data()
+        finally:
+            loader.dispose()
+    except yaml.MarkedYAMLError as e:
+        line = e.problem_mark.line + 1 if e.problem_mark else None
+        if "could not determine a constructor for the tag" in str(e.problem):
+            tag = str(e.problem).rsplit(" ", 1)[-1].replace("tag:yaml.org,2002:", "!!")
+            raise ScenarioError(f"uses the tag {tag}, which is not allowed (scenarios are plain YAML; "
+                                "nothing in them is evaluated)", source=label, line=line) from None
+        raise ScenarioError(f"is not valid YAML ({e.problem})", source=label, line=line) from None
+    except yaml.reader.ReaderError as e:
+        raise ScenarioError(f"is not valid YAML (character #x{e.character:04x} at position {e.position} "
+                            "is not allowed)", source=label) from None
+    except yaml.YAMLError as e:
+        # PyYAML's messages can span lines; the user gets one.
+        raise ScenarioError(f"is not valid YAML ({' '.join(str(e).split())})", source=label) from None
+    if data is None:
+        raise ScenarioError("is empty; a scenario needs at least api, duration, service and clients", source=label)
+    if not isinstance(data, dict):
+        raise ScenarioError(f"must be a mapping of fields, not a {type(data).__name__}", source=label)
+    return data
+
+
+def apply_overrides(data: dict, overrides: dict | list, *, source: str | None = None) -> dict:
+    """Return a copy of ``data`` with dotted-path overrides applied (values parsed as YAML scalars)."""
+    data = copy.deepcopy(data)
+    items = overrides.items() if isinstance(overrides, dict) else [_split(o, source) for o in overrides]
+    for key, value in items:
+        parts = key.split(".")
+        node = data
+        for i, part in enumerate(parts[:-1]):
+            if isinstance(node, list):
+                node = _list_item(node, part, key, source)
+                continue
+            if not isinstance(node, dict):
+                raise ScenarioError(f"cannot set {key!r}: {'.'.join(parts[:i])} is not a mapping", source=source)
+            node = node.setdefault(part, {})
+        last = parts[-1]
+        if isinstance(node, list):
+            idx = int(_list_item(node, last, key, source) is not None and last)
+            node[idx] = value
+        elif isinstance(node, dict):
+            node[last] = value
+        else:
+            raise ScenarioError(f"cannot set {key!r}: its parent is not a mapping", source=source)
+    return data
+
+
+def _list_item(node: list, part: str, key: str, source):
+    if not part.isdigit() or int(part) >= len(node):
+        raise ScenarioError(f"cannot set {key!r}: {part!r} is not an index below {len(node)}", source=source)
+    return node[int(part)]
+
+
+def _split(item: str, source) -> tuple[str, Any]:
+    if "=" not in item:
+        raise ScenarioError(f"override {item!r} must look like dotted.key=value", source=source)
+    key, raw = item.split("=", 1)
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else raw
+    except yaml.YAMLError:
+        value = raw
+    return key.strip(), value
+
+
+def is_field_path(data: dict, key: str) -> bool:
+    """Whether the dotted ``key`` names a field of a scenario given as ``data`` (a list index where data has a list).
+
+    A field the file does not give counts when the schema has it, so a sweep
+    may vary ``service.queue.limit`` in a scenario that leaves it at its default.
+    """
+    node, m = data, Scenario
+    for part in key.split("."):
+        if isinstance(node, list):
+            if not part.isdigit() or int(part) >= len(node):
+                return False
+            node = node[int(part)]
+            m = None
+            continue
+        if isinstance(node, dict) and part in node:
+            node = node[part]
+            m = _field_model(m, part)
+            continue
+        # Not given in the file: fine if the schema has such a field.
+        fm = getattr(m, "model_fields", None) if m is not None else None
+        if fm is None or part not in fm:
+            return False
+        node = None
+        m = _field_model(m, part)
+    return True
+
+
+def _field_model(m, part):
+    fm = getattr(m, "model_fields", None) if m is not None else None
+    if not fm or part not in fm:
+        return None
+    try:
+        return _inner_model(fm[part].annotation)
+    except Exception:  # noqa: BLE001 - best effort: unknown nesting means "accept"
+        return None
+
+
+def with_overrides(scenario: Scenario, overrides: dict | list) -> Scenario:
+    """A new scenario with dotted-path overrides applied; ``scenario`` is unchanged."""
+    return load_scenario(given_fields(scenario), overrides=overrides)
+
+
+def _validate(data: dict, label, text) -> Scenario:
+    try:
+        return Scenario.model_validate(data)
+    except ValidationError as e:
+        # An unknown key explains the rest best; otherwise the deepest error names
+        # the real field (a union such as strategies.X.retry reports every member).
+        errs = e.errors()
+        err = max(errs, key=lambda x: (x["type"] == "extra_forbidden", len(x["loc"])))
+        loc = tuple(err["loc"])
+        path = _loc_path(loc)
+        msg = _message(err, data)
+        raise ScenarioError(msg, source=label, path=path or None, line=_line_of(text, loc)) from None
+
+
+def _loc_path(loc) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif str(part) in ("RetrySpec", "str") or str(part).startswith(("function-after[", "list[")):
+            # pydantic's names for union members, not fields
+            continue
+        else:
+            out += ("." if out else "") + str(part)
+    return out
+
+
+def _message(err: dict, data: dict) -> str:
+    kind = err["type"]
+    if kind == "extra_forbidden":
+        key = str(err["loc"][-1])
+        parent = _model_at(err["loc"][:-1])
+        known = list(parent.model_fields) if parent else []
+        close = difflib.get_close_matches(key, known, n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        return f"unknown field {key!r}{hint} (allowed: {', '.join(known)})" if known else f"unknown field {key!r}"
+    if kind == "missing":
+        return "is required"
+    got = err.get("input")
+    text = err["msg"]
+    if text.startswith("Value error, "):
+        text = text[len("Value error, "):]
+    if isinstance(got, (dict, list)):
+        return text
+    shown = repr(got)
+    return f"{text} (got {shown if len(shown) <= 40 else shown[:37] + '...'})"
+
+
+def _model_at(loc) -> type[BaseModel] | None:
+    """The pydantic model class at a location, for listing allowed keys."""
+    model: Any = Scenario
+    for part in loc:
+        if model is None:
+            return None
+        if isinstance(part, int):
+            continue
+        if part in ("RetrySpec",):
+            model = RetrySpec
+            continue
+        field = model.model_fields.get(str(part)) if isinstance(model, type) and issubclass(model, BaseModel) else None
+        if field is None:
+            # a dict value (operations.NAME, strategies.NAME): the dict's value model
+            model = _dict_value_model(model, part)
+            continue
+        model = _inner_model(field.annotation)
+    return model if isinstance(model, type) and issubclass(model, BaseModel) else None
+
+
+def _inner_model(annotation):
+    import typing
+    args = typing.get_args(annotation)
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    if typing.get_origin(annotation) is dict:
+        return ("dict", args[1])
+    for a in args:
+        m = _inner_model(a)
+        if m is not None and m != (None):
+            return m
+    return None
+
+
+def _dict_value_model(model, part):
+    if isinstance(model, tuple) and model[0] == "dict":
+        inner = model[1]
+        return inner if isinstance(inner, type) and issubclass(inner, BaseModel) else None
+    return None
+
+
+def _line_of(text: str | None, loc) -> int | None:
+    """The 1-based line of ``loc`` in the YAML ``text`` (the deepest key found), via compose marks."""
+    if not text:
+        return None
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError:
+        return None
+    line = None
+    for part in loc:
+        if isinstance(node, yaml.MappingNode):
+            for k, v in node.value:
+                if k.value == str(part):
+                    line = k.start_mark.line + 1
+                    node = v
+                    break
+            else:
+                if part in ("RetrySpec", "str"):
+                    continue
+                return line
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
+            node = node.value[part]
+            line = node.start_mark.line + 1
+        else:
+            return line
+    return line
+
+
+def _check_codes(s: Scenario, label, text) -> None:
+    """Every error code a scenario names must be in its API's catalog."""
+    from ..catalog import CatalogError, load_catalog
+    try:
+        catalog = load_catalog(s.api)
+    except CatalogError as e:
+        raise ScenarioError(str(e), source=label, path="api") from None
+    except (KeyError, FileNotFoundError, OSError):
+        raise ScenarioError(f"unknown API {s.api!r}; use analytics, nanostream, counters or a catalog file path",
+                            source=label, path="api", line=_line_of(text, ("api",))) from None
+    where: list[tuple[tuple, str]] = [(("faults", "background", c), c) for c in s.faults.background]
+    for i, inc in enumerate(s.faults.incidents):
+        where += [(("faults", "incidents", i, "rates" if c != inc.code else "code"), c) for c in inc.all_rates()]
+    for i, rl in enumerate(s.service.rate_limits()):
+        if rl.code is not None:
+            where.append((("service", "rate_limit", "code"), rl.code))
+        elif catalog.rate_limit_code is None:
+            raise ScenarioError(f"the {catalog.api} API documents no rate-limit code; give the limiter a `code:` "
+                                "from its catalog", source=label, path="service.rate_limit",
+                                line=_line_of(text, ("service", "rate_limit")))
+    if s.service.quota is not None:
+        if s.service.quota.code is not None:
+            where.append((("service", "quota", "code"), s.service.quota.code))
+        elif catalog.quota_code is None:
+            raise ScenarioError(f"the {catalog.api} API documents no quota code; give the quota a `code:` "
+                                "from its catalog", source=label, path="service.quota",
+                                line=_line_of(text, ("service", "quota")))
+    if s.service.processing_timeout is not None and s.service.processing_timeout.code is not None:
+        where.append((("service", "processing_timeout", "code"), s.service.processing_timeout.code))
+    if s.service.credits is not None:
+        where.append((("service", "credits", "code"), s.service.credits.code))
+    if s.service.locks is not None:
+        where.append((("service", "locks", "code"), s.service.locks.code))
+    for op, spec in s.service.operations.items():
+        where += [(("service", "operations", op, "violations", c), c) for c in spec.violations]
+    if s.clients.token_lifetime is not None and catalog.auth_code is None:
+        raise ScenarioError(f"the {catalog.api} API documents no auth code for expired tokens", source=label,
+                            path="clients.token_lifetime")
+    for name, st in s.strategies.items():
+        if isinstance(st.retry, RetrySpec) and st.retry.retry_on:
+            where += [(("strategies", name, "retry", "retry_on", "codes"), c) for c in st.retry.retry_on.codes
+                      if c not in ("TIMEOUT",)]
+        if st.guards is not None and isinstance(st.guards.failures, list):
+            where += [(("strategies", name, "guards", "failures"), c) for c in st.guards.failures if c != "TIMEOUT"]
+    for loc, code in where:
+        if code not in catalog:
+            close = catalog.closest(code)
+            hint = f"; closest: {', '.join(close)}" if close else ""
+            raise ScenarioError(f"unknown {catalog.api} error code {code!r}{hint}", source=label,
+                                path=_loc_path(loc), line=_line_of(text, loc))
+    for name, st in s.strategies.items():
+        given, loc = (st.retry, ("strategies", name, "retry")) if isinstance(st.retry, str) else \
+            (st.retry.preset, ("strategies", name, "retry", "preset"))
+        if given is not None and preset_source(given) is None:
+            from ..policies import PRESETS
+            lib = list(library_presets())
+            close = difflib.get_close_matches(given, list(PRESETS) + lib, n=3)
+            raise ScenarioError(
+                f"unknown retry preset {given!r}; known: {', '.join(PRESETS)}"
+                + (f"; library: {', '.join(lib)}" if lib else "")
+                + (f" (closest: {', '.join(close)})" if close else ""),
+                source=label, path=_loc_path(loc), line=_line_of(text, loc))
+
+
+def _check_stops(s: Scenario, label, text) -> None:
+    """Refuse a strategy whose retries could go on for ever: no stop of its own and no client deadline."""
+    if s.clients.deadline is not None:
+        return
+    for name, st in s.strategies.items():
+        if st.deadline is None and not build_policy(st.retry, name).bounded:
+            raise ScenarioError("retries could never stop; give stop.attempts, stop.elapsed or stop.deadline, "
+                                "a deadline or a clients.deadline", source=label, path=f"strategies.{name}.retry",
+                                line=_line_of(text, ("strategies", name, "retry")))
+
+
+def _check_strategy_limits(s: Scenario, label, text) -> None:
+    """Refuse a strategy's own attempt timeout longer than the scenario's deadline (as clients: does for its own)."""
+    for name, st in s.strategies.items():
+        if st.timeout and st.deadline is None and s.clients.deadline and s.clients.deadline < st.timeout:
+            raise ScenarioError(f"the attempt timeout ({st.timeout} s) is longer than clients.deadline "
+                                f"({s.clients.deadline} s); give a strategy deadline or a shorter timeout",
+                                source=label, path=f"strategies.{name}.timeout",
+                                line=_line_of(text, ("strategies", name, "timeout")))
+
+
+def dump_scenario(s: Scenario) -> str:
+    """The scenario as YAML (only the fields that were given), e.g. to store beside results."""
+    return yaml.safe_dump(given_fields(s), sort_keys=False)
