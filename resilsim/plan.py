@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from .errors import ScenarioError
+from .metrics import SLO_METRICS
 from .scenario import Scenario, load_scenario
 from .sweep import _init_worker, aggregate, sweep
 
@@ -82,8 +83,7 @@ def _split_slo(s: str):
 def _meets(row, slo: dict) -> bool:
     for metric, (op, thr) in slo.items():
         if metric not in row:
-            raise ScenarioError(f"unknown SLO metric {metric!r}; use one of success_rate, p50_s, p95_s, p99_s, "
-                                "amplification, goodput_rps, mean_attempts", path="slo")
+            raise ScenarioError(f"unknown SLO metric {metric!r}; use one of {', '.join(SLO_METRICS)}", path="slo")
         if op.startswith(">"):
             v = row.get(f"{metric}_ci_low")
             v = row[metric] if v is None or pd.isna(v) else v

@@ -10,6 +10,8 @@ import itertools
 
 import numpy as np
 
+from . import metrics
+
 LINESTYLES = ("-", "--", "-.", ":", (0, (5, 1, 1, 1)), (0, (1, 1)), (0, (3, 1, 1, 1, 1, 1)), (0, (8, 2)))
 
 
@@ -124,7 +126,7 @@ def success_over_time(result, *, ax=None, smooth: float | None = None):
         ax.plot(t["time"], _smooth(t["success_rate"].to_numpy(float), width), ls=ls, label=name, lw=1.4)
     _shade_incidents(ax, result.windows, _load_changes(result))
     ax.set_xlabel("time (s)")
-    ax.set_ylabel("request success rate")
+    ax.set_ylabel(metrics.label("success_rate"))
     ax.set_ylim(-0.02, 1.02)
     ax.legend(fontsize=8, loc="lower left")
     _caption(ax, result)
@@ -468,26 +470,8 @@ def tidy_sweep(agg, metric: str = "success_rate", param: str | None = None):
     # One replication has no CI: the band collapses onto the mean rather than vanishing.
     out["lo"] = out["lo"].fillna(out["mean"])
     out["hi"] = out["hi"].fillna(out["mean"])
-    out["lo"], out["hi"] = clip_ci(metric, out["lo"].to_numpy(), out["hi"].to_numpy())
+    out["lo"], out["hi"] = metrics.clip(metric, out["lo"].to_numpy(), out["hi"].to_numpy())
     return out.sort_values(["strategy", "param"], kind="stable").reset_index(drop=True)
-
-
-#: The range a summary metric can take: a t-interval from a few replications can cross it
-#: (a success rate above 1), and a band drawn there would suggest impossible values.
-METRIC_BOUNDS = {"success_rate": (0.0, 1.0), "p50_s": (0.0, None), "p95_s": (0.0, None), "p99_s": (0.0, None),
-                 "amplification": (1.0, None), "mean_attempts": (1.0, None), "goodput_rps": (0.0, None),
-                 "wasted_s": (0.0, None), "recovery_s": (0.0, None)}
-
-
-def clip_ci(metric: str, lo, hi):
-    """Confidence bounds ``lo``, ``hi`` (arrays) clipped to the range ``metric`` can take (for display)."""
-    a, b = METRIC_BOUNDS.get(metric, (None, None))
-    return np.clip(np.asarray(lo, float), a, b), np.clip(np.asarray(hi, float), a, b)
-
-
-METRIC_LABELS = {"success_rate": "request success rate", "p50_s": "p50 latency (s)", "p95_s": "p95 latency (s)",
-                 "p99_s": "p99 latency (s)", "amplification": "attempts per request",
-                 "goodput_rps": "goodput (successful requests/s)", "mean_attempts": "attempts per request"}
 
 
 def plan_answer(p, *, metric: str | None = None, strategy: str | None = None, ax=None, caption: str | None = None):
@@ -502,7 +486,7 @@ def plan_answer(p, *, metric: str | None = None, strategy: str | None = None, ax
     tidy = tidy_sweep(p.evidence, metric, param=p.vary)
     name = strategy or next(iter(p.answers))
     chosen = p.answers.get(name)
-    ax = plan_chart(tidy, slo=thr, chosen=chosen, ax=ax, param=p.vary, metric=METRIC_LABELS.get(metric, metric),
+    ax = plan_chart(tidy, slo=thr, chosen=chosen, ax=ax, param=p.vary, metric=metrics.label(metric),
                     higher_is_better=op_thr.startswith(">"), caption=caption)
     if chosen is not None:
         for line in ax.get_lines():

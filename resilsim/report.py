@@ -22,6 +22,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from . import metrics
 from .errors import ResilsimError
 
 CSS = """
@@ -228,10 +229,10 @@ def sweep_report(path: Path, plan=None) -> tuple[str, list[str]]:
     if len(params) == 1:
         for m in METRICS:
             if m in agg:
-                body.append(_figure(f"{plots.METRIC_LABELS.get(m, m)} against {params[0]}",
+                body.append(_figure(f"{metrics.label(m)} against {params[0]}",
                                     lambda ax, m=m: plots.sweep_metric(
                                         plots.tidy_sweep(agg, m, params[0]), ax=ax,
-                                        metric=plots.METRIC_LABELS.get(m, m), xlabel=params[0], caption=cap), cap))
+                                        metric=metrics.label(m), xlabel=params[0], caption=cap), cap))
     elif len(params) >= 2:
         for strat in agg["strategy"].unique():
             sub = agg[agg["strategy"] == strat]
@@ -252,7 +253,7 @@ def ci_table(agg: pd.DataFrame, metrics=METRICS, digits: int = 4) -> pd.DataFram
     notebook shows it as an HTML table); compute on ``agg`` itself. Bounds
     are clipped to the metric's range (a success rate's to [0, 1]).
     """
-    from .plots import clip_ci
+    from .metrics import clip
     from .sweep import param_columns
 
     if agg is None or agg.empty:
@@ -265,7 +266,7 @@ def ci_table(agg: pd.DataFrame, metrics=METRICS, digits: int = 4) -> pd.DataFram
         mean = agg[m].to_numpy(float)
         lo = agg[f"{m}_ci_low"].to_numpy(float) if f"{m}_ci_low" in agg else [float("nan")] * len(agg)
         hi = agg[f"{m}_ci_high"].to_numpy(float) if f"{m}_ci_high" in agg else [float("nan")] * len(agg)
-        lo, hi = clip_ci(m, lo, hi)
+        lo, hi = clip(m, lo, hi)
         show[m] = [f"{v:.{digits}g} [{a:.{digits}g}, {b:.{digits}g}]" if pd.notna(a) and pd.notna(b)
                    else f"{v:.{digits}g}" for v, a, b in zip(mean, lo, hi)]
     return show

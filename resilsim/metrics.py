@@ -1,0 +1,63 @@
+"""Every summary metric's name, unit, bounds and label: tables, charts, plans and reports read them here.
+
+A metric is a column of :meth:`resilsim.Result.summary` (one row per
+strategy) and of a sweep's rows. ``bounds`` is the range it can take (a
+confidence band drawn outside it would suggest impossible values);
+``better`` says which way is good, for SLO checks and charts.
+"""
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+
+class Metric(NamedTuple):
+    """One summary metric: its column name, unit, the range it can take and its axis label."""
+
+    name: str
+    unit: str          # "" for counts and ratios
+    label: str         # axis or column label, unit included
+    low: float | None  # smallest possible value (None: unbounded)
+    high: float | None  # largest possible value (None: unbounded)
+    better: str        # "higher" or "lower"
+    # (amplification's low is 0, not 1: a strategy whose guards shed requests sends fewer attempts than requests)
+    meaning: str       # one line for docs and tooltips
+
+
+#: The summary metrics, in the order tables show them.
+METRICS: dict[str, Metric] = {m.name: m for m in (
+    Metric("requests", "", "requests", 0, None, "higher", "requests offered after the warm-up"),
+    Metric("success_rate", "", "request success rate", 0.0, 1.0, "higher",
+           "share of requests that ended in success"),
+    Metric("p50_s", "s", "p50 latency (s)", 0.0, None, "lower", "median request latency, seconds"),
+    Metric("p95_s", "s", "p95 latency (s)", 0.0, None, "lower", "95th percentile request latency, seconds"),
+    Metric("p99_s", "s", "p99 latency (s)", 0.0, None, "lower", "99th percentile request latency, seconds"),
+    Metric("mean_attempts", "", "attempts per request", 0.0, None, "lower", "attempts sent per request"),
+    Metric("amplification", "", "attempts per request", 0.0, None, "lower",
+           "attempts sent ÷ requests offered"),
+    Metric("goodput_rps", "1/s", "goodput (successful requests/s)", 0.0, None, "higher",
+           "successful requests per second"),
+    Metric("wasted_s", "s", "wasted service time (s)", 0.0, None, "lower",
+           "service time spent on attempts whose answer nobody waited for, seconds"),
+    Metric("recovery_s", "s", "time to recover (s)", 0.0, None, "lower",
+           "seconds from an incident's end until success is back within 1 point of before"),
+    Metric("mser5_warmup_s", "s", "detected warm-up (s)", 0.0, None, "lower",
+           "warm-up detected by MSER-5, seconds"),
+)}
+
+#: The metrics an SLO may name (``plan``): the per-request outcomes a review sets targets on.
+SLO_METRICS = ("success_rate", "p50_s", "p95_s", "p99_s", "amplification", "goodput_rps", "mean_attempts")
+
+
+def label(name: str) -> str:
+    """The axis label of metric ``name`` (the name itself when it is not a summary metric)."""
+    m = METRICS.get(name)
+    return m.label if m is not None else name
+
+
+def clip(name: str, lo, hi):
+    """Confidence bounds ``lo``, ``hi`` (arrays) clipped to the range metric ``name`` can take."""
+    m = METRICS.get(name)
+    a, b = (m.low, m.high) if m is not None else (None, None)
+    return np.clip(np.asarray(lo, float), a, b), np.clip(np.asarray(hi, float), a, b)
