@@ -166,7 +166,8 @@ def planning():
            "How high must the Counter API's rate limit be so that clients, offering 65 requests/s, see the "
            "SLO, per retry strategy? "
            "First a sweep (every value, several replications, confidence intervals), then `plan` (a "
-           "bisection that answers with the least value meeting the SLO at the pessimistic 95% bound)."),
+           "scan of the range, refined where the verdict changes, that answers with the least value from "
+           "which every tried value meets the SLO at the pessimistic 95% bound)."),
         params('SCENARIO = "scenarios/counters-rate-limited.yaml"\nDURATION = 120  # seconds per run\n'
                'VARY = "service.rate_limit.token_bucket.rate"  # requests/s the API lets through\n'
                'VALUES = [50, 65, 80]\nREPLICATIONS = 2\nSLO = {"success_rate": ">=0.95"}\n'

@@ -7,8 +7,10 @@
 
 A value meets the SLO when the pessimistic 95% confidence bound of every
 metric does (the lower bound for ``>=``, the upper for ``<=``), so the answer
-holds with the replications' uncertainty taken into account. The search is a
-bisection, so the varied parameter must act monotonically on the SLO metrics.
+holds with the replications' uncertainty taken into account. The search scans the
+range, then bisects where a verdict changes; the answer is read off the
+values tried, so it agrees with the evidence shown beside it, and passing
+values away from it are named (the metric was not monotone there).
 Every value is simulated on the same seeds (common random numbers).
 """
 from __future__ import annotations
@@ -18,12 +20,16 @@ import re
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 
+import numpy as np
 import pandas as pd
 
 from .errors import ScenarioError
 from .metrics import SLO_METRICS
 from .scenario import Scenario, load_scenario
 from .sweep import _init_worker, aggregate, sweep
+
+#: Values tried in the first scan of a plan's range.
+COARSE = 9
 
 _SLO = re.compile(r"^\s*(>=|<=|>|<)\s*([-+0-9.eE]+)\s*$")
 
@@ -39,6 +45,12 @@ class Plan:
     answers: dict
     evidence: pd.DataFrame
     runs: pd.DataFrame = field(repr=False, default_factory=pd.DataFrame)
+    #: Per strategy, every run of consecutive tried values meeting the SLO, as (first, last).
+    intervals: dict = field(default_factory=dict)
+    #: Per strategy, "" or a sentence naming passing values outside the answer's run (not monotone).
+    notes: dict = field(default_factory=dict)
+    #: Per strategy and SLO metric, (best mean reached, value of ``vary`` where): why no value met it.
+    best: dict = field(default_factory=dict)
 
     def table(self) -> pd.DataFrame:
         """One row per strategy: the answer (None when no value in ``over`` meets the SLO)."""
@@ -50,6 +62,11 @@ class Plan:
         lines = [f"{want} {self.vary} in [{self.over[0]}, {self.over[1]}] meeting {slo} (95% CI bound):"]
         for s, v in self.answers.items():
             lines.append(f"  {s}: {v if v is not None else 'none in range'}")
+            if v is None and self.best.get(s):
+                reached = "; ".join(f"best {m} {b:.4g} at {self.vary} = {at:g}" for m, (b, at) in self.best[s].items())
+                lines.append(f"    {reached}")
+            if self.notes.get(s):
+                lines.append(f"    note: {self.notes[s]}")
         lines.append(f"evidence: {len(self.evidence)} (value, strategy) points, {self.runs['run_id'].nunique() if len(self.runs) else 0} runs")
         return "\n".join(lines)
 
@@ -97,14 +114,22 @@ def _meets(row, slo: dict) -> bool:
 
 def plan(scenario, vary: str = "service.workers", over: tuple = (1, 64), slo: dict | list | None = None,
          replications: int = 5, direction: str = "min", seed: int = 0, tol: float | None = None,
-         executor=None, workers: int | None = None, progress: bool = False) -> Plan:
+         executor=None, workers: int | None = None, progress: bool = False, coarse: int = COARSE) -> Plan:
     """Per strategy, the smallest (``direction="min"``) or largest (``"max"``) value of ``vary`` in ``over`` meeting ``slo``.
 
-    ``over`` = (lo, hi); ints bisect over integers, floats until the bracket
-    is narrower than ``tol`` (default 1/64 of the range). ``slo`` maps summary
-    metrics to conditions (``">=0.999"``, ``"<=2"``; seconds for latencies).
-    ``executor``/``workers`` as for :func:`resilsim.sweep` (default: a process
-    pool on every core, reused for every value tried).
+    ``over`` = (lo, hi). The search scans ``coarse`` evenly spaced values
+    (every integer when the range holds fewer), then bisects every gap where
+    a strategy's verdict changes, down to neighbouring integers or to ``tol``
+    (default 1/64 of the range) for floats. The answer is read off the tried
+    values, so it never contradicts the evidence: for ``"min"``, the least
+    tried value from which every tried value up to ``hi`` meets the SLO
+    (None when ``hi`` fails); for ``"max"`` the mirror image. Other passing
+    values are reported in :attr:`Plan.notes` as a metric that is not
+    monotone there. ``slo`` maps summary metrics to conditions
+    (``">=0.999"``, ``"<=2"``; seconds for latencies). Every value is
+    simulated on the same seeds (common random numbers across values).
+    ``executor``/``workers`` as for :func:`resilsim.sweep` (default: a
+    process pool on every core, reused for every round).
     """
     if direction not in ("min", "max"):
         raise ScenarioError(f"direction must be 'min' or 'max', not {direction!r}", path="direction")
@@ -115,53 +140,115 @@ def plan(scenario, vary: str = "service.workers", over: tuple = (1, 64), slo: di
     if lo > hi:
         raise ScenarioError(f"over must be (low, high) with low <= high, got {over}", path="over")
     tol = tol if tol is not None else (1 if integer else (hi - lo) / 64)
+    step = 1 if integer else tol
 
     own = executor is None
     ex = ProcessPoolExecutor(max_workers=workers, initializer=_init_worker) if own else executor
-    cache: dict = {}
+    verdicts: dict = {}  # value -> {strategy: aggregated row with "meets"}
     runs = []
 
-    def evaluate(v):
-        if v not in cache:
-            df = sweep(base, {vary: [v]}, replications=replications, seed=seed, executor=ex, progress=progress)
-            runs.append(df)
-            agg = aggregate(df)
-            cache[v] = {r["strategy"]: dict(r) | {"meets": _meets(r, conds)} for r in agg.to_dict("records")}
-        return cache[v]
+    def evaluate(values):
+        new = sorted({v for v in values if v not in verdicts})
+        if not new:
+            return
+        # One sweep per round: its points run side by side, replication r of each on the same seed.
+        df = sweep(base, {vary: new}, replications=replications, seed=seed, executor=ex, progress=progress,
+                   common_seeds=True)
+        runs.append(df)
+        by_value: dict = {v: {} for v in new}
+        for r in aggregate(df).to_dict("records"):
+            by_value[r[vary]][r["strategy"]] = dict(r) | {"meets": _meets(r, conds)}
+        verdicts.update(by_value)
 
     try:
-        answers = {}
-        for name in base.strategies:
-            ok = lambda v: evaluate(v).get(name, {}).get("meets", False)  # noqa: E731
-            answers[name] = _bisect(ok, lo, hi, integer, tol, direction)
+        evaluate(_coarse_values(lo, hi, integer, coarse))
+        while True:  # bisect every gap where some strategy's verdict changes
+            tried = sorted(verdicts)
+            mids = {_mid(a, b, integer) for a, b in zip(tried, tried[1:]) if b - a > step
+                    for name in base.strategies if _ok(verdicts, a, name) != _ok(verdicts, b, name)}
+            if not mids:
+                break
+            evaluate(mids)
     finally:
         if own:
             ex.shutdown(cancel_futures=True)
-    evidence = pd.DataFrame([r | {vary: v} for v, by in sorted(cache.items()) for r in by.values()])
+    tried = sorted(verdicts)
+    answers, intervals, notes = {}, {}, {}
+    for name in base.strategies:
+        meets = [_ok(verdicts, v, name) for v in tried]
+        intervals[name] = _runs(tried, meets)
+        answers[name] = _headline(tried, meets, direction)
+        notes[name] = _note(intervals[name], answers[name], direction)
+    evidence = pd.DataFrame([r | {vary: v} for v, by in sorted(verdicts.items()) for r in by.values()])
     keep = [vary, "strategy", "n", "meets"] + [c for m in conds for c in (m, f"{m}_ci_low", f"{m}_ci_high")]
     evidence = evidence[[c for c in keep if c in evidence.columns]] if len(evidence) else evidence
     return Plan(vary, tuple(over), direction, {k: f"{op}{t:g}" for k, (op, t) in conds.items()}, answers,
-                evidence, pd.concat(runs, ignore_index=True) if runs else pd.DataFrame())
+                evidence, pd.concat(runs, ignore_index=True) if runs else pd.DataFrame(), intervals, notes,
+                _best(evidence, conds, vary))
 
 
-def _bisect(ok, lo, hi, integer: bool, tol: float, direction: str):
-    """The boundary of a monotone predicate on [lo, hi]; None when no value qualifies."""
+def _coarse_values(lo, hi, integer: bool, n: int) -> list:
+    """``n`` evenly spaced values of [lo, hi] (ends included); every integer when the range holds fewer."""
+    if integer:
+        if hi - lo + 1 <= n:
+            return list(range(lo, hi + 1))
+        return sorted({int(round(v)) for v in np.linspace(lo, hi, n)})
+    return [float(v) for v in np.linspace(lo, hi, n)] if hi > lo else [float(lo)]
+
+
+def _mid(a, b, integer: bool):
+    return (a + b) // 2 if integer else (a + b) / 2
+
+
+def _ok(verdicts: dict, value, name: str) -> bool:
+    return bool(verdicts[value].get(name, {}).get("meets", False))
+
+
+def _runs(values: list, meets: list) -> list[tuple]:
+    """The maximal runs of consecutive tried values that meet the SLO, as (first, last)."""
+    out, start = [], None
+    for i, (v, m) in enumerate(zip(values, meets)):
+        if m and start is None:
+            start = v
+        if m and (i + 1 == len(values) or not meets[i + 1]):
+            out.append((start, v))
+            start = None
+    return out
+
+
+def _headline(values: list, meets: list, direction: str):
+    """The least value from which every tried value up to the top meets (``min``), or the mirror (``max``)."""
+    seq = list(zip(values, meets))
     if direction == "min":
-        if not ok(hi):
-            return None
-        if ok(lo):
-            return lo
-        bad, good = lo, hi  # invariant: not ok(bad), ok(good)
-    else:
-        if not ok(lo):
-            return None
-        if ok(hi):
-            return hi
-        bad, good = hi, lo
-    while abs(good - bad) > (1 if integer else tol):
-        mid = (bad + good) // 2 if integer else (bad + good) / 2
-        if ok(mid):
-            good = mid
-        else:
-            bad = mid
-    return good
+        seq.reverse()
+    answer = None
+    for v, m in seq:
+        if not m:
+            break
+        answer = v
+    return answer
+
+
+def _note(intervals: list, answer, direction: str) -> str:
+    """A sentence when passing values lie outside the headline's run: the metric is not monotone there."""
+    others = [iv for iv in intervals if answer is None or not (iv[0] <= answer <= iv[1])]
+    if not others:
+        return ""
+    shown = ", ".join(f"{a:g}" if a == b else f"{a:g}–{b:g}" for a, b in others)
+    where = "above" if direction == "min" else "below"
+    return (f"also meets the SLO at {shown}, but not at every value {where} it: "
+            "the metric is not monotone in this range")
+
+
+def _best(evidence: pd.DataFrame, conds: dict, vary: str) -> dict:
+    """Per strategy and SLO metric: the best mean reached and the value of ``vary`` where (for 'why not')."""
+    out: dict = {}
+    if evidence.empty:
+        return out
+    for name, g in evidence.groupby("strategy", sort=False):
+        for metric, (op, _) in conds.items():
+            if metric not in g or g[metric].isna().all():
+                continue
+            i = g[metric].idxmax() if op.startswith(">") else g[metric].idxmin()
+            out.setdefault(name, {})[metric] = (float(g.at[i, metric]), g.at[i, vary])
+    return out

@@ -118,22 +118,25 @@ def _canon(obj) -> str:
     return json.dumps(obj, sort_keys=True, default=str, separators=(",", ":"))
 
 
-def run_id(scenario_data: dict, overrides: dict, replication: int, root_seed: int) -> str:
-    """Deterministic id of one run: a hash of (scenario dump, overrides, replication, root seed)."""
-    h = hashlib.sha256(_canon([scenario_data, overrides, replication, root_seed]).encode())
+def run_id(scenario_data: dict, overrides: dict, replication: int, root_seed: int, common_seeds: bool = False) -> str:
+    """Deterministic id of one run: a hash of (scenario dump, overrides, replication, root seed[, common seeds])."""
+    key = [scenario_data, overrides, replication, root_seed] + (["common-seeds"] if common_seeds else [])
+    h = hashlib.sha256(_canon(key).encode())
     return h.hexdigest()[:16]
 
 
-def _tasks(base: dict, grid: Grid, replications: int, seed: int) -> list[dict]:
+def _tasks(base: dict, grid: Grid, replications: int, seed: int, common_seeds: bool = False) -> list[dict]:
+    # Independent seeds: child i·R + r for point i, replication r. Common seeds: child r at every point,
+    # so points differ only by their parameters (smoother curves, sharper differences).
     root = np.random.SeedSequence(seed)
-    children = root.spawn(len(grid.points) * replications)
+    children = root.spawn(replications if common_seeds else len(grid.points) * replications)
     tasks = []
     for i, point in enumerate(grid.points):
         for r in range(replications):
-            child = children[i * replications + r]
+            child = children[r if common_seeds else i * replications + r]
             tasks.append({"point": i, "overrides": dict(point), "replication": r, "entropy": int(root.entropy),
                           "spawn_key": tuple(child.spawn_key),
-                          "run_id": run_id(base, point, r, seed)})
+                          "run_id": run_id(base, point, r, seed, common_seeds)})
     return tasks
 
 
@@ -311,7 +314,7 @@ def check_grid(base: dict, grid: Grid) -> None:
 
 def sweep(scenario, grid=None, replications: int = 1, seed: int = 0, executor=None, workers: int | None = None,
           store=None, progress: bool = True, keep_attempts: bool = False, zipped: bool = False,
-          warmup: str | None = None) -> pd.DataFrame:
+          warmup: str | None = None, common_seeds: bool = False) -> pd.DataFrame:
     """Run ``scenario`` at every grid point × replication; return a tidy DataFrame.
 
     One row per run × strategy: the swept parameters, ``replication``,
@@ -323,6 +326,9 @@ def sweep(scenario, grid=None, replications: int = 1, seed: int = 0, executor=No
     ``distributed.Client`` or any ``concurrent.futures.Executor``.
     ``store``: a results directory; finished runs are skipped on rerun.
     ``warmup="mser5"`` measures from the detected warm-up instead of the scenario's.
+    ``common_seeds=True`` runs replication *r* of every grid point on the same
+    seed (common random numbers across points); by default each point has
+    its own seeds. The strategies of one run always share their seed.
     """
     from .store import Store
 
@@ -336,12 +342,13 @@ def sweep(scenario, grid=None, replications: int = 1, seed: int = 0, executor=No
         raise ScenarioError(f"must be a non-negative integer, got {seed!r}", path="seed")
     if workers is not None and (not isinstance(workers, (int, np.integer)) or workers < 1):
         raise ScenarioError(f"must be a positive integer, got {workers!r}", path="workers")
-    tasks = _tasks(base, g, replications, int(seed))
+    tasks = _tasks(base, g, replications, int(seed), common_seeds)
     st = None
     if store is not None:
         st = Store(store)
         st.open({"scenario": base, "grid": {"kind": g.kind, "spec": g.spec, "points": g.points},
-                 "replications": replications, "seed": int(seed), "warmup": warmup})
+                 "replications": replications, "seed": int(seed), "warmup": warmup,
+                 **({"common_seeds": True} if common_seeds else {})})
         done = st.finished()
         todo = [t for t in tasks if t["run_id"] not in done]
     else:

@@ -2,7 +2,8 @@
 import pytest
 
 from resilsim.errors import ScenarioError
-from resilsim.plan import _bisect, parse_slo, plan
+from resilsim import aggregate, sweep
+from resilsim.plan import _headline, _meets, _note, _runs, parse_slo, plan
 
 from .conftest import small
 
@@ -34,13 +35,59 @@ def test_plan_max_load():
     assert 55 <= p.answers["none"] < 80
 
 
-def test_bisect_and_slo_parsing():
-    assert _bisect(lambda v: v >= 37, 1, 100, True, 1, "min") == 37
-    assert _bisect(lambda v: v <= 0.3, 0.0, 1.0, False, 1e-3, "max") == pytest.approx(0.3, abs=1e-3)
-    assert _bisect(lambda v: False, 1, 10, True, 1, "min") is None
+def test_headline_runs_and_notes_read_off_the_tried_values():
+    values = [1, 2, 3, 4, 5, 6]
+    meets = [False, True, False, False, True, True]
+    assert _runs(values, meets) == [(2, 2), (5, 6)]
+    assert _headline(values, meets, "min") == 5
+    assert _headline(values, meets, "max") is None
+    assert "also meets the SLO at 2" in _note(_runs(values, meets), 5, "min")
+    assert _headline(values, [True] * 6, "min") == 1 and _note([(1, 6)], 1, "min") == ""
+    assert _headline(values, [True, True, False, True, False, False], "max") == 2
+
+
+def test_slo_parsing():
     assert parse_slo(["success_rate>=0.999", "p99_s<=2"]) == {"success_rate": (">=", 0.999), "p99_s": ("<=", 2.0)}
     with pytest.raises(ScenarioError):
         parse_slo(["p99 is small"])
+
+
+def rise_then_fall(**over):
+    """Success rises, then falls, with the attempt timeout.
+
+    Attempts take 0.1 s, or 10 s with probability 0.1; the request deadline is
+    3 s and timed-out attempts are retried. A timeout under 0.1 s fails every
+    attempt; a timeout of about 0.2–1 s cuts the slow ones short and retries
+    them (success ≈ 1 − 0.1⁵); a timeout near the deadline waits for the slow
+    attempt until the deadline (success ≈ 0.9).
+    """
+    d = {"duration": 60, "service": {"workers": 64, "operations": {"query_metrics": {
+            "latency": {"mixture": {"value": 0.1, "slow": 10, "p_slow": 0.1}}}}},
+         "clients": {"arrival": {"poisson": {"rate": 20}}, "timeout": 1.0, "deadline": 3.0},
+         "strategies": {"retry": {"retry": {"wait": {"fixed": 0.05}, "stop": {"attempts": 5}}}}}
+    d.update(over)
+    return small(**d)
+
+
+def test_plan_agrees_with_a_full_sweep_when_the_metric_is_not_monotone():
+    slo = {"success_rate": ">=0.95"}
+    p = plan(rise_then_fall(), vary="clients.timeout", over=(0.05, 3.0), slo=slo, replications=2, seed=3,
+             executor="inprocess")
+    # The top of the range fails (slow attempts run into the deadline): no least timeout from which all pass.
+    assert p.answers == {"retry": None}
+    (lo, hi), = p.intervals["retry"]
+    assert 0.1 < lo < hi < 3.0
+    assert "not monotone" in p.notes["retry"]
+    assert p.best["retry"]["success_rate"][0] > 0.95
+    # The same values in one full sweep on the same seeds give the same verdicts.
+    tried = sorted(p.evidence["clients.timeout"].unique())
+    full = aggregate(sweep(rise_then_fall(), {"clients.timeout": tried}, replications=2, seed=3,
+                           executor="inprocess", progress=False, common_seeds=True))
+    verdicts = [_meets(r, parse_slo(slo)) for r in full.sort_values("clients.timeout").to_dict("records")]
+    assert verdicts == p.evidence.sort_values("clients.timeout")["meets"].tolist()
+    # "max" reads the same evidence from the other end: the largest timeout up to which all pass is None too
+    # (the smallest timeouts fail), and the report names the passing interval instead.
+    assert _headline(tried, verdicts, "max") is None
 
 
 def test_cli_plan(tmp_path, capsys):
