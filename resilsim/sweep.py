@@ -449,15 +449,77 @@ def t975(df: int) -> float:
     return z + (z ** 3 + z) / (4 * df) + (5 * z ** 5 + 16 * z ** 3 + 3 * z) / (96 * df ** 2)
 
 
+#: Fewer replications than this behind an interval: tables and reports say the interval is rough.
+FEW_REPLICATIONS = 5
+
+
+def proportion_interval(rates, requests) -> tuple[float, float, float]:
+    """(mean, low, high) of a proportion over replications: a score interval that stays in [0, 1].
+
+    ``rates`` are the replications' proportions (e.g. success rates), ``requests``
+    the requests behind each. Requests within a run are correlated (they share
+    incidents and queues), so the binomial count overstates the information; the
+    interval uses the effective sample size whose binomial variance equals the
+    between-replication variance of the mean, n_eff = p̄(1 − p̄)·n / s², in
+    Wilson's score interval with Student's t quantile (n − 1 degrees of
+    freedom) in place of z. When the replications agree exactly (s² = 0, e.g.
+    every run at 100 %) the total request count is used. Coverage is checked in
+    tests/test_sweep_stats.py and docs/sweeps.md.
+    """
+    x = np.asarray(rates, float)
+    ok = ~np.isnan(x)
+    x, reqs = x[ok], np.asarray(requests, float)[ok]
+    n = len(x)
+    if n == 0:
+        return np.nan, np.nan, np.nan
+    mean = float(x.mean())
+    if n == 1:
+        return mean, np.nan, np.nan
+    q = mean * (1 - mean)
+    s2 = float(x.var(ddof=1))
+    n_eff = q * n / s2 if s2 > 0 and q > 0 else float(reqs.sum())
+    t = t975(n - 1)
+    z2 = t * t / n_eff
+    centre = (mean + z2 / 2) / (1 + z2)
+    half = t / (1 + z2) * math.sqrt(q / n_eff + z2 / (4 * n_eff))
+    # The score interval always holds the mean; min/max only absorb rounding at p̄ = 0 or 1.
+    return mean, max(0.0, min(mean, centre - half)), min(1.0, max(mean, centre + half))
+
+
+def mean_interval(values, low: float | None = None, high: float | None = None) -> tuple[float, float, float]:
+    """(mean, low, high): Student's t interval (95 %) of the mean over replications, cut to [``low``, ``high``].
+
+    Cutting an interval to the values a metric can take (a latency is never
+    negative) never loses coverage: the true value lies in the cut part too.
+    """
+    x = np.asarray(values, float)
+    x = x[~np.isnan(x)]
+    if len(x) == 0:
+        return np.nan, np.nan, np.nan
+    mean = float(x.mean())
+    if len(x) == 1:
+        return mean, np.nan, np.nan
+    half = t975(len(x) - 1) * float(x.std(ddof=1)) / math.sqrt(len(x))
+    lo, hi = mean - half, mean + half
+    return mean, (lo if low is None else max(low, lo)), (hi if high is None else min(high, hi))
+
+
 METRICS = ["success_rate", "p50_s", "p95_s", "p99_s", "mean_attempts", "amplification", "goodput_rps", "wasted_s"]
 
 
 def aggregate(df: pd.DataFrame, metrics: list[str] | None = None) -> pd.DataFrame:
-    """Per grid point and strategy: n, and mean, ci_low, ci_high (95%, t-distribution) of every metric.
+    """Per grid point and strategy: n, and mean, ci_low, ci_high (95%) of every metric.
 
-    Failed runs and runs truncated at a scenario limit are left out (and counted in ``failed_runs``
-    and ``truncated_runs``): their numbers are missing or partial.
+    Proportions (success rate) get :func:`proportion_interval` (inside [0, 1],
+    allowing for requests correlated within a run); other metrics
+    :func:`mean_interval`, cut to the range the metric can take. ``few_replications``
+    is True where fewer than :data:`FEW_REPLICATIONS` runs stand behind a row's
+    intervals. Failed runs and runs truncated at a scenario limit are left out
+    (and counted in ``failed_runs`` and ``truncated_runs``): their numbers are
+    missing or partial.
     """
+    from .metrics import METRICS as VOCABULARY
+
     if df.empty:
         return df
     params = param_columns(df)
@@ -472,14 +534,16 @@ def aggregate(df: pd.DataFrame, metrics: list[str] | None = None) -> pd.DataFram
         row = dict(zip(keys, k if isinstance(k, tuple) else (k,)))
         n = len(g)
         row["n"] = n
+        row["few_replications"] = n < FEW_REPLICATIONS
         for m in metrics:
-            x = g[m].to_numpy(dtype=float)
-            x = x[~np.isnan(x)]
-            mean = x.mean() if len(x) else np.nan
-            half = t975(len(x) - 1) * x.std(ddof=1) / math.sqrt(len(x)) if len(x) > 1 else np.nan
+            spec = VOCABULARY.get(m)
+            if spec is not None and (spec.low, spec.high) == (0.0, 1.0) and "requests" in g:
+                mean, lo, hi = proportion_interval(g[m].to_numpy(float), g["requests"].to_numpy(float))
+            else:
+                mean, lo, hi = mean_interval(g[m].to_numpy(float), *((spec.low, spec.high) if spec else (None, None)))
             row[m] = mean
-            row[f"{m}_ci_low"] = mean - half
-            row[f"{m}_ci_high"] = mean + half
+            row[f"{m}_ci_low"] = lo
+            row[f"{m}_ci_high"] = hi
         rows.append(row)
     out = pd.DataFrame(rows)
     if "error" in df:

@@ -171,13 +171,14 @@ def test_bad_grid_key_and_unwritable_dir(tmp_path):
 
 def test_aggregate_ci_matches_hand_computation():
     df = pd.DataFrame({"point": 0, "x.y": 1, "strategy": "s", "error": "",
-                       "success_rate": [0.9, 0.95, 1.0, 0.85]})
-    agg = aggregate(df, metrics=["success_rate"])
+                       "p99_s": [0.9, 0.95, 1.0, 0.85]})
+    agg = aggregate(df, metrics=["p99_s"])
     x = np.array([0.9, 0.95, 1.0, 0.85])
     half = 3.182 * x.std(ddof=1) / 2
-    assert agg["success_rate"].iloc[0] == pytest.approx(x.mean())
-    assert agg["success_rate_ci_low"].iloc[0] == pytest.approx(x.mean() - half)
-    assert agg["success_rate_ci_high"].iloc[0] == pytest.approx(x.mean() + half)
+    assert agg["p99_s"].iloc[0] == pytest.approx(x.mean())
+    assert agg["p99_s_ci_low"].iloc[0] == pytest.approx(x.mean() - half)
+    assert agg["p99_s_ci_high"].iloc[0] == pytest.approx(x.mean() + half)
+    assert bool(agg["few_replications"].iloc[0])
 
 
 def test_mser5_finds_a_transient():
