@@ -114,7 +114,8 @@ def _meets(row, slo: dict) -> bool:
 
 def plan(scenario, vary: str = "service.workers", over: tuple = (1, 64), slo: dict | list | None = None,
          replications: int = 5, direction: str = "min", seed: int = 0, tol: float | None = None,
-         executor=None, workers: int | None = None, progress: bool = False, coarse: int = COARSE) -> Plan:
+         executor=None, workers: int | None = None, progress: bool = False, coarse: int = COARSE,
+         precision: dict | None = None, max_replications: int = 40) -> Plan:
     """Per strategy, the smallest (``direction="min"``) or largest (``"max"``) value of ``vary`` in ``over`` meeting ``slo``.
 
     ``over`` = (lo, hi). The search scans ``coarse`` evenly spaced values
@@ -128,6 +129,10 @@ def plan(scenario, vary: str = "service.workers", over: tuple = (1, 64), slo: di
     monotone there. ``slo`` maps summary metrics to conditions
     (``">=0.999"``, ``"<=2"``; seconds for latencies). Every value is
     simulated on the same seeds (common random numbers across values).
+    ``precision`` maps metrics to the 95 % interval half-width wanted
+    (``{"success_rate": 0.005}``): a value whose interval of any strategy is
+    wider gets more replications (doubling, up to ``max_replications``); the
+    evidence's ``n`` says how many each value needed.
     ``executor``/``workers`` as for :func:`resilsim.sweep` (default: a
     process pool on every core, reused for every round).
     """
@@ -141,24 +146,44 @@ def plan(scenario, vary: str = "service.workers", over: tuple = (1, 64), slo: di
         raise ScenarioError(f"over must be (low, high) with low <= high, got {over}", path="over")
     tol = tol if tol is not None else (1 if integer else (hi - lo) / 64)
     step = 1 if integer else tol
+    targets = _precision(precision)
+    if isinstance(max_replications, bool) or not isinstance(max_replications, int) or max_replications < replications:
+        raise ScenarioError(f"max_replications must be a whole number of at least replications ({replications}), "
+                            f"got {max_replications!r}", path="max_replications")
 
     own = executor is None
     ex = ProcessPoolExecutor(max_workers=workers, initializer=_init_worker) if own else executor
     verdicts: dict = {}  # value -> {strategy: aggregated row with "meets"}
-    runs = []
+    frames: dict = {}    # value -> its sweep rows, one frame per batch of replications
+    done: dict = {}      # value -> replications run so far
+
+    def run(values: list, reps: range):
+        # One sweep per batch: its points run side by side, replication r of each on the same seed.
+        df = sweep(base, {vary: values}, replications=reps, seed=seed, executor=ex, progress=progress,
+                   common_seeds=True)
+        for v in values:
+            frames.setdefault(v, []).append(df[df[vary] == v])
+            done[v] = reps.stop
+
+    def judge(values: list):
+        for v in values:
+            rows = pd.concat(frames[v], ignore_index=True).assign(point=0)
+            verdicts[v] = {r["strategy"]: dict(r) | {"meets": _meets(r, conds)} for r in aggregate(rows).to_dict("records")}
 
     def evaluate(values):
         new = sorted({v for v in values if v not in verdicts})
         if not new:
             return
-        # One sweep per round: its points run side by side, replication r of each on the same seed.
-        df = sweep(base, {vary: new}, replications=replications, seed=seed, executor=ex, progress=progress,
-                   common_seeds=True)
-        runs.append(df)
-        by_value: dict = {v: {} for v in new}
-        for r in aggregate(df).to_dict("records"):
-            by_value[r[vary]][r["strategy"]] = dict(r) | {"meets": _meets(r, conds)}
-        verdicts.update(by_value)
+        run(new, range(replications))
+        judge(new)
+        while targets:  # more replications where an interval is wider than asked, doubling up to the cap
+            loose = [v for v in new if done[v] < max_replications and not _precise(verdicts[v], targets)]
+            if not loose:
+                break
+            for start in sorted({done[v] for v in loose}):
+                batch = [v for v in loose if done[v] == start]
+                run(batch, range(start, min(2 * start, max_replications)))
+            judge(loose)
 
     try:
         evaluate(_coarse_values(lo, hi, integer, coarse))
@@ -180,11 +205,37 @@ def plan(scenario, vary: str = "service.workers", over: tuple = (1, 64), slo: di
         answers[name] = _headline(tried, meets, direction)
         notes[name] = _note(intervals[name], answers[name], direction)
     evidence = pd.DataFrame([r | {vary: v} for v, by in sorted(verdicts.items()) for r in by.values()])
-    keep = [vary, "strategy", "n", "meets"] + [c for m in conds for c in (m, f"{m}_ci_low", f"{m}_ci_high")]
+    keep = [vary, "strategy", "n", "few_replications", "meets"] + [c for m in conds for c in (m, f"{m}_ci_low", f"{m}_ci_high")]
     evidence = evidence[[c for c in keep if c in evidence.columns]] if len(evidence) else evidence
+    runs = [f for v in sorted(frames) for f in frames[v]]
     return Plan(vary, tuple(over), direction, {k: f"{op}{t:g}" for k, (op, t) in conds.items()}, answers,
                 evidence, pd.concat(runs, ignore_index=True) if runs else pd.DataFrame(), intervals, notes,
                 _best(evidence, conds, vary))
+
+
+def _precision(precision: dict | None) -> dict:
+    """``{metric: half-width}`` checked: known metrics, positive finite widths."""
+    from .metrics import METRICS
+    out = {}
+    for metric, width in (precision or {}).items():
+        if metric not in METRICS:
+            raise ScenarioError(f"precision for an unknown metric {metric!r}; use one of {', '.join(METRICS)}",
+                                path="precision")
+        if isinstance(width, bool) or not isinstance(width, (int, float)) or not 0 < width < float("inf"):
+            raise ScenarioError(f"precision for {metric} must be a positive half-width, got {width!r}",
+                                path="precision")
+        out[metric] = float(width)
+    return out
+
+
+def _precise(by_strategy: dict, targets: dict) -> bool:
+    """Whether every strategy's 95 % interval of every target metric is no wider than asked (half-width)."""
+    for row in by_strategy.values():
+        for metric, width in targets.items():
+            half = (row.get(f"{metric}_ci_high", float("nan")) - row.get(f"{metric}_ci_low", float("nan"))) / 2
+            if not half <= width:  # NaN (one replication) is not precise
+                return False
+    return True
 
 
 def _coarse_values(lo, hi, integer: bool, n: int) -> list:

@@ -125,15 +125,17 @@ def run_id(scenario_data: dict, overrides: dict, replication: int, root_seed: in
     return h.hexdigest()[:16]
 
 
-def _tasks(base: dict, grid: Grid, replications: int, seed: int, common_seeds: bool = False) -> list[dict]:
+def _tasks(base: dict, grid: Grid, replications: range, seed: int, common_seeds: bool = False) -> list[dict]:
     # Independent seeds: child i·R + r for point i, replication r. Common seeds: child r at every point,
-    # so points differ only by their parameters (smoother curves, sharper differences).
+    # so points differ only by their parameters (smoother curves, sharper differences), and replications
+    # can be added later (child r is the same however many are spawned).
     root = np.random.SeedSequence(seed)
-    children = root.spawn(replications if common_seeds else len(grid.points) * replications)
+    n = len(replications)
+    children = root.spawn(replications.stop if common_seeds else len(grid.points) * n)
     tasks = []
     for i, point in enumerate(grid.points):
-        for r in range(replications):
-            child = children[r if common_seeds else i * replications + r]
+        for r in replications:
+            child = children[r if common_seeds else i * n + r]
             tasks.append({"point": i, "overrides": dict(point), "replication": r, "entropy": int(root.entropy),
                           "spawn_key": tuple(child.spawn_key),
                           "run_id": run_id(base, point, r, seed, common_seeds)})
@@ -335,19 +337,18 @@ def sweep(scenario, grid=None, replications: int = 1, seed: int = 0, executor=No
     base = _base(scenario)
     g = as_grid(grid, zipped)
     check_grid(base, g)
-    replications = int(replications)
-    if replications < 1:
-        raise ScenarioError(f"replications must be at least 1, got {replications}", path="replications")
+    reps = _replications(replications, common_seeds)
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise ScenarioError(f"must be a non-negative integer, got {seed!r}", path="seed")
     if workers is not None and (not isinstance(workers, (int, np.integer)) or workers < 1):
         raise ScenarioError(f"must be a positive integer, got {workers!r}", path="workers")
-    tasks = _tasks(base, g, replications, int(seed), common_seeds)
+    tasks = _tasks(base, g, reps, int(seed), common_seeds)
     st = None
     if store is not None:
         st = Store(store)
         st.open({"scenario": base, "grid": {"kind": g.kind, "spec": g.spec, "points": g.points},
-                 "replications": replications, "seed": int(seed), "warmup": warmup,
+                 "replications": len(reps) if reps.start == 0 else [reps.start, reps.stop],
+                 "seed": int(seed), "warmup": warmup,
                  **({"common_seeds": True} if common_seeds else {})})
         done = st.finished()
         todo = [t for t in tasks if t["run_id"] not in done]
@@ -407,6 +408,22 @@ def sweep(scenario, grid=None, replications: int = 1, seed: int = 0, executor=No
         return st.load()
     rows = [r for t in tasks for r in rows_by_id.get(t["run_id"], [])]
     return _tidy(pd.DataFrame(rows))
+
+
+def _replications(replications, common_seeds: bool) -> range:
+    """The replication numbers to run: ``n`` (an integer ≥ 1) is 0..n−1; a ``range`` adds replications to common seeds."""
+    if isinstance(replications, range):
+        if not common_seeds:
+            raise ScenarioError("a range of replications needs common_seeds=True (the seeds of replication r must not "
+                                "depend on how many there are)", path="replications")
+        if len(replications) < 1 or replications.start < 0 or replications.step != 1:
+            raise ScenarioError(f"must be a non-empty range of replication numbers from 0, got {replications!r}",
+                                path="replications")
+        return replications
+    if isinstance(replications, (bool, np.bool_)) or not isinstance(replications, (int, np.integer)) or replications < 1:
+        raise ScenarioError(f"replications must be a whole number of at least 1, got {replications!r}",
+                            path="replications")
+    return range(int(replications))
 
 
 def _tidy(df: pd.DataFrame) -> pd.DataFrame:

@@ -99,3 +99,22 @@ def test_cli_plan(tmp_path, capsys):
                  "--replications", "2", "--workers", "1"]) == 0
     assert "none: 6" in capsys.readouterr().out
     assert main(["plan", str(sc), "--vary", "service.workers", "--over", "4", "--slo", "p99_s<=1.5"]) == 2
+
+
+def test_plan_adds_replications_until_the_interval_is_narrow_enough():
+    # p99 of an M/M/c queue near its capacity varies from run to run: 2 replications leave a wide interval.
+    p = plan(mmc(duration=60), vary="service.workers", over=(6, 8), slo={"p99_s": "<=1.5"}, replications=2,
+             executor="inprocess", precision={"p99_s": 0.02}, max_replications=8)
+    n = p.evidence.set_index("service.workers")["n"]
+    assert n.max() > 2 and n.max() <= 8
+    half = (p.evidence["p99_s_ci_high"] - p.evidence["p99_s_ci_low"]) / 2
+    # Every value either met the target or used every replication allowed.
+    assert ((half <= 0.02) | (p.evidence["n"] == 8)).all()
+    assert len(p.runs) == n.sum()  # one row per run of the one strategy
+
+
+@pytest.mark.parametrize("precision,msg", [({"p999_s": 0.1}, "precision for an unknown metric 'p999_s'"),
+                                           ({"p99_s": 0}, "precision for p99_s must be a positive half-width")])
+def test_plan_refuses_bad_precision(precision, msg):
+    with pytest.raises(ScenarioError, match=msg):
+        plan(mmc(), over=(1, 2), slo={"p99_s": "<=1"}, replications=2, executor="inprocess", precision=precision)
