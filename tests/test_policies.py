@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from resilsim.catalog import ErrorCode, load_catalog
-from resilsim.policies import (RetryPolicy, attempts, by_advice, deadline, elapsed, exponential, fixed, jitter,
+from resilsim.policies import (RetryPolicy, Rule, attempts, by_advice, deadline, elapsed, exponential, fixed, jitter,
                                linear, never, none, on_codes, on_status, preset, retry_after)
 from resilsim.policies.retry import AFTER_RESET, FAIL, REAUTH, RETRY
 
@@ -179,6 +179,20 @@ def test_nanostream_docs_retries_only_internal_errors():
     for code in n.codes:
         if not code.family:
             assert p.decide(code, attempt=1, elapsed=0).outcome == "failed", code.code
+
+
+def test_codes_name_families_by_the_catalogs_rule(tmp_path):
+    # A user's family with another shape than nanoStream's 104XXX: each X is one digit, as the catalog reads it.
+    path = tmp_path / "mine.yaml"
+    path.write_text("api: mine\ntitle: Mine\nbody: counters\ncodes:\n"
+                    "  - {code: '2XXX', http: 503, name: Busy, category: c, message: m, advice: backoff, family: true}\n"
+                    "  - {code: '3001', http: 500, name: Bad, category: c, message: m, advice: backoff}\n")
+    cat = load_catalog(path)
+    member, other = cat["2417"], cat["3001"]
+    assert on_codes("2XXX")(member) and not on_codes("2XXX")(other)
+    assert not on_codes("21XX")(member)
+    p = RetryPolicy(rules=(Rule(codes=frozenset({"2XXX"}), wait=fixed(1), stop=attempts(3)),))
+    assert p.plan(member).action == RETRY and p.plan(other).action == FAIL
 
 
 def test_analytics_docs_per_code_resolution():

@@ -24,6 +24,7 @@ import math
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
+from ..catalog import in_family
 from .stops import Attempts, Stop, attempts
 from .waits import NoWait, Wait
 
@@ -83,7 +84,7 @@ class OnCodes(RetryOn):
     codes: frozenset
 
     def __call__(self, code):
-        return code.code in self.codes or (code.family and code.code[:3] + "XXX" in self.codes)
+        return _named(code, self.codes)
 
     def describe(self):
         return "codes:" + ",".join(sorted(self.codes))
@@ -113,6 +114,11 @@ class AllOf(RetryOn):
 
     def describe(self):
         return "&".join(p.describe() for p in self.parts)
+
+
+def _named(code, names: frozenset) -> bool:
+    """Whether ``code`` is one of ``names``, or a member of a family among them (``104XXX``: the catalog's rule)."""
+    return code.code in names or (code.family and any(in_family(code.code, name) for name in names))
 
 
 def by_advice() -> RetryOn:
@@ -168,12 +174,7 @@ class Rule:
 
     def matches(self, code) -> bool:
         """True when this rule covers ``code``."""
-        return (
-            code.code in self.codes
-            or (code.family and code.code[:3] + "XXX" in self.codes)
-            or code.advice in self.advice
-            or code.http in self.http
-        )
+        return _named(code, self.codes) or code.advice in self.advice or code.http in self.http
 
 
 @dataclass(frozen=True, slots=True)
