@@ -1,11 +1,10 @@
-import math
 import random
 
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from resilsim.catalog import ErrorCode, load_catalog
-from resilsim.policies import (RetryPolicy, Rule, attempts, by_advice, deadline, elapsed, exponential, fixed, jitter,
+from resilsim.catalog import load_catalog
+from resilsim.policies import (RetryPolicy, Rule, attempts, deadline, elapsed, exponential, fixed, jitter,
                                linear, never, none, on_codes, on_status, preset, retry_after)
 from resilsim.policies.retry import AFTER_RESET, FAIL, REAUTH, RETRY
 

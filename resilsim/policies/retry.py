@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from ..catalog import in_family
-from .stops import Attempts, Stop, attempts
+from .stops import Stop, attempts
 from .waits import NoWait, Wait
 
 # What to do with a failed attempt, per code.
@@ -33,8 +33,6 @@ FAIL = 0          # not retryable: the request ends "failed" with this code
 RETRY = 1         # wait as the plan says, then retry
 REAUTH = 2        # refresh the token (reauth_delay), retry once
 AFTER_RESET = 3   # wait for the quota reset if inside the deadline, else fail
-
-ACTIONS = {FAIL: "fail", RETRY: "retry", REAUTH: "reauth", AFTER_RESET: "after_reset"}
 
 
 class RetryOn:
