@@ -138,11 +138,16 @@ def on_codes(*codes: str) -> RetryOn:
 class RetryAfter(Wait):
     """Honour the server's ``Retry-After`` (or rate-limit reset) when the response has one, else ``fallback``.
 
-    ``cap`` bounds a server's hint (seconds); a hint above it falls back too.
+    ``max_hint`` is the longest hint honoured (seconds); a longer one falls back too.
     """
 
     fallback: Wait = field(default_factory=NoWait)
-    cap: float = math.inf
+    max_hint: float = math.inf
+
+    @property
+    def cap(self):
+        # A wait is either an honoured hint or the fallback's.
+        return max(self.fallback.cap, self.max_hint)
 
     def __call__(self, attempt, previous, rng):
         return self.fallback(attempt, previous, rng)
@@ -151,9 +156,10 @@ class RetryAfter(Wait):
         return {**self.fallback.describe(), "retry_after": True}
 
 
-def retry_after(fallback: Wait | None = None, cap: float = math.inf) -> Wait:
-    """A wait that honours ``Retry-After`` and otherwise waits as ``fallback`` (default: no wait)."""
-    return RetryAfter(fallback if fallback is not None else NoWait(), cap)
+def retry_after(fallback: Wait | None = None, max_hint: float = math.inf) -> Wait:
+    """A wait that honours ``Retry-After`` up to ``max_hint`` seconds and otherwise waits as ``fallback``
+    (default: no wait)."""
+    return RetryAfter(fallback if fallback is not None else NoWait(), max_hint)
 
 
 @dataclass(frozen=True, slots=True)
@@ -286,7 +292,7 @@ def decide(plan: CodePlan, reauth_delay: float, attempt: int, elapsed: float, pr
         if retry_after is None or elapsed + retry_after > deadline:
             return Decision(False, outcome="failed")
         wait = retry_after
-    elif plan.honours_retry_after and retry_after is not None and retry_after <= plan.wait.cap:
+    elif plan.honours_retry_after and retry_after is not None and retry_after <= plan.wait.max_hint:
         wait = retry_after
     else:
         wait = plan.wait(attempt, previous_wait, rng)

@@ -1,3 +1,4 @@
+import math
 import random
 
 import pytest
@@ -140,6 +141,15 @@ def test_retry_after_wait_uses_the_server_hint_else_the_fallback():
     p = RetryPolicy(wait=retry_after(fixed(3)), stop=attempts(5))
     assert p.decide(A["ANALYTICS_1701"], attempt=1, elapsed=0, retry_after=0.25).wait == 0.25
     assert p.decide(A["ANALYTICS_1701"], attempt=1, elapsed=0, retry_after=None).wait == 3
+
+
+def test_retry_after_honours_hints_up_to_max_hint_and_its_cap_is_the_longest_wait():
+    w = retry_after(fixed(3), max_hint=10)
+    p = RetryPolicy(wait=w, stop=attempts(5))
+    assert p.decide(A["ANALYTICS_1701"], attempt=1, elapsed=0, retry_after=10).wait == 10
+    assert p.decide(A["ANALYTICS_1701"], attempt=1, elapsed=0, retry_after=11).wait == 3  # too long: fallback
+    # cap means what it means for every wait: the longest this one can make (a hint or the fallback).
+    assert w.cap == 10 and retry_after(fixed(30), max_hint=10).cap == 30 and retry_after(fixed(3)).cap == math.inf
 
 
 def test_retry_on_by_status_and_codes():
