@@ -23,6 +23,10 @@ class ScenarioError(ResilsimError, ValueError):
         super().__init__(": ".join(where + [message]))
 
 
+class CatalogError(ResilsimError, ValueError):
+    """A catalog file that cannot be used: names the file, the field and what is allowed."""
+
+
 class InvariantError(ResilsimError, AssertionError):
     """A run whose tables break one of the simulator's invariants: a bug in resilsim, never bad input.
 

@@ -141,11 +141,12 @@ def test_sweep_rows_have_the_full_runs_counts():
     base = small(warmup=10, strategies={"none": {"retry": "none"}, "docs": {"retry": "analytics-docs"}})
     task = {"run_id": "r", "point": 0, "replication": 0, "entropy": 42, "spawn_key": (0, 1), "overrides": {}}
     rows = run_task(base, task)["rows"]
-    full = simulate(load_scenario(base), np.random.SeedSequence(42, spawn_key=(0, 1))).summary()
+    run = simulate(load_scenario(base), np.random.SeedSequence(42, spawn_key=(0, 1)))
+    full = run.summary()
     for row in rows:
         exact = full.loc[row["strategy"]]
         for col in ("requests", "success", "gave_up", "incomplete", "success_rate", "amplification"):
             assert row[col] == exact[col], col
         assert abs(row["p99_s"] - exact["p99_s"]) <= 1e-3 * exact["p99_s"]
-    # Rows kept: a full run (its attempts table comes back).
-    assert run_task(base, task, keep_attempts=True)["attempts"] is not None
+    # Rows kept: a full run, whose attempts table comes back row for row.
+    pd.testing.assert_frame_equal(run_task(base, task, keep_attempts=True)["attempts"], run.attempts)

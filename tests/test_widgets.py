@@ -25,7 +25,9 @@ def test_panel_is_a_box_with_the_explorer():
 
     panel = explore(_scenario(), preview=20)
     assert isinstance(panel, w.VBox)
-    assert panel.explorer.result is not None
+    # It opens on a run of the preview, with the scenario's strategies.
+    assert panel.explorer.result.scenario.duration == 20
+    assert list(panel.explorer.result.strategies) == list(_scenario().strategies)
 
 
 def test_first_preview_is_shortened(ex):

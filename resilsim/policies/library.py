@@ -6,7 +6,7 @@ source its numbers come from. Every number follows the library's own source
 and docs (named in ``source``); where they give none, the factory's docstring says which number
 resilsim uses and where it comes from.
 
->>> p = preset("grpc")
+>>> p = library_preset("grpc")
 >>> p.policy.stop.max_attempts, [g.kind for g in p.guards()]
 (4, ['token_bucket'])
 
@@ -499,7 +499,7 @@ class UnknownPresetError(KeyError):
         return str(self.args[0])
 
 
-def preset(name: str, **params) -> LibraryPreset:
+def library_preset(name: str, **params) -> LibraryPreset:
     """The library preset ``name`` (e.g. ``"grpc"``), with keyword overrides of its defaults.
 
     An unknown name raises :class:`UnknownPresetError` (a ``KeyError``)
@@ -515,4 +515,4 @@ def preset(name: str, **params) -> LibraryPreset:
 
 
 __all__ = ["LIBRARY", "LibraryPolicy", "LibraryPreset", "THROTTLE_STATUSES", "UnknownPresetError",
-           "is_throttle", "preset", *(f.__name__ for f in LIBRARY.values())]
+           "is_throttle", "library_preset", *(f.__name__ for f in LIBRARY.values())]

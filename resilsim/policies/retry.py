@@ -24,7 +24,8 @@ import math
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from .stops import Attempts, Stop, attempts
+from ..catalog import in_family
+from .stops import Stop, attempts
 from .waits import NoWait, Wait
 
 # What to do with a failed attempt, per code.
@@ -32,8 +33,6 @@ FAIL = 0          # not retryable: the request ends "failed" with this code
 RETRY = 1         # wait as the plan says, then retry
 REAUTH = 2        # refresh the token (reauth_delay), retry once
 AFTER_RESET = 3   # wait for the quota reset if inside the deadline, else fail
-
-ACTIONS = {FAIL: "fail", RETRY: "retry", REAUTH: "reauth", AFTER_RESET: "after_reset"}
 
 
 class RetryOn:
@@ -83,7 +82,7 @@ class OnCodes(RetryOn):
     codes: frozenset
 
     def __call__(self, code):
-        return code.code in self.codes or (code.family and code.code[:3] + "XXX" in self.codes)
+        return _named(code, self.codes)
 
     def describe(self):
         return "codes:" + ",".join(sorted(self.codes))
@@ -115,6 +114,11 @@ class AllOf(RetryOn):
         return "&".join(p.describe() for p in self.parts)
 
 
+def _named(code, names: frozenset) -> bool:
+    """Whether ``code`` is one of ``names``, or a member of a family among them (``104XXX``: the catalog's rule)."""
+    return code.code in names or (code.family and any(in_family(code.code, name) for name in names))
+
+
 def by_advice() -> RetryOn:
     """Retry what the catalog's advice allows (the default)."""
     return ByAdvice()
@@ -134,11 +138,16 @@ def on_codes(*codes: str) -> RetryOn:
 class RetryAfter(Wait):
     """Honour the server's ``Retry-After`` (or rate-limit reset) when the response has one, else ``fallback``.
 
-    ``cap`` bounds a server's hint (seconds); a hint above it falls back too.
+    ``max_hint`` is the longest hint honoured (seconds); a longer one falls back too.
     """
 
     fallback: Wait = field(default_factory=NoWait)
-    cap: float = math.inf
+    max_hint: float = math.inf
+
+    @property
+    def cap(self):
+        # A wait is either an honoured hint or the fallback's.
+        return max(self.fallback.cap, self.max_hint)
 
     def __call__(self, attempt, previous, rng):
         return self.fallback(attempt, previous, rng)
@@ -147,9 +156,10 @@ class RetryAfter(Wait):
         return {**self.fallback.describe(), "retry_after": True}
 
 
-def retry_after(fallback: Wait | None = None, cap: float = math.inf) -> Wait:
-    """A wait that honours ``Retry-After`` and otherwise waits as ``fallback`` (default: no wait)."""
-    return RetryAfter(fallback if fallback is not None else NoWait(), cap)
+def retry_after(fallback: Wait | None = None, max_hint: float = math.inf) -> Wait:
+    """A wait that honours ``Retry-After`` up to ``max_hint`` seconds and otherwise waits as ``fallback``
+    (default: no wait)."""
+    return RetryAfter(fallback if fallback is not None else NoWait(), max_hint)
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,12 +178,7 @@ class Rule:
 
     def matches(self, code) -> bool:
         """True when this rule covers ``code``."""
-        return (
-            code.code in self.codes
-            or (code.family and code.code[:3] + "XXX" in self.codes)
-            or code.advice in self.advice
-            or code.http in self.http
-        )
+        return _named(code, self.codes) or code.advice in self.advice or code.http in self.http
 
 
 @dataclass(frozen=True, slots=True)
@@ -287,7 +292,7 @@ def decide(plan: CodePlan, reauth_delay: float, attempt: int, elapsed: float, pr
         if retry_after is None or elapsed + retry_after > deadline:
             return Decision(False, outcome="failed")
         wait = retry_after
-    elif plan.honours_retry_after and retry_after is not None and retry_after <= plan.wait.cap:
+    elif plan.honours_retry_after and retry_after is not None and retry_after <= plan.wait.max_hint:
         wait = retry_after
     else:
         wait = plan.wait(attempt, previous_wait, rng)

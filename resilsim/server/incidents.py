@@ -42,13 +42,6 @@ LIBRARY: dict[str, tuple[str, dict]] = {
 }
 
 
-def library_defaults(name: str) -> tuple[str, dict]:
-    """(api, default fields) of library incident ``name``; KeyError naming the known ones if unknown."""
-    if name not in LIBRARY:
-        raise KeyError(f"unknown library incident {name!r}; known: {', '.join(LIBRARY)}")
-    return LIBRARY[name]
-
-
 def flap_windows(start: float, duration: float, on_mean: float, off_mean: float, rng) -> list[tuple[float, float]]:
     """(start, end) of the 'on' periods of a flapping incident inside ``[start, start + duration)``.
 

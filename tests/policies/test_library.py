@@ -12,7 +12,7 @@ from resilsim.catalog import ErrorCode, load_catalog
 from resilsim.policies.guards import (CLOSED, HALF_OPEN, OPEN, AdaptiveThrottle, CircuitBreaker, ClientRateLimiter,
                                       ConcurrencyBudget, Guards, RatioBudget, RetryQuota, TokenBucketBudget)
 from resilsim.policies.library import (LIBRARY, LibraryPreset, UnknownPresetError, Urllib3Backoff, is_throttle,
-                                       preset)
+                                       library_preset)
 from resilsim.policies.retry import AFTER_RESET, FAIL, RETRY
 
 
@@ -63,7 +63,7 @@ NAMES = ["stamina", "urllib3", "urllib3-backoff", "grpc", "envoy", "finagle", "a
 
 @pytest.mark.parametrize("name", NAMES)
 def test_every_preset_is_registered_named_and_cites_its_source(name):
-    p = preset(name)
+    p = library_preset(name)
     assert isinstance(p, LibraryPreset) and p.name == name and p.policy.name == name
     assert len(p.source) > 20 and "(" in p.source  # names the library and the file or page
     assert p.hedge is None
@@ -80,25 +80,25 @@ def test_registry_has_exactly_the_ten_presets():
 
 def test_unknown_preset_names_the_closest_and_the_known_ones():
     with pytest.raises(KeyError) as e:
-        preset("grcp")
+        library_preset("grcp")
     assert isinstance(e.value, UnknownPresetError)
     msg = str(e.value)
     assert msg.startswith("unknown library preset 'grcp'; did you mean grpc?")
     assert msg.endswith("known: " + ", ".join(NAMES))
     with pytest.raises(UnknownPresetError, match="^unknown library preset 'zzz'; known: stamina"):
-        preset("zzz")
+        library_preset("zzz")
 
 
 def test_overrides_reach_the_factory():
-    assert preset("aws-standard", max_attempts=5).policy.stop.max_attempts == 5
+    assert library_preset("aws-standard", max_attempts=5).policy.stop.max_attempts == 5
     with pytest.raises(TypeError):
-        preset("grpc", attempts=3)
+        library_preset("grpc", attempts=3)
 
 
 # ---------------------------------------------------------------- stamina
 
 def test_stamina_schedule_attempts_and_45s():
-    p = preset("stamina")
+    p = library_preset("stamina")
     low, outcome = schedule(p, code(503), Const(0.0))
     assert low == pytest.approx([0.1, 0.2, 0.4, 0.8, 1.6, 3.2, 5.0, 5.0, 5.0]) and outcome == "gave_up"  # 10 attempts
     high, _ = schedule(p, code(503), Const(0.5))
@@ -109,7 +109,7 @@ def test_stamina_schedule_attempts_and_45s():
 
 
 def test_stamina_retries_5xx_and_timeouts_only_and_ignores_retry_after():
-    p = preset("stamina")
+    p = library_preset("stamina")
     assert all(retried(p, code(s)) for s in (500, 502, 503, 504)) and retried(p, TIMEOUT)
     assert not any(retried(p, code(s)) for s in (400, 401, 404, 429))
     assert not p.policy.decide(code(401, "reauth"), attempt=1, elapsed=0, rng=Const(0)).reauth
@@ -119,13 +119,13 @@ def test_stamina_retries_5xx_and_timeouts_only_and_ignores_retry_after():
 # ---------------------------------------------------------------- urllib3
 
 def test_urllib3_default_four_attempts_no_backoff():
-    p = preset("urllib3")
+    p = library_preset("urllib3")
     waits, outcome = schedule(p, TIMEOUT, Const(0.9))
     assert waits == [0.0, 0.0, 0.0] and outcome == "gave_up"  # Retry.DEFAULT: 3 retries, backoff_factor 0
 
 
 def test_urllib3_retry_after_only_for_413_429_503():
-    p = preset("urllib3")
+    p = library_preset("urllib3")
     for s in (413, 429, 503):
         assert p.policy.plan(code(s)).action == AFTER_RESET
         assert not retried(p, code(s))  # without the header: returned to the caller
@@ -137,21 +137,21 @@ def test_urllib3_retry_after_only_for_413_429_503():
 
 
 def test_urllib3_non_idempotent_retries_nothing():
-    p = preset("urllib3", idempotent=False, status_forcelist=(503,))
+    p = library_preset("urllib3", idempotent=False, status_forcelist=(503,))
     assert not retried(p, TIMEOUT) and not retried(p, code(503), retry_after=1.0)
 
 
 def test_urllib3_backoff_factor_schedule_and_cap():
-    waits, outcome = schedule(preset("urllib3-backoff"), code(500), Const(0.5))
+    waits, outcome = schedule(library_preset("urllib3-backoff"), code(500), Const(0.5))
     assert waits == [0.0, 1.0, 2.0] and outcome == "gave_up"  # 0, factor·2^(k−1) for k = 2, 3
-    long, _ = schedule(preset("urllib3-backoff", total=10), code(500), Const(0.5))
+    long, _ = schedule(library_preset("urllib3-backoff", total=10), code(500), Const(0.5))
     assert long == [0, 1, 2, 4, 8, 16, 32, 64, 120, 120]  # backoff_max 120 s
     j = Urllib3Backoff(1.0, jitter=2.0)
     assert j(3, 0.0, Const(0.25)) == 4.5 and j(1, 0.0, Const(0.25)) == 0.0
 
 
 def test_urllib3_backoff_forcelist_and_retry_after():
-    p = preset("urllib3-backoff")
+    p = library_preset("urllib3-backoff")
     assert all(retried(p, code(s)) for s in (500, 502, 503, 504))
     d = p.policy.decide(code(503), attempt=2, elapsed=0.0, retry_after=9.0, rng=Const(0.5))
     assert d.wait == 9.0  # Retry-After wins over the backoff
@@ -165,12 +165,12 @@ GRPC_NOMINAL = [0.1, 0.2, 0.4]
 
 
 def test_grpc_schedule_bounds_of_plus_minus_20_percent():
-    p = preset("grpc")
+    p = library_preset("grpc")
     lo, outcome = schedule(p, code(503), Const(0.0))
     assert lo == pytest.approx([0.08, 0.16, 0.32]) and outcome == "gave_up"  # 4 attempts
     hi, _ = schedule(p, code(503), Const(TOP))
     assert hi == pytest.approx([0.12, 0.24, 0.48])
-    long = preset("grpc", max_attempts=5, initial_backoff=0.3)
+    long = library_preset("grpc", max_attempts=5, initial_backoff=0.3)
     mid, _ = schedule(long, code(503), Const(0.5))
     assert mid == pytest.approx([0.3, 0.6, 1.0, 1.0])  # maxBackoff 1 s, before jitter
     rng = random.Random(7)
@@ -182,13 +182,13 @@ def test_grpc_schedule_bounds_of_plus_minus_20_percent():
 
 
 def test_grpc_attempts_clamped_to_5_and_at_least_2():
-    assert preset("grpc", max_attempts=9).policy.stop.max_attempts == 5
+    assert library_preset("grpc", max_attempts=9).policy.stop.max_attempts == 5
     with pytest.raises(ValueError, match="maxAttempts > 1"):
-        preset("grpc", max_attempts=1)
+        library_preset("grpc", max_attempts=1)
 
 
 def test_grpc_retries_unavailable_only_never_deadline():
-    p = preset("grpc")
+    p = library_preset("grpc")
     assert all(retried(p, code(s)) for s in (429, 502, 503, 504))  # HTTP → UNAVAILABLE
     assert not any(retried(p, code(s)) for s in (500, 400, 401, 404, 501))
     assert not retried(p, TIMEOUT)  # DEADLINE_EXCEEDED ends the call
@@ -197,27 +197,27 @@ def test_grpc_retries_unavailable_only_never_deadline():
 
 
 def test_grpc_pushback_is_the_servers_retry_after():
-    p = preset("grpc")
+    p = library_preset("grpc")
     assert p.policy.decide(code(503), attempt=1, elapsed=0, retry_after=3.0, rng=Const(0.5)).wait == 3.0
-    q = preset("grpc", pushback=False)
+    q = library_preset("grpc", pushback=False)
     assert q.policy.decide(code(503), attempt=1, elapsed=0, retry_after=3.0, rng=Const(0.5)).wait == 0.1
 
 
 def test_grpc_retry_throttling_10_tokens_ratio_0_1():
-    (b,) = preset("grpc").guards()
+    (b,) = library_preset("grpc").guards()
     assert isinstance(b, TokenBucketBudget) and (b.max_tokens, b.token_ratio) == (10, 0.1)
     for _ in range(4):
         b.on_result(0, False, False)
     assert b.allow_retry(0)  # 6 > 5
     b.on_result(0, False, False)
     assert not b.allow_retry(0)  # 5 is not > 10/2
-    assert preset("grpc", max_tokens=None).guards() == []
+    assert library_preset("grpc", max_tokens=None).guards() == []
 
 
 # ---------------------------------------------------------------- Envoy
 
 def test_envoy_backoff_25ms_250ms_full_jitter():
-    p = preset("envoy", num_retries=6)
+    p = library_preset("envoy", num_retries=6)
     top, outcome = schedule(p, code(503), Const(TOP))
     assert top == pytest.approx([0.025, 0.075, 0.175, 0.25, 0.25, 0.25]) and outcome == "gave_up"
     assert schedule(p, code(503), Const(0.0))[0] == [0.0] * 6
@@ -228,7 +228,7 @@ def test_envoy_backoff_25ms_250ms_full_jitter():
 
 
 def test_envoy_defaults_one_retry_5xx_route_timeout_15s():
-    p = preset("envoy")
+    p = library_preset("envoy")
     assert p.policy.stop.max_attempts == 2 and p.timeout == 15.0 and p.attempt_timeout is None
     assert all(retried(p, code(s)) for s in (500, 501, 502, 503, 504)) and retried(p, TIMEOUT)
     assert not any(retried(p, code(s)) for s in (400, 429))
@@ -238,7 +238,7 @@ def test_envoy_defaults_one_retry_5xx_route_timeout_15s():
 
 
 def test_envoy_budget_20_percent_min_3():
-    (b,) = preset("envoy").guards()
+    (b,) = library_preset("envoy").guards()
     assert isinstance(b, ConcurrencyBudget) and (b.percent, b.min_retries) == (0.2, 3)
     for _ in range(50):
         b.on_attempt_start(0, False)
@@ -252,7 +252,7 @@ def test_envoy_budget_20_percent_min_3():
 # ---------------------------------------------------------------- Finagle
 
 def test_finagle_budget_floor_ratio_and_ttl():
-    p = preset("finagle")
+    p = library_preset("finagle")
     assert schedule(p, code(503), Const(0.5))[0] == [0.0] * 20  # no requeue backoff, 20 retries at most
     (b,) = p.guards()
     assert isinstance(b, RatioBudget)
@@ -264,25 +264,25 @@ def test_finagle_budget_floor_ratio_and_ttl():
 
 
 def test_finagle_retries_what_the_catalog_allows():
-    p = preset("finagle")
+    p = library_preset("finagle")
     assert retried(p, code(500, "retry")) and retried(p, TIMEOUT) and not retried(p, code(400, "never"))
 
 
 # ---------------------------------------------------------------- AWS standard
 
 def test_aws_standard_full_jitter_base_1_cap_20():
-    p = preset("aws-standard", max_attempts=8)
+    p = library_preset("aws-standard", max_attempts=8)
     half, outcome = schedule(p, code(503), Const(0.5))
     assert half == pytest.approx([0.5, 1, 2, 4, 8, 10, 10]) and outcome == "gave_up"
     rng = random.Random(11)
     for _ in range(300):
         for n, w in enumerate(schedule(p, code(503), rng)[0], start=1):
             assert 0.0 <= w <= min(2 ** (n - 1), 20)
-    assert schedule(preset("aws-standard"), code(503), Const(0.5))[0] == [0.5, 1.0]  # 3 attempts
+    assert schedule(library_preset("aws-standard"), code(503), Const(0.5))[0] == [0.5, 1.0]  # 3 attempts
 
 
 def test_aws_standard_retries_transient_throttles_and_timeouts():
-    p = preset("aws-standard")
+    p = library_preset("aws-standard")
     assert all(retried(p, code(s)) for s in (500, 502, 503, 504, 429)) and retried(p, TIMEOUT)
     assert not any(retried(p, code(s)) for s in (400, 401, 403, 404, 501))
     assert p.policy.decide(code(503), attempt=1, elapsed=0, retry_after=5.0, rng=Const(0.5)).wait == 0.5
@@ -290,15 +290,15 @@ def test_aws_standard_retries_transient_throttles_and_timeouts():
 
 
 def test_aws_quota_500_tokens_costs_and_refunds():
-    (q,) = preset("aws-standard").guards()
+    (q,) = library_preset("aws-standard").guards()
     assert isinstance(q, RetryQuota)
     assert sum(q.allow_retry(0.0) for _ in range(150)) == 100  # 500 / 5
     assert q.tokens == 0
     q.on_result(0.0, True, False)  # success without retry: +1
     assert q.tokens == 1 and not q.allow_retry(0.0)
-    (t,) = preset("aws-standard").guards()
+    (t,) = library_preset("aws-standard").guards()
     assert sum(t.allow_retry(0.0, timeout=True) for _ in range(100)) == 50  # 500 / 10
-    (r,) = preset("aws-standard").guards()
+    (r,) = library_preset("aws-standard").guards()
     assert r.allow_retry(0.0)
     r.on_result(0.0, True, True)  # success after a retry refunds its cost
     assert r.tokens == 500
@@ -314,7 +314,7 @@ def steady(lim, rate, t0, t1):
 
 
 def test_aws_adaptive_guards_limiter_first():
-    p = preset("aws-adaptive")
+    p = library_preset("aws-adaptive")
     lim, q = p.guards()
     assert isinstance(lim, ClientRateLimiter) and isinstance(q, RetryQuota)
     assert schedule(p, code(503), Const(0.5))[0] == [0.5, 1.0]
@@ -414,8 +414,8 @@ def test_composite_blocks_through_its_one_blocking_guard():
 
 
 def test_aws_adaptive_blocks_unless_fast_fail():
-    assert preset("aws-adaptive").guards()[0].blocks
-    assert not preset("aws-adaptive", fast_fail=True).guards()[0].blocks
+    assert library_preset("aws-adaptive").guards()[0].blocks
+    assert not library_preset("aws-adaptive", fast_fail=True).guards()[0].blocks
 
 
 def test_composite_passes_throttled_only_to_guards_that_hear_it():
@@ -434,7 +434,7 @@ def test_is_throttle_is_http_429():
 # ---------------------------------------------------------------- resilience4j
 
 def test_resilience4j_retry_3_attempts_fixed_500ms_everything():
-    p = preset("resilience4j")
+    p = library_preset("resilience4j")
     waits, outcome = schedule(p, code(400, "never"), Const(0.3))
     assert waits == [0.5, 0.5] and outcome == "gave_up"
     d = p.policy.decide(code(401, "reauth"), attempt=1, elapsed=0, rng=Const(0.3))
@@ -442,7 +442,7 @@ def test_resilience4j_retry_3_attempts_fixed_500ms_everything():
 
 
 def test_resilience4j_breaker_defaults():
-    (br,) = preset("resilience4j").guards()
+    (br,) = library_preset("resilience4j").guards()
     assert isinstance(br, CircuitBreaker)
     for i in range(99):
         br.on_result(i, False, False)
@@ -457,14 +457,14 @@ def test_resilience4j_breaker_defaults():
 # ---------------------------------------------------------------- Google SRE book
 
 def test_sre_book_three_attempts_and_jittered_backoff():
-    p = preset("sre-book")
+    p = library_preset("sre-book")
     waits, outcome = schedule(p, code(503, "backoff"), Const(TOP))
     assert waits == pytest.approx([1.0, 2.0]) and outcome == "gave_up"
     assert not retried(p, code(400, "never")) and retried(p, TIMEOUT)
 
 
 def test_sre_book_throttle_k2_and_10_percent_budget():
-    th, budget = preset("sre-book").guards()
+    th, budget = library_preset("sre-book").guards()
     assert isinstance(th, AdaptiveThrottle) and isinstance(budget, RatioBudget)
     for i in range(100):
         th.on_result(float(i), i < 40, False)  # 100 requests, 40 accepts
@@ -480,10 +480,10 @@ def test_sre_book_throttle_k2_and_10_percent_budget():
 @pytest.mark.parametrize("api", ["analytics", "nanostream", "counters"])
 def test_presets_retry_catalog_codes_by_their_http_status(api):
     cat = load_catalog(api)
-    grpc, aws, urllib = preset("grpc").policy, preset("aws-standard").policy, preset("urllib3-backoff").policy
+    grpc, aws, urllib = library_preset("grpc").policy, library_preset("aws-standard").policy, library_preset("urllib3-backoff").policy
     for c in cat:
         assert (grpc.plan(c).action == RETRY) == (c.http in (429, 502, 503, 504)), c.code
         assert (aws.plan(c).action == RETRY) == (c.http in (429, 500, 502, 503, 504)), c.code
         expected = RETRY if c.http in (500, 502, 503, 504) else AFTER_RESET if c.http in (413, 429) else FAIL
         assert urllib.plan(c).action == expected, c.code
-    assert math.isfinite(preset("envoy").timeout)
+    assert math.isfinite(library_preset("envoy").timeout)

@@ -4,8 +4,8 @@ import random
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from resilsim.catalog import ErrorCode, load_catalog
-from resilsim.policies import (RetryPolicy, attempts, by_advice, deadline, elapsed, exponential, fixed, jitter,
+from resilsim.catalog import load_catalog
+from resilsim.policies import (RetryPolicy, Rule, attempts, deadline, elapsed, exponential, fixed, jitter,
                                linear, never, none, on_codes, on_status, preset, retry_after)
 from resilsim.policies.retry import AFTER_RESET, FAIL, REAUTH, RETRY
 
@@ -143,6 +143,15 @@ def test_retry_after_wait_uses_the_server_hint_else_the_fallback():
     assert p.decide(A["ANALYTICS_1701"], attempt=1, elapsed=0, retry_after=None).wait == 3
 
 
+def test_retry_after_honours_hints_up_to_max_hint_and_its_cap_is_the_longest_wait():
+    w = retry_after(fixed(3), max_hint=10)
+    p = RetryPolicy(wait=w, stop=attempts(5))
+    assert p.decide(A["ANALYTICS_1701"], attempt=1, elapsed=0, retry_after=10).wait == 10
+    assert p.decide(A["ANALYTICS_1701"], attempt=1, elapsed=0, retry_after=11).wait == 3  # too long: fallback
+    # cap means what it means for every wait: the longest this one can make (a hint or the fallback).
+    assert w.cap == 10 and retry_after(fixed(30), max_hint=10).cap == 30 and retry_after(fixed(3)).cap == math.inf
+
+
 def test_retry_on_by_status_and_codes():
     p = RetryPolicy(stop=attempts(3), retry_on=on_status(503))
     assert p.plan(A["ANALYTICS_2001"]).action == RETRY
@@ -179,6 +188,20 @@ def test_nanostream_docs_retries_only_internal_errors():
     for code in n.codes:
         if not code.family:
             assert p.decide(code, attempt=1, elapsed=0).outcome == "failed", code.code
+
+
+def test_codes_name_families_by_the_catalogs_rule(tmp_path):
+    # A user's family with another shape than nanoStream's 104XXX: each X is one digit, as the catalog reads it.
+    path = tmp_path / "mine.yaml"
+    path.write_text("api: mine\ntitle: Mine\nbody: counters\ncodes:\n"
+                    "  - {code: '2XXX', http: 503, name: Busy, category: c, message: m, advice: backoff, family: true}\n"
+                    "  - {code: '3001', http: 500, name: Bad, category: c, message: m, advice: backoff}\n")
+    cat = load_catalog(path)
+    member, other = cat["2417"], cat["3001"]
+    assert on_codes("2XXX")(member) and not on_codes("2XXX")(other)
+    assert not on_codes("21XX")(member)
+    p = RetryPolicy(rules=(Rule(codes=frozenset({"2XXX"}), wait=fixed(1), stop=attempts(3)),))
+    assert p.plan(member).action == RETRY and p.plan(other).action == FAIL
 
 
 def test_analytics_docs_per_code_resolution():
