@@ -89,14 +89,13 @@ def main(argv: list[str] | None = None) -> int:
         print("interrupted", file=sys.stderr)
         return 130
     except Exception as e:  # noqa: BLE001 - the one place that turns errors into sentences
-        from .catalog import CatalogError
         from .errors import InvariantError, ResilsimError
         if args.debug:
             raise
         if isinstance(e, InvariantError):
             print(f"resilsim: {e}", file=sys.stderr)
             return EXIT_BUG
-        if isinstance(e, (ResilsimError, CatalogError)):
+        if isinstance(e, ResilsimError):
             print(f"resilsim: {e}", file=sys.stderr)
             return EXIT_USAGE
         if isinstance(e, BrokenPipeError):  # `resilsim catalog analytics | head`: the reader left, say nothing

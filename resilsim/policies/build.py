@@ -114,7 +114,7 @@ def build_strategy(spec, name: str = "custom", clients=None) -> Strategy:
     or a plain dict, :func:`resilsim.scenario.build_strategy` validates first).
 
     A library preset (``retry: grpc`` or ``retry: {preset: grpc, ...}``)
-    brings its own guards and hedging unless the strategy gives its own.
+    brings its own guards unless the strategy gives its own.
     Timeouts, most specific first: the strategy's own ``timeout`` /
     ``deadline``; else ``clients.timeout`` / ``clients.deadline``; else the
     library preset's own defaults (``attempt_timeout``, and ``timeout`` as
@@ -130,9 +130,6 @@ def build_strategy(spec, name: str = "custom", clients=None) -> Strategy:
     if guards is None and lib is not None and getattr(lib, "guards", None) is not None and lib.guards():
         guards = lib.guards
     hedge = (spec.hedge.delay, spec.hedge.max_extra) if spec.hedge is not None else None
-    if hedge is None and lib is not None and getattr(lib, "hedge", None) is not None:
-        h = lib.hedge
-        hedge = (float(h.delay), int(getattr(h, "max_extra", 1))) if hasattr(h, "delay") else (float(h[0]), int(h[1]))
     timeout, deadline = spec.timeout, spec.deadline
     if lib is not None:
         if timeout is None and (clients is None or clients.timeout is None):

@@ -1,7 +1,7 @@
 """Library presets: what real retry clients do, so a user can ask "what does *my* client do here?".
 
 Each preset is a :class:`LibraryPreset`: a retry policy, a factory of fresh
-client-side guards, an optional hedge, the library's own timeouts and the
+client-side guards, the library's own timeouts and the
 source its numbers come from. Every number follows the library's own source
 and docs (named in ``source``); where they give none, the factory's docstring says which number
 resilsim uses and where it comes from.
@@ -167,8 +167,7 @@ class LibraryPreset(NamedTuple):
 
     ``guards`` is a zero-argument factory returning *fresh* guard objects
     (guards hold state: each run, or each client population, needs its own).
-    ``hedge`` is the client's hedging policy (None: the preset does not
-    hedge). ``timeout`` is the library's own limit on a whole request, all
+    ``timeout`` is the library's own limit on a whole request, all
     attempts included, and ``attempt_timeout`` on one attempt, in seconds
     (None: the library sets none by default). ``source`` names the library's
     docs or source the numbers come from.
@@ -176,7 +175,6 @@ class LibraryPreset(NamedTuple):
 
     policy: RetryPolicy
     guards: Callable[[], list[Guard]]
-    hedge: object | None = None
     source: str = ""
     timeout: float | None = None
     attempt_timeout: float | None = None

@@ -10,6 +10,7 @@ import simpy
 from ..catalog import ErrorCode, load_catalog
 from ..policies.retry import FAIL, CodePlan, OnCodes
 from ..rng import BlockRandom, resolve_seed, spawn_streams
+from ..catalog.codes import first_member
 from ..policies.build import build_strategy
 from ..scenario import Scenario, load_scenario
 from ..server.build import build_incidents
@@ -35,8 +36,8 @@ def code_table(scenario: Scenario, catalog) -> list:
     for fam in (c for c in catalog.codes if c.family):
         # A family ("104XXX") appears as one concrete member unless the scenario names others.
         members = [n for n in named if n not in names and n in catalog and catalog[n].family]
-        if fam.code.replace("X", "0") not in members:
-            members.insert(0, fam.code.replace("X", "0"))
+        if first_member(fam.code) not in members:
+            members.insert(0, first_member(fam.code))
         for m in members:
             if m not in names:
                 codes.append(catalog[m])

@@ -66,7 +66,6 @@ def test_every_preset_is_registered_named_and_cites_its_source(name):
     p = library_preset(name)
     assert isinstance(p, LibraryPreset) and p.name == name and p.policy.name == name
     assert len(p.source) > 20 and "(" in p.source  # names the library and the file or page
-    assert p.hedge is None
     first, second = p.guards(), p.guards()
     assert all(a is not b for a, b in zip(first, second))  # a fresh state per call
     assert p.describe()["retry"] == name
