@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 from pathlib import Path
 
 EXIT_USAGE = 2
@@ -84,7 +85,9 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as e:
         return int(e.code or 0)
     try:
-        return _dispatch(args)
+        with warnings.catch_warnings():
+            warnings.showwarning = _one_line_warning(warnings.showwarning)
+            return _dispatch(args)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
@@ -110,6 +113,18 @@ def main(argv: list[str] | None = None) -> int:
         print(f"resilsim: internal error: {type(e).__name__}: {e} (rerun with --debug for the traceback)",
               file=sys.stderr)
         return 1
+
+
+def _one_line_warning(default):
+    """A ``warnings.showwarning`` that prints resilsim's own warnings as one ``resilsim: ...`` line."""
+    from .store import StoreWarning
+
+    def show(message, category, *rest, **kw):
+        if issubclass(category, StoreWarning):
+            print(f"resilsim: {message}", file=sys.stderr)
+        else:
+            default(message, category, *rest, **kw)
+    return show
 
 
 def _dispatch(args) -> int:
