@@ -293,3 +293,17 @@ def test_cut_or_empty_run_files_are_run_again_on_resume(tmp_path, capsys):
     assert err == f"resilsim: 2 unreadable run files in {out / 'runs'} will be run again\n"
     assert kept.stat().st_mtime_ns == before, "a readable run was recomputed"
     pd.testing.assert_frame_equal(_frame(load_sweep(out)), _frame(ref))
+
+
+def test_a_manifest_that_is_not_a_sweeps_is_one_sentence(tmp_path, capsys):
+    from resilsim.store import StoreError
+    out = tmp_path / "m"
+    (out / "runs").mkdir(parents=True)
+    for text in ("[]", '{"scenario": {}}'):
+        (out / "manifest.json").write_text(text)
+        with pytest.raises(StoreError) as e:
+            load_sweep(out)
+        assert str(e.value) == (f"{out / 'manifest.json'}: not a sweep manifest (a JSON object with scenario, grid, "
+                                "replications and seed, as `resilsim sweep` writes)")
+        assert main(["report", str(out), "-o", str(tmp_path / "r.html")]) == 2
+        assert capsys.readouterr().err == f"resilsim: {e.value}\n"
