@@ -156,30 +156,21 @@ def test_dask_worker_lost_mid_sweep_has_its_runs_redone_elsewhere(tmp_path):
 
 # ---------------------------------------------------------------- sweeps that cannot mix or rot
 
-def _slow_simulate(monkeypatch, seconds: float):
-    """Make every run take at least ``seconds`` (so two sweeps started together overlap); return the real one."""
-    import time
-
-    import resilsim.sim as sim
-    orig = sim.simulate
-
-    def slow(scenario, seed=0, **kw):
-        time.sleep(seconds)
-        return orig(scenario, seed, **kw)
-
-    monkeypatch.setattr(sim, "simulate", slow)
-    return orig
-
-
 @pytest.mark.parametrize("second_grid", [[2, 3], [4, 5]], ids=["same-sweep", "other-sweep"])
 def test_two_sweeps_started_at_once_into_one_folder_one_is_refused(tmp_path, monkeypatch, second_grid):
     import threading
 
+    import resilsim.sim as sim
     from resilsim.store import StoreError
-    _slow_simulate(monkeypatch, 0.3)
     out = tmp_path / "race"
-    start = threading.Barrier(2)
-    results = {}
+    start, one_ended = threading.Barrier(2), threading.Event()
+    real, results = sim.simulate, {}
+
+    def held(scenario, seed=0, **kw):
+        one_ended.wait(timeout=5)  # a sweep's runs last until the other sweep has ended (or 5 s)
+        return real(scenario, seed, **kw)
+
+    monkeypatch.setattr(sim, "simulate", held)
 
     def go(name, workers):
         start.wait()
@@ -188,6 +179,8 @@ def test_two_sweeps_started_at_once_into_one_folder_one_is_refused(tmp_path, mon
                                   store=out)
         except StoreError as e:
             results[name] = e
+        finally:
+            one_ended.set()
 
     threads = [threading.Thread(target=go, args=("a", [2, 3])), threading.Thread(target=go, args=("b", second_grid))]
     for t in threads:
