@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 from pathlib import Path
 
 EXIT_USAGE = 2
@@ -84,7 +85,9 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as e:
         return int(e.code or 0)
     try:
-        return _dispatch(args)
+        with warnings.catch_warnings():
+            warnings.showwarning = _one_line_warning(warnings.showwarning)
+            return _dispatch(args)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
@@ -109,6 +112,18 @@ def main(argv: list[str] | None = None) -> int:
         print(f"resilsim: internal error: {type(e).__name__}: {e} (rerun with --debug for the traceback)",
               file=sys.stderr)
         return 1
+
+
+def _one_line_warning(default):
+    """A ``warnings.showwarning`` that prints resilsim's own warnings as one ``resilsim: ...`` line."""
+    from .store import StoreWarning
+
+    def show(message, category, *rest, **kw):
+        if issubclass(category, StoreWarning):
+            print(f"resilsim: {message}", file=sys.stderr)
+        else:
+            default(message, category, *rest, **kw)
+    return show
 
 
 def _dispatch(args) -> int:
@@ -148,7 +163,6 @@ def _validate(args) -> int:
 def _run(args) -> int:
     import pandas as pd
 
-    from .plots import save_charts
     from .scenario import load_scenario
     from .sim import simulate
 
@@ -167,10 +181,7 @@ def _run(args) -> int:
               f"(warm-up {scenario.warmup:g} s)")
         print(summary.to_string(float_format=lambda v: f"{v:.4g}"))
     out = Path(args.out)
-    paths = result.to_csv(out)
-    paths += _save_run_meta(result, out)  # what `resilsim report` needs
-    if not args.no_charts:
-        paths += save_charts(result, out)
+    paths = _write_run(result, out, charts=not args.no_charts)
     print(f"wrote {', '.join(p.name for p in paths)} to {out}/")
     for name, why in result.truncated.items():  # runaway work stopped at a limit (docs/reliability.md)
         stopped = result.stats.get(name, {}).get("stopped_at") or 0.0
@@ -180,14 +191,25 @@ def _run(args) -> int:
     return EXIT_PARTIAL if result.truncated else 0
 
 
-def _save_run_meta(result, out: Path) -> list:
-    """Write scenario.yaml and run.json (seed, incident windows, strategies) beside the CSVs, for the report."""
-    import json
-
+def _write_run(result, out: Path, charts: bool) -> list:
+    """Write the run's tables, scenario.yaml, charts and run.json into ``out`` as one set (no file of a
+    previous run left beside them, nothing changed when a write fails); return the paths."""
+    from . import plots
+    from .report import RUN_FILES
     from .scenario import dump_scenario
-    (out / "scenario.yaml").write_text(dump_scenario(result.scenario))
+    from .store import write_run_dir
+
+    def write(tmp: Path) -> list:
+        paths = result.to_csv(tmp)
+        (tmp / "scenario.yaml").write_text(dump_scenario(result.scenario))  # what `resilsim report` needs
+        paths.append(tmp / "scenario.yaml")
+        if charts:
+            paths += plots.save_charts(result, tmp)
+        return paths
+
     meta = {"seed": result.seed, "windows": [list(w) for w in result.windows],
             "strategies": {k: v if isinstance(v, dict) else str(v) for k, v in result.strategies.items()},
             "truncated": dict(result.truncated)}  # strategies stopped at a limit (partial tables)
-    (out / "run.json").write_text(json.dumps(meta, indent=1, default=str))
-    return [out / "scenario.yaml", out / "run.json"]
+    # Every name a run may write, so a folder written before run.json listed its files loses them too.
+    owned = {*RUN_FILES, *(f"{name}.png" for name, _ in plots.CHARTS), "guards_over_time.png"}
+    return write_run_dir(out, write, meta, owned)

@@ -8,7 +8,8 @@ and can be attached to a review as it is.
 
 A *run directory* is what ``resilsim run --out DIR`` writes (summary.csv,
 timeline.csv, requests.csv, attempts.csv, and scenario.yaml + run.json with
-the seed); a *sweep directory* is a :mod:`resilsim.store` results directory
+the seed and the list of files with their checksums: a folder that is
+incomplete or mixes two runs is refused); a *sweep directory* is a :mod:`resilsim.store` results directory
 (manifest.json, runs/). A plan answer is included when given
 (:func:`write_report`'s ``plan``) or stored as ``plan.json`` in the directory.
 """
@@ -99,13 +100,16 @@ def _page(title: str, body: list[str]) -> str:
 
 # ---------------------------------------------------------------- run directory
 
-def _run_result(path: Path):
-    """Rebuild a :class:`~resilsim.Result` from a run directory's CSVs (for the charts)."""
+#: The files of a run directory the report reads (besides run.json).
+RUN_FILES = ("summary.csv", "timeline.csv", "requests.csv", "attempts.csv", "scenario.yaml")
+
+
+def _run_result(path: Path, meta: dict):
+    """Rebuild a :class:`~resilsim.Result` from a run directory's CSVs (for the charts); ``meta``: its run.json."""
     from .result import Result
     from .scenario import load_scenario
 
     scenario = load_scenario(path / "scenario.yaml")
-    meta = json.loads((path / "run.json").read_text()) if (path / "run.json").exists() else {}
     seed = meta.get("seed", "?")
     req = pd.read_csv(path / "requests.csv", keep_default_na=False, na_values=[""],
                       dtype={"code": str}) if (path / "requests.csv").exists() else None
@@ -124,12 +128,14 @@ def run_report(path: Path) -> tuple[str, list[str]]:
     """The title and HTML body parts for a run directory."""
     from . import plots
     from .scenario import dump_scenario
+    from .store import check_run_dir
 
-    summary = pd.read_csv(path / "summary.csv", index_col=0)
+    meta = check_run_dir(path, RUN_FILES)
     if not (path / "scenario.yaml").exists():
         raise ResilsimError(f"{path}: no scenario.yaml; rerun `resilsim run --out {path}` with this version "
                             "so the report knows the scenario")
-    result = _run_result(path)
+    summary = pd.read_csv(path / "summary.csv", index_col=0)
+    result = _run_result(path, meta)
     s = result.scenario
     title = f"resilsim report: {s.name}"
     body = [f"<h1>{html.escape(title)}</h1>",
@@ -370,7 +376,7 @@ def render(path, plan=None) -> str:
         plan = _load_plan(path)
     if (path / "manifest.json").exists():
         title, body = sweep_report(path, plan)
-    elif (path / "summary.csv").exists():
+    elif (path / "summary.csv").exists() or (path / "run.json").exists():
         title, body = run_report(path)
         if plan is not None:
             body.insert(2, _plan_section(plan, title))

@@ -326,7 +326,8 @@ def sweep(scenario, grid=None, replications: int = 1, seed: int = 0, executor=No
     ``executor``: None/"local" (process pool, ``workers`` or every core),
     "inprocess", "dask" (a LocalCluster), a scheduler address, a
     ``distributed.Client`` or any ``concurrent.futures.Executor``.
-    ``store``: a results directory; finished runs are skipped on rerun.
+    ``store``: a results directory, locked while the sweep runs (a second sweep into it meanwhile is
+    refused); finished runs are skipped on rerun, unreadable run files are run again.
     ``warmup="mser5"`` measures from the detected warm-up instead of the scenario's.
     ``common_seeds=True`` runs replication *r* of every grid point on the same
     seed (common random numbers across points); by default each point has
@@ -346,16 +347,14 @@ def sweep(scenario, grid=None, replications: int = 1, seed: int = 0, executor=No
     st = None
     if store is not None:
         st = Store(store)
+        # Locks the directory until st.close(): a second sweep into it meanwhile is refused.
         st.open({"scenario": base, "grid": {"kind": g.kind, "spec": g.spec, "points": g.points},
                  "replications": len(reps) if reps.start == 0 else [reps.start, reps.stop],
                  "seed": int(seed), "warmup": warmup,
                  **({"common_seeds": True} if common_seeds else {})})
-        done = st.finished()
-        todo = [t for t in tasks if t["run_id"] not in done]
-    else:
-        todo = tasks
     rows_by_id: dict = {}
-    bar = _bar(len(tasks), len(tasks) - len(todo), progress)
+    bar = ex = cleanup = None
+    owned = False
     failed = truncated = 0
 
     def finish(out):
@@ -373,8 +372,14 @@ def sweep(scenario, grid=None, replications: int = 1, seed: int = 0, executor=No
             bar.update(1)
             bar.set_postfix(failed=failed, truncated=truncated, refresh=False)
 
-    ex, owned, cleanup = _make_executor(executor, workers) if todo else (None, False, None)
     try:
+        if st is not None:
+            done = st.finished()
+            todo = [t for t in tasks if t["run_id"] not in done]
+        else:
+            todo = tasks
+        bar = _bar(len(tasks), len(tasks) - len(todo), progress)
+        ex, owned, cleanup = _make_executor(executor, workers) if todo else (None, False, None)
         if ex is None:
             for t in todo:
                 finish(run_task(base, t, warmup, keep_attempts))
@@ -404,6 +409,8 @@ def sweep(scenario, grid=None, replications: int = 1, seed: int = 0, executor=No
             ex.shutdown(wait=True, cancel_futures=True) if isinstance(ex, ProcessPoolExecutor) else ex.shutdown(wait=False)
         if cleanup:
             cleanup()
+        if st is not None:
+            st.close()
     if st is not None:
         return st.load()
     rows = [r for t in tasks for r in rows_by_id.get(t["run_id"], [])]

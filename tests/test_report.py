@@ -127,3 +127,103 @@ def test_broken_plan_json_is_a_clear_error(tmp_path, capsys):
     (tmp_path / "plan.json").write_text('{"vary": 1}')
     assert main(["report", str(tmp_path), "-o", str(tmp_path / "x.html")]) == 2
     assert "not a plan written by" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------- a run folder is one run, or refused
+
+def _run(tmp_path, out, *extra):
+    sc = tmp_path / "s.yaml"
+    if not sc.exists():
+        sc.write_text(yaml.safe_dump(small(duration=10, strategies={"none": {"retry": "none"}})))
+    return main(["run", str(sc), "--out", str(out), *extra])
+
+
+def _digests(folder):
+    import hashlib
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.iterdir())}
+
+
+def test_a_run_into_a_used_folder_replaces_the_previous_runs_files_and_keeps_others(tmp_path):
+    out = tmp_path / "out"
+    assert _run(tmp_path, out, "--seed", "1") == 0
+    assert {"requests.csv", "success_over_time.png", "latency_cdf.png"} <= {p.name for p in out.iterdir()}
+    (out / "notes.txt").write_text("mine")  # not the run's: it stays
+    assert _run(tmp_path, out, "--seed", "2", "--no-charts", "--summary-only") == 0
+    assert sorted(p.name for p in out.iterdir()) == ["notes.txt", "run.json", "scenario.yaml", "summary.csv",
+                                                      "timeline.csv"]
+    assert main(["report", str(out), "-o", str(tmp_path / "r.html")]) == 0
+    assert "seed <b>2</b>" in (tmp_path / "r.html").read_text()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")], "no temporary folder left"
+
+
+def test_a_write_that_fails_midway_leaves_the_previous_run_whole(tmp_path, monkeypatch, capsys):
+    import errno
+    from pathlib import Path
+    out = tmp_path / "out"
+    assert _run(tmp_path, out, "--seed", "1", "--no-charts") == 0
+    before = _digests(out)
+    real, calls = pd.DataFrame.to_csv, {"n": 0}
+
+    def filling(self, path=None, *a, **kw):
+        calls["n"] += 1
+        if calls["n"] == 2:  # the second table is cut mid-row: the disk is full
+            Path(path).write_text(real(self, None, *a, **kw)[:100])
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(self, path, *a, **kw)
+
+    monkeypatch.setattr(pd.DataFrame, "to_csv", filling)
+    capsys.readouterr()
+    assert _run(tmp_path, out, "--seed", "2", "--no-charts") == 2
+    err = capsys.readouterr().err
+    assert err == (f"resilsim: {out}: cannot write the run's files (the disk is full); what the folder held "
+                   "before is unchanged\n")
+    monkeypatch.setattr(pd.DataFrame, "to_csv", real)
+    assert _digests(out) == before
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")], "no temporary folder left"
+    assert main(["report", str(out), "-o", str(tmp_path / "r.html")]) == 0
+    assert "seed <b>1</b>" in (tmp_path / "r.html").read_text()
+
+
+def test_report_refuses_a_run_folder_that_is_incomplete_or_mixes_two_runs(tmp_path, capsys):
+    a, b = tmp_path / "a", tmp_path / "b"
+    assert _run(tmp_path, a, "--seed", "1", "--no-charts") == 0
+    assert _run(tmp_path, b, "--seed", "2", "--no-charts") == 0
+    html_out = str(tmp_path / "r.html")
+    again = f"run `resilsim run --out {a}` again"
+    cases = [
+        (lambda: shutil.copy(b / "summary.csv", a / "summary.csv"),
+         f"{a / 'summary.csv'}: changed since the run recorded in run.json wrote it (its size or checksum "
+         f"differs), so the folder mixes files of two runs; {again}"),
+        (lambda: (a / "requests.csv").write_text((a / "requests.csv").read_text()[:200]),
+         f"{a / 'requests.csv'}: changed since the run recorded in run.json wrote it (its size or checksum "
+         f"differs), so the folder mixes files of two runs; {again}"),
+        (lambda: (a / "timeline.csv").unlink(),
+         f"{a / 'timeline.csv'}: missing; the folder does not hold the whole run run.json records; {again}"),
+        (lambda: (a / "run.json").unlink(),
+         f"{a}: incomplete run folder (no run.json: the run writing it did not finish); {again}"),
+        (lambda: (a / "run.json").write_text('{"seed": 1, "files": '),
+         f"{a / 'run.json'}: lists no files with their checksums (cut, edited, or written by an older resilsim), "
+         f"so the folder cannot be checked to hold one run; {again}"),
+    ]
+    for spoil, line in cases:
+        assert _run(tmp_path, a, "--seed", "1", "--no-charts") == 0
+        assert main(["report", str(a), "-o", html_out]) == 0
+        spoil()
+        capsys.readouterr()
+        assert main(["report", str(a), "-o", html_out]) == 2
+        assert capsys.readouterr().err == f"resilsim: {line}\n"
+    # A table of another run that run.json does not list (a summary-only run wrote no requests.csv).
+    assert _run(tmp_path, a, "--seed", "1", "--no-charts", "--summary-only") == 0
+    shutil.copy(b / "requests.csv", a / "requests.csv")
+    assert main(["report", str(a), "-o", html_out]) == 2
+    assert capsys.readouterr().err == (
+        f"resilsim: {a / 'requests.csv'}: not part of the run recorded in run.json (left from another run), so "
+        f"the folder mixes files of two runs; {again}\n")
+
+
+def test_run_out_onto_a_file_is_one_sentence(tmp_path, capsys):
+    f = tmp_path / "file"
+    f.write_text("x")
+    assert _run(tmp_path, f, "--no-charts") == 2
+    assert capsys.readouterr().err == f"resilsim: {f}: is not a directory; give --out a folder for the run's files\n"
+    assert f.read_text() == "x"

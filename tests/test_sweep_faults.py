@@ -1,7 +1,9 @@
 """Faults during long work: failing runs are recorded and retried, a full disk or unusable directory is one
-sentence that keeps finished work, a lost Dask worker's runs are redone elsewhere (docs/reliability.md)."""
+sentence that keeps finished work, a lost Dask worker's runs are redone elsewhere, two sweeps into one folder
+cannot mix, stray and unreadable run files are never aggregated (docs/reliability.md)."""
 import errno
 import os
+import shutil
 from concurrent.futures import Executor
 from pathlib import Path
 
@@ -150,3 +152,163 @@ def test_dask_worker_lost_mid_sweep_has_its_runs_redone_elsewhere(tmp_path):
     assert marker.exists(), "a worker process must have died"
     assert df["run_id"].nunique() == 6 and (df["status"] == "ok").all()
     pd.testing.assert_frame_equal(_frame(ref), _frame(df))
+
+
+# ---------------------------------------------------------------- sweeps that cannot mix or rot
+
+@pytest.mark.parametrize("second_grid", [[2, 3], [4, 5]], ids=["same-sweep", "other-sweep"])
+def test_two_sweeps_started_at_once_into_one_folder_one_is_refused(tmp_path, monkeypatch, second_grid):
+    import threading
+
+    import resilsim.sim as sim
+    from resilsim.store import StoreError
+    out = tmp_path / "race"
+    start, one_ended = threading.Barrier(2), threading.Event()
+    real, results = sim.simulate, {}
+
+    def held(scenario, seed=0, **kw):
+        one_ended.wait(timeout=5)  # a sweep's runs last until the other sweep has ended (or 5 s)
+        return real(scenario, seed, **kw)
+
+    monkeypatch.setattr(sim, "simulate", held)
+
+    def go(name, workers):
+        start.wait()
+        try:
+            results[name] = sweep(scen(), {"service.workers": workers}, executor="inprocess", progress=False,
+                                  store=out)
+        except StoreError as e:
+            results[name] = e
+        finally:
+            one_ended.set()
+
+    threads = [threading.Thread(target=go, args=("a", [2, 3])), threading.Thread(target=go, args=("b", second_grid))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    refused = [k for k, v in results.items() if isinstance(v, StoreError)]
+    assert len(refused) == 1, f"exactly one sweep must be refused, got {results}"
+    winner = results[({"a", "b"} - set(refused)).pop()]
+    msg = str(results[refused[0]])
+    assert msg.startswith(f"{out}: ") and "\n" not in msg
+    assert "another sweep is writing into this directory" in msg or "different sweep" in msg
+    # The store holds the winner's runs only.
+    stored = load_sweep(out)
+    assert sorted(stored["run_id"].unique()) == sorted(winner["run_id"].unique())
+    assert len(list((out / "runs").glob("*.parquet"))) == 2
+
+
+LOCK_HOLDER = """
+import sys
+sys.path.insert(0, {root!r})
+from resilsim.scenario import load_scenario
+from resilsim.sweep import _base, as_grid
+from resilsim.store import Store
+s = load_scenario({sc!r})
+g = as_grid({{"service.workers": [2]}})
+Store({out!r}).open({{"scenario": _base(s), "grid": {{"kind": g.kind, "spec": g.spec, "points": g.points}},
+                      "replications": 1, "seed": 0, "warmup": None}})
+print("locked", flush=True)
+sys.stdin.read()
+"""
+
+
+def test_a_sweep_running_in_another_process_refuses_a_second_and_its_death_frees_the_folder(tmp_path, capsys):
+    import subprocess
+    import sys
+
+    out = tmp_path / "held"
+    sc = tmp_path / "s.yaml"
+    sc.write_text(yaml.safe_dump(scen()))
+    root = str(Path(__file__).resolve().parents[1])
+    holder = subprocess.Popen([sys.executable, "-c", LOCK_HOLDER.format(root=root, out=str(out), sc=str(sc))],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        assert main(["sweep", str(sc), "--grid", "service.workers=2", "--inprocess", "--no-progress",
+                     "--out", str(out)]) == 2
+        err = capsys.readouterr().err
+        assert err == (f"resilsim: {out}: another sweep is writing into this directory (started at the same time, "
+                       "or still running); wait for it to end, or use another --out directory\n")
+        assert not list((out / "runs").glob("*.parquet"))
+    finally:
+        holder.kill()  # as if the holding sweep were killed: the kernel drops its lock
+        holder.wait()
+    # The same sweep resumes into the folder the killed one created.
+    assert main(["sweep", str(sc), "--grid", "service.workers=2", "--inprocess", "--no-progress",
+                 "--out", str(out)]) == 0
+    assert load_sweep(out)["run_id"].nunique() == 1
+
+
+def test_a_run_file_copied_from_another_sweep_is_left_out_and_reported(tmp_path):
+    from resilsim.store import StoreWarning
+    a, b = tmp_path / "a", tmp_path / "b"
+    mine = sweep(scen(), {"service.workers": [2]}, replications=3, executor="inprocess", progress=False, store=a)
+    other = sweep(small(duration=15, strategies={"other": {"retry": "none"}}), {"service.workers": [2]}, replications=1,
+                  executor="inprocess", progress=False, store=b)
+    stray = next((b / "runs").glob("*.parquet"))
+    shutil.copy(stray, a / "runs" / stray.name)
+    with pytest.warns(StoreWarning) as w:
+        df = load_sweep(a)
+    assert [str(x.message) for x in w] == [f"{a / 'runs'}: 1 run files that this sweep's manifest does not "
+                                           "define (copied from another sweep?) were left out"]
+    pd.testing.assert_frame_equal(df, mine)
+    agg = aggregate(df)
+    assert set(agg["strategy"]) == {"none", "imm"} and (agg["n"] == 3).all()
+    assert other["run_id"].iloc[0] not in set(df["run_id"])
+    (a / "runs" / stray.name).unlink()
+    # Copied under the name of one of this sweep's runs, it is not that run: left out, and run again on resume.
+    victim = a / "runs" / f"{mine['run_id'].iloc[0]}.parquet"
+    shutil.copy(stray, victim)
+    with pytest.warns(StoreWarning, match="1 unreadable run files were left out"):
+        assert load_sweep(a)["run_id"].nunique() == 2
+    with pytest.warns(StoreWarning, match="1 unreadable run files in .* will be run again"):
+        again = sweep(scen(), {"service.workers": [2]}, replications=3, executor="inprocess", progress=False, store=a)
+    pd.testing.assert_frame_equal(_frame(again), _frame(mine))
+
+
+def test_cut_or_empty_run_files_are_run_again_on_resume(tmp_path, capsys):
+    sc = tmp_path / "s.yaml"
+    sc.write_text(yaml.safe_dump(scen()))
+    out = tmp_path / "rot"
+    argv = ["sweep", str(sc), "--grid", "service.workers=2,3,4", "--inprocess", "--no-progress", "--out", str(out)]
+    assert main(argv) == 0
+    ref = load_sweep(out)
+    files = sorted((out / "runs").glob("*.parquet"))
+    cut, empty, kept = files
+    cut.write_bytes(cut.read_bytes()[: cut.stat().st_size // 2])
+    empty.write_bytes(b"")
+    before = kept.stat().st_mtime_ns
+    capsys.readouterr()
+    assert main(argv) == 0
+    err = capsys.readouterr().err
+    assert err == f"resilsim: 2 unreadable run files in {out / 'runs'} will be run again\n"
+    assert kept.stat().st_mtime_ns == before, "a readable run was recomputed"
+    pd.testing.assert_frame_equal(_frame(load_sweep(out)), _frame(ref))
+
+
+def test_a_manifest_that_is_not_a_sweeps_is_one_sentence(tmp_path, capsys):
+    from resilsim.store import StoreError
+    out = tmp_path / "m"
+    (out / "runs").mkdir(parents=True)
+    for text in ("[]", '{"scenario": {}}'):
+        (out / "manifest.json").write_text(text)
+        with pytest.raises(StoreError) as e:
+            load_sweep(out)
+        assert str(e.value) == (f"{out / 'manifest.json'}: not a sweep manifest (a JSON object with scenario, grid, "
+                                "replications and seed, as `resilsim sweep` writes)")
+        assert main(["report", str(out), "-o", str(tmp_path / "r.html")]) == 2
+        assert capsys.readouterr().err == f"resilsim: {e.value}\n"
+
+
+def test_a_store_of_common_seeds_reads_back_every_run(tmp_path):
+    # The manifest says common_seeds; the run ids it defines must be the ones the sweep wrote.
+    from resilsim import load_sweep, sweep
+    from .conftest import small
+    df = sweep(small(duration=10), {"service.workers": [2, 4]}, replications=2, executor="inprocess",
+               progress=False, store=tmp_path / "s", common_seeds=True)
+    back = load_sweep(tmp_path / "s")
+    assert len(back) == len(df) == 4 and set(back["run_id"]) == set(df["run_id"])
+    # Replication r has the same seed at both points.
+    assert back.groupby("replication")["spawn_key"].nunique().eq(1).all()
