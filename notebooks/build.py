@@ -198,7 +198,7 @@ def planning():
         md("## Write a report\n\nThe same in one self-contained HTML file (charts embedded, no external "
            "assets), ready to attach to a review. From the command line: `resilsim sweep ... --out DIR`, "
            "`resilsim plan ... --out DIR`, then `resilsim report DIR -o report.html`. From here:"),
-        code("import tempfile\nfrom resilsim.report import save_plan, write_report\n"
+        code("import tempfile\nfrom resilsim.report import write_report\nfrom resilsim.sweep import save_plan\n"
              "out = Path(tempfile.mkdtemp())\n"
              "save_plan(p, out, scenario=scenario, seed=SEED, replications=REPLICATIONS)\n"
              "html = write_report(out, out / 'report.html')\n"

@@ -11,8 +11,7 @@ from .errors import ResilsimError, ScenarioError
 from .result import Result
 from .scenario import Scenario, load_scenario, with_overrides
 from .sim import simulate
-from .sweep import aggregate, load_sweep, sweep  # parameter sweeps
-from .plan import plan  # capacity planning
+from .sweep import aggregate, load_sweep, plan, sweep  # parameter sweeps and capacity planning
 
 __version__ = "0.1.0"
 __all__ = ["ResilsimError", "ScenarioError", "Result", "Scenario", "load_scenario", "with_overrides",

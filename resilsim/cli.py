@@ -1,4 +1,4 @@
-"""The command line: ``resilsim run | validate | catalog``.
+"""The command line: ``resilsim run | validate | catalog | sweep | plan | report``.
 
 Bad input gets one sentence naming the file, the field and what is allowed,
 and exit status 2; ``--debug`` shows the traceback instead.
@@ -70,11 +70,49 @@ def _parser() -> argparse.ArgumentParser:
     cat.add_argument("api", help="analytics | nanostream | counters | path to a catalog YAML")
     cat.add_argument("--format", choices=("table", "csv"), default="table")
 
-    from .sweep import add_parsers as _add_sweep_parsers  # sweep + plan
     _add_sweep_parsers(sub)
-    from .report import add_parser as _add_report_parser  # report
-    _add_report_parser(sub)
     return p
+
+
+def _add_sweep_parsers(sub) -> None:
+    """The ``sweep``, ``plan`` and ``report`` subcommands."""
+    sw = sub.add_parser("sweep", help="run a scenario over a grid of parameters, resumably, into --out")
+    sw.add_argument("scenario", help="scenario YAML file, or a sweep definition (scenario:, grid:, replications:)")
+    sw.add_argument("--grid", action="append", default=[], metavar="KEY=V1,V2",
+                    help="a swept dotted key and its values, e.g. --grid service.workers=4,8,16 (repeatable)")
+    sw.add_argument("--zip", action="store_true", help="zip the grids (point i takes every key's i-th value)")
+    sw.add_argument("--sample", action="append", default=[], metavar="KEY=LO:HI",
+                    help="sample a dotted key over [LO, HI] instead of a grid (repeatable; ints stay ints)")
+    sw.add_argument("--samples", type=positive_int, default=20, help="points drawn with --sample (default 20)")
+    sw.add_argument("--method", choices=("latin", "random"), default="latin",
+                    help="how --sample draws: Latin hypercube (default) or independent uniform")
+    sw.add_argument("--replications", type=positive_int, default=None, help="runs per grid point (default 1, or the file's)")
+    sw.add_argument("--workers", type=positive_int, default=None, help="local worker processes (default: every core)")
+    sw.add_argument("--dask", metavar="ADDRESS", default=None, help="use the Dask scheduler at ADDRESS ('local' starts one)")
+    sw.add_argument("--inprocess", action="store_true", help="run in this process (for debugging)")
+    sw.add_argument("--out", required=True, help="results directory (rerun into it to resume)")
+    sw.add_argument("--seed", type=non_negative_int, default=None, help="root seed (default 0)")
+    sw.add_argument("--warmup", choices=("scenario", "mser5"), default="scenario",
+                    help="measure from the scenario's warm-up or the MSER-5 detected one")
+    sw.add_argument("--no-progress", action="store_true")
+
+    pl = sub.add_parser("plan", help="least capacity (or most load) meeting an SLO, per strategy")
+    pl.add_argument("scenario", help="scenario YAML file")
+    pl.add_argument("--vary", required=True, metavar="KEY", help="dotted key to vary, e.g. service.workers")
+    pl.add_argument("--over", required=True, metavar="LO,HI", help="range searched, e.g. 1,64 (ints bisect over integers)")
+    pl.add_argument("--slo", action="append", required=True, metavar="METRIC<=X",
+                    help="e.g. success_rate>=0.999 or p99_s<=2 (repeatable)")
+    pl.add_argument("--replications", type=positive_int, default=5)
+    pl.add_argument("--direction", choices=("min", "max"), default="min",
+                    help="min: least value meeting the SLO (capacity); max: largest (load)")
+    pl.add_argument("--seed", type=non_negative_int, default=0)
+    pl.add_argument("--workers", type=positive_int, default=None)
+    pl.add_argument("--out", default=None, metavar="DIR",
+                    help="also write plan.json and scenario.yaml into DIR, for `resilsim report DIR`")
+
+    rp = sub.add_parser("report", help="write one self-contained HTML report of a run or sweep directory")
+    rp.add_argument("path", help="a `resilsim run --out` or `resilsim sweep --out` directory")
+    rp.add_argument("-o", "--output", default="report.html", help="HTML file to write (default: report.html)")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -116,7 +154,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _one_line_warning(default):
     """A ``warnings.showwarning`` that prints resilsim's own warnings as one ``resilsim: ...`` line."""
-    from .store import StoreWarning
+    from .errors import StoreWarning
 
     def show(message, category, *rest, **kw):
         if issubclass(category, StoreWarning):
@@ -132,11 +170,11 @@ def _dispatch(args) -> int:
     if args.command == "validate":
         return _validate(args)
     if args.command == "report":
-        from .report import cli_report
-        return cli_report(args)
-    if args.command in ("sweep", "plan"):
-        from .sweep import cli_plan, cli_sweep
-        return cli_sweep(args) if args.command == "sweep" else cli_plan(args)
+        return _report(args)
+    if args.command == "sweep":
+        return _sweep(args)
+    if args.command == "plan":
+        return _plan(args)
     return _run(args)
 
 
@@ -197,7 +235,7 @@ def _write_run(result, out: Path, charts: bool) -> list:
     from . import plots
     from .report import RUN_FILES
     from .scenario import dump_scenario
-    from .store import write_run_dir
+    from .run_folder import write_run_dir
 
     def write(tmp: Path) -> list:
         paths = result.to_csv(tmp)
@@ -213,3 +251,128 @@ def _write_run(result, out: Path, charts: bool) -> list:
     # Every name a run may write, so a folder written before run.json listed its files loses them too.
     owned = {*RUN_FILES, *(f"{name}.png" for name, _ in plots.CHARTS), "guards_over_time.png"}
     return write_run_dir(out, write, meta, owned)
+
+
+# ---------------------------------------------------------------- sweep, plan, report
+
+def _values(text: str) -> list:
+    import yaml
+    out = []
+    for raw in text.split(","):
+        try:
+            out.append(yaml.safe_load(raw) if raw.strip() else raw)
+        except yaml.YAMLError:
+            out.append(raw)
+    return out
+
+
+def read_definition(path) -> dict | None:
+    """A sweep definition file (YAML with ``scenario``, ``grid``, ``replications``, optional ``seed``/``zip``),
+    or None when ``path`` is a plain scenario. ``scenario`` is relative to the file."""
+    from .scenario import parse_yaml, read_text
+    from .errors import ScenarioError
+    p = Path(path)
+    data = parse_yaml(read_text(p), str(p))
+    if "grid" not in data or "scenario" not in data:
+        return None
+    unknown = set(data) - {"scenario", "grid", "replications", "seed", "zip", "description", "overrides"}
+    if unknown:
+        raise ScenarioError(f"unknown sweep field {sorted(unknown)[0]!r}; allowed: scenario, grid, replications, "
+                            "seed, zip, overrides, description", source=str(p))
+    if not isinstance(data["grid"], dict):
+        raise ScenarioError("must map dotted keys to lists of values", source=str(p), path="grid")
+    data["scenario"] = str((p.parent / str(data["scenario"])).resolve()) if not Path(str(data["scenario"])).is_absolute() \
+        else str(data["scenario"])
+    return data
+
+
+def _sweep(args) -> int:
+    """``resilsim sweep``: run, store into --out, print the aggregate."""
+    import pandas as pd
+
+    from .errors import ScenarioError
+    from .scenario import load_scenario
+    from .sweep import aggregate, sweep
+    definition = read_definition(args.scenario) or {"scenario": args.scenario, "grid": {}}
+    grid = dict(definition.get("grid") or {})
+    for g in args.grid:
+        if "=" not in g:
+            raise ScenarioError(f"--grid {g!r} must look like dotted.key=v1,v2", path="--grid")
+        k, v = g.split("=", 1)
+        grid[k.strip()] = _values(v)
+    if args.sample:
+        grid = _sampled_grid(args, grid, args.seed if args.seed is not None else definition.get("seed", 0))
+    scenario = load_scenario(Path(definition["scenario"]), overrides=definition.get("overrides") or None)
+    executor = "inprocess" if args.inprocess else (args.dask if args.dask not in (None, "local") else
+                                                   ("dask" if args.dask == "local" else None))
+    df = sweep(scenario, grid, replications=args.replications if args.replications is not None else definition.get("replications", 1),
+               seed=args.seed if args.seed is not None else definition.get("seed", 0), executor=executor,
+               workers=args.workers, store=args.out, progress=not args.no_progress,
+               zipped=args.zip or bool(definition.get("zip")), warmup="mser5" if args.warmup == "mser5" else None)
+    agg = aggregate(df)
+    failed = df.loc[df["status"] == "failed", "run_id"].nunique() if "status" in df else 0
+    cut = df.loc[df["status"] == "truncated", "run_id"].nunique() if "status" in df else 0
+    with pd.option_context("display.width", 250, "display.max_columns", 40):
+        cols = [c for c in agg.columns if not c.endswith(("_ci_low", "_ci_high")) and c != "point"]
+        print(agg[cols].to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+    print(f"{df['run_id'].nunique() if len(df) else 0} runs in {args.out}/ ({failed} failed, {cut} truncated); "
+          f"load with resilsim.load_sweep({str(args.out)!r})")
+    if failed or cut:
+        # Exit status 3: finished, but some results are missing or partial (docs/reliability.md).
+        print(f"resilsim: {failed} runs failed and {cut} stopped at a scenario limit; their rows say why "
+              f"(status, error, truncated columns); rerun the same command to retry the failed ones",
+              file=sys.stderr)
+        return 3
+    return 0
+
+
+def _sampled_grid(args, grid: dict, seed: int):
+    """The --sample ranges as a Latin-hypercube or random :class:`resilsim.sweep.Grid` (drawn from ``seed``)."""
+    from .errors import ScenarioError
+    from .sweep import Grid
+    if grid:
+        raise ScenarioError("give either --grid or --sample, not both", path="--sample")
+    ranges = {}
+    for text in args.sample:
+        key, _, span = text.partition("=")
+        bounds = _values(span.replace(":", ","))
+        if not key.strip() or len(bounds) != 2 or not all(isinstance(b, (int, float)) and not isinstance(b, bool)
+                                                          for b in bounds) or bounds[0] >= bounds[1]:
+            raise ScenarioError(f"--sample {text!r} must look like dotted.key=LO:HI with numbers LO < HI",
+                                path="--sample")
+        ranges[key.strip()] = tuple(bounds)
+    make = Grid.latin if args.method == "latin" else Grid.random
+    return make(ranges, args.samples, seed=seed)
+
+
+def _plan(args) -> int:
+    """``resilsim plan``: search, print the answers and the evidence."""
+    import pandas as pd
+
+    from .errors import ScenarioError
+    from .scenario import load_scenario
+    from .sweep import plan, save_plan
+    try:
+        lo, hi = (_values(args.over) + [None, None])[:2]
+        float(lo), float(hi)
+    except (TypeError, ValueError):
+        raise ScenarioError(f"--over {args.over!r} must look like LO,HI, e.g. 1,64", path="--over") from None
+    scenario = load_scenario(Path(args.scenario))
+    p = plan(scenario, vary=args.vary, over=(lo, hi), slo=args.slo,
+             replications=args.replications, direction=args.direction, seed=args.seed, workers=args.workers)
+    print(p)
+    with pd.option_context("display.width", 250, "display.max_columns", 40):
+        print(p.evidence.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+    if getattr(args, "out", None):
+        saved = save_plan(p, args.out, scenario=scenario, seed=args.seed,
+                          replications=args.replications)
+        print(f"wrote {saved}; `resilsim report {args.out} -o report.html` makes the report")
+    return 0
+
+
+def _report(args) -> int:
+    """``resilsim report``: write the HTML file and say where."""
+    from .report import write_report
+    p = write_report(args.path, args.output)
+    print(f"wrote {p} ({p.stat().st_size / 1024:.0f} KiB)")
+    return 0

@@ -37,3 +37,11 @@ class InvariantError(ResilsimError, AssertionError):
     def __init__(self, message: str, *, check: str = "", scenario: str = "", strategy: str = "", seed=None):
         self.check, self.scenario, self.strategy, self.seed = check, scenario, strategy, seed
         super().__init__(message)
+
+
+class StoreError(ResilsimError):
+    """A results directory that cannot be used: unwritable, full, holding another sweep, or incomplete."""
+
+
+class StoreWarning(UserWarning):
+    """Stored files left out or run again: copied in from another sweep, or unreadable (the CLI prints one line)."""

@@ -9,7 +9,7 @@ and can be attached to a review as it is.
 A *run directory* is what ``resilsim run --out DIR`` writes (summary.csv,
 timeline.csv, requests.csv, attempts.csv, and scenario.yaml + run.json with
 the seed and the list of files with their checksums: a folder that is
-incomplete or mixes two runs is refused); a *sweep directory* is a :mod:`resilsim.store` results directory
+incomplete or mixes two runs is refused); a *sweep directory* is a :mod:`resilsim.sweep.store` results directory
 (manifest.json, runs/). A plan answer is included when given
 (:func:`write_report`'s ``plan``) or stored as ``plan.json`` in the directory.
 """
@@ -128,7 +128,7 @@ def run_report(path: Path) -> tuple[str, list[str]]:
     """The title and HTML body parts for a run directory."""
     from . import plots
     from .scenario import dump_scenario
-    from .store import check_run_dir
+    from .run_folder import check_run_dir
 
     meta = check_run_dir(path, RUN_FILES)
     if not (path / "scenario.yaml").exists():
@@ -192,8 +192,8 @@ def sweep_report(path: Path, plan=None) -> tuple[str, list[str]]:
     import yaml
 
     from . import plots
-    from .store import Store
-    from .sweep import aggregate, param_columns
+    from .sweep.store import Store
+    from .sweep.stats import aggregate, param_columns
 
     st = Store(path)
     manifest = st.manifest()
@@ -260,7 +260,7 @@ def ci_table(agg: pd.DataFrame, metrics=METRICS, digits: int = 4) -> pd.DataFram
     are clipped to the metric's range (a success rate's to [0, 1]).
     """
     from .metrics import clip
-    from .sweep import param_columns
+    from .sweep.stats import param_columns
 
     if agg is None or agg.empty:
         return pd.DataFrame()
@@ -292,46 +292,6 @@ def _plan_section(plan, caption: str) -> str:
         part += _figure("Planning evidence", lambda ax: plots.plan_answer(plan, ax=ax, caption=caption), caption)
         part += "<details open><summary>evidence</summary>" + _table(plan.evidence, index=False) + "</details>"
     return part
-
-
-def save_plan(plan, out, scenario=None, seed=None, replications=None) -> Path:
-    """Write ``plan`` (a :class:`resilsim.plan.Plan`) as ``plan.json`` into the directory ``out``; return its path.
-
-    With ``scenario`` its YAML goes beside it as ``scenario.yaml``, so
-    ``resilsim report out`` shows the scenario, strategies and answer.
-    JSON only: the report reads it back without evaluating anything.
-    """
-    from .scenario import dump_scenario
-
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    ev = plan.evidence.astype(object).where(plan.evidence.notna(), None) if len(plan.evidence) else plan.evidence
-    d = {"vary": plan.vary, "over": list(plan.over), "direction": plan.direction, "slo": plan.slo,
-         "answers": plan.answers, "evidence": ev.to_dict("records"), "seed": seed, "replications": replications}
-    p = out / "plan.json"
-    p.write_text(json.dumps(d, indent=1, default=_json_default), encoding="utf-8")
-    if scenario is not None:
-        (out / "scenario.yaml").write_text(dump_scenario(scenario), encoding="utf-8")
-    return p
-
-
-def _json_default(v):
-    # numpy scalars in answers and evidence
-    return v.item() if hasattr(v, "item") else str(v)
-
-
-def _load_plan(path: Path):
-    p = path / "plan.json"
-    if not p.exists():
-        return None
-    from .plan import Plan
-
-    try:
-        d = json.loads(p.read_text())
-        return Plan(d["vary"], tuple(d["over"]), d.get("direction", "min"), d["slo"], d["answers"],
-                    pd.DataFrame(d.get("evidence", [])))
-    except (ValueError, KeyError, TypeError) as e:
-        raise ResilsimError(f"{p}: not a plan written by `resilsim plan --out` ({type(e).__name__}: {e})") from None
 
 
 def plan_report(path: Path, plan) -> tuple[str, list[str]]:
@@ -373,7 +333,8 @@ def render(path, plan=None) -> str:
     if not path.is_dir():
         raise ResilsimError(f"{path}: not a directory; give a `resilsim run --out` or `resilsim sweep --out` directory")
     if plan is None:
-        plan = _load_plan(path)
+        from .sweep.plan import load_plan
+        plan = load_plan(path)
     if (path / "manifest.json").exists():
         title, body = sweep_report(path, plan)
     elif (path / "summary.csv").exists() or (path / "run.json").exists():
@@ -395,17 +356,3 @@ def write_report(path, out, plan=None) -> Path:
     out = Path(out)
     out.write_text(render(path, plan), encoding="utf-8")
     return out
-
-
-def add_parser(sub) -> None:
-    """Add the ``report`` subcommand to the CLI's subparsers."""
-    rp = sub.add_parser("report", help="write one self-contained HTML report of a run or sweep directory")
-    rp.add_argument("path", help="a `resilsim run --out` or `resilsim sweep --out` directory")
-    rp.add_argument("-o", "--output", default="report.html", help="HTML file to write (default: report.html)")
-
-
-def cli_report(args) -> int:
-    """``resilsim report``: write the HTML file and say where."""
-    p = write_report(args.path, args.output)
-    print(f"wrote {p} ({p.stat().st_size / 1024:.0f} KiB)")
-    return 0

@@ -2,7 +2,7 @@
 import numpy as np
 
 from resilsim import metrics, simulate
-from resilsim.plan import parse_slo
+from resilsim.sweep.plan import parse_slo
 
 from .conftest import small
 

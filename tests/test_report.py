@@ -70,7 +70,7 @@ def test_sweep_report_has_ci_table_and_sweep_charts(sweep_dir):
 
 
 def test_plan_answer_in_report(sweep_dir, tmp_path):
-    from resilsim.plan import Plan
+    from resilsim.sweep.plan import Plan
     ev = pd.DataFrame({"service.workers": [2, 4], "strategy": ["none", "none"], "n": [2, 2],
                        "meets": [False, True], "success_rate": [0.9, 0.999],
                        "success_rate_ci_low": [0.85, 0.998], "success_rate_ci_high": [0.95, 1.0]})

@@ -14,10 +14,10 @@ import pytest
 
 import resilsim
 from resilsim.errors import ResilsimError, ScenarioError
-from resilsim.store import StoreError
+from resilsim.sweep.store import StoreError
 from resilsim.sweep import Grid, aggregate, load_sweep, mser5, sweep, t975
 
-from .conftest import small
+from ..conftest import small
 
 GRID = {"service.workers": [2, 4], "clients.arrival.poisson.rate": [20.0, 30.0]}
 
@@ -113,7 +113,7 @@ KILL_SCRIPT = textwrap.dedent("""
 
 def test_killed_sweep_resumes_without_recomputing(tmp_path):
     out = tmp_path / "k"
-    root = str(Path(__file__).resolve().parents[1])
+    root = str(Path(__file__).resolve().parents[2])
     script = tmp_path / "run.py"
     script.write_text(KILL_SCRIPT.format(root=root, out=str(out)))
     proc = subprocess.Popen([sys.executable, str(script)])
@@ -208,8 +208,10 @@ def test_cli_sweep_and_plan(tmp_path, capsys):
 
 
 def test_capacity_sweep_definition_loads():
-    from resilsim.sweep import as_grid, check_grid, read_definition, _base
-    d = read_definition(Path(__file__).resolve().parents[1] / "scenarios" / "sweeps" / "capacity.yaml")
+    from resilsim.cli import read_definition
+    from resilsim.sweep import as_grid, check_grid
+    from resilsim.sweep.run import _base
+    d = read_definition(Path(__file__).resolve().parents[2] / "scenarios" / "sweeps" / "capacity.yaml")
     s = resilsim.load_scenario(Path(d["scenario"]), overrides=d["overrides"])
     check_grid(_base(s), as_grid(d["grid"]))
     assert len(as_grid(d["grid"]).points) * d["replications"] <= 30, "keep the default sweep small"
@@ -217,19 +219,19 @@ def test_capacity_sweep_definition_loads():
 
 def test_disk_full_is_one_sentence_and_keeps_finished_runs(tmp_path, monkeypatch):
     import errno
-    from resilsim import store as st
+    from resilsim.sweep import store as st
     out = tmp_path / "full"
     calls = {"n": 0}
-    real = st.Store._atomic_parquet
+    real = st.atomic_parquet
 
-    def filling(self, path, df):
+    def filling(path, df):
         if "runs" in path.parts and calls["n"] >= 2:
             raise OSError(errno.ENOSPC, "No space left on device")
         if "runs" in path.parts:
             calls["n"] += 1
-        return real(self, path, df)
+        return real(path, df)
 
-    monkeypatch.setattr(st.Store, "_atomic_parquet", filling)
+    monkeypatch.setattr(st, "atomic_parquet", filling)
     with pytest.raises(StoreError, match="the disk is full.*kept"):
         sweep(scen(), {"service.workers": [2, 3, 4]}, executor="inprocess", progress=False, store=out)
     assert len(list((out / "runs").glob("*.parquet"))) == 2

@@ -14,7 +14,7 @@ import yaml
 from resilsim.cli import main
 from resilsim.sweep import aggregate, load_sweep, sweep
 
-from .conftest import small
+from ..conftest import small
 from .test_sweep import _frame, fail_at_workers
 
 
@@ -60,7 +60,7 @@ def test_a_rerun_retries_failed_runs_only(tmp_path, monkeypatch):
         def close(self): pass
 
     import sys
-    monkeypatch.setattr(sys.modules["resilsim.sweep"], "_bar", lambda total, initial, progress: Bar())
+    monkeypatch.setattr(sys.modules["resilsim.sweep.run"], "_bar", lambda total, initial, progress: Bar())
     orig = fail_at_workers(monkeypatch, 3, MemoryError("transient"))
     out = tmp_path / "r"
     df = sweep(scen(), {"service.workers": [2, 3, 4]}, executor="inprocess", store=out)
@@ -78,7 +78,7 @@ def test_a_rerun_retries_failed_runs_only(tmp_path, monkeypatch):
 
 
 def test_disk_full_and_unusable_directory_through_the_cli(tmp_path, monkeypatch, capsys):
-    from resilsim import store as st
+    from resilsim.sweep import store as st
     sc = tmp_path / "s.yaml"
     sc.write_text(yaml.safe_dump(scen()))
     # Output directory under a regular file (tests run as root, so chmod would not stop a write).
@@ -89,23 +89,23 @@ def test_disk_full_and_unusable_directory_through_the_cli(tmp_path, monkeypatch,
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "cannot write sweep results" in err and "Traceback" not in err
     # The disk fills after two runs: one sentence, exit 2, the two finished runs kept, no temp files.
-    real, calls = st.Store._atomic_parquet, {"n": 0}
+    real, calls = st.atomic_parquet, {"n": 0}
 
-    def filling(self, path, df):
+    def filling(path, df):
         if "runs" in path.parts:
             if calls["n"] >= 2:
                 raise OSError(errno.ENOSPC, "No space left on device")
             calls["n"] += 1
-        return real(self, path, df)
+        return real(path, df)
 
-    monkeypatch.setattr(st.Store, "_atomic_parquet", filling)
+    monkeypatch.setattr(st, "atomic_parquet", filling)
     out = tmp_path / "full"
     assert main(["sweep", str(sc), "--grid", "service.workers=2,3,4,5", "--inprocess", "--no-progress",
                  "--out", str(out)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "the disk is full" in err and "kept" in err
     assert len(list((out / "runs").glob("*.parquet"))) == 2 and not list(out.rglob("*.tmp"))
-    monkeypatch.setattr(st.Store, "_atomic_parquet", real)  # space freed: the rerun completes the rest
+    monkeypatch.setattr(st, "atomic_parquet", real)  # space freed: the rerun completes the rest
     assert main(["sweep", str(sc), "--grid", "service.workers=2,3,4,5", "--inprocess", "--no-progress",
                  "--out", str(out)]) == 0
     assert load_sweep(out)["run_id"].nunique() == 4
@@ -161,7 +161,7 @@ def test_two_sweeps_started_at_once_into_one_folder_one_is_refused(tmp_path, mon
     import threading
 
     import resilsim.sim as sim
-    from resilsim.store import StoreError
+    from resilsim.sweep.store import StoreError
     out = tmp_path / "race"
     start, one_ended = threading.Barrier(2), threading.Event()
     real, results = sim.simulate, {}
@@ -203,8 +203,9 @@ LOCK_HOLDER = """
 import sys
 sys.path.insert(0, {root!r})
 from resilsim.scenario import load_scenario
-from resilsim.sweep import _base, as_grid
-from resilsim.store import Store
+from resilsim.sweep import as_grid
+from resilsim.sweep.run import _base
+from resilsim.sweep.store import Store
 s = load_scenario({sc!r})
 g = as_grid({{"service.workers": [2]}})
 Store({out!r}).open({{"scenario": _base(s), "grid": {{"kind": g.kind, "spec": g.spec, "points": g.points}},
@@ -221,7 +222,7 @@ def test_a_sweep_running_in_another_process_refuses_a_second_and_its_death_frees
     out = tmp_path / "held"
     sc = tmp_path / "s.yaml"
     sc.write_text(yaml.safe_dump(scen()))
-    root = str(Path(__file__).resolve().parents[1])
+    root = str(Path(__file__).resolve().parents[2])
     holder = subprocess.Popen([sys.executable, "-c", LOCK_HOLDER.format(root=root, out=str(out), sc=str(sc))],
                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:
@@ -242,7 +243,7 @@ def test_a_sweep_running_in_another_process_refuses_a_second_and_its_death_frees
 
 
 def test_a_run_file_copied_from_another_sweep_is_left_out_and_reported(tmp_path):
-    from resilsim.store import StoreWarning
+    from resilsim.sweep.store import StoreWarning
     a, b = tmp_path / "a", tmp_path / "b"
     mine = sweep(scen(), {"service.workers": [2]}, replications=3, executor="inprocess", progress=False, store=a)
     other = sweep(small(duration=15, strategies={"other": {"retry": "none"}}), {"service.workers": [2]}, replications=1,
@@ -289,7 +290,7 @@ def test_cut_or_empty_run_files_are_run_again_on_resume(tmp_path, capsys):
 
 
 def test_a_manifest_that_is_not_a_sweeps_is_one_sentence(tmp_path, capsys):
-    from resilsim.store import StoreError
+    from resilsim.sweep.store import StoreError
     out = tmp_path / "m"
     (out / "runs").mkdir(parents=True)
     for text in ("[]", '{"scenario": {}}'):
@@ -305,7 +306,7 @@ def test_a_manifest_that_is_not_a_sweeps_is_one_sentence(tmp_path, capsys):
 def test_a_store_of_common_seeds_reads_back_every_run(tmp_path):
     # The manifest says common_seeds; the run ids it defines must be the ones the sweep wrote.
     from resilsim import load_sweep, sweep
-    from .conftest import small
+    from ..conftest import small
     df = sweep(small(duration=10), {"service.workers": [2, 4]}, replications=2, executor="inprocess",
                progress=False, store=tmp_path / "s", common_seeds=True)
     back = load_sweep(tmp_path / "s")

@@ -3,9 +3,9 @@ import pytest
 
 from resilsim.errors import ScenarioError
 from resilsim import aggregate, sweep
-from resilsim.plan import _headline, _meets, _note, _runs, parse_slo, plan
+from resilsim.sweep.plan import _headline, _meets, _note, _runs, parse_slo, plan
 
-from .conftest import small
+from ..conftest import small
 
 
 def mmc(**over):

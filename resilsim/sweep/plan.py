@@ -16,17 +16,20 @@ Every value is simulated on the same seeds (common random numbers).
 from __future__ import annotations
 
 import html
+import json
 import re
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from .errors import ScenarioError
-from .metrics import SLO_METRICS
-from .scenario import Scenario, load_scenario
-from .sweep import _init_worker, aggregate, sweep
+from ..errors import ResilsimError, ScenarioError
+from ..metrics import SLO_METRICS
+from ..scenario import Scenario, dump_scenario, load_scenario
+from .run import init_worker, sweep
+from .stats import aggregate
 
 #: Values tried in the first scan of a plan's range.
 COARSE = 9
@@ -152,7 +155,7 @@ def plan(scenario, vary: str = "service.workers", over: tuple = (1, 64), slo: di
                             f"got {max_replications!r}", path="max_replications")
 
     own = executor is None
-    ex = ProcessPoolExecutor(max_workers=workers, initializer=_init_worker) if own else executor
+    ex = ProcessPoolExecutor(max_workers=workers, initializer=init_worker) if own else executor
     verdicts: dict = {}  # value -> {strategy: aggregated row with "meets"}
     frames: dict = {}    # value -> its sweep rows, one frame per batch of replications
     done: dict = {}      # value -> replications run so far
@@ -215,7 +218,7 @@ def plan(scenario, vary: str = "service.workers", over: tuple = (1, 64), slo: di
 
 def _precision(precision: dict | None) -> dict:
     """``{metric: half-width}`` checked: known metrics, positive finite widths."""
-    from .metrics import METRICS
+    from ..metrics import METRICS
     out = {}
     for metric, width in (precision or {}).items():
         if metric not in METRICS:
@@ -303,3 +306,46 @@ def _best(evidence: pd.DataFrame, conds: dict, vary: str) -> dict:
             i = g[metric].idxmax() if op.startswith(">") else g[metric].idxmin()
             out.setdefault(name, {})[metric] = (float(g.at[i, metric]), g.at[i, vary])
     return out
+
+
+# ---------------------------------------------------------------- plan.json
+
+def save_plan(plan, out, scenario=None, seed=None, replications=None) -> Path:
+    """Write ``plan`` (a :class:`resilsim.plan.Plan`) as ``plan.json`` into the directory ``out``; return its path.
+
+    With ``scenario`` its YAML goes beside it as ``scenario.yaml``, so
+    ``resilsim report out`` shows the scenario, strategies and answer.
+    JSON only: the report reads it back without evaluating anything.
+    """
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    ev = plan.evidence.astype(object).where(plan.evidence.notna(), None) if len(plan.evidence) else plan.evidence
+    d = {"vary": plan.vary, "over": list(plan.over), "direction": plan.direction, "slo": plan.slo,
+         "answers": plan.answers, "evidence": ev.to_dict("records"), "seed": seed, "replications": replications,
+         "intervals": {k: [list(iv) for iv in v] for k, v in plan.intervals.items()}, "notes": plan.notes,
+         "best": {k: {m: list(b) for m, b in v.items()} for k, v in plan.best.items()}}
+    p = out / "plan.json"
+    p.write_text(json.dumps(d, indent=1, default=_json_default), encoding="utf-8")
+    if scenario is not None:
+        (out / "scenario.yaml").write_text(dump_scenario(scenario), encoding="utf-8")
+    return p
+
+
+def _json_default(v):
+    # numpy scalars in answers and evidence
+    return v.item() if hasattr(v, "item") else str(v)
+
+
+def load_plan(path) -> Plan | None:
+    """The :class:`Plan` that :func:`save_plan` wrote into the directory ``path`` (None when there is none)."""
+    p = Path(path) / "plan.json"
+    if not p.exists():
+        return None
+    try:
+        d = json.loads(p.read_text())
+        return Plan(d["vary"], tuple(d["over"]), d.get("direction", "min"), d["slo"], d["answers"],
+                    pd.DataFrame(d.get("evidence", [])), pd.DataFrame(),
+                    {k: [tuple(iv) for iv in v] for k, v in d.get("intervals", {}).items()}, d.get("notes", {}),
+                    {k: {m: tuple(b) for m, b in v.items()} for k, v in d.get("best", {}).items()})
+    except (ValueError, KeyError, TypeError) as e:
+        raise ResilsimError(f"{p}: not a plan written by `resilsim plan --out` ({type(e).__name__}: {e})") from None

@@ -1,0 +1,272 @@
+"""Running a sweep: the worker each run goes to, the executors, and :func:`sweep` itself.
+
+Seeds: one root ``SeedSequence(seed)``; each (grid point, replication) gets
+its own spawned child (or, with ``common_seeds``, replication *r* the same
+child at every point), shared by every strategy of the run (common random
+numbers). A run's numbers depend only on its scenario and seed, never on the
+executor, the order or the number of workers.
+"""
+from __future__ import annotations
+
+import os
+import math
+import time
+import traceback
+from concurrent.futures import Executor, ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
+
+import numpy as np
+import pandas as pd
+
+from ..errors import ResilsimError, ScenarioError
+from ..scenario import Scenario, given_fields, load_scenario
+from .grid import as_grid, check_grid
+from .stats import mser5
+from .tasks import canon, make_tasks, tidy
+
+_THREAD_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS")
+
+
+# ---------------------------------------------------------------- the worker (module level: it pickles)
+
+def init_worker():
+    """Worker-process start-up: one BLAS thread each (the pool has a process per core)."""
+    for v in _THREAD_VARS:
+        os.environ[v] = "1"
+
+
+def run_task(base: dict, task: dict, warmup: str | None = None, keep_attempts: bool = False) -> dict:
+    """Simulate one run of a sweep; return compact rows (never raises: a failure becomes an error row).
+
+    Returns ``{"rows": [...], "timeline": DataFrame|None, "attempts": DataFrame|None}``.
+    """
+    for v in _THREAD_VARS:
+        os.environ.setdefault(v, "1")
+    from ..sim import simulate
+
+    t0 = time.perf_counter()
+    common = {"run_id": task["run_id"], "point": task["point"], "replication": task["replication"],
+              "seed_entropy": str(task["entropy"]), "spawn_key": "/".join(map(str, task["spawn_key"]))}
+    for k, v in task["overrides"].items():
+        common[k] = v
+    try:
+        scenario = load_scenario(base, overrides=task["overrides"]) if task["overrides"] else load_scenario(base)
+        ss = np.random.SeedSequence(task["entropy"], spawn_key=task["spawn_key"])
+        # Summary-only recording (flat memory, same counts, percentiles within 0.1 %) unless rows are needed:
+        # attempts kept, or a re-measurement from the MSER-5 warm-up.
+        raw = keep_attempts or warmup == "mser5"
+        result = simulate(scenario, seed=ss, record="full" if raw else "summary")
+        summary = result.summary()
+        mser = mser5(result.timeline, scenario)
+        if warmup == "mser5":
+            # Re-measure from the detected truncation point (the later of it and the scenario's warm-up).
+            summary = _summary_from(result, max(mser.values(), default=0.0))
+        rows = []
+        guard_stats = result.guard_stats()
+        for rec in summary.reset_index().to_dict("records"):
+            name = rec.pop("strategy")
+            row = dict(common)
+            row["strategy"] = name
+            row.update({k: (v.item() if isinstance(v, np.generic) else v) for k, v in rec.items()})
+            row["strategy_params"] = canon(result.strategies.get(name, {}))
+            # Guard refusals and hedges (whole run; zeros without guards): see Result.guard_stats.
+            row.update({c: guard_stats.at[name, c].item() for c in guard_stats.columns})  # held_s: float seconds
+            row["mser5_warmup_s"] = float(mser.get(name, np.nan))
+            row["wall_s"] = time.perf_counter() - t0
+            row["error"] = ""
+            # A run stopped at a scenario limit keeps its partial numbers, flagged (docs/reliability.md).
+            row["truncated"] = result.truncated.get(name, "")
+            rows.append(row)
+        tl = _downsample(result.timeline)
+        att = result.attempts if keep_attempts else None
+        return {"rows": rows, "timeline": tl, "attempts": att}
+    except Exception as e:  # noqa: BLE001 - one failing grid point must not stop the sweep
+        row = dict(common)
+        row["strategy"] = ""
+        row["wall_s"] = time.perf_counter() - t0
+        row["error"] = f"{type(e).__name__}: {e}"
+        row["traceback"] = traceback.format_exc(limit=5)
+        return {"rows": [row], "timeline": None, "attempts": None}
+
+
+def _summary_from(result, start: float) -> pd.DataFrame:
+    import copy
+    res = copy.copy(result)
+    res.scenario = result.scenario.model_copy(update={"warmup": max(result.scenario.warmup, float(start))})
+    return res.summary()
+
+
+def _downsample(tl: pd.DataFrame, max_bins: int = 600) -> pd.DataFrame | None:
+    if tl is None or tl.empty:
+        return None
+    n = tl.groupby("strategy", observed=True).size().max()
+    if n <= max_bins:
+        return tl
+    step = int(math.ceil(n / max_bins))
+    return tl.groupby("strategy", observed=True, group_keys=False).apply(lambda g: g.iloc[::step])
+
+
+# ---------------------------------------------------------------- executors
+
+def _make_executor(executor, workers):
+    """(executor, owned, cleanup) for the ``executor`` argument."""
+    if executor is None or executor == "local":
+        n = workers or os.cpu_count() or 1
+        return ProcessPoolExecutor(max_workers=n, initializer=init_worker), True, None
+    if executor == "inprocess":
+        return None, False, None
+    if isinstance(executor, Executor):
+        return executor, False, None
+    try:
+        import distributed
+    except ImportError:  # pragma: no cover - optional extra
+        raise ResilsimError(f"executor {executor!r} needs Dask: pip install \"resilsim[dask]\"") from None
+    if executor == "dask":
+        cluster = distributed.LocalCluster(n_workers=workers or os.cpu_count() or 1, threads_per_worker=1,
+                                           processes=True, dashboard_address=None)
+        client = distributed.Client(cluster)
+        def cleanup():
+            client.close()
+            cluster.close()
+        return client.get_executor(), True, cleanup
+    if isinstance(executor, str):
+        client = distributed.Client(executor)
+        return client.get_executor(), True, client.close
+    if isinstance(executor, distributed.Client):
+        return executor.get_executor(), False, None
+    raise ResilsimError(f"unknown executor {executor!r}; use None, 'local', 'inprocess', 'dask', a scheduler "
+                        "address, a distributed.Client or a concurrent.futures.Executor")
+
+
+def _base(scenario) -> dict:
+    s = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
+    return given_fields(s)
+
+
+def sweep(scenario, grid=None, replications: int = 1, seed: int = 0, executor=None, workers: int | None = None,
+          store=None, progress: bool = True, keep_attempts: bool = False, zipped: bool = False,
+          warmup: str | None = None, common_seeds: bool = False) -> pd.DataFrame:
+    """Run ``scenario`` at every grid point × replication; return a tidy DataFrame.
+
+    One row per run × strategy: the swept parameters, ``replication``,
+    ``seed_entropy``/``spawn_key``, ``run_id``, the summary metrics of
+    :meth:`Result.summary`, ``strategy_params``, ``mser5_warmup_s``, ``wall_s``
+    (seconds) and ``error`` ("" when the run succeeded).
+    ``executor``: None/"local" (process pool, ``workers`` or every core),
+    "inprocess", "dask" (a LocalCluster), a scheduler address, a
+    ``distributed.Client`` or any ``concurrent.futures.Executor``.
+    ``store``: a results directory, locked while the sweep runs (a second sweep into it meanwhile is
+    refused); finished runs are skipped on rerun, unreadable run files are run again.
+    ``warmup="mser5"`` measures from the detected warm-up instead of the scenario's.
+    ``common_seeds=True`` runs replication *r* of every grid point on the same
+    seed (common random numbers across points); by default each point has
+    its own seeds. The strategies of one run always share their seed.
+    """
+    from .store import Store
+
+    base = _base(scenario)
+    g = as_grid(grid, zipped)
+    check_grid(base, g)
+    reps = _replications(replications, common_seeds)
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ScenarioError(f"must be a non-negative integer, got {seed!r}", path="seed")
+    if workers is not None and (not isinstance(workers, (int, np.integer)) or workers < 1):
+        raise ScenarioError(f"must be a positive integer, got {workers!r}", path="workers")
+    tasks = make_tasks(base, g, reps, int(seed), common_seeds)
+    st = None
+    if store is not None:
+        st = Store(store)
+        # Locks the directory until st.close(): a second sweep into it meanwhile is refused.
+        st.open({"scenario": base, "grid": {"kind": g.kind, "spec": g.spec, "points": g.points},
+                 "replications": len(reps) if reps.start == 0 else [reps.start, reps.stop],
+                 "seed": int(seed), "warmup": warmup,
+                 **({"common_seeds": True} if common_seeds else {})})
+    rows_by_id: dict = {}
+    bar = ex = cleanup = None
+    owned = False
+    failed = truncated = 0
+
+    def finish(out):
+        nonlocal failed, truncated
+        rid = out["rows"][0]["run_id"]
+        if out["rows"][0].get("error"):
+            failed += 1
+        elif any(r.get("truncated") for r in out["rows"]):
+            truncated += 1
+        if st is not None:
+            st.write(rid, out)
+        else:
+            rows_by_id[rid] = out["rows"]
+        if bar is not None:
+            bar.update(1)
+            bar.set_postfix(failed=failed, truncated=truncated, refresh=False)
+
+    try:
+        if st is not None:
+            done = st.finished()
+            todo = [t for t in tasks if t["run_id"] not in done]
+        else:
+            todo = tasks
+        bar = _bar(len(tasks), len(tasks) - len(todo), progress)
+        ex, owned, cleanup = _make_executor(executor, workers) if todo else (None, False, None)
+        if ex is None:
+            for t in todo:
+                finish(run_task(base, t, warmup, keep_attempts))
+        else:
+            futs = [ex.submit(run_task, base, t, warmup, keep_attempts) for t in todo]
+            try:
+                seen = set()
+                for f in as_completed(futs):
+                    finish(f.result())
+                    seen.add(id(f))
+            except BrokenProcessPool:
+                # Keep every run that did finish before the pool broke, whatever order they were reported in.
+                for f in futs:
+                    if f.done() and not f.cancelled() and f.exception() is None and id(f) not in seen:
+                        finish(f.result())
+                    f.cancel()
+                where = f"; the finished runs are stored in {store}: rerun the same sweep to resume" if store else ""
+                raise ResilsimError(f"a sweep worker process died (killed, or out of memory){where}") from None
+            except BaseException:
+                for f in futs:
+                    f.cancel()
+                raise
+    finally:
+        if bar is not None:
+            bar.close()
+        if owned and ex is not None:
+            ex.shutdown(wait=True, cancel_futures=True) if isinstance(ex, ProcessPoolExecutor) else ex.shutdown(wait=False)
+        if cleanup:
+            cleanup()
+        if st is not None:
+            st.close()
+    if st is not None:
+        return st.load()
+    rows = [r for t in tasks for r in rows_by_id.get(t["run_id"], [])]
+    return tidy(pd.DataFrame(rows))
+
+
+def _replications(replications, common_seeds: bool) -> range:
+    """The replication numbers to run: ``n`` (an integer ≥ 1) is 0..n−1; a ``range`` adds replications to common seeds."""
+    if isinstance(replications, range):
+        if not common_seeds:
+            raise ScenarioError("a range of replications needs common_seeds=True (the seeds of replication r must not "
+                                "depend on how many there are)", path="replications")
+        if len(replications) < 1 or replications.start < 0 or replications.step != 1:
+            raise ScenarioError(f"must be a non-empty range of replication numbers from 0, got {replications!r}",
+                                path="replications")
+        return replications
+    if isinstance(replications, (bool, np.bool_)) or not isinstance(replications, (int, np.integer)) or replications < 1:
+        raise ScenarioError(f"replications must be a whole number of at least 1, got {replications!r}",
+                            path="replications")
+    return range(int(replications))
+
+
+def _bar(total: int, initial: int, progress: bool):
+    if not progress:
+        return None
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:  # pragma: no cover
+        return None
+    return tqdm(total=total, initial=initial, unit="run", desc="sweep")
