@@ -1,6 +1,5 @@
 """Invariants: they hold on every shipped scenario, and each check catches a deliberately corrupted table."""
 import copy
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,27 +10,7 @@ from resilsim.cli import main
 from resilsim.errors import InvariantError
 from resilsim.invariants import check_result
 
-from .conftest import small
-
-SCENARIOS = sorted((Path(__file__).resolve().parents[1] / "scenarios").glob("*.yaml"))
-SHORT = 60.0  # simulated seconds per shipped scenario
-
-
-def shortened(path: Path) -> dict:
-    """The scenario squeezed into SHORT seconds: its incidents, rate changes and warm-up scaled alike."""
-    d = yaml.safe_load(path.read_text())
-    f = SHORT / d["duration"]
-    spans = d.get("faults", {}).get("incidents", []) + d["clients"]["arrival"]["poisson"].get("changes", [])
-    for span in spans:
-        span["start"] *= f
-        if "duration" in span:
-            span["duration"] *= f
-        for k in ("up", "down"):
-            if k in (span.get("ramp") or {}):
-                span["ramp"][k] *= f
-    d["duration"], d["warmup"], d["drain"] = SHORT, d.get("warmup", 0) * f, min(d.get("drain", 600), 30.0)
-    return d
-
+from .conftest import SCENARIOS, shortened, small
 
 @pytest.mark.parametrize("path", SCENARIOS, ids=[p.stem for p in SCENARIOS])
 def test_invariants_hold_on_every_shipped_scenario(path):
