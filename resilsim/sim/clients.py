@@ -12,10 +12,10 @@ from operator import attrgetter
 import numpy as np
 
 from ..policies.retry import decide
+from ..records import (CODE_CANCELLED, CODE_OK, CODE_TIMEOUT, OUT_DEADLINE, OUT_FAILED, OUT_GAVE_UP, OUT_SHED,
+                       OUT_SUCCESS, SRC_CANCELLED, SRC_CLIENT_TIMEOUT)
 from ..rng import BLOCK, BlockRandom
 from .events import PRIORITY, Attempt, Held, Line, Request, Tick, Timer, TimerQueue
-from .recorder import (CODE_CANCELLED, CODE_OK, CODE_TIMEOUT, OUT_DEADLINE, OUT_FAILED, OUT_GAVE_UP, OUT_SHED,
-                       OUT_SUCCESS, SRC_CANCELLED, SRC_CLIENT_TIMEOUT)
 
 _OUTCOME = {"failed": OUT_FAILED, "gave_up": OUT_GAVE_UP, "deadline": OUT_DEADLINE}
 

@@ -8,7 +8,8 @@ import numpy as np
 import simpy
 
 from ..catalog import ErrorCode, load_catalog
-from ..policies.retry import FAIL, CodePlan, OnCodes
+from ..policies.retry import OnCodes
+from ..records import SRC_AUTH, SRC_LIMITER, SRC_QUOTA, SRC_REQUEST, RunRecord
 from ..rng import BlockRandom, resolve_seed, spawn_streams
 from ..scenario import Scenario, build_strategy, load_scenario
 from ..server.build import build_incidents
@@ -43,10 +44,9 @@ def code_table(scenario: Scenario, catalog) -> list:
     return codes
 
 
-def _configure_api_side(scenario, catalog, index, ops, streams, service, clients, samplers) -> dict:
-    """Wire the scenario's API-side protections (resilsim.server) into the service and clients; their counters."""
+def _configure_api_side(scenario, catalog, index, ops, streams, service, clients) -> None:
+    """Wire the scenario's API-side protections (resilsim.server) into the service and clients."""
     from ..server.build import build_admission, build_auth, make_gate, tenant_tiers
-    from .recorder import SRC_AUTH, SRC_LIMITER, SRC_QUOTA, SRC_REQUEST
     svc, cl = scenario.service, scenario.clients
     if cl.arrival.poisson.changes:
         clients.configure_changes([(c.start, c.start + c.duration, c.rate) for c in cl.arrival.poisson.changes])
@@ -75,7 +75,6 @@ def _configure_api_side(scenario, catalog, index, ops, streams, service, clients
                       discipline=q.discipline, lifo_above=q.lifo_above, codel_target=q.codel_target,
                       codel_interval=q.codel_interval, shed_load=svc.shed.load if svc.shed else None,
                       reject_cost=svc.reject_cost, mean_service=mean_service)
-    return {"admission": admission, "auth": auth}
 
 
 def _resolve(name: str | None, catalog, index: dict) -> int:
@@ -114,19 +113,15 @@ def simulate(scenario, seed: int | np.random.SeedSequence | None = 0, *, strateg
     codes = code_table(scenario, catalog)
     index = {c.code: i for i, c in enumerate(codes)}
     names = strategies or list(scenario.strategies)
-    runs = {}
-    for name in names:
-        spec = scenario.strategies[name]
-        strategy = build_strategy(spec, name, scenario.clients)
-        t0 = time.perf_counter()
-        runs[name] = _run_one(scenario, root, strategy.policy, catalog, codes, index, record, strategy)
-        runs[name]["wall_s"] = time.perf_counter() - t0
-        runs[name]["strategy"] = strategy
+    runs = {name: _run_one(scenario, root, build_strategy(scenario.strategies[name], name, scenario.clients),
+                           catalog, codes, index, record) for name in names}
     return Result.from_runs(scenario, seed, codes, runs)
 
 
-def _run_one(scenario: Scenario, seed, policy, catalog, codes: list, index: dict, record: str = "full",
-             strategy=None) -> dict:
+def _run_one(scenario: Scenario, seed, strategy, catalog, codes: list, index: dict, record: str) -> RunRecord:
+    """Run ``strategy`` through ``scenario`` on the streams of ``seed`` (a SeedSequence); its record."""
+    t0 = time.perf_counter()
+    policy = strategy.policy
     streams = spawn_streams(seed)
     env = simpy.Environment()
     ops = list(scenario.service.operations)
@@ -137,13 +132,12 @@ def _run_one(scenario: Scenario, seed, policy, catalog, codes: list, index: dict
     plans = [policy.plan(c) for c in codes]
     timeout_plan = policy.plan(CLIENT_TIMEOUT)
     # The strategy's own timeout and deadline (or its library preset's) over the scenario's (scenario.build_strategy).
-    timeout, deadline = (strategy.client_limits(scenario.clients) if strategy is not None
-                         else (scenario.clients.timeout, scenario.clients.deadline))
+    timeout, deadline = strategy.client_limits(scenario.clients)
     clients = Clients(env, rate=scenario.clients.arrival.poisson.rate, until=scenario.duration,
                       op_weights=weights, arrival_gen=streams["arrivals"], jitter_gen=streams["jitter"],
                       recorder=recorder, plans=plans, timeout_plan=timeout_plan,
                       reauth_delay=policy.reauth_delay, timeout=timeout, deadline=deadline)
-    if strategy is not None and strategy.hedge is not None:
+    if strategy.hedge is not None:
         clients.configure_hedge(*strategy.hedge)  # before the service takes clients.respond
 
     svc = scenario.service
@@ -162,7 +156,7 @@ def _run_one(scenario: Scenario, seed, policy, catalog, codes: list, index: dict
                       timeout_code=_resolve(catalog.timeout_code, catalog, index),
                       respond=clients.respond)
     clients.service = service
-    api = _configure_api_side(scenario, catalog, index, ops, streams, service, clients, samplers)
+    _configure_api_side(scenario, catalog, index, ops, streams, service, clients)
     probe = _configure_guards(strategy, scenario, catalog, codes, index, streams, clients)
     sampler = Sampler(env, service, bin=scenario.bin, until=scenario.duration)
     if probe is not None:
@@ -173,14 +167,13 @@ def _run_one(scenario: Scenario, seed, policy, catalog, codes: list, index: dict
     watchdog = Watchdog(scenario, clients, recorder)
     if run_until(env, scenario.duration + scenario.drain, watchdog, CHECK_EVERY) is not None:
         trim_partial(recorder, clients)
-    return {"recorder": recorder, "operations": ops, "windows": faults.windows(),
-            "busy_time": service.busy_time, "wasted_time": service.wasted_time,
-            "reject_time": service.opt.reject_time, "api_side": api, "sampler": sampler, "workers": service.workers,
-            "end_time": env.now,
-            # For the invariant checks (resilsim.invariants) and a truncated run's report.
-            "attempts_sent": clients.attempts_sent, "requests_done": clients.requests_done,
-            "guard_counts": _guard_counts(clients, sampler),
-            **watchdog.report(env.now)}
+    return RunRecord(strategy=strategy, recorder=recorder, operations=ops, windows=faults.windows(),
+                     workers=service.workers, sampler=sampler, busy_s=service.busy_time,
+                     wasted_s=service.wasted_time, reject_s=service.opt.reject_time, end_time=env.now,
+                     attempts_sent=clients.attempts_sent, requests_done=clients.requests_done,
+                     guard_counts=_guard_counts(clients, sampler), truncated=watchdog.reason,
+                     stopped_at=env.now if watchdog.reason is not None else None,
+                     wall_s=time.perf_counter() - t0)
 
 
 # ---------------------------------------------------------------- client-side guards (resilsim.policies.guards)
@@ -192,7 +185,7 @@ def _configure_guards(strategy, scenario, catalog, codes: list, index: dict, str
     first use with a scope), so no state passes between strategies or runs.
     Guards draw from the run's own ``guards`` stream.
     """
-    if strategy is None or strategy.guards is None:
+    if strategy.guards is None:
         return None
     from ..policies.guards import Guards
     first = strategy.make_guards()  # the population's guard set (and the guard classes the sampler watches)

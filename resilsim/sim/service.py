@@ -10,11 +10,11 @@ import bisect
 import math
 from collections import deque
 
+from ..records import (CODE_OK, SRC_BACKGROUND, SRC_CAPACITY, SRC_INCIDENT, SRC_LIMITER, SRC_PROCESSING_TIMEOUT,
+                       SRC_QUEUE_TIMEOUT, SRC_SERVICE, SRC_SHED)
 from ..rng import BlockRandom
 from ..server.faults import FROM_INCIDENT
 from .events import PRIORITY
-from .recorder import (CODE_OK, SRC_AUTH, SRC_BACKGROUND, SRC_CAPACITY, SRC_INCIDENT, SRC_LIMITER,
-                       SRC_PROCESSING_TIMEOUT, SRC_QUEUE_TIMEOUT, SRC_SERVICE, SRC_SHED)
 
 #: Queue disciplines: who a free worker takes next.
 FIFO, LIFO, ADAPTIVE_LIFO, CODEL = "fifo", "lifo", "adaptive_lifo", "codel"
