@@ -19,7 +19,7 @@ from .events import run_until
 from .limits import CHECK_EVERY, Watchdog, expected_requests, trim_partial
 from .recorder import new_recorder
 from .sampler import Sampler
-from .service import Service
+from .service import Service, ServiceOptions
 
 #: The client-side timeout, as a code a policy can be asked about: retried by
 #: default (advice "retry"), like every retry library does with timeouts.
@@ -44,8 +44,9 @@ def code_table(scenario: Scenario, catalog) -> list:
     return codes
 
 
-def _configure_api_side(scenario, catalog, index, ops, streams, service, clients) -> None:
-    """Wire the scenario's API-side protections (resilsim.server) into the service and clients."""
+def _api_side(scenario, catalog, index: dict, ops: list, streams, clients) -> tuple:
+    """The scenario's API-side protections (resilsim.server): ``(limiter, rate_limit_code, ServiceOptions)``
+    for the service; the clients get their tenants and arrival-rate changes when the scenario has them."""
     from ..server.build import build_admission, build_auth, make_gate, tenant_tiers
     svc, cl = scenario.service, scenario.clients
     if cl.arrival.poisson.changes:
@@ -53,28 +54,33 @@ def _configure_api_side(scenario, catalog, index, ops, streams, service, clients
     admission = build_admission(scenario, catalog, index, ops,
                                 {"request": SRC_REQUEST, "limiter": SRC_LIMITER, "quota": SRC_QUOTA})
     auth = build_auth(scenario, streams["server"])
+    limiter, rate_limit_code = None, _resolve(catalog.rate_limit_code, catalog, index)
     simple = admission.simple_limiter() if admission is not None and auth is None else None
     if simple is not None:
         # One global limiter and nothing else: the service's own limiter slot, no gate, no tenants.
-        service.limiter, service.rate_limit_code = simple
+        limiter, rate_limit_code = simple
         admission = None
     gate = None
     if admission is not None or auth is not None:
         clients.configure_tenants(streams["server"], len(tenant_tiers(scenario)[1]), cl.clients_per_tenant, auth)
-        gate = make_gate(service, admission, auth,
-                         _resolve(catalog.auth_code, catalog, index), SRC_AUTH)
-    pt = svc.processing_timeout
-    q = svc.queue
+        auth_code = _resolve(catalog.auth_code, catalog, index)
+
+        def gate(service):
+            return make_gate(service, admission, auth, auth_code, SRC_AUTH)
+    pt, q, load = svc.processing_timeout, svc.queue, svc.load_latency
     weights = np.array([svc.operations[o].weight for o in ops], dtype=float)
     mean_service = float(np.dot(weights / weights.sum(),
                                 [svc.operations[o].latency.distribution().mean for o in ops]))
-    service.configure(gate=gate, processing_timeout=pt.after if pt else None,
-                      processing_code=(_resolve(pt.code or catalog.timeout_code, catalog, index) if pt else None),
-                      load_alpha=svc.load_latency.alpha if svc.load_latency else 0.0,
-                      load_power=svc.load_latency.power if svc.load_latency else 1.0,
-                      discipline=q.discipline, lifo_above=q.lifo_above, codel_target=q.codel_target,
-                      codel_interval=q.codel_interval, shed_load=svc.shed.load if svc.shed else None,
-                      reject_cost=svc.reject_cost, mean_service=mean_service)
+    codel = q.discipline == "codel"
+    options = ServiceOptions(
+        make_gate=gate,
+        processing_timeout=pt.after if pt else math.inf,
+        processing_code=(_resolve(pt.code or catalog.timeout_code, catalog, index) if pt else -1),
+        load_alpha=load.alpha if load else 0.0, load_power=load.power if load else 1.0,
+        discipline=q.discipline, lifo_above=q.lifo_above,
+        codel_target=q.codel_target if codel else math.inf, codel_interval=q.codel_interval if codel else math.inf,
+        shed_load=svc.shed.load if svc.shed else math.inf, reject_s=svc.reject_cost * mean_service)
+    return limiter, rate_limit_code, options
 
 
 def _resolve(name: str | None, catalog, index: dict) -> int:
@@ -148,15 +154,13 @@ def _run_one(scenario: Scenario, seed, strategy, catalog, codes: list, index: di
                                 lambda: BlockRandom(np.random.default_rng(streams["faults"].integers(2 ** 62))))
     background = {catalog[c].code: p for c, p in scenario.faults.background.items()}
     faults = FaultSchedule(ops, [c.code for c in codes], background, incidents)
-    limiter = None  # rate limits go through the admission gate (resilsim.server.build)
+    limiter, rate_limit_code, options = _api_side(scenario, catalog, index, ops, streams, clients)
     service = Service(env, workers=svc.workers, queue_limit=svc.queue.limit, queue_timeout=svc.queue.timeout,
                       samplers=samplers, faults=faults, fault_gen=streams["faults"], limiter=limiter,
-                      rate_limit_code=_resolve(catalog.rate_limit_code, catalog, index),
-                      overload_code=_resolve(catalog.overload_code, catalog, index),
-                      timeout_code=_resolve(catalog.timeout_code, catalog, index),
-                      respond=clients.respond)
+                      rate_limit_code=rate_limit_code, overload_code=_resolve(catalog.overload_code, catalog, index),
+                      timeout_code=_resolve(catalog.timeout_code, catalog, index), respond=clients.respond,
+                      options=options)
     clients.service = service
-    _configure_api_side(scenario, catalog, index, ops, streams, service, clients)
     probe = _configure_guards(strategy, scenario, catalog, codes, index, streams, clients)
     sampler = Sampler(env, service, bin=scenario.bin, until=scenario.duration)
     if probe is not None:
@@ -169,7 +173,7 @@ def _run_one(scenario: Scenario, seed, strategy, catalog, codes: list, index: di
         trim_partial(recorder, clients)
     return RunRecord(strategy=strategy, recorder=recorder, operations=ops, windows=faults.windows(),
                      workers=service.workers, sampler=sampler, busy_s=service.busy_time,
-                     wasted_s=service.wasted_time, reject_s=service.opt.reject_time, end_time=env.now,
+                     wasted_s=service.wasted_time, reject_s=service.refused.time_s, end_time=env.now,
                      attempts_sent=clients.attempts_sent, requests_done=clients.requests_done,
                      guard_counts=_guard_counts(clients, sampler), truncated=watchdog.reason,
                      stopped_at=env.now if watchdog.reason is not None else None,
