@@ -55,6 +55,8 @@ class RunRecord:
     busy_s: float
     wasted_s: float
     reject_s: float
+    #: attempts the service refused on arrival (rate limit, quota, auth, a full queue, load shedding)
+    refusals: int
     #: the simulated time the run ended at
     end_time: float
     #: the clients' own counters: attempts sent, requests ended (the invariants check rows against them)

@@ -173,7 +173,8 @@ def _run_one(scenario: Scenario, seed, strategy, catalog, codes: list, index: di
         trim_partial(recorder, clients)
     return RunRecord(strategy=strategy, recorder=recorder, operations=ops, windows=faults.windows(),
                      workers=service.workers, sampler=sampler, busy_s=service.busy_time,
-                     wasted_s=service.wasted_time, reject_s=service.refused.time_s, end_time=env.now,
+                     wasted_s=service.wasted_time, reject_s=service.refused.time_s,
+                     refusals=service.refused.count, end_time=env.now,
                      attempts_sent=clients.attempts_sent, requests_done=clients.requests_done,
                      guard_counts=_guard_counts(clients, sampler), truncated=watchdog.reason,
                      stopped_at=env.now if watchdog.reason is not None else None,

@@ -150,7 +150,8 @@ class Service:
         return False
 
     def _reject(self, att, now: float, code: int, source: int) -> None:
-        # Answer a refusal; when rejecting is not free, a worker spends reject_cost on it.
+        # Answer a refusal (every refusal on arrival comes here, so refused.count is every one); when refusing is
+        # not free, a worker spends reject_s on it.
         att.code = code
         att.source = source
         refused = self.refused
@@ -179,12 +180,7 @@ class Service:
             wait = limiter.try_acquire(now)
             if wait > 0.0:
                 att.retry_after = wait
-                if self.opt.reject_s:
-                    self._reject(att, now, self.rate_limit_code, SRC_LIMITER)
-                    return
-                att.code = self.rate_limit_code
-                att.source = SRC_LIMITER
-                self.respond(att, now)
+                self._reject(att, now, self.rate_limit_code, SRC_LIMITER)
                 return
         if self.free:
             self.free -= 1
@@ -192,12 +188,8 @@ class Service:
         elif len(self.queue) < self.queue_limit:
             att.t_queued = now
             self.queue.append(att)
-        elif self.opt.reject_s:
-            self._reject(att, now, self.overload_code, SRC_CAPACITY)
         else:
-            att.code = self.overload_code
-            att.source = SRC_CAPACITY
-            self.respond(att, now)
+            self._reject(att, now, self.overload_code, SRC_CAPACITY)
 
     def _segment(self, now: float):
         if not (self._seg_start <= now < self._seg_end):
@@ -241,7 +233,8 @@ class Service:
         self.busy_time += att.service_time
         if att.abandoned:
             self.wasted_time += att.service_time
-        # FIFO and free refusals (otherwise __init__ picks _complete_general): the hot path.
+        # _complete_general for FIFO and free refusals, inlined: the hot path (otherwise __init__ picks the general
+        # one). tests/sim/test_service.py holds the two to the same results.
         queue = self.queue
         while queue:
             nxt = queue.popleft()
@@ -263,7 +256,7 @@ class Service:
             self.respond(att, now)
 
     def _complete_general(self, att) -> None:
-        # _complete for other queue disciplines or costly rejections.
+        # An attempt's service ends: count the work, take the next attempt (any discipline, refusal costs), answer.
         now = self.env._now
         self.busy_time += att.service_time
         if att.abandoned:
@@ -282,21 +275,19 @@ class Service:
         queue = self.queue
         disc = self.opt.discipline
         while queue:
-            if disc is FIFO:
-                nxt = queue.popleft()
-            elif disc is LIFO or (disc is ADAPTIVE_LIFO and len(queue) > self.opt.lifo_above):
+            if disc is LIFO or (disc is ADAPTIVE_LIFO and len(queue) > self.opt.lifo_above):
                 nxt = queue.pop()
-            elif disc is CODEL:
+            else:
                 nxt = queue.popleft()
-                # Shed what waited past the target unless the queue drained recently (a burst, not a standing queue).
-                if now - nxt.t_queued > self.opt.codel_target and now - self._last_empty > self.opt.codel_interval:
+                # CoDel sheds what waited past the target unless the queue drained recently (a burst, not a
+                # standing queue).
+                if (disc is CODEL and now - nxt.t_queued > self.opt.codel_target
+                        and now - self._last_empty > self.opt.codel_interval):
                     nxt.code = self.overload_code
                     nxt.source = SRC_SHED
                     if not nxt.abandoned:
                         self.respond(nxt, now)
                     continue
-            else:
-                nxt = queue.popleft()
             if now - nxt.t_queued > self.queue_timeout:
                 self._time_out_queued(nxt, now)
                 continue
@@ -308,8 +299,10 @@ class Service:
 
     @property
     def queue_length(self) -> int:
+        """Attempts waiting for a worker."""
         return len(self.queue)
 
     @property
     def in_service(self) -> int:
+        """Workers busy (serving, or spending a refusal's cost)."""
         return self.workers - self.free
