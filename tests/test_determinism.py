@@ -196,42 +196,6 @@ def test_same_seed_same_rows_as_pinned(name):
     assert _facts(name) == PINNED[name]
 
 
-if __name__ == "__main__":
-    for n in sorted(CASES):
-        print(f"    {n!r}:\n        {_facts(n)},")
-
-
-def test_run_until_matches_simpy_run(monkeypatch):
-    # The inlined event loop must process the same events in the same order as env.run(until=...).
-    import resilsim.sim.run as run_module
-
-    fast = _facts("all_features.yaml")
-    monkeypatch.setattr(run_module, "run_until", lambda env, until, *watchdog: env.run(until=until))
-    assert _facts("all_features.yaml") == fast
-
-
-def test_run_until_stops_before_until_and_sets_now():
-    import simpy
-
-    from resilsim.sim.events import run_until
-
-    env = simpy.Environment()
-    seen = []
-
-    def proc():
-        for _ in range(5):
-            yield env.timeout(1.0)
-            seen.append(env.now)
-
-    env.process(proc())
-    run_until(env, 3.0)  # the event at exactly 3.0 is left for later, as env.run(until=3.0) does
-    assert seen == [1.0, 2.0] and env.now == 3.0
-    run_until(env, 10.0)
-    assert seen == [1.0, 2.0, 3.0, 4.0, 5.0] and env.now == 10.0
-    with pytest.raises(ValueError):
-        run_until(env, 5.0)
-
-
 def test_baseline_and_reference_scenario_agree():
     # Same workload, two implementations: 20k requests each. Amplification is 1/(1-0.05) ≈ 1.0526 with
     # binomial sd ≈ 0.0017 at this size; 0.01 is about 4 sd of the difference of two such estimates.
@@ -251,46 +215,6 @@ def test_baseline_and_reference_scenario_agree():
     assert 0.4 < ours["p99_s"] < 1.0 and 0.4 < base["p99_latency_s"] < 1.0
 
 
-def test_timer_queue_fires_as_a_timer_event_per_attempt_would():
-    # events.TimerQueue keeps attempt timers off SimPy's heap; the timers that fire must fire at the same times
-    # and in the same order among other events (ties included) as one Timer event per attempt.
-    import random
-
-    import simpy
-
-    from resilsim.sim.events import PRIORITY, Attempt, Request, Tick, Timer, TimerQueue, run_until
-
-    def run(queued: bool) -> list:
-        env, rng, log = simpy.Environment(), random.Random(5), []
-        timers = TimerQueue(env)
-        # As Clients._timer: an answered attempt's timer does nothing.
-        fired = [lambda t: t.att.answered or log.append(("timeout", t.att.n, env.now))]
-        req = Request(0, 0, 0.0, 0.0)
-
-        def answer(ev):
-            ev.att.answered = True
-            log.append(("answer", ev.att.n, env.now))
-
-        def send(tick):
-            att = Attempt(req, len(log), env.now)
-            log.append(("send", att.n, env.now))
-            # Times on a 0.25 s grid, so timers tie with sends and answers; some delays out of order.
-            delay = 1.0 if rng.random() < 0.8 else rng.choice([0.25, 0.5, 0.75])
-            if queued:
-                timers.add(att, delay, fired)
-            else:
-                env.schedule(Timer(att, fired), PRIORITY, delay)
-            if rng.random() < 0.7:  # answered after a while (a Timer event is just a scheduled call here)
-                env.schedule(Timer(att, [answer]), PRIORITY, rng.choice([0.0, 0.25, 0.5, 1.0, 1.25]))
-            tick.callbacks = [send]
-            env.schedule(tick, PRIORITY, rng.choice([0.0, 0.25, 0.25, 0.5]))
-
-        start = Tick()
-        start.callbacks = [send]
-        env.schedule(start, PRIORITY, 0.0)
-        run_until(env, 300.0)
-        return log
-
-    plain, queued = run(False), run(True)
-    assert plain == queued
-    assert sum(e[0] == "timeout" for e in plain) > 100 and sum(e[0] == "answer" for e in plain) > 100
+if __name__ == "__main__":
+    for n in sorted(CASES):
+        print(f"    {n!r}:\n        {_facts(n)},")
