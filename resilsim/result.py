@@ -48,7 +48,7 @@ class Result:
     @classmethod
     def from_runs(cls, scenario, seed, codes: list, runs: dict[str, RunRecord]) -> "Result":
         """Keep the columns of several strategy runs, checked, for the tables (internal to :func:`simulate`)."""
-        if any(getattr(run.recorder, "summary_only", False) for run in runs.values()):
+        if any(run.recorder.summary_only for run in runs.values()):
             return SummaryResult.from_runs(scenario, seed, codes, runs)
         from .invariants import check_run
         for name, run in runs.items():  # every run is checked before its tables are built (docs/reliability.md)
@@ -426,7 +426,7 @@ def _timeline_frame(name: str, scenario, counts: dict, run: RunRecord) -> pd.Dat
             tl[f"{col}_rps"] = counts[col] / width
         tl["queue_length"] = sampler.queue
         tl["utilisation"] = sampler.busy / run.workers
-        for col, values in getattr(sampler, "extra", {}).items():
+        for col, values in sampler.extra.items():
             tl[col] = values  # client-side guard state (breaker_open, budget_tokens, ...; see sim.run._guard_probe)
     return tl
 

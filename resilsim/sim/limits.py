@@ -115,7 +115,7 @@ class Watchdog:
 def trim_partial(recorder, clients) -> None:
     """After a stop: drop request rows drawn ahead for arrivals that never happened (ids ≥ arrived)."""
     arrived = clients._next_id
-    if getattr(recorder, "summary_only", False):
+    if recorder.summary_only:
         recorder.drop_arrivals_from(arrived)  # summary-only recording keeps counts, not rows
         return
     if recorder.requests.n > arrived:

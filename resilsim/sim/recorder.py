@@ -53,6 +53,8 @@ class Recorder:
     arrival block writes its start times and operations in one slice.
     """
 
+    summary_only = False  # it keeps rows (SummaryRecorder keeps counts)
+
     def __init__(self, expected_requests: int):
         self.requests = Columns(REQUEST_COLUMNS, expected_requests)
         self.attempts = Columns(ATTEMPT_COLUMNS, int(expected_requests * 1.25))
