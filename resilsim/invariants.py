@@ -37,9 +37,8 @@ import math
 import numpy as np
 
 from .errors import InvariantError
-from .sim.recorder import CODE_OK, OUT_INCOMPLETE, OUT_SHED, OUT_SUCCESS, OUTCOMES
+from .records import CODE_OK, OUT_INCOMPLETE, OUT_SHED, OUT_SUCCESS, OUTCOMES, RunRecord
 
-CHECKS = ("ends_once", "attempts_add_up", "time_order", "deadline", "codes_add_up")
 #: check_run checks runs of more requests than this in slices of request ids (memory: see check_run).
 CHUNK_REQUESTS = 1 << 17
 
@@ -55,7 +54,7 @@ def violations(req: dict, att: dict, *, ok_code: int = CODE_OK, deadline: float 
     """Every broken invariant of one strategy's tables as ``(check, what is wrong)``; empty when all hold.
 
     ``req``: numpy columns ``start``, ``end``, ``attempts``, ``code``, ``outcome``
-    (row i is request i; outcome numbered as :data:`resilsim.sim.recorder.OUTCOMES`).
+    (row i is request i; outcome numbered as :data:`resilsim.records.OUTCOMES`).
     ``att``: ``request``, ``attempt``, ``start``, ``end``, ``code``. ``ok_code``
     is the code value meaning success; ``deadline`` (seconds after a request's
     start) and ``end_time`` (the run's last simulated second) as in the run;
@@ -200,16 +199,15 @@ def _seed_text(seed) -> str:
     return repr(seed)
 
 
-def check_run(scenario, seed, strategy: str, run: dict) -> None:
+def check_run(scenario, seed, strategy: str, run: RunRecord) -> None:
     """Check one strategy's raw run (the recorder's columns and the clients' counters); raise on a violation."""
-    rec, st = run["recorder"], run["strategy"]  # full recording: summary-only runs have no rows to check
+    rec, st = run.recorder, run.strategy  # full recording: summary-only runs have no rows to check
     req, att = rec.requests.view(), rec.attempts.view()
-    kw = {"ok_code": CODE_OK, "deadline": st.client_limits(scenario.clients)[1], "end_time": run.get("end_time"),
+    kw = {"ok_code": CODE_OK, "deadline": st.client_limits(scenario.clients)[1], "end_time": run.end_time,
           "hedged": st.hedge is not None}
     n, a_req = len(req["start"]), att["request"]
     if n <= CHUNK_REQUESTS or not bool(((a_req >= 0) & (a_req < n)).all()):
-        problems = violations(req, att, attempts_sent=run.get("attempts_sent"),
-                              requests_done=run.get("requests_done"), **kw)
+        problems = violations(req, att, attempts_sent=run.attempts_sent, requests_done=run.requests_done, **kw)
     else:
         # In slices of request ids, so the checks' temporary arrays (~100 bytes per attempt) stay a fraction of
         # the run's own columns (benchmarks/RESULTS.md: memory per attempt). Every check is per request,
@@ -227,8 +225,8 @@ def check_run(scenario, seed, strategy: str, run: dict) -> None:
                     problems.append(p)
             del part
         finished = int(np.count_nonzero(req["outcome"] != OUT_INCOMPLETE))
-        problems = (_done_counter(run.get("requests_done"), finished) + problems
-                    + _sent_counter(run.get("attempts_sent"), len(a_req), n - finished, kw["hedged"]))
+        problems = (_done_counter(run.requests_done, finished) + problems
+                    + _sent_counter(run.attempts_sent, len(a_req), n - finished, kw["hedged"]))
     if problems:
         raise report(problems, scenario=scenario.name, strategy=strategy, seed=seed)
 

@@ -14,7 +14,8 @@ import numpy as np
 import pandas as pd
 
 from .errors import ResilsimError
-from .sim.recorder import CODE_CANCELLED, CODE_OK, CODE_TIMEOUT, OUT_INCOMPLETE, OUT_SUCCESS, OUTCOMES, SOURCES
+from .records import (CODE_CANCELLED, CODE_OK, CODE_TIMEOUT, OUT_INCOMPLETE, OUT_SUCCESS, OUTCOMES, SOURCES,
+                      RunRecord)
 
 SUMMARY_COLUMNS = ["strategy", "requests", "success_rate", "p50_s", "p95_s", "p99_s", "mean_attempts",
                    "amplification", "goodput_rps", *OUTCOMES, "wasted_s"]
@@ -41,32 +42,19 @@ class Result:
         #: strategy → why its run stopped early at a scenario limit (its tables are partial); empty: none did.
         self.truncated = {} if truncated is None else truncated
         self._requests, self._attempts, self._timeline = requests, attempts, timeline
-        self._cols = None  # from_runs: strategy → the recorder's columns and what the tables need besides
+        self._runs: dict[str, RunRecord] | None = None  # from_runs: the tables come from these runs' columns
         self._codes = self._code_lut = self._code_categories = None
 
     @classmethod
-    def from_runs(cls, scenario, seed, codes: list, runs: dict) -> "Result":
+    def from_runs(cls, scenario, seed, codes: list, runs: dict[str, RunRecord]) -> "Result":
         """Keep the columns of several strategy runs, checked, for the tables (internal to :func:`simulate`)."""
-        if any(getattr(run["recorder"], "summary_only", False) for run in runs.values()):
+        if any(run.recorder.summary_only for run in runs.values()):
             return SummaryResult.from_runs(scenario, seed, codes, runs)
         from .invariants import check_run
         for name, run in runs.items():  # every run is checked before its tables are built (docs/reliability.md)
             check_run(scenario, seed, name, run)
-        strategies, stats, cols, windows = {}, {}, {}, []
-        for name, run in runs.items():
-            rec = run["recorder"]
-            windows = run["windows"]
-            strategies[name] = run["strategy"].describe()  # retry policy, guards, hedging
-            stats[name] = {"wall_s": run["wall_s"], "busy_s": run["busy_time"], "wasted_s": run["wasted_time"],
-                           "reject_s": run.get("reject_time", 0.0),
-                           "attempt_bytes": rec.attempts.nbytes, "end_time": run["end_time"],
-                           "attempts_sent": run.get("attempts_sent"), "requests_done": run.get("requests_done"),
-                           "stopped_at": run.get("stopped_at"), **run.get("guard_counts", {})}
-            cols[name] = {"req": rec.requests.view(), "att": rec.attempts.view(), "operations": run["operations"],
-                          "sampler": run.get("sampler"), "workers": run["workers"]}
-        truncated = {name: run["truncated"] for name, run in runs.items() if run.get("truncated")}
-        result = cls(scenario, seed, windows=windows, strategies=strategies, stats=stats, truncated=truncated)
-        result._cols = cols
+        result = cls(scenario, seed, **_described(runs, lambda rec: rec.attempts.nbytes))
+        result._runs = runs
         result._codes = codes
         return result
 
@@ -75,7 +63,7 @@ class Result:
     @property
     def requests(self) -> pd.DataFrame:
         """One row per request: strategy, request id, operation, start, end, latency (s), attempts, outcome, code."""
-        if self._requests is None and self._cols is not None:
+        if self._requests is None and self._runs is not None:
             self._requests = self._table("requests")
         return self._requests
 
@@ -87,7 +75,7 @@ class Result:
     @property
     def attempts(self) -> pd.DataFrame:
         """One row per attempt: strategy, request id, attempt number, start, end (s), HTTP status, code, source."""
-        if self._attempts is None and self._cols is not None:
+        if self._attempts is None and self._runs is not None:
             self._attempts = self._table("attempts")
         return self._attempts
 
@@ -99,10 +87,10 @@ class Result:
     @property
     def timeline(self) -> pd.DataFrame:
         """One row per strategy and time bin (see :func:`_timeline`)."""
-        if self._timeline is None and self._cols is not None:
-            frames = [_timeline(name, c["req"], c["att"], self.scenario, c) for name, c in self._cols.items()]
+        if self._timeline is None and self._runs is not None:
+            frames = [_timeline(name, self.scenario, run) for name, run in self._runs.items()]
             tl = pd.concat(frames, ignore_index=True)
-            tl["strategy"] = pd.Categorical(tl["strategy"], categories=list(self._cols))
+            tl["strategy"] = pd.Categorical(tl["strategy"], categories=list(self._runs))
             self._timeline = tl
         return self._timeline
 
@@ -112,20 +100,21 @@ class Result:
 
     def _from_tables(self) -> None:
         # A table assigned by hand: build the others first, then the tables are the source of every metric.
-        if self._cols is not None:
+        if self._runs is not None:
             _ = self.requests, self.attempts, self.timeline
-            self._cols = None
+            self._runs = None
 
     def _table(self, which: str) -> pd.DataFrame:
         # The requests or attempts table of every strategy, straight from the recorder's columns: views where
         # the dtype is already the table's (one strategy), categoricals from integer codes (no strings per row).
-        cols, codes = self._cols, self._codes
-        order = list(cols)
+        runs, codes = self._runs, self._codes
+        order = list(runs)
+        cols = [{"req": run.recorder.requests.view(), "att": run.recorder.attempts.view()} for run in runs.values()]
         names = [c.code for c in codes] + ["TIMEOUT", "", "CANCELLED"]
         if self._code_lut is None:
             # Codes -1 (ok), -2 (timeout) and -3 (a cancelled hedge) map to the last three names; the categories
             # are the codes either table uses, in the catalog's order (the same for both tables).
-            raw = np.unique(np.concatenate([np.unique(c[t]["code"]) for c in cols.values() for t in ("req", "att")]
+            raw = np.unique(np.concatenate([np.unique(c[t]["code"]) for c in cols for t in ("req", "att")]
                                            + [np.array([CODE_OK], dtype=np.int16)]))
             table_code = np.where(raw == CODE_CANCELLED, len(codes) + 2,
                                   np.where(raw == CODE_OK, len(codes) + 1, np.where(raw == CODE_TIMEOUT, len(codes), raw)))
@@ -142,11 +131,11 @@ class Result:
             return pd.Categorical.from_codes(join(parts), categories=categories)
 
         def strategy_codes(key):
-            return [np.full(len(c[key]["start"]), k, dtype=np.int8) for k, c in enumerate(cols.values())]
+            return [np.full(len(c[key]["start"]), k, dtype=np.int8) for k, c in enumerate(cols)]
 
         if which == "requests":
-            r = [c["req"] for c in cols.values()]
-            ops = [c["operations"] for c in cols.values()]
+            r = [c["req"] for c in cols]
+            ops = [run.operations for run in runs.values()]
             if any(o != ops[0] for o in ops):
                 raise ValueError("strategies of one result must share their operations")
             start, end = join([x["start"] for x in r]), join([x["end"] for x in r])
@@ -163,7 +152,7 @@ class Result:
             http = np.array([c.http for c in codes] + [0, 200, 0], dtype=np.int16)
             # HTTP status per raw code + 3: cancelled, timeout and ok first.
             status = np.concatenate([http[[len(codes) + 2, len(codes), len(codes) + 1]], http[:len(codes)]])
-            a = [c["att"] for c in cols.values()]
+            a = [c["att"] for c in cols]
             data = {
                 "strategy": cat(strategy_codes("att"), order),
                 "request": join([x["request"] for x in a]), "attempt": join([x["attempt"] for x in a]),
@@ -227,8 +216,9 @@ class Result:
 
     def _summary_rows(self) -> list[dict]:
         # One dict per strategy with the SUMMARY_COLUMNS (SummaryResult computes them from its counts).
-        if self._cols is not None:
-            return [self._summary_row(name, c["req"], c["att"]) for name, c in self._cols.items()]
+        if self._runs is not None:
+            return [self._summary_row(name, run.recorder.requests.view(), run.recorder.attempts.view())
+                    for name, run in self._runs.items()]
         req = self.measured()
         ids = self.attempts
         rows = []
@@ -313,9 +303,9 @@ class Result:
 
     def _row_counts(self) -> tuple[int, int]:
         # (requests, attempts) of the whole run, every strategy.
-        if self._cols is not None:
-            return (sum(len(c["req"]["start"]) for c in self._cols.values()),
-                    sum(len(c["att"]["start"]) for c in self._cols.values()))
+        if self._runs is not None:
+            return (sum(run.recorder.requests.n for run in self._runs.values()),
+                    sum(run.recorder.attempts.n for run in self._runs.values()))
         return len(self.requests), len(self.attempts)
 
     def __repr__(self) -> str:
@@ -385,16 +375,17 @@ def recovery_time(tl: pd.DataFrame, scenario, t0: float, t1: float) -> float:
     return float(time[starts[np.argmax(healthy)]] - t1)
 
 
-def _timeline(name: str, req: dict, att: dict, scenario, run: dict | None = None) -> pd.DataFrame:
+def _timeline(name: str, scenario, run: RunRecord) -> pd.DataFrame:
     """Per time bin: offered requests, attempts sent, their successes, and request success rate by arrival.
 
-    ``req`` and ``att`` are one strategy's recorded columns (numpy; see
+    From one strategy's recorded columns (numpy; see
     :mod:`resilsim.sim.recorder`). With the run's sampler: ``queue_length``
     and ``utilisation`` (busy workers ÷ workers) at each bin's start, and per
     second the attempts refused by the rate limiter (``limited_rps``), the
     quota, credits or a tier lock (``quota_rps``) and capacity or shedding
     (``overload_rps``).
     """
+    req, att = run.recorder.requests.view(), run.recorder.attempts.view()
     width = scenario.bin
     nbins = int(np.ceil(scenario.duration / width))
     rb = np.minimum((req["start"] // width).astype(int), nbins - 1)
@@ -411,12 +402,11 @@ def _timeline(name: str, req: dict, att: dict, scenario, run: dict | None = None
     return _timeline_frame(name, scenario, counts, run)
 
 
-def _sampled(run: dict | None, nbins: int) -> bool:
-    sampler = (run or {}).get("sampler")
-    return sampler is not None and sampler.nbins == nbins
+def _sampled(run: RunRecord, nbins: int) -> bool:
+    return run.sampler.nbins == nbins
 
 
-def _timeline_frame(name: str, scenario, counts: dict, run: dict | None = None) -> pd.DataFrame:
+def _timeline_frame(name: str, scenario, counts: dict, run: RunRecord) -> pd.DataFrame:
     """One strategy's timeline from per-bin counts: ``offered`` and ``succeeded`` requests by arrival bin,
     ``sent`` and ``sent_ok`` attempts by send bin and, with the run's sampler, ``limited``, ``quota`` and
     ``overload`` attempts (see :func:`_timeline`; :class:`SummaryResult` keeps only these counts)."""
@@ -431,14 +421,28 @@ def _timeline_frame(name: str, scenario, counts: dict, run: dict | None = None) 
         "attempt_success_rps": counts["sent_ok"] / width, "success_rate": rate,
     })
     if _sampled(run, nbins):
-        sampler = run["sampler"]
+        sampler = run.sampler
         for col in ("limited", "quota", "overload"):
             tl[f"{col}_rps"] = counts[col] / width
         tl["queue_length"] = sampler.queue
-        tl["utilisation"] = sampler.busy / run["workers"]
-        for col, values in getattr(sampler, "extra", {}).items():
+        tl["utilisation"] = sampler.busy / run.workers
+        for col, values in sampler.extra.items():
             tl[col] = values  # client-side guard state (breaker_open, budget_tokens, ...; see sim.run._guard_probe)
     return tl
+
+
+def _described(runs: dict[str, RunRecord], attempt_bytes) -> dict:
+    """What a result keeps of its runs besides their columns: windows, strategies, run statistics, truncations.
+
+    ``attempt_bytes(recorder)`` is the bytes the recorder holds for its attempts.
+    """
+    stats = {name: {"wall_s": run.wall_s, "busy_s": run.busy_s, "wasted_s": run.wasted_s, "reject_s": run.reject_s,
+                    "attempt_bytes": attempt_bytes(run.recorder), "end_time": run.end_time,
+                    "attempts_sent": run.attempts_sent, "requests_done": run.requests_done,
+                    "stopped_at": run.stopped_at, **run.guard_counts} for name, run in runs.items()}
+    return {"windows": next(reversed(runs.values())).windows if runs else [],
+            "strategies": {name: run.strategy.describe() for name, run in runs.items()},  # retry policy, guards, hedging
+            "stats": stats, "truncated": {name: run.truncated for name, run in runs.items() if run.truncated}}
 
 
 class NotRecordedError(ResilsimError, AttributeError):
@@ -469,28 +473,17 @@ class SummaryResult(Result):
         self.strategies = strategies
         self.stats = stats
         self.truncated = truncated or {}
-        # strategy -> recorder (counts, histogram), sampler and workers: what the summary and timeline need.
+        # strategy → its run: the recorder's counts and histogram, the sampler and workers for the timeline.
         self._runs = runs
         self._timeline = None
         self._measured_from = scenario.warmup
 
     @classmethod
-    def from_runs(cls, scenario, seed, codes: list, runs: dict) -> "SummaryResult":
+    def from_runs(cls, scenario, seed, codes: list, runs: dict[str, RunRecord]) -> "SummaryResult":
         """Keep the counts of several summary-only strategy runs (internal to :func:`simulate`)."""
-        strategies, stats, windows, kept = {}, {}, [], {}
-        for name, run in runs.items():
-            rec = run["recorder"]
-            rec.flush()
-            windows = run["windows"]
-            strategies[name] = run["strategy"].describe()  # retry policy, guards, hedging
-            stats[name] = {"wall_s": run["wall_s"], "busy_s": run["busy_time"], "wasted_s": run["wasted_time"],
-                           "reject_s": run.get("reject_time", 0.0),
-                           "attempt_bytes": rec.nbytes, "end_time": run["end_time"],
-                           "attempts_sent": run.get("attempts_sent"), "requests_done": run.get("requests_done"),
-                           "stopped_at": run.get("stopped_at"), **run.get("guard_counts", {})}
-            kept[name] = {"recorder": rec, "sampler": run.get("sampler"), "workers": run["workers"]}
-        truncated = {name: run["truncated"] for name, run in runs.items() if run.get("truncated")}
-        return cls(scenario, seed, kept, windows, strategies, stats, truncated)
+        for run in runs.values():
+            run.recorder.flush()
+        return cls(scenario, seed, runs, **_described(runs, lambda rec: rec.nbytes))
 
     def _no_rows(self, what: str):
         raise NotRecordedError(
@@ -516,7 +509,7 @@ class SummaryResult(Result):
     def timeline(self) -> pd.DataFrame:
         """Per strategy and time bin, the same columns as a full result's timeline (built once, on first use)."""
         if self._timeline is None:
-            frames = [_timeline_frame(name, self.scenario, run["recorder"].bins, run)
+            frames = [_timeline_frame(name, self.scenario, run.recorder.bins, run)
                       for name, run in self._runs.items()]
             tl = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)  # no copy for one
             tl["strategy"] = pd.Categorical(tl["strategy"], categories=list(self._runs))
@@ -529,7 +522,7 @@ class SummaryResult(Result):
 
     def latency_histogram(self, strategy: str):
         """The :class:`~resilsim.histogram.LogHistogram` of ``strategy``'s measured successful requests' latency (s)."""
-        return self._runs[strategy]["recorder"].latency
+        return self._runs[strategy].recorder.latency
 
     def _summary_rows(self) -> list[dict]:
         s = self.scenario
@@ -538,7 +531,7 @@ class SummaryResult(Result):
                                 f"({self._measured_from:g} s), not {s.warmup:g} s; simulate again with that warm-up")
         rows = []
         for name in self.strategies:
-            rec = self._runs[name]["recorder"]
+            rec = self._runs[name].recorder
             n = rec.requests_measured
             done = rec.outcomes.copy()
             done[OUT_INCOMPLETE] += n - int(done.sum())  # measured requests that never finished
@@ -547,7 +540,7 @@ class SummaryResult(Result):
         return rows
 
     def _row_counts(self) -> tuple[int, int]:
-        recs = [run["recorder"] for run in self._runs.values()]
+        recs = [run.recorder for run in self._runs.values()]
         return sum(r.requests_total for r in recs), sum(r.attempts_total for r in recs)
 
     def to_csv(self, out: str | Path) -> list[Path]:

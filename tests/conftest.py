@@ -1,6 +1,8 @@
 import os
+from pathlib import Path
 
 import pytest
+import yaml
 
 os.environ.setdefault("MPLBACKEND", "Agg")
 
@@ -32,12 +34,30 @@ def small(**over):
 def bench(name: str, duration: float, drain: float = 60.0) -> dict:
     """benchmarks/NAME (a benchmark workload) squeezed into ``duration`` seconds: its incidents keep their
     place (start and length scale with the run), then ``drain`` seconds for retries to finish."""
-    import yaml
-    from pathlib import Path
-
     data = yaml.safe_load((Path(__file__).resolve().parent.parent / "benchmarks" / name).read_text())
     scale = duration / data["duration"]
     for inc in data.get("faults", {}).get("incidents", []):
         inc["start"], inc["duration"] = inc["start"] * scale, inc["duration"] * scale
     data["duration"], data["drain"] = duration, drain
     return data
+
+
+#: Every shipped scenario file.
+SCENARIOS = sorted((Path(__file__).resolve().parents[1] / "scenarios").glob("*.yaml"))
+
+
+def shortened(path: Path, short: float = 60.0) -> dict:
+    """The scenario at ``path`` squeezed into ``short`` simulated seconds: its incidents, rate changes and
+    warm-up scaled alike, its drain cut to at most 30 s."""
+    d = yaml.safe_load(path.read_text())
+    f = short / d["duration"]
+    spans = d.get("faults", {}).get("incidents", []) + d["clients"]["arrival"]["poisson"].get("changes", [])
+    for span in spans:
+        span["start"] *= f
+        if "duration" in span:
+            span["duration"] *= f
+        for k in ("up", "down"):
+            if k in (span.get("ramp") or {}):
+                span["ramp"][k] *= f
+    d["duration"], d["warmup"], d["drain"] = short, d.get("warmup", 0) * f, min(d.get("drain", 600), 30.0)
+    return d

@@ -1,9 +1,15 @@
 """Pinned results: the core's optimisations must not change what a seed produces.
 
-A digest of every attempt and request row of two small fixed scenarios (the
-benchmark reference workload, and the same with every feature on) is pinned.
-If a change alters behaviour on purpose (a new random draw, a fixed bug),
-re-pin with ``python -m tests.test_determinism`` and say why in the commit.
+Digests of every attempt and request row (``rows``) and of the summary, timeline,
+guard and run-stat tables (``tables``) are pinned for every shipped scenario
+(squeezed into 60 simulated seconds), the benchmark reference workload, and the
+all-features workload with variants that between them take every fast path and
+its general twin: each guard kind and scope, hedging (with and without guards, and
+behind a blocking limiter), each queue discipline, load shedding, costly
+rejections, processing timeouts, load-dependent latency and the service's own
+global limiter. If a change alters behaviour on purpose (a new random draw, a
+fixed bug), re-pin with ``python -m tests.test_determinism`` and say why in the
+commit.
 """
 import hashlib
 from pathlib import Path
@@ -14,14 +20,10 @@ import yaml
 
 from resilsim import load_scenario, simulate
 
-from .conftest import bench
+from .conftest import SCENARIOS, bench, shortened
 
 BENCH = Path(__file__).resolve().parent.parent / "benchmarks"
 DURATION = 60.0  # simulated seconds: about 3,600 requests, well under a second of wall time
-
-
-def _scenario(name: str):
-    return load_scenario(bench(name, DURATION))
 
 
 def digest(result) -> str:
@@ -40,57 +42,158 @@ def digest(result) -> str:
     return h.hexdigest()[:16]
 
 
+def tables_digest(result) -> str:
+    """SHA-256 of the summary, timeline, guard statistics and run statistics (less wall time), as CSV."""
+    import pandas as pd
+
+    stats = pd.DataFrame({k: {c: v for c, v in s.items() if c != "wall_s"} for k, s in result.stats.items()})
+    h = hashlib.sha256()
+    for df in (result.summary(), result.timeline, result.guard_stats(), stats):
+        h.update(df.to_csv(float_format="%.12g").encode())
+    return h.hexdigest()[:16]
+
+
+# ---------------------------------------------------------------- the workloads pinned
+
+def _all_features(**changes):
+    """benchmarks/all_features.yaml in 60 s, with ``changes``: dotted keys (``service.shed``) set to values."""
+    def make():
+        data = bench("all_features.yaml", DURATION)
+        for key, value in changes.items():
+            *path, last = key.split(".")
+            node = data
+            for p in path:
+                node = node[p]
+            if value is None:
+                node.pop(last, None)
+            else:
+                node[last] = value
+        return data
+    return make
+
+
+_RETRY = {"wait": {"exponential": {"base": 0.1, "multiplier": 2, "cap": 30}}, "jitter": "full",
+          "stop": {"attempts": 4}, "retry_on": {"advice": False, "status": [429, 503]}}
+_ALL_GUARDS = {"throttle": {}, "client_rate": {}, "token_bucket": {}, "concurrency": {}, "quota": {},
+               "breaker": {"minimum_calls": 20, "open_s": 5}}
+
+CASES = {
+    "reference.yaml": lambda: bench("reference.yaml", DURATION),
+    "all_features.yaml": _all_features(),
+    # Every guard kind at once, per tenant; a breaker quick enough to open and half-open within the run.
+    "all_features+guards-per-tenant": _all_features(strategies={"g": {
+        "retry": _RETRY, "guards": {**_ALL_GUARDS, "scope": "tenant", "failures": "retryable"}}}),
+    # A non-blocking client limiter (refuses) per client; failures counted from a list of codes.
+    "all_features+guards-per-client": _all_features(strategies={"g": {
+        "retry": _RETRY, "guards": {"client_rate": {"block": False}, "ratio": {}, "breaker": {"minimum_calls": 20},
+                                    "scope": "client", "failures": ["ANALYTICS_2001", "TIMEOUT"]}}}),
+    # Hedging: alone, beside guards, and behind a blocking limiter; two extra copies race the first.
+    "all_features+hedge": _all_features(**{"strategies": {
+        "hedge": {"retry": _RETRY, "hedge": {"delay": 0.2, "max_extra": 2}},
+        "hedge-guarded": {"retry": _RETRY, "hedge": {"delay": 0.15}, "guards": {"breaker": {}, "ratio": {}}},
+        "hedge-blocking": {"retry": _RETRY, "hedge": {"delay": 0.15},
+                           "guards": {"client_rate": {}, "token_bucket": {}, "scope": "tenant"}},
+        # Copies time out while others still run, and at the deadline; with guards told of each.
+        "hedge-timeouts": {"retry": _RETRY, "hedge": {"delay": 0.1, "max_extra": 2}, "timeout": 0.3,
+                           "deadline": 0.35, "guards": {"ratio": {}, "concurrency": {}}}},
+        "service.rate_limit": {"token_bucket": {"rate": 20, "burst": 40}, "per": "tenant"}}),
+    # Throttled hard: the blocking client limiter makes attempts wait, some past their deadline.
+    "all_features+blocking-limiter-deadlines": _all_features(**{
+        "service.rate_limit": {"token_bucket": {"rate": 1, "burst": 2}, "per": "tenant"},
+        "strategies": {"held": {"retry": _RETRY, "deadline": 1.5, "guards": {"client_rate": {"min_rate": 0.5}}}}}),
+    # Queue disciplines with the general dequeue; costly rejections, shedding, server timeouts and load latency
+    # (without guards, which would shed most of an overload before it reached the queue).
+    "all_features+lifo-shed-reject-cost": _all_features(**{
+        "service.queue": {"limit": 50, "timeout": 2, "discipline": "lifo"}, "service.shed": {"load": 4},
+        "service.reject_cost": 0.5, "service.workers": 7, "strategies.full-jitter.guards": None}),
+    "all_features+adaptive-lifo-processing-timeout": _all_features(**{
+        "service.queue": {"limit": 50, "timeout": 2, "discipline": "adaptive_lifo", "lifo_above": 5},
+        "service.processing_timeout": {"after": 0.3}, "service.load_latency": {"alpha": 1.0, "power": 2},
+        "service.workers": 7, "strategies.full-jitter.guards": None}),
+    "all_features+codel": _all_features(**{
+        "service.queue": {"limit": 100, "discipline": "codel", "codel_target": 0.05, "codel_interval": 0.5},
+        "service.workers": 7, "strategies.full-jitter.guards": None}),
+    # FIFO with costly rejections: the general completion path and its FIFO dequeue.
+    "all_features+fifo-reject-cost": _all_features(**{"service.reject_cost": 1.0, "service.workers": 7,
+                                                         "strategies.full-jitter.guards": None}),
+    # One global limiter and nothing else: the service's own limiter slot, refusing free and at a cost.
+    "all_features+global-limiter": _all_features(**{
+        "service.rate_limit": {"token_bucket": {"rate": 50, "burst": 20}}, "service.quota": None,
+        "clients.tenants": None, "strategies.full-jitter.guards": None}),
+    "all_features+global-limiter-reject-cost": _all_features(**{
+        "service.rate_limit": {"token_bucket": {"rate": 50, "burst": 20}}, "service.quota": None,
+        "clients.tenants": None, "service.reject_cost": 0.5, "service.workers": 7,
+        "strategies.full-jitter.guards": None}),
+    **{f"scenarios/{p.name}": (lambda p=p: shortened(p, DURATION)) for p in SCENARIOS},
+}
+
 PINNED = {
-    "reference.yaml": {"digest": "f9815e71b2798f3e", "attempts": 3643, "success": 3465},
-    "all_features.yaml": {"digest": "0147f3ab9437140b", "attempts": 3730, "success": 3388},
+    'all_features+adaptive-lifo-processing-timeout':
+        {'rows': '3702900bbbb65328', 'tables': '370c4902111ad88f', 'attempts': 9077, 'success': 1482},
+    'all_features+blocking-limiter-deadlines':
+        {'rows': '7226fbd8d11f80c9', 'tables': '37552fb626abd83c', 'attempts': 597, 'success': 489},
+    'all_features+codel':
+        {'rows': 'fe53d05a48b18ec8', 'tables': '7179e0c0370c0be4', 'attempts': 5431, 'success': 3186},
+    'all_features+fifo-reject-cost':
+        {'rows': 'ee0a59ee38789e0a', 'tables': '403b4fdba260c187', 'attempts': 3715, 'success': 3389},
+    'all_features+global-limiter':
+        {'rows': '01bf880b8ace331f', 'tables': '136e856b3be94b8f', 'attempts': 7867, 'success': 2752},
+    'all_features+global-limiter-reject-cost':
+        {'rows': '01444b3d34df9bd8', 'tables': 'e5ad194c96138a2b', 'attempts': 12629, 'success': 454},
+    'all_features+guards-per-client':
+        {'rows': 'c6a9193c28a2531d', 'tables': '0ccc8a20e5c0ebb2', 'attempts': 3695, 'success': 3379},
+    'all_features+guards-per-tenant':
+        {'rows': '0f9ea8bfdc084093', 'tables': '5902111318d23d94', 'attempts': 3678, 'success': 3358},
+    'all_features+hedge':
+        {'rows': '6e74cfa0e9f00c7e', 'tables': '7223b365791d42c8', 'attempts': 21612, 'success': 7243},
+    'all_features+lifo-shed-reject-cost':
+        {'rows': '54a67e73bb886c21', 'tables': '00bc4a2438e7cb0d', 'attempts': 11584, 'success': 717},
+    'all_features.yaml':
+        {'rows': '0147f3ab9437140b', 'tables': 'e842a15be5e60ec5', 'attempts': 3730, 'success': 3388},
+    'reference.yaml':
+        {'rows': 'f9815e71b2798f3e', 'tables': 'a2124222f83bb2ce', 'attempts': 3643, 'success': 3465},
+    'scenarios/analytics-aurora-scale-up.yaml':
+        {'rows': 'e6a13ae868e1a586', 'tables': '437213d2b015e978', 'attempts': 27538, 'success': 22544},
+    'scenarios/analytics-campaign-spike.yaml':
+        {'rows': '5a7049cbe2bc9640', 'tables': '942bdc619ac9d2b4', 'attempts': 64214, 'success': 19343},
+    'scenarios/analytics-incident-library.yaml':
+        {'rows': 'c7836499bbcb51f7', 'tables': 'f34e3135c804f3c6', 'attempts': 27808, 'success': 2072},
+    'scenarios/analytics-overlapping-incidents.yaml':
+        {'rows': '6dd4ab751513302e', 'tables': '9aa7f778cef44042', 'attempts': 28115, 'success': 12357},
+    'scenarios/analytics-quota-busy-hour.yaml':
+        {'rows': '0bb0882997f0370d', 'tables': 'effbd9625bcc554f', 'attempts': 9296, 'success': 8516},
+    'scenarios/analytics-token-expiry.yaml':
+        {'rows': 'ce2bc1991c37098f', 'tables': '0f19c35043c4b883', 'attempts': 2227, 'success': 2205},
+    'scenarios/counters-rate-limited.yaml':
+        {'rows': 'acee63bc8abe2a84', 'tables': '23d6cc2a6513ec4e', 'attempts': 26031, 'success': 12472},
+    'scenarios/counters-unknown-burst.yaml':
+        {'rows': '2b35937409490492', 'tables': '8c00abaa5f62e43d', 'attempts': 6362, 'success': 3570},
+    'scenarios/metastable-issue-9rps.yaml':
+        {'rows': '6dd57c628653381e', 'tables': 'e26d200d4e3935b7', 'attempts': 4436, 'success': 791},
+    'scenarios/metastable-retry-storm.yaml':
+        {'rows': 'e94ce5469924d949', 'tables': '68d9805dbf9870fa', 'attempts': 703, 'success': 499},
+    'scenarios/nanostream-flapping-104.yaml':
+        {'rows': 'bccd32a0aa36f711', 'tables': '80e097d1e29c8504', 'attempts': 3770, 'success': 3233},
+    'scenarios/nanostream-internal-error-bursts.yaml':
+        {'rows': 'bebe23cd38beb4ca', 'tables': '25d9a20b5e0e548e', 'attempts': 15753, 'success': 13211},
+    'scenarios/strategies-through-an-outage.yaml':
+        {'rows': 'f3c135bdba6e877a', 'tables': '900d3054e587408c', 'attempts': 24500, 'success': 16867},
 }
 
 
 def _facts(name: str) -> dict:
-    r = simulate(_scenario(name), seed=7)
-    return {"digest": digest(r), "attempts": len(r.attempts),
+    r = simulate(load_scenario(CASES[name]()), seed=7)
+    return {"rows": digest(r), "tables": tables_digest(r), "attempts": len(r.attempts),
             "success": int((r.requests["outcome"] == "success").sum())}
 
 
-@pytest.mark.parametrize("name", sorted(PINNED))
+def test_every_shipped_scenario_is_pinned():
+    assert sorted(PINNED) == sorted(CASES)
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
 def test_same_seed_same_rows_as_pinned(name):
     assert _facts(name) == PINNED[name]
-
-
-if __name__ == "__main__":
-    for n in sorted(PINNED):
-        print(repr(n), _facts(n))
-
-
-def test_run_until_matches_simpy_run(monkeypatch):
-    # The inlined event loop must process the same events in the same order as env.run(until=...).
-    import resilsim.sim.run as run_module
-
-    fast = _facts("all_features.yaml")
-    monkeypatch.setattr(run_module, "run_until", lambda env, until, *watchdog: env.run(until=until))
-    assert _facts("all_features.yaml") == fast
-
-
-def test_run_until_stops_before_until_and_sets_now():
-    import simpy
-
-    from resilsim.sim.events import run_until
-
-    env = simpy.Environment()
-    seen = []
-
-    def proc():
-        for _ in range(5):
-            yield env.timeout(1.0)
-            seen.append(env.now)
-
-    env.process(proc())
-    run_until(env, 3.0)  # the event at exactly 3.0 is left for later, as env.run(until=3.0) does
-    assert seen == [1.0, 2.0] and env.now == 3.0
-    run_until(env, 10.0)
-    assert seen == [1.0, 2.0, 3.0, 4.0, 5.0] and env.now == 10.0
-    with pytest.raises(ValueError):
-        run_until(env, 5.0)
 
 
 def test_baseline_and_reference_scenario_agree():
@@ -112,46 +215,6 @@ def test_baseline_and_reference_scenario_agree():
     assert 0.4 < ours["p99_s"] < 1.0 and 0.4 < base["p99_latency_s"] < 1.0
 
 
-def test_timer_queue_fires_as_a_timer_event_per_attempt_would():
-    # events.TimerQueue keeps attempt timers off SimPy's heap; the timers that fire must fire at the same times
-    # and in the same order among other events (ties included) as one Timer event per attempt.
-    import random
-
-    import simpy
-
-    from resilsim.sim.events import PRIORITY, Attempt, Request, Tick, Timer, TimerQueue, run_until
-
-    def run(queued: bool) -> list:
-        env, rng, log = simpy.Environment(), random.Random(5), []
-        timers = TimerQueue(env)
-        # As Clients._timer: an answered attempt's timer does nothing.
-        fired = [lambda t: t.att.answered or log.append(("timeout", t.att.n, env.now))]
-        req = Request(0, 0, 0.0, 0.0)
-
-        def answer(ev):
-            ev.att.answered = True
-            log.append(("answer", ev.att.n, env.now))
-
-        def send(tick):
-            att = Attempt(req, len(log), env.now)
-            log.append(("send", att.n, env.now))
-            # Times on a 0.25 s grid, so timers tie with sends and answers; some delays out of order.
-            delay = 1.0 if rng.random() < 0.8 else rng.choice([0.25, 0.5, 0.75])
-            if queued:
-                timers.add(att, delay, fired)
-            else:
-                env.schedule(Timer(att, fired), PRIORITY, delay)
-            if rng.random() < 0.7:  # answered after a while (a Timer event is just a scheduled call here)
-                env.schedule(Timer(att, [answer]), PRIORITY, rng.choice([0.0, 0.25, 0.5, 1.0, 1.25]))
-            tick.callbacks = [send]
-            env.schedule(tick, PRIORITY, rng.choice([0.0, 0.25, 0.25, 0.5]))
-
-        start = Tick()
-        start.callbacks = [send]
-        env.schedule(start, PRIORITY, 0.0)
-        run_until(env, 300.0)
-        return log
-
-    plain, queued = run(False), run(True)
-    assert plain == queued
-    assert sum(e[0] == "timeout" for e in plain) > 100 and sum(e[0] == "answer" for e in plain) > 100
+if __name__ == "__main__":
+    for n in sorted(CASES):
+        print(f"    {n!r}:\n        {_facts(n)},")

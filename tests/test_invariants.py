@@ -1,6 +1,6 @@
 """Invariants: they hold on every shipped scenario, and each check catches a deliberately corrupted table."""
 import copy
-from pathlib import Path
+import dataclasses
 
 import numpy as np
 import pytest
@@ -11,27 +11,7 @@ from resilsim.cli import main
 from resilsim.errors import InvariantError
 from resilsim.invariants import check_result
 
-from .conftest import small
-
-SCENARIOS = sorted((Path(__file__).resolve().parents[1] / "scenarios").glob("*.yaml"))
-SHORT = 60.0  # simulated seconds per shipped scenario
-
-
-def shortened(path: Path) -> dict:
-    """The scenario squeezed into SHORT seconds: its incidents, rate changes and warm-up scaled alike."""
-    d = yaml.safe_load(path.read_text())
-    f = SHORT / d["duration"]
-    spans = d.get("faults", {}).get("incidents", []) + d["clients"]["arrival"]["poisson"].get("changes", [])
-    for span in spans:
-        span["start"] *= f
-        if "duration" in span:
-            span["duration"] *= f
-        for k in ("up", "down"):
-            if k in (span.get("ramp") or {}):
-                span["ramp"][k] *= f
-    d["duration"], d["warmup"], d["drain"] = SHORT, d.get("warmup", 0) * f, min(d.get("drain", 600), 30.0)
-    return d
-
+from .conftest import SCENARIOS, shortened, small
 
 @pytest.mark.parametrize("path", SCENARIOS, ids=[p.stem for p in SCENARIOS])
 def test_invariants_hold_on_every_shipped_scenario(path):
@@ -167,14 +147,14 @@ def sliced(monkeypatch):
 
 
 def _run_with(corrupt, monkeypatch):
-    # Simulate the `base` scenario, corrupting the recorder's columns before the run is checked.
+    # Simulate the `base` scenario, corrupting the run before it is checked: ``corrupt`` edits the recorder's
+    # columns in place and may return a changed record.
     import resilsim.sim.run as run_module
     orig = run_module._run_one
 
     def corrupted(*a, **k):
         run = orig(*a, **k)
-        corrupt(run)
-        return run
+        return corrupt(run) or run
     monkeypatch.setattr(run_module, "_run_one", corrupted)
     d = small(name="inv", duration=30, faults={"background": {"ANALYTICS_1203": 0.3}},
               clients={"arrival": {"poisson": {"rate": 50}}, "timeout": 0.3, "deadline": 2.0},
@@ -188,10 +168,10 @@ def test_sliced_check_passes_a_good_run_and_names_the_global_request(sliced, mon
 
     def late_end(run):
         # An attempt of request 1234 (slice 7) ends before it starts; and the clients' counter is off by one.
-        a = run["recorder"].attempts
+        a = run.recorder.attempts
         i = int(np.flatnonzero(a.cols["request"][: a.n] == 1234)[0])
         a.cols["end"][i] = a.cols["start"][i] - 1.0
-        run["requests_done"] += 1
+        return dataclasses.replace(run, requests_done=run.requests_done + 1)
     with pytest.raises(InvariantError) as e:
         _run_with(late_end, monkeypatch)
     msg = str(e.value)

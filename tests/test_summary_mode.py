@@ -9,7 +9,8 @@ import pytest
 import resilsim.sim.recorder as recorder_module
 from resilsim import load_scenario, simulate
 from resilsim.result import NotRecordedError, SummaryResult
-from resilsim.sim.recorder import CODE_OK, OUT_SUCCESS, SRC_LIMITER, SRC_SERVICE, SummaryRecorder
+from resilsim.records import CODE_OK, OUT_SUCCESS, SRC_LIMITER, SRC_SERVICE
+from resilsim.sim.recorder import SummaryRecorder
 
 from .conftest import bench
 

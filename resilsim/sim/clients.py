@@ -12,10 +12,10 @@ from operator import attrgetter
 import numpy as np
 
 from ..policies.retry import decide
+from ..records import (CODE_CANCELLED, CODE_OK, CODE_TIMEOUT, OUT_DEADLINE, OUT_FAILED, OUT_GAVE_UP, OUT_SHED,
+                       OUT_SUCCESS, SRC_CANCELLED, SRC_CLIENT_TIMEOUT)
 from ..rng import BLOCK, BlockRandom
 from .events import PRIORITY, Attempt, Held, Line, Request, Tick, Timer, TimerQueue
-from .recorder import (CODE_CANCELLED, CODE_OK, CODE_TIMEOUT, OUT_DEADLINE, OUT_FAILED, OUT_GAVE_UP, OUT_SHED,
-                       OUT_SUCCESS, SRC_CANCELLED, SRC_CLIENT_TIMEOUT)
 
 _OUTCOME = {"failed": OUT_FAILED, "gave_up": OUT_GAVE_UP, "deadline": OUT_DEADLINE}
 
@@ -300,17 +300,8 @@ class Clients:
         req = att.req
         code = att.code
         self.rec.attempt(req.id, att.n, att.t_sent, now, code, att.source)
-        g = self.guards
-        if g is not None:
-            if code == CODE_OK and g.__class__ is not _Keyed and not g.tracks_attempts:
-                # _guard_result's common case, one call fewer (none in Python with a success sink)
-                sink = g.success_sink
-                if sink is not None:
-                    sink()
-                else:
-                    g.on_result(now, True, att.n > 1, False, False)
-            else:
-                self._guard_result(req, att.n, now, code, False)
+        if self.guards is not None:
+            self._guard_result(req, att.n, now, code, False)
         if code == CODE_OK:
             self._finish(req, now, CODE_OK, OUT_SUCCESS)
             return
@@ -321,12 +312,9 @@ class Clients:
         if att.answered:
             return
         now = self.env._now
-        att.answered = True
-        att.abandoned = True
         req = att.req
-        self.rec.attempt(req.id, att.n, att.t_sent, now, CODE_TIMEOUT, SRC_CLIENT_TIMEOUT)
-        if self.guards is not None:
-            self._guard_result(req, att.n, now, CODE_TIMEOUT, True)
+        att.abandoned = True
+        self._over(att, now, CODE_TIMEOUT, SRC_CLIENT_TIMEOUT, CODE_TIMEOUT)
         if now >= req.deadline_at:
             self._finish(req, now, CODE_TIMEOUT, OUT_DEADLINE)
             return
@@ -362,6 +350,16 @@ class Clients:
         req.done = True
         self.requests_done += 1
         self.rec.request(req.id, now, req.n, code, outcome, req.t0)
+
+    def _over(self, att: Attempt, now: float, code: int, source: int, told: int) -> None:
+        # The client is done with ``att`` at ``now`` (timed out, or a hedged copy): mark it, record its row with
+        # ``code`` and ``source``, and tell the request's guards ``told`` (CODE_TIMEOUT: a timeout; a copy
+        # cancelled because another won counts as a success). respond() does the same inline: its hot path.
+        att.answered = True
+        req = att.req
+        self.rec.attempt(req.id, att.n, att.t_sent, now, code, source)
+        if self.guards is not None:
+            self._guard_result(req, att.n, now, told, told == CODE_TIMEOUT)
 
     # ------------------------------------------------------------ guards and hedging (off the plain path)
 
@@ -507,10 +505,7 @@ class Clients:
             Clients.respond(self, att, now)
             return
         if att.code != CODE_OK and self._others_in_flight(copies, att):
-            att.answered = True
-            self.rec.attempt(req.id, att.n, att.t_sent, now, att.code, att.source)
-            if self.guards is not None:
-                self._guard_result(req, att.n, now, att.code, False)
+            self._over(att, now, att.code, att.source, att.code)
             return
         del self.ext.copies[req.id]
         if att.code == CODE_OK and att is not copies[0]:
@@ -530,11 +525,8 @@ class Clients:
             return
         now = self.env._now
         if now < req.deadline_at and self._others_in_flight(copies, att):
-            att.answered = True
             att.abandoned = True
-            self.rec.attempt(req.id, att.n, att.t_sent, now, CODE_TIMEOUT, SRC_CLIENT_TIMEOUT)
-            if self.guards is not None:
-                self._guard_result(req, att.n, now, CODE_TIMEOUT, True)
+            self._over(att, now, CODE_TIMEOUT, SRC_CLIENT_TIMEOUT, CODE_TIMEOUT)
             return
         del self.ext.copies[req.id]
         Clients._timer(self, timer)
@@ -550,16 +542,11 @@ class Clients:
 
     def _cancel(self, copies: list, keep: Attempt, now: float, code: int, source: int) -> None:
         # The client stops waiting for the other copies; the API still serves them (wasted work).
+        # Given up at the deadline: a timeout for the guards. Cancelled because another copy succeeded: a success
+        # (the call it was part of succeeded), so a breaker's half-open probes all report and it cannot stay
+        # half-open.
+        told = CODE_TIMEOUT if code == CODE_TIMEOUT else CODE_OK
         for c in copies:
             if c is not keep and not c.answered:
-                c.answered = True
                 c.abandoned = True
-                self.rec.attempt(c.req.id, c.n, c.t_sent, now, code, source)
-                if self.guards is None:
-                    continue
-                if code == CODE_TIMEOUT:
-                    self._guard_result(c.req, c.n, now, code, True)  # given up at the deadline: a timeout
-                else:
-                    # Cancelled because another copy succeeded: a success for the guards (the call it was part of
-                    # succeeded), so a breaker's half-open probes all report and it cannot stay half-open.
-                    self._guard_result(c.req, c.n, now, CODE_OK, False)
+                self._over(c, now, code, source, told)

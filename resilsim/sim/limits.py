@@ -111,16 +111,11 @@ class Watchdog:
         self.reason = f"{why} (limits.{limit})"
         return self.reason
 
-    def report(self, now: float) -> dict:
-        """What the run dict carries about the watchdog: the reason (None: ran to the end) and where it stopped
-        (``now``, simulated seconds, when it stopped early)."""
-        return {"truncated": self.reason, "stopped_at": now if self.reason is not None else None}
-
 
 def trim_partial(recorder, clients) -> None:
     """After a stop: drop request rows drawn ahead for arrivals that never happened (ids ≥ arrived)."""
     arrived = clients._next_id
-    if getattr(recorder, "summary_only", False):
+    if recorder.summary_only:
         recorder.drop_arrivals_from(arrived)  # summary-only recording keeps counts, not rows
         return
     if recorder.requests.n > arrived:

@@ -8,25 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-# Where an attempt's answer came from: which protection or fault answered it.
-SOURCES = ("service", "limiter", "capacity", "queue_timeout", "background", "incident", "client_timeout")
-SRC_SERVICE, SRC_LIMITER, SRC_CAPACITY, SRC_QUEUE_TIMEOUT, SRC_BACKGROUND, SRC_INCIDENT, SRC_CLIENT_TIMEOUT = range(7)
-# API-side protections (resilsim.server): quota/credits/tier lock, an invalid request, an expired token,
-# the processing timeout and load shedding. Appended so the codes above keep their values.
-SOURCES = SOURCES + ("quota", "request", "auth", "processing_timeout", "shed")
-SRC_QUOTA, SRC_REQUEST, SRC_AUTH, SRC_PROCESSING_TIMEOUT, SRC_SHED = range(7, 12)
-# A hedged copy the client stopped waiting for because another copy answered first.
-SOURCES = SOURCES + ("cancelled",)
-SRC_CANCELLED = 12
-
-# How a request ended.
-OUTCOMES = ("success", "failed", "gave_up", "deadline", "shed", "incomplete")
-OUT_SUCCESS, OUT_FAILED, OUT_GAVE_UP, OUT_DEADLINE, OUT_SHED, OUT_INCOMPLETE = range(6)
-
-# Code column values below zero: not an error code.
-CODE_OK = -1
-CODE_TIMEOUT = -2
-CODE_CANCELLED = -3  # a hedged copy cancelled when another copy won (no answer of its own)
+from ..records import CODE_OK, OUT_INCOMPLETE, OUT_SUCCESS, OUTCOMES, SRC_CAPACITY, SRC_LIMITER, SRC_QUOTA, SRC_SHED
 
 ATTEMPT_COLUMNS = {"request": np.int64, "attempt": np.int16, "start": np.float64, "end": np.float64,
                    "code": np.int16, "source": np.int8}
@@ -70,6 +52,8 @@ class Recorder:
     Request rows are indexed by request id (ids are arrival order), so an
     arrival block writes its start times and operations in one slice.
     """
+
+    summary_only = False  # it keeps rows (SummaryRecorder keeps counts)
 
     def __init__(self, expected_requests: int):
         self.requests = Columns(REQUEST_COLUMNS, expected_requests)

@@ -8,7 +8,8 @@ import numpy as np
 import simpy
 
 from ..catalog import ErrorCode, load_catalog
-from ..policies.retry import FAIL, CodePlan, OnCodes
+from ..policies.retry import OnCodes
+from ..records import SRC_AUTH, SRC_LIMITER, SRC_QUOTA, SRC_REQUEST, RunRecord
 from ..rng import BlockRandom, resolve_seed, spawn_streams
 from ..catalog.codes import first_member
 from ..policies.build import build_strategy
@@ -20,7 +21,7 @@ from .events import run_until
 from .limits import CHECK_EVERY, Watchdog, expected_requests, trim_partial
 from .recorder import new_recorder
 from .sampler import Sampler
-from .service import Service
+from .service import Service, ServiceOptions
 
 #: The client-side timeout, as a code a policy can be asked about: retried by
 #: default (advice "retry"), like every retry library does with timeouts.
@@ -45,39 +46,43 @@ def code_table(scenario: Scenario, catalog) -> list:
     return codes
 
 
-def _configure_api_side(scenario, catalog, index, ops, streams, service, clients, samplers) -> dict:
-    """Wire the scenario's API-side protections (resilsim.server) into the service and clients; their counters."""
+def _api_side(scenario, catalog, index: dict, ops: list, streams, clients) -> tuple:
+    """The scenario's API-side protections (resilsim.server): ``(limiter, rate_limit_code, ServiceOptions)``
+    for the service; the clients get their tenants and arrival-rate changes when the scenario has them."""
     from ..server.build import build_admission, build_auth, make_gate, tenant_tiers
-    from .recorder import SRC_AUTH, SRC_LIMITER, SRC_QUOTA, SRC_REQUEST
     svc, cl = scenario.service, scenario.clients
     if cl.arrival.poisson.changes:
         clients.configure_changes([(c.start, c.start + c.duration, c.rate) for c in cl.arrival.poisson.changes])
     admission = build_admission(scenario, catalog, index, ops,
                                 {"request": SRC_REQUEST, "limiter": SRC_LIMITER, "quota": SRC_QUOTA})
     auth = build_auth(scenario, streams["server"])
+    limiter, rate_limit_code = None, _resolve(catalog.rate_limit_code, catalog, index)
     simple = admission.simple_limiter() if admission is not None and auth is None else None
     if simple is not None:
         # One global limiter and nothing else: the service's own limiter slot, no gate, no tenants.
-        service.limiter, service.rate_limit_code = simple
+        limiter, rate_limit_code = simple
         admission = None
     gate = None
     if admission is not None or auth is not None:
         clients.configure_tenants(streams["server"], len(tenant_tiers(scenario)[1]), cl.clients_per_tenant, auth)
-        gate = make_gate(service, admission, auth,
-                         _resolve(catalog.auth_code, catalog, index), SRC_AUTH)
-    pt = svc.processing_timeout
-    q = svc.queue
+        auth_code = _resolve(catalog.auth_code, catalog, index)
+
+        def gate(service):
+            return make_gate(service, admission, auth, auth_code, SRC_AUTH)
+    pt, q, load = svc.processing_timeout, svc.queue, svc.load_latency
     weights = np.array([svc.operations[o].weight for o in ops], dtype=float)
     mean_service = float(np.dot(weights / weights.sum(),
                                 [svc.operations[o].latency.distribution().mean for o in ops]))
-    service.configure(gate=gate, processing_timeout=pt.after if pt else None,
-                      processing_code=(_resolve(pt.code or catalog.timeout_code, catalog, index) if pt else None),
-                      load_alpha=svc.load_latency.alpha if svc.load_latency else 0.0,
-                      load_power=svc.load_latency.power if svc.load_latency else 1.0,
-                      discipline=q.discipline, lifo_above=q.lifo_above, codel_target=q.codel_target,
-                      codel_interval=q.codel_interval, shed_load=svc.shed.load if svc.shed else None,
-                      reject_cost=svc.reject_cost, mean_service=mean_service)
-    return {"admission": admission, "auth": auth}
+    codel = q.discipline == "codel"
+    options = ServiceOptions(
+        make_gate=gate,
+        processing_timeout=pt.after if pt else math.inf,
+        processing_code=(_resolve(pt.code or catalog.timeout_code, catalog, index) if pt else -1),
+        load_alpha=load.alpha if load else 0.0, load_power=load.power if load else 1.0,
+        discipline=q.discipline, lifo_above=q.lifo_above,
+        codel_target=q.codel_target if codel else math.inf, codel_interval=q.codel_interval if codel else math.inf,
+        shed_load=svc.shed.load if svc.shed else math.inf, reject_s=svc.reject_cost * mean_service)
+    return limiter, rate_limit_code, options
 
 
 def _resolve(name: str | None, catalog, index: dict) -> int:
@@ -116,19 +121,15 @@ def simulate(scenario, seed: int | np.random.SeedSequence | None = 0, *, strateg
     codes = code_table(scenario, catalog)
     index = {c.code: i for i, c in enumerate(codes)}
     names = strategies or list(scenario.strategies)
-    runs = {}
-    for name in names:
-        spec = scenario.strategies[name]
-        strategy = build_strategy(spec, name, scenario.clients)
-        t0 = time.perf_counter()
-        runs[name] = _run_one(scenario, root, strategy.policy, catalog, codes, index, record, strategy)
-        runs[name]["wall_s"] = time.perf_counter() - t0
-        runs[name]["strategy"] = strategy
+    runs = {name: _run_one(scenario, root, build_strategy(scenario.strategies[name], name, scenario.clients),
+                           catalog, codes, index, record) for name in names}
     return Result.from_runs(scenario, seed, codes, runs)
 
 
-def _run_one(scenario: Scenario, seed, policy, catalog, codes: list, index: dict, record: str = "full",
-             strategy=None) -> dict:
+def _run_one(scenario: Scenario, seed, strategy, catalog, codes: list, index: dict, record: str) -> RunRecord:
+    """Run ``strategy`` through ``scenario`` on the streams of ``seed`` (a SeedSequence); its record."""
+    t0 = time.perf_counter()
+    policy = strategy.policy
     streams = spawn_streams(seed)
     env = simpy.Environment()
     ops = list(scenario.service.operations)
@@ -139,13 +140,12 @@ def _run_one(scenario: Scenario, seed, policy, catalog, codes: list, index: dict
     plans = [policy.plan(c) for c in codes]
     timeout_plan = policy.plan(CLIENT_TIMEOUT)
     # The strategy's own timeout and deadline (or its library preset's) over the scenario's (scenario.build_strategy).
-    timeout, deadline = (strategy.client_limits(scenario.clients) if strategy is not None
-                         else (scenario.clients.timeout, scenario.clients.deadline))
+    timeout, deadline = strategy.client_limits(scenario.clients)
     clients = Clients(env, rate=scenario.clients.arrival.poisson.rate, until=scenario.duration,
                       op_weights=weights, arrival_gen=streams["arrivals"], jitter_gen=streams["jitter"],
                       recorder=recorder, plans=plans, timeout_plan=timeout_plan,
                       reauth_delay=policy.reauth_delay, timeout=timeout, deadline=deadline)
-    if strategy is not None and strategy.hedge is not None:
+    if strategy.hedge is not None:
         clients.configure_hedge(*strategy.hedge)  # before the service takes clients.respond
 
     svc = scenario.service
@@ -156,15 +156,13 @@ def _run_one(scenario: Scenario, seed, policy, catalog, codes: list, index: dict
                                 lambda: BlockRandom(np.random.default_rng(streams["faults"].integers(2 ** 62))))
     background = {catalog[c].code: p for c, p in scenario.faults.background.items()}
     faults = FaultSchedule(ops, [c.code for c in codes], background, incidents)
-    limiter = None  # rate limits go through the admission gate (resilsim.server.build)
+    limiter, rate_limit_code, options = _api_side(scenario, catalog, index, ops, streams, clients)
     service = Service(env, workers=svc.workers, queue_limit=svc.queue.limit, queue_timeout=svc.queue.timeout,
                       samplers=samplers, faults=faults, fault_gen=streams["faults"], limiter=limiter,
-                      rate_limit_code=_resolve(catalog.rate_limit_code, catalog, index),
-                      overload_code=_resolve(catalog.overload_code, catalog, index),
-                      timeout_code=_resolve(catalog.timeout_code, catalog, index),
-                      respond=clients.respond)
+                      rate_limit_code=rate_limit_code, overload_code=_resolve(catalog.overload_code, catalog, index),
+                      timeout_code=_resolve(catalog.timeout_code, catalog, index), respond=clients.respond,
+                      options=options)
     clients.service = service
-    api = _configure_api_side(scenario, catalog, index, ops, streams, service, clients, samplers)
     probe = _configure_guards(strategy, scenario, catalog, codes, index, streams, clients)
     sampler = Sampler(env, service, bin=scenario.bin, until=scenario.duration)
     if probe is not None:
@@ -175,14 +173,14 @@ def _run_one(scenario: Scenario, seed, policy, catalog, codes: list, index: dict
     watchdog = Watchdog(scenario, clients, recorder)
     if run_until(env, scenario.duration + scenario.drain, watchdog, CHECK_EVERY) is not None:
         trim_partial(recorder, clients)
-    return {"recorder": recorder, "operations": ops, "windows": faults.windows(),
-            "busy_time": service.busy_time, "wasted_time": service.wasted_time,
-            "reject_time": service.opt.reject_time, "api_side": api, "sampler": sampler, "workers": service.workers,
-            "end_time": env.now,
-            # For the invariant checks (resilsim.invariants) and a truncated run's report.
-            "attempts_sent": clients.attempts_sent, "requests_done": clients.requests_done,
-            "guard_counts": _guard_counts(clients, sampler),
-            **watchdog.report(env.now)}
+    return RunRecord(strategy=strategy, recorder=recorder, operations=ops, windows=faults.windows(),
+                     workers=service.workers, sampler=sampler, busy_s=service.busy_time,
+                     wasted_s=service.wasted_time, reject_s=service.refused.time_s,
+                     refusals=service.refused.count, end_time=env.now,
+                     attempts_sent=clients.attempts_sent, requests_done=clients.requests_done,
+                     guard_counts=_guard_counts(clients, sampler), truncated=watchdog.reason,
+                     stopped_at=env.now if watchdog.reason is not None else None,
+                     wall_s=time.perf_counter() - t0)
 
 
 # ---------------------------------------------------------------- client-side guards (resilsim.policies.guards)
@@ -194,7 +192,7 @@ def _configure_guards(strategy, scenario, catalog, codes: list, index: dict, str
     first use with a scope), so no state passes between strategies or runs.
     Guards draw from the run's own ``guards`` stream.
     """
-    if strategy is None or strategy.guards is None:
+    if strategy.guards is None:
         return None
     from ..policies.guards import Guards
     first = strategy.make_guards()  # the population's guard set (and the guard classes the sampler watches)

@@ -43,8 +43,8 @@ class Sampler:
     def _sample(self, tick) -> None:
         k = self._k
         svc = self.service
-        self.queue[k] = len(svc.queue)
-        self.busy[k] = svc.workers - svc.free
+        self.queue[k] = svc.queue_length
+        self.busy[k] = svc.in_service
         if self._probe is not None:
             cols, probe = self._probe
             for col, v in zip(cols, probe(self.env._now)):

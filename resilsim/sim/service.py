@@ -9,19 +9,63 @@ from __future__ import annotations
 import bisect
 import math
 from collections import deque
+from dataclasses import dataclass
+from typing import Callable
 
+from ..records import (CODE_OK, SRC_BACKGROUND, SRC_CAPACITY, SRC_INCIDENT, SRC_LIMITER, SRC_PROCESSING_TIMEOUT,
+                       SRC_QUEUE_TIMEOUT, SRC_SERVICE, SRC_SHED)
 from ..rng import BlockRandom
 from ..server.faults import FROM_INCIDENT
 from .events import PRIORITY
-from .recorder import (CODE_OK, SRC_AUTH, SRC_BACKGROUND, SRC_CAPACITY, SRC_INCIDENT, SRC_LIMITER,
-                       SRC_PROCESSING_TIMEOUT, SRC_QUEUE_TIMEOUT, SRC_SERVICE, SRC_SHED)
 
 #: Queue disciplines: who a free worker takes next.
 FIFO, LIFO, ADAPTIVE_LIFO, CODEL = "fifo", "lifo", "adaptive_lifo", "codel"
+_DISCIPLINES = {FIFO: FIFO, LIFO: LIFO, ADAPTIVE_LIFO: ADAPTIVE_LIFO, CODEL: CODEL}
 
 
-class _Options:
-    """The service's API-side settings and counters (see :meth:`Service.configure`)."""
+@dataclass(frozen=True, slots=True)
+class ServiceOptions:
+    """A :class:`Service`'s API-side behaviour beyond workers, queue and faults; every field off by default."""
+
+    #: ``make_gate(service)`` builds ``gate(att, now) -> bool``, which answers an attempt before the workers
+    #: (limiters, quota, auth) through the service's refusals and says whether it did; None: no gate
+    make_gate: Callable | None = None
+    #: seconds of service after which the server gives up on an attempt and answers ``processing_code``
+    processing_timeout: float = math.inf
+    #: the code a processing timeout answers (an index into the run's code table)
+    processing_code: int = -1
+    #: service times are multiplied by ``1 + load_alpha × utilisation^load_power`` (utilisation: busy ÷ workers)
+    load_alpha: float = 0.0
+    load_power: float = 1.0
+    #: who a free worker takes next: fifo, lifo, adaptive_lifo (LIFO while more than ``lifo_above`` wait)
+    #: or codel (an attempt that waited past ``codel_target`` seconds is shed with the overload code unless
+    #: the queue was empty within the last ``codel_interval`` seconds)
+    discipline: str = FIFO
+    lifo_above: int = 0
+    codel_target: float = math.inf
+    codel_interval: float = math.inf
+    #: refuse arrivals while (in service + queued) ÷ workers is at least this
+    shed_load: float = math.inf
+    #: seconds of a worker's time each refused attempt costs (0: refusing is free)
+    reject_s: float = 0.0
+
+    def __post_init__(self):
+        if self.discipline not in _DISCIPLINES:
+            raise ValueError(f"unknown queue discipline {self.discipline!r}; allowed: {', '.join(_DISCIPLINES)}")
+        # The module's own strings, so the dequeue loop compares by identity.
+        object.__setattr__(self, "discipline", _DISCIPLINES[self.discipline])
+
+
+class _Refusals:
+    """What refusing has cost a service: attempts refused, worker seconds spent on them, seconds still owed."""
+
+    __slots__ = ("count", "time_s", "debt", "release_cbs")
+
+    def __init__(self, release):
+        self.count = 0
+        self.time_s = 0.0
+        self.debt = 0.0  # owed by the next worker to finish (no worker was idle when it was refused)
+        self.release_cbs = [release]
 
 
 class _Release:
@@ -35,18 +79,21 @@ class _Release:
 
 
 class Service:
-    """Workers, a bounded FIFO queue, an optional rate limiter and a fault schedule.
+    """Workers, a bounded queue, an optional rate limiter, a fault schedule and the API-side ``options``.
 
     ``respond(att, now)`` is called once per attempt when the API answers it.
-    Codes are indices into the run's code table: ``rate_limit_code``,
-    ``overload_code`` (queue full) and ``timeout_code`` (waited past
-    ``queue_timeout`` seconds when a worker picks it up: servers check on
-    dequeue, so the answer comes then).
+    Codes are indices into the run's code table: ``rate_limit_code``
+    (``limiter`` refused it), ``overload_code`` (queue full) and
+    ``timeout_code`` (waited past ``queue_timeout`` seconds when a worker
+    picks it up: servers check on dequeue, so the answer comes then).
+    ``limiter`` is one global limiter (``try_acquire(now)`` → seconds to
+    wait, 0: admitted) or None; ``samplers[op]()`` draws a service time in
+    seconds; ``fault_gen`` is the numpy Generator the faults draw from.
     """
 
     def __init__(self, env, *, workers: int, queue_limit: int | None, queue_timeout: float | None,
                  samplers: list, faults, fault_gen, limiter, rate_limit_code: int, overload_code: int,
-                 timeout_code: int, respond):
+                 timeout_code: int, respond, options: ServiceOptions = ServiceOptions()):
         self.env = env
         self.workers = workers
         self.free = workers
@@ -61,76 +108,30 @@ class Service:
         self.overload_code = overload_code
         self.timeout_code = timeout_code
         self.respond = respond
-        self._done_cbs = [self._complete]
         self._schedule = env.schedule
-        # Work counters (seconds of service time): busy and spent on abandoned attempts.
+        # Work counters (seconds of service time): busy, and spent on abandoned attempts.
         self.busy_time = 0.0
         self.wasted_time = 0.0
+        self.refused = _Refusals(self._release)
+        self._last_empty = 0.0   # when the queue was last empty (codel)
         # Fault segments change only at incident boundaries: cache the current one.
         self._bounds = faults.bounds
         self._seg_end = -math.inf
         self._seg_start = math.inf
         self._seg = None
-        # API-side options (see configure()), all off by default. Kept on a separate object: CPython
-        # specialises attribute access only for classes with at most 30 instance attributes.
-        self.opt = _Options()
-        self.opt.gate = None
-        self.opt.proc_timeout = math.inf
-        self.opt.proc_code = timeout_code
-        self.opt.load_alpha = 0.0
-        self.opt.load_power = 1.0
-        self.opt.discipline = FIFO
-        self.opt.lifo_above = 0
-        self.opt.codel_target = self.opt.codel_interval = math.inf
-        self.opt._last_empty = 0.0
-        self.opt.shed_load = math.inf
-        self.opt.reject_cost = 0.0
-        self.opt.reject_time = 0.0
-        self.opt.rejections = 0
-        self.opt._debt = 0.0
-        self._adjust = False    # load-dependent latency or a processing timeout
-        self._gate = None       # the gate without load shedding: submit() asks it first
-
-    def configure(self, *, gate=None, processing_timeout: float | None = None, processing_code: int | None = None,
-                  load_alpha: float = 0.0, load_power: float = 1.0, discipline: str = FIFO, lifo_above: int = 0,
-                  codel_target: float | None = None, codel_interval: float | None = None,
-                  shed_load: float | None = None, reject_cost: float = 0.0, mean_service: float = 0.0) -> None:
-        """Switch on API-side behaviour (all seconds).
-
-        ``gate(att, now)`` answers an attempt before the workers (limiters,
-        quota, auth) and returns True when it did. ``processing_timeout``: an
-        attempt served longer is cut off at that time with ``processing_code``.
-        Service times are multiplied by ``1 + load_alpha × utilisation^load_power``.
-        ``discipline``: fifo, lifo, adaptive_lifo (LIFO while more than
-        ``lifo_above`` wait) or codel (an attempt that waited past
-        ``codel_target`` is shed with the overload code unless the queue was
-        empty within the last ``codel_interval``). ``shed_load``: refuse
-        arrivals while (in service + queued) ÷ workers ≥ this. ``reject_cost``:
-        each refused attempt keeps a worker busy ``reject_cost × mean_service``.
-        """
-        self.opt.gate = gate
-        self.opt.proc_timeout = math.inf if processing_timeout is None else processing_timeout
-        if processing_code is not None:
-            self.opt.proc_code = processing_code
-        self.opt.load_alpha, self.opt.load_power = load_alpha, load_power
-        if discipline not in (FIFO, LIFO, ADAPTIVE_LIFO, CODEL):
-            raise ValueError(f"unknown queue discipline {discipline!r}")
-        # The module's own strings, so the dequeue loop compares by identity.
-        self.opt.discipline = {FIFO: FIFO, LIFO: LIFO, ADAPTIVE_LIFO: ADAPTIVE_LIFO, CODEL: CODEL}[discipline]
-        self.opt.lifo_above = lifo_above
-        if discipline == CODEL:
-            self.opt.codel_target = codel_target
-            self.opt.codel_interval = codel_interval
-        self.opt.shed_load = math.inf if shed_load is None else shed_load
-        self.opt.reject_cost = reject_cost * mean_service
-        self.opt._release_cbs = [self._release]
-        self._adjust = bool(self.opt.load_alpha) or self.opt.proc_timeout != math.inf
-        if not (self.opt.discipline is FIFO and not self.opt.reject_cost):
-            self._done_cbs = [self._complete_general]
-        # Swapping methods on the instance keeps the switched-off path free of flag tests.
-        if self.opt.shed_load == math.inf:
-            self._gate = gate
+        # Settings and refusal counts live on their own objects: CPython specialises attribute access only for
+        # classes with at most 30 instance attributes.
+        self.opt = opt = options
+        self._adjust = bool(opt.load_alpha) or opt.processing_timeout != math.inf  # _start adjusts service times
+        gate = opt.make_gate(self) if opt.make_gate is not None else None
+        self.gate = gate
+        # Swapped on the instance, so the switched-off paths cost no flag test: FIFO with free refusals
+        # completes through _complete, anything else through _complete_general; shedding checks before submit.
+        self._done_cbs = [self._complete if opt.discipline is FIFO and not opt.reject_s else self._complete_general]
+        if opt.shed_load == math.inf:
+            self._gate = gate    # submit() asks it first
         else:
+            self._gate = None
             self.submit = self._submit_checked
 
     def _submit_checked(self, att, now: float) -> None:
@@ -141,7 +142,7 @@ class Service:
 
     def _gate_and_shed(self, att, now: float) -> bool:
         # Refuse arrivals while the load (in service + queued, per worker) is at the shedding threshold.
-        if self.opt.gate is not None and self.opt.gate(att, now):
+        if self.gate is not None and self.gate(att, now):
             return True
         if self.workers - self.free + len(self.queue) >= self.opt.shed_load * self.workers:
             self._reject(att, now, self.overload_code, SRC_SHED)
@@ -149,19 +150,21 @@ class Service:
         return False
 
     def _reject(self, att, now: float, code: int, source: int) -> None:
-        # Answer a refusal; when rejecting is not free, a worker spends reject_cost on it.
+        # Answer a refusal (every refusal on arrival comes here, so refused.count is every one); when refusing is
+        # not free, a worker spends reject_s on it.
         att.code = code
         att.source = source
-        self.opt.rejections += 1
-        cost = self.opt.reject_cost
+        refused = self.refused
+        refused.count += 1
+        cost = self.opt.reject_s
         if cost > 0.0:
-            self.opt.reject_time += cost
+            refused.time_s += cost
             if self.free:
                 self.free -= 1
-                self._schedule(_Release(self.opt._release_cbs), PRIORITY, cost)
+                self._schedule(_Release(refused.release_cbs), PRIORITY, cost)
             else:
                 # No idle worker: the next one to finish pays it before taking more work.
-                self.opt._debt += cost
+                refused.debt += cost
         self.respond(att, now)
 
     def _release(self, ev) -> None:
@@ -177,12 +180,7 @@ class Service:
             wait = limiter.try_acquire(now)
             if wait > 0.0:
                 att.retry_after = wait
-                if self.opt.reject_cost:
-                    self._reject(att, now, self.rate_limit_code, SRC_LIMITER)
-                    return
-                att.code = self.rate_limit_code
-                att.source = SRC_LIMITER
-                self.respond(att, now)
+                self._reject(att, now, self.rate_limit_code, SRC_LIMITER)
                 return
         if self.free:
             self.free -= 1
@@ -190,12 +188,8 @@ class Service:
         elif len(self.queue) < self.queue_limit:
             att.t_queued = now
             self.queue.append(att)
-        elif self.opt.reject_cost:
-            self._reject(att, now, self.overload_code, SRC_CAPACITY)
         else:
-            att.code = self.overload_code
-            att.source = SRC_CAPACITY
-            self.respond(att, now)
+            self._reject(att, now, self.overload_code, SRC_CAPACITY)
 
     def _segment(self, now: float):
         if not (self._seg_start <= now < self._seg_end):
@@ -225,10 +219,10 @@ class Service:
         if self._adjust:
             if self.opt.load_alpha:
                 d *= 1.0 + self.opt.load_alpha * ((self.workers - self.free) / self.workers) ** self.opt.load_power
-            if d > self.opt.proc_timeout:
+            if d > self.opt.processing_timeout:
                 # The server gives up on the attempt at its processing timeout.
-                d = self.opt.proc_timeout
-                att.code = self.opt.proc_code
+                d = self.opt.processing_timeout
+                att.code = self.opt.processing_code
                 att.source = SRC_PROCESSING_TIMEOUT
         att.service_time = d
         att.callbacks = self._done_cbs
@@ -239,7 +233,8 @@ class Service:
         self.busy_time += att.service_time
         if att.abandoned:
             self.wasted_time += att.service_time
-        # FIFO and free rejections (configure() swaps in _complete_general otherwise): the hot path.
+        # _complete_general for FIFO and free refusals, inlined: the hot path (otherwise __init__ picks the general
+        # one). tests/sim/test_service.py holds the two to the same results.
         queue = self.queue
         while queue:
             nxt = queue.popleft()
@@ -261,7 +256,7 @@ class Service:
             self.respond(att, now)
 
     def _complete_general(self, att) -> None:
-        # _complete for other queue disciplines or costly rejections.
+        # An attempt's service ends: count the work, take the next attempt (any discipline, refusal costs), answer.
         now = self.env._now
         self.busy_time += att.service_time
         if att.abandoned:
@@ -272,28 +267,27 @@ class Service:
 
     def _next_from_queue(self, now: float) -> None:
         # A worker is free at ``now``: it pays any rejection debt, else serves the next queued attempt.
-        if self.opt._debt > 0.0:
-            cost, self.opt._debt = self.opt._debt, 0.0
-            self._schedule(_Release(self.opt._release_cbs), PRIORITY, cost)
+        refused = self.refused
+        if refused.debt > 0.0:
+            cost, refused.debt = refused.debt, 0.0
+            self._schedule(_Release(refused.release_cbs), PRIORITY, cost)
             return
         queue = self.queue
         disc = self.opt.discipline
         while queue:
-            if disc is FIFO:
-                nxt = queue.popleft()
-            elif disc is LIFO or (disc is ADAPTIVE_LIFO and len(queue) > self.opt.lifo_above):
+            if disc is LIFO or (disc is ADAPTIVE_LIFO and len(queue) > self.opt.lifo_above):
                 nxt = queue.pop()
-            elif disc is CODEL:
+            else:
                 nxt = queue.popleft()
-                # Shed what waited past the target unless the queue drained recently (a burst, not a standing queue).
-                if now - nxt.t_queued > self.opt.codel_target and now - self.opt._last_empty > self.opt.codel_interval:
+                # CoDel sheds what waited past the target unless the queue drained recently (a burst, not a
+                # standing queue).
+                if (disc is CODEL and now - nxt.t_queued > self.opt.codel_target
+                        and now - self._last_empty > self.opt.codel_interval):
                     nxt.code = self.overload_code
                     nxt.source = SRC_SHED
                     if not nxt.abandoned:
                         self.respond(nxt, now)
                     continue
-            else:
-                nxt = queue.popleft()
             if now - nxt.t_queued > self.queue_timeout:
                 self._time_out_queued(nxt, now)
                 continue
@@ -301,12 +295,14 @@ class Service:
             break
         else:
             self.free += 1
-            self.opt._last_empty = now
+            self._last_empty = now
 
     @property
     def queue_length(self) -> int:
+        """Attempts waiting for a worker."""
         return len(self.queue)
 
     @property
     def in_service(self) -> int:
+        """Workers busy (serving, or spending a refusal's cost)."""
         return self.workers - self.free

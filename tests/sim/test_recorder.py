@@ -1,7 +1,8 @@
 """The recorder: rows written in place survive the columns' growth, and arrivals fill request rows."""
 import numpy as np
 
-from resilsim.sim.recorder import CODE_OK, OUT_INCOMPLETE, OUT_SUCCESS, SRC_LIMITER, Recorder
+from resilsim.records import CODE_OK, OUT_INCOMPLETE, OUT_SUCCESS, SRC_LIMITER
+from resilsim.sim.recorder import Recorder
 
 
 def test_attempt_rows_survive_growth():

@@ -1,0 +1,73 @@
+"""The row vocabulary and the typed record a run returns.
+
+The engine (:mod:`resilsim.sim`) writes attempt and request rows as small
+integers; :mod:`resilsim.result` and :mod:`resilsim.invariants` read them
+back. Both sides take the numbers from here, so neither imports the other.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+# Where an attempt's answer came from: which protection or fault answered it. A value is its index here.
+SOURCES = ("service", "limiter", "capacity", "queue_timeout", "background", "incident", "client_timeout",
+           # API-side protections (resilsim.server): quota, credits or a tier lock; an invalid request; an
+           # expired token; the processing timeout; load shedding.
+           "quota", "request", "auth", "processing_timeout", "shed",
+           # A hedged copy the client stopped waiting for because another copy answered first.
+           "cancelled")
+(SRC_SERVICE, SRC_LIMITER, SRC_CAPACITY, SRC_QUEUE_TIMEOUT, SRC_BACKGROUND, SRC_INCIDENT, SRC_CLIENT_TIMEOUT,
+ SRC_QUOTA, SRC_REQUEST, SRC_AUTH, SRC_PROCESSING_TIMEOUT, SRC_SHED, SRC_CANCELLED) = range(len(SOURCES))
+
+# How a request ended. A value is its index here.
+OUTCOMES = ("success", "failed", "gave_up", "deadline", "shed", "incomplete")
+OUT_SUCCESS, OUT_FAILED, OUT_GAVE_UP, OUT_DEADLINE, OUT_SHED, OUT_INCOMPLETE = range(len(OUTCOMES))
+
+# Code column values below zero: not an error code (codes ≥ 0 index the run's code table).
+CODE_OK = -1
+CODE_TIMEOUT = -2
+CODE_CANCELLED = -3  # a hedged copy cancelled when another copy won (no answer of its own)
+
+
+@dataclass(frozen=True, slots=True)
+class RunRecord:
+    """What the engine hands back for one run (one scenario × one strategy × one seed).
+
+    Read by :class:`resilsim.result.Result` (tables, summary, timeline) and
+    :func:`resilsim.invariants.check_run`. Times are simulated seconds unless
+    the name says wall.
+    """
+
+    #: the strategy run (a :class:`resilsim.scenario.Strategy`)
+    strategy: object
+    #: the rows (a :class:`resilsim.sim.recorder.Recorder`) or, summary-only, the counts
+    #: (a :class:`resilsim.sim.recorder.SummaryRecorder`); its columns are numbered as above
+    recorder: object
+    #: operation names, in the order of the operation column's values
+    operations: list
+    #: the fault schedule's incident windows (``FaultSchedule.windows()``)
+    windows: list
+    #: the service's workers
+    workers: int
+    #: the queue length, busy workers and client-guard state sampled at each time bin's start
+    #: (a :class:`resilsim.sim.sampler.Sampler`)
+    sampler: object
+    #: seconds of service time spent in all, on attempts the client had abandoned, and on refusals
+    busy_s: float
+    wasted_s: float
+    reject_s: float
+    #: attempts the service refused on arrival (rate limit, quota, auth, a full queue, load shedding)
+    refusals: int
+    #: the simulated time the run ended at
+    end_time: float
+    #: the clients' own counters: attempts sent, requests ended (the invariants check rows against them)
+    attempts_sent: int
+    requests_done: int
+    #: whole-run guard and hedging counts (``shed_first``, ``shed_retry``, ``hedges``, ``hedge_wins``,
+    #: ``hedges_refused``, ``held``, ``held_s`` in seconds, ``held_deadline``); empty without guards or hedging
+    guard_counts: dict
+    #: why the run stopped early at a scenario limit (a sentence), or None when it ran to its end
+    truncated: str | None
+    #: where it stopped early, or None
+    stopped_at: float | None
+    #: wall-clock seconds the run took
+    wall_s: float
