@@ -8,7 +8,7 @@ from .conftest import small
 
 
 def test_every_summary_column_is_a_known_metric_or_an_outcome_count():
-    from resilsim.sim.recorder import OUTCOMES  # the outcome counts are columns too
+    from resilsim.records import OUTCOMES  # the outcome counts are columns too
     summary = simulate(small(duration=20), seed=1).summary()
     unknown = [c for c in summary.columns if c not in metrics.METRICS and c not in OUTCOMES]
     assert unknown == []

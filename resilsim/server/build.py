@@ -110,7 +110,7 @@ def make_gate(service, admission: Admission | None, auth: Auth | None, auth_code
     """``gate(att, now) -> bool``: answers an attempt refused before the workers (expired token, then
     admission); the service calls it first in ``submit``. Requests carry their tenant, client and
     properties' uniform (``Clients.configure_tenants``)."""
-    reject = service._reject
+    reject = service.reject
     if auth is None and admission is not None and admission.limits_and_quota_only():
         return _limits_and_quota_gate(admission, reject)
 

@@ -145,11 +145,12 @@ class Service:
         if self.gate is not None and self.gate(att, now):
             return True
         if self.workers - self.free + len(self.queue) >= self.opt.shed_load * self.workers:
-            self._reject(att, now, self.overload_code, SRC_SHED)
+            self.reject(att, now, self.overload_code, SRC_SHED)
             return True
         return False
 
-    def _reject(self, att, now: float, code: int, source: int) -> None:
+    def reject(self, att, now: float, code: int, source: int) -> None:
+        """Refuse ``att`` at ``now`` (seconds) with the run's code index ``code`` from ``source`` (limiter, quota, ...)."""
         # Answer a refusal (every refusal on arrival comes here, so refused.count is every one); when refusing is
         # not free, a worker spends reject_s on it.
         att.code = code
@@ -180,7 +181,7 @@ class Service:
             wait = limiter.try_acquire(now)
             if wait > 0.0:
                 att.retry_after = wait
-                self._reject(att, now, self.rate_limit_code, SRC_LIMITER)
+                self.reject(att, now, self.rate_limit_code, SRC_LIMITER)
                 return
         if self.free:
             self.free -= 1
@@ -189,7 +190,7 @@ class Service:
             att.t_queued = now
             self.queue.append(att)
         else:
-            self._reject(att, now, self.overload_code, SRC_CAPACITY)
+            self.reject(att, now, self.overload_code, SRC_CAPACITY)
 
     def _segment(self, now: float):
         if not (self._seg_start <= now < self._seg_end):

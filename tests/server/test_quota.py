@@ -89,7 +89,7 @@ def test_specialised_gate_answers_as_admission_check(pers):
     answers = {}
     for special in (True, False):
         adm, seen = admission(), []
-        service = SimpleNamespace(_reject=lambda att, now, code, src: seen.append((att.req.id, now, code, src,
+        service = SimpleNamespace(reject=lambda att, now, code, src: seen.append((att.req.id, now, code, src,
                                                                                     att.retry_after)))
         if not special:
             adm.limits_and_quota_only = lambda: False  # the general gate
