@@ -250,7 +250,7 @@ class Explorer:
         self.result = None
         self.runs = 0
         self.offset = 0.0  # seconds of the full run before the preview window
-        self._shown = None  # (scenario data, strategy names, full) of the result on show
+        self._shown = None  # (scenario data, strategy names) of the result on show
         self._generation = 0  # bumped by every run and by Cancel: a full run whose number is stale stops
         self._lock = threading.Lock()  # one redraw at a time (a full run draws from its thread)
         self._thread = None
@@ -478,6 +478,7 @@ class Explorer:
             if not self._names:
                 self.status.value = "<i>pick at least one strategy</i>"
                 return None
+            self.status.value = "<i>running the preview…</i>"
             result = simulate(load_scenario(d), seed=self.seed, strategies=self._names, record=self.preview_record)
         except Exception as e:  # a value combination the schema refuses: say why, keep the last charts
             self._error(e)
@@ -583,7 +584,7 @@ class Explorer:
         sc = self.result.scenario
         text = dump_scenario(load_scenario({**d, "strategies": {n: d["strategies"][n] for n in names}}))
         view = (f"a {sc.duration:g} s preview: the run's {self.offset:g}–{self.offset + sc.duration:g} s, "
-                "shifted to start at 0" if self.offset else f"{sc.duration:g} s")
+                "shifted to start at 0" if self.offset else f"the full {sc.duration:g} s run")
         head = (f"# Exported from the resilsim explorer ({view}), seed {self.result.seed}.\n"
                 f"# Reproduce the view: resilsim run {Path(path).name if path else 'FILE'} --seed {self.result.seed}\n")
         text = head + text
