@@ -8,17 +8,26 @@ The strategy picker offers the scenario's strategies, every library preset
 backoff from the sliders plus the guards picked (a retry budget, a circuit
 breaker with its failure rate and open time, adaptive throttling with its K).
 Moving a control re-runs a *preview* (the scenario cut to ``preview``
-seconds, so dragging stays responsive; sliders update on release); the Run
-button runs the full duration. Charts are rendered off-screen (matplotlib
-``Figure``, no pyplot) into ``Image`` widgets, and the summary into an
-``HTML`` widget, so the whole panel works headless: tests set ``.value`` on
-the controls and read :attr:`Explorer.result`, :attr:`Explorer.table` and
-:attr:`Explorer.images`.
+seconds around its first incident, so dragging stays responsive; sliders
+update on release); its time axes are labelled in the run's own seconds.
+The Run button runs the full duration, one strategy after another, with a
+progress bar and a Cancel button. The seed box re-runs with another seed,
+and "export YAML" writes the scenario of the view for ``resilsim run``.
+
+Charts are rendered off-screen (matplotlib ``Figure`` on an Agg canvas, no
+pyplot) into ``Image`` widgets, and the summary into an ``HTML`` widget, so
+the whole panel works headless: tests set ``.value`` on the controls and read
+:attr:`Explorer.result`, :attr:`Explorer.table`, :attr:`Explorer.images` and
+:attr:`Explorer.figures`. A redraw keeps each chart's figure: the time-series
+charts get new data in their existing lines, the others are redrawn into the
+same place, and the layout is recomputed only when the chart's frame
+(strategies, incidents, legend, axis range) changed.
 """
 from __future__ import annotations
 
 import copy
 import io
+import threading
 
 from .scenario import Scenario, given_fields, load_scenario
 
@@ -40,23 +49,211 @@ def _num(x, default):
     return default if x is None else x
 
 
+#: Charts whose x-axis is simulated time: a preview labels their ticks in the run's own seconds.
+TIME_CHARTS = ("success_over_time", "load_over_time", "latency_bands", "errors_over_time", "guards_over_time")
+#: The moving-mean cap (s) each time-series chart uses by default (its ``smooth``), for in-place updates.
+SMOOTH_LONGEST = {"success_over_time": 10.0, "load_over_time": 5.0}
+
+
+class _Chart:
+    """One chart of the panel: an off-screen figure kept between redraws, rendered to PNG bytes.
+
+    When the chart's frame (strategies, incidents, load changes, limits,
+    seed, window) is unchanged, :meth:`draw` puts the new run's data into the
+    existing lines of a time series, or empties the Axes and draws the plot
+    function into it again (a new Axes would build its ticks anew: half the
+    cost of a chart); otherwise it draws into a new Axes in the same place.
+    Constrained layout, the costly part of a draw, runs only when what it
+    makes room for (legend entries, incident label rows, the y-axis range's
+    digits) changed.
+    """
+
+    def __init__(self, name: str):
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+
+        self.name = name
+        self.figure = Figure(figsize=(8, 3.4), dpi=90)
+        self.canvas = FigureCanvasAgg(self.figure)
+        self.frame = None
+        self.decor = None
+        self.position = None
+        self.layouts = 0  # constrained-layout passes so far
+
+    def draw(self, result, offset: float) -> bytes:
+        """Show ``result`` (its time axis shifted by ``offset`` seconds in the labels); return the PNG."""
+        from . import plots
+
+        frame = _frame(self.name, result, offset)
+        update = _UPDATES.get(self.name)
+        same = frame == self.frame and len(self.figure.axes) == 1  # a twin Axes (guards chart) is drawn anew
+        if not (same and update is not None and update(self.figure.axes[0], result, self.name)):
+            if same:
+                ax = self.figure.axes[0]
+                _empty(ax)
+            else:
+                self.figure.clear()
+                ax = self.figure.add_subplot()
+                if self.position is not None:
+                    ax.set_position(self.position)
+            getattr(plots, self.name)(result, ax=ax)
+            ax.relim()  # the limits of what is drawn now, not of what was removed
+            if offset and self.name in TIME_CHARTS:
+                _run_seconds(ax, offset)
+            self.frame = frame
+        decor = _decor(self.figure)
+        if decor != self.decor:
+            self.figure.set_layout_engine("constrained")
+            self.canvas.draw()
+            self.figure.set_layout_engine("none")  # later draws keep these places
+            self.position = self.figure.axes[0].get_position()
+            self.decor = decor
+            self.layouts += 1
+        else:
+            self.canvas.draw()
+        return _png(self.canvas)
+
+
+def _empty(ax) -> None:
+    """Remove what a plot function drew on ``ax`` and reset its scales, keeping the Axes and its tick objects."""
+    for container in list(ax.containers):  # bars: their legend entries come from the containers
+        container.remove()
+    for artist in [*ax.lines, *ax.collections, *ax.patches, *ax.texts, *ax.images]:
+        artist.remove()
+    if ax.get_legend() is not None:
+        ax.get_legend().remove()
+    ax.set_xscale("linear")  # default locators and formatters again (a chart may have fixed or emptied them)
+    ax.set_yscale("linear")
+    ax.set_autoscale_on(True)
+    ax.relim()
+
+
+def _frame(name: str, result, offset: float) -> tuple:
+    """What a chart's non-data parts show: in-place updates need it unchanged."""
+    from .plots import _load_changes
+
+    s = result.scenario
+    return (name, tuple(result.strategies), tuple(tuple(w) for w in result.windows), tuple(_load_changes(result)),
+            s.duration, s.bin, offset, result.seed, tuple(repr(rl) for rl in s.service.rate_limits()))
+
+
+def _decor(fig) -> tuple:
+    """What the layout makes room for: legend entries (digits masked), incident label rows, y-range digits."""
+    import re
+
+    import numpy as np
+
+    ax = fig.axes[0]
+    legends = [a.get_legend() for a in fig.axes]
+    texts = tuple(re.sub(r"\d", "0", t.get_text()) for lg in legends if lg is not None for t in lg.get_texts())
+    lo, hi = ax.get_ylim()
+    if ax.get_yscale() == "log":
+        yrange = (np.floor(np.log10(max(lo, 1e-300))), np.floor(np.log10(max(hi, 1e-300))))
+    else:
+        yrange = (len(f"{lo:.0f}"), len(f"{hi:.0f}"))
+    return texts, getattr(ax, "_resilsim_label_rows", 0), yrange
+
+
+def _png(canvas) -> bytes:
+    """The canvas's pixels as PNG (fast zlib level: the image goes to the browser once, not to disk)."""
+    from PIL import Image
+
+    w, h = canvas.get_width_height(physical=True)
+    buf = io.BytesIO()
+    Image.frombuffer("RGBA", (w, h), canvas.buffer_rgba(), "raw", "RGBA", 0, 1).save(buf, format="png",
+                                                                                      compress_level=1)
+    return buf.getvalue()
+
+
+def _run_seconds(ax, offset: float) -> None:
+    """Label the x ticks of a preview in the run's own seconds: data at x shows as ``x + offset``."""
+    from matplotlib.ticker import FixedLocator, FuncFormatter, MaxNLocator
+
+    lo, hi = ax.get_xlim()
+    ticks = MaxNLocator(nbins=8, steps=[1, 2, 2.5, 5, 10]).tick_values(lo + offset, hi + offset) - offset
+    ax.xaxis.set_major_locator(FixedLocator([t for t in ticks if lo <= t <= hi]))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v + offset:g}"))
+
+
+def _series(result, name: str, column: str, chart: str):
+    """One strategy's timeline column, smoothed as ``chart`` smooths it by default: (time, values)."""
+    from .plots import _smooth, _smooth_bins
+
+    tl = result.timeline
+    t = tl[tl["strategy"] == name]
+    width = _smooth_bins(result.scenario, None, SMOOTH_LONGEST[chart])
+    return t["time"].to_numpy(float), _smooth(t[column].to_numpy(float), width)
+
+
+def _update_success(ax, result, chart: str) -> bool:
+    """Put ``result``'s success rates into the lines :func:`plots.success_over_time` drew (False: cannot)."""
+    lines = ax.get_lines()
+    if len(lines) != len(result.strategies):
+        return False
+    for line, name in zip(lines, result.strategies):
+        line.set_data(*_series(result, name, "success_rate", chart))
+    return True
+
+
+def _update_load(ax, result, chart: str) -> bool:
+    """Put ``result``'s loads and capacity into the lines :func:`plots.load_over_time` drew (False: cannot)."""
+    from .plots import service_capacity
+
+    names = list(result.strategies)
+    lines = ax.get_lines()
+    legend = ax.get_legend()
+    if len(lines) < len(names) + 2 or legend is None:
+        return False
+    for line, name in zip(lines, names):
+        line.set_data(*_series(result, name, "attempts_rps", chart))
+    lines[len(names)].set_data(*_series(result, names[0], "offered_rps", chart))
+    cap_line = lines[len(names) + 1]
+    cap = service_capacity(result.scenario)
+    label = f"capacity ≈ {cap:.3g}/s"
+    for text in legend.get_texts():
+        if text.get_text() == cap_line.get_label():
+            text.set_text(label)
+    cap_line.set_ydata([cap, cap])
+    cap_line.set_label(label)
+    ax.relim()
+    ax.autoscale_view(scalex=False)
+    return True
+
+
+#: Charts whose lines take a new run's data in place (the others are redrawn).
+_UPDATES = {"success_over_time": _update_success, "load_over_time": _update_load}
+
+
 class Explorer:
     """The state behind :func:`explore`: the controls, the last :class:`~resilsim.Result` and the widgets showing it.
 
     ``controls`` maps a knob name to its widget; :meth:`run` simulates with
     the current values (``full=False``: the preview length) and redraws.
+    The preview is simulated with ``record="summary"`` when every chart
+    draws from the timeline alone (none of :data:`resilsim.plots.ROW_CHARTS`).
+    The full run (:meth:`run_full`, the Run button) simulates one strategy
+    after another, advancing :attr:`progress` per strategy, because
+    :func:`~resilsim.simulate` has no progress hook; for the same reason
+    Cancel stops it between strategies, not inside one. With ``background``
+    (what :func:`explore` uses) the full run goes on in a thread, so the
+    notebook stays free to take the Cancel click; without it the click
+    handler returns when the run is done (headless use, tests).
     """
 
-    def __init__(self, scenario, *, seed: int = 0, preview: float = 60.0, charts=CHARTS):
+    def __init__(self, scenario, *, seed: int = 0, preview: float = 60.0, charts=CHARTS, background: bool = False):
         import ipywidgets as w
 
         self.base: Scenario = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
         self.data = given_fields(self.base)
-        self.seed = seed
         self.charts = tuple(charts)
+        self.background = background
         self.result = None
         self.runs = 0
         self.offset = 0.0  # seconds of the full run before the preview window
+        self._shown = None  # (scenario data, strategy names) of the result on show
+        self._generation = 0  # bumped by every run and by Cancel: a full run whose number is stale stops
+        self._lock = threading.Lock()  # one redraw at a time (a full run draws from its thread)
+        self._thread = None
         s = self.base
         rate = s.clients.arrival.poisson.rate
         workers = s.service.workers
@@ -104,23 +301,47 @@ class Explorer:
                                         description="custom: throttle K (0=off)", **slider)
         c["preview"] = w.FloatSlider(value=min(preview, dur), min=min(10.0, dur), max=dur, step=5.0,
                                      description="preview length (s)", **slider)
+        c["seed"] = w.BoundedIntText(value=seed, min=0, max=2 ** 63 - 1, description="seed", style=slider["style"],
+                                     layout=w.Layout(width="18em"))
         self.controls = c
         self.button = w.Button(description="Run full duration", button_style="primary", icon="play")
+        self.cancel = w.Button(description="Cancel", icon="stop", disabled=True)
+        self.progress = w.IntProgress(value=0, min=0, max=1, description="full run", style=slider["style"])
+        self.export_path = w.Text(value=f"{self.base.name}-explored.yaml", description="export to",
+                                  style=slider["style"], layout=w.Layout(width="26em"))
+        self.export_button = w.Button(description="Export YAML", icon="download")
         self.status = w.HTML()
         self.table = w.HTML()
         self.images = [w.Image(format="png", layout=w.Layout(max_width="100%")) for _ in self.charts]
+        self.figures = [_Chart(name) for name in self.charts]  # kept between redraws (see _Chart)
         self.output = w.Output()  # errors from a run (bad combination of values) show here
         for widget in c.values():
             widget.observe(self._on_change, names="value")
         self.button.on_click(self._on_run)
+        self.cancel.on_click(self._on_cancel)
+        self.export_button.on_click(self._on_export)
         left = w.VBox([w.HTML("<b>load &amp; capacity</b>"), c["load"], c["workers"], c["rate_limit"],
                        w.HTML("<b>incident</b>"), c["incident_code"], c["incident_start"], c["incident_duration"],
                        c["incident_rate"]])
         right = w.VBox([w.HTML("<b>strategies</b>"), c["strategies"], c["attempts"], c["base"], c["cap"],
                         c["jitter"], c["budget"], c["breaker"], c["breaker_rate"], c["breaker_open"],
-                        c["throttle_k"], w.HTML("<b>run</b>"), c["preview"], self.button, self.status])
+                        c["throttle_k"], w.HTML("<b>run</b>"), c["preview"], c["seed"],
+                        w.HBox([self.button, self.cancel]), self.progress,
+                        w.HBox([self.export_path, self.export_button]), self.status])
         self.panel = w.VBox([w.HBox([left, right]), self.output, self.table, w.VBox(self.images)])
         self.panel.explorer = self
+
+    @property
+    def preview_record(self) -> str:
+        """How the preview is recorded: ``"summary"`` unless a chart needs per-request rows (``"full"``)."""
+        from .plots import ROW_CHARTS
+
+        return "full" if set(self.charts) & set(ROW_CHARTS) else "summary"
+
+    @property
+    def seed(self) -> int:
+        """The random seed of the runs (the seed box's value)."""
+        return int(self.controls["seed"].value)
 
     # ------------------------------------------------------------ scenario from the controls
 
@@ -144,6 +365,13 @@ class Explorer:
 
     def scenario(self, full: bool = False) -> Scenario:
         """The scenario the controls describe; ``full=False`` cuts it to the preview length (seconds)."""
+        return load_scenario(self._scenario_data(full)[0])
+
+    def _scenario_data(self, full: bool) -> tuple[dict, float]:
+        """The controls' scenario as plain data, and the seconds of the run before it (a preview's window).
+
+        Also sets the names of the strategies to run (``_names``).
+        """
         c = self.controls
         d = copy.deepcopy(self.data)
         d["clients"]["arrival"]["poisson"]["rate"] = float(c["load"].value)
@@ -171,9 +399,9 @@ class Explorer:
         elif incs:
             incs = incs[1:]
         faults["incidents"] = incs
-        self.offset = 0.0
+        offset = 0.0
         if not full and c["preview"].value < self.base.duration:
-            self._preview_window(d, float(c["preview"].value))
+            offset = self._preview_window(d, float(c["preview"].value))
         picked = c["strategies"].value
         names = [n for n in picked if n != CUSTOM and not n.startswith(LIBRARY)]
         if CUSTOM in picked:
@@ -184,7 +412,7 @@ class Explorer:
                 d["strategies"][n] = {"retry": n[len(LIBRARY):]}  # its own guards and timeouts come with it
                 names.append(n)
         self._names = names
-        return load_scenario(d)
+        return d, offset
 
     def _custom(self) -> dict:
         """The custom strategy's YAML: exponential backoff from the sliders, and the guards picked."""
@@ -202,18 +430,18 @@ class Explorer:
             spec["guards"] = guards
         return spec
 
-    def _preview_window(self, d: dict, length: float) -> None:
+    def _preview_window(self, d: dict, length: float) -> float:
         """Cut ``d`` to a ``length``-second window of the run that shows the first incident (or load change).
 
         The window starts a quarter of its length before that event; incidents
-        and load changes are shifted by the window's start (:attr:`offset`,
-        seconds) and clipped to it, so the preview's times run from 0.
+        and load changes are shifted by the window's start (returned, seconds)
+        and clipped to it, so the preview simulates from 0; its charts label
+        the time axis in the run's own seconds.
         """
         full = load_scenario(d)  # the validated timing (library incidents carry their own durations)
         incs, changes = full.faults.incidents, full.clients.arrival.poisson.changes
         first = min([i.start for i in incs[:1]] or [c.start for c in changes] or [0.0])
         t0 = min(max(0.0, first - length / 4), max(0.0, full.duration - length))
-        self.offset = t0
 
         def clip(entry: dict, start: float, duration: float):
             a, b = max(start - t0, 0.0), min(start + duration - t0, length)
@@ -227,33 +455,142 @@ class Explorer:
                                               zip(poisson["changes"], changes)) if e]
         d["duration"] = length
         d["warmup"] = min(float(self.base.warmup), length / 4)
+        return t0
 
     # ------------------------------------------------------------ running and drawing
 
     def run(self, full: bool = False):
-        """Simulate with the current control values (preview length unless ``full``) and redraw; return the Result."""
+        """Simulate the preview with the current control values and redraw; return the Result.
+
+        ``full`` runs the full duration instead (:meth:`run_full`). None when
+        nothing ran or the values were refused (:attr:`status` says why).
+        """
+        if full:
+            return self.run_full()
         from . import simulate
 
+        self._generation += 1  # a full run still going stops after its current strategy
+        generation = self._generation
+        self.cancel.disabled = True
         self.output.clear_output()
         try:
-            sc = self.scenario(full=full)
+            d, offset = self._scenario_data(full=False)
             if not self._names:
                 self.status.value = "<i>pick at least one strategy</i>"
                 return None
-            self.status.value = "<i>running…</i>"
-            self.result = simulate(sc, seed=self.seed, strategies=self._names)
+            self.status.value = "<i>running the preview…</i>"
+            result = simulate(load_scenario(d), seed=self.seed, strategies=self._names, record=self.preview_record)
         except Exception as e:  # a value combination the schema refuses: say why, keep the last charts
-            self.status.value = f"<span style='color:#a00'>{type(e).__name__}: {e}</span>"
-            with self.output:
-                print(f"{type(e).__name__}: {e}")
+            self._error(e)
             return None
-        self.runs += 1
-        where = f" (the run's {self.offset:g}–{self.offset + sc.duration:g} s, shown from 0)" if self.offset else ""
-        self.status.value = (f"{'full run' if full else 'preview'}: {sc.duration:g} s simulated{where}, "
-                             f"seed {self.seed}")
-        self.table.value = self.result.summary().to_html(float_format=lambda v: f"{v:.3g}") + self._guards_html()
-        self._draw()
-        return self.result
+        self._show(result, d, list(self._names), offset, generation, full=False)
+        return result
+
+    def run_full(self):
+        """Run the full duration, one strategy after another, advancing :attr:`progress`; show it when done.
+
+        Returns the Result; None when the values were refused, when Cancel
+        (or a new preview) stopped it between strategies, or when it runs in
+        the background (``background``: :attr:`result` changes when it is done).
+        """
+        self._generation += 1
+        generation = self._generation
+        self.output.clear_output()
+        try:
+            d, _ = self._scenario_data(full=True)
+            names = list(self._names)
+            if not names:
+                self.status.value = "<i>pick at least one strategy</i>"
+                return None
+            sc = load_scenario(d)
+        except Exception as e:
+            self._error(e)
+            return None
+        self.progress.max, self.progress.value = len(names), 0
+        self.cancel.disabled = False
+        self.status.value = f"<i>full run: 0 of {len(names)} strategies done…</i>"
+        args = (sc, d, names, self.seed, generation)
+        if self.background:
+            self._thread = threading.Thread(target=self._full, args=args, daemon=True)
+            self._thread.start()
+            return None
+        return self._full(*args)
+
+    def _full(self, sc: Scenario, d: dict, names: list, seed: int, generation: int):
+        """The full run's work (in the caller's thread or the background one); see :meth:`run_full`."""
+        from . import simulate
+
+        parts = []
+        try:
+            for i, name in enumerate(names):
+                # Strategies run alone give the same result as run together (common random numbers).
+                parts.append(simulate(sc, seed=seed, strategies=[name]))
+                if generation != self._generation:
+                    return None  # cancelled, or a preview took over
+                self.status.value = f"<i>full run: {i + 1} of {len(names)} strategies done…</i>"
+                self.progress.value = i + 1
+            result = _combine(parts)
+        except Exception as e:
+            if generation == self._generation:
+                self._error(e)
+            return None
+        finally:
+            if generation == self._generation:
+                self.cancel.disabled = True
+        return result if self._show(result, d, names, 0.0, generation, full=True) else None
+
+    def wait(self, timeout: float | None = None) -> None:
+        """Wait until a background full run (if any) is over, at most ``timeout`` seconds."""
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def _show(self, result, d: dict, names: list, offset: float, generation: int, full: bool) -> bool:
+        """Make ``result`` the one on show (summary table and charts) unless a newer run started; True if shown."""
+        with self._lock:
+            if generation != self._generation:
+                return False
+            self.result, self.offset, self._shown = result, offset, (d, names)
+            self.runs += 1
+            sc = result.scenario
+            where = f" (the run's {offset:g}–{offset + sc.duration:g} s)" if offset else ""
+            self.status.value = (f"{'full run' if full else 'preview'}: {sc.duration:g} s simulated{where}, "
+                                 f"seed {result.seed}")
+            self.table.value = result.summary().to_html(float_format=lambda v: f"{v:.3g}") + self._guards_html()
+            for img, chart in zip(self.images, self.figures):
+                img.value = chart.draw(result, offset)
+        return True
+
+    def _error(self, e: Exception) -> None:
+        """Say why a run was refused, in the status line and the output area (the last charts stay)."""
+        self.status.value = f"<span style='color:#a00'>{type(e).__name__}: {e}</span>"
+        self.output.append_stdout(f"{type(e).__name__}: {e}\n")  # thread-safe, unlike `with self.output`
+
+    def export_yaml(self, path=None) -> str:
+        """The scenario of the run on show as YAML that ``resilsim run`` accepts; also written to ``path`` if given.
+
+        It holds the controls' values and the strategies shown; a comment at
+        the top names the seed, so ``resilsim run FILE --seed N`` (or
+        ``simulate(load_scenario(FILE), seed=N)``) reproduces the view. A
+        preview exports its window as simulated: times from 0, the comment
+        says where it lies in the full run.
+        """
+        from pathlib import Path
+
+        from .scenario import dump_scenario
+
+        if self._shown is None:
+            raise ValueError("nothing to export yet: run a preview or the full duration first")
+        d, names = self._shown
+        sc = self.result.scenario
+        text = dump_scenario(load_scenario({**d, "strategies": {n: d["strategies"][n] for n in names}}))
+        view = (f"a {sc.duration:g} s preview: the run's {self.offset:g}–{self.offset + sc.duration:g} s, "
+                "shifted to start at 0" if self.offset else f"the full {sc.duration:g} s run")
+        head = (f"# Exported from the resilsim explorer ({view}), seed {self.result.seed}.\n"
+                f"# Reproduce the view: resilsim run {Path(path).name if path else 'FILE'} --seed {self.result.seed}\n")
+        text = head + text
+        if path is not None:
+            Path(path).write_text(text)
+        return text
 
     def _guards_html(self) -> str:
         """A table of each guarded strategy's guards, their parameters and what they did ("" when none has guards)."""
@@ -276,23 +613,53 @@ class Explorer:
         table.index.name = "strategy"
         return table.to_html()
 
-    def _draw(self):
-        from matplotlib.figure import Figure
-
-        from . import plots
-
-        for img, name in zip(self.images, self.charts):
-            fig = Figure(figsize=(8, 3.4), layout="constrained", dpi=90)
-            getattr(plots, name)(self.result, ax=fig.add_subplot())
-            buf = io.BytesIO()
-            fig.savefig(buf, format="png")
-            img.value = buf.getvalue()
-
     def _on_change(self, change):
         self.run(full=False)
 
     def _on_run(self, _button):
-        self.run(full=True)
+        self.run_full()
+
+    def _on_cancel(self, _button):
+        self._generation += 1  # the full run stops after its current strategy and shows nothing
+        self.cancel.disabled = True
+        self.status.value = (f"full run cancelled after {self.progress.value} of {self.progress.max} strategies; "
+                             "the charts still show the last run")
+
+    def _on_export(self, _button):
+        try:
+            self.export_yaml(self.export_path.value)
+        except Exception as e:  # nothing on show yet, or a path that cannot be written
+            self._error(e)
+            return
+        self.status.value = f"wrote {self.export_path.value} (seed {self.result.seed})"
+
+
+def _combine(parts: list):
+    """One Result from single-strategy Results of the same scenario and seed: their tables one after another."""
+    if len(parts) == 1:
+        return parts[0]
+    import pandas as pd
+    from pandas.api.types import union_categoricals
+
+    from .result import Result
+
+    def concat(frames):
+        cols = {}
+        for col in frames[0].columns:
+            if isinstance(frames[0][col].dtype, pd.CategoricalDtype):
+                cols[col] = union_categoricals([f[col] for f in frames])  # strategy names differ per part
+            else:
+                cols[col] = pd.concat([f[col] for f in frames], ignore_index=True)
+        return pd.DataFrame(cols)
+
+    def merged(attr):
+        return {k: v for p in parts for k, v in getattr(p, attr).items()}
+
+    first = parts[0]
+    return Result(first.scenario, first.seed, requests=concat([p.requests for p in parts]),
+                  attempts=concat([p.attempts for p in parts]), timeline=concat([p.timeline for p in parts]),
+                  windows=first.windows, strategies=merged("strategies"), stats=merged("stats"),
+                  truncated=merged("truncated"))
 
 
 def _library_names() -> list[str]:
@@ -302,9 +669,13 @@ def _library_names() -> list[str]:
     return list(library_presets())
 
 
-def build_explorer(scenario, *, seed: int = 0, preview: float = 60.0, charts=CHARTS, run: bool = True) -> Explorer:
-    """Build the :class:`Explorer` for ``scenario`` (a Scenario, path or dict) and, with ``run``, its first preview."""
-    ex = Explorer(scenario, seed=seed, preview=preview, charts=charts)
+def build_explorer(scenario, *, seed: int = 0, preview: float = 60.0, charts=CHARTS, run: bool = True,
+                   background: bool = False) -> Explorer:
+    """Build the :class:`Explorer` for ``scenario`` (a Scenario, path or dict) and, with ``run``, its first preview.
+
+    ``background`` runs the full duration in a thread (see :class:`Explorer`).
+    """
+    ex = Explorer(scenario, seed=seed, preview=preview, charts=charts, background=background)
     if run:
         ex.run(full=False)
     return ex
@@ -314,7 +685,8 @@ def explore(scenario, *, seed: int = 0, preview: float = 60.0, charts=CHARTS):
     """An ipywidgets panel (VBox) to explore ``scenario``: load, workers, rate limit, incident, strategies.
 
     Moving a control re-runs a ``preview``-second simulation; the button runs
-    the full duration. The panel's ``.explorer`` attribute is the
-    :class:`Explorer` behind it.
+    the full duration in the background with a progress bar and a Cancel
+    button (it stops between strategies). The panel's ``.explorer``
+    attribute is the :class:`Explorer` behind it.
     """
-    return build_explorer(scenario, seed=seed, preview=preview, charts=charts).panel
+    return build_explorer(scenario, seed=seed, preview=preview, charts=charts, background=True).panel

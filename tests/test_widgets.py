@@ -88,21 +88,31 @@ def test_bad_value_says_why_and_keeps_last_result(ex):
     assert "rate" in ex.status.value
 
 
-def _expected(ex):
-    """Table HTML and first chart PNG drawn independently from a fresh simulation of the controls' scenario."""
-    import io
+def _lines(fig):
+    """(label, x, y) of every line in a figure's first Axes (NaN as None, so equal gaps compare equal)."""
+    def values(a):
+        return [None if v != v else float(v) for v in a]
+    return [(ln.get_label(), values(ln.get_xdata()), values(ln.get_ydata())) for ln in fig.axes[0].get_lines()]
 
+
+def _expected(ex):
+    """Table HTML and each chart's lines drawn independently from a fresh simulation of the controls' scenario."""
     from matplotlib.figure import Figure
 
     from resilsim import plots
 
     sc = ex.scenario(full=False)
-    r = resilsim.simulate(sc, seed=ex.seed, strategies=ex._names)
-    fig = Figure(figsize=(8, 3.4), layout="constrained", dpi=90)
-    getattr(plots, ex.charts[0])(r, ax=fig.add_subplot())
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png")
-    return r, r.summary().to_html(float_format=lambda v: f"{v:.3g}"), buf.getvalue()
+    r = resilsim.simulate(sc, seed=ex.seed, strategies=ex._names, record=ex.preview_record)
+    lines = []
+    for name in ex.charts:
+        fig = Figure()
+        getattr(plots, name)(r, ax=fig.add_subplot())
+        lines.append(_lines(fig))
+    return r, r.summary().to_html(float_format=lambda v: f"{v:.3g}"), lines
+
+
+def _shown_lines(ex):
+    return [_lines(chart.figure) for chart in ex.figures]
 
 
 @pytest.mark.parametrize("knob, value", [("load", 80.0), ("workers", 2), ("incident_rate", 0.9)])
@@ -110,12 +120,13 @@ def test_redraw_shows_the_run_with_the_new_value(ex, knob, value):
     if knob == "incident_rate":  # an incident with a code first, at a low rate
         ex.controls["incident_rate"].value = 0.1
         ex.controls["incident_code"].value = ex.controls["incident_code"].options[1]
-    before = ex.table.value, ex.images[0].value
+    before = ex.table.value, ex.images[0].value, _shown_lines(ex)
     ex.controls[knob].value = value
-    r, table, png = _expected(ex)
-    # What the panel shows is exactly the run with the new value, not the previous one.
-    assert ex.table.value == table and ex.images[0].value == png
-    assert (ex.table.value, ex.images[0].value) != before
+    r, table, lines = _expected(ex)
+    # What the panel shows is exactly the run with the new value, not the previous one: the lines updated in
+    # place hold what a fresh chart of an independent run draws.
+    assert ex.table.value == table and _shown_lines(ex) == lines
+    assert ex.table.value != before[0] and ex.images[0].value != before[1] and _shown_lines(ex) != before[2]
     assert ex.result.summary().equals(r.summary())
 
 
@@ -166,9 +177,9 @@ def test_guarded_custom_run_is_the_run_of_the_same_yaml(ex):
     c["strategies"].value = ("none", CUSTOM)
     stats = ex.result.guard_stats()
     assert stats.loc[CUSTOM, "shed_first"] > 0  # the breaker opened and shed requests
-    r, table, png = _expected(ex)  # an independent simulation of the controls' scenario
+    r, table, lines = _expected(ex)  # an independent simulation of the controls' scenario
     assert r.guard_stats().equals(stats) and ex.result.summary().equals(r.summary())
-    assert ex.images[0].value == png
+    assert _shown_lines(ex) == lines
 
 
 def test_library_presets_are_in_the_strategy_picker(ex):
@@ -180,3 +191,167 @@ def test_library_presets_are_in_the_strategy_picker(ex):
     p = ex.result.strategies[LIBRARY + "aws-adaptive"]
     assert p["retry"] == "aws-adaptive" and p["guards"] == "client_rate+quota"  # its own guards come with it
     assert list(ex.result.strategies) == ["none", LIBRARY + "aws-adaptive"]
+
+
+def test_slider_change_updates_the_lines_in_place(ex):
+    fig = ex.figures[0].figure
+    line = fig.axes[0].get_lines()[0]
+    ydata, layouts = list(line.get_ydata()), ex.figures[0].layouts
+    ex.controls["workers"].value = 1
+    # The same figure and Line2D, new data: no figure rebuilt, no layout pass for a data change (the success
+    # rate's axis is fixed; the load chart's is laid out again when its y range gains or loses a digit).
+    assert ex.figures[0].figure is fig and fig.axes[0].get_lines()[0] is line
+    assert list(line.get_ydata()) != ydata
+    assert ex.figures[0].layouts == layouts
+
+
+def test_redraw_of_a_row_chart_keeps_its_axes_and_legend():
+    ex = build_explorer(_scenario(), preview=20, charts=("outcomes_by_strategy", "latency_bands"))
+    assert ex.preview_record == "full"  # these charts need the per-request rows
+    axes = [c.figure.axes[0] for c in ex.figures]
+    legends = [[t.get_text() for t in a.get_legend().get_texts()] for a in axes]
+    ex.controls["workers"].value = 1
+    r, table, lines = _expected(ex)
+    assert _shown_lines(ex) == lines
+    assert [c.figure.axes[0] for c in ex.figures] == axes
+    # Emptied and drawn again: the bars' legend entries are not counted twice.
+    assert [[t.get_text() for t in a.get_legend().get_texts()] for a in axes][1] == legends[1]
+    assert len(axes[0].get_legend().get_texts()) == len(set(t.get_text() for t in axes[0].get_legend().get_texts()))
+
+
+def test_timeline_charts_preview_in_summary_mode(ex):
+    assert ex.preview_record == "summary" and ex.result.record == "summary"
+    ex.button.click()
+    assert len(ex.result.requests) > 0  # the full run keeps the rows (tables, every chart)
+
+
+def test_preview_time_axis_is_in_the_runs_own_seconds():
+    d = small(duration=200)
+    d["faults"] = {"incidents": [{"name": "late", "start": 120, "duration": 60, "code": "ANALYTICS_2000",
+                                  "rate": 0.5}]}
+    ex = build_explorer(resilsim.load_scenario(d), preview=40)
+    assert ex.offset == 110
+    for chart in ex.figures:
+        if chart.name == "outcomes_by_strategy":  # strategies on x, no time axis
+            continue
+        ax = chart.figure.axes[0]
+        labels = [float(t.get_text()) for t in ax.get_xticklabels() if t.get_text()]
+        assert labels and 110 <= min(labels) and max(labels) <= 150, (chart.name, labels)
+        assert [lab - 110 for lab in labels] == list(ax.get_xticks())  # tick at preview x shows x + 110
+    ex.button.click()  # the full run's axis is the run's time as simulated
+    ax = ex.figures[0].figure.axes[0]
+    assert max(float(t.get_text().replace("\u2212", "-")) for t in ax.get_xticklabels() if t.get_text()) > 150
+
+
+def test_full_run_one_strategy_at_a_time_is_the_joint_run(ex):
+    import pandas as pd
+
+    ex.controls["strategies"].value = ("none", "fixed", CUSTOM)
+    ex.button.click()
+    joint = resilsim.simulate(ex.scenario(full=True), seed=ex.seed, strategies=ex._names)
+    assert ex.progress.value == ex.progress.max == 3
+    assert list(ex.result.strategies) == ["none", "fixed", CUSTOM]
+    pd.testing.assert_frame_equal(ex.result.summary(), joint.summary())
+    pd.testing.assert_frame_equal(ex.result.timeline, joint.timeline)
+    pd.testing.assert_frame_equal(ex.result.requests, joint.requests)
+    pd.testing.assert_frame_equal(ex.result.attempts, joint.attempts)
+    assert ex.result.guard_stats().equals(joint.guard_stats())
+
+
+def test_cancel_stops_the_full_run_between_strategies(ex):
+    ex.controls["strategies"].value = ("none", "fixed", CUSTOM)
+    preview, runs = ex.result, ex.runs
+
+    def cancel_after_first(change):
+        if change["new"] == 1:
+            ex.cancel.click()  # as a user would while the second strategy runs
+
+    ex.progress.observe(cancel_after_first, names="value")
+    assert ex.run_full() is None
+    assert ex.result is preview and ex.runs == runs  # the preview stays on show
+    assert "cancelled after 1 of 3 strategies" in ex.status.value
+    assert ex.cancel.disabled
+    ex.progress.unobserve(cancel_after_first, names="value")
+    ex.button.click()  # a new full run after a cancelled one runs to the end
+    assert ex.result.scenario.duration == 40 and list(ex.result.strategies) == ["none", "fixed", CUSTOM]
+
+
+def test_background_full_run_keeps_the_notebook_free_and_can_be_cancelled():
+    ex = build_explorer(_scenario(), preview=20, charts=("success_over_time",), background=True)
+    preview = ex.result
+    seen = []
+    ex.progress.observe(lambda ch: seen.append(ch["new"]), names="value")
+    ex.button.click()
+    ex.wait(60)
+    assert ex.result is not preview and ex.result.scenario.duration == 40 and "full run" in ex.status.value
+    assert seen == [1, 2] and ex.cancel.disabled
+    # Cancelled from the thread's own progress callback: stops after the first strategy, shows nothing new.
+    ex.progress.observe(lambda ch: ch["new"] == 1 and ex.cancel.click(), names="value")
+    full = ex.result
+    ex.button.click()
+    ex.wait(60)
+    assert ex.result is full and "cancelled after 1 of 2" in ex.status.value
+
+
+def test_seed_box_reruns_with_its_seed(ex):
+    before = ex.result.summary()
+    ex.controls["seed"].value = 7
+    assert ex.result.seed == 7 and "seed 7" in ex.status.value
+    assert not ex.result.summary().equals(before)
+    assert ex.result.summary().equals(
+        resilsim.simulate(ex.scenario(), seed=7, strategies=ex._names, record=ex.preview_record).summary())
+
+
+def _reproduced(path, record="full"):
+    """Load an exported file, read its seed from the comment, simulate it: the Result."""
+    import re
+
+    text = path.read_text()
+    seed = int(re.search(r"--seed (\d+)", text).group(1))
+    return resilsim.simulate(resilsim.load_scenario(path), seed=seed, record=record)
+
+
+def test_export_yaml_reproduces_the_preview_and_the_full_run(ex, tmp_path):
+    c = ex.controls
+    c["seed"].value = 3
+    c["workers"].value = 3
+    c["incident_rate"].value = 0.5
+    c["incident_code"].value = c["incident_code"].options[1]
+    c["strategies"].value = ("fixed", CUSTOM)
+    c["breaker"].value = True
+    text = ex.export_yaml(tmp_path / "preview.yaml")
+    assert text == (tmp_path / "preview.yaml").read_text() and "seed 3" in text.splitlines()[0]
+    r = _reproduced(tmp_path / "preview.yaml", ex.preview_record)
+    assert list(r.strategies) == ["fixed", CUSTOM]  # only the strategies on show
+    assert r.summary().equals(ex.result.summary()) and r.windows == ex.result.windows
+    ex.button.click()
+    ex.export_path.value = str(tmp_path / "full.yaml")
+    ex.export_button.click()
+    assert "wrote" in ex.status.value and "seed 3" in ex.status.value
+    r = _reproduced(tmp_path / "full.yaml")
+    assert r.scenario.duration == 40
+    assert r.summary().equals(ex.result.summary()) and r.guard_stats().equals(ex.result.guard_stats())
+
+
+def test_exported_yaml_runs_from_the_command_line(ex, tmp_path):
+    import pandas as pd
+
+    from resilsim.cli import main
+
+    ex.controls["seed"].value = 5
+    ex.controls["load"].value = 70.0
+    ex.button.click()
+    ex.export_yaml(tmp_path / "s.yaml")
+    assert main(["run", str(tmp_path / "s.yaml"), "--seed", "5", "--out", str(tmp_path / "out"), "--no-charts"]) == 0
+    cli = pd.read_csv(tmp_path / "out" / "summary.csv", index_col=0)
+    assert list(cli.index) == list(ex.result.summary().index)
+    assert list(cli["requests"]) == list(ex.result.summary()["requests"])
+    assert list(cli["success"]) == list(ex.result.summary()["success"])
+
+
+def test_export_before_any_run_says_why():
+    ex = build_explorer(_scenario(), preview=20, charts=("success_over_time",), run=False)
+    with pytest.raises(ValueError, match="nothing to export yet"):
+        ex.export_yaml()
+    ex.export_button.click()
+    assert "nothing to export yet" in ex.status.value
