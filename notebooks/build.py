@@ -183,11 +183,12 @@ def planning():
              "agg = resilsim.aggregate(runs)  # numbers: mean, ci_low, ci_high of every metric\n"
              "from resilsim.report import ci_table\n"
              "ci_table(agg)  # the compact view: mean [95% CI] per metric"),
-        code("fig, axes = plt.subplots(1, 2, figsize=(11, 4), layout='constrained')\n"
+        code("from resilsim.sweep import metric_table  # one metric as the param, strategy, mean, lo, hi table\n"
+             "fig, axes = plt.subplots(1, 2, figsize=(11, 4), layout='constrained')\n"
              "cap = f'{scenario.name} · seed {SEED} · {REPLICATIONS} replications'\n"
-             "plots.sweep_metric(plots.tidy_sweep(agg, 'success_rate', VARY), ax=axes[0], metric='request success rate',\n"
+             "plots.sweep_metric(metric_table(agg, 'success_rate', VARY), ax=axes[0], metric='request success rate',\n"
              "                   xlabel='rate limit (requests/s)', caption=cap)\n"
-             "plots.sweep_metric(plots.tidy_sweep(agg, 'amplification', VARY), ax=axes[1], metric='attempts per request',\n"
+             "plots.sweep_metric(metric_table(agg, 'amplification', VARY), ax=axes[1], metric='attempts per request',\n"
              "                   xlabel='rate limit (requests/s)', caption=cap);"),
         md("## The plan answer\n\nThe least rate limit meeting the SLO, per strategy, ready to paste "
            "into a review. A value counts only if its 95% confidence bound meets the SLO; `None` means no "

@@ -1,12 +1,22 @@
 """Charts, matplotlib: each function takes tidy data and ``ax=None``, draws, and returns the Axes.
 
+A run's charts take a :class:`resilsim.Result` or the tidy table they draw:
+the timeline (``success_over_time``, ``load_over_time``, ``guards_over_time``),
+the requests (``latency_cdf``, ``latency_bands``, ``outcomes_by_strategy``) or
+the attempts (``errors_over_time``), e.g. read back from ``out/*.parquet`` or a
+sweep store. Given a table, ``windows=`` (incidents as ``(start, end, label)``),
+``title=`` and ``duration=`` (seconds of arrivals) say what a Result would have said. Sweep charts take the tidy
+``param, strategy, mean, lo, hi`` table (:func:`resilsim.sweep.stats.metric_table`).
+
 No ``plt.show()``, no global style changes: styles are set per call, and
 strategies differ by line style as well as colour so a grey-scale print
-still reads.
+still reads. Charts draw; what they show is computed by the result, the
+metrics vocabulary and the sweep statistics.
 """
 from __future__ import annotations
 
 import itertools
+from typing import NamedTuple
 
 import numpy as np
 
@@ -30,18 +40,50 @@ LABEL_PT = 7      # font size of incident labels (points)
 LABEL_ROW_PT = 9  # height of one row of incident labels above the axes (points)
 
 
-def _caption(ax, result):
-    """The scenario and seed as the chart's left title, above the incident labels when there are any."""
-    s = result.scenario
+class Source(NamedTuple):
+    """What a run's chart draws from: its table and what a Result says around it."""
+
+    frame: object        # the tidy table drawn (timeline, requests or attempts)
+    strategies: list     # strategy names, in the order lines and bars are drawn
+    windows: list        # incidents, (start, end, label) in seconds
+    changes: list        # arrival-rate changes, (start, end, label) in seconds
+    bin_s: float         # width of a time bin, seconds
+    duration: float      # seconds of arrivals
+    title: str | None    # e.g. "scenario · seed 3"
+    result: object       # the Result, or None for a plain table
+
+
+def source(data, table: str, *, windows=None, title=None, duration=None, bin_s=None) -> Source:
+    """The :class:`Source` of a chart from a Result (``table``: "timeline", "measured" or "attempts") or a tidy table.
+
+    For a table, strategies keep their first-seen order; ``bin_s`` (seconds)
+    defaults to the smallest step of its ``time`` column (1 s without one) and
+    ``duration`` (seconds of arrivals, as the scenario's) to its last time or
+    start plus one bin: give the run's own (``run.json``) to draw exactly what
+    the Result draws.
+    """
+    if hasattr(data, "scenario"):
+        frame = data.measured() if table == "measured" else getattr(data, table)
+        s = data.scenario
+        return Source(frame, list(data.strategies), list(data.windows) if windows is None else list(windows),
+                      data.load_changes(), s.bin, s.duration, data.title() if title is None else title, data)
+    frame = data
+    strategies = list(dict.fromkeys(frame["strategy"].astype(str))) if "strategy" in frame else []
+    if bin_s is None:
+        steps = np.diff(np.unique(frame["time"].to_numpy(float))) if "time" in frame else np.array([])
+        bin_s = float(steps[steps > 0].min()) if (steps > 0).any() else 1.0
+    if duration is None:
+        col = next((c for c in ("time", "start") if c in frame), None)
+        duration = (float(frame[col].max()) if col and len(frame) else 0.0) + bin_s
+    return Source(frame, strategies, list(windows or []), [], float(bin_s), float(duration), title, None)
+
+
+def _caption(ax, src: Source):
+    """The source's title (scenario and seed) as the chart's left title, above the incident labels."""
+    if not src.title:
+        return
     rows = getattr(ax, "_resilsim_label_rows", 0)
-    ax.set_title(f"{s.name} · seed {result.seed}", fontsize=9, loc="left", color="0.3",
-                 pad=6 + rows * LABEL_ROW_PT)
-
-
-def _load_changes(result) -> list:
-    """(start, end, label) of the scenario's arrival-rate changes (load spikes), seconds."""
-    poisson = getattr(getattr(result.scenario.clients, "arrival", None), "poisson", None)
-    return [(c.start, c.start + c.duration, f"load {c.rate:g}/s") for c in getattr(poisson, "changes", None) or []]
+    ax.set_title(src.title, fontsize=9, loc="left", color="0.3", pad=6 + rows * LABEL_ROW_PT)
 
 
 def _shade_incidents(ax, windows, changes=()):
@@ -78,7 +120,8 @@ def _shade_incidents(ax, windows, changes=()):
     ax._resilsim_label_rows = len(row_end)
 
 
-def _smooth(y: np.ndarray, width: int) -> np.ndarray:
+def smooth_values(y: np.ndarray, width: int) -> np.ndarray:
+    """The moving mean of ``y`` over ``width`` bins, centred, NaNs left out (as a chart draws it)."""
     if width <= 1:
         return y
     kernel = np.ones(width) / width
@@ -89,14 +132,18 @@ def _smooth(y: np.ndarray, width: int) -> np.ndarray:
         return num / den
 
 
-def _smooth_bins(scenario, smooth: float | None, longest: float) -> int:
-    """Bins in the moving mean: ``smooth`` seconds, or by default a 60th of the run, at most ``longest`` s.
+#: Default moving means (seconds, at most; a 60th of the run when shorter) of the timeline charts.
+SMOOTH_S = {"success_over_time": 10.0, "load_over_time": 5.0, "errors_over_time": 5.0}
+
+
+def smoothing_bins(src: Source, seconds: float | None, longest: float) -> int:
+    """Bins in the moving mean: ``seconds``, or by default a 60th of the run, at most ``longest`` s.
 
     A short run keeps its detail (a 10 s mean would smear a 10 s spike over 20 s).
     """
-    if smooth is None:
-        smooth = min(longest, scenario.duration / 60)
-    return max(1, int(round(smooth / scenario.bin)))
+    if seconds is None:
+        seconds = min(longest, src.duration / 60)
+    return max(1, int(round(seconds / src.bin_s)))
 
 
 def _seconds_axis(axis) -> None:
@@ -113,31 +160,37 @@ def _seconds_axis(axis) -> None:
     axis.set_minor_formatter(FuncFormatter(minor) if few else NullFormatter())
 
 
-def success_over_time(result, *, ax=None, smooth: float | None = None):
+def success_over_time(data, *, ax=None, smooth: float | None = None, windows=None, title=None, duration=None):
     """Success rate of requests by arrival time, per strategy, incidents shaded.
 
+    ``data``: a Result or a timeline table (``time``, ``strategy``, ``success_rate``).
     ``smooth``: seconds of moving mean (default: a 60th of the run, at most 10 s).
     """
     ax = _axes(ax)
-    tl = result.timeline
-    width = _smooth_bins(result.scenario, smooth, 10.0)
-    for name, ls in _styles(result.strategies).items():
+    src = source(data, "timeline", windows=windows, title=title, duration=duration)
+    tl = src.frame
+    width = smoothing_bins(src, smooth, SMOOTH_S["success_over_time"])
+    for name, ls in _styles(src.strategies).items():
         t = tl[tl["strategy"] == name]
-        ax.plot(t["time"], _smooth(t["success_rate"].to_numpy(float), width), ls=ls, label=name, lw=1.4)
-    _shade_incidents(ax, result.windows, _load_changes(result))
+        ax.plot(t["time"], smooth_values(t["success_rate"].to_numpy(float), width), ls=ls, label=name, lw=1.4)
+    _shade_incidents(ax, src.windows, src.changes)
     ax.set_xlabel("time (s)")
     ax.set_ylabel(metrics.label("success_rate"))
     ax.set_ylim(-0.02, 1.02)
     ax.legend(fontsize=8, loc="lower left")
-    _caption(ax, result)
+    _caption(ax, src)
     return ax
 
 
-def latency_cdf(result, *, ax=None, log: bool = True):
-    """Empirical CDF of successful requests' latency (seconds), per strategy."""
+def latency_cdf(data, *, ax=None, log: bool = True, title=None):
+    """Empirical CDF of successful requests' latency (seconds), per strategy.
+
+    ``data``: a Result (its measured requests) or a requests table (``strategy``, ``outcome``, ``latency``).
+    """
     ax = _axes(ax)
-    req = result.measured()
-    for name, ls in _styles(result.strategies).items():
+    src = source(data, "measured", title=title)
+    req = src.frame
+    for name, ls in _styles(src.strategies).items():
         lat = req[(req["strategy"] == name) & (req["outcome"] == "success")]["latency"].to_numpy()
         if len(lat):
             ax.ecdf(lat, ls=ls, label=name)
@@ -147,55 +200,48 @@ def latency_cdf(result, *, ax=None, log: bool = True):
     ax.set_xlabel("latency of successful requests (s)")
     ax.set_ylabel("fraction of requests")
     ax.legend(fontsize=8, loc="lower right")
-    _caption(ax, result)
+    _caption(ax, src)
     return ax
 
 
-def service_capacity(scenario) -> float:
-    """Attempts per second the workers can serve at the operations' weighted mean service time (no faults).
-
-    An estimate for drawing: load-dependent latency, fast failures and
-    refusal costs move the real figure.
-    """
-    ops = scenario.service.operations.values()
-    total = sum(op.weight for op in ops)
-    mean = sum(op.weight * op.latency.distribution().mean for op in ops) / total
-    return scenario.service.workers / mean
+def capacity_label(capacity: float) -> str:
+    """The legend text of the capacity line."""
+    return f"capacity ≈ {capacity:.3g}/s"
 
 
-def load_over_time(result, *, ax=None, smooth: float | None = None):
+def load_over_time(data, *, ax=None, smooth: float | None = None, windows=None, title=None, duration=None,
+                   capacity: float | None = None, rate_limit: float | None = None):
     """Offered requests and attempts per second over time per strategy: the retry load the service sees.
 
-    Capacity (:func:`service_capacity`) and a global rate limit are drawn
-    as horizontal lines. ``smooth``: seconds of moving mean (default: a 60th
-    of the run, at most 5 s).
+    ``data``: a Result or a timeline table (``time``, ``strategy``,
+    ``attempts_rps``, ``offered_rps``). The service's capacity
+    (:meth:`resilsim.Result.capacity_rps`, or ``capacity=``) and a global
+    rate limit (``rate_limit=``, requests/s) are drawn as horizontal lines.
+    ``smooth``: seconds of moving mean (default: a 60th of the run, at most 5 s).
     """
     ax = _axes(ax)
-    tl = result.timeline
-    width = _smooth_bins(result.scenario, smooth, 5.0)
-    first = tl[tl["strategy"] == next(iter(result.strategies))]
-    for name, ls in _styles(result.strategies).items():
+    src = source(data, "timeline", windows=windows, title=title, duration=duration)
+    if src.result is not None:
+        capacity = src.result.capacity_rps() if capacity is None else capacity
+        rate_limit = src.result.rate_limit_rps() if rate_limit is None else rate_limit
+    tl = src.frame
+    width = smoothing_bins(src, smooth, SMOOTH_S["load_over_time"])
+    first = tl[tl["strategy"] == src.strategies[0]]
+    for name, ls in _styles(src.strategies).items():
         t = tl[tl["strategy"] == name]
-        ax.plot(t["time"], _smooth(t["attempts_rps"].to_numpy(float), width), ls=ls, label=f"attempts: {name}")
+        ax.plot(t["time"], smooth_values(t["attempts_rps"].to_numpy(float), width), ls=ls, label=f"attempts: {name}")
     # Offered load on top, thin and black: without retries the attempts line lies under it.
-    ax.plot(first["time"], _smooth(first["offered_rps"].to_numpy(float), width), color="k", lw=1.0,
+    ax.plot(first["time"], smooth_values(first["offered_rps"].to_numpy(float), width), color="k", lw=1.0,
             zorder=3, label="offered requests")
-    svc = result.scenario.service
-    cap = service_capacity(result.scenario)
-    ax.axhline(cap, color="0.2", ls=(0, (6, 3)), lw=1.2, zorder=2.5,
-               label=f"capacity ≈ {cap:.3g}/s")
-    for rl in svc.rate_limits():
-        # Only a global limiter over all operations is one line on this chart.
-        if rl.per == "global" and not rl.operations and not rl.per_operation:
-            rate = rl.token_bucket.rate if rl.token_bucket else (
-                (rl.fixed_window or rl.sliding_log or rl.sliding_counter).limit
-                / (rl.fixed_window or rl.sliding_log or rl.sliding_counter).window)
-            ax.axhline(rate, color="0.4", ls=":", lw=1.2, label=f"rate limit {rate:g}/s")
-    _shade_incidents(ax, result.windows, _load_changes(result))
+    if capacity is not None:
+        ax.axhline(capacity, color="0.2", ls=(0, (6, 3)), lw=1.2, zorder=2.5, label=capacity_label(capacity))
+    if rate_limit is not None:  # only a global limiter over all operations is one line on this chart
+        ax.axhline(rate_limit, color="0.4", ls=":", lw=1.2, label=f"rate limit {rate_limit:g}/s")
+    _shade_incidents(ax, src.windows, src.changes)
     ax.set_xlabel("time (s)")
     ax.set_ylabel("requests or attempts per second")
     _legend_outside(ax)
-    _caption(ax, result)
+    _caption(ax, src)
     return ax
 
 
@@ -223,8 +269,10 @@ def _missing(ax, what: str):
 MARKERS = "os^vDP*X"
 
 
-def latency_bands(result, *, ax=None, window: float | None = None):
+def latency_bands(data, *, ax=None, window: float | None = None, windows=None, title=None, duration=None):
     """p50/p95/p99 latency (s) of successful requests by arrival time, per strategy, over ``window``-second bins.
+
+    ``data``: a Result or a requests table (``strategy``, ``outcome``, ``start``, ``latency``).
 
     Line style tells the percentile (p50 solid, p95 dashed, p99 dotted);
     colour *and* marker tell the strategy, so a grey-scale print still
@@ -234,20 +282,20 @@ def latency_bands(result, *, ax=None, window: float | None = None):
     from matplotlib.lines import Line2D
 
     ax = _axes(ax)
-    req = result.requests
+    src = source(data, "requests", windows=windows, title=title, duration=duration)
+    req = src.frame
     ok = req[req["outcome"] == "success"]
     if ok.empty:
         _missing(ax, "no successful requests")
-        _caption(ax, result)
+        _caption(ax, src)
         return ax
-    s = result.scenario
     if window is None:
-        window = max(10.0, float(np.ceil(s.duration / 100 / 5) * 5))
-    width = max(window, s.bin)
-    edges = np.arange(0.0, s.duration + width, width)
+        window = max(10.0, float(np.ceil(src.duration / 100 / 5) * 5))
+    width = max(window, src.bin_s)
+    edges = np.arange(0.0, src.duration + width, width)
     styles = ((50, "-", 1.6), (95, "--", 1.1), (99, ":", 1.1))
     strategy_handles = []
-    for i, name in enumerate(result.strategies):
+    for i, name in enumerate(src.strategies):
         r = ok[ok["strategy"] == name]
         if r.empty:
             continue
@@ -267,48 +315,37 @@ def latency_bands(result, *, ax=None, window: float | None = None):
             ax.plot(mids, q[:, j], ls=ls, lw=lw, color=color, marker=marker, markevery=every, ms=4,
                     mfc="white" if j else color, label=f"{name} p{p}")
         strategy_handles.append(Line2D([], [], color=color, marker=marker, lw=1.6, label=name))
-    _shade_incidents(ax, result.windows, _load_changes(result))
+    _shade_incidents(ax, src.windows, src.changes)
     ax.set_yscale("log")
     _seconds_axis(ax.yaxis)
     ax.set_xlabel(f"request arrival time (s; {width:g} s bins)")
     ax.set_ylabel("latency of successful requests (s)")
     handles = strategy_handles + [Line2D([], [], color="0.2", ls=ls, lw=lw, label=f"p{p}") for p, ls, lw in styles]
     _legend_outside(ax, handles=handles)
-    _caption(ax, result)
+    _caption(ax, src)
     return ax
 
 
-def outcome_counts(result) -> "pd.DataFrame":
-    """Measured requests by strategy and final outcome, failures split by error code: a tidy count table.
-
-    Columns: ``strategy``, ``outcome`` (``success``, ``failed: CODE``,
-    ``gave_up``, ``deadline``, ``shed``, ``incomplete``), ``requests``.
-    """
-    import pandas as pd
-
-    req = result.measured()
-    label = req["outcome"].astype(str)
-    failed = label == "failed"
-    label = label.where(~failed, "failed: " + req["code"].astype(str).replace("", "?"))
-    df = (pd.DataFrame({"strategy": req["strategy"].astype(str), "outcome": label})
-          .value_counts().rename("requests").reset_index())
-    return df
-
-
-def outcomes_by_strategy(result, *, ax=None, normalise: bool = True):
+def outcomes_by_strategy(data, *, ax=None, normalise: bool = True, title=None):
     """Stacked bars of final outcomes per strategy (success, failed by code, gave up, deadline, shed).
 
+    ``data``: a Result, or a count table (``strategy``, ``outcome``,
+    ``requests``) as :meth:`resilsim.Result.outcome_counts` gives.
     ``normalise`` shows fractions of measured requests, else counts. Each
     segment has its own hatch so a grey-scale print still separates them.
     """
     ax = _axes(ax)
-    df = outcome_counts(result)
+    if hasattr(data, "scenario"):
+        src = source(data, "timeline", title=title)._replace(frame=data.outcome_counts())
+    else:
+        src = source(data, "counts", title=title)
+    df = src.frame
     if df.empty:
         _missing(ax, "no measured requests")
-        _caption(ax, result)
+        _caption(ax, src)
         return ax
     table = df.pivot_table(index="strategy", columns="outcome", values="requests", aggfunc="sum", fill_value=0)
-    table = table.reindex([s for s in result.strategies if s in table.index])
+    table = table.reindex([s for s in src.strategies if s in table.index])
     order = ["success"] + sorted(c for c in table.columns if c.startswith("failed")) + [
         c for c in ("gave_up", "deadline", "shed", "incomplete") if c in table.columns]
     table = table[[c for c in order if c in table.columns]]
@@ -325,40 +362,42 @@ def outcomes_by_strategy(result, *, ax=None, normalise: bool = True):
     ax.set_xlabel("strategy")
     ax.set_ylabel("fraction of measured requests" if normalise else "measured requests")
     ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5))
-    _caption(ax, result)
+    _caption(ax, src)
     return ax
 
 
-def errors_over_time(result, *, ax=None, strategy: str | None = None, smooth: float | None = None):
+def errors_over_time(data, *, ax=None, strategy: str | None = None, smooth: float | None = None, windows=None,
+                     title=None, duration=None):
     """Failed attempts per second by error code over time (from the attempts table), for one strategy.
 
+    ``data``: a Result or an attempts table (``strategy``, ``start``, ``code``).
     ``strategy`` defaults to the first; codes differ by line style and colour.
     """
     ax = _axes(ax)
-    name = strategy or next(iter(result.strategies))
-    att = result.attempts
+    src = source(data, "attempts", windows=windows, title=title, duration=duration)
+    name = strategy or src.strategies[0]
+    att = src.frame
     att = att[(att["strategy"] == name) & (att["code"] != "")]
-    s = result.scenario
     if att.empty:
         _missing(ax, f"no failed attempts for {name}")
-        _caption(ax, result)
+        _caption(ax, src)
         return ax
-    width = s.bin
-    nbins = int(np.ceil(s.duration / width))
+    width = src.bin_s
+    nbins = int(np.ceil(src.duration / width))
     t = np.arange(nbins) * width
     b = np.clip((att["start"].to_numpy() // width).astype(int), 0, nbins - 1)
     codes = att["code"].astype(str).to_numpy()
-    k = _smooth_bins(s, smooth, 5.0)
+    k = smoothing_bins(src, smooth, SMOOTH_S["errors_over_time"])
     for (code, ls) in _styles(sorted(set(codes))).items():
         y = np.bincount(b[codes == code], minlength=nbins) / width
-        ax.plot(t, _smooth(y.astype(float), k), ls=ls, label=code)
-    _shade_incidents(ax, result.windows, _load_changes(result))
+        ax.plot(t, smooth_values(y.astype(float), k), ls=ls, label=code)
+    _shade_incidents(ax, src.windows, src.changes)
     ax.set_xlabel("attempt start time (s)")
     ax.set_ylabel("failed attempts per second")
     ax.set_title(f"strategy: {name}", fontsize=9, loc="right", color="0.3",
                  pad=6 + getattr(ax, "_resilsim_label_rows", 0) * LABEL_ROW_PT)
     _legend_outside(ax, title="error code", title_fontsize=7)
-    _caption(ax, result)
+    _caption(ax, src)
     return ax
 
 
@@ -451,29 +490,6 @@ def plan_chart(df, *, slo: float, chosen=None, ax=None, param: str = "param", me
     return ax
 
 
-def tidy_sweep(agg, metric: str = "success_rate", param: str | None = None):
-    """Turn :func:`resilsim.aggregate`'s output (or a plan's evidence) into the ``param, strategy, mean, lo, hi`` table.
-
-    ``param`` defaults to the first swept (dotted) column; rows are sorted by it.
-    """
-    import pandas as pd
-
-    if param is None:
-        dotted = [c for c in agg.columns if "." in c]
-        if not dotted:
-            raise ValueError("the sweep table has no swept (dotted) parameter column; pass param=")
-        param = dotted[0]
-    out = pd.DataFrame({"param": agg[param].to_numpy(), "strategy": agg["strategy"].astype(str).to_numpy(),
-                        "mean": agg[metric].to_numpy(float),
-                        "lo": agg.get(f"{metric}_ci_low", agg[metric]).to_numpy(float),
-                        "hi": agg.get(f"{metric}_ci_high", agg[metric]).to_numpy(float)})
-    # One replication has no CI: the band collapses onto the mean rather than vanishing.
-    out["lo"] = out["lo"].fillna(out["mean"])
-    out["hi"] = out["hi"].fillna(out["mean"])
-    out["lo"], out["hi"] = metrics.clip(metric, out["lo"].to_numpy(), out["hi"].to_numpy())
-    return out.sort_values(["strategy", "param"], kind="stable").reset_index(drop=True)
-
-
 def plan_answer(p, *, metric: str | None = None, strategy: str | None = None, ax=None, caption: str | None = None):
     """Chart a :class:`resilsim.plan.Plan`: the first SLO metric against the varied parameter, SLO line, chosen value.
 
@@ -483,7 +499,8 @@ def plan_answer(p, *, metric: str | None = None, strategy: str | None = None, ax
     metric = metric or next(iter(p.slo))
     op_thr = p.slo[metric]
     thr = float(op_thr.lstrip("<>="))
-    tidy = tidy_sweep(p.evidence, metric, param=p.vary)
+    from .sweep.stats import metric_table
+    tidy = metric_table(p.evidence, metric, param=p.vary)
     name = strategy or next(iter(p.answers))
     chosen = p.answers.get(name)
     ax = plan_chart(tidy, slo=thr, chosen=chosen, ax=ax, param=p.vary, metric=metrics.label(metric),
@@ -499,7 +516,7 @@ def plan_answer(p, *, metric: str | None = None, strategy: str | None = None, ax
 GUARD_SHARES = {"breaker_open": "breaker open", "throttle_reject_p": "throttle rejection probability"}
 
 
-def guards_over_time(result, *, ax=None):
+def guards_over_time(data, *, ax=None, windows=None, title=None):
     """Client-side guard state over time: circuit breakers open, throttling probability, retry-budget tokens.
 
     Left axis (0–1): ``breaker_open`` (share of the strategy's breakers
@@ -507,19 +524,20 @@ def guards_over_time(result, *, ax=None):
     probability); right axis: ``budget_tokens`` (the retry budget's tokens
     or retries left). Only strategies with guards are drawn; every series has
     its own line style. Says "no data" on the chart when no strategy has a
-    guard. Returns the left Axes (the right one is its twin).
+    guard. ``data``: a Result or a timeline table. Returns the left Axes (the right one is its twin).
     """
     ax = _axes(ax)
-    tl = result.timeline
+    src = source(data, "timeline", windows=windows, title=title)
+    tl = src.frame
     series = []
-    for name in result.strategies:
+    for name in src.strategies:
         t = tl[tl["strategy"] == name]
         for col in (*GUARD_SHARES, "budget_tokens"):
             if col in t and t[col].notna().any():
                 series.append((name, col, t))
     if not series:
         _missing(ax, "no client-side guards in this run (strategies' guards: breaker, budgets, throttle)")
-        _caption(ax, result)
+        _caption(ax, src)
         return ax
     right = ax.twinx() if any(c == "budget_tokens" for _, c, _ in series) else None
     handles = []
@@ -529,7 +547,7 @@ def guards_over_time(result, *, ax=None):
         (line,) = target.plot(t["time"], t[col].to_numpy(float), ls=LINESTYLES[i % len(LINESTYLES)],
                               color=f"C{i}", lw=1.4, drawstyle="steps-post", label=f"{name}: {what}")
         handles.append(line)
-    _shade_incidents(ax, result.windows, _load_changes(result))
+    _shade_incidents(ax, src.windows, src.changes)
     ax.set_ylim(-0.03, 1.03)
     ax.set_xlabel("time (s)")
     ax.set_ylabel("share open / rejection probability")
@@ -537,7 +555,7 @@ def guards_over_time(result, *, ax=None):
         right.set_ylabel("retry-budget tokens")
         right.set_ylim(bottom=0)
     _legend_outside(ax, ncol=2, handles=handles)
-    _caption(ax, result)
+    _caption(ax, src)
     return ax
 
 

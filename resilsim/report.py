@@ -193,7 +193,7 @@ def sweep_report(path: Path, plan=None) -> tuple[str, list[str]]:
 
     from . import plots
     from .sweep.store import Store
-    from .sweep.stats import aggregate, param_columns
+    from .sweep.stats import aggregate, metric_table, param_columns
 
     st = Store(path)
     manifest = st.manifest()
@@ -237,7 +237,7 @@ def sweep_report(path: Path, plan=None) -> tuple[str, list[str]]:
             if m in agg:
                 body.append(_figure(f"{metrics.label(m)} against {params[0]}",
                                     lambda ax, m=m: plots.sweep_metric(
-                                        plots.tidy_sweep(agg, m, params[0]), ax=ax,
+                                        metric_table(agg, m, params[0]), ax=ax,
                                         metric=metrics.label(m), xlabel=params[0], caption=cap), cap))
     elif len(params) >= 2:
         for strat in agg["strategy"].unique():

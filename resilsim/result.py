@@ -16,6 +16,7 @@ import pandas as pd
 from .errors import ResilsimError
 from .records import (CODE_CANCELLED, CODE_OK, CODE_TIMEOUT, OUT_INCOMPLETE, OUT_SUCCESS, OUTCOMES, SOURCES,
                       RunRecord)
+from .server.build import capacity_rps, global_rate_limit_rps
 
 SUMMARY_COLUMNS = ["strategy", "requests", "success_rate", "p50_s", "p95_s", "p99_s", "mean_attempts",
                    "amplification", "goodput_rps", *OUTCOMES, "wasted_s"]
@@ -308,6 +309,29 @@ class Result:
                     sum(run.recorder.attempts.n for run in self._runs.values()))
         return len(self.requests), len(self.attempts)
 
+    # ------------------------------------------------------------ what charts draw beside the data
+
+    def load_changes(self) -> list[tuple]:
+        """(start, end, label) of the scenario's arrival-rate changes (load spikes), seconds."""
+        poisson = self.scenario.clients.arrival.poisson
+        return [(c.start, c.start + c.duration, f"load {c.rate:g}/s") for c in poisson.changes]
+
+    def capacity_rps(self) -> float:
+        """Attempts per second the service's workers can serve at the mean service time (an estimate)."""
+        return capacity_rps(self.scenario.service)
+
+    def rate_limit_rps(self) -> float | None:
+        """The global rate limit over every operation, requests per second (None: none)."""
+        return global_rate_limit_rps(self.scenario.service)
+
+    def title(self) -> str:
+        """``scenario name · seed N``: what a chart of this result says it shows."""
+        return f"{self.scenario.name} · seed {self.seed}"
+
+    def outcome_counts(self) -> pd.DataFrame:
+        """Measured requests by strategy and final outcome, failures split by code: see :func:`outcome_counts`."""
+        return outcome_counts(self.measured())
+
     def __repr__(self) -> str:
         s = self.scenario
         n_req, n_att = self._row_counts()
@@ -333,6 +357,22 @@ class Result:
 #: succeed at RECOVERY_FRACTION or more of the pre-trigger success rate.
 RECOVERY_WINDOW_S = 20.0
 RECOVERY_FRACTION = 0.9
+
+
+def outcome_counts(requests: pd.DataFrame) -> pd.DataFrame:
+    """A requests table counted by strategy and final outcome, failures split by error code (tidy).
+
+    Columns: ``strategy``, ``outcome`` (``success``, ``failed: CODE``,
+    ``gave_up``, ``deadline``, ``shed``, ``incomplete``), ``requests``.
+    """
+    label = requests["outcome"].astype(str)
+    failed = label == "failed"
+    label = label.where(~failed, "failed: " + requests["code"].astype(str).replace("", "?"))
+    names = requests["strategy"].astype(str)
+    counts = pd.DataFrame({"strategy": names, "outcome": label}).value_counts().rename("requests").reset_index()
+    # Strategies in the order the requests name them (a chart of this table draws them in that order).
+    order = {n: i for i, n in enumerate(dict.fromkeys(names))}
+    return counts.sort_values("strategy", key=lambda c: c.map(order), kind="stable").reset_index(drop=True)
 
 
 def _trigger_window(scenario) -> tuple[float, float] | None:

@@ -52,7 +52,6 @@ def _num(x, default):
 #: Charts whose x-axis is simulated time: a preview labels their ticks in the run's own seconds.
 TIME_CHARTS = ("success_over_time", "load_over_time", "latency_bands", "errors_over_time", "guards_over_time")
 #: The moving-mean cap (s) each time-series chart uses by default (its ``smooth``), for in-place updates.
-SMOOTH_LONGEST = {"success_over_time": 10.0, "load_over_time": 5.0}
 
 
 class _Chart:
@@ -130,10 +129,8 @@ def _empty(ax) -> None:
 
 def _frame(name: str, result, offset: float) -> tuple:
     """What a chart's non-data parts show: in-place updates need it unchanged."""
-    from .plots import _load_changes
-
     s = result.scenario
-    return (name, tuple(result.strategies), tuple(tuple(w) for w in result.windows), tuple(_load_changes(result)),
+    return (name, tuple(result.strategies), tuple(tuple(w) for w in result.windows), tuple(result.load_changes()),
             s.duration, s.bin, offset, result.seed, tuple(repr(rl) for rl in s.service.rate_limits()))
 
 
@@ -177,12 +174,12 @@ def _run_seconds(ax, offset: float) -> None:
 
 def _series(result, name: str, column: str, chart: str):
     """One strategy's timeline column, smoothed as ``chart`` smooths it by default: (time, values)."""
-    from .plots import _smooth, _smooth_bins
+    from .plots import SMOOTH_S, smooth_values, smoothing_bins, source
 
     tl = result.timeline
     t = tl[tl["strategy"] == name]
-    width = _smooth_bins(result.scenario, None, SMOOTH_LONGEST[chart])
-    return t["time"].to_numpy(float), _smooth(t[column].to_numpy(float), width)
+    width = smoothing_bins(source(result, "timeline"), None, SMOOTH_S[chart])
+    return t["time"].to_numpy(float), smooth_values(t[column].to_numpy(float), width)
 
 
 def _update_success(ax, result, chart: str) -> bool:
@@ -197,7 +194,7 @@ def _update_success(ax, result, chart: str) -> bool:
 
 def _update_load(ax, result, chart: str) -> bool:
     """Put ``result``'s loads and capacity into the lines :func:`plots.load_over_time` drew (False: cannot)."""
-    from .plots import service_capacity
+    from .plots import capacity_label
 
     names = list(result.strategies)
     lines = ax.get_lines()
@@ -208,8 +205,8 @@ def _update_load(ax, result, chart: str) -> bool:
         line.set_data(*_series(result, name, "attempts_rps", chart))
     lines[len(names)].set_data(*_series(result, names[0], "offered_rps", chart))
     cap_line = lines[len(names) + 1]
-    cap = service_capacity(result.scenario)
-    label = f"capacity ≈ {cap:.3g}/s"
+    cap = result.capacity_rps()
+    label = capacity_label(cap)
     for text in legend.get_texts():
         if text.get_text() == cap_line.get_label():
             text.set_text(label)

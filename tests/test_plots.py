@@ -73,7 +73,7 @@ def test_latency_bands_has_three_percentiles_per_strategy(result):
 
 def test_outcomes_stacked_bars_sum_to_one(result):
     ax = plots.outcomes_by_strategy(result)
-    counts = plots.outcome_counts(result)
+    counts = result.outcome_counts()
     assert set(counts["strategy"]) == set(result.strategies)
     heights = np.zeros(len(result.strategies))
     for c in ax.containers:
@@ -87,7 +87,7 @@ def test_outcomes_stacked_bars_sum_to_one(result):
 
 
 def test_outcome_counts_split_failures_by_code(result):
-    counts = plots.outcome_counts(result)
+    counts = result.outcome_counts()
     req = result.measured()
     assert counts["requests"].sum() == len(req)
     assert not (counts["outcome"] == "failed").any()
@@ -181,14 +181,15 @@ def test_save_charts_writes_all(result, tmp_path):
     assert plt.get_fignums() == []
 
 
-def test_tidy_sweep_and_plan_answer():
+def test_metric_table_and_plan_answer():
     from types import SimpleNamespace
 
     ev = pd.DataFrame({"service.workers": [1, 2, 4, 1, 2, 4], "strategy": ["a"] * 3 + ["b"] * 3,
                        "success_rate": [0.5, 0.9, 0.999, 0.4, 0.8, 0.99],
                        "success_rate_ci_low": [0.4, 0.85, 0.998, 0.3, 0.7, np.nan],
                        "success_rate_ci_high": [0.6, 0.95, 1.0, 0.5, 0.9, np.nan]})
-    tidy = plots.tidy_sweep(ev, "success_rate")
+    from resilsim.sweep import metric_table
+    tidy = metric_table(ev, "success_rate")
     assert list(tidy.columns) == ["param", "strategy", "mean", "lo", "hi"]
     assert tidy.loc[5, "lo"] == 0.99  # a missing CI collapses onto the mean
     p = SimpleNamespace(vary="service.workers", slo={"success_rate": ">=0.99"}, answers={"a": 4, "b": None},
@@ -266,7 +267,9 @@ def test_service_capacity_is_workers_over_weighted_mean_service_time():
     d["service"]["operations"] = {"a": {"weight": 3, "latency": {"constant": 0.1}},
                                   "b": {"weight": 1, "latency": {"exponential": {"mean": 0.5}}}}
     sc = resilsim.load_scenario(d)
-    assert plots.service_capacity(sc) == pytest.approx(4 / (0.75 * 0.1 + 0.25 * 0.5))
+    from resilsim.server.build import capacity_rps
+    assert capacity_rps(sc.service) == pytest.approx(4 / (0.75 * 0.1 + 0.25 * 0.5))
+    assert resilsim.simulate(sc, seed=0).capacity_rps() == capacity_rps(sc.service)
 
 
 def test_incident_labels_do_not_overlap_and_load_changes_are_shaded():
@@ -295,3 +298,53 @@ def test_incident_labels_do_not_overlap_and_load_changes_are_shaded():
     # The caption sits above the label rows.
     title = ax.title if ax.title.get_text() else ax._left_title
     assert title.get_window_extent(renderer).y0 >= max(b.y1 for b in boxes) - 1
+
+
+# Charts from tidy tables: what a Result draws, a table read back from disk draws the same.
+TABLE_CHARTS = [(plots.success_over_time, "timeline"), (plots.load_over_time, "timeline"),
+                (plots.latency_cdf, "measured"), (plots.latency_bands, "requests"),
+                (plots.errors_over_time, "attempts"), (plots.guards_over_time, "timeline")]
+
+
+def _line_data(ax):
+    return [(line.get_label(), np.asarray(line.get_xdata(), float).tolist(),
+             np.asarray(line.get_ydata(), float).tolist()) for line in ax.get_lines()]
+
+
+@pytest.mark.parametrize("chart,table", TABLE_CHARTS, ids=[c.__name__ for c, _ in TABLE_CHARTS])
+def test_a_chart_of_a_table_read_back_from_parquet_draws_the_same_lines(result, chart, table, tmp_path):
+    from matplotlib.figure import Figure
+
+    frame = result.measured() if table == "measured" else getattr(result, table)
+    path = tmp_path / f"{table}.parquet"
+    frame.to_parquet(path)
+    back = pd.read_parquet(path)
+    name = chart.__name__
+    kw = {"capacity": result.capacity_rps()} if name == "load_over_time" else {}
+    if name not in ("latency_cdf", "guards_over_time"):
+        kw["duration"] = result.scenario.duration
+    if name != "latency_cdf":
+        kw["windows"] = result.windows
+    a = chart(result, ax=Figure().add_subplot())
+    b = chart(back, ax=Figure().add_subplot(), title=result.title(), **kw)
+    got, want = _line_data(b), _line_data(a)
+    assert [g[0] for g in got] == [w[0] for w in want]
+    for (_, gx, gy), (_, wx, wy) in zip(got, want):
+        np.testing.assert_array_equal(gx, wx)
+        np.testing.assert_array_equal(gy, wy)
+    assert b.get_title(loc="left") == a.get_title(loc="left")
+
+
+def test_outcomes_from_a_count_table(result):
+    from matplotlib.figure import Figure
+
+    a = plots.outcomes_by_strategy(result, ax=Figure().add_subplot())
+    b = plots.outcomes_by_strategy(result.outcome_counts(), ax=Figure().add_subplot())
+    heights = [[p.get_height() for p in c.patches] for c in a.containers]
+    assert heights == [[p.get_height() for p in c.patches] for c in b.containers]
+
+
+def test_source_of_a_plain_table_infers_bin_and_order():
+    tl = pd.DataFrame({"time": [0.0, 2.0, 4.0, 0.0, 2.0, 4.0], "strategy": ["b"] * 3 + ["a"] * 3})
+    src = plots.source(tl, "timeline")
+    assert src.strategies == ["b", "a"] and src.bin_s == 2.0 and src.duration == 6.0 and src.result is None

@@ -177,3 +177,29 @@ def _limits_and_quota_gate(admission: Admission, reject):
         return False
 
     return gate
+
+
+def mean_service_s(service) -> float:
+    """The operations' mean service time weighted by their share of requests, seconds (no faults, no load)."""
+    ops = list(service.operations.values())
+    weights = np.array([op.weight for op in ops], dtype=float)
+    return float(np.dot(weights / weights.sum(), [op.latency.distribution().mean for op in ops]))
+
+
+def capacity_rps(service) -> float:
+    """Attempts per second the workers can serve at :func:`mean_service_s` (an estimate, for charts and checks).
+
+    Load-dependent latency, fast failures and refusal costs move the real figure.
+    """
+    return service.workers / mean_service_s(service)
+
+
+def global_rate_limit_rps(service) -> float | None:
+    """The rate (requests per second) of a global limiter over every operation, or None when there is none."""
+    for rl in service.rate_limits():
+        if rl.per == "global" and not rl.operations and not rl.per_operation:
+            if rl.token_bucket:
+                return float(rl.token_bucket.rate)
+            w = rl.fixed_window or rl.sliding_log or rl.sliding_counter
+            return w.limit / w.window
+    return None

@@ -14,7 +14,7 @@ from ..rng import BlockRandom, resolve_seed, spawn_streams
 from ..catalog.codes import first_member
 from ..policies.build import build_strategy
 from ..scenario import Scenario, load_scenario
-from ..server.build import build_incidents
+from ..server.build import build_incidents, mean_service_s
 from ..server.faults import FaultSchedule
 from .clients import Clients
 from .events import run_until
@@ -70,9 +70,7 @@ def _api_side(scenario, catalog, index: dict, ops: list, streams, clients) -> tu
         def gate(service):
             return make_gate(service, admission, auth, auth_code, SRC_AUTH)
     pt, q, load = svc.processing_timeout, svc.queue, svc.load_latency
-    weights = np.array([svc.operations[o].weight for o in ops], dtype=float)
-    mean_service = float(np.dot(weights / weights.sum(),
-                                [svc.operations[o].latency.distribution().mean for o in ops]))
+    mean_service = mean_service_s(svc)
     codel = q.discipline == "codel"
     options = ServiceOptions(
         make_gate=gate,

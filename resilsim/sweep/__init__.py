@@ -16,11 +16,11 @@ from __future__ import annotations
 from .grid import Grid, as_grid, check_grid
 from .plan import Plan, load_plan, parse_slo, plan, save_plan
 from .run import run_task, sweep
-from .stats import (FEW_REPLICATIONS, aggregate, mean_interval, mser5, param_columns, proportion_interval,
-                    strategy_table, t975)
+from .stats import (FEW_REPLICATIONS, aggregate, mean_interval, metric_table, mser5, param_columns,
+                    proportion_interval, strategy_table, t975)
 from .store import Store, load_sweep
 from .tasks import run_id
 
 __all__ = ["Grid", "as_grid", "check_grid", "Plan", "plan", "parse_slo", "save_plan", "load_plan", "sweep",
-           "run_task", "aggregate", "mser5", "mean_interval", "proportion_interval", "param_columns",
+           "run_task", "aggregate", "metric_table", "mser5", "mean_interval", "proportion_interval", "param_columns",
            "strategy_table", "t975", "FEW_REPLICATIONS", "Store", "load_sweep", "run_id"]

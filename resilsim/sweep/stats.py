@@ -196,3 +196,26 @@ def strategy_table(df: pd.DataFrame) -> pd.DataFrame:
 def param_columns(df: pd.DataFrame) -> list[str]:
     """The swept-parameter columns of a sweep DataFrame (the dotted keys)."""
     return [c for c in df.columns if "." in c]
+
+
+def metric_table(agg, metric: str = "success_rate", param: str | None = None) -> pd.DataFrame:
+    """One metric of :func:`aggregate`'s output (or a plan's evidence) as the ``param, strategy, mean, lo, hi`` table.
+
+    What :func:`resilsim.plots.sweep_metric` draws. ``param`` defaults to the
+    first swept (dotted) column; rows are sorted by it; bounds are cut to the
+    values the metric can take.
+    """
+    if param is None:
+        dotted = [c for c in agg.columns if "." in c]
+        if not dotted:
+            raise ValueError("the sweep table has no swept (dotted) parameter column; pass param=")
+        param = dotted[0]
+    out = pd.DataFrame({"param": agg[param].to_numpy(), "strategy": agg["strategy"].astype(str).to_numpy(),
+                        "mean": agg[metric].to_numpy(float),
+                        "lo": agg.get(f"{metric}_ci_low", agg[metric]).to_numpy(float),
+                        "hi": agg.get(f"{metric}_ci_high", agg[metric]).to_numpy(float)})
+    # One replication has no CI: the band collapses onto the mean rather than vanishing.
+    out["lo"] = out["lo"].fillna(out["mean"])
+    out["hi"] = out["hi"].fillna(out["mean"])
+    out["lo"], out["hi"] = vocabulary.clip(metric, out["lo"].to_numpy(), out["hi"].to_numpy())
+    return out.sort_values(["strategy", "param"], kind="stable").reset_index(drop=True)
