@@ -491,7 +491,7 @@ def plan_chart(df, *, slo: float, chosen=None, ax=None, param: str = "param", me
 
 
 def plan_answer(p, *, metric: str | None = None, strategy: str | None = None, ax=None, caption: str | None = None):
-    """Chart a :class:`resilsim.plan.Plan`: the first SLO metric against the varied parameter, SLO line, chosen value.
+    """Chart a :class:`resilsim.sweep.Plan`: the first SLO metric against the varied parameter, SLO line, chosen value.
 
     ``strategy`` picks one strategy's answer to mark (default: the first);
     all strategies' evidence is drawn with CI bands.

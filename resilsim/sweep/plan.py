@@ -311,7 +311,7 @@ def _best(evidence: pd.DataFrame, conds: dict, vary: str) -> dict:
 # ---------------------------------------------------------------- plan.json
 
 def save_plan(plan, out, scenario=None, seed=None, replications=None) -> Path:
-    """Write ``plan`` (a :class:`resilsim.plan.Plan`) as ``plan.json`` into the directory ``out``; return its path.
+    """Write ``plan`` (a :class:`resilsim.sweep.Plan`) as ``plan.json`` into the directory ``out``; return its path.
 
     With ``scenario`` its YAML goes beside it as ``scenario.yaml``, so
     ``resilsim report out`` shows the scenario, strategies and answer.
