@@ -255,15 +255,14 @@ def _write_run(result, out: Path, charts: bool) -> list:
 
 # ---------------------------------------------------------------- sweep, plan, report
 
-def _values(text: str) -> list:
-    import yaml
-    out = []
-    for raw in text.split(","):
-        try:
-            out.append(yaml.safe_load(raw) if raw.strip() else raw)
-        except yaml.YAMLError:
-            out.append(raw)
-    return out
+def _values(text: str, where: str) -> list:
+    """The comma-separated values of a --grid, --sample or --over option, each read as a YAML scalar."""
+    from .errors import ScenarioError
+    from .yamlsafe import YamlInputError, parse_value
+    try:
+        return [parse_value(raw) for raw in text.split(",")]
+    except YamlInputError as e:
+        raise ScenarioError(f"a value {e.reason}", path=where) from None
 
 
 def read_definition(path) -> dict | None:
@@ -299,7 +298,7 @@ def _sweep(args) -> int:
         if "=" not in g:
             raise ScenarioError(f"--grid {g!r} must look like dotted.key=v1,v2", path="--grid")
         k, v = g.split("=", 1)
-        grid[k.strip()] = _values(v)
+        grid[k.strip()] = _values(v, "--grid")
     if args.sample:
         grid = _sampled_grid(args, grid, args.seed if args.seed is not None else definition.get("seed", 0))
     scenario = load_scenario(Path(definition["scenario"]), overrides=definition.get("overrides") or None)
@@ -335,7 +334,7 @@ def _sampled_grid(args, grid: dict, seed: int):
     ranges = {}
     for text in args.sample:
         key, _, span = text.partition("=")
-        bounds = _values(span.replace(":", ","))
+        bounds = _values(span.replace(":", ","), "--sample")
         if not key.strip() or len(bounds) != 2 or not all(isinstance(b, (int, float)) and not isinstance(b, bool)
                                                           for b in bounds) or bounds[0] >= bounds[1]:
             raise ScenarioError(f"--sample {text!r} must look like dotted.key=LO:HI with numbers LO < HI",
@@ -347,16 +346,19 @@ def _sampled_grid(args, grid: dict, seed: int):
 
 def _plan(args) -> int:
     """``resilsim plan``: search, print the answers and the evidence."""
+    import math
+
     import pandas as pd
 
     from .errors import ScenarioError
     from .scenario import load_scenario
     from .sweep import plan, save_plan
-    try:
-        lo, hi = (_values(args.over) + [None, None])[:2]
-        float(lo), float(hi)
-    except (TypeError, ValueError):
-        raise ScenarioError(f"--over {args.over!r} must look like LO,HI, e.g. 1,64", path="--over") from None
+    bounds = _values(args.over, "--over")
+    if len(bounds) != 2 or not all(isinstance(b, (int, float)) and not isinstance(b, bool) and math.isfinite(b)
+                                   for b in bounds):
+        raise ScenarioError(f"--over {args.over!r} must look like LO,HI, e.g. 1,64",
+                            path="--over")
+    lo, hi = bounds
     scenario = load_scenario(Path(args.scenario))
     p = plan(scenario, vary=args.vary, over=(lo, hi), slo=args.slo,
              replications=args.replications, direction=args.direction, seed=args.seed, workers=args.workers)
