@@ -16,6 +16,9 @@ EXIT_USAGE = 2
 #: missing (a run stopped at a scenario limit, or sweep runs failed); 130 interrupted.
 EXIT_BUG = 1
 EXIT_PARTIAL = 3
+#: Made before it is needed: printing it must not need memory the process no longer has.
+_OUT_OF_MEMORY = ("resilsim: out of memory; give the scenario a lower limits.max_memory_mb so the run is refused "
+                  "or stopped first, or shorten it (duration, arrival rate, strategies)\n")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -44,6 +47,13 @@ non_negative_int = _int_at_least(0, "a non-negative integer")
 positive_int = _int_at_least(1, "a positive integer")
 
 
+def folder(text: str) -> str:
+    """argparse type: a folder or file name, never empty (an empty --out would write into the current folder)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError(f"must name a folder, got {text!r}")
+    return text
+
+
 def _parser() -> argparse.ArgumentParser:
     p = _Parser(prog="resilsim", description="Simulate clients, retry strategies and an API's real error codes.")
     p.add_argument("--debug", action="store_true", help="show tracebacks instead of one-line errors")
@@ -52,7 +62,7 @@ def _parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="simulate every strategy of a scenario and print the comparison")
     run.add_argument("scenario", help="scenario YAML file")
     run.add_argument("--seed", type=non_negative_int, default=0, help="root seed (default 0)")
-    run.add_argument("--out", default="out", help="directory for CSVs and charts (default: out)")
+    run.add_argument("--out", type=folder, default="out", help="directory for CSVs and charts (default: out)")
     run.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                      help="override a field by dotted path, e.g. --set service.workers=16 (repeatable)")
     run.add_argument("--strategy", action="append", default=None, help="run only this strategy (repeatable)")
@@ -87,10 +97,12 @@ def _add_sweep_parsers(sub) -> None:
     sw.add_argument("--method", choices=("latin", "random"), default="latin",
                     help="how --sample draws: Latin hypercube (default) or independent uniform")
     sw.add_argument("--replications", type=positive_int, default=None, help="runs per grid point (default 1, or the file's)")
-    sw.add_argument("--workers", type=positive_int, default=None, help="local worker processes (default: every core)")
+    sw.add_argument("--workers", type=positive_int, default=None,
+                    help="local worker processes (default: every core; at most one per run and per core)")
+    sw.add_argument("--force-workers", action="store_true", help="start --workers processes even beyond the cores")
     sw.add_argument("--dask", metavar="ADDRESS", default=None, help="use the Dask scheduler at ADDRESS ('local' starts one)")
     sw.add_argument("--inprocess", action="store_true", help="run in this process (for debugging)")
-    sw.add_argument("--out", required=True, help="results directory (rerun into it to resume)")
+    sw.add_argument("--out", type=folder, required=True, help="results directory (rerun into it to resume)")
     sw.add_argument("--seed", type=non_negative_int, default=None, help="root seed (default 0)")
     sw.add_argument("--warmup", choices=("scenario", "mser5"), default="scenario",
                     help="measure from the scenario's warm-up or the MSER-5 detected one")
@@ -107,12 +119,12 @@ def _add_sweep_parsers(sub) -> None:
                     help="min: least value meeting the SLO (capacity); max: largest (load)")
     pl.add_argument("--seed", type=non_negative_int, default=0)
     pl.add_argument("--workers", type=positive_int, default=None)
-    pl.add_argument("--out", default=None, metavar="DIR",
+    pl.add_argument("--out", type=folder, default=None, metavar="DIR",
                     help="also write plan.json and scenario.yaml into DIR, for `resilsim report DIR`")
 
     rp = sub.add_parser("report", help="write one self-contained HTML report of a run or sweep directory")
     rp.add_argument("path", help="a `resilsim run --out` or `resilsim sweep --out` directory")
-    rp.add_argument("-o", "--output", default="report.html", help="HTML file to write (default: report.html)")
+    rp.add_argument("-o", "--output", type=folder, default="report.html", help="HTML file to write (default: report.html)")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -129,6 +141,10 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except MemoryError:
+        # Nothing is formatted from the exception: its frames (and the run's tables) go with it first.
+        sys.stderr.write(_OUT_OF_MEMORY)
+        return EXIT_BUG
     except Exception as e:  # noqa: BLE001 - the one place that turns errors into sentences
         from .errors import InvariantError, ResilsimError
         if args.debug:
@@ -307,7 +323,8 @@ def _sweep(args) -> int:
     df = sweep(scenario, grid, replications=args.replications if args.replications is not None else definition.get("replications", 1),
                seed=args.seed if args.seed is not None else definition.get("seed", 0), executor=executor,
                workers=args.workers, store=args.out, progress=not args.no_progress,
-               zipped=args.zip or bool(definition.get("zip")), warmup="mser5" if args.warmup == "mser5" else None)
+               zipped=args.zip or bool(definition.get("zip")), warmup="mser5" if args.warmup == "mser5" else None,
+               force_workers=args.force_workers)
     agg = aggregate(df)
     failed = df.loc[df["status"] == "failed", "run_id"].nunique() if "status" in df else 0
     cut = df.loc[df["status"] == "truncated", "run_id"].nunique() if "status" in df else 0

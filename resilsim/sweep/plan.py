@@ -29,7 +29,7 @@ import pandas as pd
 from ..errors import ResilsimError, ScenarioError
 from ..metrics import SLO_METRICS
 from ..scenario import Scenario, dump_scenario, load_scenario
-from .run import init_worker, sweep
+from .run import init_worker, pool_size, sweep
 from .stats import aggregate
 
 #: Values tried in the first scan of a plan's range.
@@ -158,7 +158,9 @@ def plan(scenario, vary: str = "service.workers", over: tuple = (1, 64), slo: di
                             f"got {max_replications!r}", path="max_replications")
 
     own = executor is None
-    ex = ProcessPoolExecutor(max_workers=workers, initializer=init_worker) if own else executor
+    # Rounds have at most coarse values × max_replications runs each.
+    ex = ProcessPoolExecutor(max_workers=pool_size(workers, coarse * max_replications),
+                             initializer=init_worker) if own else executor
     verdicts: dict = {}  # value -> {strategy: aggregated row with "meets"}
     frames: dict = {}    # value -> its sweep rows, one frame per batch of replications
     done: dict = {}      # value -> replications run so far
