@@ -217,6 +217,7 @@ def _validate(args) -> int:
 def _run(args) -> int:
     import pandas as pd
 
+    from .errors import ScenarioError
     from .scenario import load_scenario
     from .sim import simulate
 
@@ -224,11 +225,13 @@ def _run(args) -> int:
     if args.strategy:
         unknown = [s for s in args.strategy if s not in scenario.strategies]
         if unknown:
-            from .errors import ScenarioError
             raise ScenarioError(f"unknown strategy {unknown[0]!r}; the scenario has {', '.join(scenario.strategies)}",
                                 source=args.scenario, path="--strategy")
-    result = simulate(scenario, seed=args.seed, strategies=args.strategy,
-                      record="summary" if args.summary_only else "full")
+    try:
+        result = simulate(scenario, seed=args.seed, strategies=args.strategy,
+                          record="summary" if args.summary_only else "full")
+    except ScenarioError as e:  # refused before running (beyond its limits): name the file
+        raise ScenarioError(e.reason, source=e.source or args.scenario, path=e.path, line=e.line) from None
     summary = result.summary()
     with pd.option_context("display.width", 250, "display.max_columns", 30):
         print(f"{scenario.name} · api {scenario.api} · seed {args.seed} · {scenario.duration:g} s "

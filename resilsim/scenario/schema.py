@@ -35,6 +35,12 @@ def _whole(v):
 
 def _size(v: float) -> float:
     if v != 0 and not SMALLEST <= abs(v) <= LARGEST:
+        raise ValueError(f"must be between {SMALLEST:g} and {LARGEST:g}")
+    return v
+
+
+def _size_or_zero(v: float) -> float:
+    if v != 0 and not SMALLEST <= abs(v) <= LARGEST:
         raise ValueError(f"must be 0 or between {SMALLEST:g} and {LARGEST:g}")
     return v
 
@@ -44,7 +50,7 @@ def _size(v: float) -> float:
 NUMBER = BeforeValidator(_number)
 WHOLE = BeforeValidator(_whole)
 PosFloat = Annotated[float, Field(gt=0, allow_inf_nan=False), NUMBER, AfterValidator(_size)]
-NonNegFloat = Annotated[float, Field(ge=0, allow_inf_nan=False), NUMBER, AfterValidator(_size)]
+NonNegFloat = Annotated[float, Field(ge=0, allow_inf_nan=False), NUMBER, AfterValidator(_size_or_zero)]
 Probability = Annotated[float, Field(ge=0, le=1, allow_inf_nan=False), NUMBER]
 
 class Model(BaseModel):
@@ -456,13 +462,13 @@ class RetrySpec(Model):
     retry_on: RetryOnSpec | None = None
     reauth_delay: NonNegFloat = Field(0.5, description="seconds a token refresh takes")
 
-    @model_validator(mode="after")
-    def _proportion(self):
+    @field_validator("jitter_amount")
+    @classmethod
+    def _proportion(cls, v, info):
         # v · U(1 − amount, 1 + amount) would be a negative wait.
-        if self.jitter == "proportional" and self.jitter_amount > 1:
-            raise ValueError(f"jitter_amount ({self.jitter_amount:g}) is a fraction for proportional jitter; "
-                             "give at most 1")
-        return self
+        if info.data.get("jitter") == "proportional" and v > 1:
+            raise ValueError("is a fraction for proportional jitter; give at most 1")
+        return v
 
 
 class TokenBucketGuard(Model):

@@ -70,10 +70,9 @@ def check_budget(scenario, record: str = "full", strategies: int | None = None) 
         bins = math.ceil(scenario.duration / scenario.bin)
         rows = f"{expected_requests(scenario):,.0f} expected requests and " if record == "full" else ""
         raise ScenarioError(
-            f"the run needs about {need:,.0f} MiB ({n:,} strateg{'y' if n == 1 else 'ies'}, each with {rows}"
+            f"the run needs about {need:,.0f} MiB ({'1 strategy with' if n == 1 else f'{n:,} strategies, each with'} {rows}"
             f"{bins:,} timeline bins), more than limits.max_memory_mb ({cap:g} MiB); shorten duration, widen bin, "
-            f"run fewer strategies{'' if record != 'full' else ', record summaries only'} or raise the limit",
-            path="limits.max_memory_mb")
+            f"run fewer strategies{'' if record != 'full' else ', record summaries only'} or raise the limit")
 
 
 def expected_requests(scenario) -> float:
