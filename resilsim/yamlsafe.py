@@ -94,7 +94,7 @@ class _BoundedLoader(yaml.SafeLoader):
         # constructed, so -1000 and -1000.0 (or 1 and true) are one key too.
         seen: dict = {}
         for k, _ in node.value:
-            if isinstance(k, yaml.ScalarNode):
+            if isinstance(k, yaml.ScalarNode) and k.tag != "tag:yaml.org,2002:merge":  # `<<` is merged, not a key
                 value = self.construct_object(k)
                 try:
                     hash(value)

@@ -22,6 +22,15 @@ from resilsim.sweep.run import pool_size, run_task
 from .conftest import small
 
 
+# ---------------------------------------------------------------- the bounded reader
+
+def test_reader_keeps_merge_keys_and_refuses_one_key_written_twice():
+    from resilsim.yamlsafe import YamlInputError, parse
+    assert parse("a: &a {x: 1, y: 1}\nb:\n  <<: *a\n  y: 2\n") == {"a": {"x": 1, "y": 1}, "b": {"x": 1, "y": 2}}
+    with pytest.raises(YamlInputError, match=r"duplicate key '-1000.0' \(the same key as '-1000'\)"):
+        parse("background: {-1000: 0.1, -1000.0: 0.2}\n")
+
+
 # ---------------------------------------------------------------- simulate checks what it did not load itself
 
 @pytest.mark.parametrize("change,message", [
