@@ -125,6 +125,9 @@ BAD_CALLS = [
      "resilsim: {good}: the run needs about 22,644 MiB (1 strategy with 195,000,000 expected requests and 3,000,000 "
      "timeline bins), more than limits.max_memory_mb (4096 MiB); shorten duration, widen bin, run fewer strategies, "
      "record summaries only or raise the limit"),
+    (["sweep", "{here}/runaway/bin_microsecond.yaml", "--grid", "service.workers=2,4", "--out", "o", "--inprocess"],
+     "resilsim: the run needs about 12,131 MiB (1 strategy with 60,000,000 timeline bins), more than "
+     "limits.max_memory_mb (1000 MiB); shorten duration, widen bin, run fewer strategies or raise the limit"),
     (["sweep", "{here}/cli/grid_no_values.yaml", "--out", "o", "--inprocess"],
      "resilsim: grid: 'service.workers' has no values; give at least one"),
     (["sweep", "{here}/cli/grid_million_points.yaml", "--out", "o", "--inprocess"],

@@ -21,6 +21,7 @@ import pandas as pd
 
 from ..errors import ResilsimError, ScenarioError
 from ..scenario import Scenario, given_fields, load_scenario
+from ..sim.limits import check_budget
 from .grid import as_grid, check_grid, check_size
 from .stats import mser5
 from .tasks import canon, make_tasks, tidy
@@ -201,6 +202,9 @@ def sweep(scenario, grid=None, replications: int = 1, seed: int = 0, executor=No
     base = _base(scenario)
     g = as_grid(grid, zipped)
     check_grid(base, g)
+    # A run beyond its memory limit is refused by simulate; refused here first, the sweep does not start.
+    check_budget(load_scenario(base, overrides=g.points[0]) if g.points else load_scenario(base),
+                 "full" if keep_attempts or warmup == "mser5" else "summary")
     reps = _replications(replications, common_seeds)
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise ScenarioError(f"must be a non-negative integer, got {seed!r}", path="seed")
