@@ -16,6 +16,9 @@ EXIT_USAGE = 2
 #: missing (a run stopped at a scenario limit, or sweep runs failed); 130 interrupted.
 EXIT_BUG = 1
 EXIT_PARTIAL = 3
+#: Made before it is needed: printing it must not need memory the process no longer has.
+_OUT_OF_MEMORY = ("resilsim: out of memory; give the scenario a lower limits.max_memory_mb so the run is refused "
+                  "or stopped first, or shorten it (duration, arrival rate, strategies)\n")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -44,6 +47,13 @@ non_negative_int = _int_at_least(0, "a non-negative integer")
 positive_int = _int_at_least(1, "a positive integer")
 
 
+def folder(text: str) -> str:
+    """argparse type: a folder or file name, never empty (an empty --out would write into the current folder)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError(f"must name a folder, got {text!r}")
+    return text
+
+
 def _parser() -> argparse.ArgumentParser:
     p = _Parser(prog="resilsim", description="Simulate clients, retry strategies and an API's real error codes.")
     p.add_argument("--debug", action="store_true", help="show tracebacks instead of one-line errors")
@@ -52,7 +62,7 @@ def _parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="simulate every strategy of a scenario and print the comparison")
     run.add_argument("scenario", help="scenario YAML file")
     run.add_argument("--seed", type=non_negative_int, default=0, help="root seed (default 0)")
-    run.add_argument("--out", default="out", help="directory for CSVs and charts (default: out)")
+    run.add_argument("--out", type=folder, default="out", help="directory for CSVs and charts (default: out)")
     run.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                      help="override a field by dotted path, e.g. --set service.workers=16 (repeatable)")
     run.add_argument("--strategy", action="append", default=None, help="run only this strategy (repeatable)")
@@ -87,10 +97,12 @@ def _add_sweep_parsers(sub) -> None:
     sw.add_argument("--method", choices=("latin", "random"), default="latin",
                     help="how --sample draws: Latin hypercube (default) or independent uniform")
     sw.add_argument("--replications", type=positive_int, default=None, help="runs per grid point (default 1, or the file's)")
-    sw.add_argument("--workers", type=positive_int, default=None, help="local worker processes (default: every core)")
+    sw.add_argument("--workers", type=positive_int, default=None,
+                    help="local worker processes (default: every core; at most one per run and per core)")
+    sw.add_argument("--force-workers", action="store_true", help="start --workers processes even beyond the cores")
     sw.add_argument("--dask", metavar="ADDRESS", default=None, help="use the Dask scheduler at ADDRESS ('local' starts one)")
     sw.add_argument("--inprocess", action="store_true", help="run in this process (for debugging)")
-    sw.add_argument("--out", required=True, help="results directory (rerun into it to resume)")
+    sw.add_argument("--out", type=folder, required=True, help="results directory (rerun into it to resume)")
     sw.add_argument("--seed", type=non_negative_int, default=None, help="root seed (default 0)")
     sw.add_argument("--warmup", choices=("scenario", "mser5"), default="scenario",
                     help="measure from the scenario's warm-up or the MSER-5 detected one")
@@ -107,12 +119,12 @@ def _add_sweep_parsers(sub) -> None:
                     help="min: least value meeting the SLO (capacity); max: largest (load)")
     pl.add_argument("--seed", type=non_negative_int, default=0)
     pl.add_argument("--workers", type=positive_int, default=None)
-    pl.add_argument("--out", default=None, metavar="DIR",
+    pl.add_argument("--out", type=folder, default=None, metavar="DIR",
                     help="also write plan.json and scenario.yaml into DIR, for `resilsim report DIR`")
 
     rp = sub.add_parser("report", help="write one self-contained HTML report of a run or sweep directory")
     rp.add_argument("path", help="a `resilsim run --out` or `resilsim sweep --out` directory")
-    rp.add_argument("-o", "--output", default="report.html", help="HTML file to write (default: report.html)")
+    rp.add_argument("-o", "--output", type=folder, default="report.html", help="HTML file to write (default: report.html)")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -129,6 +141,10 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except MemoryError:
+        # Nothing is formatted from the exception: its frames (and the run's tables) go with it first.
+        sys.stderr.write(_OUT_OF_MEMORY)
+        return EXIT_BUG
     except Exception as e:  # noqa: BLE001 - the one place that turns errors into sentences
         from .errors import InvariantError, ResilsimError
         if args.debug:
@@ -201,6 +217,7 @@ def _validate(args) -> int:
 def _run(args) -> int:
     import pandas as pd
 
+    from .errors import ScenarioError
     from .scenario import load_scenario
     from .sim import simulate
 
@@ -208,11 +225,13 @@ def _run(args) -> int:
     if args.strategy:
         unknown = [s for s in args.strategy if s not in scenario.strategies]
         if unknown:
-            from .errors import ScenarioError
             raise ScenarioError(f"unknown strategy {unknown[0]!r}; the scenario has {', '.join(scenario.strategies)}",
                                 source=args.scenario, path="--strategy")
-    result = simulate(scenario, seed=args.seed, strategies=args.strategy,
-                      record="summary" if args.summary_only else "full")
+    try:
+        result = simulate(scenario, seed=args.seed, strategies=args.strategy,
+                          record="summary" if args.summary_only else "full")
+    except ScenarioError as e:  # refused before running (beyond its limits): name the file
+        raise ScenarioError(e.reason, source=e.source or args.scenario, path=e.path, line=e.line) from None
     summary = result.summary()
     with pd.option_context("display.width", 250, "display.max_columns", 30):
         print(f"{scenario.name} · api {scenario.api} · seed {args.seed} · {scenario.duration:g} s "
@@ -255,15 +274,14 @@ def _write_run(result, out: Path, charts: bool) -> list:
 
 # ---------------------------------------------------------------- sweep, plan, report
 
-def _values(text: str) -> list:
-    import yaml
-    out = []
-    for raw in text.split(","):
-        try:
-            out.append(yaml.safe_load(raw) if raw.strip() else raw)
-        except yaml.YAMLError:
-            out.append(raw)
-    return out
+def _values(text: str, where: str) -> list:
+    """The comma-separated values of a --grid, --sample or --over option, each read as a YAML scalar."""
+    from .errors import ScenarioError
+    from .yamlsafe import YamlInputError, parse_value
+    try:
+        return [parse_value(raw) for raw in text.split(",")]
+    except YamlInputError as e:
+        raise ScenarioError(f"a value {e.reason}", path=where) from None
 
 
 def read_definition(path) -> dict | None:
@@ -299,7 +317,7 @@ def _sweep(args) -> int:
         if "=" not in g:
             raise ScenarioError(f"--grid {g!r} must look like dotted.key=v1,v2", path="--grid")
         k, v = g.split("=", 1)
-        grid[k.strip()] = _values(v)
+        grid[k.strip()] = _values(v, "--grid")
     if args.sample:
         grid = _sampled_grid(args, grid, args.seed if args.seed is not None else definition.get("seed", 0))
     scenario = load_scenario(Path(definition["scenario"]), overrides=definition.get("overrides") or None)
@@ -308,7 +326,8 @@ def _sweep(args) -> int:
     df = sweep(scenario, grid, replications=args.replications if args.replications is not None else definition.get("replications", 1),
                seed=args.seed if args.seed is not None else definition.get("seed", 0), executor=executor,
                workers=args.workers, store=args.out, progress=not args.no_progress,
-               zipped=args.zip or bool(definition.get("zip")), warmup="mser5" if args.warmup == "mser5" else None)
+               zipped=args.zip or bool(definition.get("zip")), warmup="mser5" if args.warmup == "mser5" else None,
+               force_workers=args.force_workers)
     agg = aggregate(df)
     failed = df.loc[df["status"] == "failed", "run_id"].nunique() if "status" in df else 0
     cut = df.loc[df["status"] == "truncated", "run_id"].nunique() if "status" in df else 0
@@ -335,7 +354,7 @@ def _sampled_grid(args, grid: dict, seed: int):
     ranges = {}
     for text in args.sample:
         key, _, span = text.partition("=")
-        bounds = _values(span.replace(":", ","))
+        bounds = _values(span.replace(":", ","), "--sample")
         if not key.strip() or len(bounds) != 2 or not all(isinstance(b, (int, float)) and not isinstance(b, bool)
                                                           for b in bounds) or bounds[0] >= bounds[1]:
             raise ScenarioError(f"--sample {text!r} must look like dotted.key=LO:HI with numbers LO < HI",
@@ -347,16 +366,19 @@ def _sampled_grid(args, grid: dict, seed: int):
 
 def _plan(args) -> int:
     """``resilsim plan``: search, print the answers and the evidence."""
+    import math
+
     import pandas as pd
 
     from .errors import ScenarioError
     from .scenario import load_scenario
     from .sweep import plan, save_plan
-    try:
-        lo, hi = (_values(args.over) + [None, None])[:2]
-        float(lo), float(hi)
-    except (TypeError, ValueError):
-        raise ScenarioError(f"--over {args.over!r} must look like LO,HI, e.g. 1,64", path="--over") from None
+    bounds = _values(args.over, "--over")
+    if len(bounds) != 2 or not all(isinstance(b, (int, float)) and not isinstance(b, bool) and math.isfinite(b)
+                                   for b in bounds):
+        raise ScenarioError(f"--over {args.over!r} must look like LO,HI, e.g. 1,64",
+                            path="--over")
+    lo, hi = bounds
     scenario = load_scenario(Path(args.scenario))
     p = plan(scenario, vary=args.vary, over=(lo, hi), slo=args.slo,
              replications=args.replications, direction=args.direction, seed=args.seed, workers=args.workers)

@@ -104,6 +104,17 @@ def _page(title: str, body: list[str]) -> str:
 RUN_FILES = ("summary.csv", "timeline.csv", "requests.csv", "attempts.csv", "scenario.yaml")
 
 
+def _csv(path: Path, **kw) -> pd.DataFrame:
+    """A run table, or one ResilsimError naming the file when it is not one (empty, garbage, cut)."""
+    try:
+        df = pd.read_csv(path, **kw)
+    except (ValueError, UnicodeDecodeError, pd.errors.ParserError) as e:  # EmptyDataError is a ValueError
+        raise ResilsimError(f"{path}: not a table resilsim wrote ({' '.join(str(e).split())})") from None
+    if path.name == "summary.csv" and "strategy" not in (list(df.columns) + [df.index.name]):
+        raise ResilsimError(f"{path}: not a table resilsim wrote (no strategy column)")
+    return df
+
+
 def _run_result(path: Path, meta: dict):
     """Rebuild a :class:`~resilsim.Result` from a run directory's CSVs (for the charts); ``meta``: its run.json."""
     from .result import Result
@@ -111,11 +122,11 @@ def _run_result(path: Path, meta: dict):
 
     scenario = load_scenario(path / "scenario.yaml")
     seed = meta.get("seed", "?")
-    req = pd.read_csv(path / "requests.csv", keep_default_na=False, na_values=[""],
-                      dtype={"code": str}) if (path / "requests.csv").exists() else None
-    att = pd.read_csv(path / "attempts.csv", dtype={"code": str}) if (path / "attempts.csv").exists() else None
-    tl = pd.read_csv(path / "timeline.csv") if (path / "timeline.csv").exists() else None
-    names = list(pd.read_csv(path / "summary.csv")["strategy"])
+    req = _csv(path / "requests.csv", keep_default_na=False, na_values=[""],
+               dtype={"code": str}) if (path / "requests.csv").exists() else None
+    att = _csv(path / "attempts.csv", dtype={"code": str}) if (path / "attempts.csv").exists() else None
+    tl = _csv(path / "timeline.csv") if (path / "timeline.csv").exists() else None
+    names = list(_csv(path / "summary.csv")["strategy"])
     for df in (req, att):
         if df is not None:
             df["code"] = df["code"].fillna("")
@@ -134,7 +145,7 @@ def run_report(path: Path) -> tuple[str, list[str]]:
     if not (path / "scenario.yaml").exists():
         raise ResilsimError(f"{path}: no scenario.yaml; rerun `resilsim run --out {path}` with this version "
                             "so the report knows the scenario")
-    summary = pd.read_csv(path / "summary.csv", index_col=0)
+    summary = _csv(path / "summary.csv", index_col=0)
     result = _run_result(path, meta)
     s = result.scenario
     title = f"resilsim report: {s.name}"

@@ -132,7 +132,8 @@ class Result:
             return pd.Categorical.from_codes(join(parts), categories=categories)
 
         def strategy_codes(key):
-            return [np.full(len(c[key]["start"]), k, dtype=np.int8) for k, c in enumerate(cols)]
+            small = np.int8 if len(cols) <= np.iinfo(np.int8).max else np.int32  # codes 0..n-1 of n strategies
+            return [np.full(len(c[key]["start"]), k, dtype=small) for k, c in enumerate(cols)]
 
         if which == "requests":
             r = [c["req"] for c in cols]

@@ -8,11 +8,12 @@ from pathlib import Path
 import pytest
 import yaml
 
-from resilsim import ScenarioError, load_scenario
+from resilsim import ScenarioError, load_scenario, simulate
 from resilsim.cli import main
 
 HERE = Path(__file__).parent / "bad_inputs"
 EXPECTED = yaml.safe_load((HERE / "expected.yaml").read_text())
+RUNAWAY = yaml.safe_load((HERE / "runaway" / "expected.yaml").read_text())
 GOOD = Path(__file__).parent.parent / "scenarios" / "counters-rate-limited.yaml"
 
 # Bad CLI calls: argv → the exact stderr line ({good} is a valid scenario file).
@@ -87,13 +88,79 @@ BAD_CALLS = [
      "resilsim: no/such/dir: not a directory; give a `resilsim run --out` or `resilsim sweep --out` directory"),
     (["catalog", "nope"],
      "resilsim: nope: no such catalog; give one of analytics, nanostream, counters or the path of a catalog YAML file"),
+    # every file and value goes through one bounded reader: sizes that lie, binaries, bombs, depth
+    (["validate", "/dev/zero"], "resilsim: /dev/zero: is longer than 1,000,000 bytes, the most a scenario file may be"),
+    (["catalog", "/dev/zero"], "resilsim: /dev/zero: no such catalog; give one of analytics, nanostream, counters or "
+                               "the path of a catalog YAML file"),
+    (["catalog", "{here}/binary.yaml"], "resilsim: {here}/binary.yaml: is not a UTF-8 text file (binary?)"),
+    (["catalog", "{here}/deep_flow_5000.yaml"],
+     "resilsim: {here}/deep_flow_5000.yaml: not valid YAML (nested deeper than 50 levels)"),
+    (["catalog", "{here}/alias_bomb_mappings.yaml"],
+     "resilsim: {here}/alias_bomb_mappings.yaml: not valid YAML (expands to more than 100000 values (an alias bomb?))"),
+    (["validate", "{good}", "--set", "name=" + "[" * 3000 + "]" * 3000],
+     "resilsim: {good}: name: the value is not valid YAML (nested deeper than 50 levels)"),
+    (["validate", "{good}", "--set", "description=[&a [x,x,x,x,x,x,x,x,x,x], &b [*a,*a,*a,*a,*a,*a,*a,*a,*a,*a], "
+      "&c [*b,*b,*b,*b,*b,*b,*b,*b,*b,*b], &d [*c,*c,*c,*c,*c,*c,*c,*c,*c,*c], [*d,*d,*d,*d,*d,*d,*d,*d,*d,*d]]"],
+     "resilsim: {good}: description: the value is not valid YAML (expands to more than 100000 values (an alias bomb?))"),
+    (["validate", "{good}", "--set", "description=" + "x" * 20_000],
+     "resilsim: {good}: description: the value is longer than 10,000 characters, the most a command-line value may be"),
+    (["sweep", "{good}", "--grid", "service.workers=" + "[" * 60 + "]" * 60, "--out", "o"],
+     "resilsim: --grid: a value is not valid YAML (nested deeper than 50 levels)"),
+    # strict numbers through --set
+    (["validate", "{good}", "--set", "duration=on"],
+     "resilsim: {good}:8: duration: Input should be a number, not true or false (got True)"),
+    (["validate", "{good}", "--set", "service.workers=yes"],
+     "resilsim: {good}:11: service.workers: Input should be a whole number, not true or false (got True)"),
+    (["validate", "{good}", "--set", "service.workers=8.0"],
+     "resilsim: {good}:11: service.workers: Input should be a whole number, without a decimal point (got 8.0)"),
+    (["validate", "{good}", "--set", "bin=5e-324"], "resilsim: {good}: bin: must be between 1e-09 and 1e+12 (got '5e-324')"),
+    (["validate", "{good}", "--set", "clients.arrival.poisson.rate=1e308"],
+     "resilsim: {good}:19: clients.arrival.poisson.rate: must be between 1e-09 and 1e+12 (got '1e308')"),
+    # runaway work refused before anything is allocated
+    (["run", "{here}/runaway/bin_microsecond.yaml", "--summary-only", "--no-charts"],
+     "resilsim: {here}/runaway/bin_microsecond.yaml: the run needs about 12,131 MiB (1 strategy with 60,000,000 "
+     "timeline bins), more than limits.max_memory_mb (1000 MiB); shorten duration, widen bin, run fewer strategies "
+     "or raise the limit"),
+    (["run", "{good}", "--set", "duration=3e6", "--strategy", "none", "--no-charts"],
+     "resilsim: {good}: the run needs about 22,644 MiB (1 strategy with 195,000,000 expected requests and 3,000,000 "
+     "timeline bins), more than limits.max_memory_mb (4096 MiB); shorten duration, widen bin, run fewer strategies, "
+     "record summaries only or raise the limit"),
+    (["sweep", "{here}/runaway/bin_microsecond.yaml", "--grid", "service.workers=2,4", "--out", "o", "--inprocess"],
+     "resilsim: the run needs about 12,131 MiB (1 strategy with 60,000,000 timeline bins), more than "
+     "limits.max_memory_mb (1000 MiB); shorten duration, widen bin, run fewer strategies or raise the limit"),
+    (["sweep", "{here}/cli/grid_no_values.yaml", "--out", "o", "--inprocess"],
+     "resilsim: grid: 'service.workers' has no values; give at least one"),
+    (["sweep", "{here}/cli/grid_million_points.yaml", "--out", "o", "--inprocess"],
+     "resilsim: grid: 1,000,000 grid points × 1 replications make 1,000,000 runs, more than the 100,000 one sweep may "
+     "have; split it into several sweeps"),
+    (["sweep", "{here}/cli/replications_hundred_million.yaml", "--out", "o", "--inprocess"],
+     "resilsim: grid: 2 grid points × 100,000,000 replications make 200,000,000 runs, more than the 100,000 one sweep "
+     "may have; split it into several sweeps"),
+    # plan ranges and SLOs, output folders
+    (["plan", "{good}", "--vary", "service.workers", "--over", "nan,4", "--slo", "success_rate>=0.9"],
+     "resilsim: --over: --over 'nan,4' must look like LO,HI, e.g. 1,64"),
+    (["plan", "{good}", "--vary", "service.workers", "--over", "2,.inf", "--slo", "success_rate>=0.9"],
+     "resilsim: --over: --over '2,.inf' must look like LO,HI, e.g. 1,64"),
+    (["plan", "{good}", "--vary", "service.workers", "--over", "2,8,16", "--slo", "success_rate>=0.9"],
+     "resilsim: --over: --over '2,8,16' must look like LO,HI, e.g. 1,64"),
+    (["plan", "{good}", "--vary", "service.workers", "--over", "true,8", "--slo", "success_rate>=0.9"],
+     "resilsim: --over: --over 'true,8' must look like LO,HI, e.g. 1,64"),
+    (["plan", "{good}", "--vary", "service.workers", "--over", "1,4", "--slo", "success_rate>=."],
+     "resilsim: slo: SLO success_rate'>=.' must look like >=0.999 or <=2"),
+    (["plan", "{good}", "--vary", "service.workers", "--over", "1,4", "--slo", "p99_s<=1e999"],
+     "resilsim: slo: SLO p99_s'<=1e999' must look like >=0.999 or <=2"),
+    (["run", "{good}", "--out", ""],
+     "resilsim run: argument --out: must name a folder, got '' (see resilsim run --help)"),
+    (["sweep", "{good}", "--out", "  "],
+     "resilsim sweep: argument --out: must name a folder, got '  ' (see resilsim sweep --help)"),
 ]
 
 
 def test_corpus_is_big_enough_and_complete():
     files = {p.name for p in HERE.glob("*.yaml")} - {"expected.yaml"}
     assert files == set(EXPECTED)
-    assert len(files) + len(BAD_CALLS) >= 60
+    assert {p.name for p in (HERE / "runaway").glob("*.yaml")} - {"expected.yaml"} == set(RUNAWAY)
+    assert len(files) + len(RUNAWAY) + len(BAD_CALLS) >= 190
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))
@@ -123,6 +190,22 @@ def test_bad_cli_calls(argv, line, capsys, tmp_path, monkeypatch):
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert err == line.replace("{good}", str(GOOD)).replace("{here}", str(HERE)) + "\n"
+
+
+@pytest.mark.parametrize("name", sorted(RUNAWAY))
+def test_runaway_work_is_refused_before_it_starts(name, capsys, tmp_path):
+    # Valid scenarios (validate accepts them) whose least memory is beyond their limits.max_memory_mb: run refuses
+    # them at once, one line, nothing written.
+    path = HERE / "runaway" / name
+    assert main(["validate", str(path)]) == 0
+    with pytest.raises(ScenarioError) as e:
+        simulate(path)
+    assert str(e.value) == RUNAWAY[name]
+    capsys.readouterr()
+    assert main(["run", str(path), "--out", str(tmp_path / "o"), "--no-charts"]) == 2
+    out, err = capsys.readouterr()
+    assert err == f"resilsim: {path}: {RUNAWAY[name]}\n" and "Traceback" not in out + err
+    assert not (tmp_path / "o").exists()
 
 
 def test_debug_shows_the_traceback():

@@ -8,9 +8,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from ..errors import CatalogError
+from ..yamlsafe import YamlInputError, parse, read_text
 from .api import Catalog
 from .codes import ErrorCode
 
@@ -35,7 +34,11 @@ def load_catalog(name_or_path: str | os.PathLike[str] | Catalog) -> Catalog:
             f"{name_or_path}: no such catalog; give one of {', '.join(API_NAMES)} "
             "or the path of a catalog YAML file"
         )
-    return parse_catalog(path.read_text(encoding="utf-8"), str(name_or_path))
+    try:
+        text = read_text(path, "catalog")
+    except YamlInputError as exc:
+        raise CatalogError(f"{name_or_path}: {exc.reason}") from None
+    return parse_catalog(text, str(name_or_path))
 
 
 @functools.lru_cache(maxsize=None)
@@ -60,12 +63,12 @@ def parse_catalog(text: str, label: str) -> Catalog:
     from .schema import CatalogFile, problem
 
     try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark is not None else ""
-        reason = getattr(exc, "problem", None) or "syntax error"
-        raise CatalogError(f"{label}: not valid YAML ({reason}{where})") from None
+        data = parse(text, "catalog")
+    except YamlInputError as exc:
+        reason = exc.reason.removeprefix("is ")
+        if exc.line is not None:
+            reason = f"{reason[:-1]} at line {exc.line})" if reason.endswith(")") else f"{reason} at line {exc.line}"
+        raise CatalogError(f"{label}: {reason}") from None
     try:
         return CatalogFile.model_validate(data).to_catalog()
     except ValidationError as exc:

@@ -147,6 +147,11 @@ class StatusEntry(_Entry):
                          self.advice)
 
 
+#: Codes (and statuses) a catalog may list: a run keeps each attempt's code in 16 bits, beside the
+#: family members a scenario names.
+MAX_CODES = 10_000
+
+
 class CatalogFile(BaseModel):
     """A whole catalog file: the API, its body format, its role codes, its codes and its code-less statuses."""
 
@@ -176,6 +181,8 @@ class CatalogFile(BaseModel):
     def _some_codes(cls, value: Any) -> Any:
         if not isinstance(value, list) or not value:
             raise ValueError("must be a non-empty list of error codes")
+        if len(value) > MAX_CODES:
+            raise ValueError(f"has {len(value):,} entries; a catalog may have at most {MAX_CODES:,}")
         return value
 
     @field_validator("statuses", mode="before")
@@ -183,6 +190,8 @@ class CatalogFile(BaseModel):
     def _status_list(cls, value: Any) -> Any:
         if not isinstance(value, list):
             raise ValueError("must be a list of status entries")
+        if len(value) > MAX_CODES:
+            raise ValueError(f"has {len(value):,} entries; a catalog may have at most {MAX_CODES:,}")
         return value
 
     @model_validator(mode="after")

@@ -31,6 +31,11 @@ class Wait:
     #: Largest wait this schedule produces (seconds), used by jitters to re-cap.
     cap: float = INF
 
+    @property
+    def ceiling(self) -> float:
+        """The cap given to this schedule (seconds; INF when none), which additive jitter keeps to."""
+        return self.cap
+
     def __call__(self, attempt: int, previous: float, rng) -> float:  # pragma: no cover - abstract
         raise NotImplementedError
 
@@ -66,6 +71,10 @@ class Fixed(Wait):
     @property
     def cap(self):
         return self.seconds
+
+    @property
+    def ceiling(self):
+        return INF  # a fixed wait has no cap: jitter added to it is kept whole
 
     @property
     def base(self):
@@ -124,6 +133,10 @@ class WaitSum(Wait):
     @property
     def cap(self):
         return self.first.cap + self.second.cap
+
+    @property
+    def ceiling(self):
+        return self.first.ceiling + self.second.ceiling
 
     def __call__(self, attempt, previous, rng):
         return self.first(attempt, previous, rng) + self.second(attempt, previous, rng)
@@ -224,18 +237,18 @@ class DecorrelatedJitter(Wait):
 
 @dataclass(frozen=True, slots=True)
 class AdditiveJitter(Wait):
-    """stamina's jitter: min(cap, v + U(0, amount))."""
+    """stamina's jitter: min(cap, v + U(0, amount)), cap being the wrapped wait's own (none for a fixed wait)."""
 
     wait: Wait
     amount: float
 
     @property
     def cap(self):
-        return self.wait.cap
+        return min(self.wait.ceiling, self.wait.cap + self.amount)
 
     def __call__(self, attempt, previous, rng):
         v = self.wait(attempt, previous, rng) + rng.random() * self.amount
-        cap = self.wait.cap
+        cap = self.wait.ceiling
         return v if v < cap else cap
 
     def describe(self):

@@ -18,12 +18,11 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from .. import yamlsafe
 from ..errors import ScenarioError
+from ..yamlsafe import MAX_FILE_BYTES  # noqa: F401 - part of resilsim.scenario's API
 from ..policies.build import build_policy, library_presets, preset_source
 from .schema import RetrySpec, Scenario
-
-#: Largest file resilsim reads as a scenario (bytes): a hand-written scenario is a few KiB.
-MAX_FILE_BYTES = 1_000_000
 
 
 
@@ -65,91 +64,17 @@ def given_fields(s: Scenario) -> dict:
 def read_text(path: Path) -> str:
     """The UTF-8 text of a scenario-sized file, or one ScenarioError naming it (missing, a folder, too big, binary)."""
     try:
-        size = path.stat().st_size
-    except FileNotFoundError:
-        raise ScenarioError("no such file", source=str(path)) from None
-    except OSError as e:
-        raise ScenarioError(f"cannot read the file ({e.strerror})", source=str(path)) from None
-    if path.is_dir():
-        raise ScenarioError("is a directory, not a scenario file", source=str(path))
-    if size > MAX_FILE_BYTES:
-        raise ScenarioError(f"file is {size} bytes; scenarios are limited to {MAX_FILE_BYTES}", source=str(path))
-    raw = path.read_bytes()
-    try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError:
-        raise ScenarioError("is not a UTF-8 text file (binary?)", source=str(path)) from None
-
-
-class _BoundedLoader(yaml.SafeLoader):
-    """safe_load with caps on expanded size (a 'billion laughs' alias bomb) and on nesting depth.
-
-    Each composed node's weight is the number of nodes it expands to, an
-    alias counting as the whole node it points at, so a bomb is refused
-    before anything is constructed.
-    """
-
-    max_nodes = 100_000
-    max_depth = 50
-
-    def __init__(self, stream):
-        super().__init__(stream)
-        self._weights: dict[int, int] = {}
-        self._depth = 0
-
-    def compose_node(self, parent, index):
-        self._depth += 1
-        if self._depth > self.max_depth:
-            raise yaml.YAMLError(f"nested deeper than {self.max_depth} levels")
-        try:
-            node = super().compose_node(parent, index)
-        finally:
-            self._depth -= 1
-        key = id(node)
-        if key not in self._weights:
-            if isinstance(node, yaml.MappingNode):
-                w = 1 + sum(self._weights.get(id(k), 1) + self._weights.get(id(v), 1) for k, v in node.value)
-            elif isinstance(node, yaml.SequenceNode):
-                w = 1 + sum(self._weights.get(id(v), 1) for v in node.value)
-            else:
-                w = 1
-            if w > self.max_nodes:
-                raise yaml.YAMLError(f"expands to more than {self.max_nodes} values (an alias bomb?)")
-            self._weights[key] = w
-        return node
-
-    def construct_mapping(self, node, deep=False):
-        # A repeated key silently replaces the first in PyYAML; refuse it instead.
-        seen = set()
-        for k, _ in node.value:
-            if isinstance(k, yaml.ScalarNode):
-                if k.value in seen:
-                    raise yaml.constructor.ConstructorError(None, None, f"duplicate key {k.value!r}", k.start_mark)
-                seen.add(k.value)
-        return super().construct_mapping(node, deep=deep)
+        return yamlsafe.read_text(Path(path), "scenario")
+    except yamlsafe.YamlInputError as e:
+        raise ScenarioError(e.reason, source=str(path)) from None
 
 
 def parse_yaml(text: str, label: str) -> dict:
     """A YAML mapping from ``text`` (safe, duplicate keys, tags, alias bombs and deep nesting refused); ``label`` names it in errors."""
     try:
-        loader = _BoundedLoader(text)
-        try:
-            data = loader.get_single_data()
-        finally:
-            loader.dispose()
-    except yaml.MarkedYAMLError as e:
-        line = e.problem_mark.line + 1 if e.problem_mark else None
-        if "could not determine a constructor for the tag" in str(e.problem):
-            tag = str(e.problem).rsplit(" ", 1)[-1].replace("tag:yaml.org,2002:", "!!")
-            raise ScenarioError(f"uses the tag {tag}, which is not allowed (scenarios are plain YAML; "
-                                "nothing in them is evaluated)", source=label, line=line) from None
-        raise ScenarioError(f"is not valid YAML ({e.problem})", source=label, line=line) from None
-    except yaml.reader.ReaderError as e:
-        raise ScenarioError(f"is not valid YAML (character #x{e.character:04x} at position {e.position} "
-                            "is not allowed)", source=label) from None
-    except yaml.YAMLError as e:
-        # PyYAML's messages can span lines; the user gets one.
-        raise ScenarioError(f"is not valid YAML ({' '.join(str(e).split())})", source=label) from None
+        data = yamlsafe.parse(text, "scenario")
+    except yamlsafe.YamlInputError as e:
+        raise ScenarioError(e.reason, source=label, line=e.line) from None
     if data is None:
         raise ScenarioError("is empty; a scenario needs at least api, duration, service and clients", source=label)
     if not isinstance(data, dict):
@@ -193,10 +118,9 @@ def _split(item: str, source) -> tuple[str, Any]:
         raise ScenarioError(f"override {item!r} must look like dotted.key=value", source=source)
     key, raw = item.split("=", 1)
     try:
-        value = yaml.safe_load(raw) if raw.strip() else raw
-    except yaml.YAMLError:
-        value = raw
-    return key.strip(), value
+        return key.strip(), yamlsafe.parse_value(raw)
+    except yamlsafe.YamlInputError as e:
+        raise ScenarioError(f"the value {e.reason}", source=source, path=key.strip()) from None
 
 
 def is_field_path(data: dict, key: str) -> bool:

@@ -9,11 +9,49 @@ from __future__ import annotations
 
 from typing import Annotated, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, field_validator, \
+    model_validator
+from pydantic_core import PydanticCustomError
 
-PosFloat = Annotated[float, Field(gt=0, allow_inf_nan=False)]
-NonNegFloat = Annotated[float, Field(ge=0, allow_inf_nan=False)]
-Probability = Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)]
+#: Sizes a duration, rate or factor may have (seconds, per second): 1 ns to about 30,000 years. Outside
+#: them sums and products overflow or underflow (1e308, 5e-324), and no real system is that far out.
+SMALLEST, LARGEST = 1e-9, 1e12
+
+
+def _number(v):
+    # YAML reads yes/no/on/off as booleans; a boolean is never a number of seconds or workers.
+    if isinstance(v, bool):
+        raise PydanticCustomError("float_type", "Input should be a number, not true or false")
+    return v
+
+
+def _whole(v):
+    if isinstance(v, bool):
+        raise PydanticCustomError("int_type", "Input should be a whole number, not true or false")
+    if isinstance(v, float) and v.is_integer():  # 4.5 gets pydantic's own "fractional part" message
+        raise PydanticCustomError("int_type", "Input should be a whole number, without a decimal point")
+    return v
+
+
+def _size(v: float) -> float:
+    if v != 0 and not SMALLEST <= abs(v) <= LARGEST:
+        raise ValueError(f"must be between {SMALLEST:g} and {LARGEST:g}")
+    return v
+
+
+def _size_or_zero(v: float) -> float:
+    if v != 0 and not SMALLEST <= abs(v) <= LARGEST:
+        raise ValueError(f"must be 0 or between {SMALLEST:g} and {LARGEST:g}")
+    return v
+
+
+#: Markers of a number (never a boolean) and a whole number (never a boolean or a float), put after a field's
+#: constraints so pydantic checks those in its usual order.
+NUMBER = BeforeValidator(_number)
+WHOLE = BeforeValidator(_whole)
+PosFloat = Annotated[float, Field(gt=0, allow_inf_nan=False), NUMBER, AfterValidator(_size)]
+NonNegFloat = Annotated[float, Field(ge=0, allow_inf_nan=False), NUMBER, AfterValidator(_size_or_zero)]
+Probability = Annotated[float, Field(ge=0, le=1, allow_inf_nan=False), NUMBER]
 
 class Model(BaseModel):
     """Base of scenario models: unknown keys are errors, objects are frozen once built."""
@@ -27,6 +65,11 @@ class ExponentialLatency(Model):
     mean: PosFloat = Field(description="mean service time, seconds")
 
 
+#: Widest lognormal latency: sigma of the log, and the p99 ÷ median it gives (e^(2.326 · 5) ≈ 112,000).
+MAX_SIGMA = 5.0
+MAX_P99_RATIO = 100_000
+
+
 class LogNormalLatency(Model):
     median: PosFloat = Field(description="median service time, seconds")
     p99: PosFloat | None = Field(None, description="99th percentile, seconds (or give sigma)")
@@ -38,6 +81,12 @@ class LogNormalLatency(Model):
             raise ValueError("give exactly one of p99 or sigma")
         if self.p99 is not None and self.p99 <= self.median:
             raise ValueError(f"p99 ({self.p99}) must be greater than the median ({self.median})")
+        # Wider than this, the mean is astronomically above the median and draws overflow to infinity.
+        if self.sigma is not None and self.sigma > MAX_SIGMA:
+            raise ValueError(f"sigma ({self.sigma:g}) must be at most {MAX_SIGMA:g}")
+        if self.p99 is not None and self.p99 > MAX_P99_RATIO * self.median:
+            raise ValueError(f"p99 ({self.p99:g}) must be at most {MAX_P99_RATIO:,.0f} times the median "
+                             f"({self.median:g})")
         return self
 
 
@@ -45,6 +94,12 @@ class MixtureLatency(Model):
     value: PosFloat = Field(description="usual service time, seconds")
     slow: PosFloat = Field(description="slow service time, seconds")
     p_slow: Probability = Field(description="probability of the slow time")
+
+    @model_validator(mode="after")
+    def _slow_is_slower(self):
+        if self.slow <= self.value:
+            raise ValueError(f"slow ({self.slow:g} s) must be longer than value ({self.value:g} s)")
+        return self
 
 
 class Latency(Model):
@@ -90,21 +145,21 @@ class Operation(Model):
 
 
 class Queue(Model):
-    limit: Annotated[int, Field(ge=0)] | None = Field(None, description="queued attempts beyond the workers; None: unbounded")
+    limit: Annotated[int, Field(ge=0), WHOLE] | None = Field(None, description="queued attempts beyond the workers; None: unbounded")
     timeout: PosFloat | None = Field(None, description="seconds an attempt may wait in the queue before the API answers its timeout code")
     discipline: Literal["fifo", "lifo", "adaptive_lifo", "codel"] = Field("fifo", description="who a free worker serves next")
-    lifo_above: Annotated[int, Field(ge=0)] = Field(10, description="adaptive_lifo: serve newest first while more than this many wait")
+    lifo_above: Annotated[int, Field(ge=0), WHOLE] = Field(10, description="adaptive_lifo: serve newest first while more than this many wait")
     codel_target: PosFloat = Field(0.005, description="codel: queue delay past which waiting attempts are shed, seconds")
     codel_interval: PosFloat = Field(0.1, description="codel: shedding starts when the queue has not drained for this long, seconds")
 
 
 class TokenBucketSpec(Model):
     rate: PosFloat = Field(description="tokens per second")
-    burst: Annotated[float, Field(ge=1, allow_inf_nan=False)] = Field(description="bucket size, attempts")
+    burst: Annotated[float, Field(ge=1, allow_inf_nan=False), NUMBER, AfterValidator(_size)] = Field(description="bucket size, attempts")
 
 
 class WindowSpec(Model):
-    limit: Annotated[int, Field(ge=1)] = Field(description="attempts admitted per window")
+    limit: Annotated[int, Field(ge=1), WHOLE] = Field(description="attempts admitted per window")
     window: PosFloat = Field(description="window length, seconds")
 
 
@@ -116,7 +171,7 @@ class RateLimit(Model):
     sliding_log: WindowSpec | None = None
     sliding_counter: WindowSpec | None = None
     per: Literal["global", "tenant", "client"] = Field("global", description="one limiter for all, per tenant or per client")
-    per_operation: bool = Field(False, description="a separate limiter per operation")
+    per_operation: StrictBool = Field(False, description="a separate limiter per operation")
     operations: list[str] = Field(default_factory=list, description="operations counted; empty: all")
     code: str | None = Field(None, description="code answered; default: the catalog's rate_limit_code")
 
@@ -155,7 +210,7 @@ class QuotaSpec(Model):
     per: Literal["tenant"] = Field("tenant", description="quotas are per tenant (its tier's limit)")
     period: PosFloat = Field(description="seconds between resets (3600: hourly, 86400: daily)")
     offset: NonNegFloat = Field(0.0, description="first reset's offset within a period, seconds")
-    tiers: dict[str, Annotated[int, Field(ge=0)] | None] = Field(description="tier → requests per period; null: unlimited")
+    tiers: dict[str, Annotated[int, Field(ge=0), WHOLE] | None] = Field(description="tier → requests per period; null: unlimited")
     code: str | None = Field(None, description="code answered; default: the catalog's quota_code")
 
 
@@ -170,8 +225,12 @@ class TierLocks(Model):
     code: str = Field("ANALYTICS_1702", description="code answered (TIER_FEATURE_LOCKED)")
 
 
+#: Operations a service may have (the recorder keeps an operation's index in 16 bits).
+MAX_OPERATIONS = 10_000
+
+
 class Service(Model):
-    workers: Annotated[int, Field(ge=1, le=100_000)] = Field(description="attempts served at once")
+    workers: Annotated[int, Field(ge=1, le=100_000), WHOLE] = Field(description="attempts served at once")
     queue: Queue = Field(default_factory=Queue)
     operations: dict[str, Operation] = Field(default_factory=lambda: {"default": Operation()})
     rate_limit: RateLimit | list[RateLimit] | None = None
@@ -193,6 +252,8 @@ class Service(Model):
     def _some_operation(cls, v):
         if not v:
             raise ValueError("needs at least one operation")
+        if len(v) > MAX_OPERATIONS:
+            raise ValueError(f"has {len(v):,} operations; at most {MAX_OPERATIONS:,} are allowed")
         return v
 
 
@@ -207,7 +268,7 @@ class FlapSpec(Model):
 class RampSpec(Model):
     up: NonNegFloat = Field(description="seconds the rates take to rise to full")
     down: NonNegFloat = Field(description="seconds they take to fall back to zero")
-    steps: Annotated[int, Field(ge=1, le=100)] = Field(5, description="steps per ramp")
+    steps: Annotated[int, Field(ge=1, le=100), WHOLE] = Field(5, description="steps per ramp")
 
 
 class IncidentSpec(Model):
@@ -237,7 +298,7 @@ class IncidentSpec(Model):
     rate: Probability = Field(1.0, description="probability per attempt of answering `code`")
     rates: dict[str, Probability] = Field(default_factory=dict, description="several codes: code → probability")
     operations: list[str] = Field(default_factory=list, description="operations affected; empty: all")
-    slowdown: Annotated[float, Field(ge=1, allow_inf_nan=False)] = Field(1.0, description="service-time factor")
+    slowdown: Annotated[float, Field(ge=1, allow_inf_nan=False), NUMBER, AfterValidator(_size)] = Field(1.0, description="service-time factor")
     name: str = ""
 
     @field_validator("code", mode="before")
@@ -249,6 +310,13 @@ class IncidentSpec(Model):
     @classmethod
     def _rates_str(cls, v):
         return {str(k): p for k, p in v.items()} if isinstance(v, dict) else v
+
+    @model_validator(mode="after")
+    def _rates_sum(self):
+        total = sum(self.all_rates().values())
+        if total > 1.0:
+            raise ValueError(f"the incident's error rates sum to {total:g}, above 1")
+        return self
 
     def all_rates(self) -> dict[str, float]:
         """Code → probability, merging ``code``/``rate`` with ``rates``."""
@@ -304,9 +372,9 @@ class Clients(Model):
     arrival: Arrival
     timeout: PosFloat | None = Field(None, description="seconds a client waits for one attempt")
     deadline: PosFloat | None = Field(None, description="seconds a request may take, retries included")
-    tenants: dict[str, Annotated[int, Field(ge=1, le=1_000_000)]] | None = Field(
+    tenants: dict[str, Annotated[int, Field(ge=1, le=1_000_000), WHOLE]] | None = Field(
         None, description="tier → number of tenants; each request belongs to one, drawn uniformly")
-    clients_per_tenant: Annotated[int, Field(ge=1, le=10_000)] = Field(1, description="clients (API keys) per tenant")
+    clients_per_tenant: Annotated[int, Field(ge=1, le=10_000), WHOLE] = Field(1, description="clients (API keys) per tenant")
     token_lifetime: PosFloat | None = Field(None, description="seconds a client's token stays valid; expired: the auth code")
 
     @model_validator(mode="after")
@@ -321,12 +389,12 @@ class Clients(Model):
 class Limits(Model):
     """Caps on one strategy's run: reaching one stops the run there, keeping its partial tables."""
 
-    max_amplification: Annotated[float, Field(ge=1, le=1e6, allow_inf_nan=False)] = Field(
+    max_amplification: Annotated[float, Field(ge=1, le=1e6, allow_inf_nan=False), NUMBER] = Field(
         50.0, description="attempts per expected request (arrival rate × duration) before the run stops; "
                           "sets max_attempts when that is not given")
-    max_attempts: Annotated[int, Field(ge=1, le=10**12)] | None = Field(
+    max_attempts: Annotated[int, Field(ge=1, le=10**12), WHOLE] | None = Field(
         None, description="attempts sent in one run; default: max_amplification × expected requests, at least 10,000")
-    max_events: Annotated[int, Field(ge=1, le=10**13)] | None = Field(
+    max_events: Annotated[int, Field(ge=1, le=10**13), WHOLE] | None = Field(
         None, description="simulation events in one run; default: 20 × max_attempts")
     wall_s: PosFloat | None = Field(3600.0, description="wall-clock seconds one run may take; null: no limit")
     max_memory_mb: PosFloat | None = Field(
@@ -337,7 +405,7 @@ class Limits(Model):
 
 class ExponentialWait(Model):
     base: PosFloat = 1.0
-    multiplier: Annotated[float, Field(ge=1, allow_inf_nan=False)] = 2.0
+    multiplier: Annotated[float, Field(ge=1, allow_inf_nan=False), NUMBER, AfterValidator(_size)] = 2.0
     cap: PosFloat | None = None
 
 
@@ -350,7 +418,7 @@ class LinearWait(Model):
 class WaitSpec(Model):
     """One of ``none: true``, ``fixed: seconds``, ``linear: {...}``, ``exponential: {...}``."""
 
-    none: bool | None = None
+    none: StrictBool | None = None
     fixed: NonNegFloat | None = None
     linear: LinearWait | None = None
     exponential: ExponentialWait | None = None
@@ -364,16 +432,16 @@ class WaitSpec(Model):
 
 
 class StopSpec(Model):
-    attempts: Annotated[int, Field(ge=1, le=1000)] | None = Field(None, description="attempts in all, the first included")
+    attempts: Annotated[int, Field(ge=1, le=1000), WHOLE] | None = Field(None, description="attempts in all, the first included")
     elapsed: PosFloat | None = Field(None, description="seconds since the request started")
     deadline: PosFloat | None = Field(None, description="no retry may start later than this, seconds")
 
 
 class RetryOnSpec(Model):
-    advice: bool = Field(True, description="retry what the catalog's advice allows")
-    status: list[Annotated[int, Field(ge=100, le=599)]] = Field(default_factory=list)
+    advice: StrictBool = Field(True, description="retry what the catalog's advice allows")
+    status: list[Annotated[int, Field(ge=100, le=599), WHOLE]] = Field(default_factory=list)
     codes: list[str] = Field(default_factory=list)
-    timeouts: bool = Field(True, description="retry attempts the client timed out")
+    timeouts: StrictBool = Field(True, description="retry attempts the client timed out")
 
     @field_validator("codes", mode="before")
     @classmethod
@@ -389,10 +457,18 @@ class RetrySpec(Model):
     wait: WaitSpec | None = None
     jitter: Jitter = "none"
     jitter_amount: NonNegFloat = Field(0.2, description="seconds (additive) or fraction (proportional)")
-    retry_after: bool = Field(False, description="honour the server's Retry-After when given")
+    retry_after: StrictBool = Field(False, description="honour the server's Retry-After when given")
     stop: StopSpec | None = None
     retry_on: RetryOnSpec | None = None
     reauth_delay: NonNegFloat = Field(0.5, description="seconds a token refresh takes")
+
+    @field_validator("jitter_amount")
+    @classmethod
+    def _proportion(cls, v, info):
+        # v · U(1 − amount, 1 + amount) would be a negative wait.
+        if info.data.get("jitter") == "proportional" and v > 1:
+            raise ValueError("is a fraction for proportional jitter; give at most 1")
+        return v
 
 
 class TokenBucketGuard(Model):
@@ -414,19 +490,19 @@ class ConcurrencyGuard(Model):
     """Envoy's retry budget: :class:`resilsim.policies.guards.ConcurrencyBudget`."""
 
     percent: Probability = Field(0.2, description="retries in flight allowed, as a fraction of attempts in flight")
-    min_retries: Annotated[int, Field(ge=0, le=1_000_000)] = Field(3, description="retries in flight always allowed")
+    min_retries: Annotated[int, Field(ge=0, le=1_000_000), WHOLE] = Field(3, description="retries in flight always allowed")
 
 
 class BreakerGuard(Model):
     """A resilience4j-style circuit breaker: :class:`resilsim.policies.guards.CircuitBreaker`."""
 
-    failure_rate: Annotated[float, Field(gt=0, le=1, allow_inf_nan=False)] = Field(
+    failure_rate: Annotated[float, Field(gt=0, le=1, allow_inf_nan=False), NUMBER] = Field(
         0.5, description="failure rate (0..1] over the window at which the breaker opens")
     window: PosFloat = Field(100, description="sliding window: the last N calls (count) or seconds (time)")
     window_type: Literal["count", "time"] = Field("count", description="count or time sliding window")
-    minimum_calls: Annotated[int, Field(ge=1, le=1_000_000)] = Field(100, description="calls in the window before it may open")
+    minimum_calls: Annotated[int, Field(ge=1, le=1_000_000), WHOLE] = Field(100, description="calls in the window before it may open")
     open_s: NonNegFloat = Field(60.0, description="seconds open (every call refused) before half-open")
-    half_open_calls: Annotated[int, Field(ge=1, le=1_000_000)] = Field(10, description="probe calls let through when half-open")
+    half_open_calls: Annotated[int, Field(ge=1, le=1_000_000), WHOLE] = Field(10, description="probe calls let through when half-open")
 
 
 class ThrottleGuard(Model):
@@ -448,13 +524,13 @@ class QuotaGuard(Model):
 class ClientRateGuard(Model):
     """AWS SDK adaptive mode's client-side rate limiter (CUBIC): :class:`resilsim.policies.guards.ClientRateLimiter`."""
 
-    beta: Annotated[float, Field(gt=0, lt=1, allow_inf_nan=False)] = Field(0.7, description="rate multiplier on a throttle")
+    beta: Annotated[float, Field(gt=0, lt=1, allow_inf_nan=False), NUMBER] = Field(0.7, description="rate multiplier on a throttle")
     scale: PosFloat = Field(0.4, description="CUBIC scale constant")
     min_rate: PosFloat = Field(0.5, description="lowest send rate, requests per second")
     max_rate_scale: PosFloat = Field(2.0, description="the rate is capped at this × the measured send rate")
-    smoothing: Annotated[float, Field(gt=0, le=1, allow_inf_nan=False)] = Field(0.8, description="EWMA weight of the newest measured rate")
+    smoothing: Annotated[float, Field(gt=0, le=1, allow_inf_nan=False), NUMBER] = Field(0.8, description="EWMA weight of the newest measured rate")
     bucket_s: PosFloat = Field(0.5, description="seconds per bucket of the measured send rate")
-    block: bool = Field(True, description="an attempt with no token waits for one, as botocore does (false: "
+    block: StrictBool = Field(True, description="an attempt with no token waits for one, as botocore does (false: "
                                           "it is refused and the request shed, as Java v2's fastFailRateLimiting)")
 
 
@@ -503,7 +579,7 @@ class HedgeSpec(Model):
     """Hedging: more copies of a request's first attempt while it has not answered; the first success wins."""
 
     delay: PosFloat = Field(description="seconds after the first attempt (and between copies) before sending another")
-    max_extra: Annotated[int, Field(ge=1, le=4)] = Field(1, description="extra copies at most (gRPC caps attempts at 5)")
+    max_extra: Annotated[int, Field(ge=1, le=4), WHOLE] = Field(1, description="extra copies at most (gRPC caps attempts at 5)")
 
 
 class StrategySpec(Model):
@@ -523,6 +599,20 @@ class StrategySpec(Model):
 
 
 # ---------------------------------------------------------------- the scenario
+
+#: Incident windows a run may have: each flapping on-period and ramp step is one, all drawn and compiled into
+#: the fault schedule before the run starts, at a cost that grows with their square.
+MAX_WINDOWS = 2_000
+
+
+def _windows(inc: IncidentSpec) -> float:
+    """The windows ``inc`` expands to: its expected on-periods when it flaps, its steps when it ramps, else 1."""
+    if inc.flap is not None:
+        return inc.duration / (inc.flap.mean_on + inc.flap.mean_off) + 1
+    if inc.ramp is not None:
+        return 2 * inc.ramp.steps + 1
+    return 1
+
 
 class Scenario(Model):
     """A whole scenario. Build it with :func:`load_scenario`."""
@@ -553,8 +643,15 @@ class Scenario(Model):
                 if op not in self.service.operations:
                     raise ValueError(f"faults.incidents[{i}].operations: unknown operation {op!r}; "
                                      f"known: {', '.join(self.service.operations)}")
+        windows = sum(_windows(inc) for inc in self.faults.incidents)
+        if windows > MAX_WINDOWS:
+            raise ValueError(f"faults.incidents: about {windows:,.0f} incident windows (flapping on-periods and ramp "
+                             f"steps), more than the {MAX_WINDOWS:,} allowed; give flapping incidents longer mean_on "
+                             "and mean_off or shorter durations")
         if not self.strategies:
             raise ValueError("strategies: give at least one strategy")
+        if any(not name.strip() for name in self.strategies):
+            raise ValueError("strategies: a strategy's name must not be empty")
         self._consistent_api_side()
         return self
 

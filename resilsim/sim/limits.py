@@ -18,6 +18,11 @@ import os
 import sys
 import time
 
+import numpy as np
+
+from ..errors import ScenarioError
+from .recorder import ATTEMPT_COLUMNS, REQUEST_COLUMNS
+
 #: Events processed between two checks: overshoot is at most this many events.
 CHECK_EVERY = 4096
 #: The least derived attempt cap, so tiny runs are never stopped by rounding.
@@ -28,6 +33,46 @@ EVENTS_PER_ATTEMPT = 20
 #: request can add at most CHECK_EVERY attempts between two checks (a zero-wait retry loop against an
 #: instant refusal makes one event per attempt), so the run stops well before the column would overflow.
 MAX_ATTEMPTS_PER_REQUEST = 32_767 - 2 * CHECK_EVERY
+
+
+#: Bytes one expected request costs with full recording, per strategy: its row, 1.25 attempt rows (the
+#: recorder's first allocation) and the tables built from them at the end (as much again).
+REQUEST_BYTES = 2 * (sum(np.dtype(t).itemsize for t in REQUEST_COLUMNS.values())
+                     + 1.25 * sum(np.dtype(t).itemsize for t in ATTEMPT_COLUMNS.values()))
+#: Bytes one timeline bin costs per strategy: the sampler's columns (up to 7 with guards), the summary
+#: recorder's counts and the timeline table's row (about 16 columns).
+BIN_BYTES = 8 * 7 + 4 * 7 + 8 * 16
+#: Bytes a strategy's run costs whatever its length: its SimPy environment, policies and record objects.
+STRATEGY_BYTES = 200_000
+
+
+def memory_estimate(scenario, record: str = "full", strategies: int | None = None) -> float:
+    """The least memory (bytes) a run of ``strategies`` strategies (default: all) allocates: every strategy's
+    record is kept until the Result is built, and its columns and timeline bins are allocated up front."""
+    n = len(scenario.strategies) if strategies is None else strategies
+    bins = math.ceil(scenario.duration / scenario.bin)
+    per_run = STRATEGY_BYTES + BIN_BYTES * bins
+    if record == "full":
+        per_run += REQUEST_BYTES * expected_requests(scenario)
+    return n * per_run
+
+
+def check_budget(scenario, record: str = "full", strategies: int | None = None) -> None:
+    """Refuse, before anything is allocated, a run whose :func:`memory_estimate` is beyond
+    ``limits.max_memory_mb``: the watchdog only checks memory once the run has started, and a run's
+    columns and bins are allocated before that. Raises :class:`ScenarioError` (one sentence)."""
+    cap = scenario.limits.max_memory_mb
+    if cap is None:
+        return
+    need = memory_estimate(scenario, record, strategies) / 2 ** 20
+    if need > cap:
+        n = len(scenario.strategies) if strategies is None else strategies
+        bins = math.ceil(scenario.duration / scenario.bin)
+        rows = f"{expected_requests(scenario):,.0f} expected requests and " if record == "full" else ""
+        raise ScenarioError(
+            f"the run needs about {need:,.0f} MiB ({'1 strategy with' if n == 1 else f'{n:,} strategies, each with'} {rows}"
+            f"{bins:,} timeline bins), more than limits.max_memory_mb ({cap:g} MiB); shorten duration, widen bin, "
+            f"run fewer strategies{'' if record != 'full' else ', record summaries only'} or raise the limit")
 
 
 def expected_requests(scenario) -> float:

@@ -147,7 +147,7 @@ class SummaryRecorder:
         self._a = {k: np.zeros(SUMMARY_CHUNK, dtype=t) for k, t in
                    (("request", np.int64), ("start", np.float64), ("code", np.int16), ("source", np.int8))}
         self._r = {k: np.zeros(SUMMARY_CHUNK, dtype=t) for k, t in
-                   (("request", np.int64), ("start", np.float64), ("end", np.float64), ("attempts", np.int16),
+                   (("request", np.int64), ("start", np.float64), ("end", np.float64), ("attempts", np.int32),
                     ("outcome", np.int8))}
         self._a_req, self._a_start, self._a_code, self._a_src = (self._a[k] for k in ("request", "start", "code",
                                                                                     "source"))

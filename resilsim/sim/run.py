@@ -8,6 +8,7 @@ import numpy as np
 import simpy
 
 from ..catalog import ErrorCode, load_catalog
+from ..errors import ScenarioError
 from ..policies.retry import OnCodes
 from ..records import SRC_AUTH, SRC_LIMITER, SRC_QUOTA, SRC_REQUEST, RunRecord
 from ..rng import BlockRandom, resolve_seed, spawn_streams
@@ -18,7 +19,7 @@ from ..server.build import build_incidents, mean_service_s
 from ..server.faults import FaultSchedule
 from .clients import Clients
 from .events import run_until
-from .limits import CHECK_EVERY, Watchdog, expected_requests, trim_partial
+from .limits import CHECK_EVERY, Watchdog, check_budget, expected_requests, trim_partial
 from .recorder import new_recorder
 from .sampler import Sampler
 from .service import Service, ServiceOptions
@@ -114,11 +115,18 @@ def simulate(scenario, seed: int | np.random.SeedSequence | None = 0, *, strateg
         seed = int(root.entropy)
     elif isinstance(seed, np.random.SeedSequence):
         seed = root
-    scenario = load_scenario(scenario) if not isinstance(scenario, Scenario) else scenario
+    # Always validated here, a Scenario object too: one made or changed outside load_scenario
+    # (model_copy(update=...), model_construct) was never checked.
+    scenario = load_scenario(scenario)
+    names = strategies or list(scenario.strategies)
+    unknown = [n for n in names if n not in scenario.strategies]
+    if unknown:
+        raise ScenarioError(f"unknown strategy {unknown[0]!r}; the scenario has {', '.join(scenario.strategies)}",
+                            path="strategies")
+    check_budget(scenario, record, len(names))
     catalog = load_catalog(scenario.api)
     codes = code_table(scenario, catalog)
     index = {c.code: i for i, c in enumerate(codes)}
-    names = strategies or list(scenario.strategies)
     runs = {name: _run_one(scenario, root, build_strategy(scenario.strategies[name], name, scenario.clients),
                            catalog, codes, index, record) for name in names}
     return Result.from_runs(scenario, seed, codes, runs)

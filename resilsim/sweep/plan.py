@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import html
 import json
+import math
 import re
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -28,7 +29,7 @@ import pandas as pd
 from ..errors import ResilsimError, ScenarioError
 from ..metrics import SLO_METRICS
 from ..scenario import Scenario, dump_scenario, load_scenario
-from .run import init_worker, sweep
+from .run import init_worker, pool_size, sweep
 from .stats import aggregate
 
 #: Values tried in the first scan of a plan's range.
@@ -85,9 +86,13 @@ def parse_slo(slo: dict | list) -> dict:
     out = {}
     for metric, cond in items:
         m = _SLO.match(str(cond))
-        if not m:
+        try:
+            threshold = float(m.group(2)) if m else math.nan
+        except ValueError:
+            threshold = math.nan
+        if not math.isfinite(threshold):
             raise ScenarioError(f"SLO {metric}{cond!r} must look like >=0.999 or <=2", path="slo")
-        out[metric] = (m.group(1), float(m.group(2)))
+        out[metric] = (m.group(1), threshold)
     if not out:
         raise ScenarioError("give at least one SLO, e.g. success_rate>=0.999", path="slo")
     return out
@@ -143,10 +148,8 @@ def plan(scenario, vary: str = "service.workers", over: tuple = (1, 64), slo: di
         raise ScenarioError(f"direction must be 'min' or 'max', not {direction!r}", path="direction")
     conds = parse_slo(slo or {"success_rate": ">=0.999"})
     base = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
-    lo, hi = over
+    lo, hi = _range(over)
     integer = isinstance(lo, int) and isinstance(hi, int)
-    if lo > hi:
-        raise ScenarioError(f"over must be (low, high) with low <= high, got {over}", path="over")
     tol = tol if tol is not None else (1 if integer else (hi - lo) / 64)
     step = 1 if integer else tol
     targets = _precision(precision)
@@ -155,7 +158,9 @@ def plan(scenario, vary: str = "service.workers", over: tuple = (1, 64), slo: di
                             f"got {max_replications!r}", path="max_replications")
 
     own = executor is None
-    ex = ProcessPoolExecutor(max_workers=workers, initializer=init_worker) if own else executor
+    # Rounds have at most coarse values × max_replications runs each.
+    ex = ProcessPoolExecutor(max_workers=pool_size(workers, coarse * max_replications),
+                             initializer=init_worker) if own else executor
     verdicts: dict = {}  # value -> {strategy: aggregated row with "meets"}
     frames: dict = {}    # value -> its sweep rows, one frame per batch of replications
     done: dict = {}      # value -> replications run so far
@@ -214,6 +219,19 @@ def plan(scenario, vary: str = "service.workers", over: tuple = (1, 64), slo: di
     return Plan(vary, tuple(over), direction, {k: f"{op}{t:g}" for k, (op, t) in conds.items()}, answers,
                 evidence, pd.concat(runs, ignore_index=True) if runs else pd.DataFrame(), intervals, notes,
                 _best(evidence, conds, vary))
+
+
+def _range(over) -> tuple:
+    """``over`` checked: two finite numbers, low ≤ high (ints stay ints, so the search bisects integers)."""
+    try:
+        lo, hi = over
+    except (TypeError, ValueError):
+        lo = hi = None
+    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in (lo, hi)) \
+            or lo > hi:
+        raise ScenarioError(f"over must be two finite numbers (low, high) with low <= high, got {over!r}",
+                            path="over")
+    return lo, hi
 
 
 def _precision(precision: dict | None) -> dict:

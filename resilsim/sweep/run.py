@@ -8,8 +8,9 @@ executor, the order or the number of workers.
 """
 from __future__ import annotations
 
-import os
 import math
+import os
+import threading
 import time
 import traceback
 from concurrent.futures import Executor, ProcessPoolExecutor, as_completed
@@ -20,7 +21,8 @@ import pandas as pd
 
 from ..errors import ResilsimError, ScenarioError
 from ..scenario import Scenario, given_fields, load_scenario
-from .grid import as_grid, check_grid
+from ..sim.limits import check_budget
+from .grid import as_grid, check_grid, check_size
 from .stats import mser5
 from .tasks import canon, make_tasks, tidy
 
@@ -29,10 +31,33 @@ _THREAD_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "N
 
 # ---------------------------------------------------------------- the worker (module level: it pickles)
 
+#: Seconds between a pool worker's looks at its parent process.
+PARENT_CHECK_S = 1.0
+
+
 def init_worker():
-    """Worker-process start-up: one BLAS thread each (the pool has a process per core)."""
+    """Worker-process start-up: one BLAS thread each (the pool has a process per core), and a watch on the
+    parent: a worker whose parent died (killed with SIGKILL, so it could not shut its pool down) exits
+    instead of waiting for work for ever."""
     for v in _THREAD_VARS:
         os.environ[v] = "1"
+    parent = os.getppid()
+
+    def watch():
+        while True:
+            time.sleep(PARENT_CHECK_S)
+            if os.getppid() != parent:  # re-parented: the process that started this one is gone
+                os._exit(1)
+
+    threading.Thread(target=watch, name="resilsim-parent-watch", daemon=True).start()
+
+
+def pool_size(workers: int | None, tasks: int, force: bool = False) -> int:
+    """Worker processes for ``tasks`` runs: ``workers`` (default: every core), at most one per task and, unless
+    ``force``, one per core (more processes than cores only share them, each with its own memory)."""
+    cores = os.cpu_count() or 1
+    n = workers or cores
+    return max(1, min(n, tasks) if force else min(n, tasks, cores))
 
 
 def run_task(base: dict, task: dict, warmup: str | None = None, keep_attempts: bool = False) -> dict:
@@ -80,13 +105,22 @@ def run_task(base: dict, task: dict, warmup: str | None = None, keep_attempts: b
         tl = _downsample(result.timeline)
         att = result.attempts if keep_attempts else None
         return {"rows": rows, "timeline": tl, "attempts": att}
+    except MemoryError:
+        # The run's tables are let go with this frame before anything else is made; no traceback text.
+        return _failed(common, t0, "MemoryError: the run ran out of memory (lower limits.max_memory_mb, "
+                                   "shorten the run or use fewer workers)", "")
     except Exception as e:  # noqa: BLE001 - one failing grid point must not stop the sweep
-        row = dict(common)
-        row["strategy"] = ""
-        row["wall_s"] = time.perf_counter() - t0
-        row["error"] = f"{type(e).__name__}: {e}"
-        row["traceback"] = traceback.format_exc(limit=5)
-        return {"rows": [row], "timeline": None, "attempts": None}
+        return _failed(common, t0, f"{type(e).__name__}: {e}", traceback.format_exc(limit=5))
+
+
+def _failed(common: dict, t0: float, error: str, trace: str) -> dict:
+    """The one row of a run that raised: its parameters, ``error`` and ``traceback`` texts."""
+    row = dict(common)
+    row["strategy"] = ""
+    row["wall_s"] = time.perf_counter() - t0
+    row["error"] = error
+    row["traceback"] = trace
+    return {"rows": [row], "timeline": None, "attempts": None}
 
 
 def _summary_from(result, start: float) -> pd.DataFrame:
@@ -108,10 +142,10 @@ def _downsample(tl: pd.DataFrame, max_bins: int = 600) -> pd.DataFrame | None:
 
 # ---------------------------------------------------------------- executors
 
-def _make_executor(executor, workers):
-    """(executor, owned, cleanup) for the ``executor`` argument."""
+def _make_executor(executor, workers, tasks: int, force_workers: bool = False):
+    """(executor, owned, cleanup) for the ``executor`` argument; a local pool gets :func:`pool_size` processes."""
     if executor is None or executor == "local":
-        n = workers or os.cpu_count() or 1
+        n = pool_size(workers, tasks, force_workers)
         return ProcessPoolExecutor(max_workers=n, initializer=init_worker), True, None
     if executor == "inprocess":
         return None, False, None
@@ -122,7 +156,7 @@ def _make_executor(executor, workers):
     except ImportError:  # pragma: no cover - optional extra
         raise ResilsimError(f"executor {executor!r} needs Dask: pip install \"resilsim[dask]\"") from None
     if executor == "dask":
-        cluster = distributed.LocalCluster(n_workers=workers or os.cpu_count() or 1, threads_per_worker=1,
+        cluster = distributed.LocalCluster(n_workers=pool_size(workers, tasks, force_workers), threads_per_worker=1,
                                            processes=True, dashboard_address=None)
         client = distributed.Client(cluster)
         def cleanup():
@@ -145,14 +179,15 @@ def _base(scenario) -> dict:
 
 def sweep(scenario, grid=None, replications: int = 1, seed: int = 0, executor=None, workers: int | None = None,
           store=None, progress: bool = True, keep_attempts: bool = False, zipped: bool = False,
-          warmup: str | None = None, common_seeds: bool = False) -> pd.DataFrame:
+          warmup: str | None = None, common_seeds: bool = False, force_workers: bool = False) -> pd.DataFrame:
     """Run ``scenario`` at every grid point × replication; return a tidy DataFrame.
 
     One row per run × strategy: the swept parameters, ``replication``,
     ``seed_entropy``/``spawn_key``, ``run_id``, the summary metrics of
     :meth:`Result.summary`, ``strategy_params``, ``mser5_warmup_s``, ``wall_s``
     (seconds) and ``error`` ("" when the run succeeded).
-    ``executor``: None/"local" (process pool, ``workers`` or every core),
+    ``executor``: None/"local" (process pool, ``workers`` or every core, at most one per run and, unless
+    ``force_workers``, one per core),
     "inprocess", "dask" (a LocalCluster), a scheduler address, a
     ``distributed.Client`` or any ``concurrent.futures.Executor``.
     ``store``: a results directory, locked while the sweep runs (a second sweep into it meanwhile is
@@ -167,11 +202,15 @@ def sweep(scenario, grid=None, replications: int = 1, seed: int = 0, executor=No
     base = _base(scenario)
     g = as_grid(grid, zipped)
     check_grid(base, g)
+    # A run beyond its memory limit is refused by simulate; refused here first, the sweep does not start.
+    check_budget(load_scenario(base, overrides=g.points[0]) if g.points else load_scenario(base),
+                 "full" if keep_attempts or warmup == "mser5" else "summary")
     reps = _replications(replications, common_seeds)
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise ScenarioError(f"must be a non-negative integer, got {seed!r}", path="seed")
     if workers is not None and (not isinstance(workers, (int, np.integer)) or workers < 1):
         raise ScenarioError(f"must be a positive integer, got {workers!r}", path="workers")
+    check_size(len(g.points), reps.stop)  # before any task is made
     tasks = make_tasks(base, g, reps, int(seed), common_seeds)
     st = None
     if store is not None:
@@ -208,7 +247,7 @@ def sweep(scenario, grid=None, replications: int = 1, seed: int = 0, executor=No
         else:
             todo = tasks
         bar = _bar(len(tasks), len(tasks) - len(todo), progress)
-        ex, owned, cleanup = _make_executor(executor, workers) if todo else (None, False, None)
+        ex, owned, cleanup = _make_executor(executor, workers, len(todo), force_workers) if todo else (None, False, None)
         if ex is None:
             for t in todo:
                 finish(run_task(base, t, warmup, keep_attempts))

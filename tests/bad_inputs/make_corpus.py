@@ -146,9 +146,81 @@ CASES = {
     "python_object_tag": sub("name: bad", "name: !!python/object/apply:os.system ['echo pwned']"),
     "python_name_tag": sub("name: bad", "name: !!python/name:os.system"),
     "custom_tag": sub("name: bad", "name: !include other.yaml"),
+    "strategy_deadline_below_timeout": sub("  arrival: {poisson: {rate: 20}}\n", "  arrival: {poisson: {rate: 20}}\n"
+                                           "  deadline: 5\n").replace("none: {retry: none}",
+                                                                       "none: {retry: none, timeout: 3, deadline: 2}"),
+    "strategy_timeout_after_deadline": sub("  arrival: {poisson: {rate: 20}}\n", "  arrival: {poisson: {rate: 20}}\n"
+                                           "  deadline: 5\n").replace("none: {retry: none}",
+                                                                       "none: {retry: none, timeout: 10}"),
+    "deep_flow_5000": "a: " + "[" * 5000 + "]" * 5000 + "\n",
+    "alias_bomb_mappings": "a: &a {k0: v, k1: v, k2: v, k3: v, k4: v, k5: v, k6: v, k7: v, k8: v, k9: v}\n"
+                           + "".join(f"{c}: &{c} {{" + ", ".join(f"k{i}: *{p}" for i in range(10)) + "}\n"
+                                     for p, c in zip("abcdefg", "bcdefgh")),
+    # booleans and whole floats are not numbers of seconds or workers
+    "duration_bool_yes": sub("duration: 60", "duration: yes"),
+    "workers_bool_on": sub("workers: 4", "workers: on"),
+    "workers_whole_float": sub("workers: 4", "workers: 4.0"),
+    "rate_bool_true": sub("{rate: 20}", "{rate: true}"),
+    "stop_attempts_bool": sub("none: {retry: none}", "none: {retry: {stop: {attempts: yes}}}"),
+    "retry_after_number": sub("none: {retry: none}", "none: {retry: {retry_after: 1, stop: {attempts: 3}}}"),
+    "queue_limit_whole_float": sub("  workers: 4\n", "  workers: 4\n  queue: {limit: 10.0}\n"),
+    # one key written two ways, empty names
+    "background_key_int_and_float": add("faults:\n  background: {1900: 0.1, 1900.0: 0.2}\n"),
+    "background_key_true_and_one": add("faults:\n  background: {1: 0.1, true: 0.2}\n"),
+    "strategy_name_empty": sub("none: {retry: none}", "'': {retry: none}"),
+    "strategy_name_blank": sub("none: {retry: none}", "'   ': {retry: none}"),
+    # sizes that overflow or underflow
+    "duration_1e308": sub("duration: 60", "duration: 1.0e+308"),
+    "bin_subnormal": add("bin: 5.0e-324\n"),
+    "rate_change_duration_huge": sub("{poisson: {rate: 20}}",
+                                     "{poisson: {rate: 20, changes: [{start: 1, duration: 1.0e+300, rate: 5}]}}"),
+    "timeout_below_a_nanosecond": add("  timeout: 1.0e-12\n").replace("strategies:\n  none: {retry: none}\n", ""),
+    "slowdown_huge": add("faults:\n  incidents:\n    - {start: 1, duration: 5, slowdown: 1.0e+200}\n"),
+    "lognormal_sigma_1000": sub("{exponential: {mean: 0.05}}", "{lognormal: {median: 0.05, sigma: 1000}}"),
+    "lognormal_sigma_6": sub("{exponential: {mean: 0.05}}", "{lognormal: {median: 0.05, sigma: 6}}"),
+    "lognormal_p99_far": sub("{exponential: {mean: 0.05}}", "{lognormal: {median: 0.01, p99: 1.0e+4}}"),
+    # nonsense refused
+    "jitter_proportional_above_one": sub("none: {retry: none}",
+                                         "none: {retry: {wait: {fixed: 1}, jitter: proportional, jitter_amount: 1.5, "
+                                         "stop: {attempts: 3}}}"),
+    "mixture_slow_faster": sub("{exponential: {mean: 0.05}}", "{mixture: {value: 0.5, slow: 0.1, p_slow: 0.1}}"),
+    "mixture_slow_equal": sub("{exponential: {mean: 0.05}}", "{mixture: {value: 0.2, slow: 0.2, p_slow: 0.1}}"),
+    "incident_rates_sum_above_one": add("faults:\n  incidents:\n    - {start: 1, duration: 5, "
+                                        "rates: {ANALYTICS_1900: 0.7, ANALYTICS_1904: 0.6}}\n"),
+    "incident_code_and_rates_above_one": add("faults:\n  incidents:\n    - {start: 1, duration: 5, code: ANALYTICS_1900, "
+                                             "rate: 0.8, rates: {ANALYTICS_1904: 0.5}}\n"),
+    # incident windows drawn before the run
+    "flap_too_many_windows": add("faults:\n  incidents:\n    - {start: 0, duration: 50, code: ANALYTICS_1900, "
+                                 "flap: {mean_on: 0.01, mean_off: 0.01}}\n"),
+    "flaps_together_too_many": add("faults:\n  incidents:\n" + "".join(
+        f"    - {{start: {i}, duration: 50, code: ANALYTICS_1900, flap: {{mean_on: 0.02, mean_off: 0.03}}}}\n"
+        for i in range(3))),
 }
 
 BINARY = {"binary": bytes(range(256)) * 4}
+
+# Valid scenarios whose work is beyond their own limits: `validate` accepts them, `run` refuses them before
+# allocating anything (runaway/expected.yaml).
+RUNAWAY = {
+    "duration_ten_million_s": sub("duration: 60", "duration: 1.0e+7"),
+    "arrival_rate_million": sub("{rate: 20}", "{rate: 1.0e+6}"),
+    "spike_of_a_million": sub("{poisson: {rate: 20}}",
+                              "{poisson: {rate: 20, changes: [{start: 10, duration: 30, rate: 2.0e+6}]}}"),
+    "bin_microsecond": add("bin: 1.0e-6\nlimits: {max_memory_mb: 1000}\n"),
+    "three_hundred_strategies": sub("strategies:\n  none: {retry: none}\n", "strategies:\n" + "".join(
+        f"  s{i}: {{retry: none}}\n" for i in range(300))) + "limits: {max_memory_mb: 50}\n",
+}
+
+# Sweep definitions for the command-line cases of test_bad_inputs.py (cli/).
+SCENARIO = "../../../scenarios/counters-rate-limited.yaml"
+CLI = {
+    "grid_no_values": f"scenario: {SCENARIO}\ngrid: {{service.workers: []}}\n",
+    "grid_million_points": f"scenario: {SCENARIO}\ngrid:\n" + "".join(
+        f"  {k}: [{', '.join(str(v) for v in range(1, 101))}]\n"
+        for k in ("service.workers", "service.queue.limit", "clients.clients_per_tenant")),
+    "replications_hundred_million": f"scenario: {SCENARIO}\ngrid: {{service.workers: [2, 4]}}\n"
+                                    "replications: 100000000\n",
+}
 
 
 def main():
@@ -161,6 +233,10 @@ def main():
         (HERE / f"{name}.yaml").write_text(text)
     for name, data in BINARY.items():
         (HERE / f"{name}.yaml").write_bytes(data)
+    for folder, cases in (("runaway", RUNAWAY), ("cli", CLI)):
+        (HERE / folder).mkdir(exist_ok=True)
+        for name, text in cases.items():
+            (HERE / folder / f"{name}.yaml").write_text(text)
 
 
 if __name__ == "__main__":
