@@ -7,6 +7,7 @@ lookup and one call of :func:`resilsim.policies.decide`.
 from __future__ import annotations
 
 import math
+from heapq import heappush
 from operator import attrgetter
 
 import numpy as np
@@ -208,7 +209,7 @@ class Clients:
     def start(self) -> None:
         """Schedule the first arrival."""
         self._refill()
-        self._schedule_next(0.0)
+        self._schedule_next()
 
     def _refill(self) -> None:
         # Draw the next block of arrivals: times and operations, written to the request columns at once.
@@ -231,7 +232,7 @@ class Clients:
         self._ops = ops.tolist()
         self._i = 0
 
-    def _schedule_next(self, now: float) -> None:
+    def _schedule_next(self) -> None:
         i = self._i
         if i >= len(self._times):
             if self._t >= self.until:
@@ -242,7 +243,10 @@ class Clients:
                 return
         tick = self._tick
         tick.callbacks = self._tick_cbs
-        self._schedule(tick, PRIORITY, self._times[i] - now)
+        # At the arrival's own time, not after a delay: now + (t - now) can round one step below t, and the
+        # request's recorded start (t) must be the clock's time when it arrives.
+        env = self.env
+        heappush(env._queue, (self._times[i], PRIORITY, next(env._eid), tick))
 
     def _arrive(self, tick) -> None:
         now = self.env._now
@@ -253,7 +257,7 @@ class Clients:
             req.tenant, req.client, req.prop_u = ten.tenants[i], ten.clients[i], ten.props[i]
         self._next_id += 1
         self._i = i + 1
-        self._schedule_next(now)
+        self._schedule_next()
         g = self.guards
         if g is not None:
             if g.__class__ is _Keyed:
