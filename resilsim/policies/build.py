@@ -92,7 +92,8 @@ class Strategy(NamedTuple):
 
 _GUARD_CLASSES = {"breaker": "CircuitBreaker", "throttle": "AdaptiveThrottle", "client_rate": "ClientRateLimiter",
                   "token_bucket": "TokenBucketBudget",
-                  "ratio": "RatioBudget", "concurrency": "ConcurrencyBudget", "quota": "RetryQuota"}
+                  "ratio": "RatioBudget", "concurrency": "ConcurrencyBudget", "quota": "RetryQuota",
+                  "retry_token_bucket": "RetryTokenBucket", "retry_ratio_breaker": "RetryCircuitBreaker"}
 
 
 def build_guards(spec):
@@ -149,7 +150,8 @@ def build_policy(spec, name: str = "custom"):
     if isinstance(spec, str):
         return _preset_policy(spec)
     base = _preset_policy(spec.preset) if spec.preset else None
-    changes: dict = {"reauth_delay": spec.reauth_delay, "name": spec.preset or name}
+    changes: dict = {"reauth_delay": spec.reauth_delay, "name": spec.preset or name,
+                     "retry_probability": spec.retry_probability}
     if spec.wait is not None or spec.jitter != "none" or spec.retry_after:
         w = spec.wait
         if w is None:

@@ -393,6 +393,8 @@ class RetrySpec(Model):
     stop: StopSpec | None = None
     retry_on: RetryOnSpec | None = None
     reauth_delay: NonNegFloat = Field(0.5, description="seconds a token refresh takes")
+    retry_probability: Probability = Field(1.0, description="a failure the policy would retry is retried with "
+                                                            "this probability (0..1), else the request gives up")
 
 
 class TokenBucketGuard(Model):
@@ -427,6 +429,23 @@ class BreakerGuard(Model):
     minimum_calls: Annotated[int, Field(ge=1, le=1_000_000)] = Field(100, description="calls in the window before it may open")
     open_s: NonNegFloat = Field(60.0, description="seconds open (every call refused) before half-open")
     half_open_calls: Annotated[int, Field(ge=1, le=1_000_000)] = Field(10, description="probe calls let through when half-open")
+    retry_only: bool = Field(False, description="refuse only retries while open (first attempts always go), as "
+                                                "the retry circuit breaker of Brooker's 2022 post")
+
+
+class RetryTokenBucketGuard(Model):
+    """Brooker's retry token bucket (2022): :class:`resilsim.policies.guards.RetryTokenBucket`."""
+
+    capacity: PosFloat = Field(5.0, description="tokens at the start and at most")
+    deposit: NonNegFloat = Field(0.1, description="tokens each request adds when its first attempt goes")
+    cost: PosFloat = Field(1.0, description="tokens a retry takes; retries go while the bucket holds more than this")
+
+
+class RetryBreakerGuard(Model):
+    """Brooker's retry circuit breaker with a cumulative ratio (2022): :class:`resilsim.policies.guards.RetryCircuitBreaker`."""
+
+    max_failure_rate: NonNegFloat = Field(0.1, description="retries are refused while failed attempts ÷ requests, "
+                                                           "counted over the whole run, exceeds this")
 
 
 class ThrottleGuard(Model):
@@ -461,7 +480,8 @@ class ClientRateGuard(Model):
 #: Guard kinds in the order they are consulted; the first refusal wins. The breaker comes last: a half-open
 #: probe it lets through must report back, and one a later guard refused never would (it would stay
 #: half-open). The budgets that charge on allow (ratio, quota) come after the ones that only look.
-GUARD_KINDS = ("throttle", "client_rate", "token_bucket", "concurrency", "ratio", "quota", "breaker")
+GUARD_KINDS = ("throttle", "client_rate", "token_bucket", "retry_ratio_breaker", "concurrency", "ratio",
+               "retry_token_bucket", "quota", "breaker")
 
 
 class GuardsSpec(Model):
@@ -474,6 +494,8 @@ class GuardsSpec(Model):
     ratio: RatioGuard | None = None
     concurrency: ConcurrencyGuard | None = None
     quota: QuotaGuard | None = None
+    retry_token_bucket: RetryTokenBucketGuard | None = None
+    retry_ratio_breaker: RetryBreakerGuard | None = None
     scope: Literal["population", "tenant", "client"] = Field(
         "population", description="who shares one guard state: every request of the strategy (population), "
                                   "each tenant, or each client (API key) of clients.tenants")

@@ -224,7 +224,7 @@ def _guard_probe(clients, classes: list[str]):
     """(names, probe): the guard state the sampler reads at each bin's start, averaged over guard sets.
 
     ``breaker_open``: share of breakers open; ``budget_tokens``: the retry
-    budget's tokens (token bucket, quota) or retries left (ratio budget);
+    budget's tokens (token buckets, quota) or retries left (ratio budget);
     ``throttle_reject_p``: adaptive throttling's local rejection probability;
     ``client_rate_rps``: the AWS adaptive limiter's send rate (NaN until its
     first throttle); ``refused``: guard refusals so far (made a rate later).
@@ -234,7 +234,8 @@ def _guard_probe(clients, classes: list[str]):
     names = []
     if "CircuitBreaker" in classes:
         names.append("breaker_open")
-    budget = next((c for c in ("TokenBucketBudget", "RetryQuota", "RatioBudget") if c in classes), None)
+    budget = next((c for c in ("TokenBucketBudget", "RetryQuota", "RatioBudget", "RetryTokenBucket") if c in classes),
+                  None)
     if budget:
         names.append("budget_tokens")
     if "AdaptiveThrottle" in classes:
