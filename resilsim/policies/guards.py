@@ -590,7 +590,9 @@ class Guards(Guard):
 
     def __init__(self, *guards: Guard):
         self.guards = tuple(guards)
-        blockers = [g for g in self.guards if g.blocks]
+        # A guard of one's own need not subclass Guard (resilsim.policies.protocols.GuardLike): what it leaves
+        # out reads as the base class's defaults.
+        blockers = [g for g in self.guards if getattr(g, "blocks", False)]
         if len(blockers) > 1:
             raise ValueError("at most one guard may block (delay attempts); got "
                              + ", ".join(g.kind for g in blockers))
@@ -599,14 +601,14 @@ class Guards(Guard):
         # Each hook calls only the guards that override it (the base class's do nothing), bound once here:
         # the hooks run on every attempt, so a breaker and a budget cost two calls, not ten.
         def overriding(hook):
-            return [g for g in self.guards if getattr(type(g), hook) is not getattr(Guard, hook)]
+            return [g for g in self.guards if getattr(type(g), hook, None) not in (None, getattr(Guard, hook))]
         # The guards that decide on requests and hear outcomes: the fast hooks (admit, success_sink) follow them.
         self._deciders, self._hearers = overriding("allow_request"), overriding("on_result")
         self._allow_request = tuple(g.allow_request for g in self._deciders)
         self._allow_retry = tuple(g.allow_retry for g in overriding("allow_retry"))
         self._starts = tuple(g.on_attempt_start for g in overriding("on_attempt_start"))
         self._ends = tuple(g.on_attempt_end for g in overriding("on_attempt_end"))
-        self._results = tuple((g.on_result, g.hears_throttles) for g in self._hearers)
+        self._results = tuple((g.on_result, getattr(g, "hears_throttles", False)) for g in self._hearers)
         #: Whether any guard counts attempts in flight (the simulator skips both hooks otherwise).
         self.tracks_attempts = bool(self._starts or self._ends)
         if len(self._results) == 1 and self._results[0][1]:
@@ -622,9 +624,10 @@ class Guards(Guard):
         # deposit (or nothing). success_sink: the one outcome-hearing guard's sink (nothing when none hears).
         deposits = []
         for g in self._deciders:
-            if g.deposit is not None:
-                deposits.append(g.deposit)
-            elif not g.passive:
+            deposit = getattr(g, "deposit", None)
+            if deposit is not None:
+                deposits.append(deposit)
+            elif not getattr(g, "passive", False):
                 deposits = None
                 break
         if deposits is None or len(deposits) > 1:
@@ -635,7 +638,7 @@ class Guards(Guard):
         if not hearers:
             self.success_sink = _NO_OP_0
         else:
-            self.success_sink = hearers[0].success_sink if len(hearers) == 1 else None
+            self.success_sink = getattr(hearers[0], "success_sink", None) if len(hearers) == 1 else None
 
     def __bool__(self) -> bool:
         return bool(self.guards)
@@ -680,11 +683,11 @@ class Guards(Guard):
     def describe(self) -> dict:
         out: dict = {}
         for g in self.guards:
-            d = g.describe()
-            kind = d.pop("guard")
+            d = dict(g.describe())
+            kind = d.pop("guard", None) or getattr(g, "kind", None) or type(g).__name__
             for key, value in d.items():
                 out[f"{kind}.{key}"] = value
-        out["guards"] = "+".join(g.kind for g in self.guards)
+        out["guards"] = "+".join(getattr(g, "kind", None) or type(g).__name__ for g in self.guards)
         return out
 
 

@@ -12,7 +12,8 @@ from ..policies.retry import OnCodes
 from ..records import SRC_AUTH, SRC_LIMITER, SRC_QUOTA, SRC_REQUEST, RunRecord
 from ..rng import BlockRandom, resolve_seed, spawn_streams
 from ..catalog.codes import first_member
-from ..policies.build import build_strategy
+from ..errors import PolicyError
+from ..policies.build import Strategy, build_strategy
 from ..scenario import Scenario, load_scenario
 from ..server.build import build_incidents, mean_service_s
 from ..server.faults import FaultSchedule
@@ -90,7 +91,7 @@ def _resolve(name: str | None, catalog, index: dict) -> int:
     return index[catalog[name].code]
 
 
-def simulate(scenario, seed: int | np.random.SeedSequence | None = 0, *, strategies: list[str] | None = None,
+def simulate(scenario, seed: int | np.random.SeedSequence | None = 0, *, strategies: list[str] | dict | None = None,
              record: str = "full"):
     """Simulate every strategy of ``scenario`` on the same random numbers; return a :class:`Result`.
 
@@ -100,7 +101,12 @@ def simulate(scenario, seed: int | np.random.SeedSequence | None = 0, *, strateg
     reproduces it). The same seed gives the same result, bit for bit, and
     every strategy sees the same streams whatever the seed's type and
     whichever strategies run beside it (common random numbers).
-    ``strategies`` picks some of the scenario's strategies by name.
+    ``strategies`` picks some of the scenario's strategies by name (a
+    list), or gives the strategies to run instead of the scenario's (a dict
+    of name → a :class:`resilsim.policies.build.Strategy` made of Python
+    objects, or a strategy spec as in YAML): see docs/strategies.md,
+    "Policies of your own". A piece that breaks its protocol
+    (:mod:`resilsim.policies.protocols`) raises :class:`~resilsim.errors.PolicyError`.
     ``record="summary"`` keeps time-binned counts and a streaming latency
     histogram instead of a row per request and attempt: memory stays flat
     however many requests, the summary's counts are the same and its latency
@@ -118,10 +124,30 @@ def simulate(scenario, seed: int | np.random.SeedSequence | None = 0, *, strateg
     catalog = load_catalog(scenario.api)
     codes = code_table(scenario, catalog)
     index = {c.code: i for i, c in enumerate(codes)}
-    names = strategies or list(scenario.strategies)
-    runs = {name: _run_one(scenario, root, build_strategy(scenario.strategies[name], name, scenario.clients),
-                           catalog, codes, index, record) for name in names}
+    built = resolve_strategies(scenario, strategies)
+    runs = {name: _run_one(scenario, root, st, catalog, codes, index, record) for name, st in built.items()}
     return Result.from_runs(scenario, seed, codes, runs)
+
+
+def resolve_strategies(scenario: Scenario, strategies=None) -> dict:
+    """Name → :class:`~resilsim.policies.build.Strategy` for a run of ``scenario``: its own strategies (all, or
+    those a list names), or those of a dict (a ``Strategy`` or a spec each), checked against the protocols."""
+    from ..policies.protocols import check_strategy
+    from ..scenario import build_strategy as build_spec
+    if not isinstance(strategies, dict):
+        names = strategies or list(scenario.strategies)
+        return {name: build_strategy(scenario.strategies[name], name, scenario.clients) for name in names}
+    if not strategies:
+        raise PolicyError("strategies={} gives no strategy to run; give a dict of name → Strategy or spec")
+    out = {}
+    for name, st in strategies.items():
+        if isinstance(st, Strategy):
+            st = st._replace(name=str(name))
+            check_strategy(st)
+        else:
+            st = build_spec(st, str(name), scenario.clients)
+        out[str(name)] = st
+    return out
 
 
 def _run_one(scenario: Scenario, seed, strategy, catalog, codes: list, index: dict, record: str) -> RunRecord:
