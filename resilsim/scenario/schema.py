@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from typing import Annotated, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
 PosFloat = Annotated[float, Field(gt=0, allow_inf_nan=False)]
 NonNegFloat = Annotated[float, Field(ge=0, allow_inf_nan=False)]
@@ -47,19 +48,65 @@ class MixtureLatency(Model):
     p_slow: Probability = Field(description="probability of the slow time")
 
 
+class NormalLatency(Model):
+    mean: PosFloat = Field(description="mean service time, seconds")
+    sd: PosFloat = Field(description="standard deviation, seconds (draws below 0 count as 0)")
+
+
+class ShapeScaleLatency(Model):
+    shape: PosFloat = Field(description="shape parameter (k, or α for Pareto)")
+    scale: PosFloat = Field(description="scale parameter, seconds (θ, λ, or the Pareto minimum x_m)")
+
+
+class ParetoLatency(ShapeScaleLatency):
+    @model_validator(mode="after")
+    def _finite_mean(self):
+        if self.shape <= 1:
+            raise ValueError(f"shape ({self.shape}) must be greater than 1 (at or below 1 the mean service time is infinite)")
+        return self
+
+
+class EmpiricalLatency(Model):
+    file: str = Field(description="CSV or Parquet file of latency samples (seconds, one column), relative to the "
+                                  "scenario file; each service time is one of them drawn at random")
+    _samples: tuple | None = PrivateAttr(None)  # set by load_scenario, which reads the file
+
+    def keep(self, samples) -> None:
+        """Keep the file's ``samples`` (seconds), read by :func:`resilsim.scenario.load_scenario`."""
+        self._samples = tuple(float(x) for x in samples)
+
+    def samples(self) -> np.ndarray:
+        """The samples (seconds); the scenario must come from :func:`resilsim.scenario.load_scenario`."""
+        if self._samples is None:
+            raise ValueError(f"empirical latency {self.file!r}: its samples were not read; "
+                             "build the scenario with load_scenario")
+        return np.array(self._samples)
+
+
+#: Latency distributions a scenario may name, in the order error messages list them.
+LATENCY_KINDS = ("exponential", "lognormal", "constant", "mixture", "normal", "gamma", "weibull", "pareto", "empirical")
+
+
 class Latency(Model):
-    """One of: ``{exponential: {mean}}``, ``{lognormal: {median, p99|sigma}}``, ``{constant: seconds}``, ``{mixture: ...}``."""
+    """One of: ``{exponential: {mean}}``, ``{lognormal: {median, p99|sigma}}``, ``{constant: seconds}``,
+    ``{mixture: ...}``, ``{normal: {mean, sd}}``, ``{gamma|weibull|pareto: {shape, scale}}``, ``{empirical: {file}}``."""
 
     exponential: ExponentialLatency | None = None
     lognormal: LogNormalLatency | None = None
     constant: PosFloat | None = None
     mixture: MixtureLatency | None = None
+    normal: NormalLatency | None = None
+    gamma: ShapeScaleLatency | None = None
+    weibull: ShapeScaleLatency | None = None
+    pareto: ParetoLatency | None = None
+    empirical: EmpiricalLatency | None = None
 
     @model_validator(mode="after")
     def _exactly_one(self):
-        given = [k for k in ("exponential", "lognormal", "constant", "mixture") if getattr(self, k) is not None]
+        given = [k for k in LATENCY_KINDS if getattr(self, k) is not None]
         if len(given) != 1:
-            raise ValueError("give exactly one distribution: exponential, lognormal, constant or mixture")
+            raise ValueError("give exactly one distribution: " + ", ".join(LATENCY_KINDS[:-1])
+                             + " or " + LATENCY_KINDS[-1])
         return self
 
     def distribution(self):
@@ -73,6 +120,14 @@ class Latency(Model):
         if self.mixture:
             m = self.mixture
             return L.Mixture(m.value, m.slow, m.p_slow)
+        if self.normal:
+            return L.Normal(self.normal.mean, self.normal.sd)
+        for kind, cls in (("gamma", L.Gamma), ("weibull", L.Weibull), ("pareto", L.Pareto)):
+            spec = getattr(self, kind)
+            if spec is not None:
+                return cls(spec.shape, spec.scale)
+        if self.empirical:
+            return L.Empirical(self.empirical.samples())
         return L.Constant(self.constant)
 
 
@@ -296,8 +351,42 @@ class Poisson(Model):
         return self
 
 
+class CurveArrival(Model):
+    """A non-homogeneous Poisson process whose rate follows a file: :func:`resilsim.scenario.data.read_curve`."""
+
+    file: str = Field(description="CSV or Parquet file: time (seconds) and rate (requests per second), relative to "
+                                  "the scenario file; each rate holds until the next row's time, the last one to the end")
+    scale: PosFloat = Field(1.0, description="multiply every rate by this")
+    time_scale: PosFloat = Field(1.0, description="stretch the curve's time axis by this (2: a day lasts two)")
+
+
+class ReplayArrival(Model):
+    """Arrivals at the timestamps of a trace: :func:`resilsim.scenario.data.read_trace`."""
+
+    file: str = Field(description="CSV or Parquet file: one column of timestamps (seconds, sorted), relative to the "
+                                  "scenario file; replayed from the first one")
+    time_scale: PosFloat = Field(1.0, description="stretch the trace's time axis by this (0.5: twice as fast)")
+    rate_scale: PosFloat = Field(1.0, description="requests per timestamp on average: 0.5 keeps each with probability "
+                                                  "1/2, 2 sends each twice")
+
+
 class Arrival(Model):
-    poisson: Poisson
+    """Exactly one of ``poisson`` (a rate, with changes), ``curve`` (a rate curve from a file) or ``replay`` (a trace)."""
+
+    poisson: Poisson | None = None
+    curve: CurveArrival | None = None
+    replay: ReplayArrival | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self):
+        if sum(x is not None for x in (self.poisson, self.curve, self.replay)) != 1:
+            raise ValueError("give exactly one of poisson, curve or replay")
+        return self
+
+    @property
+    def changes(self) -> list:
+        """The Poisson rate changes (none for a curve or a replay)."""
+        return self.poisson.changes if self.poisson is not None else []
 
 
 class Clients(Model):
@@ -605,6 +694,6 @@ class Scenario(Model):
             if inc.dependency and uses and inc.dependency not in uses:
                 raise ValueError(f"faults.incidents[{i}].dependency: no operation uses {inc.dependency!r}; "
                                  f"operations use: {', '.join(sorted(uses))}")
-        for c in self.clients.arrival.poisson.changes:
+        for c in self.clients.arrival.changes:
             if c.start >= self.duration:
                 raise ValueError(f"clients.arrival.poisson.changes: a change starts at {c.start} s, after the run ends")

@@ -52,8 +52,7 @@ def _api_side(scenario, catalog, index: dict, ops: list, streams, clients) -> tu
     for the service; the clients get their tenants and arrival-rate changes when the scenario has them."""
     from ..server.build import build_admission, build_auth, make_gate, tenant_tiers
     svc, cl = scenario.service, scenario.clients
-    if cl.arrival.poisson.changes:
-        clients.configure_changes([(c.start, c.start + c.duration, c.rate) for c in cl.arrival.poisson.changes])
+    _configure_arrivals(cl.arrival, clients)
     admission = build_admission(scenario, catalog, index, ops,
                                 {"request": SRC_REQUEST, "limiter": SRC_LIMITER, "quota": SRC_QUOTA})
     auth = build_auth(scenario, streams["server"])
@@ -82,6 +81,20 @@ def _api_side(scenario, catalog, index: dict, ops: list, streams, clients) -> tu
         codel_target=q.codel_target if codel else math.inf, codel_interval=q.codel_interval if codel else math.inf,
         shed_load=svc.shed.load if svc.shed else math.inf, reject_s=svc.reject_cost * mean_service)
     return limiter, rate_limit_code, options
+
+
+def _configure_arrivals(arrival, clients) -> None:
+    """Give ``clients`` the scenario's arrival process when it is not a plain Poisson rate."""
+    from ..scenario.load import read_curve, read_trace
+    if arrival.changes:
+        clients.configure_changes([(c.start, c.start + c.duration, c.rate) for c in arrival.changes])
+    elif arrival.curve is not None:
+        c = arrival.curve
+        times, rates = read_curve(c.file)
+        clients.configure_curve(times * c.time_scale, rates * c.scale)
+    elif arrival.replay is not None:
+        r = arrival.replay
+        clients.configure_replay(read_trace(r.file) * r.time_scale, r.rate_scale)
 
 
 def _resolve(name: str | None, catalog, index: dict) -> int:
@@ -165,7 +178,8 @@ def _run_one(scenario: Scenario, seed, strategy, catalog, codes: list, index: di
     timeout_plan = policy.plan(CLIENT_TIMEOUT)
     # The strategy's own timeout and deadline (or its library preset's) over the scenario's (scenario.build_strategy).
     timeout, deadline = strategy.client_limits(scenario.clients)
-    clients = Clients(env, rate=scenario.clients.arrival.poisson.rate, until=scenario.duration,
+    poisson = scenario.clients.arrival.poisson
+    clients = Clients(env, rate=poisson.rate if poisson is not None else 1.0, until=scenario.duration,
                       op_weights=weights, arrival_gen=streams["arrivals"], jitter_gen=streams["jitter"],
                       recorder=recorder, plans=plans, timeout_plan=timeout_plan,
                       reauth_delay=policy.reauth_delay, timeout=timeout, deadline=deadline)
