@@ -29,6 +29,7 @@ import copy
 import io
 import threading
 
+from .errors import ScenarioError
 from .scenario import Scenario, given_fields, load_scenario
 
 CHARTS = ("success_over_time", "load_over_time", "outcomes_by_strategy", "latency_bands")
@@ -252,6 +253,9 @@ class Explorer:
         self._lock = threading.Lock()  # one redraw at a time (a full run draws from its thread)
         self._thread = None
         s = self.base
+        if s.clients.arrival.poisson is None:
+            raise ScenarioError("the explorer's load slider sets clients.arrival.poisson.rate; give a scenario with "
+                                "Poisson arrivals (this one replays a trace or follows a rate curve)", path="clients.arrival")
         rate = s.clients.arrival.poisson.rate
         workers = s.service.workers
         slider = dict(continuous_update=False, style={"description_width": "9em"},

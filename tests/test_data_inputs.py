@@ -100,3 +100,20 @@ def test_empirical_latency_draws_only_the_samples(tmp_path):
     assert set(took.unique()) <= {0.1, 0.2, 0.4}  # 64 workers: no queueing, the service time is the sample
     assert abs((took == 0.2).mean() - 0.5) < 4 * math.sqrt(0.25 / len(took))
     assert s.service.operations["query_metrics"].latency.distribution().mean == pytest.approx(0.225)
+
+
+def test_data_paths_become_absolute_so_a_run_folders_copy_still_finds_them(tmp_path, monkeypatch):
+    (tmp_path / "c.csv").write_text("time,rate\n0,5\n")
+    s = load_scenario(write_scenario(tmp_path, {"curve": {"file": "c.csv"}}))
+    assert s.clients.arrival.curve.file == str(tmp_path / "c.csv")
+    monkeypatch.chdir("/")
+    from resilsim.scenario import given_fields
+    assert load_scenario(given_fields(s)).clients.arrival.curve.file == str(tmp_path / "c.csv")
+
+
+def test_the_explorer_says_it_needs_poisson_arrivals(tmp_path):
+    from resilsim import ScenarioError
+    from resilsim.widgets import Explorer
+    (tmp_path / "c.csv").write_text("time,rate\n0,5\n")
+    with pytest.raises(ScenarioError, match="^clients.arrival: the explorer's load slider sets"):
+        Explorer(load_scenario(write_scenario(tmp_path, {"curve": {"file": "c.csv"}})))

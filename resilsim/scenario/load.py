@@ -387,14 +387,15 @@ def _get(data, keys):
 
 
 def _resolve_data_files(data, base: Path | None) -> dict:
-    """Make the data files a scenario file names relative to its folder (in ``data``, in place); return
+    """Make the data files a scenario file names relative to its folder, absolute (in ``data``, in place); return
     each resolved path → the path as written, for error messages."""
     written = {}
     for keys in _data_fields(data):
         value = _get(data, keys)
         if not isinstance(value, str):
             continue
-        resolved = value if base is None or Path(value).is_absolute() else str(base / value)
+        # Absolute: a run folder's copy of the scenario (and a sweep worker) must find the file from anywhere.
+        resolved = value if base is None or Path(value).is_absolute() else os.path.abspath(base / value)
         _get(data, keys[:-1])[keys[-1]] = resolved
         written[resolved] = value
     return written
