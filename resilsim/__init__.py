@@ -9,10 +9,10 @@ with its real, documented error codes, comparing retry strategies.
 """
 from .errors import ResilsimError, ScenarioError
 from .result import Result
-from .scenario import Scenario, load_scenario, with_overrides
+from .scenario import Scenario, Strategy, load_scenario, with_overrides
 from .sim import simulate
 from .sweep import aggregate, load_sweep, plan, sweep  # parameter sweeps and capacity planning
 
 __version__ = "0.1.0"
-__all__ = ["ResilsimError", "ScenarioError", "Result", "Scenario", "load_scenario", "with_overrides",
+__all__ = ["ResilsimError", "ScenarioError", "Result", "Scenario", "Strategy", "load_scenario", "with_overrides",
            "simulate", "sweep", "load_sweep", "aggregate", "plan", "__version__"]

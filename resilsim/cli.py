@@ -1,4 +1,4 @@
-"""The command line: ``resilsim run | validate | catalog | sweep | plan | report``.
+"""The command line: ``resilsim run | validate | catalog | sweep | plan | report | fit``.
 
 Bad input gets one sentence naming the file, the field and what is allowed,
 and exit status 2; ``--debug`` shows the traceback instead.
@@ -127,6 +127,15 @@ def _add_sweep_parsers(sub) -> None:
     rp.add_argument("-o", "--output", type=folder, default="report.html", help="HTML file to write (default: report.html)")
 
 
+    ft = sub.add_parser("fit", help="fit arrivals, latency and error rates of an access log; print a scenario fragment")
+    ft.add_argument("log", help="CSV access log with a header: timestamp, latency (seconds), status and/or code")
+    ft.add_argument("--bin", type=float, default=60.0, metavar="SECONDS",
+                    help="bin of the arrival curve, seconds (default: 60)")
+    ft.add_argument("--curve-out", default=None, metavar="CSV",
+                    help="where to write the arrival curve (default: beside the log, LOG.curve.csv)")
+    ft.add_argument("--operation", default="op", help="the operation name in the fragment (default: op)")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the command line with ``argv`` (default: sys.argv[1:]); return the exit status."""
     parser = _parser()
@@ -191,7 +200,20 @@ def _dispatch(args) -> int:
         return _sweep(args)
     if args.command == "plan":
         return _plan(args)
+    if args.command == "fit":
+        return _fit(args)
     return _run(args)
+
+
+def _fit(args) -> int:
+    from .files import atomic_bytes
+    from .fit import fit_log
+    fit = fit_log(args.log, args.bin)
+    out = Path(args.curve_out) if args.curve_out else Path(args.log).with_suffix(".curve.csv")
+    atomic_bytes(out, fit.curve_csv().encode())
+    print(f"# wrote the arrival curve to {out}")
+    print(fit.fragment(str(out), args.operation), end="")
+    return 0
 
 
 def _catalog(args) -> int:

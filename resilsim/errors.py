@@ -23,6 +23,11 @@ class ScenarioError(ResilsimError, ValueError):
         super().__init__(": ".join(where + [message]))
 
 
+class PolicyError(ResilsimError, TypeError):
+    """A strategy given as Python objects that breaks a policy protocol, or that cannot be sent to sweep workers:
+    names the strategy and the object (resilsim.policies.protocols)."""
+
+
 class CatalogError(ResilsimError, ValueError):
     """A catalog file that cannot be used: names the file, the field and what is allowed."""
 

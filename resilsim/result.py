@@ -314,8 +314,7 @@ class Result:
 
     def load_changes(self) -> list[tuple]:
         """(start, end, label) of the scenario's arrival-rate changes (load spikes), seconds."""
-        poisson = self.scenario.clients.arrival.poisson
-        return [(c.start, c.start + c.duration, f"load {c.rate:g}/s") for c in poisson.changes]
+        return [(c.start, c.start + c.duration, f"load {c.rate:g}/s") for c in self.scenario.clients.arrival.changes]
 
     def capacity_rps(self) -> float:
         """Attempts per second the service's workers can serve at the mean service time (an estimate)."""
@@ -378,7 +377,7 @@ def outcome_counts(requests: pd.DataFrame) -> pd.DataFrame:
 
 def _trigger_window(scenario) -> tuple[float, float] | None:
     """(first start, last end) of the incidents and arrival-rate changes, seconds; None when there are none."""
-    spans = [(c.start, c.start + c.duration) for c in scenario.clients.arrival.poisson.changes]
+    spans = [(c.start, c.start + c.duration) for c in scenario.clients.arrival.changes]
     spans += [(i.start, i.start + i.duration) for i in scenario.faults.incidents]
     if not spans:
         return None

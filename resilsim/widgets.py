@@ -29,6 +29,7 @@ import copy
 import io
 import threading
 
+from .errors import ScenarioError
 from .scenario import Scenario, given_fields, load_scenario
 
 CHARTS = ("success_over_time", "load_over_time", "outcomes_by_strategy", "latency_bands")
@@ -252,6 +253,9 @@ class Explorer:
         self._lock = threading.Lock()  # one redraw at a time (a full run draws from its thread)
         self._thread = None
         s = self.base
+        if s.clients.arrival.poisson is None:
+            raise ScenarioError("the explorer's load slider sets clients.arrival.poisson.rate; give a scenario with "
+                                "Poisson arrivals (this one replays a trace or follows a rate curve)", path="clients.arrival")
         rate = s.clients.arrival.poisson.rate
         workers = s.service.workers
         slider = dict(continuous_update=False, style={"description_width": "9em"},
@@ -436,7 +440,7 @@ class Explorer:
         the time axis in the run's own seconds.
         """
         full = load_scenario(d)  # the validated timing (library incidents carry their own durations)
-        incs, changes = full.faults.incidents, full.clients.arrival.poisson.changes
+        incs, changes = full.faults.incidents, full.clients.arrival.changes
         first = min([i.start for i in incs[:1]] or [c.start for c in changes] or [0.0])
         t0 = min(max(0.0, first - length / 4), max(0.0, full.duration - length))
 

@@ -14,11 +14,11 @@ PKG = Path(__file__).resolve().parents[1] / "resilsim"
 
 #: Rooms from the bottom up (DESIGN.md): a room may import its own rank and lower ranks only.
 LAYERS = [
-    {"records", "errors", "files", "metrics", "rng", "histogram", "theory"},
+    {"records", "errors", "files", "metrics", "rng", "histogram", "theory", "yamlsafe"},
     {"catalog"},
     {"policies", "server"},
     {"scenario"},
-    {"sim", "result", "invariants"},
+    {"sim", "result", "invariants", "fit"},
     {"sweep", "run_folder"},
     {"plots"},
     {"report", "widgets"},

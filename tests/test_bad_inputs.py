@@ -41,7 +41,7 @@ BAD_CALLS = [
      "resilsim run: argument --strategy: expected one argument (see resilsim run --help)"),
     (["frobnicate", "{good}"],
      "resilsim: argument COMMAND: invalid choice: 'frobnicate' (choose from 'run', 'validate', 'catalog', 'sweep', "
-     "'plan', 'report') (see resilsim --help)"),
+     "'plan', 'report', 'fit') (see resilsim --help)"),
     (["validate"], "resilsim validate: the following arguments are required: scenarios (see resilsim validate --help)"),
     (["run", "no/such/file.yaml"], "resilsim: no/such/file.yaml: no such file"),
     (["run", "{here}"], "resilsim: {here}: is a directory, not a scenario file"),
@@ -86,6 +86,19 @@ BAD_CALLS = [
                            "(manifest.json) nor a plan directory (plan.json)"),
     (["report", "no/such/dir"],
      "resilsim: no/such/dir: not a directory; give a `resilsim run --out` or `resilsim sweep --out` directory"),
+    # access logs given to `resilsim fit`
+    (["fit", "{here}/data/log_no_latency.csv", "--curve-out", "c.csv"],
+     "resilsim: {here}/data/log_no_latency.csv: header is 'timestamp,status'; expected a CSV header with timestamp, "
+     "latency and status or code columns"),
+    (["fit", "{here}/data/log_negative_latency.csv", "--curve-out", "c.csv"],
+     "resilsim: {here}/data/log_negative_latency.csv: line 3: latency -0.5 is negative; expected seconds ≥ 0"),
+    (["fit", "{here}/data/log_empty.csv", "--curve-out", "c.csv"],
+     "resilsim: {here}/data/log_empty.csv: no rows; expected a CSV header with timestamp, latency and status or "
+     "code columns"),
+    (["fit", "{here}/data/log_bad_timestamp.csv", "--curve-out", "c.csv"],
+     "resilsim: {here}/data/log_bad_timestamp.csv: line 3: timestamp 'noon' is not a number of seconds"),
+    (["fit", "{here}/data/no_such_log.csv"], "resilsim: {here}/data/no_such_log.csv: no such file"),
+    (["fit", "{here}/data/log_empty.csv", "--bin", "0"], "resilsim: --bin: must be a positive number of seconds, got 0.0"),
     (["catalog", "nope"],
      "resilsim: nope: no such catalog; give one of analytics, nanostream, counters or the path of a catalog YAML file"),
     # every file and value goes through one bounded reader: sizes that lie, binaries, bombs, depth

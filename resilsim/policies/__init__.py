@@ -5,6 +5,7 @@ the facts of an attempt, and an rng where it draws, so the same object runs in
 the simulator and in a real client.
 """
 from .presets import PRESETS, preset
+from .protocols import GuardLike, RetryOnLike, StopLike, WaitLike
 from .retry import (
     CodePlan,
     Decision,
@@ -20,6 +21,7 @@ from .stops import attempts, deadline, elapsed, never
 from .waits import exponential, fixed, jitter, linear, none
 
 __all__ = [
+    "WaitLike", "StopLike", "RetryOnLike", "GuardLike",
     "PRESETS", "preset", "CodePlan", "Decision", "RetryPolicy", "Rule", "by_advice", "decide",
     "on_codes", "on_status", "retry_after", "attempts", "deadline", "elapsed", "never",
     "exponential", "fixed", "jitter", "linear", "none",

@@ -7,6 +7,7 @@ never imports the scenario's schema (layers run one way: scenario → policies).
 """
 from __future__ import annotations
 
+import copy
 import dataclasses
 import math
 from typing import Any, NamedTuple
@@ -45,9 +46,11 @@ def _preset_policy(name: str):
 class Strategy(NamedTuple):
     """A scenario's strategy as objects: what :func:`resilsim.simulate` runs for it.
 
-    ``guards`` is None or a zero-argument callable returning a list of fresh
-    guard objects (one state per run, and per tenant or client with
-    ``scope``); ``failures`` says which answers the guards count as
+    ``guards`` is None, a zero-argument callable returning a list of fresh
+    guard objects, or a list of guard objects used as templates (each run,
+    tenant or client with ``scope`` gets deep copies: no state passes
+    between runs, and a list pickles into sweep workers where a lambda may
+    not); ``failures`` says which answers the guards count as
     failures; ``hedge`` is None or ``(delay seconds, max extra copies)``.
     ``timeout`` (per attempt) and ``deadline`` (per request) are seconds
     this strategy sets itself, or takes from its library preset (None: the
@@ -70,7 +73,9 @@ class Strategy(NamedTuple):
 
     def make_guards(self) -> list:
         """Fresh guard objects (empty list without guards)."""
-        return list(self.guards()) if self.guards is not None else []
+        if self.guards is None:
+            return []
+        return list(self.guards()) if callable(self.guards) else copy.deepcopy(list(self.guards))
 
     def describe(self) -> dict:
         """Flat parameters for result rows: the policy's, each guard's as ``kind_param``, the scope and hedging."""
@@ -92,7 +97,8 @@ class Strategy(NamedTuple):
 
 _GUARD_CLASSES = {"breaker": "CircuitBreaker", "throttle": "AdaptiveThrottle", "client_rate": "ClientRateLimiter",
                   "token_bucket": "TokenBucketBudget",
-                  "ratio": "RatioBudget", "concurrency": "ConcurrencyBudget", "quota": "RetryQuota"}
+                  "ratio": "RatioBudget", "concurrency": "ConcurrencyBudget", "quota": "RetryQuota",
+                  "retry_token_bucket": "RetryTokenBucket", "retry_ratio_breaker": "RetryCircuitBreaker"}
 
 
 def build_guards(spec):
@@ -149,7 +155,8 @@ def build_policy(spec, name: str = "custom"):
     if isinstance(spec, str):
         return _preset_policy(spec)
     base = _preset_policy(spec.preset) if spec.preset else None
-    changes: dict = {"reauth_delay": spec.reauth_delay, "name": spec.preset or name}
+    changes: dict = {"reauth_delay": spec.reauth_delay, "name": spec.preset or name,
+                     "retry_probability": spec.retry_probability}
     if spec.wait is not None or spec.jitter != "none" or spec.retry_after:
         w = spec.wait
         if w is None:

@@ -1,4 +1,4 @@
-"""Client-side guards, pure: retry budgets, retry quota, circuit breaker, adaptive throttling.
+"""Client-side guards, pure: retry budgets, retry quota, circuit breakers, adaptive throttling.
 
 A guard is a small stateful object shared by the requests of one client
 population. It never reads a clock: every call takes ``now`` (seconds of
@@ -132,6 +132,48 @@ class TokenBucketBudget(Guard):
         return {"guard": self.kind, "max_tokens": self.max_tokens, "token_ratio": self.token_ratio}
 
 
+class RetryTokenBucket(Guard):
+    """Brooker's retry token bucket ("Fixing retries with token buckets and circuit breakers", 2022).
+
+    After ``AdaptiveRetryStrategy`` in mbrooker/simulator_example
+    ``retry_sim/retry_strategy.py`` (lines 25-42): the bucket starts full
+    at ``capacity`` tokens; each request deposits ``deposit`` tokens when
+    its first attempt goes (``start``, line 34-35), never above
+    ``capacity``; a retry is allowed while the bucket holds *more than*
+    ``cost`` tokens and takes ``cost`` (``should_retry``, lines 37-42:
+    ``if self.bucket > 1.0``). Outcomes are not counted, and there is no
+    cap per request: a request retries while the bucket allows, up to its
+    retry policy's own stop. The post's figures use capacity 5, deposit
+    0.1, cost 1 (``AdaptiveRetryFactory(0.1, 5)``, retry_sim.py line 62),
+    one bucket per client (``scope: client``). Unlike gRPC's
+    :class:`TokenBucketBudget`, tokens come from requests, not successes.
+    """
+
+    kind = "retry_token_bucket"
+
+    def __init__(self, capacity: float = 5.0, deposit: float = 0.1, cost: float = 1.0):
+        if capacity <= 0 or deposit < 0 or cost <= 0:
+            raise ValueError("capacity and cost must be positive, deposit ≥ 0")
+        self.capacity = float(capacity)
+        self.deposit_per_call = float(deposit)
+        self.cost = float(cost)
+        self.tokens = self.capacity
+
+    def allow_request(self, now: float, rng=None) -> bool:
+        t = self.tokens + self.deposit_per_call
+        self.tokens = t if t < self.capacity else self.capacity
+        return True
+
+    def allow_retry(self, now: float, rng=None, timeout: bool = False) -> bool:
+        if self.tokens > self.cost:
+            self.tokens -= self.cost
+            return True
+        return False
+
+    def describe(self) -> dict:
+        return {"guard": self.kind, "capacity": self.capacity, "deposit": self.deposit_per_call, "cost": self.cost}
+
+
 class _Times:
     """Times (seconds, never decreasing) added with ``append`` and counted over a trailing window.
 
@@ -252,13 +294,20 @@ class CircuitBreaker(Guard):
     it closes with an empty window. Defaults are resilience4j's: 50%, count
     window 100, minimum 100 calls, open 60 s, 10 half-open calls.
     Which codes count as failures is the caller's choice (``success`` flag).
+
+    ``retry_only=True`` is the retry circuit breaker of Brooker's 2022 post:
+    first attempts are always sent and only retries are refused while open
+    (half-open, ``half_open_calls`` retries are let through). Every
+    attempt's outcome, first tries included, still fills the window and,
+    half-open, counts towards the probe verdict.
     """
 
     kind = "breaker"
     hears_throttles = True  # takes ``throttled`` (and ignores it), so the composite can call it directly
 
     def __init__(self, failure_rate: float = 0.5, window: float = 100, window_type: str = "count",
-                 minimum_calls: int = 100, open_s: float = 60.0, half_open_calls: int = 10):
+                 minimum_calls: int = 100, open_s: float = 60.0, half_open_calls: int = 10,
+                 retry_only: bool = False):
         if not 0 < failure_rate <= 1:
             raise ValueError("failure_rate must be in (0, 1]")
         if window_type not in ("count", "time"):
@@ -271,8 +320,9 @@ class CircuitBreaker(Guard):
         self.minimum_calls = int(minimum_calls)
         self.open_s = float(open_s)
         self.half_open_calls = int(half_open_calls)
+        self.retry_only = bool(retry_only)
         self.state = CLOSED
-        self.passive = True  # while CLOSED
+        self.passive = True  # while CLOSED (always, retry_only: first attempts never ask)
         self.opened_at = -math.inf
         self.transitions: list = []  # (now, new state), for plots and tests
         # The window. Count: ``_seq`` outcomes since the breaker last closed, and the sequence numbers of
@@ -294,7 +344,7 @@ class CircuitBreaker(Guard):
 
     def _to(self, now: float, state: str) -> None:
         self.state = state
-        self.passive = state == CLOSED
+        self.passive = state == CLOSED or self.retry_only
         self.transitions.append((now, state))
         if state == OPEN:
             self.opened_at = now
@@ -331,7 +381,7 @@ class CircuitBreaker(Guard):
     # The hooks below run on every request and attempt: the CLOSED case is tested first, without calls.
 
     def allow_request(self, now: float, rng=None) -> bool:
-        return self.state == CLOSED or self._permit(now)
+        return self.state == CLOSED or self.retry_only or self._permit(now)
 
     def allow_retry(self, now: float, rng=None, timeout: bool = False) -> bool:
         return self.state == CLOSED or self._permit(now)
@@ -393,7 +443,46 @@ class CircuitBreaker(Guard):
     def describe(self) -> dict:
         return {"guard": self.kind, "failure_rate": self.failure_rate, "window": self.window,
                 "window_type": self.window_type, "minimum_calls": self.minimum_calls,
-                "open_s": self.open_s, "half_open_calls": self.half_open_calls}
+                "open_s": self.open_s, "half_open_calls": self.half_open_calls, "retry_only": self.retry_only}
+
+
+class RetryCircuitBreaker(Guard):
+    """Brooker's retry circuit breaker with a cumulative failure ratio (the 2022 post's "breaker_10pct").
+
+    After ``CircuitBreakerRetryCall`` in mbrooker/simulator_example
+    ``retry_sim/retry_strategy.py`` (lines 52-65): every request counts one
+    call when its first attempt goes (``start``, line 57-58); every failed
+    attempt, first or retry, counts one failure (line 61); a retry is
+    refused while failures ÷ calls > ``max_failure_rate`` (line 62). The
+    counts are cumulative over the whole run (no window, no open/closed
+    state); first attempts are always sent. The post retries up to three
+    times behind it at 10% (``CircuitBreakerRetryFactory(NRetriesFactory(3),
+    0.1)``, retry_sim.py line 63): set that cap with the retry policy's stop.
+    """
+
+    kind = "retry_ratio_breaker"
+
+    def __init__(self, max_failure_rate: float = 0.1):
+        if not max_failure_rate >= 0:
+            raise ValueError("max_failure_rate must be ≥ 0")
+        self.max_failure_rate = float(max_failure_rate)
+        self.calls = 0
+        self.failures = 0
+
+    def allow_request(self, now: float, rng=None) -> bool:
+        self.calls += 1
+        return True
+
+    def allow_retry(self, now: float, rng=None, timeout: bool = False) -> bool:
+        # Refused while failures / calls > max_failure_rate, as the post's code divides (no call yet: no failure)
+        return self.calls == 0 or not self.failures / self.calls > self.max_failure_rate
+
+    def on_result(self, now: float, success: bool, is_retry: bool, timeout: bool = False) -> None:
+        if not success:
+            self.failures += 1
+
+    def describe(self) -> dict:
+        return {"guard": self.kind, "max_failure_rate": self.max_failure_rate}
 
 
 class AdaptiveThrottle(Guard):
@@ -501,7 +590,9 @@ class Guards(Guard):
 
     def __init__(self, *guards: Guard):
         self.guards = tuple(guards)
-        blockers = [g for g in self.guards if g.blocks]
+        # A guard of one's own need not subclass Guard (resilsim.policies.protocols.GuardLike): what it leaves
+        # out reads as the base class's defaults.
+        blockers = [g for g in self.guards if getattr(g, "blocks", False)]
         if len(blockers) > 1:
             raise ValueError("at most one guard may block (delay attempts); got "
                              + ", ".join(g.kind for g in blockers))
@@ -510,14 +601,14 @@ class Guards(Guard):
         # Each hook calls only the guards that override it (the base class's do nothing), bound once here:
         # the hooks run on every attempt, so a breaker and a budget cost two calls, not ten.
         def overriding(hook):
-            return [g for g in self.guards if getattr(type(g), hook) is not getattr(Guard, hook)]
+            return [g for g in self.guards if getattr(type(g), hook, None) not in (None, getattr(Guard, hook))]
         # The guards that decide on requests and hear outcomes: the fast hooks (admit, success_sink) follow them.
         self._deciders, self._hearers = overriding("allow_request"), overriding("on_result")
         self._allow_request = tuple(g.allow_request for g in self._deciders)
         self._allow_retry = tuple(g.allow_retry for g in overriding("allow_retry"))
         self._starts = tuple(g.on_attempt_start for g in overriding("on_attempt_start"))
         self._ends = tuple(g.on_attempt_end for g in overriding("on_attempt_end"))
-        self._results = tuple((g.on_result, g.hears_throttles) for g in self._hearers)
+        self._results = tuple((g.on_result, getattr(g, "hears_throttles", False)) for g in self._hearers)
         #: Whether any guard counts attempts in flight (the simulator skips both hooks otherwise).
         self.tracks_attempts = bool(self._starts or self._ends)
         if len(self._results) == 1 and self._results[0][1]:
@@ -533,9 +624,10 @@ class Guards(Guard):
         # deposit (or nothing). success_sink: the one outcome-hearing guard's sink (nothing when none hears).
         deposits = []
         for g in self._deciders:
-            if g.deposit is not None:
-                deposits.append(g.deposit)
-            elif not g.passive:
+            deposit = getattr(g, "deposit", None)
+            if deposit is not None:
+                deposits.append(deposit)
+            elif not getattr(g, "passive", False):
                 deposits = None
                 break
         if deposits is None or len(deposits) > 1:
@@ -546,7 +638,7 @@ class Guards(Guard):
         if not hearers:
             self.success_sink = _NO_OP_0
         else:
-            self.success_sink = hearers[0].success_sink if len(hearers) == 1 else None
+            self.success_sink = getattr(hearers[0], "success_sink", None) if len(hearers) == 1 else None
 
     def __bool__(self) -> bool:
         return bool(self.guards)
@@ -591,11 +683,11 @@ class Guards(Guard):
     def describe(self) -> dict:
         out: dict = {}
         for g in self.guards:
-            d = g.describe()
-            kind = d.pop("guard")
+            d = dict(g.describe())
+            kind = d.pop("guard", None) or getattr(g, "kind", None) or type(g).__name__
             for key, value in d.items():
                 out[f"{kind}.{key}"] = value
-        out["guards"] = "+".join(g.kind for g in self.guards)
+        out["guards"] = "+".join(getattr(g, "kind", None) or type(g).__name__ for g in self.guards)
         return out
 
 

@@ -189,6 +189,7 @@ class CodePlan:
     wait: Wait
     stop: Stop
     honours_retry_after: bool
+    probability: float = 1.0  # a retry the plan allows goes with this probability, else the request gives up
 
 
 class Decision(NamedTuple):
@@ -212,7 +213,11 @@ class RetryPolicy:
 
     With ``rules``, the first matching rule decides and a code no rule
     matches is not retried. ``reauth_delay`` is the time a token refresh
-    takes (seconds). ``name`` labels result rows.
+    takes (seconds). ``name`` labels result rows. ``retry_probability``:
+    a failure the policy would retry is retried with this probability
+    (0..1), else the request gives up (``gave_up``), the classic
+    probabilistic retry of queueing models; the draw comes from the rng
+    :meth:`decide` is given (the run's client jitter stream).
     """
 
     wait: Wait = field(default_factory=NoWait)
@@ -222,6 +227,11 @@ class RetryPolicy:
     reauth_delay: float = 0.5
     retry_timeouts: bool = True
     name: str = "custom"
+    retry_probability: float = 1.0
+
+    def __post_init__(self):
+        if not 0.0 <= self.retry_probability <= 1.0:
+            raise ValueError(f"retry_probability must be between 0 and 1, got {self.retry_probability}")
 
     def plan(self, code) -> CodePlan:
         """Resolve what this policy does with ``code`` (an ErrorCode-like object), once per code.
@@ -236,11 +246,13 @@ class RetryPolicy:
                 if rule.matches(code):
                     if not rule.retry:
                         return CodePlan(FAIL, rule.wait, rule.stop, False)
-                    return CodePlan(_action(code), rule.wait, rule.stop, isinstance(rule.wait, RetryAfter))
+                    return CodePlan(_action(code), rule.wait, rule.stop, isinstance(rule.wait, RetryAfter),
+                                    self.retry_probability)
             return CodePlan(FAIL, self.wait, self.stop, False)
         if not self.retry_on(code):
             return CodePlan(FAIL, self.wait, self.stop, False)
-        return CodePlan(_action(code), self.wait, self.stop, isinstance(self.wait, RetryAfter))
+        return CodePlan(_action(code), self.wait, self.stop, isinstance(self.wait, RetryAfter),
+                        self.retry_probability)
 
     def decide(self, code, *, attempt: int, elapsed: float, previous_wait: float = 0.0,
                retry_after: float | None = None, reauthed: bool = False,
@@ -265,6 +277,8 @@ class RetryPolicy:
         d = {"retry": self.name, **self.wait.describe(), **self.stop.describe()}
         if not self.rules:
             d["retry_on"] = self.retry_on.describe()
+        if self.retry_probability < 1.0:
+            d["retry_probability"] = self.retry_probability
         return d
 
 
@@ -283,6 +297,8 @@ def decide(plan: CodePlan, reauth_delay: float, attempt: int, elapsed: float, pr
     action = plan.action
     if action == FAIL:
         return Decision(False, outcome="failed")
+    if plan.probability < 1.0 and rng.random() >= plan.probability:
+        return Decision(False, outcome="gave_up")  # drawn only when it can refuse: p = 1 draws nothing
     if action == REAUTH:
         if reauthed:
             return Decision(False, outcome="failed")

@@ -22,6 +22,7 @@ from .. import yamlsafe
 from ..errors import ScenarioError
 from ..yamlsafe import MAX_FILE_BYTES  # noqa: F401 - part of resilsim.scenario's API
 from ..policies.build import build_policy, library_presets, preset_source
+from .data import DataError, read_curve as _curve_of, read_samples as _samples_of, read_trace as _trace_of
 from .schema import RetrySpec, Scenario
 
 
@@ -49,7 +50,9 @@ def load_scenario(source: str | os.PathLike | dict | Scenario, *, overrides: dic
         data = parse_yaml(text, label)
     if overrides:
         data = apply_overrides(data, overrides, source=label)
+    written = _resolve_data_files(data, Path(label).parent if text is not None and label != "<string>" else None)
     scenario = _validate(data, label, text)
+    _check_data_files(scenario, written, label, text)
     _check_codes(scenario, label, text)
     _check_stops(scenario, label, text)
     _check_strategy_limits(scenario, label, text)
@@ -280,6 +283,82 @@ def _line_of(text: str | None, loc) -> int | None:
         else:
             return line
     return line
+
+
+def _data_fields(data) -> list[tuple]:
+    """Where a scenario (a dict, as parsed) names a data file: the key paths of each ``file`` field."""
+    out = []
+    if not isinstance(data, dict):
+        return out
+    arrival = (data.get("clients") or {}).get("arrival") if isinstance(data.get("clients"), dict) else None
+    if isinstance(arrival, dict):
+        out += [("clients", "arrival", k, "file") for k in ("curve", "replay") if isinstance(arrival.get(k), dict)]
+    ops = (data.get("service") or {}).get("operations") if isinstance(data.get("service"), dict) else None
+    if isinstance(ops, dict):
+        for name, op in ops.items():
+            lat = op.get("latency") if isinstance(op, dict) else None
+            if isinstance(lat, dict) and isinstance(lat.get("empirical"), dict):
+                out.append(("service", "operations", name, "latency", "empirical", "file"))
+    return out
+
+
+def _get(data, keys):
+    for k in keys:
+        if not isinstance(data, dict) or k not in data:
+            return None
+        data = data[k]
+    return data
+
+
+def _resolve_data_files(data, base: Path | None) -> dict:
+    """Make the data files a scenario file names relative to its folder, absolute (in ``data``, in place); return
+    each resolved path → the path as written, for error messages."""
+    written = {}
+    for keys in _data_fields(data):
+        value = _get(data, keys)
+        if not isinstance(value, str):
+            continue
+        # Absolute: a run folder's copy of the scenario (and a sweep worker) must find the file from anywhere.
+        resolved = value if base is None or Path(value).is_absolute() else os.path.abspath(base / value)
+        _get(data, keys[:-1])[keys[-1]] = resolved
+        written[resolved] = value
+    return written
+
+
+def read_curve(path) -> tuple:
+    """``(times, rates)`` of a rate-curve file (seconds, requests per second): :func:`resilsim.scenario.data.read_curve`."""
+    return _curve_of(path, read_text)
+
+
+def read_trace(path):
+    """Arrival timestamps of a trace file, seconds from the first: :func:`resilsim.scenario.data.read_trace`."""
+    return _trace_of(path, read_text)
+
+
+def read_samples(path):
+    """Latency samples of a file, seconds: :func:`resilsim.scenario.data.read_samples`."""
+    return _samples_of(path, read_text)
+
+
+def _check_data_files(s: Scenario, written: dict, label, text) -> None:
+    """Read every data file the scenario names (cached for the run): one ScenarioError at the field naming a bad
+    one. An empirical latency keeps its samples (its ``distribution()`` needs them)."""
+    a = s.clients.arrival
+    checks = [(("clients", "arrival", "curve", "file"), read_curve, a.curve),
+              (("clients", "arrival", "replay", "file"), read_trace, a.replay)]
+    for name, op in s.service.operations.items():
+        checks.append((("service", "operations", name, "latency", "empirical", "file"), read_samples,
+                       op.latency.empirical))
+    for keys, read, spec in checks:
+        if spec is None:
+            continue
+        try:
+            got = read(spec.file)
+        except DataError as e:
+            raise ScenarioError(f"{written.get(spec.file, spec.file)}: {e.detail}", source=label,
+                                path=".".join(keys), line=_line_of(text, keys)) from None
+        if read is read_samples:
+            spec.keep(got)
 
 
 def _check_codes(s: Scenario, label, text) -> None:

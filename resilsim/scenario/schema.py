@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from typing import Annotated, Literal, Union
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, field_validator, \
-    model_validator
+import numpy as np
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr, StrictBool, \
+    field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 #: Sizes a duration, rate or factor may have (seconds, per second): 1 ns to about 30,000 years. Outside
@@ -102,19 +103,65 @@ class MixtureLatency(Model):
         return self
 
 
+class NormalLatency(Model):
+    mean: PosFloat = Field(description="mean service time, seconds")
+    sd: PosFloat = Field(description="standard deviation, seconds (draws below 0 count as 0)")
+
+
+class ShapeScaleLatency(Model):
+    shape: PosFloat = Field(description="shape parameter (k, or α for Pareto)")
+    scale: PosFloat = Field(description="scale parameter, seconds (θ, λ, or the Pareto minimum x_m)")
+
+
+class ParetoLatency(ShapeScaleLatency):
+    @model_validator(mode="after")
+    def _finite_mean(self):
+        if self.shape <= 1:
+            raise ValueError(f"shape ({self.shape}) must be greater than 1 (at or below 1 the mean service time is infinite)")
+        return self
+
+
+class EmpiricalLatency(Model):
+    file: str = Field(description="CSV or Parquet file of latency samples (seconds, one column), relative to the "
+                                  "scenario file; each service time is one of them drawn at random")
+    _samples: tuple | None = PrivateAttr(None)  # set by load_scenario, which reads the file
+
+    def keep(self, samples) -> None:
+        """Keep the file's ``samples`` (seconds), read by :func:`resilsim.scenario.load_scenario`."""
+        self._samples = tuple(float(x) for x in samples)
+
+    def samples(self) -> np.ndarray:
+        """The samples (seconds); the scenario must come from :func:`resilsim.scenario.load_scenario`."""
+        if self._samples is None:
+            raise ValueError(f"empirical latency {self.file!r}: its samples were not read; "
+                             "build the scenario with load_scenario")
+        return np.array(self._samples)
+
+
+#: Latency distributions a scenario may name, in the order error messages list them.
+LATENCY_KINDS = ("exponential", "lognormal", "constant", "mixture", "normal", "gamma", "weibull", "pareto", "empirical")
+
+
 class Latency(Model):
-    """One of: ``{exponential: {mean}}``, ``{lognormal: {median, p99|sigma}}``, ``{constant: seconds}``, ``{mixture: ...}``."""
+    """One of: ``{exponential: {mean}}``, ``{lognormal: {median, p99|sigma}}``, ``{constant: seconds}``,
+    ``{mixture: ...}``, ``{normal: {mean, sd}}``, ``{gamma|weibull|pareto: {shape, scale}}``, ``{empirical: {file}}``."""
 
     exponential: ExponentialLatency | None = None
     lognormal: LogNormalLatency | None = None
     constant: PosFloat | None = None
     mixture: MixtureLatency | None = None
+    normal: NormalLatency | None = None
+    gamma: ShapeScaleLatency | None = None
+    weibull: ShapeScaleLatency | None = None
+    pareto: ParetoLatency | None = None
+    empirical: EmpiricalLatency | None = None
 
     @model_validator(mode="after")
     def _exactly_one(self):
-        given = [k for k in ("exponential", "lognormal", "constant", "mixture") if getattr(self, k) is not None]
+        given = [k for k in LATENCY_KINDS if getattr(self, k) is not None]
         if len(given) != 1:
-            raise ValueError("give exactly one distribution: exponential, lognormal, constant or mixture")
+            raise ValueError("give exactly one distribution: " + ", ".join(LATENCY_KINDS[:-1])
+                             + " or " + LATENCY_KINDS[-1])
         return self
 
     def distribution(self):
@@ -128,6 +175,14 @@ class Latency(Model):
         if self.mixture:
             m = self.mixture
             return L.Mixture(m.value, m.slow, m.p_slow)
+        if self.normal:
+            return L.Normal(self.normal.mean, self.normal.sd)
+        for kind, cls in (("gamma", L.Gamma), ("weibull", L.Weibull), ("pareto", L.Pareto)):
+            spec = getattr(self, kind)
+            if spec is not None:
+                return cls(spec.shape, spec.scale)
+        if self.empirical:
+            return L.Empirical(self.empirical.samples())
         return L.Constant(self.constant)
 
 
@@ -364,8 +419,42 @@ class Poisson(Model):
         return self
 
 
+class CurveArrival(Model):
+    """A non-homogeneous Poisson process whose rate follows a file: :func:`resilsim.scenario.data.read_curve`."""
+
+    file: str = Field(description="CSV or Parquet file: time (seconds) and rate (requests per second), relative to "
+                                  "the scenario file; each rate holds until the next row's time, the last one to the end")
+    scale: PosFloat = Field(1.0, description="multiply every rate by this")
+    time_scale: PosFloat = Field(1.0, description="stretch the curve's time axis by this (2: a day lasts two)")
+
+
+class ReplayArrival(Model):
+    """Arrivals at the timestamps of a trace: :func:`resilsim.scenario.data.read_trace`."""
+
+    file: str = Field(description="CSV or Parquet file: one column of timestamps (seconds, sorted), relative to the "
+                                  "scenario file; replayed from the first one")
+    time_scale: PosFloat = Field(1.0, description="stretch the trace's time axis by this (0.5: twice as fast)")
+    rate_scale: PosFloat = Field(1.0, description="requests per timestamp on average: 0.5 keeps each with probability "
+                                                  "1/2, 2 sends each twice")
+
+
 class Arrival(Model):
-    poisson: Poisson
+    """Exactly one of ``poisson`` (a rate, with changes), ``curve`` (a rate curve from a file) or ``replay`` (a trace)."""
+
+    poisson: Poisson | None = None
+    curve: CurveArrival | None = None
+    replay: ReplayArrival | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self):
+        if sum(x is not None for x in (self.poisson, self.curve, self.replay)) != 1:
+            raise ValueError("give exactly one of poisson, curve or replay")
+        return self
+
+    @property
+    def changes(self) -> list:
+        """The Poisson rate changes (none for a curve or a replay)."""
+        return self.poisson.changes if self.poisson is not None else []
 
 
 class Clients(Model):
@@ -461,6 +550,8 @@ class RetrySpec(Model):
     stop: StopSpec | None = None
     retry_on: RetryOnSpec | None = None
     reauth_delay: NonNegFloat = Field(0.5, description="seconds a token refresh takes")
+    retry_probability: Probability = Field(1.0, description="a failure the policy would retry is retried with "
+                                                            "this probability (0..1), else the request gives up")
 
     @field_validator("jitter_amount")
     @classmethod
@@ -503,6 +594,23 @@ class BreakerGuard(Model):
     minimum_calls: Annotated[int, Field(ge=1, le=1_000_000), WHOLE] = Field(100, description="calls in the window before it may open")
     open_s: NonNegFloat = Field(60.0, description="seconds open (every call refused) before half-open")
     half_open_calls: Annotated[int, Field(ge=1, le=1_000_000), WHOLE] = Field(10, description="probe calls let through when half-open")
+    retry_only: StrictBool = Field(False, description="refuse only retries while open (first attempts always go), as "
+                                                "the retry circuit breaker of Brooker's 2022 post")
+
+
+class RetryTokenBucketGuard(Model):
+    """Brooker's retry token bucket (2022): :class:`resilsim.policies.guards.RetryTokenBucket`."""
+
+    capacity: PosFloat = Field(5.0, description="tokens at the start and at most")
+    deposit: NonNegFloat = Field(0.1, description="tokens each request adds when its first attempt goes")
+    cost: PosFloat = Field(1.0, description="tokens a retry takes; retries go while the bucket holds more than this")
+
+
+class RetryBreakerGuard(Model):
+    """Brooker's retry circuit breaker with a cumulative ratio (2022): :class:`resilsim.policies.guards.RetryCircuitBreaker`."""
+
+    max_failure_rate: NonNegFloat = Field(0.1, description="retries are refused while failed attempts ÷ requests, "
+                                                           "counted over the whole run, exceeds this")
 
 
 class ThrottleGuard(Model):
@@ -537,7 +645,8 @@ class ClientRateGuard(Model):
 #: Guard kinds in the order they are consulted; the first refusal wins. The breaker comes last: a half-open
 #: probe it lets through must report back, and one a later guard refused never would (it would stay
 #: half-open). The budgets that charge on allow (ratio, quota) come after the ones that only look.
-GUARD_KINDS = ("throttle", "client_rate", "token_bucket", "concurrency", "ratio", "quota", "breaker")
+GUARD_KINDS = ("throttle", "client_rate", "token_bucket", "retry_ratio_breaker", "concurrency", "ratio",
+               "retry_token_bucket", "quota", "breaker")
 
 
 class GuardsSpec(Model):
@@ -550,6 +659,8 @@ class GuardsSpec(Model):
     ratio: RatioGuard | None = None
     concurrency: ConcurrencyGuard | None = None
     quota: QuotaGuard | None = None
+    retry_token_bucket: RetryTokenBucketGuard | None = None
+    retry_ratio_breaker: RetryBreakerGuard | None = None
     scope: Literal["population", "tenant", "client"] = Field(
         "population", description="who shares one guard state: every request of the strategy (population), "
                                   "each tenant, or each client (API key) of clients.tenants")
@@ -680,6 +791,6 @@ class Scenario(Model):
             if inc.dependency and uses and inc.dependency not in uses:
                 raise ValueError(f"faults.incidents[{i}].dependency: no operation uses {inc.dependency!r}; "
                                  f"operations use: {', '.join(sorted(uses))}")
-        for c in self.clients.arrival.poisson.changes:
+        for c in self.clients.arrival.changes:
             if c.start >= self.duration:
                 raise ValueError(f"clients.arrival.poisson.changes: a change starts at {c.start} s, after the run ends")

@@ -72,3 +72,82 @@ class Mixture:
 
     def sampler(self, gen: np.random.Generator) -> BlockSampler:
         return BlockSampler(lambda n: np.where(gen.random(n) < self.p_slow, self.slow, self.value))
+
+
+@dataclass(frozen=True)
+class Normal:
+    """Normal service time with ``mean`` and ``sd`` seconds; a draw below 0 counts as 0 (a zero service time)."""
+
+    mu: float
+    sd: float
+
+    @property
+    def mean(self) -> float:
+        # E[max(X, 0)]: the mean the truncation at zero actually gives.
+        z = self.mu / self.sd
+        cdf = 0.5 * (1 + math.erf(z / math.sqrt(2)))
+        return self.mu * cdf + self.sd * math.exp(-z * z / 2) / math.sqrt(2 * math.pi)
+
+    def sampler(self, gen: np.random.Generator) -> BlockSampler:
+        return BlockSampler(lambda n: np.maximum(gen.normal(self.mu, self.sd, n), 0.0))
+
+
+@dataclass(frozen=True)
+class Gamma:
+    """Gamma service time: ``shape`` k and ``scale`` θ seconds (mean kθ)."""
+
+    shape: float
+    scale: float
+
+    @property
+    def mean(self) -> float:
+        return self.shape * self.scale
+
+    def sampler(self, gen: np.random.Generator) -> BlockSampler:
+        return BlockSampler(lambda n: gen.gamma(self.shape, self.scale, n))
+
+
+@dataclass(frozen=True)
+class Weibull:
+    """Weibull service time: ``shape`` k and ``scale`` λ seconds (mean λ·Γ(1 + 1/k))."""
+
+    shape: float
+    scale: float
+
+    @property
+    def mean(self) -> float:
+        return self.scale * math.gamma(1 + 1 / self.shape)
+
+    def sampler(self, gen: np.random.Generator) -> BlockSampler:
+        return BlockSampler(lambda n: self.scale * gen.weibull(self.shape, n))
+
+
+@dataclass(frozen=True)
+class Pareto:
+    """Pareto (type I) service time: ``shape`` α > 1 and minimum ``scale`` x_m seconds (mean α·x_m / (α − 1))."""
+
+    shape: float
+    scale: float
+
+    @property
+    def mean(self) -> float:
+        return self.shape * self.scale / (self.shape - 1)
+
+    def sampler(self, gen: np.random.Generator) -> BlockSampler:
+        # numpy's pareto is the Lomax (Pareto II, minimum 0): shifted by one and scaled, it is Pareto I.
+        return BlockSampler(lambda n: (gen.pareto(self.shape, n) + 1.0) * self.scale)
+
+
+@dataclass(frozen=True, eq=False)
+class Empirical:
+    """Service times drawn uniformly from measured ``samples`` (seconds): the empirical distribution."""
+
+    samples: np.ndarray
+
+    @property
+    def mean(self) -> float:
+        return float(self.samples.mean())
+
+    def sampler(self, gen: np.random.Generator) -> BlockSampler:
+        s = self.samples
+        return BlockSampler(lambda n: s[gen.integers(0, len(s), n)])

@@ -7,6 +7,7 @@ lookup and one call of :func:`resilsim.policies.decide`.
 from __future__ import annotations
 
 import math
+from heapq import heappush
 from operator import attrgetter
 
 import numpy as np
@@ -61,6 +62,33 @@ class _Keyed:
     def all(self) -> list:
         """Every guard set made so far."""
         return list(self.by_key.values())
+
+
+class _Inverted:
+    """A piecewise-constant arrival rate, by inversion: the cumulative intensity Λ at time breakpoints ``tb``."""
+
+    def __init__(self, lb: np.ndarray, tb: np.ndarray):
+        self.lb, self.tb, self.pos = lb, tb, 0.0
+
+    def block(self, gen) -> np.ndarray:
+        """The next block of arrival times, seconds."""
+        # Unit-rate arrivals in Λ-space, mapped back to time: exact for piecewise-constant rates.
+        lam = self.pos + np.cumsum(gen.exponential(1.0, BLOCK))
+        self.pos = float(lam[-1])
+        return np.interp(lam, self.lb, self.tb)
+
+
+class _Replayed:
+    """Arrival times given in advance (a trace), handed out a block at a time."""
+
+    def __init__(self, times: np.ndarray):
+        self.times, self.pos = times, 0
+
+    def block(self, gen) -> np.ndarray:
+        """The next block of arrival times, seconds; past the trace's end, one time at infinity."""
+        out = self.times[self.pos:self.pos + BLOCK]
+        self.pos += BLOCK
+        return out if len(out) else np.array([math.inf])
 
 
 class _Ext:
@@ -125,10 +153,10 @@ class Clients:
         self._t = 0.0
         self.attempts_sent = 0
         self.requests_done = 0
-        # API side (configure_tenants / configure_changes): off by default.
+        # API side (configure_tenants / configure_changes, _curve, _replay): off by default.
         # Two attributes only (CPython specialises attribute access up to 30 per instance).
         self.tenancy = None     # a _Tenancy when requests carry tenants
-        self._lam = None        # [Λ breakpoints, time breakpoints, position] for rate changes
+        self._source = None     # an _Inverted or _Replayed when arrivals are not plain Poisson
         self.guards = None      # a resilsim.policies.guards.Guards (its rng in .rng), or a _Keyed, when the strategy has guards
         self.ext = None         # an _Ext with guards or hedging
 
@@ -203,23 +231,37 @@ class Clients:
         lam += (far - t) * self.rate
         tb.append(far)
         lb.append(lam)
-        self._lam = [np.array(lb), np.array(tb), 0.0]
+        self._source = _Inverted(np.array(lb), np.array(tb))
+
+    def configure_curve(self, times: np.ndarray, rates: np.ndarray) -> None:
+        """A non-homogeneous Poisson process: rate ``rates[i]`` (requests per second) from ``times[i]`` (seconds,
+        increasing, the first 0) to the next time, the last rate on to the end; by inverting Λ(t)."""
+        far = max(float(times[-1]), self.until) * 2 + 1.0
+        tb = np.append(times, far)
+        lb = np.concatenate(([0.0], np.cumsum(rates * np.diff(tb))))
+        self._source = _Inverted(lb, tb)
+
+    def configure_replay(self, times: np.ndarray, rate_scale: float = 1.0) -> None:
+        """Arrivals at ``times`` (seconds, sorted); with ``rate_scale`` k each one sends ⌊k⌋ requests, plus one
+        more with probability k − ⌊k⌋ (drawn once, here, from the arrival stream)."""
+        if rate_scale != 1.0:
+            whole, frac = divmod(rate_scale, 1.0)
+            copies = int(whole) + (self.arrival_gen.random(len(times)) < frac)
+            times = np.repeat(times, copies)
+        self._source = _Replayed(np.asarray(times, dtype=float))
 
     def start(self) -> None:
         """Schedule the first arrival."""
         self._refill()
-        self._schedule_next(0.0)
+        self._schedule_next()
 
     def _refill(self) -> None:
         # Draw the next block of arrivals: times and operations, written to the request columns at once.
-        if self._lam is None:
+        if self._source is None:
             gaps = self.arrival_gen.exponential(1.0 / self.rate, BLOCK)
             times = self._t + np.cumsum(gaps)
         else:
-            # Unit-rate arrivals in Λ-space, mapped back to time: exact for piecewise-constant rates.
-            lam = self._lam[2] + np.cumsum(self.arrival_gen.exponential(1.0, BLOCK))
-            self._lam[2] = float(lam[-1])
-            times = np.interp(lam, self._lam[0], self._lam[1])
+            times = self._source.block(self.arrival_gen)
         self._t = float(times[-1])
         times = times[times < self.until]
         ops = np.searchsorted(self.op_cum, self.arrival_gen.random(BLOCK)[: len(times)], side="right")
@@ -231,7 +273,7 @@ class Clients:
         self._ops = ops.tolist()
         self._i = 0
 
-    def _schedule_next(self, now: float) -> None:
+    def _schedule_next(self) -> None:
         i = self._i
         if i >= len(self._times):
             if self._t >= self.until:
@@ -242,7 +284,10 @@ class Clients:
                 return
         tick = self._tick
         tick.callbacks = self._tick_cbs
-        self._schedule(tick, PRIORITY, self._times[i] - now)
+        # At the arrival's own time, not after a delay: now + (t - now) can round one step below t, and the
+        # request's recorded start (t) must be the clock's time when it arrives.
+        env = self.env
+        heappush(env._queue, (self._times[i], PRIORITY, next(env._eid), tick))
 
     def _arrive(self, tick) -> None:
         now = self.env._now
@@ -253,7 +298,7 @@ class Clients:
             req.tenant, req.client, req.prop_u = ten.tenants[i], ten.clients[i], ten.props[i]
         self._next_id += 1
         self._i = i + 1
-        self._schedule_next(now)
+        self._schedule_next()
         g = self.guards
         if g is not None:
             if g.__class__ is _Keyed:

@@ -76,9 +76,18 @@ def check_budget(scenario, record: str = "full", strategies: int | None = None) 
 
 
 def expected_requests(scenario) -> float:
-    """Requests the scenario's arrivals offer on average: rate × duration plus the rate changes' extra."""
-    p = scenario.clients.arrival.poisson
-    return max(p.rate * scenario.duration + sum((c.rate - p.rate) * c.duration for c in p.changes), 0.0)
+    """Requests the scenario's arrivals offer on average: rate × duration plus the rate changes' extra (a rate
+    curve: its integral over the run; a replayed trace: its timestamps within the run, times its rate scale)."""
+    a = scenario.clients.arrival
+    p = a.poisson
+    if p is not None:
+        return max(p.rate * scenario.duration + sum((c.rate - p.rate) * c.duration for c in p.changes), 0.0)
+    from ..scenario.data import curve_integral
+    from ..scenario.load import read_curve, read_trace
+    if a.curve is not None:
+        return curve_integral(*read_curve(a.curve.file), scenario.duration, a.curve.scale, a.curve.time_scale)
+    t = read_trace(a.replay.file) * a.replay.time_scale
+    return float(np.searchsorted(t, scenario.duration)) * a.replay.rate_scale
 
 
 def attempt_cap(scenario) -> int:

@@ -13,7 +13,8 @@ from ..policies.retry import OnCodes
 from ..records import SRC_AUTH, SRC_LIMITER, SRC_QUOTA, SRC_REQUEST, RunRecord
 from ..rng import BlockRandom, resolve_seed, spawn_streams
 from ..catalog.codes import first_member
-from ..policies.build import build_strategy
+from ..errors import PolicyError
+from ..policies.build import Strategy, build_strategy
 from ..scenario import Scenario, load_scenario
 from ..server.build import build_incidents, mean_service_s
 from ..server.faults import FaultSchedule
@@ -52,8 +53,7 @@ def _api_side(scenario, catalog, index: dict, ops: list, streams, clients) -> tu
     for the service; the clients get their tenants and arrival-rate changes when the scenario has them."""
     from ..server.build import build_admission, build_auth, make_gate, tenant_tiers
     svc, cl = scenario.service, scenario.clients
-    if cl.arrival.poisson.changes:
-        clients.configure_changes([(c.start, c.start + c.duration, c.rate) for c in cl.arrival.poisson.changes])
+    _configure_arrivals(cl.arrival, clients)
     admission = build_admission(scenario, catalog, index, ops,
                                 {"request": SRC_REQUEST, "limiter": SRC_LIMITER, "quota": SRC_QUOTA})
     auth = build_auth(scenario, streams["server"])
@@ -84,6 +84,20 @@ def _api_side(scenario, catalog, index: dict, ops: list, streams, clients) -> tu
     return limiter, rate_limit_code, options
 
 
+def _configure_arrivals(arrival, clients) -> None:
+    """Give ``clients`` the scenario's arrival process when it is not a plain Poisson rate."""
+    from ..scenario.load import read_curve, read_trace
+    if arrival.changes:
+        clients.configure_changes([(c.start, c.start + c.duration, c.rate) for c in arrival.changes])
+    elif arrival.curve is not None:
+        c = arrival.curve
+        times, rates = read_curve(c.file)
+        clients.configure_curve(times * c.time_scale, rates * c.scale)
+    elif arrival.replay is not None:
+        r = arrival.replay
+        clients.configure_replay(read_trace(r.file) * r.time_scale, r.rate_scale)
+
+
 def _resolve(name: str | None, catalog, index: dict) -> int:
     # An API may document no such code (nanoStream has no rate-limit code): -1, never answered.
     if name is None:
@@ -91,7 +105,7 @@ def _resolve(name: str | None, catalog, index: dict) -> int:
     return index[catalog[name].code]
 
 
-def simulate(scenario, seed: int | np.random.SeedSequence | None = 0, *, strategies: list[str] | None = None,
+def simulate(scenario, seed: int | np.random.SeedSequence | None = 0, *, strategies: list[str] | dict | None = None,
              record: str = "full"):
     """Simulate every strategy of ``scenario`` on the same random numbers; return a :class:`Result`.
 
@@ -101,7 +115,12 @@ def simulate(scenario, seed: int | np.random.SeedSequence | None = 0, *, strateg
     reproduces it). The same seed gives the same result, bit for bit, and
     every strategy sees the same streams whatever the seed's type and
     whichever strategies run beside it (common random numbers).
-    ``strategies`` picks some of the scenario's strategies by name.
+    ``strategies`` picks some of the scenario's strategies by name (a
+    list), or gives the strategies to run instead of the scenario's (a dict
+    of name → a :class:`resilsim.policies.build.Strategy` made of Python
+    objects, or a strategy spec as in YAML): see docs/strategies.md,
+    "Policies of your own". A piece that breaks its protocol
+    (:mod:`resilsim.policies.protocols`) raises :class:`~resilsim.errors.PolicyError`.
     ``record="summary"`` keeps time-binned counts and a streaming latency
     histogram instead of a row per request and attempt: memory stays flat
     however many requests, the summary's counts are the same and its latency
@@ -118,18 +137,38 @@ def simulate(scenario, seed: int | np.random.SeedSequence | None = 0, *, strateg
     # Always validated here, a Scenario object too: one made or changed outside load_scenario
     # (model_copy(update=...), model_construct) was never checked.
     scenario = load_scenario(scenario)
-    names = strategies or list(scenario.strategies)
-    unknown = [n for n in names if n not in scenario.strategies]
-    if unknown:
-        raise ScenarioError(f"unknown strategy {unknown[0]!r}; the scenario has {', '.join(scenario.strategies)}",
-                            path="strategies")
-    check_budget(scenario, record, len(names))
+    built = resolve_strategies(scenario, strategies)
+    check_budget(scenario, record, len(built))
     catalog = load_catalog(scenario.api)
     codes = code_table(scenario, catalog)
     index = {c.code: i for i, c in enumerate(codes)}
-    runs = {name: _run_one(scenario, root, build_strategy(scenario.strategies[name], name, scenario.clients),
-                           catalog, codes, index, record) for name in names}
+    runs = {name: _run_one(scenario, root, st, catalog, codes, index, record) for name, st in built.items()}
     return Result.from_runs(scenario, seed, codes, runs)
+
+
+def resolve_strategies(scenario: Scenario, strategies=None) -> dict:
+    """Name → :class:`~resilsim.policies.build.Strategy` for a run of ``scenario``: its own strategies (all, or
+    those a list names), or those of a dict (a ``Strategy`` or a spec each), checked against the protocols."""
+    from ..policies.protocols import check_strategy
+    from ..scenario import build_strategy as build_spec
+    if not isinstance(strategies, dict):
+        names = strategies or list(scenario.strategies)
+        unknown = [n for n in names if n not in scenario.strategies]
+        if unknown:
+            raise ScenarioError(f"unknown strategy {unknown[0]!r}; the scenario has {', '.join(scenario.strategies)}",
+                                path="strategies")
+        return {name: build_strategy(scenario.strategies[name], name, scenario.clients) for name in names}
+    if not strategies:
+        raise PolicyError("strategies={} gives no strategy to run; give a dict of name → Strategy or spec")
+    out = {}
+    for name, st in strategies.items():
+        if isinstance(st, Strategy):
+            st = st._replace(name=str(name))
+            check_strategy(st)
+        else:
+            st = build_spec(st, str(name), scenario.clients)
+        out[str(name)] = st
+    return out
 
 
 def _run_one(scenario: Scenario, seed, strategy, catalog, codes: list, index: dict, record: str) -> RunRecord:
@@ -147,7 +186,8 @@ def _run_one(scenario: Scenario, seed, strategy, catalog, codes: list, index: di
     timeout_plan = policy.plan(CLIENT_TIMEOUT)
     # The strategy's own timeout and deadline (or its library preset's) over the scenario's (scenario.build_strategy).
     timeout, deadline = strategy.client_limits(scenario.clients)
-    clients = Clients(env, rate=scenario.clients.arrival.poisson.rate, until=scenario.duration,
+    poisson = scenario.clients.arrival.poisson
+    clients = Clients(env, rate=poisson.rate if poisson is not None else 1.0, until=scenario.duration,
                       op_weights=weights, arrival_gen=streams["arrivals"], jitter_gen=streams["jitter"],
                       recorder=recorder, plans=plans, timeout_plan=timeout_plan,
                       reauth_delay=policy.reauth_delay, timeout=timeout, deadline=deadline)
@@ -232,7 +272,7 @@ def _guard_probe(clients, classes: list[str]):
     """(names, probe): the guard state the sampler reads at each bin's start, averaged over guard sets.
 
     ``breaker_open``: share of breakers open; ``budget_tokens``: the retry
-    budget's tokens (token bucket, quota) or retries left (ratio budget);
+    budget's tokens (token buckets, quota) or retries left (ratio budget);
     ``throttle_reject_p``: adaptive throttling's local rejection probability;
     ``client_rate_rps``: the AWS adaptive limiter's send rate (NaN until its
     first throttle); ``refused``: guard refusals so far (made a rate later).
@@ -242,7 +282,8 @@ def _guard_probe(clients, classes: list[str]):
     names = []
     if "CircuitBreaker" in classes:
         names.append("breaker_open")
-    budget = next((c for c in ("TokenBucketBudget", "RetryQuota", "RatioBudget") if c in classes), None)
+    budget = next((c for c in ("TokenBucketBudget", "RetryQuota", "RatioBudget", "RetryTokenBucket") if c in classes),
+                  None)
     if budget:
         names.append("budget_tokens")
     if "AdaptiveThrottle" in classes:

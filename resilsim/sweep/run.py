@@ -60,8 +60,11 @@ def pool_size(workers: int | None, tasks: int, force: bool = False) -> int:
     return max(1, min(n, tasks) if force else min(n, tasks, cores))
 
 
-def run_task(base: dict, task: dict, warmup: str | None = None, keep_attempts: bool = False) -> dict:
+def run_task(base: dict, task: dict, warmup: str | None = None, keep_attempts: bool = False,
+             strategies: dict | None = None) -> dict:
     """Simulate one run of a sweep; return compact rows (never raises: a failure becomes an error row).
+
+    ``strategies``: the strategies to run instead of the scenario's (as :func:`resilsim.simulate` takes them).
 
     Returns ``{"rows": [...], "timeline": DataFrame|None, "attempts": DataFrame|None}``.
     """
@@ -80,7 +83,7 @@ def run_task(base: dict, task: dict, warmup: str | None = None, keep_attempts: b
         # Summary-only recording (flat memory, same counts, percentiles within 0.1 %) unless rows are needed:
         # attempts kept, or a re-measurement from the MSER-5 warm-up.
         raw = keep_attempts or warmup == "mser5"
-        result = simulate(scenario, seed=ss, record="full" if raw else "summary")
+        result = simulate(scenario, seed=ss, record="full" if raw else "summary", strategies=strategies)
         summary = result.summary()
         mser = mser5(result.timeline, scenario)
         if warmup == "mser5":
@@ -179,7 +182,8 @@ def _base(scenario) -> dict:
 
 def sweep(scenario, grid=None, replications: int = 1, seed: int = 0, executor=None, workers: int | None = None,
           store=None, progress: bool = True, keep_attempts: bool = False, zipped: bool = False,
-          warmup: str | None = None, common_seeds: bool = False, force_workers: bool = False) -> pd.DataFrame:
+          warmup: str | None = None, common_seeds: bool = False, strategies: dict | None = None,
+          force_workers: bool = False) -> pd.DataFrame:
     """Run ``scenario`` at every grid point × replication; return a tidy DataFrame.
 
     One row per run × strategy: the swept parameters, ``replication``,
@@ -196,6 +200,9 @@ def sweep(scenario, grid=None, replications: int = 1, seed: int = 0, executor=No
     ``common_seeds=True`` runs replication *r* of every grid point on the same
     seed (common random numbers across points); by default each point has
     its own seeds. The strategies of one run always share their seed.
+    ``strategies``: a dict of name → :class:`resilsim.policies.build.Strategy` (or spec) run instead of
+    the scenario's, as :func:`resilsim.simulate` takes it; each is sent to the workers, so a piece that
+    cannot be pickled is refused before any run starts (:class:`~resilsim.errors.PolicyError`).
     """
     from .store import Store
 
@@ -212,6 +219,7 @@ def sweep(scenario, grid=None, replications: int = 1, seed: int = 0, executor=No
         raise ScenarioError(f"must be a positive integer, got {workers!r}", path="workers")
     check_size(len(g.points), reps.stop)  # before any task is made
     tasks = make_tasks(base, g, reps, int(seed), common_seeds)
+    described = _check_strategies(base, strategies, executor)
     st = None
     if store is not None:
         st = Store(store)
@@ -219,7 +227,8 @@ def sweep(scenario, grid=None, replications: int = 1, seed: int = 0, executor=No
         st.open({"scenario": base, "grid": {"kind": g.kind, "spec": g.spec, "points": g.points},
                  "replications": len(reps) if reps.start == 0 else [reps.start, reps.stop],
                  "seed": int(seed), "warmup": warmup,
-                 **({"common_seeds": True} if common_seeds else {})})
+                 **({"common_seeds": True} if common_seeds else {}),
+                 **({"strategies": described} if described is not None else {})})
     rows_by_id: dict = {}
     bar = ex = cleanup = None
     owned = False
@@ -250,9 +259,9 @@ def sweep(scenario, grid=None, replications: int = 1, seed: int = 0, executor=No
         ex, owned, cleanup = _make_executor(executor, workers, len(todo), force_workers) if todo else (None, False, None)
         if ex is None:
             for t in todo:
-                finish(run_task(base, t, warmup, keep_attempts))
+                finish(run_task(base, t, warmup, keep_attempts, strategies))
         else:
-            futs = [ex.submit(run_task, base, t, warmup, keep_attempts) for t in todo]
+            futs = [ex.submit(run_task, base, t, warmup, keep_attempts, strategies) for t in todo]
             try:
                 seen = set()
                 for f in as_completed(futs):
@@ -283,6 +292,35 @@ def sweep(scenario, grid=None, replications: int = 1, seed: int = 0, executor=No
         return st.load()
     rows = [r for t in tasks for r in rows_by_id.get(t["run_id"], [])]
     return tidy(pd.DataFrame(rows))
+
+
+def _check_strategies(base: dict, strategies: dict | None, executor) -> dict | None:
+    """Check a sweep's own ``strategies`` before any run: protocols, and that they reach ``executor``'s workers.
+
+    Returns each one's parameters (for the store's manifest), or None without ``strategies``.
+    """
+    if strategies is None:
+        return None
+    import pickle
+
+    from ..policies.build import Strategy
+    from ..policies.protocols import check_picklable
+    from ..sim.run import resolve_strategies
+    built = resolve_strategies(load_scenario(base), strategies)  # PolicyError on a broken protocol
+    if executor is None or executor == "local" or isinstance(executor, ProcessPoolExecutor):
+        dumps = pickle.dumps
+    elif executor == "inprocess" or isinstance(executor, Executor):
+        dumps = None  # nothing is pickled in process; another executor's way of sending is its own
+    else:
+        try:
+            from cloudpickle import dumps  # how Dask sends tasks
+        except ImportError:  # pragma: no cover - Dask missing: _make_executor says so
+            dumps = None
+    if dumps is not None:
+        for name, st in strategies.items():
+            if isinstance(st, Strategy):
+                check_picklable(built[str(name)], dumps)
+    return {name: canon(st.describe()) for name, st in built.items()}
 
 
 def _replications(replications, common_seeds: bool) -> range:
