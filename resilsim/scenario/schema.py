@@ -170,6 +170,33 @@ class TierLocks(Model):
     code: str = Field("ANALYTICS_1702", description="code answered (TIER_FEATURE_LOCKED)")
 
 
+class RetryAfterSpec(Model):
+    """What a refusal (rate limit, quota, credits) tells the client about when to come back.
+
+    No seed document promises a Retry-After or a reset time, so the default
+    sends none; a scenario that turns it on should say in a comment that it
+    is an assumption. A string is short for ``{send: ...}``.
+    """
+
+    send: Literal["none", "header", "body"] = Field(
+        "none", description="none; a Retry-After header (every client may read it); or the error body "
+                            "(only clients that read the API's documented body: doc presets, custom policies)")
+    value: Literal["reset", "fixed"] = Field(
+        "reset", description="reset: seconds until the window resets (or the quota period ends); fixed: `seconds`")
+    seconds: PosFloat | None = Field(None, description="the fixed hint, seconds (value: fixed)")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _short(cls, v):
+        return {"send": v} if isinstance(v, str) else v
+
+    @model_validator(mode="after")
+    def _fixed_needs_seconds(self):
+        if (self.value == "fixed") != (self.seconds is not None):
+            raise ValueError("give seconds exactly when value is fixed")
+        return self
+
+
 class Service(Model):
     workers: Annotated[int, Field(ge=1, le=100_000)] = Field(description="attempts served at once")
     queue: Queue = Field(default_factory=Queue)
@@ -182,6 +209,8 @@ class Service(Model):
     load_latency: LoadLatency | None = None
     shed: Shed | None = None
     reject_cost: NonNegFloat = Field(0.0, description="mean service times a worker spends on each refused attempt")
+    retry_after: RetryAfterSpec = Field(default_factory=RetryAfterSpec,
+                                        description="what refusals tell clients about when to come back")
 
     def rate_limits(self) -> list[RateLimit]:
         """The rate limiters, as a list (empty: none)."""
