@@ -7,7 +7,7 @@ duration is in seconds; every rate is per second unless it says otherwise.
 """
 from __future__ import annotations
 
-from typing import Annotated, Literal, Union
+from typing import Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -422,6 +422,23 @@ class RetrySpec(Model):
     stop: StopSpec | None = None
     retry_on: RetryOnSpec | None = None
     reauth_delay: NonNegFloat = Field(0.5, description="seconds a token refresh takes")
+    urllib3: dict[str, Any] | None = Field(
+        None, description="urllib3.util.Retry arguments (and method: GET/POST...); urllib3's own code decides "
+                          "every retry (resilsim.policies.adapters.from_urllib3); no other retry field with it")
+
+    @field_validator("urllib3")
+    @classmethod
+    def _urllib3_alone(cls, v, info):
+        # A field check (declared last, so info.data holds the others), so the message names retry.urllib3.
+        if v is None:
+            return v
+        fields = cls.model_fields
+        others = [k for k, given in info.data.items() if given != fields[k].get_default(call_default_factory=True)]
+        if others:
+            raise ValueError(f"urllib3 takes the whole retry policy from urllib3; drop {', '.join(others)}")
+        from ..policies.adapters import from_urllib3
+        from_urllib3(v)  # urllib3's own refusal (or the missing extra), as one sentence
+        return v
 
 
 class TokenBucketGuard(Model):
