@@ -488,6 +488,8 @@ class QuotaGuard(Model):
     capacity: PosFloat = Field(500, description="tokens at the start and at most")
     cost: NonNegFloat = Field(5, description="tokens a retry costs")
     timeout_cost: NonNegFloat = Field(10, description="tokens a retry after a timeout costs")
+    throttle_cost: NonNegFloat | None = Field(None, description="tokens a retry after a throttle (429) costs; "
+                                                                "default: cost (botocore 1.44: cost 14, throttle 5)")
     refund: NonNegFloat = Field(1, description="tokens a success without retry gives back (a successful retry refunds its cost)")
 
 

@@ -118,6 +118,19 @@ def test_quota_exhaustion_and_after_reset():
     assert len(q) > 0
 
 
+def test_without_a_hint_a_quota_refusal_is_not_waited_out():
+    # No Retry-After (the default): the docs' "wait for quota reset" has no time to wait for, so it fails.
+    s = scen(**{"service__quota": {"period": 20, "tiers": {"free": 30, "pro": None}},
+                "clients__tenants": {"free": 4, "pro": 1},
+                "strategies": {"docs": {"retry": "analytics-docs"}}, "clients__deadline": 60})
+    r = resilsim.simulate(s, 3)
+    refused = r.attempts[r.attempts.source == "quota"]
+    assert len(refused) > 0
+    ends = r.requests.set_index("request").loc[refused.request]
+    assert (ends.outcome == "failed").all() and (ends.code == "ANALYTICS_1700").all()
+    assert (refused.attempt == ends.attempts.to_numpy()).all()  # the refusal was the request's last attempt
+
+
 def test_tier_lock_credits_and_request_limits():
     s = scen(**{"clients__tenants": {"free": 3, "pro": 3},
                 "service__locks": {"tiers": {"free": ["generate_insights"]}},
