@@ -1,4 +1,4 @@
-"""The command line: ``resilsim run | validate | catalog | sweep | plan | report | fit``.
+"""The command line: ``resilsim run | validate | catalog | presets | sweep | plan | report | fit``.
 
 Bad input gets one sentence naming the file, the field and what is allowed,
 and exit status 2; ``--debug`` shows the traceback instead.
@@ -79,6 +79,9 @@ def _parser() -> argparse.ArgumentParser:
     cat = sub.add_parser("catalog", help="print an API's error codes")
     cat.add_argument("api", help="analytics | nanostream | counters | path to a catalog YAML")
     cat.add_argument("--format", choices=("table", "csv"), default="table")
+
+    pre = sub.add_parser("presets", help="list every retry preset with its library, version, source and parameters")
+    pre.add_argument("--format", choices=("table", "csv"), default="table")
 
     _add_sweep_parsers(sub)
     return p
@@ -192,6 +195,8 @@ def _one_line_warning(default):
 def _dispatch(args) -> int:
     if args.command == "catalog":
         return _catalog(args)
+    if args.command == "presets":
+        return _presets(args)
     if args.command == "validate":
         return _validate(args)
     if args.command == "report":
@@ -218,8 +223,20 @@ def _fit(args) -> int:
 
 def _catalog(args) -> int:
     from .catalog import load_catalog
-    df = load_catalog(args.api).to_frame()
-    if args.format == "csv":
+    return _print_frame(load_catalog(args.api).to_frame(), args.format)
+
+
+def _presets(args) -> int:
+    import pandas as pd
+
+    from .policies.library import preset_rows as library_rows
+    from .policies.presets import preset_rows as doc_rows
+    return _print_frame(pd.DataFrame(doc_rows() + library_rows()), args.format)
+
+
+def _print_frame(df, fmt: str) -> int:
+    """Print ``df`` as CSV (``fmt == "csv"``) or as a plain table; exit status 0."""
+    if fmt == "csv":
         df.to_csv(sys.stdout, index=False)
     else:
         import pandas as pd

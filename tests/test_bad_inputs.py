@@ -20,7 +20,7 @@ GOOD = Path(__file__).parent.parent / "scenarios" / "counters-rate-limited.yaml"
 BAD_CALLS = [
     (["validate", "{good}", "--set", "service.wrokers=3"],
      "resilsim: {good}:10: service.wrokers: unknown field 'wrokers'; did you mean 'workers'? (allowed: workers, "
-     "queue, operations, rate_limit, quota, credits, locks, processing_timeout, load_latency, shed, reject_cost)"),
+     "queue, operations, rate_limit, quota, credits, locks, processing_timeout, load_latency, shed, reject_cost, retry_after)"),
     (["validate", "{good}", "--set", "foo"],
      "resilsim: {good}: override 'foo' must look like dotted.key=value"),
     (["validate", "{good}", "--set", "clients.arrival.poisson.rate=-1"],
@@ -40,8 +40,8 @@ BAD_CALLS = [
     (["run", "{good}", "--strategy"],
      "resilsim run: argument --strategy: expected one argument (see resilsim run --help)"),
     (["frobnicate", "{good}"],
-     "resilsim: argument COMMAND: invalid choice: 'frobnicate' (choose from 'run', 'validate', 'catalog', 'sweep', "
-     "'plan', 'report', 'fit') (see resilsim --help)"),
+     "resilsim: argument COMMAND: invalid choice: 'frobnicate' (choose from 'run', 'validate', 'catalog', "
+     "'presets', 'sweep', 'plan', 'report', 'fit') (see resilsim --help)"),
     (["validate"], "resilsim validate: the following arguments are required: scenarios (see resilsim validate --help)"),
     (["run", "no/such/file.yaml"], "resilsim: no/such/file.yaml: no such file"),
     (["run", "{here}"], "resilsim: {here}: is a directory, not a scenario file"),

@@ -24,10 +24,27 @@ strategies:
 def test_catalog_prints_every_code(capsys):
     assert main(["catalog", "counters", "--format", "csv"]) == 0
     out = capsys.readouterr().out.splitlines()
-    assert out[0] == "code,http,name,category,advice,message,resolution"
+    assert out[0] == "code,http,name,category,advice,message,resolution,assumed"
+    assert out[-1].endswith(',"name, body"')  # HTTP_429: the guessed name and generic body are marked
     assert len(out) == 1 + 9 + 3
     assert main(["catalog", "analytics"]) == 0
     assert "ANALYTICS_1701" in capsys.readouterr().out
+
+
+def test_presets_lists_every_preset_with_library_version_and_source(capsys):
+    import csv
+    import io
+
+    from resilsim.policies import PRESETS
+    from resilsim.policies.library import LIBRARY
+    assert main(["presets", "--format", "csv"]) == 0
+    rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    assert [r["preset"] for r in rows] == list(PRESETS) + list(LIBRARY)
+    aws = next(r for r in rows if r["preset"] == "aws-standard")
+    assert (aws["library"], aws["version"]) == ("botocore", "1.44.8") and "standard.py" in aws["source"]
+    assert "quota.cost=14.0" in aws["parameters"] and "wait_base=0.05" in aws["parameters"]
+    assert all(r["version"] for r in rows if r["kind"] == "library")
+    assert main(["presets"]) == 0 and "aws-standard-2020" in capsys.readouterr().out
 
 
 def test_run_prints_a_row_per_strategy_and_writes_files(tmp_path, capsys):

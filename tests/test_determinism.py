@@ -157,15 +157,15 @@ PINNED = {
     'scenarios/analytics-campaign-spike.yaml':
         {'rows': '5a7049cbe2bc9640', 'tables': '942bdc619ac9d2b4', 'attempts': 64214, 'success': 19343},
     'scenarios/analytics-incident-library.yaml':
-        {'rows': 'c7836499bbcb51f7', 'tables': 'f34e3135c804f3c6', 'attempts': 27808, 'success': 2072},
+        {'rows': 'b400fd00f41acdb5', 'tables': 'a65aa0091494309e', 'attempts': 27781, 'success': 2071},
     'scenarios/analytics-overlapping-incidents.yaml':
-        {'rows': '6dd4ab751513302e', 'tables': '9aa7f778cef44042', 'attempts': 28115, 'success': 12357},
+        {'rows': '2bcba275537f6ac8', 'tables': '568033c5843a7e55', 'attempts': 27912, 'success': 12340},
     'scenarios/analytics-quota-busy-hour.yaml':
-        {'rows': '0bb0882997f0370d', 'tables': 'effbd9625bcc554f', 'attempts': 9296, 'success': 8516},
+        {'rows': '36aa5fb56cfcf06b', 'tables': 'e043ad19c4bf8a12', 'attempts': 9686, 'success': 8516},
     'scenarios/analytics-token-expiry.yaml':
         {'rows': 'ce2bc1991c37098f', 'tables': '0f19c35043c4b883', 'attempts': 2227, 'success': 2205},
     'scenarios/counters-rate-limited.yaml':
-        {'rows': 'acee63bc8abe2a84', 'tables': '23d6cc2a6513ec4e', 'attempts': 26031, 'success': 12472},
+        {'rows': '698c0092bbc683f9', 'tables': '390ca68dfcd93f91', 'attempts': 29414, 'success': 12772},
     'scenarios/counters-unknown-burst.yaml':
         {'rows': '2b35937409490492', 'tables': '8c00abaa5f62e43d', 'attempts': 6362, 'success': 3570},
     'scenarios/metastable-issue-9rps.yaml':
@@ -175,7 +175,7 @@ PINNED = {
     'scenarios/nanostream-flapping-104.yaml':
         {'rows': 'bccd32a0aa36f711', 'tables': '80e097d1e29c8504', 'attempts': 3770, 'success': 3233},
     'scenarios/nanostream-internal-error-bursts.yaml':
-        {'rows': 'bebe23cd38beb4ca', 'tables': '25d9a20b5e0e548e', 'attempts': 15753, 'success': 13211},
+        {'rows': '1125a1bf26e6a939', 'tables': '7ab34a7996932f98', 'attempts': 15748, 'success': 13219},
     'scenarios/strategies-through-an-outage.yaml':
         {'rows': 'f3c135bdba6e877a', 'tables': '900d3054e587408c', 'attempts': 24500, 'success': 16867},
 }

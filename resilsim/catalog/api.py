@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ..errors import CatalogError
-from .codes import ErrorCode, UnknownCodeError, closest_codes, family_pattern, first_member, norm_code, wire_code
+from .codes import (ErrorCode, UnknownCodeError, closest_codes, family_pattern, first_member, in_family, norm_code,
+                    wire_code)
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas
@@ -35,7 +36,8 @@ class Catalog:
     server answers with when its rate limiter, quota, overload shedding, queue timeout or token
     check refuses a request (None where the seed documents no such code). ``status_codes`` names
     the ``statuses`` entries; ``status_bodies`` holds the literal body of those whose YAML gives
-    one (None = an empty body). Build one with :func:`load_catalog`.
+    one (None = an empty body). ``assumed_roles`` names the ``*_code`` attributes that are
+    resilsim's choice rather than the seed's word. Build one with :func:`load_catalog`.
     """
 
     api: str
@@ -50,6 +52,7 @@ class Catalog:
     auth_code: str | None = None
     status_codes: frozenset[str] = frozenset()
     status_bodies: Mapping[str, dict | None] = field(default_factory=dict, repr=False)
+    assumed_roles: frozenset[str] = frozenset()
     _index: dict[str, ErrorCode] = field(init=False, repr=False)
     _families: tuple[tuple[re.Pattern[str], ErrorCode], ...] = field(init=False, repr=False)
     _members: dict[str, ErrorCode] = field(init=False, repr=False)
@@ -212,11 +215,22 @@ class Catalog:
     # -- display ------------------------------------------------------------------------------
 
     def to_frame(self) -> pandas.DataFrame:
-        """The entries as a DataFrame: code, http, name, category, advice, message, resolution."""
+        """The entries as a DataFrame: code, http, name, category, advice, message, resolution, assumed.
+
+        ``assumed`` lists the fields the seed does not state (resilsim's guesses), and the roles
+        (``overload_code`` ...) for which this code is resilsim's choice; "" when all is the seed's.
+        """
         import pandas as pd  # only here: importing the catalog stays cheap
 
         columns = ["code", "http", "name", "category", "advice", "message", "resolution"]
-        return pd.DataFrame([[getattr(e, c) for c in columns] for e in self.codes], columns=columns)
+        roles = [(getattr(self, r), r) for r in ROLE_FIELDS if r in self.assumed_roles]
+        return pd.DataFrame([[getattr(e, c) for c in columns] + [self._assumed(e, roles)] for e in self.codes],
+                            columns=columns + ["assumed"])
+
+    def _assumed(self, entry: ErrorCode, roles: list) -> str:
+        # The entry's assumed fields, then the assumed roles its family or code fills.
+        extra = [r for code, r in roles if code == entry.code or (entry.family and in_family(code, entry.code))]
+        return ", ".join([*entry.assumed, *extra])
 
     def __repr__(self) -> str:
         return f"<Catalog {self.api}: {self.title}, {len(self.codes)} codes>"

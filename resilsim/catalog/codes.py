@@ -31,7 +31,9 @@ class ErrorCode:
     ``code`` is always a string (``"ANALYTICS_1701"``, ``"104000"``, ``"-2000"``, ``"HTTP_429"``);
     ``http`` is the HTTP status it comes with; ``advice`` is one of :data:`ADVICE`.
     ``family`` marks an entry standing for many codes (nanoStream's ``104XXX``); looking up a
-    member returns a copy with the member's own code and ``family=True``.
+    member returns a copy with the member's own code and ``family=True``. ``assumed`` names the
+    fields the seed does not state (``http``, ``category``, ``body`` ...): resilsim's guesses,
+    shown as such wherever the entry is printed.
     """
 
     code: str
@@ -42,6 +44,7 @@ class ErrorCode:
     resolution: str
     advice: str
     family: bool = False
+    assumed: tuple[str, ...] = ()
 
     @property
     def retryable(self) -> bool:

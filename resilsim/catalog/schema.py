@@ -77,6 +77,10 @@ Advice = Annotated[str, BeforeValidator(_one_of(ADVICE))]
 BodyFormat = Annotated[str, BeforeValidator(_one_of(BODY_FORMATS))]
 Flag = Annotated[bool, BeforeValidator(_flag)]
 JsonBody = Annotated[dict | None, BeforeValidator(_json_body)]
+#: Fields of an entry that may be marked as resilsim's assumption (the seed does not state them).
+ASSUMABLE = ("http", "name", "category", "message", "resolution", "advice", "body")
+Assumable = Annotated[str, BeforeValidator(_one_of(ASSUMABLE))]
+Role = Annotated[str, BeforeValidator(_one_of(ROLE_FIELDS))]
 
 
 def _at(path: tuple, message: str) -> PydanticCustomError:
@@ -103,6 +107,7 @@ class _Entry(BaseModel):
     message: Filled
     resolution: Text = ""
     advice: Advice
+    assumed: list[Assumable] = []   # fields the seed does not state: resilsim's guesses
 
     @model_validator(mode="before")
     @classmethod
@@ -127,7 +132,7 @@ class CodeEntry(_Entry):
     def error_code(self) -> ErrorCode:
         """The entry as the catalog holds it."""
         return ErrorCode(self.code, self.http, self.name, self.category, self.message, self.resolution,
-                         self.advice, self.family)
+                         self.advice, self.family, tuple(self.assumed))
 
 
 class StatusEntry(_Entry):
@@ -144,7 +149,7 @@ class StatusEntry(_Entry):
     def error_code(self) -> ErrorCode:
         """The entry as the catalog holds it."""
         return ErrorCode(self.code, self.http, self.name, self.category, self.message, self.resolution,
-                         self.advice)
+                         self.advice, assumed=tuple(self.assumed))
 
 
 #: Codes (and statuses) a catalog may list: a run keeps each attempt's code in 16 bits, beside the
@@ -166,6 +171,7 @@ class CatalogFile(BaseModel):
     overload_code: RoleCode = None
     timeout_code: RoleCode = None
     auth_code: RoleCode = None
+    assumed: list[Role] = []   # role codes that are resilsim's choice, not the seed's word
     codes: list[CodeEntry]
     statuses: list[StatusEntry] = []
 
@@ -227,6 +233,7 @@ class CatalogFile(BaseModel):
             status_codes=frozenset(s.code for s in self.statuses),
             # Only a body the file gives is literal; without one, the format's code-less body is sent.
             status_bodies={s.code: s.body for s in self.statuses if "body" in s.model_fields_set},
+            assumed_roles=frozenset(self.assumed),
             **{role: getattr(self, role) for role in ROLE_FIELDS},
         )
 

@@ -154,6 +154,9 @@ def build_policy(spec, name: str = "custom"):
 
     if isinstance(spec, str):
         return _preset_policy(spec)
+    if spec.urllib3 is not None:
+        from .adapters import from_urllib3
+        return from_urllib3(spec.urllib3, name=name).policy
     base = _preset_policy(spec.preset) if spec.preset else None
     changes: dict = {"reauth_delay": spec.reauth_delay, "name": spec.preset or name,
                      "retry_probability": spec.retry_probability}

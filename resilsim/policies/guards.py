@@ -534,37 +534,47 @@ class AdaptiveThrottle(Guard):
 
 
 class RetryQuota(Guard):
-    """AWS SDK standard retry quota (botocore).
+    """AWS SDK standard retry quota (botocore ``RetryQuotaChecker`` over ``quota.RetryQuota``).
 
-    The quota starts at ``capacity`` (500) tokens. A retry costs ``cost``
-    (5), or ``timeout_cost`` (10) when the failure was a timeout; with too
-    few tokens the retry is refused. A successful attempt refunds the cost of
-    the retry that led to it, or ``refund`` (1) on success without retry,
-    never above capacity.
+    The quota starts at ``capacity`` (500) tokens. A retry costs ``cost``,
+    ``throttle_cost`` when the failure was a throttle, or ``timeout_cost``
+    when it was a timeout (None: ``cost``); with too few tokens the retry is
+    refused. A successful attempt refunds the cost of the retry that led to
+    it, or ``refund`` (1) on success without retry, never above capacity.
+    Current botocore: cost 14, throttle 5, no timeout cost of its own; the
+    2020 releases: cost 5, timeout 10, no throttle cost of its own.
     """
 
     kind = "quota"
+    hears_throttles = True
 
-    def __init__(self, capacity: float = 500, cost: float = 5, timeout_cost: float = 10,
-                 refund: float = 1):
-        if capacity <= 0 or cost < 0 or timeout_cost < 0 or refund < 0:
+    def __init__(self, capacity: float = 500, cost: float = 5, timeout_cost: float | None = 10,
+                 refund: float = 1, throttle_cost: float | None = None):
+        timeout_cost = cost if timeout_cost is None else timeout_cost
+        throttle_cost = cost if throttle_cost is None else throttle_cost
+        if capacity <= 0 or cost < 0 or timeout_cost < 0 or refund < 0 or throttle_cost < 0:
             raise ValueError("capacity > 0 and costs ≥ 0")
         self.capacity = float(capacity)
         self.cost = float(cost)
         self.timeout_cost = float(timeout_cost)
+        self.throttle_cost = float(throttle_cost)
         self.refund = float(refund)
         self.tokens = self.capacity
         self._last_cost = self.cost
+        # The simulator tells on_result about a failed attempt just before it asks allow_retry for it.
+        self._throttled = False
 
     def allow_retry(self, now: float, rng=None, timeout: bool = False) -> bool:
-        cost = self.timeout_cost if timeout else self.cost
+        cost = self.timeout_cost if timeout else (self.throttle_cost if self._throttled else self.cost)
         if self.tokens < cost:
             return False
         self.tokens -= cost
         self._last_cost = cost
         return True
 
-    def on_result(self, now: float, success: bool, is_retry: bool, timeout: bool = False) -> None:
+    def on_result(self, now: float, success: bool, is_retry: bool, timeout: bool = False,
+                  throttled: bool = False) -> None:
+        self._throttled = throttled
         if success:
             # botocore refunds the retry's cost on a successful retry; we refund the
             # last cost taken (exact when one request retries at a time).
@@ -573,7 +583,7 @@ class RetryQuota(Guard):
 
     def describe(self) -> dict:
         return {"guard": self.kind, "capacity": self.capacity, "cost": self.cost,
-                "timeout_cost": self.timeout_cost, "refund": self.refund}
+                "throttle_cost": self.throttle_cost, "timeout_cost": self.timeout_cost, "refund": self.refund}
 
 
 class Guards(Guard):

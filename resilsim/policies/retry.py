@@ -152,6 +152,10 @@ class RetryAfter(Wait):
     def __call__(self, attempt, previous, rng):
         return self.fallback(attempt, previous, rng)
 
+    def honour(self, hint: float, attempt: int, previous: float, rng) -> float:
+        """The wait, in seconds, when the server's hint is ``hint`` seconds: the hint itself."""
+        return hint
+
     def describe(self):
         return {**self.fallback.describe(), "retry_after": True}
 
@@ -233,6 +237,10 @@ class RetryPolicy:
         if not 0.0 <= self.retry_probability <= 1.0:
             raise ValueError(f"retry_probability must be between 0 and 1, got {self.retry_probability}")
 
+    #: Whether this policy reads the API's documented error body (a hint sent only there reaches it).
+    #: A class attribute, not a field: libraries read headers, resilsim's own policies the body too.
+    reads_body = True
+
     def plan(self, code) -> CodePlan:
         """Resolve what this policy does with ``code`` (an ErrorCode-like object), once per code.
 
@@ -282,6 +290,12 @@ class RetryPolicy:
         return d
 
 
+def without_hint(plan: CodePlan) -> CodePlan:
+    """``plan`` for a client that never sees the server's hint: a wait for the reset fails, backoff as usual."""
+    action = FAIL if plan.action == AFTER_RESET else plan.action
+    return CodePlan(action, plan.wait, plan.stop, False)
+
+
 def _action(code) -> int:
     advice = code.advice
     if advice == "reauth":
@@ -309,7 +323,7 @@ def decide(plan: CodePlan, reauth_delay: float, attempt: int, elapsed: float, pr
             return Decision(False, outcome="failed")
         wait = retry_after
     elif plan.honours_retry_after and retry_after is not None and retry_after <= plan.wait.max_hint:
-        wait = retry_after
+        wait = plan.wait.honour(retry_after, attempt, previous_wait, rng)
     else:
         wait = plan.wait(attempt, previous_wait, rng)
     if plan.stop(attempt, elapsed, wait):

@@ -7,7 +7,7 @@ duration is in seconds; every rate is per second unless it says otherwise.
 """
 from __future__ import annotations
 
-from typing import Annotated, Literal, Union
+from typing import Annotated, Any, Literal, Union
 
 import numpy as np
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr, StrictBool, \
@@ -280,6 +280,31 @@ class TierLocks(Model):
     code: str = Field("ANALYTICS_1702", description="code answered (TIER_FEATURE_LOCKED)")
 
 
+class RetryAfterSpec(Model):
+    """What a refusal (rate limit, quota, credits) tells the client about when to come back.
+
+    No seed document promises a Retry-After or a reset time, so the default
+    sends none; a scenario that turns it on should say in a comment that it
+    is an assumption. A string is short for ``{send: ...}``.
+    """
+
+    send: Literal["none", "header", "body"] = Field(
+        "none", description="none; a Retry-After header (every client may read it); or the error body "
+                            "(only clients that read the API's documented body: doc presets, custom policies)")
+    value: Literal["reset", "fixed"] = Field(
+        "reset", description="reset: seconds until the window resets (or the quota period ends); fixed: `seconds`")
+    seconds: PosFloat | None = Field(None, description="the fixed hint, seconds (value: fixed)")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _short(cls, v):
+        return {"send": v} if isinstance(v, str) else v
+
+    @model_validator(mode="after")
+    def _fixed_needs_seconds(self):
+        if (self.value == "fixed") != (self.seconds is not None):
+            raise ValueError("give seconds exactly when value is fixed")
+        return self
 #: Operations a service may have (the recorder keeps an operation's index in 16 bits).
 MAX_OPERATIONS = 10_000
 
@@ -296,6 +321,8 @@ class Service(Model):
     load_latency: LoadLatency | None = None
     shed: Shed | None = None
     reject_cost: NonNegFloat = Field(0.0, description="mean service times a worker spends on each refused attempt")
+    retry_after: RetryAfterSpec = Field(default_factory=RetryAfterSpec,
+                                        description="what refusals tell clients about when to come back")
 
     def rate_limits(self) -> list[RateLimit]:
         """The rate limiters, as a list (empty: none)."""
@@ -552,6 +579,9 @@ class RetrySpec(Model):
     reauth_delay: NonNegFloat = Field(0.5, description="seconds a token refresh takes")
     retry_probability: Probability = Field(1.0, description="a failure the policy would retry is retried with "
                                                             "this probability (0..1), else the request gives up")
+    urllib3: dict[str, Any] | None = Field(
+        None, description="urllib3.util.Retry arguments (and method: GET/POST...); urllib3's own code decides "
+                          "every retry (resilsim.policies.adapters.from_urllib3); no other retry field with it")
 
     @field_validator("jitter_amount")
     @classmethod
@@ -559,6 +589,20 @@ class RetrySpec(Model):
         # v · U(1 − amount, 1 + amount) would be a negative wait.
         if info.data.get("jitter") == "proportional" and v > 1:
             raise ValueError("is a fraction for proportional jitter; give at most 1")
+        return v
+
+    @field_validator("urllib3")
+    @classmethod
+    def _urllib3_alone(cls, v, info):
+        # A field check (declared last, so info.data holds the others), so the message names retry.urllib3.
+        if v is None:
+            return v
+        fields = cls.model_fields
+        others = [k for k, given in info.data.items() if given != fields[k].get_default(call_default_factory=True)]
+        if others:
+            raise ValueError(f"urllib3 takes the whole retry policy from urllib3; drop {', '.join(others)}")
+        from ..policies.adapters import from_urllib3
+        from_urllib3(v)  # urllib3's own refusal (or the missing extra), as one sentence
         return v
 
 
@@ -626,6 +670,8 @@ class QuotaGuard(Model):
     capacity: PosFloat = Field(500, description="tokens at the start and at most")
     cost: NonNegFloat = Field(5, description="tokens a retry costs")
     timeout_cost: NonNegFloat = Field(10, description="tokens a retry after a timeout costs")
+    throttle_cost: NonNegFloat | None = Field(None, description="tokens a retry after a throttle (429) costs; "
+                                                                "default: cost (botocore 1.44: cost 14, throttle 5)")
     refund: NonNegFloat = Field(1, description="tokens a success without retry gives back (a successful retry refunds its cost)")
 
 

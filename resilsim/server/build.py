@@ -11,9 +11,16 @@ import math
 import numpy as np
 
 from .faults import Incident
+from .hints import RetryAfterHint
 from .incidents import expand
 from .limiters import Scoped, make_limiter
 from .quota import Admission, Auth, Credits, Quota
+
+
+def build_retry_after(scenario) -> RetryAfterHint:
+    """The :class:`RetryAfterHint` of the scenario's ``service.retry_after`` (default: no hint)."""
+    spec = scenario.service.retry_after
+    return RetryAfterHint(spec.send, spec.seconds if spec.value == "fixed" else None)
 
 
 def tenant_tiers(scenario) -> tuple[list[str], list[int]]:

@@ -9,7 +9,7 @@ import simpy
 
 from ..catalog import ErrorCode, load_catalog
 from ..errors import ScenarioError
-from ..policies.retry import OnCodes
+from ..policies.retry import OnCodes, without_hint
 from ..records import SRC_AUTH, SRC_LIMITER, SRC_QUOTA, SRC_REQUEST, RunRecord
 from ..rng import BlockRandom, resolve_seed, spawn_streams
 from ..catalog.codes import first_member
@@ -51,7 +51,7 @@ def code_table(scenario: Scenario, catalog) -> list:
 def _api_side(scenario, catalog, index: dict, ops: list, streams, clients) -> tuple:
     """The scenario's API-side protections (resilsim.server): ``(limiter, rate_limit_code, ServiceOptions)``
     for the service; the clients get their tenants and arrival-rate changes when the scenario has them."""
-    from ..server.build import build_admission, build_auth, make_gate, tenant_tiers
+    from ..server.build import build_admission, build_auth, build_retry_after, make_gate, tenant_tiers
     svc, cl = scenario.service, scenario.clients
     _configure_arrivals(cl.arrival, clients)
     admission = build_admission(scenario, catalog, index, ops,
@@ -80,7 +80,8 @@ def _api_side(scenario, catalog, index: dict, ops: list, streams, clients) -> tu
         load_alpha=load.alpha if load else 0.0, load_power=load.power if load else 1.0,
         discipline=q.discipline, lifo_above=q.lifo_above,
         codel_target=q.codel_target if codel else math.inf, codel_interval=q.codel_interval if codel else math.inf,
-        shed_load=svc.shed.load if svc.shed else math.inf, reject_s=svc.reject_cost * mean_service)
+        shed_load=svc.shed.load if svc.shed else math.inf, reject_s=svc.reject_cost * mean_service,
+        retry_after=build_retry_after(scenario))
     return limiter, rate_limit_code, options
 
 
@@ -183,6 +184,8 @@ def _run_one(scenario: Scenario, seed, strategy, catalog, codes: list, index: di
     recorder = new_recorder(record, scenario, expected)
 
     plans = [policy.plan(c) for c in codes]
+    if scenario.service.retry_after.send == "body" and not policy.reads_body:
+        plans = [without_hint(p) for p in plans]  # the hint is in a body this client does not read
     timeout_plan = policy.plan(CLIENT_TIMEOUT)
     # The strategy's own timeout and deadline (or its library preset's) over the scenario's (scenario.build_strategy).
     timeout, deadline = strategy.client_limits(scenario.clients)

@@ -48,6 +48,9 @@ class ServiceOptions:
     shed_load: float = math.inf
     #: seconds of a worker's time each refused attempt costs (0: refusing is free)
     reject_s: float = 0.0
+    #: ``hint(wait) -> seconds | None``: the Retry-After a refusal carries, from the protection's own wait
+    #: (:class:`resilsim.server.RetryAfterHint`); None: the protection's wait as it is
+    retry_after: Callable | None = None
 
     def __post_init__(self):
         if self.discipline not in _DISCIPLINES:
@@ -155,6 +158,9 @@ class Service:
         # not free, a worker spends reject_s on it.
         att.code = code
         att.source = source
+        hint = self.opt.retry_after
+        if hint is not None and att.retry_after is not None:
+            att.retry_after = hint(att.retry_after)
         refused = self.refused
         refused.count += 1
         cost = self.opt.reject_s

@@ -154,15 +154,18 @@ SAMPLES = [
                              "backoff", family=True)),
     ("counters", ErrorCode("-1000", 500, "Unknown", "Unhandled internal error",
                            "An unknown error occurred. Please contact the support.",
-                           "Retry with exponential backoff; report if persists", "backoff")),
+                           "Retry with exponential backoff; report if persists", "backoff",
+                           assumed=("http", "category"))),
     ("counters", ErrorCode("-2010", 400, "UnknownCounterType", "Validation / domain errors",
-                           "The counter type does not exist.", "Adjust client logic", "never")),
+                           "The counter type does not exist.", "Adjust client logic", "never",
+                           assumed=("http", "category"))),
     ("counters", ErrorCode("-2030", 400, "DisplayNameInvalidLength", "Validation / domain errors",
-                           "The display name must be between 5 and 40 characters long.", "", "never")),
+                           "The display name must be between 5 and 40 characters long.", "", "never",
+                           assumed=("http", "category"))),
     ("counters", ErrorCode("HTTP_429", 429, "RateLimited", "Rate limit exceeded", "Rate limit exceeded",
-                           "Backoff 1s,2s,4s,8s.. max 30s", "backoff")),
+                           "Backoff 1s,2s,4s,8s.. max 30s", "backoff", assumed=("name", "body"))),
     ("counters", ErrorCode("HTTP_401", 401, "Unauthorized", "Missing or invalid bearer token",
-                           "Missing or invalid bearer token", "", "reauth")),
+                           "Missing or invalid bearer token", "", "reauth", assumed=("name", "body"))),
 ]
 
 
@@ -308,9 +311,19 @@ def test_unknown_code_error_names_close_codes(analytics, counters):
 def test_iteration_and_frame(analytics):
     assert list(analytics) == list(analytics.codes)
     frame = analytics.to_frame()
-    assert list(frame.columns) == ["code", "http", "name", "category", "advice", "message", "resolution"]
+    assert list(frame.columns) == ["code", "http", "name", "category", "advice", "message", "resolution", "assumed"]
+    assert (frame["assumed"] == "").all()  # every analytics field is the seed's word
     assert len(frame) == 52 and frame.loc[0, "code"] == "ANALYTICS_1000"
     assert frame["http"].dtype.kind == "i"
+
+
+def test_guesses_are_marked_as_assumptions():
+    counters = load_catalog("counters").to_frame().set_index("code")["assumed"]
+    assert counters["-1000"] == "http, category, overload_code, timeout_code"
+    assert counters["HTTP_429"] == "name, body" and counters["HTTP_401"] == "name, body"
+    assert all(counters[c].startswith("http, category") for c in counters.index if not c.startswith("HTTP_"))
+    nano = load_catalog("nanostream").to_frame().set_index("code")["assumed"]
+    assert nano["104XXX"] == "overload_code, timeout_code" and (nano.drop("104XXX") == "").all()
 
 
 def test_repr_html(analytics):
@@ -473,13 +486,17 @@ BAD = [
     (_replace("    name: Slow\n", ""), "codes[0].name: required field is missing"),
     (_replace("    advice: after_window\n", "    advice: after_window\n    adivce: never\n"),
      "codes[0].adivce: unknown field; did you mean advice? allowed: code, http, name, category, message, "
-     "resolution, advice, family"),
+     "resolution, advice, assumed, family"),
+    (_replace("advice: after_window", "advice: after_window\n    assumed: [htp]"),
+     "codes[0].assumed[0]: 'htp' is not one of http, name, category, message, resolution, advice, body"),
+    (_replace("title: My API", "title: My API\nassumed: [overload]"),
+     "assumed[0]: 'overload' is not one of rate_limit_code, quota_code, overload_code, timeout_code, auth_code"),
     (_replace("body: counters", "body: xml"), "body: 'xml' is not one of analytics, nanostream, counters"),
     (_replace("title: My API\n", ""), "title: required field is missing"),
     (_replace("title: My API", "titel: My API"),
      "titel: unknown field; did you mean title? allowed: api, title, source, body, rate_limit_code, quota_code, "
      "overload_code, "
-     "timeout_code, auth_code, codes, statuses"),
+     "timeout_code, auth_code, assumed, codes, statuses"),
     (_replace("message: Slow down", "message: no"), "codes[0].message: False must be a string"),
     (_replace('rate_limit_code: "-7"', 'rate_limit_code: "-8"'),
      "rate_limit_code: '-8' is not a code of this catalog; closest: -7"),
@@ -493,7 +510,7 @@ BAD = [
      " body: empty}\n",
      "statuses[0].body: must be a mapping (the JSON body) or null (an empty body)"),
     (_replace("codes:\n", "codes: []\nx:\n"), "x: unknown field; allowed: api, title, source, body, "
-     "rate_limit_code, quota_code, overload_code, timeout_code, auth_code, codes, statuses"),
+     "rate_limit_code, quota_code, overload_code, timeout_code, auth_code, assumed, codes, statuses"),
     ("api: mine\ntitle: t\nbody: counters\ncodes: []\n", "codes: must be a non-empty list of error codes"),
     ("api: [unclosed\n", "not valid YAML (expected ',' or ']', but got '<stream end>' at line 2)"),
     ("- just\n- a list\n", "a catalog file must be a mapping with the fields api, title, body, codes"),
@@ -506,7 +523,8 @@ BAD = [
      "codes[0].family: 'yes' must be true or false"),
     (MINIMAL + "statuses:\n  - {code: HTTP_429, http: 429, name: U, category: c, message: m, advice: never,"
      " family: true}\n",
-     "statuses[0].family: unknown field; allowed: code, http, name, category, message, resolution, advice, body"),
+     "statuses[0].family: unknown field; allowed: code, http, name, category, message, resolution, advice, assumed, "
+     "body"),
     (MINIMAL.replace('"-7"', "HTTP_429") + "statuses:\n  - {code: HTTP_429, http: 429, name: U, category: c, "
      "message: m, advice: never}\n",
      "statuses[0].code: 'HTTP_429' duplicates codes[0].code"),

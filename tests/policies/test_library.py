@@ -57,14 +57,15 @@ def retried(p, c, retry_after=None):
 
 # ---------------------------------------------------------------- registry
 
-NAMES = ["stamina", "urllib3", "urllib3-backoff", "grpc", "envoy", "finagle", "aws-standard", "aws-adaptive",
-         "resilience4j", "sre-book"]
+NAMES = ["stamina", "urllib3", "urllib3-backoff", "grpc", "envoy", "envoy-budget", "finagle", "aws-standard",
+         "aws-standard-2020", "aws-adaptive", "resilience4j", "sre-book"]
 
 
 @pytest.mark.parametrize("name", NAMES)
 def test_every_preset_is_registered_named_and_cites_its_source(name):
     p = library_preset(name)
     assert isinstance(p, LibraryPreset) and p.name == name and p.policy.name == name
+    assert p.library and p.version  # each preset names the library and the release it follows
     assert len(p.source) > 20 and "(" in p.source  # names the library and the file or page
     first, second = p.guards(), p.guards()
     assert all(a is not b for a, b in zip(first, second))  # a fresh state per call
@@ -73,7 +74,7 @@ def test_every_preset_is_registered_named_and_cites_its_source(name):
     assert back.policy == p.policy and [g.describe() for g in back.guards()] == [g.describe() for g in first]
 
 
-def test_registry_has_exactly_the_ten_presets():
+def test_registry_has_exactly_the_twelve_presets():
     assert list(LIBRARY) == NAMES
 
 
@@ -163,21 +164,23 @@ def test_urllib3_backoff_forcelist_and_retry_after():
 GRPC_NOMINAL = [0.1, 0.2, 0.4]
 
 
-def test_grpc_schedule_bounds_of_plus_minus_20_percent():
+def test_grpc_schedule_is_full_jitter_under_the_capped_exponential():
+    # gRFC A6 "Exponential Backoff": random(0, min(initialBackoff·multiplier^(n−1), maxBackoff))
     p = library_preset("grpc")
     lo, outcome = schedule(p, code(503), Const(0.0))
-    assert lo == pytest.approx([0.08, 0.16, 0.32]) and outcome == "gave_up"  # 4 attempts
+    assert lo == [0.0, 0.0, 0.0] and outcome == "gave_up"  # 4 attempts
     hi, _ = schedule(p, code(503), Const(TOP))
-    assert hi == pytest.approx([0.12, 0.24, 0.48])
+    assert hi == pytest.approx(GRPC_NOMINAL)
     long = library_preset("grpc", max_attempts=5, initial_backoff=0.3)
     mid, _ = schedule(long, code(503), Const(0.5))
-    assert mid == pytest.approx([0.3, 0.6, 1.0, 1.0])  # maxBackoff 1 s, before jitter
+    assert mid == pytest.approx([0.15, 0.3, 0.5, 0.5])  # maxBackoff 1 s caps before the jitter
     rng = random.Random(7)
     ratios = [w / nominal for _ in range(2000)
               for w, nominal in zip(schedule(p, code(503), rng)[0], GRPC_NOMINAL)]
-    assert all(0.8 <= r <= 1.2 for r in ratios)
-    # 6000 uniform draws: the extremes come within 1% of the bounds (P(miss) ≈ e^-60 per side).
-    assert min(ratios) < 0.804 and max(ratios) > 1.196
+    assert all(0.0 <= r <= 1.0 for r in ratios)
+    # 6000 uniform draws: the mean is 1/2 within 5 standard errors (sd 1/sqrt(12·6000) ≈ 0.0037).
+    assert abs(sum(ratios) / len(ratios) - 0.5) < 5 * 0.0037
+    assert min(ratios) < 0.01 and max(ratios) > 0.99
 
 
 def test_grpc_attempts_clamped_to_5_and_at_least_2():
@@ -199,7 +202,7 @@ def test_grpc_pushback_is_the_servers_retry_after():
     p = library_preset("grpc")
     assert p.policy.decide(code(503), attempt=1, elapsed=0, retry_after=3.0, rng=Const(0.5)).wait == 3.0
     q = library_preset("grpc", pushback=False)
-    assert q.policy.decide(code(503), attempt=1, elapsed=0, retry_after=3.0, rng=Const(0.5)).wait == 0.1
+    assert q.policy.decide(code(503), attempt=1, elapsed=0, retry_after=3.0, rng=Const(0.5)).wait == 0.05
 
 
 def test_grpc_retry_throttling_10_tokens_ratio_0_1():
@@ -215,14 +218,18 @@ def test_grpc_retry_throttling_10_tokens_ratio_0_1():
 
 # ---------------------------------------------------------------- Envoy
 
-def test_envoy_backoff_25ms_250ms_full_jitter():
+ENVOY_CAPS = [0.025, 0.05, 0.1, 0.2, 0.25, 0.25]
+
+
+def test_envoy_backoff_25ms_doubling_to_250ms_full_jitter():
+    # backoff_strategy.cc JitteredExponentialBackOffStrategy: U(0, interval), the interval doubling from 25 ms to 250 ms
     p = library_preset("envoy", num_retries=6)
     top, outcome = schedule(p, code(503), Const(TOP))
-    assert top == pytest.approx([0.025, 0.075, 0.175, 0.25, 0.25, 0.25]) and outcome == "gave_up"
+    assert top == pytest.approx(ENVOY_CAPS) and outcome == "gave_up"
     assert schedule(p, code(503), Const(0.0))[0] == [0.0] * 6
     rng = random.Random(3)
     for _ in range(500):
-        for w, bound in zip(schedule(p, code(503), rng)[0], [0.025, 0.075, 0.175, 0.25, 0.25, 0.25]):
+        for w, bound in zip(schedule(p, code(503), rng)[0], ENVOY_CAPS):
             assert 0.0 <= w <= bound
 
 
@@ -236,30 +243,28 @@ def test_envoy_defaults_one_retry_5xx_route_timeout_15s():
     assert p.policy.decide(code(503), attempt=1, elapsed=14.9, rng=Const(TOP)).retry
 
 
-def test_envoy_budget_20_percent_min_3():
-    (b,) = library_preset("envoy").guards()
-    assert isinstance(b, ConcurrencyBudget) and (b.percent, b.min_retries) == (0.2, 3)
-    for _ in range(50):
+def retries_allowed(b, active):
+    """How many retries ``b`` lets into flight beside ``active`` first attempts."""
+    for _ in range(active):
         b.on_attempt_start(0, False)
     n = 0
     while b.allow_retry(0):
         b.on_attempt_start(0, True)
         n += 1
-    assert n == 13  # a retry while r < 0.2·(50 + r), i.e. r < 12.5: r = 0 … 12
+    return n
 
 
-# ---------------------------------------------------------------- Finagle
+def test_envoy_circuit_breaker_3_concurrent_retries_and_no_budget_by_default():
+    (b,) = library_preset("envoy").guards()
+    assert isinstance(b, ConcurrencyBudget) and (b.percent, b.min_retries) == (0.0, 3)
+    assert retries_allowed(b, 50) == 3  # max_retries 3 whatever the traffic
 
-def test_finagle_budget_floor_ratio_and_ttl():
-    p = library_preset("finagle")
-    assert schedule(p, code(503), Const(0.5))[0] == [0.0] * 20  # no requeue backoff, 20 retries at most
-    (b,) = p.guards()
-    assert isinstance(b, RatioBudget)
-    assert sum(b.allow_retry(0.0) for _ in range(150)) == 100  # reserve: 10 retries/s × 10 s
-    for _ in range(50):
-        b.allow_request(1.0)  # 50 requests deposit 20%: 10 retries
-    assert sum(b.allow_retry(1.0) for _ in range(50)) == 10
-    assert sum(b.allow_retry(11.0) for _ in range(150)) == 100  # everything before t = 1 s expired
+
+def test_envoy_budget_20_percent_min_3():
+    (b,) = library_preset("envoy-budget").guards()
+    assert isinstance(b, ConcurrencyBudget) and (b.percent, b.min_retries) == (0.2, 3)
+    assert retries_allowed(b, 50) == 13  # a retry while r < 0.2·(50 + r), i.e. r < 12.5: r = 0 … 12
+    assert library_preset("envoy-budget").policy.stop == library_preset("envoy").policy.stop
 
 
 def test_finagle_retries_what_the_catalog_allows():
@@ -269,38 +274,72 @@ def test_finagle_retries_what_the_catalog_allows():
 
 # ---------------------------------------------------------------- AWS standard
 
-def test_aws_standard_full_jitter_base_1_cap_20():
-    p = library_preset("aws-standard", max_attempts=8)
+def test_aws_standard_full_jitter_base_50ms_or_1s_for_throttles_cap_20():
+    p = library_preset("aws-standard", max_attempts=12)
     half, outcome = schedule(p, code(503), Const(0.5))
-    assert half == pytest.approx([0.5, 1, 2, 4, 8, 10, 10]) and outcome == "gave_up"
+    assert half == pytest.approx([0.025 * 2 ** k for k in range(9)] + [10, 10]) and outcome == "gave_up"
+    throttled, _ = schedule(p, code(429), Const(0.5))
+    assert throttled == pytest.approx([0.5, 1, 2, 4, 8, 10, 10, 10, 10, 10, 10])
     rng = random.Random(11)
     for _ in range(300):
         for n, w in enumerate(schedule(p, code(503), rng)[0], start=1):
-            assert 0.0 <= w <= min(2 ** (n - 1), 20)
-    assert schedule(library_preset("aws-standard"), code(503), Const(0.5))[0] == [0.5, 1.0]  # 3 attempts
+            assert 0.0 <= w <= min(0.05 * 2 ** (n - 1), 20)
+    assert schedule(library_preset("aws-standard"), code(503), Const(0.5))[0] == [0.025, 0.05]  # 3 attempts
+
+
+def test_aws_standard_2020_base_1s_for_every_error():
+    p = library_preset("aws-standard-2020", max_attempts=8)
+    for c in (code(503), code(429)):
+        half, outcome = schedule(p, c, Const(0.5))
+        assert half == pytest.approx([0.5, 1, 2, 4, 8, 10, 10]) and outcome == "gave_up"
 
 
 def test_aws_standard_retries_transient_throttles_and_timeouts():
+    for name in ("aws-standard", "aws-standard-2020"):
+        p = library_preset(name)
+        assert all(retried(p, code(s)) for s in (500, 502, 503, 504, 429)) and retried(p, TIMEOUT)
+        assert not any(retried(p, code(s)) for s in (400, 401, 403, 404, 501))
+        # a standard Retry-After header is not botocore's x-amz-retry-after: ignored
+        assert p.policy.decide(code(503), attempt=1, elapsed=0, retry_after=5.0, rng=Const(0.5)).retry
+        assert p.attempt_timeout == 60.0
     p = library_preset("aws-standard")
-    assert all(retried(p, code(s)) for s in (500, 502, 503, 504, 429)) and retried(p, TIMEOUT)
-    assert not any(retried(p, code(s)) for s in (400, 401, 403, 404, 501))
-    assert p.policy.decide(code(503), attempt=1, elapsed=0, retry_after=5.0, rng=Const(0.5)).wait == 0.5
-    assert p.attempt_timeout == 60.0
+    assert p.policy.decide(code(503), attempt=1, elapsed=0, retry_after=5.0, rng=Const(0.5)).wait == 0.025
 
 
-def test_aws_quota_500_tokens_costs_and_refunds():
+def test_aws_x_amz_retry_after_raises_the_delay_at_most_5s_above_the_backoff():
+    p = library_preset("aws-standard", amz_retry_after=True)
+    d = p.policy.decide
+    assert d(code(503), attempt=1, elapsed=0, retry_after=3.0, rng=Const(0.5)).wait == 3.0
+    assert d(code(503), attempt=1, elapsed=0, retry_after=9.0, rng=Const(0.5)).wait == pytest.approx(5.025)
+    assert d(code(429), attempt=2, elapsed=0, retry_after=0.1, rng=Const(0.5)).wait == 1.0  # never below t
+
+
+def test_aws_quota_500_tokens_14_per_retry_5_per_throttle():
     (q,) = library_preset("aws-standard").guards()
     assert isinstance(q, RetryQuota)
-    assert sum(q.allow_retry(0.0) for _ in range(150)) == 100  # 500 / 5
-    assert q.tokens == 0
+    assert sum(q.allow_retry(0.0) for _ in range(150)) == 35  # 500 // 14
+    assert q.tokens == 10
     q.on_result(0.0, True, False)  # success without retry: +1
-    assert q.tokens == 1 and not q.allow_retry(0.0)
+    assert q.tokens == 11 and not q.allow_retry(0.0)
     (t,) = library_preset("aws-standard").guards()
-    assert sum(t.allow_retry(0.0, timeout=True) for _ in range(100)) == 50  # 500 / 10
+    assert sum(t.allow_retry(0.0, timeout=True) for _ in range(100)) == 35  # a timeout costs 14 too
+    (th,) = library_preset("aws-standard").guards()
+    n = 0
+    for _ in range(150):
+        th.on_result(0.0, False, False, False, True)  # the simulator tells the throttle before asking
+        n += th.allow_retry(0.0)
+    assert n == 100  # 500 / 5
     (r,) = library_preset("aws-standard").guards()
     assert r.allow_retry(0.0)
     r.on_result(0.0, True, True)  # success after a retry refunds its cost
     assert r.tokens == 500
+
+
+def test_aws_2020_quota_5_per_retry_10_per_timeout():
+    (q,) = library_preset("aws-standard-2020").guards()
+    assert sum(q.allow_retry(0.0) for _ in range(150)) == 100  # 500 / 5
+    (t,) = library_preset("aws-standard-2020").guards()
+    assert sum(t.allow_retry(0.0, timeout=True) for _ in range(100)) == 50  # 500 / 10
 
 
 # ---------------------------------------------------------------- AWS adaptive and the CUBIC limiter
@@ -316,7 +355,8 @@ def test_aws_adaptive_guards_limiter_first():
     p = library_preset("aws-adaptive")
     lim, q = p.guards()
     assert isinstance(lim, ClientRateLimiter) and isinstance(q, RetryQuota)
-    assert schedule(p, code(503), Const(0.5))[0] == [0.5, 1.0]
+    assert schedule(p, code(503), Const(0.5))[0] == [0.025, 0.05]
+    assert q.describe() == library_preset("aws-standard").guards()[0].describe()
 
 
 def test_cubic_limiter_off_until_the_first_throttle():

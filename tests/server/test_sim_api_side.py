@@ -47,22 +47,63 @@ def test_fixed_window_limiter_answers_rate_limit_code_429():
     assert len(lim) > 0.3 * len(a)
 
 
-def test_rate_limit_retry_after_is_honoured_by_retry_after_strategies():
-    s = scen(service__rate_limit={"fixed_window": {"limit": 10, "window": 5}},
-             strategies={"ra": {"retry": {"wait": {"fixed": 0.01}, "retry_after": True, "stop": {"attempts": 3}}}})
-    r = resilsim.simulate(s, 2)
+RA_STRATEGY = {"ra": {"retry": {"wait": {"fixed": 0.01}, "retry_after": True, "stop": {"attempts": 3}}}}
+
+
+def retry_delays(r):
+    """(first attempts refused by the limiter, when their second attempt starts)."""
     a = r.attempts.sort_values(["request", "attempt"])
     first = a[(a.attempt == 1) & (a.source == "limiter")]
     second = a[a.attempt == 2].set_index("request")
-    retry_at = second.loc[first.request, "start"].to_numpy()
+    return first, second.loc[first.request, "start"].to_numpy()
+
+
+def test_rate_limit_retry_after_is_honoured_by_retry_after_strategies():
+    s = scen(service__rate_limit={"fixed_window": {"limit": 10, "window": 5}}, service__retry_after="header",
+             strategies=RA_STRATEGY)
+    first, retry_at = retry_delays(resilsim.simulate(s, 2))
     # Retry-After is the time to the next 5-s boundary: every retry lands exactly on one.
     assert len(retry_at) > 10
     assert np.allclose(retry_at % 5.0, 0.0, atol=1e-6) | np.allclose(retry_at % 5.0, 5.0, atol=1e-6)
     assert np.all(retry_at > first.end.to_numpy())
 
 
+def test_by_default_the_server_sends_no_retry_after():
+    # No seed promises one: the strategy falls back to its own 0.01 s wait.
+    first, retry_at = retry_delays(resilsim.simulate(
+        scen(service__rate_limit={"fixed_window": {"limit": 10, "window": 5}}, strategies=RA_STRATEGY), 2))
+    assert len(retry_at) > 10 and np.allclose(retry_at - first.end.to_numpy(), 0.01)
+
+
+def test_a_fixed_retry_after_is_the_same_for_every_refusal():
+    s = scen(service__rate_limit={"fixed_window": {"limit": 10, "window": 5}},
+             service__retry_after={"send": "header", "value": "fixed", "seconds": 1.5}, strategies=RA_STRATEGY)
+    first, retry_at = retry_delays(resilsim.simulate(s, 2))
+    assert len(retry_at) > 10 and np.allclose(retry_at - first.end.to_numpy(), 1.5)
+
+
+def test_a_retry_after_in_the_body_reaches_doc_policies_not_libraries():
+    strategies = {**RA_STRATEGY, "urllib3": {"retry": "urllib3"}}
+    limit = {"fixed_window": {"limit": 10, "window": 5}}
+    body = resilsim.simulate(scen(service__rate_limit=limit, service__retry_after="body", strategies=strategies), 2)
+    first, retry_at = retry_delays(body)
+    assert len(retry_at) > 10 and np.allclose(retry_at % 5.0, 0.0, atol=1e-6) | np.allclose(retry_at % 5.0, 5.0,
+                                                                                              atol=1e-6)
+    # urllib3 retries a 429 only when a Retry-After *header* is there: with the hint in the body, never.
+    a = body.attempts
+    assert (a[a.strategy == "urllib3"].attempt == 1).all()
+    header = resilsim.simulate(scen(service__rate_limit=limit, service__retry_after="header",
+                                    strategies=strategies), 2).attempts
+    assert (header[header.strategy == "urllib3"].attempt > 1).any()
+
+
+def test_retry_after_fixed_needs_seconds():
+    with pytest.raises(ScenarioError, match="give seconds exactly when value is fixed"):
+        load_scenario(scen(service__retry_after={"send": "header", "value": "fixed"}))
+
+
 def test_quota_exhaustion_and_after_reset():
-    s = scen(**{"service__quota": {"period": 20, "tiers": {"free": 30, "pro": None}},
+    s = scen(**{"service__quota": {"period": 20, "tiers": {"free": 30, "pro": None}}, "service__retry_after": "header",
                 "clients__tenants": {"free": 4, "pro": 1},
                 "strategies": {"docs": {"retry": "analytics-docs"}}, "clients__deadline": 60})
     r = resilsim.simulate(s, 3)
@@ -75,6 +116,19 @@ def test_quota_exhaustion_and_after_reset():
     assert later and np.allclose(np.asarray(later) % 20.0, 0.0, atol=1e-6)
     # 4 free tenants × 30 per 20 s: at most 120 free requests admitted per period, pro unlimited.
     assert len(q) > 0
+
+
+def test_without_a_hint_a_quota_refusal_is_not_waited_out():
+    # No Retry-After (the default): the docs' "wait for quota reset" has no time to wait for, so it fails.
+    s = scen(**{"service__quota": {"period": 20, "tiers": {"free": 30, "pro": None}},
+                "clients__tenants": {"free": 4, "pro": 1},
+                "strategies": {"docs": {"retry": "analytics-docs"}}, "clients__deadline": 60})
+    r = resilsim.simulate(s, 3)
+    refused = r.attempts[r.attempts.source == "quota"]
+    assert len(refused) > 0
+    ends = r.requests.set_index("request").loc[refused.request]
+    assert (ends.outcome == "failed").all() and (ends.code == "ANALYTICS_1700").all()
+    assert (refused.attempt == ends.attempts.to_numpy()).all()  # the refusal was the request's last attempt
 
 
 def test_tier_lock_credits_and_request_limits():
