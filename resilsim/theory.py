@@ -97,3 +97,41 @@ def ratio_budget_load(percent: float, min_per_s: float, ttl: float, client_rate:
     """
     high = 1.0 + percent + min_per_s / client_rate
     return high - 1.0 / (client_rate * ttl), high
+
+
+def admitted_share(limit_per_s: float, offered_per_s: float) -> float:
+    """The most a limit can let through of an offered load, as a share of it: min(1, limit ÷ offered).
+
+    A rate limit or quota admitting ``limit_per_s`` attempts per second caps
+    the share of ``offered_per_s`` requests per second that can succeed,
+    however the clients retry (a retry spends the same allowance).
+    """
+    if offered_per_s <= 0:
+        return 1.0
+    return min(1.0, limit_per_s / offered_per_s)
+
+
+def attempts_within(waits, deadline: float) -> int:
+    """Attempts a request can start within ``deadline`` seconds when the k-th retry waits ``waits[k-1]`` seconds.
+
+    Attempts are taken to answer at once, so the count is the most the
+    backoff schedule allows: attempt 1 at 0 s, attempt k + 1 at
+    waits[0] + ... + waits[k-1] seconds, counted while that is at most the deadline.
+    """
+    n, t = 1, 0.0
+    for w in waits:
+        t += w
+        if t > deadline:
+            break
+        n += 1
+    return n
+
+
+def incident_success_bound(failure: float, attempts: int, affected: float = 1.0) -> float:
+    """Success rate at most reachable during an incident: 1 − f^n on the ``affected`` share of requests.
+
+    ``failure`` is the share of attempts failing during the incident,
+    ``attempts`` the most attempts a request makes, ``affected`` the share of
+    requests whose operation the incident hits (the others are taken to succeed).
+    """
+    return affected * success_probability(failure, attempts) + (1.0 - affected)
