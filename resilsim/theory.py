@@ -111,22 +111,6 @@ def admitted_share(limit_per_s: float, offered_per_s: float) -> float:
     return min(1.0, limit_per_s / offered_per_s)
 
 
-def attempts_within(waits, deadline: float) -> int:
-    """Attempts a request can start within ``deadline`` seconds when the k-th retry waits ``waits[k-1]`` seconds.
-
-    Attempts are taken to answer at once, so the count is the most the
-    backoff schedule allows: attempt 1 at 0 s, attempt k + 1 at
-    waits[0] + ... + waits[k-1] seconds, counted while that is at most the deadline.
-    """
-    n, t = 1, 0.0
-    for w in waits:
-        t += w
-        if t > deadline:
-            break
-        n += 1
-    return n
-
-
 def incident_success_bound(failure: float, attempts: int, affected: float = 1.0) -> float:
     """Success rate at most reachable during an incident: 1 − f^n on the ``affected`` share of requests.
 
