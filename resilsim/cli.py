@@ -417,9 +417,28 @@ def _plan(args) -> int:
         print(p.evidence.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
     if getattr(args, "out", None):
         saved = save_plan(p, args.out, scenario=scenario, seed=args.seed,
-                          replications=args.replications)
+                          replications=args.replications, command=_plan_command(args))
         print(f"wrote {saved}; `resilsim report {args.out} -o report.html` makes the report")
     return 0
+
+
+def _plan_command(args) -> str:
+    """The ``resilsim plan`` command that reproduces this plan from the scenario.yaml written into --out
+    (overrides and the strategies kept are already in that file)."""
+    import shlex
+    words = ["resilsim", "plan", str(Path(args.out) / "scenario.yaml"), "--vary", args.vary, "--over", args.over]
+    for slo in args.slo:
+        words += ["--slo", slo]
+    words += ["--replications", str(args.replications), "--seed", str(args.seed)]
+    if args.direction != "min":
+        words += ["--direction", args.direction]
+    if args.window:
+        words += ["--window", args.window]
+    for text in args.precision:
+        words += ["--precision", text]
+    if args.precision:
+        words += ["--max-replications", str(args.max_replications)]
+    return shlex.join(words)
 
 
 def _report(args) -> int:

@@ -234,9 +234,9 @@ def plan(scenario, vary: str = "service.workers", over: tuple = (1, 64), slo: di
     limits = {}
     if "success_rate" in conds and conds["success_rate"][0].startswith(">"):
         for name, v in answers.items():
-            at = best.get(name, {}).get("success_rate", (None, hi if direction == "min" else lo))[1]
+            reached, at = best.get(name, {}).get("success_rate", (None, hi if direction == "min" else lo))
             found = binding_limits(load_scenario(base, overrides={vary: at}), name, window,
-                                   conds["success_rate"][1]) if v is None else []
+                                   conds["success_rate"][1], reached) if v is None else []
             if found:
                 limits[name] = [f"at {vary} = {at:g}, {f}" for f in found]
     return Plan(vary, tuple(over), direction, {k: f"{op}{t:g}" for k, (op, t) in conds.items()}, answers,
@@ -252,6 +252,10 @@ def _bar(progress: bool):
     return tqdm(unit="run", desc="plan")
 
 
+#: The least slack between a computed success bound and the success a simulation reached (see binding_limits).
+BOUND_SLACK = 0.005
+
+
 class _Least:
     """An rng whose every draw is 0: jittered waits at their least, for the most attempts a deadline allows."""
 
@@ -259,7 +263,8 @@ class _Least:
         return 0.0
 
 
-def binding_limits(scenario, strategy: str, window=None, target: float = 1.0) -> list[str]:
+def binding_limits(scenario, strategy: str, window=None, target: float = 1.0,
+                   reached: float | None = None) -> list[str]:
     """Sentences naming each limit that caps ``strategy``'s success rate over ``window`` below ``target``.
 
     Computed where the arithmetic allows (resilsim.theory), each bound an
@@ -274,7 +279,13 @@ def binding_limits(scenario, strategy: str, window=None, target: float = 1.0) ->
     - a global, per-tenant or per-client rate limit, or a quota, against the
       offered load: success ≤ admitted per second ÷ offered per second.
 
-    An empty list when no computed bound is below ``target``.
+    An empty list when no computed bound is below ``target``. With
+    ``reached`` (the best success rate the simulation reached), nothing is
+    reported when it meets ``target`` (the interval, not a limit, is what
+    failed), and a bound that ``reached`` exceeds by more than a tenth of the
+    bound's distance to ``target`` (at least ``BOUND_SLACK``) is left out:
+    the simulation got past it, so its assumptions do not hold there (e.g.
+    attempts queued during an incident served after it).
     """
     from ..catalog import load_catalog
     from ..policies.build import build_strategy
@@ -283,6 +294,11 @@ def binding_limits(scenario, strategy: str, window=None, target: float = 1.0) ->
     s = scenario
     w = window_of(s, window)
     length = w.end - w.start
+    if reached is not None and reached >= target:
+        return []  # the mean meets it: what stops this strategy is the interval, not a limit
+
+    def binds(bound: float) -> bool:
+        return bound < target and (reached is None or reached <= bound + max(BOUND_SLACK, (target - bound) / 10))
     out = []
     spec = s.strategies[strategy]
     st = build_strategy(spec, strategy, s.clients)
@@ -301,22 +317,16 @@ def binding_limits(scenario, strategy: str, window=None, target: float = 1.0) ->
         affected = sum(ops[n].weight for n in hit) / total_weight
         p = 1 - (1 - min(1.0, sum(rates.values()))) * (1 - background)
         code = catalog[max(rates, key=rates.get)]
-        n, elapsed, prev = 1, 0.0, 0.0
-        while True:
-            d = st.policy.decide(code, attempt=n, elapsed=elapsed, previous_wait=prev,
-                                 deadline=deadline if deadline is not None else float("inf"), rng=_Least())
-            if not d.retry or n >= 1000:
-                break
-            elapsed, prev, n = elapsed + d.wait, d.wait, n + 1
+        n, stopped = attempts_allowed(st, code, deadline)
         bound = theory.incident_success_bound(p, n, affected)
         why = {"deadline": f"the deadline of {deadline} s fits at most {n} attempts of the backoff schedule",
                "failed": f"1 attempt ({code.code} is not retried)"}.get(
-                   d.outcome, f"{n} attempt{'s' if n > 1 else ''} (the strategy's stop)")
+                   stopped, f"{n} attempt{'s' if n > 1 else ''} (the strategy's stop)")
         frac = (b - a) / length
-        if frac * bound + (1 - frac) < target:
+        if binds(frac * bound + (1 - frac)):
             on = "" if affected >= 1 else f" on the {affected:.0%} of requests its operations serve"
             during = "during the incident" if frac >= 1 - 1e-9 else f"over the window ({frac:.0%} of it in the incident)"
-            out.append(f"{why} against the {p:.0%} of attempts failing in incident {inc.name or f'at {inc.start:g} s'} "
+            out.append(f"{why} against {p:.0%} of attempts failing in incident {inc.name or f'at {inc.start:g} s'} "
                        f"cap success {during} at about {frac * bound + (1 - frac):.4g} "
                        f"(1 − {p:.2g}^{n}{on}), below the SLO's {target:g}")
     offered = _offered_rate(s, w)
@@ -329,7 +339,7 @@ def binding_limits(scenario, strategy: str, window=None, target: float = 1.0) ->
         scopes = _scopes(s, rl.per)
         limit = per_s * scopes
         share_ok = theory.admitted_share(limit, offered)
-        if share_ok < target:
+        if binds(share_ok):
             who = "" if rl.per == "global" else f" ({per_s:g}/s per {rl.per} × {scopes} {rl.per}s)"
             out.append(f"the rate limit of {limit:g} attempts/s{who} against {offered:g} requests/s offered caps "
                        f"success at {share_ok:.4g}, below the SLO's {target:g}")
@@ -338,16 +348,31 @@ def binding_limits(scenario, strategy: str, window=None, target: float = 1.0) ->
         tenants = s.clients.tenants or {"default": 1}
         per_s = sum(q.tiers.get(t, 0) * k for t, k in tenants.items()) / q.period
         share_ok = theory.admitted_share(per_s, offered)
-        if share_ok < target:
+        if binds(share_ok):
             out.append(f"the quota ({per_s:.4g} requests/s over a {q.period:g} s period, all tenants) against "
                        f"{offered:g} requests/s offered caps success at {share_ok:.4g}, below the SLO's {target:g}")
     return out
 
 
-def _deadline_stopped(policy, code, n: int, elapsed: float, prev: float, deadline: float) -> bool:
-    """Whether the attempt after the n-th was refused by the deadline (not by the attempt cap or advice)."""
-    d = policy.decide(code, attempt=n, elapsed=elapsed, previous_wait=prev, deadline=deadline, rng=_Least())
-    return d.outcome == "deadline"
+def attempts_allowed(strategy, code, deadline: float | None) -> tuple[int, str]:
+    """The most attempts a request of ``strategy`` (a built :class:`resilsim.policies.build.Strategy`) makes
+    when every attempt answers ``code`` (an ErrorCode), and why it stops.
+
+    Waits are at their least (every jitter draw 0) and attempts answer at
+    once, so the count is the most the policy allows within ``deadline``
+    seconds (None: no deadline). The reason is ``"gave_up"`` (the policy's
+    stop), ``"deadline"`` or ``"failed"`` (the code is not retried); at most 1000.
+    """
+    n, elapsed, prev = 1, 0.0, 0.0
+    limit = deadline if deadline is not None else float("inf")
+    while True:
+        d = strategy.policy.decide(code, attempt=n, elapsed=elapsed, previous_wait=prev, deadline=limit,
+                                   rng=_Least())
+        if not d.retry:
+            return n, d.outcome
+        if n >= 1000:
+            return n, "gave_up"
+        elapsed, prev, n = elapsed + d.wait, d.wait, n + 1
 
 
 def _scopes(s, per: str) -> int:
@@ -460,13 +485,17 @@ def _best(evidence: pd.DataFrame, conds: dict, vary: str) -> dict:
 
 # ---------------------------------------------------------------- plan.json
 
-def save_plan(plan, out, scenario=None, seed=None, replications=None) -> Path:
+def save_plan(plan, out, scenario=None, seed=None, replications=None, command: str | None = None) -> Path:
     """Write ``plan`` (a :class:`resilsim.plan.Plan`) as ``plan.json`` into the directory ``out``; return its path.
 
     With ``scenario`` its YAML goes beside it as ``scenario.yaml``, so
     ``resilsim report out`` shows the scenario, strategies and answer.
+    ``command`` is the shell command that reproduces the plan (the report
+    shows it); the time it was saved (UTC) is kept as ``made``.
     JSON only: the report reads it back without evaluating anything.
     """
+    from datetime import datetime, timezone
+
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     ev = plan.evidence.astype(object).where(plan.evidence.notna(), None) if len(plan.evidence) else plan.evidence
@@ -474,7 +503,8 @@ def save_plan(plan, out, scenario=None, seed=None, replications=None) -> Path:
          "answers": plan.answers, "evidence": ev.to_dict("records"), "seed": seed, "replications": replications,
          "intervals": {k: [list(iv) for iv in v] for k, v in plan.intervals.items()}, "notes": plan.notes,
          "best": {k: {m: list(b) for m, b in v.items()} for k, v in plan.best.items()},
-         "window": plan.window, "limits": plan.limits}
+         "window": plan.window, "limits": plan.limits, "command": command,
+         "made": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}
     p = out / "plan.json"
     p.write_text(json.dumps(d, indent=1, default=_json_default), encoding="utf-8")
     if scenario is not None:

@@ -79,13 +79,13 @@ def test_sweep_and_plan_measure_the_window_they_are_given():
                window="incident:db-down")
     assert set(df["window"]) == {"incident db-down (40–60 s)"}
     assert (df.loc[df["strategy"] == "none", "success_rate"] < 0.05).all()
-    p = plan(outage(), vary="service.workers", over=(4, 8), slo={"success_rate": ">=0.99"}, replications=2,
+    p = plan(outage(), vary="service.workers", over=(8, 12), slo={"success_rate": ">=0.99"}, replications=2,
              executor="inprocess", window="incident:db-down")
     assert p.answers == {"none": None, "three": None}
     assert "over incident db-down (40–60 s)" in str(p)
     # Why not: the arithmetic of the attempt cap against a total outage.
     assert "1 attempt (the strategy's stop)" in p.limits["none"][0]
-    assert "3 attempts (the strategy's stop) against the 100% of attempts failing" in p.limits["three"][0]
+    assert "3 attempts (the strategy's stop) against 100% of attempts failing" in p.limits["three"][0]
     assert "why not:" in str(p)
 
 
@@ -132,3 +132,10 @@ def test_quota_against_offered_load():
                              clients={"arrival": {"poisson": {"rate": 50}}, "tenants": {"free": 3}}, faults={}))
     found = binding_limits(s, "none", None, 0.9)
     assert len(found) == 1 and "quota (30 requests/s" in found[0] and "caps success at 0.6" in found[0]
+
+
+def test_a_bound_the_simulation_got_past_explains_nothing():
+    s = load_scenario(outage(faults={"incidents": [{"name": "flaky", "start": 40, "duration": 20,
+                                                    "code": "ANALYTICS_1900", "rate": 0.6}]}))
+    assert binding_limits(s, "three", "incident:flaky", 0.99, reached=0.78)  # at the bound 0.784: it binds
+    assert binding_limits(s, "three", "incident:flaky", 0.99, reached=0.85) == []
