@@ -201,8 +201,7 @@ def _assumptions(s) -> str:
         slow = f"; service {inc.slowdown:g}× slower" if inc.slowdown != 1 else ""
         where = f" on operations using {inc.dependency}" if inc.dependency else ""
         label = inc.name or f"incident {k}"
-        source = (f"a library incident named after the documentation's hint; timing and rate: {own}" if inc.name
-                  and _library_incident(inc.name) else f"{own}; codes and advice: {doc}")
+        source = f"timing and rate: {own}; codes and advice: {doc}"
         rows.append((f"incident: {label}", f"{inc.start:g}–{inc.start + inc.duration:g} s: {rates or 'no errors'}"
                      f"{where}{slow}", source))
     c = s.clients
@@ -211,11 +210,6 @@ def _assumptions(s) -> str:
     body = "".join(f"<tr><th>{html.escape(a)}</th><td>{html.escape(b)}</td><td>{html.escape(c)}</td></tr>"
                    for a, b, c in rows)
     return (f"<table class='first'><tr><th>assumption</th><th>value</th><th>from</th></tr>{body}</table>")
-
-
-def _library_incident(name: str) -> bool:
-    from .server.incidents import LIBRARY
-    return name in LIBRARY
 
 
 def strategies_table(s) -> pd.DataFrame:
@@ -585,8 +579,9 @@ def recommendation(plan) -> str:
     answered = {k: v for k, v in plan.answers.items() if v is not None}
     over = plan.window or "the run after the warm-up"
     if not answered:
-        text = (f"No strategy meets the SLO anywhere in [{plan.over[0]}, {plan.over[1]}] over {over}; more "
-                f"{plan.vary} alone will not get there.")
+        text = f"No strategy meets the SLO anywhere in [{plan.over[0]}, {plan.over[1]}] over {over}."
+        if all(plan.limits.get(k) for k in plan.answers):
+            text += f" A computed limit caps every strategy below it: more {plan.vary} alone will not get there."
         partial = {k: v for k, v in plan.intervals.items() if v}
         for name, runs in partial.items():
             shown = ", ".join(f"{a:g}" if a == b else f"{a:g}–{b:g}" for a, b in runs)
@@ -598,7 +593,9 @@ def recommendation(plan) -> str:
             text += f" The closest is {name}: success {best:.4g} at {plan.vary} = {at:g}."
             if plan.limits.get(name):
                 text += f" Why: {plan.limits[name][0]}."
-        return text + " Change the retry settings, the limit that binds, or the SLO."
+            else:
+                text += f" No computed limit explains it: a wider range of {plan.vary} may reach the SLO."
+        return text + " Otherwise change the retry settings, the limit that binds, or the SLO."
     pick = min if plan.direction == "min" else max
     value = pick(answered.values())
     tied = [k for k, v in answered.items() if v == value]

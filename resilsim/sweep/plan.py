@@ -28,7 +28,8 @@ import pandas as pd
 from ..errors import ResilsimError, ScenarioError
 from ..metrics import SLO_METRICS
 from ..result import window_of
-from ..scenario import Scenario, dump_scenario, load_scenario
+from ..scenario import Scenario, dump_scenario, given_fields, load_scenario
+from .grid import as_grid, check_grid
 from .run import init_worker, sweep
 from .stats import aggregate
 
@@ -168,6 +169,7 @@ def plan(scenario, vary: str = "service.workers", over: tuple = (1, 64), slo: di
         raise ScenarioError(f"max_replications must be a whole number of at least replications ({replications}), "
                             f"got {max_replications!r}", path="max_replications")
 
+    check_grid(given_fields(base), as_grid({vary: [lo, hi]}))  # a bad key fails before any bar or run
     own = executor is None
     ex = ProcessPoolExecutor(max_workers=workers, initializer=init_worker) if own else executor
     bar = _bar(progress)
