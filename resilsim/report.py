@@ -169,10 +169,11 @@ def _advice(api: str, code: str) -> str:
     return f"{c.code} {c.name} (HTTP {c.http}; documented advice: {c.advice})"
 
 
-def _assumptions(s) -> str:
-    """The scenario's assumptions that drive an answer, one row each, with where each comes from."""
+def _assumptions(s, varied: str = "") -> str:
+    """The scenario's assumptions that drive an answer, one row each, with where each comes from;
+    ``varied``: what the question varies (its rows show the scenario's own value)."""
     own, doc = "the scenario's own", "the API's documentation"
-    rows = []
+    rows = [("varied", f"{varied}; the rows below give the scenario's value of it", "the question")] if varied else []
     p = s.clients.arrival.poisson
     load = f"Poisson, {p.rate:g} requests/s" + "".join(
         f"; {c.rate:g}/s from {c.start:g} s for {c.duration:g} s" for c in p.changes)
@@ -205,8 +206,8 @@ def _assumptions(s) -> str:
         rows.append((f"incident: {label}", f"{inc.start:g}–{inc.start + inc.duration:g} s: {rates or 'no errors'}"
                      f"{where}{slow}", source))
     c = s.clients
-    rows.append(("client limits", f"attempt timeout {c.timeout if c.timeout else 'none'} s, request deadline "
-                 f"{c.deadline if c.deadline else 'none'} s", own))
+    rows.append(("client limits", f"attempt timeout {f'{c.timeout:g} s' if c.timeout else 'none'}, request "
+                 f"deadline {f'{c.deadline:g} s' if c.deadline else 'none'}", own))
     body = "".join(f"<tr><th>{html.escape(a)}</th><td>{html.escape(b)}</td><td>{html.escape(c)}</td></tr>"
                    for a, b, c in rows)
     return (f"<table class='first'><tr><th>assumption</th><th>value</th><th>from</th></tr>{body}</table>")
@@ -256,7 +257,7 @@ def strategies_table(s) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _first_screen_tail(s, command: str, made: str | None, extra_limits: list[str] = ()) -> list[str]:
+def _first_screen_tail(s, command: str, made: str | None, extra_limits: list[str] = (), varied: str = "") -> list[str]:
     """Assumptions, strategies, limits of the model, the command that reproduces it, version and time."""
     from datetime import datetime, timezone
 
@@ -264,7 +265,7 @@ def _first_screen_tail(s, command: str, made: str | None, extra_limits: list[str
     now = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     out = []
     if s is not None:
-        out.append("<h2>Assumptions that drive it</h2>" + _assumptions(s))
+        out.append("<h2>Assumptions that drive it</h2>" + _assumptions(s, varied))
         out.append("<h3>Strategies</h3><div class='first'>" + _table(strategies_table(s), index=False) + "</div>")
     lim = "".join(f"<li>{html.escape(x)}</li>" for x in [*extra_limits, *MODEL_LIMITS])
     out.append(f"<h2>Limits of the model</h2><ul class='tight'>{lim}</ul>")
@@ -617,7 +618,7 @@ def recommendation(plan) -> str:
             + "; ".join(margins) + ".")
     others = [f"{k} {'none in range' if v is None else f'{v:g}'}" for k, v in plan.answers.items() if k != name]
     if others:
-        text += " The others need: " + ", ".join(others) + "."
+        text += (" The others need: " if plan.direction == "min" else " The others reach: ") + ", ".join(others) + "."
     if row.get("few_replications"):
         text += " Fewer than 5 replications stand behind this interval: rerun with more before committing."
     if plan.notes.get(name):
@@ -668,7 +669,8 @@ def plan_report(path: Path, plan) -> tuple[str, list[str]]:
         body.append(f"<p>{html.escape(s.description)}</p>")
     body.append(_plan_section(plan, f"{name} · seed {seed}", name))
     command = meta.get("command") or _plan_command_from(plan, path, meta)
-    body += _first_screen_tail(s, command, meta.get("made"))
+    body += _first_screen_tail(s, command, meta.get("made"),
+                               varied=f"{plan.vary} over [{plan.over[0]}, {plan.over[1]}]")
     body.append(_plan_evidence(plan, f"{name} · seed {seed}"))
     if s is not None:
         body.append("<h2>Scenario</h2><details><summary>the scenario file as planned</summary><pre>"
