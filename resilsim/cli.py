@@ -109,21 +109,29 @@ def _add_sweep_parsers(sub) -> None:
     sw.add_argument("--seed", type=non_negative_int, default=None, help="root seed (default 0)")
     sw.add_argument("--warmup", choices=("scenario", "mser5"), default="scenario",
                     help="measure from the scenario's warm-up or the MSER-5 detected one")
-    sw.add_argument("--no-progress", action="store_true")
+    sw.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _add_scenario_options(sw)
 
     pl = sub.add_parser("plan", help="least capacity (or most load) meeting an SLO, per strategy")
     pl.add_argument("scenario", help="scenario YAML file")
     pl.add_argument("--vary", required=True, metavar="KEY", help="dotted key to vary, e.g. service.workers")
     pl.add_argument("--over", required=True, metavar="LO,HI", help="range searched, e.g. 1,64 (ints bisect over integers)")
     pl.add_argument("--slo", action="append", required=True, metavar="METRIC<=X",
-                    help="e.g. success_rate>=0.999 or p99_s<=2 (repeatable)")
-    pl.add_argument("--replications", type=positive_int, default=5)
+                    help="e.g. 'success_rate>=0.999' or 'p99_s<=2', quoted for the shell (repeatable)")
+    pl.add_argument("--replications", type=positive_int, default=5, help="replications per value tried (default 5)")
+    pl.add_argument("--precision", action="append", default=[], metavar="METRIC=HALFWIDTH",
+                    help="add replications until every 95%% interval of METRIC is this narrow, e.g. "
+                         "success_rate=0.005 (repeatable)")
+    pl.add_argument("--max-replications", type=positive_int, default=40,
+                    help="cap on replications per value with --precision (default 40)")
     pl.add_argument("--direction", choices=("min", "max"), default="min",
                     help="min: least value meeting the SLO (capacity); max: largest (load)")
     pl.add_argument("--seed", type=non_negative_int, default=0)
     pl.add_argument("--workers", type=positive_int, default=None)
     pl.add_argument("--out", type=folder, default=None, metavar="DIR",
                     help="also write plan.json and scenario.yaml into DIR, for `resilsim report DIR`")
+    pl.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _add_scenario_options(pl)
 
     rp = sub.add_parser("report", help="write one self-contained HTML report of a run or sweep directory")
     rp.add_argument("path", help="a `resilsim run --out` or `resilsim sweep --out` directory")
@@ -137,6 +145,17 @@ def _add_sweep_parsers(sub) -> None:
     ft.add_argument("--curve-out", default=None, metavar="CSV",
                     help="where to write the arrival curve (default: beside the log, LOG.curve.csv)")
     ft.add_argument("--operation", default="op", help="the operation name in the fragment (default: op)")
+
+
+def _add_scenario_options(p) -> None:
+    """--set, --strategy and --window, shared by ``sweep`` and ``plan``."""
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a scenario field before the grid, e.g. --set duration=600 (repeatable)")
+    p.add_argument("--strategy", action="append", default=None, metavar="NAME",
+                   help="only this strategy of the scenario (repeatable)")
+    p.add_argument("--window", default=None, metavar="WINDOW",
+                   help="what the metrics measure: run (after the warm-up; default), incident:NAME, "
+                        "incident:all, or START,END in seconds")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -359,19 +378,22 @@ def _sweep(args) -> int:
         grid[k.strip()] = _values(v, "--grid")
     if args.sample:
         grid = _sampled_grid(args, grid, args.seed if args.seed is not None else definition.get("seed", 0))
-    scenario = load_scenario(Path(definition["scenario"]), overrides=definition.get("overrides") or None)
+    scenario = _scenario_for(Path(definition["scenario"]), args.overrides, args.strategy,
+                             first=definition.get("overrides") or None)
     executor = "inprocess" if args.inprocess else (args.dask if args.dask not in (None, "local") else
                                                    ("dask" if args.dask == "local" else None))
     df = sweep(scenario, grid, replications=args.replications if args.replications is not None else definition.get("replications", 1),
                seed=args.seed if args.seed is not None else definition.get("seed", 0), executor=executor,
                workers=args.workers, store=args.out, progress=not args.no_progress,
                zipped=args.zip or bool(definition.get("zip")), warmup="mser5" if args.warmup == "mser5" else None,
-               force_workers=args.force_workers)
+               force_workers=args.force_workers, window=args.window)
     agg = aggregate(df)
     failed = df.loc[df["status"] == "failed", "run_id"].nunique() if "status" in df else 0
     cut = df.loc[df["status"] == "truncated", "run_id"].nunique() if "status" in df else 0
     with pd.option_context("display.width", 250, "display.max_columns", 40):
         cols = [c for c in agg.columns if not c.endswith(("_ci_low", "_ci_high")) and c != "point"]
+        if len(df) and "window" in df:
+            print(f"measured over: {', '.join(df['window'].dropna().unique())}")
         print(agg[cols].to_string(index=False, float_format=lambda v: f"{v:.4g}"))
     print(f"{df['run_id'].nunique() if len(df) else 0} runs in {args.out}/ ({failed} failed, {cut} truncated); "
           f"load with resilsim.load_sweep({str(args.out)!r})")
@@ -382,6 +404,25 @@ def _sweep(args) -> int:
               file=sys.stderr)
         return 3
     return 0
+
+
+def _scenario_for(path: Path, overrides: list, strategies: list | None, first=None):
+    """The scenario at ``path`` with overrides applied (``first``, a sweep definition's, then ``overrides``,
+    KEY=VALUE strings) and only ``strategies`` kept (None: all)."""
+    from .errors import ScenarioError
+    from .scenario import given_fields, load_scenario, with_overrides
+    scenario = load_scenario(path, overrides=first)
+    if overrides:
+        scenario = with_overrides(scenario, overrides)
+    if not strategies:
+        return scenario
+    unknown = [name for name in strategies if name not in scenario.strategies]
+    if unknown:
+        raise ScenarioError(f"unknown strategy {unknown[0]!r}; the scenario has {', '.join(scenario.strategies)}",
+                            source=str(path), path="--strategy")
+    data = given_fields(scenario)
+    data["strategies"] = {name: data["strategies"][name] for name in dict.fromkeys(strategies)}
+    return load_scenario(data)
 
 
 def _sampled_grid(args, grid: dict, seed: int):
@@ -418,17 +459,46 @@ def _plan(args) -> int:
         raise ScenarioError(f"--over {args.over!r} must look like LO,HI, e.g. 1,64",
                             path="--over")
     lo, hi = bounds
-    scenario = load_scenario(Path(args.scenario))
+    precision = {}
+    for text in args.precision:
+        metric, _, width = text.partition("=")
+        try:
+            precision[metric.strip()] = float(width)
+        except ValueError:
+            raise ScenarioError(f"--precision {text!r} must look like METRIC=HALFWIDTH, e.g. success_rate=0.005",
+                                path="--precision") from None
+    scenario = _scenario_for(Path(args.scenario), args.overrides, args.strategy)
     p = plan(scenario, vary=args.vary, over=(lo, hi), slo=args.slo,
-             replications=args.replications, direction=args.direction, seed=args.seed, workers=args.workers)
+             replications=args.replications, direction=args.direction, seed=args.seed, workers=args.workers,
+             precision=precision, max_replications=max(args.max_replications, args.replications),
+             window=args.window, progress=not args.no_progress)
     print(p)
     with pd.option_context("display.width", 250, "display.max_columns", 40):
         print(p.evidence.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
     if getattr(args, "out", None):
         saved = save_plan(p, args.out, scenario=scenario, seed=args.seed,
-                          replications=args.replications)
+                          replications=args.replications, command=_plan_command(args))
         print(f"wrote {saved}; `resilsim report {args.out} -o report.html` makes the report")
     return 0
+
+
+def _plan_command(args) -> str:
+    """The ``resilsim plan`` command that reproduces this plan from the scenario.yaml written into --out
+    (overrides and the strategies kept are already in that file)."""
+    import shlex
+    words = ["resilsim", "plan", str(Path(args.out) / "scenario.yaml"), "--vary", args.vary, "--over", args.over]
+    for slo in args.slo:
+        words += ["--slo", slo]
+    words += ["--replications", str(args.replications), "--seed", str(args.seed)]
+    if args.direction != "min":
+        words += ["--direction", args.direction]
+    if args.window:
+        words += ["--window", args.window]
+    for text in args.precision:
+        words += ["--precision", text]
+    if args.precision:
+        words += ["--max-replications", str(args.max_replications)]
+    return shlex.join(words)
 
 
 def _report(args) -> int:

@@ -36,6 +36,8 @@ METRICS: dict[str, Metric] = {m.name: m for m in (
     Metric("mean_attempts", "", "attempts per request", 0.0, None, "lower", "attempts sent per request"),
     Metric("amplification", "", "attempts per request", 0.0, None, "lower",
            "attempts sent ÷ requests offered"),
+    Metric("peak_amplification", "", "peak attempts per request (10 s)", 0.0, None, "lower",
+           "the most attempts sent ÷ requests offered over any 10 s of the window"),
     Metric("goodput_rps", "1/s", "goodput (successful requests/s)", 0.0, None, "higher",
            "successful requests per second"),
     Metric("wasted_s", "s", "wasted service time (s)", 0.0, None, "lower",
@@ -47,7 +49,8 @@ METRICS: dict[str, Metric] = {m.name: m for m in (
 )}
 
 #: The metrics an SLO may name (``plan``): the per-request outcomes a review sets targets on.
-SLO_METRICS = ("success_rate", "p50_s", "p95_s", "p99_s", "amplification", "goodput_rps", "mean_attempts")
+SLO_METRICS = ("success_rate", "p50_s", "p95_s", "p99_s", "amplification", "peak_amplification", "goodput_rps",
+               "mean_attempts", "recovery_s")
 
 
 def label(name: str) -> str:

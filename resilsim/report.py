@@ -35,11 +35,16 @@ margin-top:1.6em}
 table{border-collapse:collapse;font-size:.85em;margin:.5em 0;font-variant-numeric:tabular-nums}
 th,td{border:1px solid #ccc;padding:.25em .55em;text-align:right}th{background:#f0f0f0}
 td:first-child,th:first-child{text-align:left}
-pre{background:#f7f7f7;border:1px solid #ddd;padding:.6em;font-size:.8em;overflow-x:auto}
+pre{background:#f7f7f7;border:1px solid #ddd;padding:.6em;font-size:.8em;overflow-x:auto;white-space:pre-wrap;
+word-break:break-all}
 .wide{overflow-x:auto;max-width:100%}details summary{cursor:pointer;color:#555}
 figure{margin:1em 0}figure img{max-width:100%;border:1px solid #eee}
 figcaption{font-size:.85em;color:#555}
 .answer{background:#eef6ee;border-left:4px solid #4a4;padding:.5em 1em}
+.question{background:#f3f5fa;border-left:4px solid #57a;padding:.5em 1em}
+.warn{background:#fdf6e3;border-left:4px solid #c90;padding:.5em 1em}
+.first td,.first th{text-align:left;vertical-align:top}.first td{min-width:5em}
+ul.tight{margin:.3em 0;padding-left:1.3em}ul.tight li{margin:.1em 0}
 """
 
 
@@ -71,17 +76,202 @@ def _table(df: pd.DataFrame, index: bool = True) -> str:
 
 
 #: The run summary's columns, in two tables: the figures a review reads, then the outcome counts.
-KEY_COLUMNS = ("requests", "success_rate", "p50_s", "p95_s", "p99_s", "amplification", "goodput_rps",
-               "wasted_s", "recovery_s")
+KEY_COLUMNS = ("requests", "success_rate", "p50_s", "p95_s", "p99_s", "amplification", "peak_amplification",
+               "goodput_rps", "wasted_s", "recovery_s")
 
 
-def _summary_tables(summary: pd.DataFrame) -> str:
-    summary = summary.rename_axis(None)  # no separate header row for the index name
-    key = [c for c in KEY_COLUMNS if c in summary]
-    rest = [c for c in summary.columns if c not in key and c != "mean_attempts"]
-    out = _table(summary[key])
-    if rest:
-        out += "<p class='meta'>Final outcome of each measured request:</p>" + _table(summary[rest])
+def run_recommendation(summary: pd.DataFrame) -> str:
+    """One paragraph on a run's summary: the strategy with the best success and the cheapest one near it."""
+    if summary.empty or summary["success_rate"].isna().all():
+        return "No request was measured: lengthen the run or its window."
+    best = summary["success_rate"].idxmax()
+    top = summary.loc[best]
+    text = (f"{best} has the highest success rate, {top['success_rate']:.4g}, at {top['amplification']:.3g} "
+            f"attempts per request (peak {_fmt(top.get('peak_amplification'), 3)}) and p99 {_fmt(top['p99_s'], 3)} s.")
+    near = summary[(summary["success_rate"] >= top["success_rate"] - 0.01) & (summary.index != best)]
+    if len(near):
+        cheap = near["amplification"].idxmin()
+        if near.at[cheap, "amplification"] < top["amplification"] - 0.05:
+            text += (f" {cheap} comes within one point ({near.at[cheap, 'success_rate']:.4g}) at "
+                     f"{near.at[cheap, 'amplification']:.3g} attempts per request: the lighter load on the API "
+                     "for about the same success.")
+    if "recovery_s" in summary:
+        stuck = [str(n) for n, v in summary["recovery_s"].items() if pd.isna(v)]
+        if stuck:
+            text += f" Never recovered before the run ended: {', '.join(stuck)}."
+    return text
+
+
+def _only(s, names: list):
+    """Scenario ``s`` with only the strategies ``names``."""
+    from .scenario import given_fields, load_scenario
+    data = given_fields(s)
+    data["strategies"] = {n: data["strategies"][n] for n in names}
+    return load_scenario(data)
+
+
+def _summary_tables(summary: pd.DataFrame, key: bool = True) -> str:
+    """The summary's key figures (``key``), or its other columns (the outcome counts)."""
+    summary = _never(summary.rename_axis(None))  # no separate header row for the index name
+    cols = [c for c in KEY_COLUMNS if c in summary]
+    if key:
+        return _table(summary[cols])
+    rest = [c for c in summary.columns if c not in cols and c != "mean_attempts"]
+    return ("<h2>Outcomes</h2><p class='meta'>Final outcome of each measured request:</p>" + _table(summary[rest])
+            if rest else "")
+
+
+def _fmt(v, digits: int = 4) -> str:
+    """A number for a sentence: 4 significant digits, "–" for NaN."""
+    return "–" if v is None or (isinstance(v, float) and v != v) else f"{v:.{digits}g}"
+
+
+def _interval(row, metric: str) -> str:
+    """``mean [low, high]`` of ``metric`` in an aggregated row (the mean alone without an interval)."""
+    mean, lo, hi = (row.get(metric), row.get(f"{metric}_ci_low"), row.get(f"{metric}_ci_high"))
+    if metric == "recovery_s" and (mean is None or pd.isna(mean)):
+        return "never"
+    if lo is None or hi is None or pd.isna(lo) or pd.isna(hi):
+        return _fmt(mean)
+    high = "never" if hi == float("inf") else _fmt(hi)
+    return f"{_fmt(mean)} [{_fmt(lo)}, {high}]"
+
+
+def _never(df: pd.DataFrame) -> pd.DataFrame:
+    """``df`` with a time to recover that is missing written "never" (a run that did not recover)."""
+    if "recovery_s" not in df:
+        return df
+    df = df.copy()
+    df["recovery_s"] = [("never" if pd.isna(v) else f"{v:.4g}") for v in df["recovery_s"]]
+    return df
+
+
+# ---------------------------------------------------------------- the first screen: assumptions, limits, reproduce
+
+#: What the model leaves out, for every report's first screen.
+MODEL_LIMITS = (
+    "Arrivals are Poisson at the scenario's rates (with its rate changes); real traffic is burstier.",
+    "Faults strike each attempt independently at the scenario's rates; an incident's start, length and "
+    "failure rate are assumptions about the next incident, not measurements of it.",
+    "One pool of identical workers behind the API's limits; no network delay beyond the service time, "
+    "no client-side CPU or connection limits, no autoscaling.",
+    "Intervals (95 %) cover the spread between replications of the model, not the error of the model itself.",
+)
+
+
+def _advice(api: str, code: str) -> str:
+    """``CODE NAME (advice: ...)`` from the API's catalog (its documentation), or the code alone."""
+    from .catalog import load_catalog
+    try:
+        c = load_catalog(api)[code]
+    except Exception:  # a code the catalog does not list: show it as given
+        return code
+    return f"{c.code} {c.name} (HTTP {c.http}; documented advice: {c.advice})"
+
+
+def _assumptions(s, varied: str = "") -> str:
+    """The scenario's assumptions that drive an answer, one row each, with where each comes from;
+    ``varied``: what the question varies (its rows show the scenario's own value)."""
+    own, doc = "the scenario's own", "the API's documentation"
+    rows = [("varied", f"{varied}; the rows below give the scenario's value of it", "the question")] if varied else []
+    p = s.clients.arrival.poisson
+    load = f"Poisson, {p.rate:g} requests/s" + "".join(
+        f"; {c.rate:g}/s from {c.start:g} s for {c.duration:g} s" for c in p.changes)
+    rows.append(("load", load, own))
+    svc = s.service
+    q = svc.queue
+    qt = getattr(q, "timeout", None)
+    rows.append(("capacity", f"{svc.workers} workers; queue limit {getattr(q, 'limit', None) or 'none'}, "
+                 f"queue timeout {f'{qt:g} s' if qt else 'none'}", own))
+    ops = "; ".join(f"{n} (weight {o.weight:g})" for n, o in svc.operations.items())
+    rows.append(("operations", ops, own))
+    for rl in svc.rate_limits():
+        kind = rl.kinds()[0]
+        spec = getattr(rl, kind)
+        what = (f"token bucket {spec.rate:g}/s, burst {spec.burst:g}" if kind == "token_bucket"
+                else f"{kind.replace('_', ' ')} {spec.limit} per {spec.window:g} s")
+        rows.append(("rate limit", f"{what}, per {rl.per}", f"{own} (the refusal code and its Retry-After: {doc})"))
+    if svc.quota is not None:
+        tiers = ", ".join(f"{t}: {v if v is not None else 'unlimited'}" for t, v in svc.quota.tiers.items())
+        rows.append(("quota", f"per tenant per {svc.quota.period:g} s: {tiers}", own))
+    for code, rate in s.faults.background.items():
+        rows.append(("background errors", f"{rate:.3g} of attempts answer {_advice(s.api, code)}",
+                     f"rate: {own}; code and advice: {doc}"))
+    for k, inc in enumerate(s.faults.incidents, 1):
+        rates = "; ".join(f"{r:.0%} of attempts answer {_advice(s.api, c)}" for c, r in inc.all_rates().items())
+        slow = f"; service {inc.slowdown:g}× slower" if inc.slowdown != 1 else ""
+        where = f" on operations using {inc.dependency}" if inc.dependency else ""
+        label = inc.name or f"incident {k}"
+        source = f"timing and rate: {own}; codes and advice: {doc}"
+        rows.append((f"incident: {label}", f"{inc.start:g}–{inc.start + inc.duration:g} s: {rates or 'no errors'}"
+                     f"{where}{slow}", source))
+    c = s.clients
+    rows.append(("client limits", f"attempt timeout {f'{c.timeout:g} s' if c.timeout else 'none'}, request "
+                 f"deadline {f'{c.deadline:g} s' if c.deadline else 'none'}", own))
+    body = "".join(f"<tr><th>{html.escape(a)}</th><td>{html.escape(b)}</td><td>{html.escape(c)}</td></tr>"
+                   for a, b, c in rows)
+    return (f"<table class='first'><tr><th>assumption</th><th>value</th><th>from</th></tr>{body}</table>")
+
+
+def strategies_table(s) -> pd.DataFrame:
+    """One row per strategy of scenario ``s``: its retry settings in words and where they come from.
+
+    ``attempts`` is the most attempts a request makes against the first
+    incident's code (else the first background code), waits at their least,
+    within the deadline (see :func:`resilsim.sweep.plan.attempts_allowed`).
+    """
+    from .catalog import load_catalog
+    from .policies.build import build_strategy, preset_source
+    from .sweep.plan import attempts_allowed
+
+    codes = [c for inc in s.faults.incidents for c in inc.all_rates()] + list(s.faults.background)
+    catalog = load_catalog(s.api)
+    code = catalog[codes[0]] if codes else None
+    rows = []
+    for name, spec in s.strategies.items():
+        st = build_strategy(spec, name, s.clients)
+        d = st.describe()
+        preset = spec.retry if isinstance(spec.retry, str) else spec.retry.preset
+        kind = preset_source(preset) if preset else None
+        source = ("the naive loop" if preset in ("none", "immediate") else
+                  "the API's documentation" if kind == "doc" else
+                  f"library preset {preset}" if kind == "library" else "the scenario's own")
+        if isinstance(spec.retry, str) and kind == "doc" and preset not in ("none", "immediate"):
+            waits = "per code, as the documentation says"
+        elif d.get("wait") in (None, "none"):
+            waits = "none"
+        else:
+            parts = [d["wait"]] + [f"{k.removeprefix('wait_')} {v:g}" for k, v in d.items()
+                                   if k.startswith("wait_") and isinstance(v, (int, float))]
+            waits = " ".join(parts) + (f", {d['jitter']} jitter" if d.get("jitter") not in (None, "none") else "")
+        timeout, deadline = st.client_limits(s.clients)
+        row = {"strategy": name, "retry": preset or "custom", "waits (s)": waits}
+        if code is not None:
+            n, why = attempts_allowed(st, code, deadline)
+            row[f"attempts on {code.code}"] = f"{n}" + (" (deadline)" if why == "deadline" else "")
+        row["guards"] = d.get("guards", "none")
+        row["timeout / deadline (s)"] = f"{timeout or '–'} / {deadline or '–'}"
+        row["from"] = source + ("; guards: the scenario's own" if spec.guards is not None
+                                 and source != "the scenario's own" else "")
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _first_screen_tail(s, command: str, made: str | None, extra_limits: list[str] = (), varied: str = "") -> list[str]:
+    """Assumptions, strategies, limits of the model, the command that reproduces it, version and time."""
+    from datetime import datetime, timezone
+
+    from . import __version__
+    now = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    out = []
+    if s is not None:
+        out.append("<h2>Assumptions that drive it</h2>" + _assumptions(s, varied))
+        out.append("<h3>Strategies</h3><div class='first'>" + _table(strategies_table(s), index=False) + "</div>")
+    lim = "".join(f"<li>{html.escape(x)}</li>" for x in [*extra_limits, *MODEL_LIMITS])
+    out.append(f"<h2>Limits of the model</h2><ul class='tight'>{lim}</ul>")
+    out.append(f"<h2>Reproduce</h2><pre>{html.escape(command)}</pre>"
+               f"<p class='meta'>resilsim {html.escape(__version__)} · "
+               + (f"computed {html.escape(made)} · " if made else "") + f"report made {now}</p>")
     return out
 
 
@@ -148,21 +338,29 @@ def run_report(path: Path) -> tuple[str, list[str]]:
     summary = _csv(path / "summary.csv", index_col=0)
     result = _run_result(path, meta)
     s = result.scenario
-    title = f"resilsim report: {s.name}"
+    title = f"Run report: {s.name}"
+    window = summary.attrs.get("window") or f"the run after the warm-up ({s.warmup:g}–{s.duration:g} s)"
     body = [f"<h1>{html.escape(title)}</h1>",
             f"<p class='meta'>api <b>{html.escape(s.api)}</b> · seed <b>{html.escape(str(result.seed))}</b> · "
-            f"{s.duration:g} s simulated, measured after a {s.warmup:g} s warm-up · "
-            f"{len(summary)} strategies</p>"]
+            f"{s.duration:g} s simulated · {len(summary)} strategies on the same random numbers</p>"]
     if s.description:
         body.append(f"<p>{html.escape(s.description)}</p>")
+    body.append(f"<div class='question'><p><b>Question.</b> How do the {len(summary)} strategies of "
+                f"<b>{html.escape(s.name)}</b> fare, measured over <b>{html.escape(window)}</b>?</p></div>")
     body.append("<h2>Summary</h2><p class='meta'>One simulation run (no replications, so no confidence "
                 "intervals: run a sweep with replications for those). Latencies in seconds, of successful "
-                "requests; amplification = attempts ÷ requests.</p>")
+                "requests; amplification = attempts ÷ requests; peak = the most attempts per request over any "
+                "10 s; time to recover \"never\": success did not come back before the run ended.</p>")
     body.append(_summary_tables(summary))
-    body.append("<h2>Strategies</h2><table><tr><th>strategy</th><th style='text-align:left'>policy</th></tr>"
-                + "".join(f"<tr><td>{html.escape(str(k))}</td><td style='text-align:left'>"
-                          f"{html.escape(_policy_text(v))}</td></tr>" for k, v in result.strategies.items())
-                + "</table>")
+    body.append(f"<div class='answer'><p><b>Recommendation.</b> {html.escape(run_recommendation(summary))}</p></div>")
+    kept = [n for n in summary.index if n in s.strategies]
+    shown = s if len(kept) == len(s.strategies) else _only(s, kept)
+    command = f"resilsim run {path / 'scenario.yaml'} --seed {result.seed} --out {path}" + "".join(
+        f" --strategy {n}" for n in kept if shown is not s)
+    body += _first_screen_tail(shown, command, meta.get("made"),
+                               ["One run of one seed: differences smaller than a few points may be noise; "
+                                "`resilsim sweep` with replications gives intervals."])
+    body.append(_summary_tables(summary, key=False))
     body.append("<h2>Charts</h2>")
     shade = "Grey: incident windows; hatched: load changes."
     if result.timeline is not None:
@@ -195,7 +393,9 @@ def run_report(path: Path) -> tuple[str, list[str]]:
 
 # ---------------------------------------------------------------- sweep directory
 
-METRICS = ("success_rate", "p99_s", "amplification", "goodput_rps")
+METRICS = ("success_rate", "p99_s", "amplification", "peak_amplification", "goodput_rps", "recovery_s")
+#: The metrics a one-parameter sweep report charts against the parameter.
+CHARTED = ("success_rate", "p99_s", "amplification", "goodput_rps")
 
 
 def sweep_report(path: Path, plan=None) -> tuple[str, list[str]]:
@@ -212,7 +412,9 @@ def sweep_report(path: Path, plan=None) -> tuple[str, list[str]]:
     sc = manifest.get("scenario", {})
     name = sc.get("name", "scenario")
     seed = manifest.get("seed", "?")
-    title = f"resilsim sweep report: {name}"
+    title = f"Sweep report: {name}"
+    window = (", ".join(runs["window"].dropna().unique()) if len(runs) and "window" in runs and
+              runs["window"].notna().any() else "the run after the warm-up")
     body = [f"<h1>{html.escape(title)}</h1>",
             f"<p class='meta'>api <b>{html.escape(str(sc.get('api', '?')))}</b> · root seed <b>{seed}</b> · "
             f"{manifest.get('replications', '?')} replications per point · "
@@ -227,24 +429,42 @@ def sweep_report(path: Path, plan=None) -> tuple[str, list[str]]:
     grid = manifest.get("grid", {})
     spec = grid.get("spec", {})
     if isinstance(spec, dict) and spec and all(isinstance(v, list) for v in spec.values()):
-        body.append(f"<h2>Grid</h2><p class='meta'>{html.escape(str(grid.get('kind', 'full')))} grid, "
-                    f"{len(grid.get('points') or [])} points</p><table>" + "".join(
-                        f"<tr><th>{html.escape(k)}</th><td style='text-align:left'>"
-                        f"{html.escape(', '.join(map(str, v)))}</td></tr>" for k, v in spec.items()) + "</table>")
+        varied = "; ".join(f"{k} over {', '.join(map(str, v))}" for k, v in spec.items())
     else:
-        body.append("<h2>Grid</h2><pre>" + html.escape(yaml.safe_dump(spec, sort_keys=False)) + "</pre>")
-    body.append("<h2>Strategies</h2><pre>" + html.escape(yaml.safe_dump(sc.get("strategies", {}),
-                                                                         sort_keys=False)) + "</pre>")
+        varied = f"{len(grid.get('points') or [])} sampled points of {', '.join(params) or 'the grid'}"
+    body.append(f"<div class='question'><p><b>Question.</b> How do the strategies of <b>{html.escape(name)}</b> "
+                f"fare as <b>{html.escape(varied)}</b>, measured over <b>{html.escape(window)}</b>?</p></div>")
     if plan is not None:
-        body.append(_plan_section(plan, f"{name} · seed {seed}"))
-    body.append("<h2>Summary with 95% confidence intervals</h2><p class='meta'>mean [low, high] over "
-                "replications (t-distribution, clipped to the metric's range: a success rate to [0, 1]); "
-                "latencies in seconds.</p>")
+        body.append(_plan_section(plan, f"{name} · seed {seed}", name))
+    else:
+        body.append("<h2>Summary</h2><p class='meta'>success rate per strategy and grid point: mean [95% CI] over "
+                    "replications.</p><div class='first'>" + _table(_success_grid(agg, params), index=False)
+                    + "</div>")
+        body.append(f"<div class='answer'><p><b>Recommendation.</b> "
+                    f"{html.escape(sweep_recommendation(agg, params))}</p></div>")
+    from .scenario import load_scenario
+    try:
+        scenario = load_scenario(sc)
+    except Exception:  # a manifest from another version: the report goes on without the assumptions
+        scenario = None
+    reps = manifest.get("replications")
+    command = ("python -c 'import json, resilsim; m = json.load(open(\"" + str(path / "manifest.json") + "\")); "
+               "resilsim.sweep(m[\"scenario\"], m[\"grid\"][\"points\"], "
+               f"replications={reps if isinstance(reps, int) else f'range({reps[0]}, {reps[1]})'}, seed=m[\"seed\"], "
+               f"common_seeds={bool(manifest.get('common_seeds'))}, window=m.get(\"window\"), "
+               f"warmup=m.get(\"warmup\"), store=\"{path}-again\")'")
+    few = bool(agg.get("few_replications", pd.Series([False])).any())
+    body += _first_screen_tail(scenario, command, None,
+                               ["Fewer than 5 replications stand behind some intervals: treat them as rough."]
+                               if few else [])
+    body.append("<h2>Every metric with 95% confidence intervals</h2><p class='meta'>mean [low, high] over "
+                f"replications, measured over {html.escape(window)} (success rate: a score interval inside [0, 1]; "
+                "other metrics: t-interval cut to the metric's range); latencies in seconds.</p>")
     body.append(_table(ci_table(agg), index=False))
     body.append("<h2>Charts</h2>")
     cap = f"{name} · root seed {seed} · bands: 95% CI"
     if len(params) == 1:
-        for m in METRICS:
+        for m in CHARTED:
             if m in agg:
                 body.append(_figure(f"{metrics.label(m)} against {params[0]}",
                                     lambda ax, m=m: plots.sweep_metric(
@@ -258,6 +478,33 @@ def sweep_report(path: Path, plan=None) -> tuple[str, list[str]]:
                                     sub, x=params[0], y=params[1], value="success_rate", ax=ax,
                                     label="request success rate", caption=cap), cap))
     return title, body
+
+
+def _success_grid(agg: pd.DataFrame, params: list[str]) -> pd.DataFrame:
+    """Rows: grid points; columns: strategies; cells: success rate mean [95% CI]."""
+    keys = params or ["point"]
+    rows = {}
+    for r in agg.to_dict("records"):
+        key = tuple(r[k] for k in keys)
+        rows.setdefault(key, dict(zip(keys, key)))[r["strategy"]] = _interval(r, "success_rate")
+    return pd.DataFrame(list(rows.values()))
+
+
+def sweep_recommendation(agg: pd.DataFrame, params: list[str]) -> str:
+    """One paragraph: the strategy with the highest mean success at most grid points, and its worst point."""
+    keys = params or ["point"]
+    best = agg.loc[agg.groupby(keys, dropna=False)["success_rate"].idxmax()]
+    wins = best["strategy"].value_counts()
+    name = wins.index[0]
+    mine = agg[agg["strategy"] == name]
+    worst = mine.loc[mine["success_rate"].idxmin()]
+    at = ", ".join(f"{k} = {worst[k]}" for k in keys)
+    text = (f"{name} has the highest mean success rate at {wins.iloc[0]} of {len(best)} grid points. Its worst "
+            f"point is {at}: success {_interval(worst, 'success_rate')}, amplification "
+            f"{_interval(worst, 'amplification')}.")
+    if bool(agg["few_replications"].any()):
+        text += " Fewer than 5 replications stand behind some intervals: add replications before deciding."
+    return text + " For the least capacity that meets an SLO, run `resilsim plan`."
 
 
 def ci_table(agg: pd.DataFrame, metrics=METRICS, digits: int = 4) -> pd.DataFrame:
@@ -284,56 +531,175 @@ def ci_table(agg: pd.DataFrame, metrics=METRICS, digits: int = 4) -> pd.DataFram
         lo = agg[f"{m}_ci_low"].to_numpy(float) if f"{m}_ci_low" in agg else [float("nan")] * len(agg)
         hi = agg[f"{m}_ci_high"].to_numpy(float) if f"{m}_ci_high" in agg else [float("nan")] * len(agg)
         lo, hi = clip(m, lo, hi)
-        show[m] = [f"{v:.{digits}g} [{a:.{digits}g}, {b:.{digits}g}]" if pd.notna(a) and pd.notna(b)
-                   else f"{v:.{digits}g}" for v, a, b in zip(mean, lo, hi)]
+        show[m] = ["never" if m == "recovery_s" and pd.isna(v) else
+                   f"{v:.{digits}g} [{a:.{digits}g}, {'never' if b == float('inf') else f'{b:.{digits}g}'}]"
+                   if pd.notna(a) and pd.notna(b) else f"{v:.{digits}g}" for v, a, b in zip(mean, lo, hi)]
     return show
 
 
-def _plan_section(plan, caption: str) -> str:
+def _plan_question(plan, name: str) -> str:
+    """The question a plan answers, in one sentence."""
+    want = "least" if plan.direction == "min" else "most"
+    slo = " and ".join(f"{k} {v}" for k, v in plan.slo.items())
+    over = plan.window or "the run after the warm-up"
+    return (f"What is the {want} <b>{html.escape(plan.vary)}</b> in [{plan.over[0]}, {plan.over[1]}] at which "
+            f"each strategy of <b>{html.escape(name)}</b> meets <b>{html.escape(slo)}</b>, measured over "
+            f"<b>{html.escape(over)}</b>, at the pessimistic 95% bound?")
+
+
+def _at(plan, strategy: str, value) -> dict:
+    """The evidence row of ``strategy`` at ``value`` of the varied key ({} when not tried)."""
+    ev = plan.evidence
+    if not len(ev) or plan.vary not in ev:
+        return {}
+    m = ev[(ev["strategy"] == strategy) & (ev[plan.vary] == value)]
+    return m.iloc[0].to_dict() if len(m) else {}
+
+
+def _answer_table(plan) -> str:
+    """Per strategy: the answer, each SLO metric there as mean [95% interval], the evidence, why not."""
+    rows = []
+    ev = plan.evidence
+    for name, v in plan.answers.items():
+        mine = ev[ev["strategy"] == name] if len(ev) else ev
+        where = v
+        if v is None and plan.best.get(name):
+            where = next(iter(plan.best[name].values()))[1]
+        row = _at(plan, name, where)
+        cells = {"strategy": name, plan.vary: ("none in range" if v is None else f"{v:g}")}
+        for m in plan.slo:
+            cells[m] = (_interval(row, m) + ("" if v is not None else f" at {where:g}")) if row else "–"
+        runs = "; ".join(f"{a:g}" if a == b else f"{a:g}–{b:g}" for a, b in plan.intervals.get(name, []))
+        n = row.get("n") if row else None
+        evidence = (f"{len(mine)} values tried, {int(n) if n is not None and n == n else '?'} replications there"
+                    + (" (few: rough interval)" if row and row.get("few_replications") else "")
+                    + (f"; meets at {runs}" if runs else "; meets nowhere"))
+        if plan.notes.get(name):
+            evidence += f"; {plan.notes[name]}" if v is not None else " (not at every value beyond: not monotone)"
+        cells["evidence"] = evidence
+        cells["why not"] = " ".join(plan.limits.get(name, [])) if v is None else ""
+        rows.append(cells)
+    df = pd.DataFrame(rows)
+    if not df["why not"].astype(bool).any():
+        df = df.drop(columns="why not")
+    df = df.rename(columns={m: f"{m} at the answer (else at its best): mean [95% CI]" for m in plan.slo})
+    return "<div class='first'>" + _table(df, index=False) + "</div>"
+
+
+def recommendation(plan) -> str:
+    """One paragraph: which strategy, what value of the varied key, with what margin (plain text)."""
+    answered = {k: v for k, v in plan.answers.items() if v is not None}
+    over = plan.window or "the run after the warm-up"
+    if not answered:
+        text = f"No strategy meets the SLO anywhere in [{plan.over[0]}, {plan.over[1]}] over {over}."
+        if all(plan.limits.get(k) for k in plan.answers):
+            text += f" A computed limit caps every strategy below it: more {plan.vary} alone will not get there."
+        partial = {k: v for k, v in plan.intervals.items() if v}
+        for name, runs in partial.items():
+            shown = ", ".join(f"{a:g}" if a == b else f"{a:g}–{b:g}" for a, b in runs)
+            text += (f" {name} meets it only at {plan.vary} = {shown}, not at every value beyond: usable only "
+                     f"if {plan.vary} stays there, and worth more replications first.")
+        bests = [(name, b["success_rate"]) for name, b in plan.best.items() if "success_rate" in b]
+        if bests and not partial:
+            name, (best, at) = max(bests, key=lambda x: x[1][0])
+            text += f" The closest is {name}: success {best:.4g} at {plan.vary} = {at:g}."
+            if plan.limits.get(name):
+                text += f" Why: {plan.limits[name][0]}."
+            else:
+                text += f" No computed limit explains it: a wider range of {plan.vary} may reach the SLO."
+        return text + " Otherwise change the retry settings, the limit that binds, or the SLO."
+    pick = min if plan.direction == "min" else max
+    value = pick(answered.values())
+    tied = [k for k, v in answered.items() if v == value]
+    name = max(tied, key=lambda k: _at(plan, k, value).get("success_rate", float("-inf")) or float("-inf"))
+    row = _at(plan, name, value)
+    from .sweep.plan import parse_slo
+
+    margins = []
+    for m, (op, thr) in parse_slo(plan.slo).items():
+        cond = plan.slo[m]
+        bound = row.get(f"{m}_ci_low" if op.startswith(">") else f"{m}_ci_high", row.get(m))
+        if bound is None or pd.isna(bound):
+            bound = row.get(m)
+        gap = (bound - thr) if op.startswith(">") else (thr - bound)
+        margins.append(f"{m} {_interval(row, m)} against {cond} (margin {gap:.3g} at the bound)")
+    verb = "provision" if plan.direction == "min" else "allow at most"
+    text = (f"Use {name} and {verb} {plan.vary} = {value:g}: every value tried from there to "
+            f"{plan.over[1] if plan.direction == 'min' else plan.over[0]} meets the SLO over {over}. There, "
+            + "; ".join(margins) + ".")
+    others = [f"{k} {'none in range' if v is None else f'{v:g}'}" for k, v in plan.answers.items() if k != name]
+    if others:
+        text += (" The others need: " if plan.direction == "min" else " The others reach: ") + ", ".join(others) + "."
+    if row.get("few_replications"):
+        text += " Fewer than 5 replications stand behind this interval: rerun with more before committing."
+    if plan.notes.get(name):
+        text += f" Note: {name} {plan.notes[name]}."
+    return text
+
+
+def _plan_section(plan, caption: str, name: str = "the scenario") -> str:
+    part = (f"<div class='question'><p><b>Question.</b> {_plan_question(plan, name)}</p></div>"
+            f"<h2>Planning answer</h2>{_answer_table(plan)}"
+            f"<div class='answer'><p><b>Recommendation.</b> {html.escape(recommendation(plan))}</p></div>")
+    return part
+
+
+def _plan_evidence(plan, caption: str) -> str:
+    if not len(plan.evidence):
+        return ""
+    over = plan.window or "the run after the warm-up"
+    ev = plan.evidence
+    shown = ev.copy()
+    for m in plan.slo:
+        if m in ev:
+            shown[m] = [_interval(r, m) for r in ev.to_dict("records")]
+            shown = shown.drop(columns=[c for c in (f"{m}_ci_low", f"{m}_ci_high") if c in shown])
     from . import plots
 
-    want = "least" if plan.direction == "min" else "most"
-    slo = ", ".join(f"{k} {v}" for k, v in plan.slo.items())
-    rows = "".join(f"<li><b>{html.escape(str(s))}</b>: {plan.vary} = "
-                   f"{v if v is not None else 'none in range'}</li>" for s, v in plan.answers.items())
-    part = (f"<h2>Planning answer</h2><div class='answer'><p>The {want} <b>{html.escape(plan.vary)}</b> in "
-            f"[{plan.over[0]}, {plan.over[1]}] meeting <b>{html.escape(slo)}</b> at the pessimistic 95% "
-            f"confidence bound:</p><ul>{rows}</ul></div>")
-    if len(plan.evidence):
-        part += _figure("Planning evidence", lambda ax: plots.plan_answer(plan, ax=ax, caption=caption), caption)
-        part += "<details open><summary>evidence</summary>" + _table(plan.evidence, index=False) + "</details>"
-    return part
+    return ("<h2>Evidence</h2>"
+            + _figure("Planning evidence", lambda ax: plots.plan_answer(plan, ax=ax, caption=caption), caption)
+            + f"<p class='meta'>Every value tried, per strategy, measured over {html.escape(over)}: mean "
+              "[95% CI]; meets = the pessimistic bound of every SLO metric meets it.</p>"
+            + _table(shown, index=False))
 
 
 def plan_report(path: Path, plan) -> tuple[str, list[str]]:
     """The title and HTML body parts for a directory holding only a plan (``resilsim plan --out``)."""
-    import yaml
-
     from .scenario import dump_scenario, load_scenario
 
     meta = json.loads((path / "plan.json").read_text())
     s = load_scenario(path / "scenario.yaml") if (path / "scenario.yaml").exists() else None
     name = s.name if s is not None else path.name
     seed = meta.get("seed", "?")
-    title = f"resilsim capacity plan: {name}"
+    title = f"Capacity plan: {name}"
     body = [f"<h1>{html.escape(title)}</h1>",
             f"<p class='meta'>api <b>{html.escape(s.api if s is not None else '?')}</b> · root seed "
             f"<b>{html.escape(str(seed))}</b> · {html.escape(str(meta.get('replications', '?')))} replications "
-            f"per value tried</p>"]
+            f"per value tried (more where a precision was asked) · same seeds at every value</p>"]
     if s is not None and s.description:
         body.append(f"<p>{html.escape(s.description)}</p>")
-    body.append(_plan_section(plan, f"{name} · seed {seed}"))
+    body.append(_plan_section(plan, f"{name} · seed {seed}", name))
+    command = meta.get("command") or _plan_command_from(plan, path, meta)
+    body += _first_screen_tail(s, command, meta.get("made"),
+                               varied=f"{plan.vary} over [{plan.over[0]}, {plan.over[1]}]")
+    body.append(_plan_evidence(plan, f"{name} · seed {seed}"))
     if s is not None:
-        body.append("<h2>Strategies</h2><pre>" + html.escape(yaml.safe_dump(_strategies_of(s), sort_keys=False))
-                    + "</pre>")
-        body.append("<h2>Scenario</h2><pre>" + html.escape(dump_scenario(s)) + "</pre>")
+        body.append("<h2>Scenario</h2><details><summary>the scenario file as planned</summary><pre>"
+                    + html.escape(dump_scenario(s)) + "</pre></details>")
     return title, body
 
 
-def _strategies_of(s) -> dict:
-    from .scenario import given_fields
-
-    return given_fields(s).get("strategies", {})
+def _plan_command_from(plan, path: Path, meta: dict) -> str:
+    """A ``resilsim plan`` command rebuilt from plan.json (for plans saved without one)."""
+    import shlex
+    words = ["resilsim", "plan", str(path / "scenario.yaml"), "--vary", plan.vary, "--over",
+             f"{plan.over[0]},{plan.over[1]}"]
+    for k, v in plan.slo.items():
+        words += ["--slo", f"{k}{v}"]
+    words += ["--replications", str(meta.get("replications") or 5), "--seed", str(meta.get("seed") or 0)]
+    if plan.direction != "min":
+        words += ["--direction", plan.direction]
+    return shlex.join(words)
 
 
 # ---------------------------------------------------------------- entry points
@@ -357,8 +723,6 @@ def render(path, plan=None) -> str:
     else:
         raise ResilsimError(f"{path}: neither a run directory (summary.csv), a sweep directory (manifest.json) "
                             "nor a plan directory (plan.json)")
-    from . import __version__
-    body.append(f"<p class='meta'>generated by resilsim {__version__}</p>")
     return _page(title, body)
 
 

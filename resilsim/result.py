@@ -8,18 +8,85 @@ computed here and only here.
 from __future__ import annotations
 
 import html
+import math
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
 
-from .errors import ResilsimError
+from .errors import ResilsimError, ScenarioError
 from .records import (CODE_CANCELLED, CODE_OK, CODE_TIMEOUT, OUT_INCOMPLETE, OUT_SUCCESS, OUTCOMES, SOURCES,
                       RunRecord)
 from .server.build import capacity_rps, global_rate_limit_rps
 
 SUMMARY_COLUMNS = ["strategy", "requests", "success_rate", "p50_s", "p95_s", "p99_s", "mean_attempts",
-                   "amplification", "goodput_rps", *OUTCOMES, "wasted_s"]
+                   "amplification", "peak_amplification", "goodput_rps", *OUTCOMES, "wasted_s"]
+
+#: Peak amplification: the most attempts per offered request over any span of this many seconds.
+PEAK_WINDOW_S = 10.0
+
+
+class Window(NamedTuple):
+    """The span of arrival times a summary measures, seconds: [``start``, ``end``).
+
+    ``label`` says which window it is in words, for tables and reports;
+    ``incident`` is the (start, end) of the incident(s) it names (None for the
+    run or an explicit span): time to recover counts from its end.
+    """
+
+    start: float
+    end: float
+    label: str
+    incident: tuple | None = None
+
+
+def window_of(scenario, window=None) -> Window:
+    """The :class:`Window` that ``window`` names in ``scenario``.
+
+    ``None`` or ``"run"``: the whole run after the warm-up, [warmup, duration)
+    (what every summary measured before windows existed). ``"incident:NAME"``:
+    the incident of that name (``use:``/``name:``), or ``"incident:N"`` the
+    N-th incident (1-based, for unnamed ones); ``"incident:all"``: from the
+    first incident's start to the last one's end. An incident running past
+    the run ends at ``duration``. ``"START,END"`` or ``(start, end)``: that
+    span, seconds. Anything else, an incident the scenario lacks, start >= end
+    or a span outside [0, duration]: :class:`ScenarioError`.
+    """
+    s = scenario
+    if isinstance(window, Window):
+        return window
+    if window is None or window == "run":
+        return Window(float(s.warmup), float(s.duration), f"run after warm-up ({s.warmup:g}–{s.duration:g} s)")
+    incidents = s.faults.incidents
+    if isinstance(window, str) and window.startswith("incident:"):
+        key = window.split(":", 1)[1].strip()
+        names = [i.name or f"incident:{k}" for k, i in enumerate(incidents, 1)]
+        if key == "all" and incidents:
+            picked, what = list(incidents), "every incident"
+        elif key in [i.name for i in incidents if i.name]:
+            picked, what = [i for i in incidents if i.name == key], f"incident {key}"
+        elif key.isdigit() and 1 <= int(key) <= len(incidents):
+            picked = [incidents[int(key) - 1]]
+            what = f"incident {picked[0].name or key}"
+        else:
+            known = ", ".join(names + ["all"]) if incidents else "none"
+            raise ScenarioError(f"{window!r} names no incident of scenario {s.name!r}; its incidents: {known}",
+                                path="window")
+        a = min(i.start for i in picked)
+        b = min(float(s.duration), max(i.start + i.duration for i in picked))
+        return Window(float(a), float(b), f"{what} ({a:g}–{b:g} s)", (float(a), float(b)))
+    span = window.split(",") if isinstance(window, str) else window
+    try:
+        a, b = (float(v) for v in span)
+    except (TypeError, ValueError):
+        raise ScenarioError(f"{window!r} must be 'run', 'incident:NAME', 'incident:all' or 'START,END' "
+                            "in seconds", path="window") from None
+    if not (math.isfinite(a) and math.isfinite(b)) or a >= b:
+        raise ScenarioError(f"{window!r} must start before it ends (START < END, seconds)", path="window")
+    if a < 0 or b > s.duration:
+        raise ScenarioError(f"{a:g}–{b:g} s lies outside the run (0–{s.duration:g} s)", path="window")
+    return Window(a, b, f"{a:g}–{b:g} s")
 
 
 class Result:
@@ -167,22 +234,32 @@ class Result:
 
     # ------------------------------------------------------------ metrics
 
-    def measured(self) -> pd.DataFrame:
-        """Requests that arrived inside the measurement window [warmup, duration)."""
-        s = self.scenario
+    def measured(self, window=None) -> pd.DataFrame:
+        """Requests that arrived inside ``window`` (default: the measurement window [warmup, duration); see
+        :func:`window_of`)."""
+        w = window_of(self.scenario, window)
         r = self.requests
-        return r[(r["start"] >= s.warmup) & (r["start"] < s.duration)]
+        return r[(r["start"] >= w.start) & (r["start"] < w.end)]
 
-    def summary(self) -> pd.DataFrame:
+    def summary(self, window=None) -> pd.DataFrame:
         """One row per strategy: requests, success rate, latency percentiles (s), attempts, goodput, outcomes.
 
-        Latency percentiles are of successful requests (first send to final
-        answer, seconds); ``amplification`` is attempts ÷ requests;
-        ``goodput_rps`` is successful requests per second of the window;
-        ``wasted_s`` is service time spent on abandoned attempts (seconds, whole run);
-        with incidents or arrival-rate changes, ``recovery_s`` (see :func:`recovery_time`).
+        ``window`` picks the requests measured, by arrival time (see
+        :func:`window_of`): the run after the warm-up (default), a named
+        incident (``"incident:aurora-scale-up"``), every incident
+        (``"incident:all"``) or ``(start, end)`` seconds; ``summary().attrs["window"]``
+        says which, in words. Latency percentiles are of successful requests
+        (first send to final answer, seconds); ``amplification`` is attempts ÷
+        requests; ``peak_amplification`` the most attempts sent per request
+        offered over any ``PEAK_WINDOW_S`` seconds of the window (by send and
+        arrival time, to the timeline's bins); ``goodput_rps`` is successful
+        requests per second of the window; ``wasted_s`` is service time spent
+        on abandoned attempts (seconds, whole run); with incidents or
+        arrival-rate changes, ``recovery_s`` (see :func:`recovery_time`;
+        for an incident window, from that incident's end).
         """
-        return self._summary_frame(self._summary_rows())
+        w = window_of(self.scenario, window)
+        return self._summary_frame(self._summary_rows(w), w)
 
     def strategies_table(self) -> pd.DataFrame:
         """One row per strategy, indexed by name: its parameters as columns (tidy; join on ``strategy``).
@@ -216,12 +293,12 @@ class Result:
                                       for c in cols}} for name in self.strategies]
         return pd.DataFrame(rows, columns=["strategy", *cols]).set_index("strategy")
 
-    def _summary_rows(self) -> list[dict]:
+    def _summary_rows(self, w: Window) -> list[dict]:
         # One dict per strategy with the SUMMARY_COLUMNS (SummaryResult computes them from its counts).
         if self._runs is not None:
-            return [self._summary_row(name, run.recorder.requests.view(), run.recorder.attempts.view())
+            return [self._summary_row(name, run.recorder.requests.view(), run.recorder.attempts.view(), w)
                     for name, run in self._runs.items()]
-        req = self.measured()
+        req = self.measured(w)
         ids = self.attempts
         rows = []
         for name in self.strategies:
@@ -235,31 +312,30 @@ class Result:
             n_att = int(((a["request"] >= first) & (a["request"] <= last)).sum())
             pct = np.percentile(lat, [50, 95, 99]) if len(lat) else [np.nan] * 3
             rows.append(self._row(name, n, len(ok), pct, r["attempts"].mean() if n else np.nan, n_att,
-                                  [counts.get(o, 0) for o in OUTCOMES]))
+                                  [counts.get(o, 0) for o in OUTCOMES], w))
         return rows
 
-    def _row(self, name: str, n: int, n_ok: int, pct, mean_attempts: float, n_att: int, outcome_counts) -> dict:
+    def _row(self, name: str, n: int, n_ok: int, pct, mean_attempts: float, n_att: int, outcome_counts,
+             w: Window) -> dict:
         # One summary row (SUMMARY_COLUMNS) from a strategy's measured counts, however they were counted
         # (from the tables, the recorder's columns or a summary-only run's counters).
-        s = self.scenario
         return {
             "strategy": name, "requests": n,
             "success_rate": n_ok / n if n else np.nan,
             "p50_s": pct[0], "p95_s": pct[1], "p99_s": pct[2],
             "mean_attempts": mean_attempts,
             "amplification": n_att / n if n else np.nan,
-            "goodput_rps": n_ok / (s.duration - s.warmup),
-            **{o: int(c) for o, c in zip(OUTCOMES, outcome_counts)},
+            "goodput_rps": n_ok / (w.end - w.start),
+            **{o: (c if isinstance(c, float) else int(c)) for o, c in zip(OUTCOMES, outcome_counts)},
             # Service seconds spent on attempts whose client had already timed out (whole run).
             "wasted_s": self.stats.get(name, {}).get("wasted_s", np.nan),
         }
 
-    def _summary_row(self, name: str, r: dict, a: dict) -> dict:
+    def _summary_row(self, name: str, r: dict, a: dict, w: Window) -> dict:
         # The summary row of one strategy from its recorded columns, without building the tables: the same
         # numbers as from the tables (same selections, the same numpy reductions).
-        s = self.scenario
         start = r["start"]
-        measured = (start >= s.warmup) & (start < s.duration)
+        measured = (start >= w.start) & (start < w.end)
         ids = np.flatnonzero(measured)
         n = len(ids)
         first, last = (ids[0], ids[-1]) if n else (0, -1)
@@ -276,18 +352,25 @@ class Result:
         del lat
         a_req = a["request"]
         n_att = int(np.count_nonzero((a_req >= first) & (a_req <= last)))
-        return self._row(name, n, n_ok, pct, mean_attempts, n_att, counts)
+        return self._row(name, n, n_ok, pct, mean_attempts, n_att, counts, w)
 
-    def _summary_frame(self, rows: list[dict]) -> pd.DataFrame:
+    def _summary_frame(self, rows: list[dict], w: Window) -> pd.DataFrame:
         s = self.scenario
         columns = SUMMARY_COLUMNS
-        trigger = _trigger_window(s)
-        if trigger is not None:
+        trigger = w.incident or _trigger_window(s)
+        tl = self.timeline
+        by = {} if tl is None else {name: g for name, g in tl.groupby("strategy", observed=True, sort=False)}
+        for row in rows:
+            g = by.get(row["strategy"])
+            row["peak_amplification"] = np.nan if g is None else peak_amplification(g, s, w.start, w.end)
+        if trigger is not None and by:
             columns = [*SUMMARY_COLUMNS, "recovery_s"]
-            tl = self.timeline
             for row in rows:
-                row["recovery_s"] = recovery_time(tl[tl["strategy"] == row["strategy"]], s, *trigger)
-        return pd.DataFrame(rows, columns=columns).set_index("strategy")
+                g = by.get(row["strategy"])
+                row["recovery_s"] = np.nan if g is None else recovery_time(g, s, *trigger)
+        df = pd.DataFrame(rows, columns=columns).set_index("strategy")
+        df.attrs["window"] = w.label
+        return df
 
     # ------------------------------------------------------------ output
 
@@ -382,6 +465,31 @@ def _trigger_window(scenario) -> tuple[float, float] | None:
     if not spans:
         return None
     return min(a for a, _ in spans), max(b for _, b in spans)
+
+
+def peak_amplification(tl: pd.DataFrame, scenario, start: float, end: float) -> float:
+    """The most attempts sent per request offered over any ``PEAK_WINDOW_S`` seconds of [start, end).
+
+    ``tl`` is one strategy's timeline; attempts are counted by send bin and
+    requests by arrival bin, so the figure is to the timeline's bin
+    resolution (``scenario.bin`` seconds; the window's first and last bins
+    count whole). A window shorter than ``PEAK_WINDOW_S`` is taken whole.
+    NaN when no request arrived in the window.
+    """
+    width = scenario.bin
+    time = tl["time"].to_numpy()
+    inside = (time + width > start + 1e-9) & (time < end - 1e-9)
+    offered = tl["offered_rps"].to_numpy()[inside] * width
+    sent = tl["attempts_rps"].to_numpy()[inside] * width
+    w = min(len(offered), max(1, int(round(PEAK_WINDOW_S / width))))
+    if w == 0:
+        return float("nan")
+    c_off = np.concatenate([[0.0], np.cumsum(offered)])
+    c_sent = np.concatenate([[0.0], np.cumsum(sent)])
+    n_off = c_off[w:] - c_off[:-w]
+    n_sent = c_sent[w:] - c_sent[:-w]
+    has = n_off > 0
+    return float((n_sent[has] / n_off[has]).max()) if has.any() else float("nan")
 
 
 def recovery_time(tl: pd.DataFrame, scenario, t0: float, t1: float) -> float:
@@ -497,7 +605,16 @@ class SummaryResult(Result):
     success rate, mean attempts, amplification and goodput) is the same as the
     full run's on the same seed; p50/p95/p99 come from a streaming
     :class:`~resilsim.histogram.LogHistogram` and are within its relative
-    error (0.1 %) of the full run's. :attr:`timeline` is the same table,
+    error (0.1 %) of the full run's. With a ``window`` other than the run
+    after the warm-up, only what the time-binned counts hold can be
+    measured, to the timeline's bin resolution (``scenario.bin``): requests,
+    success rate and goodput by arrival bin (exact when the window's ends
+    fall on bin edges), amplification as attempts *sent* in the window ÷
+    requests arriving in it (not the attempts of those requests), peak
+    amplification and time to recover; latency percentiles, mean attempts
+    and the outcomes other than success are NaN (the histogram and outcome
+    counts cover the whole measured run). For exact windowed figures
+    simulate with ``record="full"``. :attr:`timeline` is the same table,
     built on first use. ``requests``, ``attempts`` and :meth:`measured` raise
     :class:`NotRecordedError`. Memory does not grow with the number of
     requests, only with ``duration / bin`` (benchmarks/RESULTS.md).
@@ -564,8 +681,10 @@ class SummaryResult(Result):
         """The :class:`~resilsim.histogram.LogHistogram` of ``strategy``'s measured successful requests' latency (s)."""
         return self._runs[strategy].recorder.latency
 
-    def _summary_rows(self) -> list[dict]:
+    def _summary_rows(self, w: Window) -> list[dict]:
         s = self.scenario
+        if w != window_of(s):
+            return self._binned_rows(w)
         if s.warmup != self._measured_from:
             raise ResilsimError(f"a summary-only result is measured from the warm-up it ran with "
                                 f"({self._measured_from:g} s), not {s.warmup:g} s; simulate again with that warm-up")
@@ -576,7 +695,22 @@ class SummaryResult(Result):
             done = rec.outcomes.copy()
             done[OUT_INCOMPLETE] += n - int(done.sum())  # measured requests that never finished
             rows.append(self._row(name, n, int(done[OUT_SUCCESS]), rec.latency.percentile([50, 95, 99]),
-                                  rec.attempts_of_finished / n if n else np.nan, rec.attempts_measured, done))
+                                  rec.attempts_of_finished / n if n else np.nan, rec.attempts_measured, done, w))
+        return rows
+
+    def _binned_rows(self, w: Window) -> list[dict]:
+        # A window other than the measured run: what the per-bin counts hold (see the class docstring).
+        width = self.scenario.bin
+        rows = []
+        for name in self.strategies:
+            bins = self._runs[name].recorder.bins
+            time = np.arange(len(bins["offered"])) * width
+            inside = (time + width > w.start + 1e-9) & (time < w.end - 1e-9)
+            n = int(bins["offered"][inside].sum())
+            n_ok = int(bins["succeeded"][inside].sum())
+            outcomes = [float(n_ok) if o == "success" else np.nan for o in OUTCOMES]
+            rows.append(self._row(name, n, n_ok, [np.nan] * 3, np.nan, int(bins["sent"][inside].sum()),
+                                  outcomes, w))
         return rows
 
     def _row_counts(self) -> tuple[int, int]:

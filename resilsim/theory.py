@@ -97,3 +97,25 @@ def ratio_budget_load(percent: float, min_per_s: float, ttl: float, client_rate:
     """
     high = 1.0 + percent + min_per_s / client_rate
     return high - 1.0 / (client_rate * ttl), high
+
+
+def admitted_share(limit_per_s: float, offered_per_s: float) -> float:
+    """The most a limit can let through of an offered load, as a share of it: min(1, limit ÷ offered).
+
+    A rate limit or quota admitting ``limit_per_s`` attempts per second caps
+    the share of ``offered_per_s`` requests per second that can succeed,
+    however the clients retry (a retry spends the same allowance).
+    """
+    if offered_per_s <= 0:
+        return 1.0
+    return min(1.0, limit_per_s / offered_per_s)
+
+
+def incident_success_bound(failure: float, attempts: int, affected: float = 1.0) -> float:
+    """Success rate at most reachable during an incident: 1 − f^n on the ``affected`` share of requests.
+
+    ``failure`` is the share of attempts failing during the incident,
+    ``attempts`` the most attempts a request makes, ``affected`` the share of
+    requests whose operation the incident hits (the others are taken to succeed).
+    """
+    return affected * success_probability(failure, attempts) + (1.0 - affected)

@@ -129,55 +129,55 @@ CASES = {
 
 PINNED = {
     'all_features+adaptive-lifo-processing-timeout':
-        {'rows': '3702900bbbb65328', 'tables': '370c4902111ad88f', 'attempts': 9077, 'success': 1482},
+        {'rows': '3702900bbbb65328', 'tables': '3dcb58314067bb36', 'attempts': 9077, 'success': 1482},
     'all_features+blocking-limiter-deadlines':
-        {'rows': '7226fbd8d11f80c9', 'tables': '37552fb626abd83c', 'attempts': 597, 'success': 489},
+        {'rows': '7226fbd8d11f80c9', 'tables': '04666a47e5a08052', 'attempts': 597, 'success': 489},
     'all_features+codel':
-        {'rows': 'fe53d05a48b18ec8', 'tables': '7179e0c0370c0be4', 'attempts': 5431, 'success': 3186},
+        {'rows': 'fe53d05a48b18ec8', 'tables': '2a498ed0c492dfab', 'attempts': 5431, 'success': 3186},
     'all_features+fifo-reject-cost':
-        {'rows': 'ee0a59ee38789e0a', 'tables': '403b4fdba260c187', 'attempts': 3715, 'success': 3389},
+        {'rows': 'ee0a59ee38789e0a', 'tables': 'db82e76139eea802', 'attempts': 3715, 'success': 3389},
     'all_features+global-limiter':
-        {'rows': '01bf880b8ace331f', 'tables': '136e856b3be94b8f', 'attempts': 7867, 'success': 2752},
+        {'rows': '01bf880b8ace331f', 'tables': '2e0259d80c2af1b5', 'attempts': 7867, 'success': 2752},
     'all_features+global-limiter-reject-cost':
-        {'rows': '01444b3d34df9bd8', 'tables': 'e5ad194c96138a2b', 'attempts': 12629, 'success': 454},
+        {'rows': '01444b3d34df9bd8', 'tables': '1156c0ed2c52bb79', 'attempts': 12629, 'success': 454},
     'all_features+guards-per-client':
-        {'rows': 'c6a9193c28a2531d', 'tables': '0ccc8a20e5c0ebb2', 'attempts': 3695, 'success': 3379},
+        {'rows': 'c6a9193c28a2531d', 'tables': 'd61b93ff47dcb1d8', 'attempts': 3695, 'success': 3379},
     'all_features+guards-per-tenant':
-        {'rows': '0f9ea8bfdc084093', 'tables': '5902111318d23d94', 'attempts': 3678, 'success': 3358},
+        {'rows': '0f9ea8bfdc084093', 'tables': 'e9b543a048b473fc', 'attempts': 3678, 'success': 3358},
     'all_features+hedge':
-        {'rows': '6e74cfa0e9f00c7e', 'tables': '7223b365791d42c8', 'attempts': 21612, 'success': 7243},
+        {'rows': '6e74cfa0e9f00c7e', 'tables': '8bd1b31ff3ed85b0', 'attempts': 21612, 'success': 7243},
     'all_features+lifo-shed-reject-cost':
-        {'rows': '54a67e73bb886c21', 'tables': '00bc4a2438e7cb0d', 'attempts': 11584, 'success': 717},
+        {'rows': '54a67e73bb886c21', 'tables': '937b5176bc5fc857', 'attempts': 11584, 'success': 717},
     'all_features.yaml':
-        {'rows': '0147f3ab9437140b', 'tables': 'e842a15be5e60ec5', 'attempts': 3730, 'success': 3388},
+        {'rows': '0147f3ab9437140b', 'tables': '0cea702703292a49', 'attempts': 3730, 'success': 3388},
     'reference.yaml':
-        {'rows': 'f9815e71b2798f3e', 'tables': 'a2124222f83bb2ce', 'attempts': 3643, 'success': 3465},
+        {'rows': 'f9815e71b2798f3e', 'tables': '41f93528722e3f26', 'attempts': 3643, 'success': 3465},
     'scenarios/analytics-aurora-scale-up.yaml':
-        {'rows': 'e6a13ae868e1a586', 'tables': '437213d2b015e978', 'attempts': 27538, 'success': 22544},
+        {'rows': 'e6a13ae868e1a586', 'tables': '57c76e1802f8724a', 'attempts': 27538, 'success': 22544},
     'scenarios/analytics-campaign-spike.yaml':
-        {'rows': '5a7049cbe2bc9640', 'tables': '942bdc619ac9d2b4', 'attempts': 64214, 'success': 19343},
+        {'rows': '5a7049cbe2bc9640', 'tables': '2241d1080bdfdd90', 'attempts': 64214, 'success': 19343},
     'scenarios/analytics-incident-library.yaml':
-        {'rows': 'b400fd00f41acdb5', 'tables': 'a65aa0091494309e', 'attempts': 27781, 'success': 2071},
+        {'rows': 'b400fd00f41acdb5', 'tables': 'd7630c49c05f5957', 'attempts': 27781, 'success': 2071},
     'scenarios/analytics-overlapping-incidents.yaml':
-        {'rows': '2bcba275537f6ac8', 'tables': '568033c5843a7e55', 'attempts': 27912, 'success': 12340},
+        {'rows': '2bcba275537f6ac8', 'tables': '333d677931a9cb8e', 'attempts': 27912, 'success': 12340},
     'scenarios/analytics-quota-busy-hour.yaml':
-        {'rows': '36aa5fb56cfcf06b', 'tables': 'e043ad19c4bf8a12', 'attempts': 9686, 'success': 8516},
+        {'rows': '36aa5fb56cfcf06b', 'tables': '6bff2700e35a0adf', 'attempts': 9686, 'success': 8516},
     'scenarios/analytics-token-expiry.yaml':
-        {'rows': 'ce2bc1991c37098f', 'tables': '0f19c35043c4b883', 'attempts': 2227, 'success': 2205},
+        {'rows': 'ce2bc1991c37098f', 'tables': '649e341e05b25bb4', 'attempts': 2227, 'success': 2205},
     'scenarios/counters-rate-limited.yaml':
-        {'rows': '698c0092bbc683f9', 'tables': '390ca68dfcd93f91', 'attempts': 29414, 'success': 12772},
+        {'rows': '698c0092bbc683f9', 'tables': '55ca125dd4ea4c7d', 'attempts': 29414, 'success': 12772},
     'scenarios/counters-unknown-burst.yaml':
-        {'rows': '2b35937409490492', 'tables': '8c00abaa5f62e43d', 'attempts': 6362, 'success': 3570},
+        {'rows': '2b35937409490492', 'tables': '11e61a0b1d26a00b', 'attempts': 6362, 'success': 3570},
     'scenarios/metastable-issue-9rps.yaml':
-        {'rows': '6dd57c628653381e', 'tables': 'e26d200d4e3935b7', 'attempts': 4436, 'success': 791},
+        {'rows': '6dd57c628653381e', 'tables': 'a9e7b0e11ff0ffc6', 'attempts': 4436, 'success': 791},
     'scenarios/metastable-retry-storm.yaml':
-        {'rows': 'e94ce5469924d949', 'tables': '68d9805dbf9870fa', 'attempts': 703, 'success': 499},
+        {'rows': 'e94ce5469924d949', 'tables': 'ebf27722957a64e1', 'attempts': 703, 'success': 499},
     'scenarios/nanostream-flapping-104.yaml':
-        {'rows': 'bccd32a0aa36f711', 'tables': '80e097d1e29c8504', 'attempts': 3770, 'success': 3233},
+        {'rows': 'bccd32a0aa36f711', 'tables': 'c80f35a9a9659a4b', 'attempts': 3770, 'success': 3233},
     'scenarios/nanostream-internal-error-bursts.yaml':
-        {'rows': '1125a1bf26e6a939', 'tables': '7ab34a7996932f98', 'attempts': 15748, 'success': 13219},
+        {'rows': '1125a1bf26e6a939', 'tables': '407e23a56430975c', 'attempts': 15748, 'success': 13219},
     'scenarios/strategies-through-an-outage.yaml':
-        {'rows': 'f3c135bdba6e877a', 'tables': '900d3054e587408c', 'attempts': 24500, 'success': 16867},
+        {'rows': 'f3c135bdba6e877a', 'tables': '780ef59786f11eba', 'attempts': 24500, 'success': 16867},
 }
 
 

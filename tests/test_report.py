@@ -227,3 +227,47 @@ def test_run_out_onto_a_file_is_one_sentence(tmp_path, capsys):
     assert _run(tmp_path, f, "--no-charts") == 2
     assert capsys.readouterr().err == f"resilsim: {f}: is not a directory; give --out a folder for the run's files\n"
     assert f.read_text() == "x"
+
+
+# ---------------------------------------------------------------- the first screen a review reads
+
+def _first_screen(text: str) -> str:
+    """The report up to its first chart or detail table: what a reviewer reads first."""
+    cut = min(i for i in (text.find("<h2>Charts"), text.find("<h2>Evidence"), text.find("<h2>Every metric"),
+                          text.find("<h2>Outcomes"), len(text)) if i >= 0)
+    return text[:cut]
+
+
+def test_run_report_first_screen(run_dir):
+    first = _first_screen(render(run_dir))
+    for part in ("Question.", "Recommendation.", "Assumptions that drive it", "Limits of the model", "Reproduce",
+                 f"resilsim run {run_dir / 'scenario.yaml'} --seed 7 --out {run_dir}", "resilsim 0.", "report made"):
+        assert part in first, part
+    # Strategies as a table with their source, not a YAML dump.
+    assert "<th>waits (s)</th>" in first and "the scenario&#x27;s own" in first and "stop:" not in first
+    assert "ANALYTICS_2000 INTERNAL_SERVER_ERROR" in first and "the API&#x27;s documentation" in first
+
+
+def test_plan_report_first_screen_answers_with_interval_recommendation_and_command(tmp_path):
+    sc = small(duration=20, warmup=2, strategies={"none": {"retry": "none"}})
+    (tmp_path / "s.yaml").write_text(yaml.safe_dump(sc))
+    out = tmp_path / "plan"
+    assert main(["plan", str(tmp_path / "s.yaml"), "--vary", "service.workers", "--over", "1,8", "--slo",
+                 "success_rate>=0.5", "--replications", "2", "--workers", "1", "--no-progress",
+                 "--out", str(out)]) == 0
+    first = _first_screen(render(out))
+    assert "Question.</b> What is the least <b>service.workers</b> in [1, 8]" in first
+    assert "measured over <b>run after warm-up (2–20 s)</b>" in first
+    assert re.search(r"Use none and provision service.workers = \d+", first)
+    assert re.search(r"success_rate [\d.]+ \[[\d.]+, [\d.]+\] against &gt;=0.5 \(margin [\d.]+ at the bound\)", first)
+    assert f"resilsim plan {out / 'scenario.yaml'} --vary service.workers --over 1,8 --slo " in first
+    assert "few: rough interval" in first  # 2 replications
+
+
+def test_unrecovered_runs_say_never():
+    from resilsim.report import _interval, _never, ci_table
+    assert _never(pd.DataFrame({"recovery_s": [float("nan"), 3.0]}))["recovery_s"].tolist() == ["never", "3"]
+    assert _interval({"recovery_s": float("nan")}, "recovery_s") == "never"
+    agg = pd.DataFrame({"strategy": ["a"], "n": [3], "recovery_s": [4.0], "recovery_s_ci_low": [1.0],
+                        "recovery_s_ci_high": [float("inf")]})
+    assert ci_table(agg, metrics=("recovery_s",)).loc[0, "recovery_s"] == "4 [1, never]"

@@ -28,7 +28,9 @@ import pandas as pd
 
 from ..errors import ResilsimError, ScenarioError
 from ..metrics import SLO_METRICS
-from ..scenario import Scenario, dump_scenario, load_scenario
+from ..result import window_of
+from ..scenario import Scenario, dump_scenario, given_fields, load_scenario
+from .grid import as_grid, check_grid
 from .run import init_worker, pool_size, sweep
 from .stats import aggregate
 
@@ -55,6 +57,10 @@ class Plan:
     notes: dict = field(default_factory=dict)
     #: Per strategy and SLO metric, (best mean reached, value of ``vary`` where): why no value met it.
     best: dict = field(default_factory=dict)
+    #: What the metrics measure, in words (see :func:`resilsim.result.window_of`).
+    window: str = ""
+    #: Per strategy without an answer: sentences naming a limit that caps the success rate below the SLO.
+    limits: dict = field(default_factory=dict)
 
     def table(self) -> pd.DataFrame:
         """One row per strategy: the answer (None when no value in ``over`` meets the SLO)."""
@@ -63,12 +69,15 @@ class Plan:
     def __str__(self) -> str:
         want = "least" if self.direction == "min" else "most"
         slo = ", ".join(f"{k} {v}" for k, v in self.slo.items())
-        lines = [f"{want} {self.vary} in [{self.over[0]}, {self.over[1]}] meeting {slo} (95% CI bound):"]
+        over = f" over {self.window}" if self.window else ""
+        lines = [f"{want} {self.vary} in [{self.over[0]}, {self.over[1]}] meeting {slo}{over} (95% CI bound):"]
         for s, v in self.answers.items():
             lines.append(f"  {s}: {v if v is not None else 'none in range'}")
             if v is None and self.best.get(s):
                 reached = "; ".join(f"best {m} {b:.4g} at {self.vary} = {at:g}" for m, (b, at) in self.best[s].items())
                 lines.append(f"    {reached}")
+            for sentence in self.limits.get(s, []):
+                lines.append(f"    why not: {sentence}")
             if self.notes.get(s):
                 lines.append(f"    note: {self.notes[s]}")
         lines.append(f"evidence: {len(self.evidence)} (value, strategy) points, {self.runs['run_id'].nunique() if len(self.runs) else 0} runs")
@@ -123,7 +132,7 @@ def _meets(row, slo: dict) -> bool:
 def plan(scenario, vary: str = "service.workers", over: tuple = (1, 64), slo: dict | list | None = None,
          replications: int = 5, direction: str = "min", seed: int = 0, tol: float | None = None,
          executor=None, workers: int | None = None, progress: bool = False, coarse: int = COARSE,
-         precision: dict | None = None, max_replications: int = 40) -> Plan:
+         precision: dict | None = None, max_replications: int = 40, window=None) -> Plan:
     """Per strategy, the smallest (``direction="min"``) or largest (``"max"``) value of ``vary`` in ``over`` meeting ``slo``.
 
     ``over`` = (lo, hi). The search scans ``coarse`` evenly spaced values
@@ -142,13 +151,19 @@ def plan(scenario, vary: str = "service.workers", over: tuple = (1, 64), slo: di
     wider gets more replications (doubling, up to ``max_replications``); the
     evidence's ``n`` says how many each value needed.
     ``executor``/``workers`` as for :func:`resilsim.sweep` (default: a
-    process pool on every core, reused for every round).
+    process pool on every core, reused for every round). ``window`` is what
+    the metrics measure, as for :func:`resilsim.sweep`: plan on the run after
+    the warm-up (default), an incident (``"incident:aurora-scale-up"``,
+    ``"incident:all"``) or ``(start, end)`` seconds. A strategy that meets
+    the SLO nowhere gets, in :attr:`Plan.limits`, the limits that cap its
+    success rate below the SLO where they can be computed (see :func:`binding_limits`).
     """
     if direction not in ("min", "max"):
         raise ScenarioError(f"direction must be 'min' or 'max', not {direction!r}", path="direction")
     conds = parse_slo(slo or {"success_rate": ">=0.999"})
     base = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
     lo, hi = _range(over)
+    label = window_of(base, window).label
     integer = isinstance(lo, int) and isinstance(hi, int)
     tol = tol if tol is not None else (1 if integer else (hi - lo) / 64)
     step = 1 if integer else tol
@@ -157,18 +172,22 @@ def plan(scenario, vary: str = "service.workers", over: tuple = (1, 64), slo: di
         raise ScenarioError(f"max_replications must be a whole number of at least replications ({replications}), "
                             f"got {max_replications!r}", path="max_replications")
 
+    check_grid(given_fields(base), as_grid({vary: [lo, hi]}))  # a bad key fails before any bar or run
     own = executor is None
     # Rounds have at most coarse values × max_replications runs each.
     ex = ProcessPoolExecutor(max_workers=pool_size(workers, coarse * max_replications),
                              initializer=init_worker) if own else executor
+    bar = _bar(progress)
     verdicts: dict = {}  # value -> {strategy: aggregated row with "meets"}
     frames: dict = {}    # value -> its sweep rows, one frame per batch of replications
     done: dict = {}      # value -> replications run so far
 
     def run(values: list, reps: range):
         # One sweep per batch: its points run side by side, replication r of each on the same seed.
-        df = sweep(base, {vary: values}, replications=reps, seed=seed, executor=ex, progress=progress,
-                   common_seeds=True)
+        df = sweep(base, {vary: values}, replications=reps, seed=seed, executor=ex, progress=False,
+                   common_seeds=True, window=window)
+        if bar is not None:
+            bar.update(len(df["run_id"].unique()) if len(df) else 0)
         for v in values:
             frames.setdefault(v, []).append(df[df[vary] == v])
             done[v] = reps.stop
@@ -203,6 +222,8 @@ def plan(scenario, vary: str = "service.workers", over: tuple = (1, 64), slo: di
                 break
             evaluate(mids)
     finally:
+        if bar is not None:
+            bar.close()
         if own:
             ex.shutdown(cancel_futures=True)
     tried = sorted(verdicts)
@@ -216,9 +237,165 @@ def plan(scenario, vary: str = "service.workers", over: tuple = (1, 64), slo: di
     keep = [vary, "strategy", "n", "few_replications", "meets"] + [c for m in conds for c in (m, f"{m}_ci_low", f"{m}_ci_high")]
     evidence = evidence[[c for c in keep if c in evidence.columns]] if len(evidence) else evidence
     runs = [f for v in sorted(frames) for f in frames[v]]
+    best = _best(evidence, conds, vary)
+    limits = {}
+    if "success_rate" in conds and conds["success_rate"][0].startswith(">"):
+        for name, v in answers.items():
+            reached, at = best.get(name, {}).get("success_rate", (None, hi if direction == "min" else lo))
+            found = binding_limits(load_scenario(base, overrides={vary: at}), name, window,
+                                   conds["success_rate"][1], reached) if v is None else []
+            if found:
+                limits[name] = [f"at {vary} = {at:g}, {f}" for f in found]
     return Plan(vary, tuple(over), direction, {k: f"{op}{t:g}" for k, (op, t) in conds.items()}, answers,
                 evidence, pd.concat(runs, ignore_index=True) if runs else pd.DataFrame(), intervals, notes,
-                _best(evidence, conds, vary))
+                best, label, limits)
+
+
+def _bar(progress: bool):
+    """A tqdm bar counting the plan's runs (its total grows as the search refines), or None."""
+    if not progress:
+        return None
+    from tqdm.auto import tqdm
+    return tqdm(unit="run", desc="plan")
+
+
+#: The least slack between a computed success bound and the success a simulation reached (see binding_limits).
+BOUND_SLACK = 0.005
+
+
+class _Least:
+    """An rng whose every draw is 0: jittered waits at their least, for the most attempts a deadline allows."""
+
+    def random(self, *shape):
+        return 0.0
+
+
+def binding_limits(scenario, strategy: str, window=None, target: float = 1.0,
+                   reached: float | None = None) -> list[str]:
+    """Sentences naming each limit that caps ``strategy``'s success rate over ``window`` below ``target``.
+
+    Computed where the arithmetic allows (resilsim.theory), each bound an
+    upper limit up to how the incident and the load spread over the window:
+
+    - the attempt cap (or the deadline against the backoff schedule, when it
+      allows fewer attempts) against an incident's failure rate: success
+      ≤ 1 − pⁿ on the requests the incident hits, n the most attempts a
+      request can make (waits at their least, attempts answering at once),
+      p the share of attempts failing (incident and background codes);
+      outside the incidents the window's requests are taken to succeed;
+    - a global, per-tenant or per-client rate limit, or a quota, against the
+      offered load: success ≤ admitted per second ÷ offered per second.
+
+    An empty list when no computed bound is below ``target``. With
+    ``reached`` (the best success rate the simulation reached), nothing is
+    reported when it meets ``target`` (the interval, not a limit, is what
+    failed), and a bound that ``reached`` exceeds by more than a tenth of the
+    bound's distance to ``target`` (at least ``BOUND_SLACK``) is left out:
+    the simulation got past it, so its assumptions do not hold there (e.g.
+    attempts queued during an incident served after it).
+    """
+    from ..catalog import load_catalog
+    from ..policies.build import build_strategy
+    from .. import theory
+
+    s = scenario
+    w = window_of(s, window)
+    length = w.end - w.start
+    if reached is not None and reached >= target:
+        return []  # the mean meets it: what stops this strategy is the interval, not a limit
+
+    def binds(bound: float) -> bool:
+        return bound < target and (reached is None or reached <= bound + max(BOUND_SLACK, (target - bound) / 10))
+    out = []
+    spec = s.strategies[strategy]
+    st = build_strategy(spec, strategy, s.clients)
+    _, deadline = st.client_limits(s.clients)
+    catalog = load_catalog(s.api)
+    background = sum(s.faults.background.values())
+    ops = s.service.operations
+    total_weight = sum(o.weight for o in ops.values())
+    for inc in s.faults.incidents:
+        a, b = max(w.start, inc.start), min(w.end, inc.start + inc.duration)
+        rates = inc.all_rates()
+        if b <= a or not rates:
+            continue
+        hit = [n for n, o in ops.items() if (not inc.operations or n in inc.operations)
+               and (not inc.dependency or inc.dependency in o.uses or not any(x.uses for x in ops.values()))]
+        affected = sum(ops[n].weight for n in hit) / total_weight
+        p = 1 - (1 - min(1.0, sum(rates.values()))) * (1 - background)
+        code = catalog[max(rates, key=rates.get)]
+        n, stopped = attempts_allowed(st, code, deadline)
+        bound = theory.incident_success_bound(p, n, affected)
+        why = {"deadline": f"the deadline of {deadline} s fits at most {n} attempts of the backoff schedule",
+               "failed": f"1 attempt ({code.code} is not retried)"}.get(
+                   stopped, f"{n} attempt{'s' if n > 1 else ''} (the strategy's stop)")
+        frac = (b - a) / length
+        if binds(frac * bound + (1 - frac)):
+            on = "" if affected >= 1 else f" on the {affected:.0%} of requests its operations serve"
+            during = "during the incident" if frac >= 1 - 1e-9 else f"over the window ({frac:.0%} of it in the incident)"
+            out.append(f"{why} against {p:.0%} of attempts failing in incident {inc.name or f'at {inc.start:g} s'} "
+                       f"cap success {during} at about {frac * bound + (1 - frac):.4g} "
+                       f"(1 − {p:.2g}^{n}{on}), below the SLO's {target:g}")
+    offered = _offered_rate(s, w)
+    for rl in s.service.rate_limits():
+        if rl.operations or rl.per_operation:
+            continue
+        kind = rl.kinds()[0]
+        spec_rl = getattr(rl, kind)
+        per_s = spec_rl.rate if kind == "token_bucket" else spec_rl.limit / spec_rl.window
+        scopes = _scopes(s, rl.per)
+        limit = per_s * scopes
+        share_ok = theory.admitted_share(limit, offered)
+        if binds(share_ok):
+            who = "" if rl.per == "global" else f" ({per_s:g}/s per {rl.per} × {scopes} {rl.per}s)"
+            out.append(f"the rate limit of {limit:g} attempts/s{who} against {offered:g} requests/s offered caps "
+                       f"success at {share_ok:.4g}, below the SLO's {target:g}")
+    q = s.service.quota
+    if q is not None and all(v is not None for v in q.tiers.values()):
+        tenants = s.clients.tenants or {"default": 1}
+        per_s = sum(q.tiers.get(t, 0) * k for t, k in tenants.items()) / q.period
+        share_ok = theory.admitted_share(per_s, offered)
+        if binds(share_ok):
+            out.append(f"the quota ({per_s:.4g} requests/s over a {q.period:g} s period, all tenants) against "
+                       f"{offered:g} requests/s offered caps success at {share_ok:.4g}, below the SLO's {target:g}")
+    return out
+
+
+def attempts_allowed(strategy, code, deadline: float | None) -> tuple[int, str]:
+    """The most attempts a request of ``strategy`` (a built :class:`resilsim.policies.build.Strategy`) makes
+    when every attempt answers ``code`` (an ErrorCode), and why it stops.
+
+    Waits are at their least (every jitter draw 0) and attempts answer at
+    once, so the count is the most the policy allows within ``deadline``
+    seconds (None: no deadline). The reason is ``"gave_up"`` (the policy's
+    stop), ``"deadline"`` or ``"failed"`` (the code is not retried); at most 1000.
+    """
+    n, elapsed, prev = 1, 0.0, 0.0
+    limit = deadline if deadline is not None else float("inf")
+    while True:
+        d = strategy.policy.decide(code, attempt=n, elapsed=elapsed, previous_wait=prev, deadline=limit,
+                                   rng=_Least())
+        if not d.retry:
+            return n, d.outcome
+        if n >= 1000:
+            return n, "gave_up"
+        elapsed, prev, n = elapsed + d.wait, d.wait, n + 1
+
+
+def _scopes(s, per: str) -> int:
+    """How many limiters a rate limit scoped ``per`` global, tenant or client has."""
+    tenants = sum((s.clients.tenants or {"default": 1}).values())
+    return {"global": 1, "tenant": tenants, "client": tenants * s.clients.clients_per_tenant}[per]
+
+
+def _offered_rate(s, w) -> float:
+    """Mean requests per second arriving in window ``w`` (the Poisson rate, with its changes, time-weighted)."""
+    p = s.clients.arrival.poisson
+    total = p.rate * (w.end - w.start)
+    for c in p.changes:
+        overlap = max(0.0, min(w.end, c.start + c.duration) - max(w.start, c.start))
+        total += (c.rate - p.rate) * overlap
+    return total / (w.end - w.start)
 
 
 def _range(over) -> tuple:
@@ -328,20 +505,26 @@ def _best(evidence: pd.DataFrame, conds: dict, vary: str) -> dict:
 
 # ---------------------------------------------------------------- plan.json
 
-def save_plan(plan, out, scenario=None, seed=None, replications=None) -> Path:
+def save_plan(plan, out, scenario=None, seed=None, replications=None, command: str | None = None) -> Path:
     """Write ``plan`` (a :class:`resilsim.sweep.Plan`) as ``plan.json`` into the directory ``out``; return its path.
 
     With ``scenario`` its YAML goes beside it as ``scenario.yaml``, so
     ``resilsim report out`` shows the scenario, strategies and answer.
+    ``command`` is the shell command that reproduces the plan (the report
+    shows it); the time it was saved (UTC) is kept as ``made``.
     JSON only: the report reads it back without evaluating anything.
     """
+    from datetime import datetime, timezone
+
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     ev = plan.evidence.astype(object).where(plan.evidence.notna(), None) if len(plan.evidence) else plan.evidence
     d = {"vary": plan.vary, "over": list(plan.over), "direction": plan.direction, "slo": plan.slo,
          "answers": plan.answers, "evidence": ev.to_dict("records"), "seed": seed, "replications": replications,
          "intervals": {k: [list(iv) for iv in v] for k, v in plan.intervals.items()}, "notes": plan.notes,
-         "best": {k: {m: list(b) for m, b in v.items()} for k, v in plan.best.items()}}
+         "best": {k: {m: list(b) for m, b in v.items()} for k, v in plan.best.items()},
+         "window": plan.window, "limits": plan.limits, "command": command,
+         "made": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}
     p = out / "plan.json"
     p.write_text(json.dumps(d, indent=1, default=_json_default), encoding="utf-8")
     if scenario is not None:
@@ -364,6 +547,7 @@ def load_plan(path) -> Plan | None:
         return Plan(d["vary"], tuple(d["over"]), d.get("direction", "min"), d["slo"], d["answers"],
                     pd.DataFrame(d.get("evidence", [])), pd.DataFrame(),
                     {k: [tuple(iv) for iv in v] for k, v in d.get("intervals", {}).items()}, d.get("notes", {}),
-                    {k: {m: tuple(b) for m, b in v.items()} for k, v in d.get("best", {}).items()})
+                    {k: {m: tuple(b) for m, b in v.items()} for k, v in d.get("best", {}).items()},
+                    d.get("window", ""), d.get("limits", {}))
     except (ValueError, KeyError, TypeError) as e:
         raise ResilsimError(f"{p}: not a plan written by `resilsim plan --out` ({type(e).__name__}: {e})") from None

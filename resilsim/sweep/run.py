@@ -61,10 +61,12 @@ def pool_size(workers: int | None, tasks: int, force: bool = False) -> int:
 
 
 def run_task(base: dict, task: dict, warmup: str | None = None, keep_attempts: bool = False,
-             strategies: dict | None = None) -> dict:
+             strategies: dict | None = None, window=None) -> dict:
     """Simulate one run of a sweep; return compact rows (never raises: a failure becomes an error row).
 
     ``strategies``: the strategies to run instead of the scenario's (as :func:`resilsim.simulate` takes them).
+    ``window``: what each row's metrics measure (see :func:`resilsim.result.window_of`); its
+    ``window`` column says which, in words.
 
     Returns ``{"rows": [...], "timeline": DataFrame|None, "attempts": DataFrame|None}``.
     """
@@ -82,9 +84,10 @@ def run_task(base: dict, task: dict, warmup: str | None = None, keep_attempts: b
         ss = np.random.SeedSequence(task["entropy"], spawn_key=task["spawn_key"])
         # Summary-only recording (flat memory, same counts, percentiles within 0.1 %) unless rows are needed:
         # attempts kept, or a re-measurement from the MSER-5 warm-up.
-        raw = keep_attempts or warmup == "mser5"
+        # A window other than the run's needs the rows too: summary-only counts window only to bin resolution.
+        raw = keep_attempts or warmup == "mser5" or window not in (None, "run")
         result = simulate(scenario, seed=ss, record="full" if raw else "summary", strategies=strategies)
-        summary = result.summary()
+        summary = result.summary(window=window)
         mser = mser5(result.timeline, scenario)
         if warmup == "mser5":
             # Re-measure from the detected truncation point (the later of it and the scenario's warm-up).
@@ -95,6 +98,7 @@ def run_task(base: dict, task: dict, warmup: str | None = None, keep_attempts: b
             name = rec.pop("strategy")
             row = dict(common)
             row["strategy"] = name
+            row["window"] = summary.attrs["window"]
             row.update({k: (v.item() if isinstance(v, np.generic) else v) for k, v in rec.items()})
             row["strategy_params"] = canon(result.strategies.get(name, {}))
             # Guard refusals and hedges (whole run; zeros without guards): see Result.guard_stats.
@@ -183,7 +187,7 @@ def _base(scenario) -> dict:
 def sweep(scenario, grid=None, replications: int = 1, seed: int = 0, executor=None, workers: int | None = None,
           store=None, progress: bool = True, keep_attempts: bool = False, zipped: bool = False,
           warmup: str | None = None, common_seeds: bool = False, strategies: dict | None = None,
-          force_workers: bool = False) -> pd.DataFrame:
+          force_workers: bool = False, window=None) -> pd.DataFrame:
     """Run ``scenario`` at every grid point × replication; return a tidy DataFrame.
 
     One row per run × strategy: the swept parameters, ``replication``,
@@ -203,10 +207,21 @@ def sweep(scenario, grid=None, replications: int = 1, seed: int = 0, executor=No
     ``strategies``: a dict of name → :class:`resilsim.policies.build.Strategy` (or spec) run instead of
     the scenario's, as :func:`resilsim.simulate` takes it; each is sent to the workers, so a piece that
     cannot be pickled is refused before any run starts (:class:`~resilsim.errors.PolicyError`).
+    ``window`` is what every run's metrics measure: the run after the warm-up
+    (default), ``"incident:NAME"``, ``"incident:all"`` or ``(start, end)``
+    seconds (see :func:`resilsim.result.window_of`); the rows' ``window``
+    column says which, in words.
     """
+    from ..result import window_of
     from .store import Store
 
-    base = _base(scenario)
+    s = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
+    base = _base(s)
+    if window is not None:
+        window_of(s, window)  # bad windows fail here, in one sentence, not in every run
+        if warmup == "mser5":
+            raise ScenarioError("give a window or the MSER-5 warm-up, not both", path="window")
+        window = window if isinstance(window, str) else [float(v) for v in window]
     g = as_grid(grid, zipped)
     check_grid(base, g)
     # A run beyond its memory limit is refused by simulate; refused here first, the sweep does not start.
@@ -218,7 +233,7 @@ def sweep(scenario, grid=None, replications: int = 1, seed: int = 0, executor=No
     if workers is not None and (not isinstance(workers, (int, np.integer)) or workers < 1):
         raise ScenarioError(f"must be a positive integer, got {workers!r}", path="workers")
     check_size(len(g.points), reps.stop)  # before any task is made
-    tasks = make_tasks(base, g, reps, int(seed), common_seeds)
+    tasks = make_tasks(base, g, reps, int(seed), common_seeds, window)
     described = _check_strategies(base, strategies, executor)
     st = None
     if store is not None:
@@ -228,7 +243,8 @@ def sweep(scenario, grid=None, replications: int = 1, seed: int = 0, executor=No
                  "replications": len(reps) if reps.start == 0 else [reps.start, reps.stop],
                  "seed": int(seed), "warmup": warmup,
                  **({"common_seeds": True} if common_seeds else {}),
-                 **({"strategies": described} if described is not None else {})})
+                 **({"strategies": described} if described is not None else {}),
+                 **({"window": window} if window is not None else {})})
     rows_by_id: dict = {}
     bar = ex = cleanup = None
     owned = False
@@ -259,9 +275,9 @@ def sweep(scenario, grid=None, replications: int = 1, seed: int = 0, executor=No
         ex, owned, cleanup = _make_executor(executor, workers, len(todo), force_workers) if todo else (None, False, None)
         if ex is None:
             for t in todo:
-                finish(run_task(base, t, warmup, keep_attempts, strategies))
+                finish(run_task(base, t, warmup, keep_attempts, strategies, window))
         else:
-            futs = [ex.submit(run_task, base, t, warmup, keep_attempts, strategies) for t in todo]
+            futs = [ex.submit(run_task, base, t, warmup, keep_attempts, strategies, window) for t in todo]
             try:
                 seen = set()
                 for f in as_completed(futs):

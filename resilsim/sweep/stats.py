@@ -127,7 +127,8 @@ def mean_interval(values, low: float | None = None, high: float | None = None) -
     return mean, (lo if low is None else max(low, lo)), (hi if high is None else min(high, hi))
 
 
-METRICS = ["success_rate", "p50_s", "p95_s", "p99_s", "mean_attempts", "amplification", "goodput_rps", "wasted_s"]
+METRICS = ["success_rate", "p50_s", "p95_s", "p99_s", "mean_attempts", "amplification", "peak_amplification",
+           "goodput_rps", "wasted_s", "recovery_s"]
 
 
 def aggregate(df: pd.DataFrame, metrics: list[str] | None = None) -> pd.DataFrame:
@@ -139,7 +140,9 @@ def aggregate(df: pd.DataFrame, metrics: list[str] | None = None) -> pd.DataFram
     is True where fewer than :data:`FEW_REPLICATIONS` runs stand behind a row's
     intervals. Failed runs and runs truncated at a scenario limit are left out
     (and counted in ``failed_runs`` and ``truncated_runs``): their numbers are
-    missing or partial.
+    missing or partial. A run that never recovered has no ``recovery_s``
+    (NaN): ``recovery_s_never`` counts them, and where any did not recover
+    the interval's high end is infinite (an SLO on time to recover fails).
     """
     if df.empty:
         return df
@@ -165,6 +168,10 @@ def aggregate(df: pd.DataFrame, metrics: list[str] | None = None) -> pd.DataFram
             row[m] = mean
             row[f"{m}_ci_low"] = lo
             row[f"{m}_ci_high"] = hi
+            if m == "recovery_s":
+                row["recovery_s_never"] = never = int(g[m].isna().sum())
+                if never:
+                    row[f"{m}_ci_high"] = math.inf
         rows.append(row)
     out = pd.DataFrame(rows)
     if "error" in df:

@@ -137,7 +137,8 @@ class Store:
             reps = m["replications"]
             reps = range(*reps) if isinstance(reps, list) else range(int(reps))
             common = bool(m.get("common_seeds", False))
-            return [run_id(m["scenario"], p, r, m["seed"], common) for p in m["grid"]["points"] for r in reps]
+            return [run_id(m["scenario"], p, r, m["seed"], common, m.get("window")) for p in m["grid"]["points"]
+                    for r in reps]
         except (TypeError, KeyError, ValueError):
             raise StoreError(f"{self.path / MANIFEST}: its grid points or replications are not as "
                              "`resilsim sweep` writes them") from None

@@ -19,14 +19,18 @@ def canon(obj) -> str:
     return json.dumps(obj, sort_keys=True, default=str, separators=(",", ":"))
 
 
-def run_id(scenario_data: dict, overrides: dict, replication: int, root_seed: int, common_seeds: bool = False) -> str:
-    """Deterministic id of one run: a hash of (scenario dump, overrides, replication, root seed[, common seeds])."""
-    key = [scenario_data, overrides, replication, root_seed] + (["common-seeds"] if common_seeds else [])
+def run_id(scenario_data: dict, overrides: dict, replication: int, root_seed: int, common_seeds: bool = False,
+           window=None) -> str:
+    """Deterministic id of one run: a hash of (scenario dump, overrides, replication, root seed[, common seeds]
+    [, window])."""
+    key = [scenario_data, overrides, replication, root_seed] + (["common-seeds"] if common_seeds else []) \
+        + ([["window", window]] if window is not None else [])
     h = hashlib.sha256(canon(key).encode())
     return h.hexdigest()[:16]
 
 
-def make_tasks(base: dict, grid: Grid, replications: range, seed: int, common_seeds: bool = False) -> list[dict]:
+def make_tasks(base: dict, grid: Grid, replications: range, seed: int, common_seeds: bool = False,
+               window=None) -> list[dict]:
     # Independent seeds: child i·R + r for point i, replication r. Common seeds: child r at every point,
     # so points differ only by their parameters (smoother curves, sharper differences), and replications
     # can be added later (child r is the same however many are spawned).
@@ -39,7 +43,7 @@ def make_tasks(base: dict, grid: Grid, replications: range, seed: int, common_se
             child = children[r if common_seeds else i * n + r]
             tasks.append({"point": i, "overrides": dict(point), "replication": r, "entropy": int(root.entropy),
                           "spawn_key": tuple(child.spawn_key),
-                          "run_id": run_id(base, point, r, seed, common_seeds)})
+                          "run_id": run_id(base, point, r, seed, common_seeds, window)})
     return tasks
 
 
