@@ -16,6 +16,9 @@ EXIT_USAGE = 2
 #: missing (a run stopped at a scenario limit, or sweep runs failed); 130 interrupted.
 EXIT_BUG = 1
 EXIT_PARTIAL = 3
+#: What `run --format` takes (resilsim.result.TABLE_FORMATS, restated so that `--help` imports no pandas;
+#: tests/test_cli.py checks that the two agree).
+TABLE_FORMATS = ("parquet", "csv")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -52,14 +55,17 @@ def _parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="simulate every strategy of a scenario and print the comparison")
     run.add_argument("scenario", help="scenario YAML file")
     run.add_argument("--seed", type=non_negative_int, default=0, help="root seed (default 0)")
-    run.add_argument("--out", default="out", help="directory for CSVs and charts (default: out)")
+    run.add_argument("--out", default="out", help="directory for the tables and charts (default: out)")
+    run.add_argument("--format", choices=TABLE_FORMATS, default="parquet",
+                     help="format of the requests, attempts and timeline tables (default: parquet; the summary "
+                          "is always summary.csv)")
     run.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                      help="override a field by dotted path, e.g. --set service.workers=16 (repeatable)")
     run.add_argument("--strategy", action="append", default=None, help="run only this strategy (repeatable)")
     run.add_argument("--no-charts", action="store_true", help="skip the PNG charts")
     run.add_argument("--summary-only", action="store_true",
                      help="keep time-binned counts and latency histograms, not a row per request and attempt: "
-                          "memory stays flat for long runs; writes summary.csv and timeline.csv (percentiles "
+                          "memory stays flat for long runs; writes summary.csv and the timeline (percentiles "
                           "within 0.1 %%)")
 
     val = sub.add_parser("validate", help="check scenario files without running them")
@@ -219,7 +225,7 @@ def _run(args) -> int:
               f"(warm-up {scenario.warmup:g} s)")
         print(summary.to_string(float_format=lambda v: f"{v:.4g}"))
     out = Path(args.out)
-    paths = _write_run(result, out, charts=not args.no_charts)
+    paths = _write_run(result, out, charts=not args.no_charts, table_format=args.format)
     print(f"wrote {', '.join(p.name for p in paths)} to {out}/")
     for name, why in result.truncated.items():  # runaway work stopped at a limit (docs/reliability.md)
         stopped = result.stats.get(name, {}).get("stopped_at") or 0.0
@@ -229,7 +235,7 @@ def _run(args) -> int:
     return EXIT_PARTIAL if result.truncated else 0
 
 
-def _write_run(result, out: Path, charts: bool) -> list:
+def _write_run(result, out: Path, charts: bool, table_format: str = "parquet") -> list:
     """Write the run's tables, scenario.yaml, charts and run.json into ``out`` as one set (no file of a
     previous run left beside them, nothing changed when a write fails); return the paths."""
     from . import plots
@@ -238,7 +244,7 @@ def _write_run(result, out: Path, charts: bool) -> list:
     from .run_folder import write_run_dir
 
     def write(tmp: Path) -> list:
-        paths = result.to_csv(tmp)
+        paths = result.write_tables(tmp, table_format)
         (tmp / "scenario.yaml").write_text(dump_scenario(result.scenario))  # what `resilsim report` needs
         paths.append(tmp / "scenario.yaml")
         if charts:
