@@ -83,6 +83,7 @@ def child(workload: str, n: int, seed: int) -> dict:
         out = {"attempts": s["attempts"], "requests": s["requests"], "success_rate": s["success_rate"],
                "amplification": s["amplification"], "p99_s": s["p99_latency_s"]}
     else:
+        import resilsim.result  # noqa: F401 - imported before the clock starts (simulate imports it on first use)
         from resilsim.scenario import load_scenario
         from resilsim.sim.run import simulate
 
