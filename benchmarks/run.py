@@ -15,6 +15,8 @@ requests table (also built on first use) is measured separately.
 Workloads:
 
 * ``baseline``  -- benchmarks/baseline_simpy.py, ``n`` requests;
+* ``floor``     -- benchmarks/floor_heapq.py, the same workload as a bare heapq event loop, ``n`` requests:
+  the pure-Python limit ``resilsim`` is compared with (target: reference <= 1.3x its time per attempt);
 * ``resilsim``  -- benchmarks/reference.yaml with ``duration = n / 60`` s;
 * ``all-features`` -- benchmarks/all_features.yaml (circuit breaker and retry budget included), same duration
   (its incidents repeated once per 1,667 s for longer runs: :func:`incidents_for`);
@@ -56,6 +58,7 @@ TARGET_SPEEDUP = 2.5
 TARGET_LINEAR = 11.0
 TARGET_BYTES = 100.0
 TARGET_FEATURES = 1.5
+TARGET_FLOOR = 1.3  # resilsim's reference time per attempt / the bare event loop's (benchmarks/floor_heapq.py)
 TARGET_SUMMARY_GROWTH = 1.10  # peak RSS at the large summary size / at the small one
 
 
@@ -68,17 +71,19 @@ def _peak_mib() -> float:
 def child(workload: str, n: int, seed: int) -> dict:
     """Run one configuration in this process; return wall seconds, attempts, summary numbers and peak MiB."""
     sys.path.insert(0, str(HERE))
-    if workload in ("baseline", "empty-baseline"):
+    if workload in ("baseline", "empty-baseline", "floor"):
         from baseline_simpy import run_baseline, summarize
+        from floor_heapq import run_floor
 
         t0 = time.perf_counter()
-        df = run_baseline(0 if workload == "empty-baseline" else n, seed=seed)
+        df = (run_floor if workload == "floor" else run_baseline)(0 if workload == "empty-baseline" else n, seed=seed)
         wall = time.perf_counter() - t0
         s = summarize(df) if len(df) else dict.fromkeys(("attempts", "requests", "success_rate",
                                                            "amplification", "p99_latency_s"), 0)
         out = {"attempts": s["attempts"], "requests": s["requests"], "success_rate": s["success_rate"],
                "amplification": s["amplification"], "p99_s": s["p99_latency_s"]}
     else:
+        import resilsim.result  # noqa: F401 - imported before the clock starts (simulate imports it on first use)
         from resilsim.scenario import load_scenario
         from resilsim.sim.run import simulate
 
@@ -197,12 +202,12 @@ def main(argv: list[str] | None = None) -> int:
     small, large = args.requests or ((20_000, 200_000) if args.quick else (100_000, 1_000_000))
     t_start = time.perf_counter()
     res: dict = {}
-    # The empty runs first; then, per size, the three workloads interleaved seed by seed (baseline, resilsim,
+    # The empty runs first; then, per size, the workloads interleaved seed by seed (baseline, floor, resilsim,
     # all-features with seed 0, then with seed 1, ...), so a slow spell on a shared machine lands on all three
     # alike and the ratios below compare runs taken side by side.
     blocks = [[("empty", 0, 0)], [("empty-baseline", 0, 0)]]
     for n in (small, large):
-        workloads = [w for w in ("baseline", "resilsim", "all-features")
+        workloads = [w for w in ("baseline", "floor", "resilsim", "all-features")
                      if not (w == "baseline" and n == large and args.no_baseline_large)]
         blocks.append([(w, n, seed) for seed in range(args.repeat) for w in workloads])
     s_small, s_large = args.summary_requests
@@ -258,6 +263,10 @@ def main(argv: list[str] | None = None) -> int:
                 ratios.append(ratio_row("same, simulation only (peak before the pandas tables are built)",
                                         (core_mib - res[("empty", 0)]["runs"][0]["core_peak_mib"]) * 2 ** 20
                                         / m["attempts"], TARGET_BYTES))
+    for n in (small, large):
+        if ("floor", n) in res:
+            ratios.append(ratio_row(f"reference (resilsim) cost per attempt / the bare heapq loop's, N={n:,}",
+                                    paired("floor", "resilsim", n), TARGET_FLOOR))
     for n in (small, large):
         ratios.append(ratio_row(f"all-features (with breaker and retry budget) cost per attempt / reference, N={n:,}",
                                 paired("resilsim", "all-features", n), TARGET_FEATURES))

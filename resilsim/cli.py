@@ -19,6 +19,9 @@ EXIT_PARTIAL = 3
 #: Made before it is needed: printing it must not need memory the process no longer has.
 _OUT_OF_MEMORY = ("resilsim: out of memory; give the scenario a lower limits.max_memory_mb so the run is refused "
                   "or stopped first, or shorten it (duration, arrival rate, strategies)\n")
+#: What `run --format` takes (resilsim.result.TABLE_FORMATS, restated so that `--help` imports no pandas;
+#: tests/test_cli.py checks that the two agree).
+TABLE_FORMATS = ("parquet", "csv")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -62,15 +65,21 @@ def _parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="simulate every strategy of a scenario and print the comparison")
     run.add_argument("scenario", help="scenario YAML file")
     run.add_argument("--seed", type=non_negative_int, default=0, help="root seed (default 0)")
-    run.add_argument("--out", type=folder, default="out", help="directory for CSVs and charts (default: out)")
+    run.add_argument("--out", type=folder, default="out", help="directory for the tables and charts (default: out)")
+    run.add_argument("--format", choices=TABLE_FORMATS, default="parquet",
+                     help="format of the requests, attempts and timeline tables (default: parquet; the summary "
+                          "is always summary.csv)")
     run.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                      help="override a field by dotted path, e.g. --set service.workers=16 (repeatable)")
     run.add_argument("--strategy", action="append", default=None, help="run only this strategy (repeatable)")
     run.add_argument("--no-charts", action="store_true", help="skip the PNG charts")
     run.add_argument("--summary-only", action="store_true",
                      help="keep time-binned counts and latency histograms, not a row per request and attempt: "
-                          "memory stays flat for long runs; writes summary.csv and timeline.csv (percentiles "
+                          "memory stays flat for long runs; writes summary.csv and the timeline (percentiles "
                           "within 0.1 %%)")
+    run.add_argument("--stream", action="store_true",
+                     help="as --summary-only, and also write every request and attempt row to Parquet as the run "
+                          "goes: the rows of a long run in flat memory (request rows in the order they finished)")
 
     val = sub.add_parser("validate", help="check scenario files without running them")
     val.add_argument("scenarios", nargs="+", help="scenario YAML files")
@@ -285,18 +294,31 @@ def _run(args) -> int:
         if unknown:
             raise ScenarioError(f"unknown strategy {unknown[0]!r}; the scenario has {', '.join(scenario.strategies)}",
                                 source=args.scenario, path="--strategy")
-    try:
-        result = simulate(scenario, seed=args.seed, strategies=args.strategy,
-                          record="summary" if args.summary_only else "full")
-    except ScenarioError as e:  # refused before running (beyond its limits): name the file
-        raise ScenarioError(e.reason, source=e.source or args.scenario, path=e.path, line=e.line) from None
-    summary = result.summary()
-    with pd.option_context("display.width", 250, "display.max_columns", 30):
-        print(f"{scenario.name} · api {scenario.api} · seed {args.seed} · {scenario.duration:g} s "
-              f"(warm-up {scenario.warmup:g} s)")
-        print(summary.to_string(float_format=lambda v: f"{v:.4g}"))
+    if args.stream and args.format != "parquet":
+        from .errors import ResilsimError
+        raise ResilsimError("--stream writes the rows as Parquet; leave out --format csv")
+
+    def run(rows_to=None):
+        record = "stream" if args.stream else "summary" if args.summary_only else "full"
+        try:
+            return simulate(scenario, seed=args.seed, strategies=args.strategy, record=record, rows_to=rows_to)
+        except ScenarioError as e:  # refused before running (beyond its limits): name the file
+            raise ScenarioError(e.reason, source=e.source or args.scenario, path=e.path, line=e.line) from None
+
+    def show(result):
+        with pd.option_context("display.width", 250, "display.max_columns", 30):
+            print(f"{scenario.name} · api {scenario.api} · seed {args.seed} · {scenario.duration:g} s "
+                  f"(warm-up {scenario.warmup:g} s)")
+            print(result.summary().to_string(float_format=lambda v: f"{v:.4g}"))
+
     out = Path(args.out)
-    paths = _write_run(result, out, charts=not args.no_charts)
+    if args.stream:  # the rows go into the run folder as the simulation makes them
+        result, paths = _write_run(run, out, charts=not args.no_charts, table_format=args.format, stream=True)
+        show(result)
+    else:
+        result = run()
+        show(result)
+        _, paths = _write_run(lambda _: result, out, charts=not args.no_charts, table_format=args.format)
     print(f"wrote {', '.join(p.name for p in paths)} to {out}/")
     for name, why in result.truncated.items():  # runaway work stopped at a limit (docs/reliability.md)
         stopped = result.stats.get(name, {}).get("stopped_at") or 0.0
@@ -306,28 +328,37 @@ def _run(args) -> int:
     return EXIT_PARTIAL if result.truncated else 0
 
 
-def _write_run(result, out: Path, charts: bool) -> list:
-    """Write the run's tables, scenario.yaml, charts and run.json into ``out`` as one set (no file of a
-    previous run left beside them, nothing changed when a write fails); return the paths."""
+def _write_run(run, out: Path, charts: bool, table_format: str = "parquet", stream: bool = False) -> tuple:
+    """Write a run's tables, scenario.yaml, charts and run.json into ``out`` as one set (no file of a
+    previous run left beside them, nothing changed when a write fails); return the result and the paths.
+
+    ``run(folder)`` returns the result; with ``stream`` it simulates, writing the request and attempt
+    rows into ``folder`` as it goes (the folder is the set's temporary one, so they belong to the set).
+    """
     from . import plots
     from .report import RUN_FILES
     from .scenario import dump_scenario
     from .run_folder import write_run_dir
 
+    meta, done = {}, {}
+
     def write(tmp: Path) -> list:
-        paths = result.to_csv(tmp)
+        result = done["result"] = run(tmp)
+        paths = [tmp / "requests.parquet", tmp / "attempts.parquet"] if stream else []
+        paths += result.write_tables(tmp, table_format)
         (tmp / "scenario.yaml").write_text(dump_scenario(result.scenario))  # what `resilsim report` needs
         paths.append(tmp / "scenario.yaml")
         if charts:
             paths += plots.save_charts(result, tmp)
+        meta.update({"seed": result.seed, "windows": [list(w) for w in result.windows],
+                     "strategies": {k: v if isinstance(v, dict) else str(v) for k, v in result.strategies.items()},
+                     "truncated": dict(result.truncated)})  # strategies stopped at a limit (partial tables)
         return paths
 
-    meta = {"seed": result.seed, "windows": [list(w) for w in result.windows],
-            "strategies": {k: v if isinstance(v, dict) else str(v) for k, v in result.strategies.items()},
-            "truncated": dict(result.truncated)}  # strategies stopped at a limit (partial tables)
     # Every name a run may write, so a folder written before run.json listed its files loses them too.
     owned = {*RUN_FILES, *(f"{name}.png" for name, _ in plots.CHARTS), "guards_over_time.png"}
-    return write_run_dir(out, write, meta, owned)
+    paths = write_run_dir(out, write, meta, owned)
+    return done["result"], paths
 
 
 # ---------------------------------------------------------------- sweep, plan, report

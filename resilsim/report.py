@@ -7,7 +7,7 @@ Everything is inline: CSS in a ``<style>`` element, charts as base64 PNG
 and can be attached to a review as it is.
 
 A *run directory* is what ``resilsim run --out DIR`` writes (summary.csv,
-timeline.csv, requests.csv, attempts.csv, and scenario.yaml + run.json with
+the timeline, requests and attempts tables as Parquet or CSV, and scenario.yaml + run.json with
 the seed and the list of files with their checksums: a folder that is
 incomplete or mixes two runs is refused); a *sweep directory* is a :mod:`resilsim.sweep.store` results directory
 (manifest.json, runs/). A plan answer is included when given
@@ -25,6 +25,7 @@ import pandas as pd
 
 from . import metrics
 from .errors import ResilsimError
+from .result import ROW_TABLES, TABLE_FORMATS
 
 CSS = """
 body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:2em auto;max-width:1100px;
@@ -290,8 +291,24 @@ def _page(title: str, body: list[str]) -> str:
 
 # ---------------------------------------------------------------- run directory
 
-#: The files of a run directory the report reads (besides run.json).
-RUN_FILES = ("summary.csv", "timeline.csv", "requests.csv", "attempts.csv", "scenario.yaml")
+#: The files of a run directory the report reads (besides run.json): each row table as Parquet or CSV.
+RUN_FILES = ("summary.csv", *(f"{t}.{f}" for t in ROW_TABLES for f in TABLE_FORMATS), "scenario.yaml")
+
+
+def _read_table(path: Path, name: str) -> pd.DataFrame | None:
+    """The row table ``name`` of the run folder ``path`` from its Parquet or CSV file; None when it has neither."""
+    if (path / f"{name}.parquet").exists():
+        try:
+            return pd.read_parquet(path / f"{name}.parquet")
+        except (OSError, ValueError) as e:  # pyarrow's ArrowInvalid is a ValueError
+            raise ResilsimError(f"{path / f'{name}.parquet'}: not a table resilsim wrote "
+                                f"({' '.join(str(e).split())})") from None
+    p = path / f"{name}.csv"
+    if not p.exists():
+        return None
+    if name == "requests":  # an empty code is a success, not a missing value
+        return _csv(p, keep_default_na=False, na_values=[""], dtype={"code": str})
+    return _csv(p, dtype={"code": str}) if name == "attempts" else _csv(p)
 
 
 def _csv(path: Path, **kw) -> pd.DataFrame:
@@ -306,16 +323,13 @@ def _csv(path: Path, **kw) -> pd.DataFrame:
 
 
 def _run_result(path: Path, meta: dict):
-    """Rebuild a :class:`~resilsim.Result` from a run directory's CSVs (for the charts); ``meta``: its run.json."""
+    """Rebuild a :class:`~resilsim.Result` from a run directory's tables (for the charts); ``meta``: its run.json."""
     from .result import Result
     from .scenario import load_scenario
 
     scenario = load_scenario(path / "scenario.yaml")
     seed = meta.get("seed", "?")
-    req = _csv(path / "requests.csv", keep_default_na=False, na_values=[""],
-               dtype={"code": str}) if (path / "requests.csv").exists() else None
-    att = _csv(path / "attempts.csv", dtype={"code": str}) if (path / "attempts.csv").exists() else None
-    tl = _csv(path / "timeline.csv") if (path / "timeline.csv").exists() else None
+    req, att, tl = (_read_table(path, name) for name in ROW_TABLES)
     names = list(_csv(path / "summary.csv")["strategy"])
     for df in (req, att):
         if df is not None:

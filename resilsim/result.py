@@ -20,6 +20,10 @@ from .records import (CODE_CANCELLED, CODE_OK, CODE_TIMEOUT, OUT_INCOMPLETE, OUT
                       RunRecord)
 from .server.build import capacity_rps, global_rate_limit_rps
 
+#: The tables with a row per request, attempt or time bin, written as Parquet or CSV (:meth:`Result.write_tables`).
+ROW_TABLES = ("requests", "attempts", "timeline")
+TABLE_FORMATS = ("parquet", "csv")
+
 SUMMARY_COLUMNS = ["strategy", "requests", "success_rate", "p50_s", "p95_s", "p99_s", "mean_attempts",
                    "amplification", "peak_amplification", "goodput_rps", *OUTCOMES, "wasted_s"]
 
@@ -374,17 +378,32 @@ class Result:
 
     # ------------------------------------------------------------ output
 
-    def to_csv(self, out: str | Path) -> list[Path]:
-        """Write requests.csv, attempts.csv, timeline.csv and summary.csv into ``out``; return the paths."""
+    def write_tables(self, out: str | Path, format: str = "parquet") -> list[Path]:
+        """Write the row tables (requests, attempts, timeline) as ``format`` and summary.csv into ``out``.
+
+        ``format`` is ``"parquet"`` (typed columns, zstd-compressed: an order of magnitude faster to write
+        and read than CSV, and a fifth of its size) or ``"csv"``; the summary is a few rows and stays CSV so
+        that it reads anywhere. Returns the paths.
+        """
+        if format not in TABLE_FORMATS:
+            raise ValueError(f"format must be one of {', '.join(TABLE_FORMATS)}, not {format!r}")
         out = Path(out)
         out.mkdir(parents=True, exist_ok=True)
         paths = []
-        for name, df in (("requests", self.requests), ("attempts", self.attempts),
-                         ("timeline", self.timeline), ("summary", self.summary())):
-            p = out / f"{name}.csv"
-            df.to_csv(p, index=(name == "summary"))
-            paths.append(p)
+        for name in self._row_tables():
+            paths.append(out / f"{name}.{format}")
+            write_table(getattr(self, name), paths[-1])
+        paths.append(out / "summary.csv")
+        write_table(self.summary(), paths[-1], index=True)
         return paths
+
+    def to_csv(self, out: str | Path) -> list[Path]:
+        """Write every table as CSV into ``out`` (:meth:`write_tables` with ``format="csv"``); return the paths."""
+        return self.write_tables(out, "csv")
+
+    def _row_tables(self) -> tuple[str, ...]:
+        # The tables this result holds rows of, in the order they are written.
+        return ROW_TABLES
 
     def _row_counts(self) -> tuple[int, int]:
         # (requests, attempts) of the whole run, every strategy.
@@ -456,6 +475,103 @@ def outcome_counts(requests: pd.DataFrame) -> pd.DataFrame:
     # Strategies in the order the requests name them (a chart of this table draws them in that order).
     order = {n: i for i, n in enumerate(dict.fromkeys(names))}
     return counts.sort_values("strategy", key=lambda c: c.map(order), kind="stable").reset_index(drop=True)
+
+
+def write_table(df: pd.DataFrame, path: Path, index: bool = False) -> None:
+    """Write ``df`` to ``path`` as Parquet (zstd) when its name ends in ``.parquet``, else as CSV."""
+    if path.suffix == ".parquet":
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        pq.write_table(pa.Table.from_pandas(df, preserve_index=index), path, compression=PARQUET_COMPRESSION)
+    else:
+        df.to_csv(path, index=index)
+
+
+class RowStream:
+    """The requests and attempts tables of a run written to Parquet row group by row group, as the run goes.
+
+    The sink of :class:`resilsim.sim.recorder.StreamRecorder` (``simulate(..., record="stream",
+    rows_to=DIR)``): it turns the recorder's integer columns into the tables' columns (strategy, code,
+    status, source, outcome and operation as dictionary-encoded strings, latency = end - start) and
+    appends them to ``DIR/requests.parquet`` and ``DIR/attempts.parquet`` with one
+    ``pyarrow.parquet.ParquetWriter`` each, so no more than a row group is held at a time. The
+    columns and dtypes are :attr:`Result.requests`' and :attr:`Result.attempts`'; the code column's
+    categories are every code of the catalog (the full tables list only the codes used), and request
+    rows come in the order the requests finished, the unfinished ones last.
+    """
+
+    def __init__(self, out, codes: list, operations: list, strategies: list):
+        import pyarrow as pa
+
+        self.out = Path(out)
+        self.out.mkdir(parents=True, exist_ok=True)
+        # Indexed by raw code + 3 (records.py: -3 cancelled, -2 timeout, -1 ok, then the catalog's codes).
+        self._codes = pa.array(["CANCELLED", "TIMEOUT", "", *(c.code for c in codes)])
+        self._status = np.array([0, 0, 200, *(c.http for c in codes)], dtype=np.int16)
+        self._dicts = {"strategy": pa.array(list(strategies)), "operation": pa.array(list(operations)),
+                       "outcome": pa.array(list(OUTCOMES)), "source": pa.array(list(SOURCES))}
+        self._writers: dict = {}
+        self.strategy = 0  # index of the strategy whose rows come next (simulate sets it per run)
+
+    def _dict(self, indices, values):
+        import pyarrow as pa
+
+        return pa.DictionaryArray.from_arrays(pa.array(indices), values)
+
+    def _strategy(self, n: int):
+        return self._dict(np.full(n, self.strategy, dtype=np.int8), self._dicts["strategy"])
+
+    def attempts(self, c: dict) -> None:
+        """Append a block of attempt rows (the recorder's columns: request, attempt, start, end, code, source)."""
+        raw = c["code"].astype(np.int16) - CODE_CANCELLED
+        self._write("attempts", {
+            "strategy": self._strategy(len(raw)), "request": c["request"], "attempt": _int16(c["attempt"]),
+            "start": c["start"], "end": c["end"], "status": self._status[raw],
+            "code": self._dict(raw, self._codes), "source": self._dict(c["source"], self._dicts["source"])})
+
+    def requests(self, c: dict) -> None:
+        """Append a block of request rows (request, operation, start, end, attempts, code, outcome)."""
+        raw = c["code"].astype(np.int16) - CODE_CANCELLED
+        self._write("requests", {
+            "strategy": self._strategy(len(raw)), "request": c["request"],
+            "operation": self._dict(c["operation"], self._dicts["operation"]), "start": c["start"],
+            "end": c["end"], "latency": c["end"] - c["start"], "attempts": _int16(c["attempts"]),
+            "outcome": self._dict(c["outcome"], self._dicts["outcome"]), "code": self._dict(raw, self._codes)})
+
+    def _write(self, name: str, cols: dict) -> None:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        table = pa.table(cols)
+        if name not in self._writers:
+            self._writers[name] = pq.ParquetWriter(self.out / f"{name}.parquet", table.schema,
+                                                   compression=PARQUET_COMPRESSION)
+        self._writers[name].write_table(table)
+
+    def close(self) -> list[Path]:
+        """Finish the files (a table without rows is written empty); return their paths."""
+        for name, columns in (("requests", ["strategy", "request", "operation", "start", "end", "latency",
+                                            "attempts", "outcome", "code"]),
+                              ("attempts", ["strategy", "request", "attempt", "start", "end", "status", "code",
+                                            "source"])):
+            if name in self._writers:
+                self._writers.pop(name).close()
+            elif not (self.out / f"{name}.parquet").exists():
+                write_table(pd.DataFrame(columns=columns), self.out / f"{name}.parquet")
+        return [self.out / "requests.parquet", self.out / "attempts.parquet"]
+
+
+def _int16(counts: np.ndarray) -> np.ndarray:
+    """Attempt numbers as the full tables hold them (16-bit); a request beyond that is one sentence, not a wrap."""
+    if len(counts) and counts.max() > np.iinfo(np.int16).max:
+        raise ResilsimError(f"a request made more than {np.iinfo(np.int16).max:,} attempts (a retry loop that never "
+                            "waits?), more than a streamed row holds; give the strategy a stop")
+    return counts.astype(np.int16, copy=False)
+
+
+#: zstd: smaller than snappy and, measured on the aurora scenario's 442k attempts, about twice as fast to write.
+PARQUET_COMPRESSION = "zstd"
 
 
 def _trigger_window(scenario) -> tuple[float, float] | None:
@@ -717,13 +833,5 @@ class SummaryResult(Result):
         recs = [run.recorder for run in self._runs.values()]
         return sum(r.requests_total for r in recs), sum(r.attempts_total for r in recs)
 
-    def to_csv(self, out: str | Path) -> list[Path]:
-        """Write timeline.csv and summary.csv into ``out`` (no rows to write in summary mode); return the paths."""
-        out = Path(out)
-        out.mkdir(parents=True, exist_ok=True)
-        paths = []
-        for name, df in (("timeline", self.timeline), ("summary", self.summary())):
-            p = out / f"{name}.csv"
-            df.to_csv(p, index=(name == "summary"))
-            paths.append(p)
-        return paths
+    def _row_tables(self) -> tuple[str, ...]:
+        return ("timeline",)  # no request or attempt rows in summary mode

@@ -56,11 +56,62 @@ def test_run_prints_a_row_per_strategy_and_writes_files(tmp_path, capsys):
     assert "tiny · api counters · seed 2 · 20 s" in text
     lines = [l for l in text.splitlines() if l.startswith(("none ", "docs "))]
     assert len(lines) == 2
-    for f in ("requests.csv", "attempts.csv", "summary.csv", "timeline.csv", "success_over_time.png", "latency_cdf.png"):
+    for f in ("requests.parquet", "attempts.parquet", "summary.csv", "timeline.parquet", "success_over_time.png",
+              "latency_cdf.png"):
         assert (out / f).stat().st_size > 0
     import pandas as pd
-    a = pd.read_csv(out / "attempts.csv")
+    a = pd.read_parquet(out / "attempts.parquet")
     assert set(a.loc[a["source"] == "limiter", "code"]) == {"HTTP_429"}
+
+
+def test_run_writes_the_same_tables_as_parquet_and_as_csv(tmp_path, capsys):
+    import pandas as pd
+
+    from resilsim.scenario import load_scenario
+    from resilsim.sim import simulate
+
+    p = tmp_path / "tiny.yaml"
+    p.write_text(SCENARIO)
+    for fmt in ("parquet", "csv"):
+        assert main(["run", str(p), "--seed", "3", "--out", str(tmp_path / fmt), "--format", fmt, "--no-charts"]) == 0
+    assert not list((tmp_path / "parquet").glob("*s.csv")) and (tmp_path / "parquet" / "summary.csv").exists()
+    result = simulate(load_scenario(p), seed=3)
+    for name in ("requests", "attempts", "timeline"):
+        # Parquet keeps the tables as simulate() returns them, dtypes and categories included.
+        pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "parquet" / f"{name}.parquet"),
+                                      getattr(result, name).reset_index(drop=True))
+        csv = pd.read_csv(tmp_path / "csv" / f"{name}.csv", keep_default_na=False, na_values=[""])
+        assert len(csv) == len(getattr(result, name)) and list(csv.columns) == list(getattr(result, name).columns)
+    assert (tmp_path / "parquet" / "summary.csv").read_bytes() == (tmp_path / "csv" / "summary.csv").read_bytes()
+
+
+def test_run_formats_are_the_writers(capsys):
+    from resilsim import cli, result
+
+    assert cli.TABLE_FORMATS == result.TABLE_FORMATS  # restated in cli.py so that --help imports no pandas
+
+
+def test_import_and_help_load_no_heavy_library():
+    import subprocess
+    import sys
+
+    heavy = ("pandas", "numpy", "matplotlib", "simpy", "pydantic", "pyarrow")
+    probe = ("import sys, resilsim, resilsim.cli\n"
+             "try:\n    resilsim.cli.main(['--help'])\nexcept SystemExit:\n    pass\n"
+             f"print(sorted(m for m in {heavy!r} if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
+    assert out.splitlines()[-1] == "[]"
+
+
+def test_the_public_names_load_on_first_use():
+    import resilsim
+    import resilsim.sweep.run  # binds the subpackage on resilsim: the public name must stay the function
+
+    from resilsim.sweep import sweep
+    assert resilsim.sweep is sweep and resilsim.simulate.__name__ == "simulate"
+    assert set(resilsim.__all__) <= set(dir(resilsim))
+    with pytest.raises(AttributeError, match="no attribute 'nothing'"):
+        resilsim.nothing
 
 
 def test_bad_file_is_one_sentence_and_exit_2(tmp_path, capsys):

@@ -84,7 +84,7 @@ def test_cli_writes_the_partial_tables_and_exits_3(tmp_path, capsys):
     assert rc == 3
     assert err.count("\n") == 1 and "strategy 'hammer' stopped at" in err and "limits.max_attempts" in err
     assert "partial run" in err and "Traceback" not in err
-    att = pd.read_csv(out / "attempts.csv")
+    att = pd.read_parquet(out / "attempts.parquet")
     assert 3000 < len(att) <= 4000 + limits.CHECK_EVERY
 
 

@@ -146,38 +146,43 @@ def _digests(folder):
 def test_a_run_into_a_used_folder_replaces_the_previous_runs_files_and_keeps_others(tmp_path):
     out = tmp_path / "out"
     assert _run(tmp_path, out, "--seed", "1") == 0
-    assert {"requests.csv", "success_over_time.png", "latency_cdf.png"} <= {p.name for p in out.iterdir()}
+    assert {"requests.parquet", "success_over_time.png", "latency_cdf.png"} <= {p.name for p in out.iterdir()}
     (out / "notes.txt").write_text("mine")  # not the run's: it stays
     assert _run(tmp_path, out, "--seed", "2", "--no-charts", "--summary-only") == 0
     assert sorted(p.name for p in out.iterdir()) == ["notes.txt", "run.json", "scenario.yaml", "summary.csv",
-                                                      "timeline.csv"]
+                                                      "timeline.parquet"]
     assert main(["report", str(out), "-o", str(tmp_path / "r.html")]) == 0
     assert "seed <b>2</b>" in (tmp_path / "r.html").read_text()
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")], "no temporary folder left"
 
 
-def test_a_write_that_fails_midway_leaves_the_previous_run_whole(tmp_path, monkeypatch, capsys):
+@pytest.mark.parametrize("fmt", ["parquet", "csv"])
+def test_a_write_that_fails_midway_leaves_the_previous_run_whole(tmp_path, monkeypatch, capsys, fmt):
     import errno
     from pathlib import Path
+
+    import pyarrow.parquet as pq
     out = tmp_path / "out"
-    assert _run(tmp_path, out, "--seed", "1", "--no-charts") == 0
+    assert _run(tmp_path, out, "--seed", "1", "--no-charts", "--format", fmt) == 0
     before = _digests(out)
-    real, calls = pd.DataFrame.to_csv, {"n": 0}
+    owner, attr = (pq, "write_table") if fmt == "parquet" else (pd.DataFrame, "to_csv")
+    real, calls = getattr(owner, attr), {"n": 0}
 
-    def filling(self, path=None, *a, **kw):
+    def filling(first, path=None, *a, **kw):
         calls["n"] += 1
-        if calls["n"] == 2:  # the second table is cut mid-row: the disk is full
-            Path(path).write_text(real(self, None, *a, **kw)[:100])
+        if calls["n"] == 2:  # the second table is cut short: the disk is full
+            Path(path).write_text("cut")
             raise OSError(errno.ENOSPC, "No space left on device")
-        return real(self, path, *a, **kw)
+        return real(first, path, *a, **kw)
 
-    monkeypatch.setattr(pd.DataFrame, "to_csv", filling)
+    monkeypatch.setattr(owner, attr, filling)
     capsys.readouterr()
-    assert _run(tmp_path, out, "--seed", "2", "--no-charts") == 2
+    assert _run(tmp_path, out, "--seed", "2", "--no-charts", "--format", fmt) == 2
     err = capsys.readouterr().err
     assert err == (f"resilsim: {out}: cannot write the run's files (the disk is full); what the folder held "
                    "before is unchanged\n")
-    monkeypatch.setattr(pd.DataFrame, "to_csv", real)
+    assert calls["n"] == 2
+    monkeypatch.setattr(owner, attr, real)
     assert _digests(out) == before
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")], "no temporary folder left"
     assert main(["report", str(out), "-o", str(tmp_path / "r.html")]) == 0
@@ -194,11 +199,11 @@ def test_report_refuses_a_run_folder_that_is_incomplete_or_mixes_two_runs(tmp_pa
         (lambda: shutil.copy(b / "summary.csv", a / "summary.csv"),
          f"{a / 'summary.csv'}: changed since the run recorded in run.json wrote it (its size or checksum "
          f"differs), so the folder mixes files of two runs; {again}"),
-        (lambda: (a / "requests.csv").write_text((a / "requests.csv").read_text()[:200]),
-         f"{a / 'requests.csv'}: changed since the run recorded in run.json wrote it (its size or checksum "
+        (lambda: (a / "requests.parquet").write_bytes((a / "requests.parquet").read_bytes()[:200]),
+         f"{a / 'requests.parquet'}: changed since the run recorded in run.json wrote it (its size or checksum "
          f"differs), so the folder mixes files of two runs; {again}"),
-        (lambda: (a / "timeline.csv").unlink(),
-         f"{a / 'timeline.csv'}: missing; the folder does not hold the whole run run.json records; {again}"),
+        (lambda: (a / "timeline.parquet").unlink(),
+         f"{a / 'timeline.parquet'}: missing; the folder does not hold the whole run run.json records; {again}"),
         (lambda: (a / "run.json").unlink(),
          f"{a}: incomplete run folder (no run.json: the run writing it did not finish); {again}"),
         (lambda: (a / "run.json").write_text('{"seed": 1, "files": '),
@@ -212,12 +217,12 @@ def test_report_refuses_a_run_folder_that_is_incomplete_or_mixes_two_runs(tmp_pa
         capsys.readouterr()
         assert main(["report", str(a), "-o", html_out]) == 2
         assert capsys.readouterr().err == f"resilsim: {line}\n"
-    # A table of another run that run.json does not list (a summary-only run wrote no requests.csv).
+    # A table of another run that run.json does not list (a summary-only run wrote no requests table).
     assert _run(tmp_path, a, "--seed", "1", "--no-charts", "--summary-only") == 0
-    shutil.copy(b / "requests.csv", a / "requests.csv")
+    shutil.copy(b / "requests.parquet", a / "requests.parquet")
     assert main(["report", str(a), "-o", html_out]) == 2
     assert capsys.readouterr().err == (
-        f"resilsim: {a / 'requests.csv'}: not part of the run recorded in run.json (left from another run), so "
+        f"resilsim: {a / 'requests.parquet'}: not part of the run recorded in run.json (left from another run), so "
         f"the folder mixes files of two runs; {again}\n")
 
 

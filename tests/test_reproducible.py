@@ -16,7 +16,7 @@ from resilsim.sweep import sweep
 from .conftest import bench, small
 
 ROOT = Path(__file__).resolve().parents[1]
-TABLES = ("requests.csv", "attempts.csv", "timeline.csv", "summary.csv")
+ROWS = ("requests", "attempts", "timeline")
 
 
 def all_features(duration: float = 40.0) -> dict:
@@ -25,28 +25,33 @@ def all_features(duration: float = 40.0) -> dict:
     return bench("all_features.yaml", duration, drain=30.0)
 
 
-def hashes(out: Path) -> dict:
-    return {t: hashlib.sha256((out / t).read_bytes()).hexdigest() for t in TABLES}
+def hashes(out: Path, fmt: str = "csv") -> dict:
+    return {t: hashlib.sha256((out / t).read_bytes()).hexdigest() for t in (*(f"{r}.{fmt}" for r in ROWS),
+                                                                          "summary.csv")}
 
 
 def test_fresh_processes_write_identical_tables(tmp_path):
     sc = tmp_path / "s.yaml"
     sc.write_text(yaml.safe_dump(all_features()))
-    seen = []
+    seen = {"csv": [], "parquet": []}
     for i, hashseed in enumerate(("0", "12345")):  # string hashing differs between the two processes
-        out = tmp_path / f"o{i}"
-        env = dict(os.environ, PYTHONHASHSEED=hashseed, MPLBACKEND="Agg")
-        p = subprocess.run([sys.executable, "-m", "resilsim", "run", str(sc), "--seed", "7", "--no-charts",
-                            "--out", str(out)], env=env, cwd=ROOT, capture_output=True, text=True, timeout=300)
-        assert p.returncode == 0, p.stderr
-        seen.append(hashes(out))
+        for fmt in seen:
+            out = tmp_path / f"o{i}{fmt}"
+            env = dict(os.environ, PYTHONHASHSEED=hashseed, MPLBACKEND="Agg")
+            p = subprocess.run([sys.executable, "-m", "resilsim", "run", str(sc), "--seed", "7", "--no-charts",
+                                "--format", fmt, "--out", str(out)], env=env, cwd=ROOT, capture_output=True,
+                               text=True, timeout=300)
+            assert p.returncode == 0, p.stderr
+            seen[fmt].append(hashes(out, fmt))
     # And this process, run twice: the same bytes again.
     for k in range(2):
-        out = tmp_path / f"here{k}"
-        simulate(load_scenario(all_features()), seed=7).to_csv(out)
-        seen.append(hashes(out))
-    assert all(h == seen[0] for h in seen[1:]), seen
-    assert (tmp_path / "o0" / "attempts.csv").stat().st_size > 50_000, "the tables should not be trivial"
+        for fmt in seen:
+            out = tmp_path / f"here{k}{fmt}"
+            simulate(load_scenario(all_features()), seed=7).write_tables(out, fmt)
+            seen[fmt].append(hashes(out, fmt))
+    for fmt, digests in seen.items():
+        assert all(h == digests[0] for h in digests[1:]), (fmt, digests)
+    assert (tmp_path / "o0csv" / "attempts.csv").stat().st_size > 50_000, "the tables should not be trivial"
 
 
 def _attempt_digests(store: Path) -> dict:

@@ -127,8 +127,8 @@ def test_cli_summary_only_writes_summary_and_timeline(tmp_path, capsys):
                  "--out", str(out)]) == 0
     assert "full-jitter" in capsys.readouterr().out
     names = {p.name for p in out.iterdir()}
-    assert {"summary.csv", "timeline.csv", "success_over_time.png", "load_over_time.png"} <= names
-    assert not names & {"requests.csv", "attempts.csv", "latency_cdf.png"}
+    assert {"summary.csv", "timeline.parquet", "success_over_time.png", "load_over_time.png"} <= names
+    assert not names & {"requests.parquet", "attempts.parquet", "latency_cdf.png"}
     full = simulate(load_scenario(ROOT / "benchmarks" / "reference.yaml", overrides={"duration": 30}), 0)
     written = pd.read_csv(out / "summary.csv", index_col=0)
     assert written["requests"].tolist() == full.summary()["requests"].tolist()

@@ -6,6 +6,8 @@ pandas DataFrames once, at the end (:mod:`resilsim.result`).
 """
 from __future__ import annotations
 
+from bisect import bisect_right
+
 import numpy as np
 
 from ..records import CODE_OK, OUT_INCOMPLETE, OUT_SUCCESS, OUTCOMES, SRC_CAPACITY, SRC_LIMITER, SRC_QUOTA, SRC_SHED
@@ -125,8 +127,11 @@ class SummaryRecorder:
 
     summary_only = True
 
-    def __init__(self, *, bin: float, duration: float, warmup: float, relative_error: float | None = None):
+    def __init__(self, *, bin: float, duration: float, warmup: float, relative_error: float | None = None,
+                 chunk: int | None = None):
         from ..histogram import RELATIVE_ERROR, LogHistogram
+
+        self._chunk = SUMMARY_CHUNK if chunk is None else int(chunk)  # rows buffered between folds
 
         self.width = float(bin)
         self.duration = float(duration)
@@ -144,15 +149,13 @@ class SummaryRecorder:
         self.attempts_measured = 0     # attempts of measured requests (amplification)
         self.attempts_total = 0
         self.requests_total = 0
-        self._a = {k: np.zeros(SUMMARY_CHUNK, dtype=t) for k, t in
-                   (("request", np.int64), ("start", np.float64), ("code", np.int16), ("source", np.int8))}
-        self._r = {k: np.zeros(SUMMARY_CHUNK, dtype=t) for k, t in
-                   (("request", np.int64), ("start", np.float64), ("end", np.float64), ("attempts", np.int32),
-                    ("outcome", np.int8))}
-        self._a_req, self._a_start, self._a_code, self._a_src = (self._a[k] for k in ("request", "start", "code",
-                                                                                    "source"))
-        self._r_req, self._r_start, self._r_end, self._r_att, self._r_out = (
-            self._r[k] for k in ("request", "start", "end", "attempts", "outcome"))
+        # Whole rows (a StreamRecorder writes them out at each fold; the counts read only some columns).
+        # Attempt numbers are 32-bit here: without full rows no attempt-row cap holds them to 16 bits.
+        self._a = {k: np.zeros(self._chunk, dtype=t) for k, t in {**ATTEMPT_COLUMNS, "attempt": np.int32}.items()}
+        self._r = {k: np.zeros(self._chunk, dtype=t) for k, t in
+                   (("request", np.int64), *{**REQUEST_COLUMNS, "attempts": np.int32}.items())}
+        self._a_req, self._a_att, self._a_start, self._a_end, self._a_code, self._a_src = self._a.values()
+        self._r_req, self._r_op, self._r_start, self._r_end, self._r_att, self._r_code, self._r_out = self._r.values()
         self._na = 0
         self._nr = 0
         self._last_block = (0, np.zeros(0))
@@ -191,14 +194,16 @@ class SummaryRecorder:
         self.requests_total = min(self.requests_total, arrived)
 
     def attempt(self, request: int, attempt: int, start: float, end: float, code: int, source: int) -> None:
-        """Buffer one finished attempt (``attempt`` and ``end`` are not needed for the summary)."""
+        """Buffer one finished attempt."""
         i = self._na
         self._a_req[i] = request
+        self._a_att[i] = attempt
         self._a_start[i] = start
+        self._a_end[i] = end
         self._a_code[i] = code
         self._a_src[i] = source
         self._na = i + 1
-        if i + 1 == SUMMARY_CHUNK:
+        if i + 1 == self._chunk:
             self._fold_attempts()
 
     def request(self, request: int, end: float, attempts: int, code: int, outcome: int, start: float) -> None:
@@ -208,9 +213,10 @@ class SummaryRecorder:
         self._r_start[i] = start
         self._r_end[i] = end
         self._r_att[i] = attempts
+        self._r_code[i] = code
         self._r_out[i] = outcome
         self._nr = i + 1
-        if i + 1 == SUMMARY_CHUNK:
+        if i + 1 == self._chunk:
             self._fold_requests()
 
     def _fold_attempts(self) -> None:
@@ -247,10 +253,93 @@ class SummaryRecorder:
                 + sum(a.nbytes for a in self._r.values()) + self.latency.counts.nbytes)
 
 
-def new_recorder(record: str, scenario, expected_requests: int):
-    """The recorder for ``record``: ``"full"`` (a row per attempt and request) or ``"summary"`` (counts only)."""
+#: Rows a StreamRecorder buffers per Parquet row group: large enough that a row group's overhead is small,
+#: small enough that the buffers stay a few MiB.
+STREAM_CHUNK = 65536
+
+
+class StreamRecorder(SummaryRecorder):
+    """Summary-only counts, and every row written out as the run goes: memory flat in the number of requests.
+
+    Each fold hands the buffered rows (numpy columns, as :data:`ATTEMPT_COLUMNS` and :data:`REQUEST_COLUMNS`
+    plus ``request``) to ``sink.attempts(cols)`` / ``sink.requests(cols)``; :meth:`flush` (once the run is
+    over) also hands over the requests that never finished, as the full recorder's table has them
+    (outcome incomplete, no end). Attempt rows come in the full recorder's order; request rows in the
+    order the requests finished. A request's operation is kept per arrival block until every request of
+    the block has finished, so memory grows with the requests in flight, not with those simulated.
+    """
+
+    def __init__(self, sink, **summary):
+        super().__init__(chunk=STREAM_CHUNK, **summary)
+        self.sink = sink
+        self._starts: list[int] = []  # first request id of each arrival block still open
+        self._blocks: list[list] = []  # per open block: [operations, arrival times, finished mask, unfinished count]
+        self._flushed = False
+
+    def add_arrivals(self, first_id: int, starts: np.ndarray, operations: np.ndarray) -> None:
+        super().add_arrivals(first_id, starts, operations)
+        if len(starts):
+            self._starts.append(first_id)
+            self._blocks.append([np.asarray(operations, dtype=np.int16), starts.copy(),
+                                 np.zeros(len(starts), dtype=bool), len(starts)])
+
+    def drop_arrivals_from(self, arrived: int) -> None:
+        super().drop_arrivals_from(arrived)
+        while self._starts and self._starts[-1] >= arrived:
+            self._starts.pop()
+            self._blocks.pop()
+        if self._starts:
+            block, keep = self._blocks[-1], arrived - self._starts[-1]
+            block[3] -= int((~block[2][keep:]).sum())
+            block[:3] = [block[0][:keep], block[1][:keep], block[2][:keep]]
+
+    def request(self, request: int, end: float, attempts: int, code: int, outcome: int, start: float) -> None:
+        k = bisect_right(self._starts, request) - 1
+        block, j = self._blocks[k], request - self._starts[k]
+        self._r_op[self._nr] = block[0][j]
+        block[2][j] = True
+        block[3] -= 1
+        if block[3] == 0 and k == 0:  # the oldest block is done: forget it, and the done ones after it
+            while self._blocks and self._blocks[0][3] == 0:
+                self._starts.pop(0)
+                self._blocks.pop(0)
+        super().request(request, end, attempts, code, outcome, start)
+
+    def _fold_attempts(self) -> None:
+        if self._na:
+            self.sink.attempts({k: c[: self._na] for k, c in self._a.items()})
+        super()._fold_attempts()
+
+    def _fold_requests(self) -> None:
+        if self._nr:
+            self.sink.requests({k: c[: self._nr] for k, c in self._r.items()})
+        super()._fold_requests()
+
+    def flush(self) -> None:
+        """Fold and write the buffered rows, then (once) the rows of requests that never finished."""
+        super().flush()
+        if self._flushed:
+            return
+        self._flushed = True
+        for first, (ops, starts, done, left) in zip(self._starts, self._blocks):
+            if left:
+                ids = first + np.flatnonzero(~done)
+                n = len(ids)
+                self.sink.requests({"request": ids.astype(np.int64), "operation": ops[~done],
+                                    "start": starts[~done], "end": np.full(n, np.nan),
+                                    "attempts": np.zeros(n, dtype=np.int16),
+                                    "code": np.full(n, CODE_OK, dtype=np.int16),
+                                    "outcome": np.full(n, OUT_INCOMPLETE, dtype=np.int8)})
+
+
+def new_recorder(record: str, scenario, expected_requests: int, sink=None):
+    """The recorder for ``record``: ``"full"`` (a row per attempt and request), ``"summary"`` (counts only) or
+    ``"stream"`` (counts, and the rows handed to ``sink`` as the run goes: :class:`StreamRecorder`)."""
     if record == "full":
         return Recorder(expected_requests)
+    summary = {"bin": scenario.bin, "duration": scenario.duration, "warmup": scenario.warmup}
     if record == "summary":
-        return SummaryRecorder(bin=scenario.bin, duration=scenario.duration, warmup=scenario.warmup)
-    raise ValueError(f"record must be 'full' or 'summary', not {record!r}")
+        return SummaryRecorder(**summary)
+    if record == "stream":
+        return StreamRecorder(sink, **summary)
+    raise ValueError(f"record must be 'full', 'summary' or 'stream', not {record!r}")

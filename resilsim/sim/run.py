@@ -107,7 +107,7 @@ def _resolve(name: str | None, catalog, index: dict) -> int:
 
 
 def simulate(scenario, seed: int | np.random.SeedSequence | None = 0, *, strategies: list[str] | dict | None = None,
-             record: str = "full"):
+             record: str = "full", rows_to=None):
     """Simulate every strategy of ``scenario`` on the same random numbers; return a :class:`Result`.
 
     ``scenario`` is a :class:`Scenario`, a path or a dict. ``seed`` is an
@@ -126,9 +126,13 @@ def simulate(scenario, seed: int | np.random.SeedSequence | None = 0, *, strateg
     histogram instead of a row per request and attempt: memory stays flat
     however many requests, the summary's counts are the same and its latency
     percentiles within 0.1 %; the Result has no ``requests``/``attempts``
-    tables (:class:`resilsim.result.SummaryResult`).
+    tables (:class:`resilsim.result.SummaryResult`). ``record="stream"`` is
+    summary mode that also writes every request and attempt row to
+    ``rows_to/requests.parquet`` and ``rows_to/attempts.parquet`` as the run
+    goes (:class:`resilsim.result.RowStream`): the rows of a run of any
+    length, in memory that does not grow with it.
     """
-    from ..result import Result
+    from ..result import Result, RowStream
 
     root = resolve_seed(seed)  # once: seed=None must not give each strategy other entropy
     if seed is None:
@@ -143,7 +147,22 @@ def simulate(scenario, seed: int | np.random.SeedSequence | None = 0, *, strateg
     catalog = load_catalog(scenario.api)
     codes = code_table(scenario, catalog)
     index = {c.code: i for i, c in enumerate(codes)}
-    runs = {name: _run_one(scenario, root, st, catalog, codes, index, record) for name, st in built.items()}
+    sink = None
+    if record == "stream":
+        if rows_to is None:
+            raise ValueError("record='stream' writes the rows into a folder: give it as rows_to")
+        sink = RowStream(rows_to, codes, list(scenario.service.operations), list(built))
+    runs = {}
+    try:
+        for k, (name, st) in enumerate(built.items()):
+            if sink is not None:
+                sink.strategy = k
+            runs[name] = _run_one(scenario, root, st, catalog, codes, index, record, sink)
+            if sink is not None:
+                runs[name].recorder.flush()  # this strategy's last rows, before the next one's
+    finally:
+        if sink is not None:
+            sink.close()
     return Result.from_runs(scenario, seed, codes, runs)
 
 
@@ -172,7 +191,8 @@ def resolve_strategies(scenario: Scenario, strategies=None) -> dict:
     return out
 
 
-def _run_one(scenario: Scenario, seed, strategy, catalog, codes: list, index: dict, record: str) -> RunRecord:
+def _run_one(scenario: Scenario, seed, strategy, catalog, codes: list, index: dict, record: str,
+             sink=None) -> RunRecord:
     """Run ``strategy`` through ``scenario`` on the streams of ``seed`` (a SeedSequence); its record."""
     t0 = time.perf_counter()
     policy = strategy.policy
@@ -181,7 +201,7 @@ def _run_one(scenario: Scenario, seed, strategy, catalog, codes: list, index: di
     ops = list(scenario.service.operations)
     weights = np.array([scenario.service.operations[o].weight for o in ops], dtype=float)
     expected = int(expected_requests(scenario) * 1.05) + 64
-    recorder = new_recorder(record, scenario, expected)
+    recorder = new_recorder(record, scenario, expected, sink)
 
     plans = [policy.plan(c) for c in codes]
     if scenario.service.retry_after.send == "body" and not policy.reads_body:

@@ -27,6 +27,9 @@ from .stats import mser5
 from .tasks import canon, make_tasks, tidy
 
 _THREAD_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS")
+#: The most runs sent to a local worker in one call (:func:`chunks`): a progress bar and a resumable store
+#: hear of a chunk's runs when the whole chunk is done, so chunks stay short.
+CHUNK_MOST = 8
 
 
 # ---------------------------------------------------------------- the worker (module level: it pickles)
@@ -130,6 +133,25 @@ def _failed(common: dict, t0: float, error: str, trace: str) -> dict:
     return {"rows": [row], "timeline": None, "attempts": None}
 
 
+def run_chunk(base: dict, tasks: list[dict], warmup: str | None = None, keep_attempts: bool = False,
+              strategies: dict | None = None, window=None) -> list[dict]:
+    """:func:`run_task` for each of ``tasks`` in turn, in one worker call; the outputs in the same order.
+
+    A pool's per-call cost (pickling the scenario and the answer, waking a worker) is paid once per chunk
+    rather than once per run, which matters for runs of a fraction of a second.
+    """
+    return [run_task(base, t, warmup, keep_attempts, strategies, window) for t in tasks]
+
+
+def chunks(tasks: list, workers: int, most: int | None = None) -> list[list]:
+    """``tasks`` cut into consecutive chunks for ``workers`` workers: about four chunks per worker (so that
+    workers finishing early find work left, whatever the runs' lengths), at most ``most`` tasks each
+    (default :data:`CHUNK_MOST`)."""
+    most = CHUNK_MOST if most is None else most
+    size = max(1, min(most, len(tasks) // (4 * max(workers, 1))))
+    return [tasks[i:i + size] for i in range(0, len(tasks), size)]
+
+
 def _summary_from(result, start: float) -> pd.DataFrame:
     import copy
     res = copy.copy(result)
@@ -153,6 +175,7 @@ def _make_executor(executor, workers, tasks: int, force_workers: bool = False):
     """(executor, owned, cleanup) for the ``executor`` argument; a local pool gets :func:`pool_size` processes."""
     if executor is None or executor == "local":
         n = pool_size(workers, tasks, force_workers)
+        from .. import sim  # noqa: F401 - imported before the pool starts, so that forked workers start with it
         return ProcessPoolExecutor(max_workers=n, initializer=init_worker), True, None
     if executor == "inprocess":
         return None, False, None
@@ -277,17 +300,27 @@ def sweep(scenario, grid=None, replications: int = 1, seed: int = 0, executor=No
             for t in todo:
                 finish(run_task(base, t, warmup, keep_attempts, strategies, window))
         else:
-            futs = [ex.submit(run_task, base, t, warmup, keep_attempts, strategies, window) for t in todo]
+            chunked = isinstance(ex, ProcessPoolExecutor)  # local workers; Dask schedules each run itself
+            if chunked:
+                futs = [ex.submit(run_chunk, base, c, warmup, keep_attempts, strategies, window)
+                        for c in chunks(todo, pool_size(workers, len(todo), force_workers))]
+            else:
+                futs = [ex.submit(run_task, base, t, warmup, keep_attempts, strategies, window) for t in todo]
+
+            def outputs(f):
+                return f.result() if chunked else [f.result()]
             try:
                 seen = set()
                 for f in as_completed(futs):
-                    finish(f.result())
+                    for out in outputs(f):
+                        finish(out)
                     seen.add(id(f))
             except BrokenProcessPool:
                 # Keep every run that did finish before the pool broke, whatever order they were reported in.
                 for f in futs:
                     if f.done() and not f.cancelled() and f.exception() is None and id(f) not in seen:
-                        finish(f.result())
+                        for out in outputs(f):
+                            finish(out)
                     f.cancel()
                 where = f"; the finished runs are stored in {store}: rerun the same sweep to resume" if store else ""
                 raise ResilsimError(f"a sweep worker process died (killed, or out of memory){where}") from None

@@ -78,6 +78,33 @@ def test_executors_agree_and_seeds_are_common(tmp_path):
     assert set(a["service.workers"]) == {2, 4}
 
 
+def test_chunks_cover_every_task_once_in_order():
+    from resilsim.sweep.run import chunks
+
+    for n, workers in ((0, 2), (1, 2), (7, 2), (24, 2), (100, 3), (5, 16)):
+        tasks = list(range(n))
+        cut = chunks(tasks, workers, most=8)
+        assert [t for c in cut for t in c] == tasks and all(1 <= len(c) <= 8 for c in cut)
+        if n >= 8 * workers:
+            assert len(cut) >= 2 * workers, "workers that finish early must find chunks left"
+
+
+@pytest.mark.parametrize("most", [1, 3, 8])
+def test_local_workers_give_the_same_rows_whatever_the_chunking(tmp_path, monkeypatch, most):
+    from resilsim.sweep import run
+
+    ref = sweep(scen(), GRID, replications=2, executor="inprocess", progress=False, keep_attempts=True,
+                store=tmp_path / "a")
+    monkeypatch.setattr(run, "CHUNK_MOST", most)
+    got = sweep(scen(), GRID, replications=2, workers=2, progress=False, keep_attempts=True, store=tmp_path / "b")
+    pd.testing.assert_frame_equal(_frame(ref), _frame(got))
+    for kind in ("attempts", "timelines"):
+        a, b = (sorted((t / kind).glob("*.parquet")) for t in (tmp_path / "a", tmp_path / "b"))
+        assert [p.name for p in a] == [p.name for p in b] and a
+        for pa, pb in zip(a, b):
+            pd.testing.assert_frame_equal(pd.read_parquet(pa), pd.read_parquet(pb))
+
+
 def test_dask_local_cluster_agrees(tmp_path):
     distributed = pytest.importorskip("distributed")
     a = sweep(scen(), {"service.workers": [2, 4]}, replications=2, executor="inprocess", progress=False)
