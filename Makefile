@@ -1,11 +1,12 @@
-# Two commands on a fresh clone: `make demo` and `make test`. Everything installs into .venv.
+# Two commands on a fresh clone: `make demo` and `make test` (and `make lab` for the notebooks). Everything installs
+# into .venv.
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 export MPLBACKEND := Agg
 export PYTHONHASHSEED := 0
 
-.PHONY: demo test validate bench clean venv report-check
+.PHONY: demo test validate bench clean venv report-check lab
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -20,10 +21,18 @@ $(VENV)/.installed-test: pyproject.toml | $(PY)
 	$(PY) -m pip install --quiet -e ".[dev]"
 	touch $@ $(VENV)/.installed
 
+$(VENV)/.installed-lab: pyproject.toml | $(PY)
+	$(PY) -m pip install --quiet -e ".[notebooks]"
+	touch $@ $(VENV)/.installed
+
 venv: $(VENV)/.installed
 
 demo: $(VENV)/.installed  ## run the default scenario: comparison table, CSVs and charts in out/
 	$(VENV)/bin/resilsim run scenarios/analytics-aurora-scale-up.yaml --out out
+
+# The kernel must choose its own inline backend: without MPLBACKEND (Agg above), charts show in the notebook.
+lab: $(VENV)/.installed-lab  ## open the tutorial notebooks in JupyterLab (installed into .venv on first use)
+	env -u MPLBACKEND $(VENV)/bin/jupyter lab notebooks/
 
 test: $(VENV)/.installed-test  ## every test, notebooks and fast validation checks included
 	$(PY) -m pytest -q

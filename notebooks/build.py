@@ -43,7 +43,8 @@ def quickstart():
         md("# resilsim quick start\n\nRun a scenario, read the summary table and the charts. "
            "A *request* is what a client wants done; each try is an *attempt*; a *strategy* is how "
            "the client retries."),
-        params('SCENARIO = "scenarios/analytics-aurora-scale-up.yaml"\nDURATION = 400  # seconds simulated\nSEED = 0'),
+        params('SCENARIO = "scenarios/analytics-aurora-scale-up.yaml"\n'
+               'DURATION = 900  # seconds simulated: the whole scenario, incident (300-480 s) and recovery\nSEED = 0'),
         code(SETUP),
         code("scenario = resilsim.load_scenario(ROOT / SCENARIO)\n"
              "scenario = resilsim.with_overrides(scenario, {'duration': min(DURATION, scenario.duration)})\n"
@@ -52,18 +53,34 @@ def quickstart():
         md("`simulate` runs every strategy on the same random numbers (common random numbers), so "
            "differences between rows are the strategies', not the dice's."),
         code("result = resilsim.simulate(scenario, seed=SEED)\nresult"),
-        md("## The summary\n\n`success_rate` is of requests arriving in the measurement window; latencies "
-           "are of successful requests in seconds; `amplification` is attempts per request: the load the "
-           "service sees for each request the clients want done."),
+        md("## The summary\n\n`success_rate` is of requests arriving in the measurement window (after the "
+           "warm-up); latencies are of successful requests in seconds; `amplification` is attempts per request: "
+           "the load the service sees for each request the clients want done. `recovery_s` is the seconds from "
+           "the incident's end until the success rate is back within 1 point of its level before the incident: "
+           "0 here, because every strategy is back in the first second after 480 s. It is NaN (not a number) "
+           "when a strategy never recovers before the run ends, for instance if `DURATION` stops the run inside "
+           "the incident (any value below 480); p50_s to p99_s are NaN only for a strategy without a single "
+           "successful request."),
         code("result.summary()"),
         md("## Charts\n\nEach chart function takes `ax=None` and returns the Axes, so they compose "
-           "into your own figures. Incident windows are shaded."),
-        code("fig, axes = plt.subplots(2, 1, figsize=(9, 7), layout='constrained')\n"
-             "plots.success_over_time(result, ax=axes[0])\nplots.load_over_time(result, ax=axes[1]);"),
+           "into your own figures. Incident windows are shaded grey, the warm-up (not in the summary) dotted. "
+           "The strategies that retry lie on top of each other on the 0-1 scale, so the lower panel draws each "
+           "strategy's success rate minus the `none` strategy's, in percentage points: during the incident all "
+           "three retrying strategies win about 25 points, and none of them clearly beats another."),
+        code("fig, axes = plt.subplots(2, 1, figsize=(9, 7), layout='constrained', sharex=True)\n"
+             "plots.success_over_time(result, ax=axes[0])\n"
+             "plots.success_over_time(result, ax=axes[1], baseline='none', title='');"),
+        md("**At what cost?** The attempts each strategy sends: the black line is what clients want done; "
+           "the rest is retries. Full jitter spreads its retries, but sends the most, above the service's "
+           "capacity (the dashed line) and its rate limit (dotted) for the whole incident."),
+        code("plots.load_over_time(result);"),
         code("fig, axes = plt.subplots(1, 2, figsize=(11, 4), layout='constrained')\n"
              "plots.latency_cdf(result, ax=axes[0])\nplots.outcomes_by_strategy(result, ax=axes[1]);"),
         code("plots.latency_bands(result);"),
-        code("plots.errors_over_time(result, strategy=list(result.strategies)[-1]);"),
+        md("Which errors did clients see, per strategy? One facet per strategy on the same axes: without "
+           "retries only the incident's `ANALYTICS_1900` appears; retrying strategies add the rate limiter's "
+           "`ANALYTICS_1701` and the overloaded service's `ANALYTICS_2001`, which their own retries cause."),
+        code("fig = plt.figure(figsize=(9, 8), layout='constrained')\nplots.errors_by_strategy(result, fig=fig);"),
         md("## The raw tables\n\n`requests` (one row per request), `attempts` (one per attempt) and "
            "`timeline` (one per strategy and time bin) are tidy DataFrames: group by `strategy`."),
         code("result.requests.head()"),

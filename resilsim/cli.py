@@ -1,4 +1,4 @@
-"""The command line: ``resilsim run | validate | catalog | presets | sweep | plan | report | fit``.
+"""The command line: ``resilsim run | validate | catalog | schema | presets | sweep | plan | report | fit``.
 
 Bad input gets one sentence naming the file, the field and what is allowed,
 and exit status 2; ``--debug`` shows the traceback instead.
@@ -58,11 +58,25 @@ def folder(text: str) -> str:
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="resilsim", description="Simulate clients, retry strategies and an API's real error codes.")
+    from . import __version__
+    p = _Parser(prog="resilsim", description="Simulate clients, retry strategies and an API's real error codes.",
+                epilog="example: resilsim run scenarios/analytics-aurora-scale-up.yaml --out out  "
+                       "(`resilsim COMMAND --help` shows each command's options and an example)")
+    p.add_argument("--version", action="version", version=f"%(prog)s {__version__}",
+                   help="print the version and exit")
     p.add_argument("--debug", action="store_true", help="show tracebacks instead of one-line errors")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    run = sub.add_parser("run", help="simulate every strategy of a scenario and print the comparison")
+    run = sub.add_parser("run", help="simulate every strategy of a scenario and print the comparison",
+                         description="Simulate every strategy of a scenario on the same random numbers, print the "
+                                     "comparison table and write tables, charts and run.json into --out.",
+                         epilog="examples:\n"
+                                "  resilsim run scenarios/analytics-aurora-scale-up.yaml --out out\n"
+                                "  resilsim run scenarios/analytics-aurora-scale-up.yaml --set duration=600 "
+                                "--strategy none --strategy docs\n"
+                                "  resilsim run scenarios/analytics-aurora-scale-up.yaml "
+                                "--set strategies.lib.retry=urllib3 --wide",
+                         formatter_class=argparse.RawDescriptionHelpFormatter)
     run.add_argument("scenario", help="scenario YAML file")
     run.add_argument("--seed", type=non_negative_int, default=0, help="root seed (default 0)")
     run.add_argument("--out", type=folder, default="out", help="directory for the tables and charts (default: out)")
@@ -70,8 +84,10 @@ def _parser() -> argparse.ArgumentParser:
                      help="format of the requests, attempts and timeline tables (default: parquet; the summary "
                           "is always summary.csv)")
     run.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                     help="override a field by dotted path, e.g. --set service.workers=16 (repeatable)")
-    run.add_argument("--strategy", action="append", default=None, help="run only this strategy (repeatable)")
+                     help="override a field by dotted path, e.g. --set service.workers=16, or add a strategy: "
+                          "--set strategies.lib.retry=urllib3 (repeatable)")
+    run.add_argument("--strategy", action="append", default=None, metavar="NAME",
+                     help="run only this strategy of the scenario (repeatable)")
     run.add_argument("--no-charts", action="store_true", help="skip the PNG charts")
     run.add_argument("--summary-only", action="store_true",
                      help="keep time-binned counts and latency histograms, not a row per request and attempt: "
@@ -80,14 +96,36 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--stream", action="store_true",
                      help="as --summary-only, and also write every request and attempt row to Parquet as the run "
                           "goes: the rows of a long run in flat memory (request rows in the order they finished)")
+    run.add_argument("--wide", action="store_true",
+                     help=f"print every column of the table (default: the main ones, fitting {TABLE_WIDTH} columns)")
 
-    val = sub.add_parser("validate", help="check scenario files without running them")
-    val.add_argument("scenarios", nargs="+", help="scenario YAML files")
-    val.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    val = sub.add_parser("validate", help="check scenario files and sweep definitions without running them",
+                         description="Check scenario files (and sweep definitions: scenario, grid, replications) "
+                                     "without running them; one line per file, exit 2 at the first bad one.",
+                         epilog="examples:\n  resilsim validate scenarios/*.yaml scenarios/sweeps/capacity.yaml\n"
+                                "  resilsim validate scenarios/analytics-aurora-scale-up.yaml --set service.workers=16",
+                         formatter_class=argparse.RawDescriptionHelpFormatter)
+    val.add_argument("scenarios", nargs="+", help="scenario YAML files or sweep definitions")
+    val.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                     help="check with this field overridden by dotted path, e.g. --set service.workers=16 (repeatable)")
 
-    cat = sub.add_parser("catalog", help="print an API's error codes")
+    cat = sub.add_parser("catalog", help="print an API's error codes",
+                         description="Print an API's error codes: HTTP status, name, category, retry advice, "
+                                     "message and resolution from its source document.",
+                         epilog="examples:\n  resilsim catalog analytics\n  resilsim catalog counters --format csv",
+                         formatter_class=argparse.RawDescriptionHelpFormatter)
     cat.add_argument("api", help="analytics | nanostream | counters | path to a catalog YAML")
-    cat.add_argument("--format", choices=("table", "csv"), default="table")
+    cat.add_argument("--format", choices=("table", "csv"), default="table",
+                     help="table: aligned text for reading (default); csv: for a spreadsheet or pandas")
+
+    sch = sub.add_parser("schema", help="print the JSON Schema of scenario files",
+                         description="Print the JSON Schema of scenario files, generated from the scenario models, "
+                                     "for editors that validate and complete YAML (yaml-language-server).",
+                         epilog="example:\n  resilsim schema > scenario.schema.json\n"
+                                "then start a scenario file with:\n"
+                                "  # yaml-language-server: $schema=scenario.schema.json",
+                         formatter_class=argparse.RawDescriptionHelpFormatter)
+    sch.add_argument("--indent", type=non_negative_int, default=2, help="spaces of JSON indentation (default 2)")
 
     pre = sub.add_parser("presets", help="list every retry preset with its library, version, source and parameters")
     pre.add_argument("--format", choices=("table", "csv"), default="table")
@@ -221,6 +259,8 @@ def _one_line_warning(default):
 
 
 def _dispatch(args) -> int:
+    if args.command == "schema":
+        return _schema(args)
     if args.command == "catalog":
         return _catalog(args)
     if args.command == "presets":
@@ -273,12 +313,51 @@ def _print_frame(df, fmt: str) -> int:
     return 0
 
 
+def _schema(args) -> int:
+    import json
+
+    from .scenario.reference import json_schema
+    print(json.dumps(json_schema(), indent=args.indent or None, ensure_ascii=False))
+    return 0
+
+
 def _validate(args) -> int:
     from .scenario import load_scenario
     for path in args.scenarios:
-        s = load_scenario(Path(path), overrides=args.overrides)
-        print(f"{path}: ok ({s.name}: {len(s.strategies)} strategies, {s.duration:g} s)")
+        definition = read_definition(path)
+        if definition is None:
+            s = load_scenario(Path(path), overrides=args.overrides)
+            print(f"{path}: ok ({s.name}: {len(s.strategies)} strategies, {s.duration:g} s)")
+            continue
+        from .scenario import given_fields, with_overrides
+        from .sweep import as_grid, check_grid
+        s = load_scenario(Path(definition["scenario"]), overrides=definition.get("overrides") or None)
+        s = with_overrides(s, args.overrides) if args.overrides else s
+        grid = as_grid(definition["grid"], bool(definition.get("zip")))
+        check_grid(given_fields(s), grid)
+        print(f"{path}: ok (sweep of {s.name}: {len(grid.points)} points × "
+              f"{definition.get('replications', 1)} replications, {len(s.strategies)} strategies, {s.duration:g} s)")
     return 0
+
+
+#: Columns of a terminal the printed tables fit (``run --wide`` prints every column).
+TABLE_WIDTH = 100
+#: The summary columns printed first, in this order, as many as fit :data:`TABLE_WIDTH`.
+MAIN_COLUMNS = ("requests", "success_rate", "p50_s", "p99_s", "amplification", "goodput_rps", "recovery_s",
+                "gave_up", "deadline", "shed", "failed")
+
+
+def fit_columns(df, width: int = TABLE_WIDTH, main=MAIN_COLUMNS, fmt=lambda v: f"{v:.4g}") -> tuple[str, list]:
+    """``df`` as text no wider than ``width`` characters, keeping the ``main`` columns that fit, in order.
+
+    Returns the text and the names of the columns left out (empty when all fit).
+    """
+    order = [c for c in main if c in df.columns] + [c for c in df.columns if c not in main]
+    for n in range(len(order), 0, -1):
+        text = df[order[:n]].to_string(float_format=fmt)
+        if max(map(len, text.splitlines())) <= width or n == 1:
+            return text, order[n:]
+    return df.to_string(float_format=fmt), []
 
 
 def _run(args) -> int:
@@ -306,10 +385,19 @@ def _run(args) -> int:
             raise ScenarioError(e.reason, source=e.source or args.scenario, path=e.path, line=e.line) from None
 
     def show(result):
-        with pd.option_context("display.width", 250, "display.max_columns", 30):
-            print(f"{scenario.name} · api {scenario.api} · seed {args.seed} · {scenario.duration:g} s "
-                  f"(warm-up {scenario.warmup:g} s)")
-            print(result.summary().to_string(float_format=lambda v: f"{v:.4g}"))
+        summary = result.summary()
+        print(f"{scenario.name} · api {scenario.api} · seed {args.seed} · {scenario.duration:g} s "
+              f"(warm-up {scenario.warmup:g} s)")
+        if args.wide:
+            with pd.option_context("display.width", None, "display.max_columns", None):
+                print(summary.to_string(float_format=lambda v: f"{v:.4g}"))
+        else:
+            text, hidden = fit_columns(summary)
+            print(text)
+            if hidden:
+                import textwrap
+                print(textwrap.fill(f"({len(hidden)} more columns in summary.csv: {', '.join(hidden)}; --wide prints "
+                                    "them)", TABLE_WIDTH))
 
     out = Path(args.out)
     if args.stream:  # the rows go into the run folder as the simulation makes them
@@ -356,8 +444,7 @@ def _write_run(run, out: Path, charts: bool, table_format: str = "parquet", stre
         return paths
 
     # Every name a run may write, so a folder written before run.json listed its files loses them too.
-    owned = {*RUN_FILES, *(f"{name}.png" for name, _ in plots.CHARTS), "guards_over_time.png"}
-    paths = write_run_dir(out, write, meta, owned)
+    paths = write_run_dir(out, write, meta, {*RUN_FILES, *plots.CHART_FILES})
     return done["result"], paths
 
 

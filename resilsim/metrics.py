@@ -48,6 +48,29 @@ METRICS: dict[str, Metric] = {m.name: m for m in (
            "warm-up detected by MSER-5, seconds"),
 )}
 
+#: The quantities on the run charts' axes (plots.py reads its axis labels here): name → label, unit included.
+AXES: dict[str, str] = {
+    "time": "time (s)",
+    "arrival_time": "request arrival time (s)",
+    "attempt_time": "attempt start time (s)",
+    "success_rate": "request success rate (0–1)",
+    "success_difference": "success rate − {baseline}'s (percentage points)",
+    "latency": "latency of successful requests (s)",
+    "latency_share": "fraction of successful requests (0–1)",
+    "load": "requests or attempts per second (1/s)",
+    "errors": "failed attempts per second (1/s)",
+    "outcome_share": "fraction of measured requests (0–1)",
+    "outcome_count": "measured requests",
+    "guard_share": "share open / rejection probability (0–1)",
+    "budget_tokens": "retry-budget tokens",
+}
+
+
+def axis(name: str, **fill) -> str:
+    """The axis label of chart quantity ``name`` (:data:`AXES`), its ``{placeholders}`` filled from ``fill``."""
+    return AXES[name].format(**fill)
+
+
 #: The metrics an SLO may name (``plan``): the per-request outcomes a review sets targets on.
 SLO_METRICS = ("success_rate", "p50_s", "p95_s", "p99_s", "amplification", "peak_amplification", "goodput_rps",
                "mean_attempts", "recovery_s")

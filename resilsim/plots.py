@@ -5,7 +5,8 @@ the timeline (``success_over_time``, ``load_over_time``, ``guards_over_time``),
 the requests (``latency_cdf``, ``latency_bands``, ``outcomes_by_strategy``) or
 the attempts (``errors_over_time``), e.g. read back from ``out/*.parquet`` or a
 sweep store. Given a table, ``windows=`` (incidents as ``(start, end, label)``),
-``title=`` and ``duration=`` (seconds of arrivals) say what a Result would have said. Sweep charts take the tidy
+``title=``, ``duration=`` (seconds of arrivals) and ``warmup=`` (seconds left out of the summary)
+say what a Result would have said. Sweep charts take the tidy
 ``param, strategy, mean, lo, hi`` table (:func:`resilsim.sweep.stats.metric_table`).
 
 No ``plt.show()``, no global style changes: styles are set per call, and
@@ -51,22 +52,24 @@ class Source(NamedTuple):
     duration: float      # seconds of arrivals
     title: str | None    # e.g. "scenario · seed 3"
     result: object       # the Result, or None for a plain table
+    warmup: float = 0.0  # seconds at the start left out of the summary, shaded on time charts
 
 
-def source(data, table: str, *, windows=None, title=None, duration=None, bin_s=None) -> Source:
+def source(data, table: str, *, windows=None, title=None, duration=None, bin_s=None, warmup=None) -> Source:
     """The :class:`Source` of a chart from a Result (``table``: "timeline", "measured" or "attempts") or a tidy table.
 
     For a table, strategies keep their first-seen order; ``bin_s`` (seconds)
     defaults to the smallest step of its ``time`` column (1 s without one) and
     ``duration`` (seconds of arrivals, as the scenario's) to its last time or
     start plus one bin: give the run's own (``run.json``) to draw exactly what
-    the Result draws.
+    the Result draws. ``warmup`` (seconds) defaults to the scenario's, or 0 for a table.
     """
     if hasattr(data, "scenario"):
         frame = data.measured() if table == "measured" else getattr(data, table)
         s = data.scenario
         return Source(frame, list(data.strategies), list(data.windows) if windows is None else list(windows),
-                      data.load_changes(), s.bin, s.duration, data.title() if title is None else title, data)
+                      data.load_changes(), s.bin, s.duration, data.title() if title is None else title, data,
+                      float(s.warmup if warmup is None else warmup))
     frame = data
     strategies = list(dict.fromkeys(frame["strategy"].astype(str))) if "strategy" in frame else []
     if bin_s is None:
@@ -75,7 +78,8 @@ def source(data, table: str, *, windows=None, title=None, duration=None, bin_s=N
     if duration is None:
         col = next((c for c in ("time", "start") if c in frame), None)
         duration = (float(frame[col].max()) if col and len(frame) else 0.0) + bin_s
-    return Source(frame, strategies, list(windows or []), [], float(bin_s), float(duration), title, None)
+    return Source(frame, strategies, list(windows or []), [], float(bin_s), float(duration), title, None,
+                  float(warmup or 0.0))
 
 
 def _caption(ax, src: Source):
@@ -86,13 +90,19 @@ def _caption(ax, src: Source):
     ax.set_title(src.title, fontsize=9, loc="left", color="0.3", pad=6 + rows * LABEL_ROW_PT)
 
 
-def _shade_incidents(ax, windows, changes=()):
-    """Shade incident windows (grey) and arrival-rate changes (hatched); name each above the axes.
+WARMUP_LABEL = "warm-up (not in the summary)"
+
+
+def _shade_incidents(ax, windows, changes=(), warmup: float = 0.0, names: bool = True):
+    """Shade incident windows (grey), arrival-rate changes (hatched) and the warm-up (dotted); name each above the axes.
 
     Names go in rows above the plot, a name moving up a row when it would
     overlap the previous one in its row, so adjacent incidents stay legible.
+    ``names=False`` shades without names (the lower panels of a faceted figure).
     """
     ax._resilsim_label_rows = 0
+    if warmup > 0:
+        ax.axvspan(0, warmup, facecolor="0.97", edgecolor="0.8", hatch=".", zorder=0, lw=0, label=WARMUP_LABEL)
     spans = []
     for i, (start, end, label) in enumerate(windows):
         ax.axvspan(start, end, color="0.85", zorder=0, lw=0, label="incident" if i == 0 else None)
@@ -101,7 +111,7 @@ def _shade_incidents(ax, windows, changes=()):
         ax.axvspan(start, end, facecolor="none", edgecolor="0.6", hatch="///", zorder=0, lw=0,
                    label="load change" if i == 0 else None)
         spans.append((start, label))
-    if not spans:
+    if not spans or not names:
         return
     x0, x1 = ax.get_xlim()
     # Data units per point of text. The Axes shrinks once the layout places legends and labels,
@@ -160,24 +170,46 @@ def _seconds_axis(axis) -> None:
     axis.set_minor_formatter(FuncFormatter(minor) if few else NullFormatter())
 
 
-def success_over_time(data, *, ax=None, smooth: float | None = None, windows=None, title=None, duration=None):
-    """Success rate of requests by arrival time, per strategy, incidents shaded.
+def success_over_time(data, *, ax=None, smooth: float | None = None, windows=None, title=None, duration=None,
+                      warmup=None, baseline: str | None = None):
+    """Success rate of requests by arrival time, per strategy, incidents and warm-up shaded.
 
     ``data``: a Result or a timeline table (``time``, ``strategy``, ``success_rate``).
     ``smooth``: seconds of moving mean (default: a 60th of the run, at most 10 s).
+    ``baseline``: a strategy's name: draw every other strategy's success rate
+    minus the baseline's, in percentage points, so strategies whose lines lie
+    on top of each other on the 0–1 scale separate (the baseline is the zero line).
     """
+    src = source(data, "timeline", windows=windows, title=title, duration=duration, warmup=warmup)
+    if baseline is not None and baseline not in src.strategies:  # before a figure is made: nothing left open
+        raise ValueError(f"baseline {baseline!r} is not a strategy of the data; "
+                         f"strategies: {', '.join(src.strategies)}")
     ax = _axes(ax)
-    src = source(data, "timeline", windows=windows, title=title, duration=duration)
     tl = src.frame
     width = smoothing_bins(src, smooth, SMOOTH_S["success_over_time"])
-    for name, ls in _styles(src.strategies).items():
+
+    def series(name):
         t = tl[tl["strategy"] == name]
-        ax.plot(t["time"], smooth_values(t["success_rate"].to_numpy(float), width), ls=ls, label=name, lw=1.4)
-    _shade_incidents(ax, src.windows, src.changes)
-    ax.set_xlabel("time (s)")
-    ax.set_ylabel(metrics.label("success_rate"))
-    ax.set_ylim(-0.02, 1.02)
-    ax.legend(fontsize=8, loc="lower left")
+        return t["time"].to_numpy(float), smooth_values(t["success_rate"].to_numpy(float), width)
+
+    styles = _styles(src.strategies)
+    if baseline is not None:
+        _, base = series(baseline)
+        for i, (name, ls) in enumerate(styles.items()):
+            if name != baseline:
+                t, y = series(name)
+                ax.plot(t, 100 * (y - base), ls=ls, color=f"C{i}", label=name, lw=1.4)
+        ax.axhline(0, color=f"C{src.strategies.index(baseline)}", ls=styles[baseline], lw=1.0,
+                   label=f"{baseline} (baseline)")
+        ax.set_ylabel(metrics.axis("success_difference", baseline=baseline).replace(" (", "\n("))
+    else:
+        for i, (name, ls) in enumerate(styles.items()):
+            ax.plot(*series(name), ls=ls, color=f"C{i}", label=name, lw=1.4)
+        ax.set_ylabel(metrics.axis("success_rate"))
+        ax.set_ylim(-0.02, 1.02)
+    _shade_incidents(ax, src.windows, src.changes, src.warmup)
+    ax.set_xlabel(metrics.axis("arrival_time"))
+    _legend_outside(ax, ncol=4)
     _caption(ax, src)
     return ax
 
@@ -197,9 +229,9 @@ def latency_cdf(data, *, ax=None, log: bool = True, title=None):
     if log:
         ax.set_xscale("log")
         _seconds_axis(ax.xaxis)
-    ax.set_xlabel("latency of successful requests (s)")
-    ax.set_ylabel("fraction of requests")
-    ax.legend(fontsize=8, loc="lower right")
+    ax.set_xlabel(metrics.axis("latency"))
+    ax.set_ylabel(metrics.axis("latency_share"))
+    _legend_outside(ax, ncol=4)
     _caption(ax, src)
     return ax
 
@@ -210,7 +242,7 @@ def capacity_label(capacity: float) -> str:
 
 
 def load_over_time(data, *, ax=None, smooth: float | None = None, windows=None, title=None, duration=None,
-                   capacity: float | None = None, rate_limit: float | None = None):
+                   capacity: float | None = None, rate_limit: float | None = None, warmup=None):
     """Offered requests and attempts per second over time per strategy: the retry load the service sees.
 
     ``data``: a Result or a timeline table (``time``, ``strategy``,
@@ -220,7 +252,7 @@ def load_over_time(data, *, ax=None, smooth: float | None = None, windows=None, 
     ``smooth``: seconds of moving mean (default: a 60th of the run, at most 5 s).
     """
     ax = _axes(ax)
-    src = source(data, "timeline", windows=windows, title=title, duration=duration)
+    src = source(data, "timeline", windows=windows, title=title, duration=duration, warmup=warmup)
     if src.result is not None:
         capacity = src.result.capacity_rps() if capacity is None else capacity
         rate_limit = src.result.rate_limit_rps() if rate_limit is None else rate_limit
@@ -237,9 +269,9 @@ def load_over_time(data, *, ax=None, smooth: float | None = None, windows=None, 
         ax.axhline(capacity, color="0.2", ls=(0, (6, 3)), lw=1.2, zorder=2.5, label=capacity_label(capacity))
     if rate_limit is not None:  # only a global limiter over all operations is one line on this chart
         ax.axhline(rate_limit, color="0.4", ls=":", lw=1.2, label=f"rate limit {rate_limit:g}/s")
-    _shade_incidents(ax, src.windows, src.changes)
-    ax.set_xlabel("time (s)")
-    ax.set_ylabel("requests or attempts per second")
+    _shade_incidents(ax, src.windows, src.changes, src.warmup)
+    ax.set_xlabel(metrics.axis("time"))
+    ax.set_ylabel(metrics.axis("load"))
     _legend_outside(ax)
     _caption(ax, src)
     return ax
@@ -269,7 +301,8 @@ def _missing(ax, what: str):
 MARKERS = "os^vDP*X"
 
 
-def latency_bands(data, *, ax=None, window: float | None = None, windows=None, title=None, duration=None):
+def latency_bands(data, *, ax=None, window: float | None = None, windows=None, title=None, duration=None,
+                  warmup=None):
     """p50/p95/p99 latency (s) of successful requests by arrival time, per strategy, over ``window``-second bins.
 
     ``data``: a Result or a requests table (``strategy``, ``outcome``, ``start``, ``latency``).
@@ -282,7 +315,7 @@ def latency_bands(data, *, ax=None, window: float | None = None, windows=None, t
     from matplotlib.lines import Line2D
 
     ax = _axes(ax)
-    src = source(data, "requests", windows=windows, title=title, duration=duration)
+    src = source(data, "requests", windows=windows, title=title, duration=duration, warmup=warmup)
     req = src.frame
     ok = req[req["outcome"] == "success"]
     if ok.empty:
@@ -315,24 +348,27 @@ def latency_bands(data, *, ax=None, window: float | None = None, windows=None, t
             ax.plot(mids, q[:, j], ls=ls, lw=lw, color=color, marker=marker, markevery=every, ms=4,
                     mfc="white" if j else color, label=f"{name} p{p}")
         strategy_handles.append(Line2D([], [], color=color, marker=marker, lw=1.6, label=name))
-    _shade_incidents(ax, src.windows, src.changes)
+    _shade_incidents(ax, src.windows, src.changes, src.warmup)
     ax.set_yscale("log")
     _seconds_axis(ax.yaxis)
-    ax.set_xlabel(f"request arrival time (s; {width:g} s bins)")
-    ax.set_ylabel("latency of successful requests (s)")
+    ax.set_xlabel(f"{metrics.axis('arrival_time')[:-1]}; {width:g} s bins)")
+    ax.set_ylabel(metrics.axis("latency"))
     handles = strategy_handles + [Line2D([], [], color="0.2", ls=ls, lw=lw, label=f"p{p}") for p, ls, lw in styles]
     _legend_outside(ax, handles=handles)
     _caption(ax, src)
     return ax
 
 
-def outcomes_by_strategy(data, *, ax=None, normalise: bool = True, title=None):
+def outcomes_by_strategy(data, *, ax=None, normalise: bool = True, title=None, zoom: bool = True):
     """Stacked bars of final outcomes per strategy (success, failed by code, gave up, deadline, shed).
 
     ``data``: a Result, or a count table (``strategy``, ``outcome``,
     ``requests``) as :meth:`resilsim.Result.outcome_counts` gives.
     ``normalise`` shows fractions of measured requests, else counts. Each
     segment has its own hatch so a grey-scale print still separates them.
+    ``zoom`` (fractions only): the axis starts just below the lowest success
+    share instead of at 0 (said in the axis label), so 0.87 against 0.93 reads
+    as a difference; each bar is labelled with its success share.
     """
     ax = _axes(ax)
     if hasattr(data, "scenario"):
@@ -358,23 +394,52 @@ def outcomes_by_strategy(data, *, ax=None, normalise: bool = True, title=None):
         ax.bar(x, vals, bottom=bottom, label=col.replace("_", " "), color=f"C{i}", hatch=HATCHES[i % len(HATCHES)],
                edgecolor="0.2", lw=0.5)
         bottom += vals
-    ax.set_xticks(x, list(table.index), rotation=15 if len(x) > 3 else 0, fontsize=8)
-    ax.set_xlabel("strategy")
-    ax.set_ylabel("fraction of measured requests" if normalise else "measured requests")
-    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5))
+    ticks = list(table.index)
+    if src.result is not None:  # what each strategy's answer cost: the attempts it sent per request
+        amp = src.result.summary()["amplification"]
+        ticks = [f"{name}\n×{amp.get(name, np.nan):.2f}" for name in ticks]
+    ax.set_xticks(x, ticks, fontsize=8)
+    ax.set_xlabel("strategy" if src.result is None else "strategy (× attempts sent per request: the cost in load)")
+    ax.set_ylabel(metrics.axis("outcome_share" if normalise else "outcome_count"))
+    if normalise and "success" in table:
+        share = table["success"].to_numpy(float)
+        for xi, v in zip(x, share):
+            ax.annotate(f"{v:.3f}", (xi, v), xytext=(0, -3), textcoords="offset points", ha="center", va="top",
+                        fontsize=7, color="w", fontweight="bold")
+        low = zoom_floor(share)
+        if zoom and low > 0:
+            ax.set_ylim(low, 1.0 + (1.0 - low) * 0.02)
+            ax.set_ylabel(f"{metrics.axis('outcome_share')[:-1]};\naxis from {low:g}, not 0)")
+    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5), title="outcome", title_fontsize=7)
     _caption(ax, src)
     return ax
 
 
+def zoom_floor(values, step: float = 0.05, margin: float = 0.02) -> float:
+    """The lower end of a zoomed 0–1 axis: ``margin`` below the smallest of ``values``, down to a multiple of ``step``.
+
+    0 when the smallest is within a quarter of 0 (zooming would hide nothing then).
+    """
+    lo = float(np.nanmin(values)) if len(values) else 0.0
+    if not np.isfinite(lo) or lo < 0.25:
+        return 0.0
+    return max(0.0, round(np.floor((lo - margin) / step) * step, 10))
+
+
 def errors_over_time(data, *, ax=None, strategy: str | None = None, smooth: float | None = None, windows=None,
-                     title=None, duration=None):
+                     title=None, duration=None, warmup=None, codes=None, legend: bool = True, api=None):
     """Failed attempts per second by error code over time (from the attempts table), for one strategy.
 
     ``data``: a Result or an attempts table (``strategy``, ``start``, ``code``).
     ``strategy`` defaults to the first; codes differ by line style and colour.
+    ``codes``: every code in the order its colour and style are assigned, so
+    several charts (:func:`errors_by_strategy`'s facets) draw one code alike.
+    ``legend=False`` leaves the legend to the caller. ``api`` (for a table:
+    the scenario's API or catalog file) names each code in the legend. For
+    every strategy at once, use :func:`errors_by_strategy`.
     """
     ax = _axes(ax)
-    src = source(data, "attempts", windows=windows, title=title, duration=duration)
+    src = source(data, "attempts", windows=windows, title=title, duration=duration, warmup=warmup)
     name = strategy or src.strategies[0]
     att = src.frame
     att = att[(att["strategy"] == name) & (att["code"] != "")]
@@ -386,19 +451,76 @@ def errors_over_time(data, *, ax=None, strategy: str | None = None, smooth: floa
     nbins = int(np.ceil(src.duration / width))
     t = np.arange(nbins) * width
     b = np.clip((att["start"].to_numpy() // width).astype(int), 0, nbins - 1)
-    codes = att["code"].astype(str).to_numpy()
+    found = att["code"].astype(str).to_numpy()
+    order = list(codes) if codes is not None else sorted(set(found))
     k = smoothing_bins(src, smooth, SMOOTH_S["errors_over_time"])
-    for (code, ls) in _styles(sorted(set(codes))).items():
-        y = np.bincount(b[codes == code], minlength=nbins) / width
-        ax.plot(t, smooth_values(y.astype(float), k), ls=ls, label=code)
-    _shade_incidents(ax, src.windows, src.changes)
-    ax.set_xlabel("attempt start time (s)")
-    ax.set_ylabel("failed attempts per second")
+    for i, code in enumerate(order):
+        if code in set(found):
+            y = np.bincount(b[found == code], minlength=nbins) / width
+            ax.plot(t, smooth_values(y.astype(float), k), ls=LINESTYLES[i % len(LINESTYLES)], color=f"C{i % 10}",
+                    label=code_label(code, src.result.scenario.api if src.result is not None else api))
+    _shade_incidents(ax, src.windows, src.changes, src.warmup)
+    ax.set_xlabel(metrics.axis("attempt_time"))
+    ax.set_ylabel(metrics.axis("errors"))
     ax.set_title(f"strategy: {name}", fontsize=9, loc="right", color="0.3",
                  pad=6 + getattr(ax, "_resilsim_label_rows", 0) * LABEL_ROW_PT)
-    _legend_outside(ax, title="error code", title_fontsize=7)
+    if legend:
+        _legend_outside(ax, title="error code", title_fontsize=7)
     _caption(ax, src)
     return ax
+
+
+def code_label(code: str, api=None) -> str:
+    """``code`` and its name in ``api``'s catalog (``ANALYTICS_1701 RATE_LIMIT_EXCEEDED``); the bare code without one."""
+    if api is None:
+        return code
+    from .catalog import load_catalog
+    try:
+        entry = load_catalog(api).get(code)
+    except Exception:  # noqa: BLE001 - a label is a nicety: a catalog that cannot be read leaves the bare code
+        entry = None
+    return f"{code} {entry.name}" if entry is not None and entry.name and entry.name != code else code
+
+
+def errors_by_strategy(data, *, fig=None, smooth: float | None = None, windows=None, title=None, duration=None,
+                       warmup=None, api=None):
+    """Failed attempts per second by error code, one facet per strategy, on shared axes: one figure.
+
+    ``data``: a Result or an attempts table. A code has the same colour and
+    line style in every facet, and all facets share the time and rate axes,
+    so a strategy whose retries overload the service (timeout or queue codes
+    appearing) stands out against one that never retries. ``fig``: a
+    matplotlib Figure to draw into (default: a new pyplot figure). Returns
+    the Axes, one per strategy, top to bottom.
+    """
+    src = source(data, "attempts", windows=windows, title=title, duration=duration, warmup=warmup)
+    if fig is None:
+        import matplotlib.pyplot as plt
+        fig = plt.figure(figsize=(8, 1.2 + 1.5 * max(1, len(src.strategies))), layout="constrained")
+    att = src.frame
+    codes = sorted(set(att.loc[att["code"] != "", "code"].astype(str)))
+    axes = fig.subplots(max(1, len(src.strategies)), 1, sharex=True, sharey=True, squeeze=False)[:, 0]
+    for i, (ax, name) in enumerate(zip(axes, src.strategies)):
+        errors_over_time(data, ax=ax, strategy=name, smooth=smooth, windows=windows, title=title if i == 0 else "",
+                         duration=duration, warmup=warmup, codes=codes, legend=False, api=api)
+        if i:
+            for text in ax.texts:  # incident names once, above the top facet
+                text.remove()
+            ax.set_title(f"strategy: {name}", fontsize=9, loc="right", color="0.3", pad=4)
+        if i < len(axes) - 1:
+            ax.set_xlabel("")
+        ax.set_ylabel("")
+    fig.supylabel(metrics.axis("errors"), fontsize=10)
+    handles = {}
+    for ax in axes:
+        for h, label in zip(*ax.get_legend_handles_labels()):
+            handles.setdefault(label, h)
+    # Codes first, in their colour order, then the shaded spans.
+    order = sorted(handles, key=lambda k: (k in (WARMUP_LABEL, "incident", "load change"), k))
+    if handles:
+        fig.legend([handles[k] for k in order], order, loc="outside lower center", ncol=3,
+                   fontsize=7, frameon=False, title="error code", title_fontsize=7)
+    return list(axes)
 
 
 def _sweep_caption(ax, caption):
@@ -516,7 +638,7 @@ def plan_answer(p, *, metric: str | None = None, strategy: str | None = None, ax
 GUARD_SHARES = {"breaker_open": "breaker open", "throttle_reject_p": "throttle rejection probability"}
 
 
-def guards_over_time(data, *, ax=None, windows=None, title=None):
+def guards_over_time(data, *, ax=None, windows=None, title=None, warmup=None):
     """Client-side guard state over time: circuit breakers open, throttling probability, retry-budget tokens.
 
     Left axis (0–1): ``breaker_open`` (share of the strategy's breakers
@@ -527,7 +649,7 @@ def guards_over_time(data, *, ax=None, windows=None, title=None):
     guard. ``data``: a Result or a timeline table. Returns the left Axes (the right one is its twin).
     """
     ax = _axes(ax)
-    src = source(data, "timeline", windows=windows, title=title)
+    src = source(data, "timeline", windows=windows, title=title, warmup=warmup)
     tl = src.frame
     series = []
     for name in src.strategies:
@@ -547,12 +669,12 @@ def guards_over_time(data, *, ax=None, windows=None, title=None):
         (line,) = target.plot(t["time"], t[col].to_numpy(float), ls=LINESTYLES[i % len(LINESTYLES)],
                               color=f"C{i}", lw=1.4, drawstyle="steps-post", label=f"{name}: {what}")
         handles.append(line)
-    _shade_incidents(ax, src.windows, src.changes)
+    _shade_incidents(ax, src.windows, src.changes, src.warmup)
     ax.set_ylim(-0.03, 1.03)
-    ax.set_xlabel("time (s)")
-    ax.set_ylabel("share open / rejection probability")
+    ax.set_xlabel(metrics.axis("time"))
+    ax.set_ylabel(metrics.axis("guard_share"))
     if right is not None:
-        right.set_ylabel("retry-budget tokens")
+        right.set_ylabel(metrics.axis("budget_tokens"))
         right.set_ylim(bottom=0)
     _legend_outside(ax, ncol=2, handles=handles)
     _caption(ax, src)
@@ -562,6 +684,11 @@ def guards_over_time(data, *, ax=None, windows=None, title=None):
 CHARTS = (("success_over_time", success_over_time), ("latency_cdf", latency_cdf),
           ("load_over_time", load_over_time), ("latency_bands", latency_bands),
           ("outcomes_by_strategy", outcomes_by_strategy), ("errors_over_time", errors_over_time))
+
+
+#: Every file :func:`save_charts` may write (the guards chart only when a strategy has guards); `resilsim run`
+#: clears these from its output folder before writing a run.
+CHART_FILES = (*(f"{name}.png" for name, _ in CHARTS), "guards_over_time.png")
 
 
 #: Charts drawn from the per-request or per-attempt rows: not for a summary-only result (record="summary").
@@ -577,7 +704,11 @@ def has_guards(result) -> bool:
 def save_charts(result, out) -> list:
     """Write the standard charts of a result as PNGs into ``out``; return the paths.
 
-    A summary-only result (``record="summary"``) gets the timeline's charts only (not :data:`ROW_CHARTS`).
+    ``success_over_time.png`` has two panels: the success rate, and every
+    strategy's difference to the first (the baseline), where lines that lie
+    on top of each other on the 0–1 scale separate. ``errors_over_time.png``
+    has one facet per strategy (:func:`errors_by_strategy`). A summary-only
+    result (``record="summary"``) gets the timeline's charts only (not :data:`ROW_CHARTS`).
     """
     from pathlib import Path
 
@@ -593,9 +724,21 @@ def save_charts(result, out) -> list:
             charts.append(("guards_over_time", guards_over_time))  # only when some strategy has guards
         if getattr(result, "record", "full") == "summary":
             charts = [(k, f) for k, f in charts if k not in ROW_CHARTS]  # only the timeline's charts
+        names = list(result.strategies)
         for name, fn in charts:
-            fig = Figure(figsize=(8, 4), layout="constrained")
-            fn(result, ax=fig.add_subplot())
+            if name == "errors_over_time":
+                fig = Figure(figsize=(8, 1.4 + 1.5 * len(names)), layout="constrained")
+                errors_by_strategy(result, fig=fig)
+            elif name == "success_over_time" and len(names) > 1:
+                fig = Figure(figsize=(8, 7), layout="constrained")
+                top, bottom = fig.subplots(2, 1, sharex=True)
+                fn(result, ax=top)
+                fn(result, ax=bottom, baseline=names[0], title="")
+                top.get_legend().remove()  # the lower panel's legend names every line of both
+                top.set_xlabel("")
+            else:
+                fig = Figure(figsize=(8, 4), layout="constrained")
+                fn(result, ax=fig.add_subplot())
             p = out / f"{name}.png"
             fig.savefig(p)
             paths.append(p)

@@ -19,12 +19,12 @@ GOOD = Path(__file__).parent.parent / "scenarios" / "counters-rate-limited.yaml"
 # Bad CLI calls: argv → the exact stderr line ({good} is a valid scenario file).
 BAD_CALLS = [
     (["validate", "{good}", "--set", "service.wrokers=3"],
-     "resilsim: {good}:10: service.wrokers: unknown field 'wrokers'; did you mean 'workers'? (allowed: workers, "
+     "resilsim: {good}:11: service.wrokers: unknown field 'wrokers'; did you mean 'workers'? (allowed: workers, "
      "queue, operations, rate_limit, quota, credits, locks, processing_timeout, load_latency, shed, reject_cost, retry_after)"),
     (["validate", "{good}", "--set", "foo"],
      "resilsim: {good}: override 'foo' must look like dotted.key=value"),
     (["validate", "{good}", "--set", "clients.arrival.poisson.rate=-1"],
-     "resilsim: {good}:19: clients.arrival.poisson.rate: Input should be greater than 0 (got -1)"),
+     "resilsim: {good}:20: clients.arrival.poisson.rate: Input should be greater than 0 (got -1)"),
     (["validate", "no/such/file.yaml"], "resilsim: no/such/file.yaml: no such file"),
     (["validate", str(HERE)], f"resilsim: {HERE}: is a directory, not a scenario file"),
     (["run", "{good}", "--strategy", "nope", "--no-charts"],
@@ -40,7 +40,7 @@ BAD_CALLS = [
     (["run", "{good}", "--strategy"],
      "resilsim run: argument --strategy: expected one argument (see resilsim run --help)"),
     (["frobnicate", "{good}"],
-     "resilsim: argument COMMAND: invalid choice: 'frobnicate' (choose from 'run', 'validate', 'catalog', "
+     "resilsim: argument COMMAND: invalid choice: 'frobnicate' (choose from 'run', 'validate', 'catalog', 'schema', "
      "'presets', 'sweep', 'plan', 'report', 'fit') (see resilsim --help)"),
     (["validate"], "resilsim validate: the following arguments are required: scenarios (see resilsim validate --help)"),
     (["run", "no/such/file.yaml"], "resilsim: no/such/file.yaml: no such file"),
@@ -50,9 +50,9 @@ BAD_CALLS = [
      "resilsim: {good}: nope: unknown field 'nope' (allowed: name, description, api, duration, warmup, drain, bin, "
      "service, faults, clients, strategies, limits)"),
     (["validate", "{good}", "--set", "duration=abc"],
-     "resilsim: {good}:8: duration: Input should be a valid number, unable to parse string as a number (got 'abc')"),
+     "resilsim: {good}:9: duration: Input should be a valid number, unable to parse string as a number (got 'abc')"),
     (["validate", "{good}", "--set", "clients.timeout=100"],
-     "resilsim: {good}:18: clients: deadline (60.0 s) is shorter than the attempt timeout (100.0 s)"),
+     "resilsim: {good}:19: clients: deadline (60.0 s) is shorter than the attempt timeout (100.0 s)"),
     # sweeps and plans
     (["sweep", "{good}", "--replications", "0", "--out", "o"],
      "resilsim sweep: argument --replications: must be a positive integer, got '0' (see resilsim sweep --help)"),
@@ -121,14 +121,14 @@ BAD_CALLS = [
      "resilsim: --grid: a value is not valid YAML (nested deeper than 50 levels)"),
     # strict numbers through --set
     (["validate", "{good}", "--set", "duration=on"],
-     "resilsim: {good}:8: duration: Input should be a number, not true or false (got True)"),
+     "resilsim: {good}:9: duration: Input should be a number, not true or false (got True)"),
     (["validate", "{good}", "--set", "service.workers=yes"],
-     "resilsim: {good}:11: service.workers: Input should be a whole number, not true or false (got True)"),
+     "resilsim: {good}:12: service.workers: Input should be a whole number, not true or false (got True)"),
     (["validate", "{good}", "--set", "service.workers=8.0"],
-     "resilsim: {good}:11: service.workers: Input should be a whole number, without a decimal point (got 8.0)"),
+     "resilsim: {good}:12: service.workers: Input should be a whole number, without a decimal point (got 8.0)"),
     (["validate", "{good}", "--set", "bin=5e-324"], "resilsim: {good}: bin: must be between 1e-09 and 1e+12 (got '5e-324')"),
     (["validate", "{good}", "--set", "clients.arrival.poisson.rate=1e308"],
-     "resilsim: {good}:19: clients.arrival.poisson.rate: must be between 1e-09 and 1e+12 (got '1e308')"),
+     "resilsim: {good}:20: clients.arrival.poisson.rate: must be between 1e-09 and 1e+12 (got '1e308')"),
     # runaway work refused before anything is allocated
     (["run", "{here}/runaway/bin_microsecond.yaml", "--summary-only", "--no-charts"],
      "resilsim: {here}/runaway/bin_microsecond.yaml: the run needs about 12,131 MiB (1 strategy with 60,000,000 "

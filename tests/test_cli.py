@@ -138,3 +138,58 @@ def test_missing_file_and_bad_override(tmp_path, capsys):
     p.write_text(SCENARIO)
     assert main(["run", str(p), "--set", "service.workers"]) == 2
     assert "must look like dotted.key=value" in capsys.readouterr().err
+
+
+def test_version_prints_the_package_version(capsys):
+    import resilsim
+    assert main(["--version"]) == 0
+    assert capsys.readouterr().out.strip() == f"resilsim {resilsim.__version__}"
+
+
+@pytest.mark.parametrize("command", ["run", "validate", "catalog", "schema"])
+def test_every_option_has_help_and_every_command_an_example(command):
+    from resilsim.cli import _parser
+    sub = next(a for a in _parser()._actions if a.dest == "command").choices[command]
+    assert "example" in (sub.epilog or ""), command
+    for action in sub._actions:
+        assert action.help, f"{command} {action.option_strings or action.dest} has no help text"
+
+
+def test_validate_recognises_a_sweep_definition(tmp_path, capsys):
+    from pathlib import Path
+    capacity = Path(__file__).resolve().parents[1] / "scenarios" / "sweeps" / "capacity.yaml"
+    assert main(["validate", str(capacity)]) == 0
+    assert "ok (sweep of counters-rate-limited: 6 points × 3 replications" in capsys.readouterr().out
+    (tmp_path / "tiny.yaml").write_text(SCENARIO)
+    bad = tmp_path / "sweep.yaml"
+    bad.write_text("scenario: tiny.yaml\ngrid: {service.wokers: [1, 2]}\n")
+    assert main(["validate", str(bad)]) == 2
+    assert "'service.wokers' is not a field of the scenario" in capsys.readouterr().err
+
+
+def test_run_table_fits_100_columns_unless_wide(tmp_path, capsys):
+    p = tmp_path / "tiny.yaml"
+    p.write_text(SCENARIO)
+    assert main(["run", str(p), "--out", str(tmp_path / "o"), "--no-charts", "--set", "duration=10"]) == 0
+    narrow = [line for line in capsys.readouterr().out.splitlines() if not line.startswith("wrote ")]
+    assert max(map(len, narrow)) <= 100
+    assert any("--wide prints them" in line for line in narrow)
+    header = next(line for line in narrow if "success_rate" in line)
+    assert "amplification" in header and "wasted_s" not in header
+    assert main(["run", str(p), "--out", str(tmp_path / "o"), "--no-charts", "--set", "duration=10", "--wide"]) == 0
+    wide = capsys.readouterr().out
+    assert "wasted_s" in wide and "--wide" not in wide
+
+
+def test_validation_table_goes_to_build_not_the_demos_out(tmp_path):
+    from types import SimpleNamespace
+
+    from tests.validation import conftest as validation
+    validation.ROWS.append({"item": 1, "check": "c", "source": "s", "expected": 1.0, "measured": 1.0,
+                            "tolerance": 0.1, "pass": True})
+    try:
+        validation.pytest_sessionfinish(SimpleNamespace(config=SimpleNamespace(rootpath=tmp_path)), 0)
+    finally:
+        validation.ROWS.pop()
+    assert (tmp_path / "build" / "validation.md").is_file()
+    assert not (tmp_path / "out").exists()

@@ -48,3 +48,20 @@ def test_notebook_runs(path, monkeypatch):
     client.execute()
     errors = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
     assert not errors
+    spent = sum(_seconds(c) for c in nb.cells if c.cell_type == "code")
+    assert spent < BUDGET_S, f"{path.name}: its cells ran {spent:.1f} s; a tutorial notebook stays under {BUDGET_S} s"
+
+
+#: Seconds a notebook's cells may take together (kernel start not counted), so `make test` stays quick.
+BUDGET_S = 20.0
+
+
+def _seconds(cell) -> float:
+    """Seconds a cell ran, from nbclient's timing metadata (0 when not recorded)."""
+    from datetime import datetime
+    timing = cell.metadata.get("execution", {})
+    start, end = timing.get("iopub.execute_input"), timing.get("shell.execute_reply")
+    if not (start and end):
+        return 0.0
+    return (datetime.fromisoformat(end.replace("Z", "+00:00")) - datetime.fromisoformat(start.replace("Z", "+00:00"))
+            ).total_seconds()

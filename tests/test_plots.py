@@ -34,8 +34,9 @@ def no_leak(monkeypatch):
     def keep(fn):
         def chart(*args, **kwargs):
             out = fn(*args, **kwargs)
-            if isinstance(out, Axes):
-                returned.append(out.figure)
+            for ax in out if isinstance(out, list) else [out]:  # errors_by_strategy: one Axes per facet
+                if isinstance(ax, Axes):
+                    returned.append(ax.figure)
             return out
         return chart
 
@@ -325,6 +326,8 @@ def test_a_chart_of_a_table_read_back_from_parquet_draws_the_same_lines(result, 
         kw["duration"] = result.scenario.duration
     if name != "latency_cdf":
         kw["windows"] = result.windows
+    if name == "errors_over_time":
+        kw["api"] = result.scenario.api  # names the codes as the Result's catalog does
     a = chart(result, ax=Figure().add_subplot())
     b = chart(back, ax=Figure().add_subplot(), title=result.title(), **kw)
     got, want = _line_data(b), _line_data(a)
@@ -348,3 +351,116 @@ def test_source_of_a_plain_table_infers_bin_and_order():
     tl = pd.DataFrame({"time": [0.0, 2.0, 4.0, 0.0, 2.0, 4.0], "strategy": ["b"] * 3 + ["a"] * 3})
     src = plots.source(tl, "timeline")
     assert src.strategies == ["b", "a"] and src.bin_s == 2.0 and src.duration == 6.0 and src.result is None
+
+
+# Charts that answer "which strategy is best, when, and at what cost" at a glance.
+
+def test_errors_by_strategy_has_one_facet_per_strategy_with_shared_axes_and_codes(result):
+    from matplotlib.figure import Figure
+
+    fig = Figure(layout="constrained")
+    axes = plots.errors_by_strategy(result, fig=fig)
+    assert [ax.get_title(loc="right") for ax in axes] == [f"strategy: {n}" for n in result.strategies]
+    assert all(ax.get_shared_y_axes().joined(axes[0], ax) for ax in axes)
+    att = result.attempts
+    legend = [t.get_text() for t in fig.legends[0].get_texts()]
+    for name in result.strategies:  # every strategy's codes are in the one legend, not only the first's
+        codes = set(att.loc[(att["strategy"] == name) & (att["code"] != ""), "code"].astype(str))
+        assert all(any(label.split()[0] == c for label in legend) for c in codes)
+    # A code keeps its colour in every facet.
+    colours = {}
+    for ax in axes:
+        for line in ax.get_lines():
+            assert colours.setdefault(line.get_label(), line.get_color()) == line.get_color()
+
+
+def test_errors_chart_names_codes_from_the_catalog(result):
+    labels = {label for name in result.strategies for label in _labels(plots.errors_over_time(result, strategy=name))}
+    assert "ANALYTICS_2000 INTERNAL_SERVER_ERROR" in labels
+    assert "TIMEOUT" in labels  # a client-side outcome, not a catalog code: bare
+
+
+def _counts(success: dict) -> pd.DataFrame:
+    rows = []
+    for name, share in success.items():
+        rows += [{"strategy": name, "outcome": "success", "requests": round(share * 1000)},
+                 {"strategy": name, "outcome": "gave_up", "requests": 1000 - round(share * 1000)}]
+    return pd.DataFrame(rows)
+
+
+def test_outcomes_axis_zooms_to_the_data_and_says_so():
+    ax = plots.outcomes_by_strategy(_counts({"a": 0.87, "b": 0.93}))
+    lo, hi = ax.get_ylim()
+    assert 0.5 < lo <= 0.87 and hi >= 1.0  # every segment boundary visible, not a 0-1 axis
+    assert f"axis from {lo:g}, not 0" in ax.get_ylabel()
+    assert {t.get_text() for t in ax.texts} >= {"0.870", "0.930"}
+    full = plots.outcomes_by_strategy(_counts({"a": 0.1, "b": 0.93}))
+    assert full.get_ylim()[0] <= 0 and "axis from" not in full.get_ylabel()
+
+
+def test_outcomes_ticks_state_each_strategys_cost(result):
+    ax = plots.outcomes_by_strategy(result)
+    amp = result.summary()["amplification"]
+    ticks = [t.get_text() for t in ax.get_xticklabels()]
+    assert ticks == [f"{n}\n×{amp[n]:.2f}" for n in result.strategies]
+    assert "attempts sent per request" in ax.get_xlabel()
+
+
+def test_time_charts_mark_the_warm_up():
+    r = resilsim.simulate(small(duration=30, warmup=8), seed=0)
+    for chart in (plots.success_over_time, plots.load_over_time, plots.latency_bands, plots.errors_over_time):
+        ax = chart(r)
+        spans = [p for p in ax.patches if p.get_label() == plots.WARMUP_LABEL]
+        if chart is plots.errors_over_time and not spans:
+            continue  # "no data" (no failed attempts) draws no time axis
+        assert len(spans) == 1, chart.__name__
+        assert (spans[0].get_x(), spans[0].get_x() + spans[0].get_width()) == (0, 8)
+
+
+def test_success_difference_to_a_baseline_separates_overlapping_lines(result):
+    ax = plots.success_over_time(result, baseline="none")
+    lines = {line.get_label(): line for line in ax.get_lines()}
+    assert set(lines) == {"retry3", "none (baseline)"}
+    tl = result.timeline
+    width = plots.smoothing_bins(plots.source(result, "timeline"), None, plots.SMOOTH_S["success_over_time"])
+    want = 100 * (plots.smooth_values(tl[tl["strategy"] == "retry3"]["success_rate"].to_numpy(float), width)
+                  - plots.smooth_values(tl[tl["strategy"] == "none"]["success_rate"].to_numpy(float), width))
+    np.testing.assert_allclose(lines["retry3"].get_ydata(), want)
+    assert "percentage points" in ax.get_ylabel()
+    with pytest.raises(ValueError, match="baseline 'nope' is not a strategy"):
+        plots.success_over_time(result, baseline="nope")
+
+
+@pytest.mark.parametrize("chart", [plots.success_over_time, plots.latency_cdf, plots.load_over_time,
+                                   plots.latency_bands, plots.outcomes_by_strategy, plots.errors_over_time])
+def test_legends_sit_outside_the_data(result, chart):
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(8, 4), layout="constrained")
+    ax = chart(result, ax=fig.add_subplot())
+    fig.canvas.draw()
+    box, legend = ax.get_window_extent(), ax.get_legend().get_window_extent()
+    assert not box.overlaps(legend), chart.__name__
+
+
+def test_saved_charts_are_the_files_the_run_command_owns(result, tmp_path):
+    from resilsim.cli import main
+    assert {p.name for p in plots.save_charts(result, tmp_path)} <= set(plots.CHART_FILES)
+    # A run without charts into a folder holding another run's charts leaves none of them behind.
+    scenario = tmp_path / "s.yaml"
+    scenario.write_text(resilsim.scenario.dump_scenario(result.scenario))
+    assert main(["run", str(scenario), "--out", str(tmp_path), "--no-charts"]) == 0
+    assert not [p.name for p in tmp_path.glob("*.png")]
+
+
+@pytest.mark.parametrize("chart", ["success_over_time", "latency_cdf", "load_over_time", "latency_bands",
+                                   "outcomes_by_strategy", "errors_over_time"])
+def test_every_axis_label_is_the_metrics_vocabularys_with_its_unit(result, chart):
+    from resilsim import metrics
+    ax = getattr(plots, chart)(result)  # looked up now: the no_leak fixture's wrapper
+    for label in (ax.get_xlabel(), ax.get_ylabel()):
+        flat = label.replace("\n", " ")
+        if flat.startswith("strategy"):
+            continue  # categories, not a quantity
+        assert any(flat.startswith(q.split(" (")[0]) for q in metrics.AXES.values()), flat
+        assert "(" in flat and any(u in flat for u in ("(s", "(1/s)", "(0–1", "percentage points")), flat

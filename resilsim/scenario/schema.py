@@ -305,6 +305,8 @@ class RetryAfterSpec(Model):
         if (self.value == "fixed") != (self.seconds is not None):
             raise ValueError("give seconds exactly when value is fixed")
         return self
+
+
 #: Operations a service may have (the recorder keeps an operation's index in 16 bits).
 MAX_OPERATIONS = 10_000
 

@@ -1,8 +1,8 @@
 """Shared pieces of the validation suite: batch-means tolerances and the results table.
 
 Every check records (check, source, expected, measured, tolerance, pass);
-at the end of the session the table is written to out/validation.md, the
-page docs/validation.md is refreshed from (`make validate`).
+at the end of the session the table is written to build/validation.md (not
+out/, the demo's folder), the page docs/validation.md is refreshed from (`make validate`).
 """
 import math
 from pathlib import Path
@@ -53,10 +53,14 @@ def _fmt(v) -> str:
     return v if isinstance(v, str) else f"{v:.4g}"
 
 
+#: Where the table goes, under the repository root: beside the build outputs, away from `make demo`'s out/.
+VALIDATION_DIR = "build"
+
+
 def pytest_sessionfinish(session, exitstatus):
     if not ROWS:
         return
-    out = Path(session.config.rootpath) / "out"
+    out = Path(session.config.rootpath) / VALIDATION_DIR
     out.mkdir(exist_ok=True)
     lines = ["| item | check | theory or source | expected | resilsim | tolerance | pass |",
              "|---|---|---|---|---|---|---|"]

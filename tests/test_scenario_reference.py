@@ -1,0 +1,55 @@
+"""The scenario JSON Schema and docs/scenario-reference.md are generated from the models and cannot drift."""
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from resilsim.cli import main
+from resilsim.scenario.reference import MODELINE, SCHEMA_FILE, json_schema, reference_markdown
+
+ROOT = Path(__file__).resolve().parents[1]
+SCENARIOS = sorted((ROOT / "scenarios").glob("*.yaml"))
+
+
+def test_committed_reference_page_is_the_generated_one():
+    page = (ROOT / "docs" / "scenario-reference.md").read_text()
+    assert page == reference_markdown(ROOT / "scenarios"), \
+        "docs/scenario-reference.md is stale: run python -m resilsim.scenario.reference"
+
+
+def test_reference_lists_every_field_of_the_models_with_unit_and_default():
+    page = reference_markdown(ROOT / "scenarios")
+    assert "| `duration` | number | s | *required* | `900` (analytics-aurora-scale-up.yaml) |" in page
+    assert "| `warmup` | number | s | `0.0` |" in page
+    from resilsim.scenario.schema import Queue, RetrySpec
+    for model in (Queue, RetrySpec):
+        section = page.split(f"## {model.__name__}\n", 1)[1].split("\n## ", 1)[0]
+        assert [line.split("`")[1] for line in section.splitlines() if line.startswith("| `")] == list(model.model_fields)
+
+
+def test_schema_command_prints_the_committed_schema(capsys):
+    assert main(["schema"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed == json.loads((ROOT / SCHEMA_FILE).read_text()) == json_schema()
+
+
+@pytest.mark.parametrize("path", SCENARIOS, ids=lambda p: p.name)
+def test_every_shipped_scenario_names_the_schema_and_validates_against_it(path):
+    jsonschema = pytest.importorskip("jsonschema")
+    first = path.read_text().splitlines()[0]
+    assert first == MODELINE.format(path=f"../{SCHEMA_FILE}")
+    assert (path.parent / f"../{SCHEMA_FILE}").resolve().is_file()
+    jsonschema.Draft202012Validator(json_schema()).validate(yaml.safe_load(path.read_text()))
+
+
+def test_schema_rejects_what_the_loader_rejects():
+    jsonschema = pytest.importorskip("jsonschema")
+    data = yaml.safe_load(SCENARIOS[0].read_text())
+    data["service"]["wokers"] = 3
+    with pytest.raises(jsonschema.ValidationError, match="wokers"):
+        jsonschema.Draft202012Validator(json_schema()).validate(data)
+    data = yaml.safe_load(SCENARIOS[0].read_text())
+    data["faults"]["incidents"][0].pop("duration")  # no `use:` to supply it
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.Draft202012Validator(json_schema()).validate(data)
