@@ -531,7 +531,10 @@ def _scenario_for(path: Path, overrides: list, strategies: list | None, first=No
     from .scenario import given_fields, load_scenario, with_overrides
     scenario = load_scenario(path, overrides=first)
     if overrides:
-        scenario = with_overrides(scenario, overrides)
+        try:
+            scenario = with_overrides(scenario, overrides)
+        except ScenarioError as e:  # a check across fields (no line of its own): still name the file
+            raise ScenarioError(e.reason, source=e.source or str(path), path=e.path, line=e.line) from None
     if not strategies:
         return scenario
     unknown = [name for name in strategies if name not in scenario.strategies]

@@ -53,7 +53,12 @@ BAD_CALLS = [
      "resilsim: {good}:9: duration: Input should be a valid number, unable to parse string as a number (got 'abc')"),
     (["validate", "{good}", "--set", "clients.timeout=100"],
      "resilsim: {good}:19: clients: deadline (60.0 s) is shorter than the attempt timeout (100.0 s)"),
-    # sweeps and plans
+    # sweeps and plans: a check across fields, broken by --set, still names the file
+    (["sweep", "{good}", "--set", "warmup=5000", "--grid", "service.workers=2", "--out", "o"],
+     "resilsim: {good}: warmup (5000.0 s) must be shorter than duration (600.0 s)"),
+    (["plan", "{good}", "--set", "warmup=5000", "--vary", "service.workers", "--over", "2,4",
+      "--slo", "success_rate>=0.5"],
+     "resilsim: {good}: warmup (5000.0 s) must be shorter than duration (600.0 s)"),
     (["sweep", "{good}", "--replications", "0", "--out", "o"],
      "resilsim sweep: argument --replications: must be a positive integer, got '0' (see resilsim sweep --help)"),
     (["sweep", "{good}", "--workers", "0", "--out", "o"],
