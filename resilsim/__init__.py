@@ -18,7 +18,8 @@ __version__ = "0.1.0"
 # The public names and the module each lives in. They are imported on first use (module __getattr__),
 # so `import resilsim` and `resilsim --help` do not pay for pandas, pydantic and SimPy until a command
 # needs them.
-_HOME = {"load_catalog": ".catalog", "ResilsimError": ".errors", "ScenarioError": ".errors", "Result": ".result",
+_HOME = {"load_catalog": ".catalog", "ResilsimError": ".errors", "ScenarioError": ".errors", "UsageError": ".errors",
+         "Result": ".result",
          "Scenario": ".scenario", "Strategy": ".scenario", "load_scenario": ".scenario", "with_overrides": ".scenario",
          "simulate": ".sim", "sweep": ".sweep", "load_sweep": ".sweep", "aggregate": ".sweep", "plan": ".sweep"}
 

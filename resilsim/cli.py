@@ -363,7 +363,7 @@ def fit_columns(df, width: int = TABLE_WIDTH, main=MAIN_COLUMNS, fmt=lambda v: f
 def _run(args) -> int:
     import pandas as pd
 
-    from .errors import ScenarioError
+    from .errors import ScenarioError, UsageError
     from .scenario import load_scenario
     from .sim import simulate
 
@@ -371,8 +371,8 @@ def _run(args) -> int:
     if args.strategy:
         unknown = [s for s in args.strategy if s not in scenario.strategies]
         if unknown:
-            raise ScenarioError(f"unknown strategy {unknown[0]!r}; the scenario has {', '.join(scenario.strategies)}",
-                                source=args.scenario, path="--strategy")
+            raise UsageError(f"unknown strategy {unknown[0]!r}; the scenario has {', '.join(scenario.strategies)}",
+                                source=args.scenario, option="--strategy")
     if args.stream and args.format != "parquet":
         from .errors import ResilsimError
         raise ResilsimError("--stream writes the rows as Parquet; leave out --format csv")
@@ -452,12 +452,12 @@ def _write_run(run, out: Path, charts: bool, table_format: str = "parquet", stre
 
 def _values(text: str, where: str) -> list:
     """The comma-separated values of a --grid, --sample or --over option, each read as a YAML scalar."""
-    from .errors import ScenarioError
+    from .errors import UsageError
     from .yamlsafe import YamlInputError, parse_value
     try:
         return [parse_value(raw) for raw in text.split(",")]
     except YamlInputError as e:
-        raise ScenarioError(f"a value {e.reason}", path=where) from None
+        raise UsageError(f"a value {e.reason}", option=where) from None
 
 
 def read_definition(path) -> dict | None:
@@ -484,14 +484,13 @@ def _sweep(args) -> int:
     """``resilsim sweep``: run, store into --out, print the aggregate."""
     import pandas as pd
 
-    from .errors import ScenarioError
-    from .scenario import load_scenario
+    from .errors import UsageError
     from .sweep import aggregate, sweep
     definition = read_definition(args.scenario) or {"scenario": args.scenario, "grid": {}}
     grid = dict(definition.get("grid") or {})
     for g in args.grid:
         if "=" not in g:
-            raise ScenarioError(f"--grid {g!r} must look like dotted.key=v1,v2", path="--grid")
+            raise UsageError(f"--grid {g!r} must look like dotted.key=v1,v2", option="--grid")
         k, v = g.split("=", 1)
         grid[k.strip()] = _values(v, "--grid")
     if args.sample:
@@ -527,7 +526,7 @@ def _sweep(args) -> int:
 def _scenario_for(path: Path, overrides: list, strategies: list | None, first=None):
     """The scenario at ``path`` with overrides applied (``first``, a sweep definition's, then ``overrides``,
     KEY=VALUE strings) and only ``strategies`` kept (None: all)."""
-    from .errors import ScenarioError
+    from .errors import ScenarioError, UsageError
     from .scenario import given_fields, load_scenario, with_overrides
     scenario = load_scenario(path, overrides=first)
     if overrides:
@@ -539,8 +538,8 @@ def _scenario_for(path: Path, overrides: list, strategies: list | None, first=No
         return scenario
     unknown = [name for name in strategies if name not in scenario.strategies]
     if unknown:
-        raise ScenarioError(f"unknown strategy {unknown[0]!r}; the scenario has {', '.join(scenario.strategies)}",
-                            source=str(path), path="--strategy")
+        raise UsageError(f"unknown strategy {unknown[0]!r}; the scenario has {', '.join(scenario.strategies)}",
+                            source=str(path), option="--strategy")
     data = given_fields(scenario)
     data["strategies"] = {name: data["strategies"][name] for name in dict.fromkeys(strategies)}
     return load_scenario(data)
@@ -548,18 +547,18 @@ def _scenario_for(path: Path, overrides: list, strategies: list | None, first=No
 
 def _sampled_grid(args, grid: dict, seed: int):
     """The --sample ranges as a Latin-hypercube or random :class:`resilsim.sweep.Grid` (drawn from ``seed``)."""
-    from .errors import ScenarioError
+    from .errors import UsageError
     from .sweep import Grid
     if grid:
-        raise ScenarioError("give either --grid or --sample, not both", path="--sample")
+        raise UsageError("give either --grid or --sample, not both", option="--sample")
     ranges = {}
     for text in args.sample:
         key, _, span = text.partition("=")
         bounds = _values(span.replace(":", ","), "--sample")
         if not key.strip() or len(bounds) != 2 or not all(isinstance(b, (int, float)) and not isinstance(b, bool)
                                                           for b in bounds) or bounds[0] >= bounds[1]:
-            raise ScenarioError(f"--sample {text!r} must look like dotted.key=LO:HI with numbers LO < HI",
-                                path="--sample")
+            raise UsageError(f"--sample {text!r} must look like dotted.key=LO:HI with numbers LO < HI",
+                                option="--sample")
         ranges[key.strip()] = tuple(bounds)
     make = Grid.latin if args.method == "latin" else Grid.random
     return make(ranges, args.samples, seed=seed)
@@ -571,14 +570,13 @@ def _plan(args) -> int:
 
     import pandas as pd
 
-    from .errors import ScenarioError
-    from .scenario import load_scenario
+    from .errors import UsageError
     from .sweep import plan, save_plan
     bounds = _values(args.over, "--over")
     if len(bounds) != 2 or not all(isinstance(b, (int, float)) and not isinstance(b, bool) and math.isfinite(b)
                                    for b in bounds):
-        raise ScenarioError(f"--over {args.over!r} must look like LO,HI, e.g. 1,64",
-                            path="--over")
+        raise UsageError(f"--over {args.over!r} must look like LO,HI, e.g. 1,64",
+                            option="--over")
     lo, hi = bounds
     precision = {}
     for text in args.precision:
@@ -586,8 +584,8 @@ def _plan(args) -> int:
         try:
             precision[metric.strip()] = float(width)
         except ValueError:
-            raise ScenarioError(f"--precision {text!r} must look like METRIC=HALFWIDTH, e.g. success_rate=0.005",
-                                path="--precision") from None
+            raise UsageError(f"--precision {text!r} must look like METRIC=HALFWIDTH, e.g. success_rate=0.005",
+                                option="--precision") from None
     scenario = _scenario_for(Path(args.scenario), args.overrides, args.strategy)
     p = plan(scenario, vary=args.vary, over=(lo, hi), slo=args.slo,
              replications=args.replications, direction=args.direction, seed=args.seed, workers=args.workers,

@@ -23,6 +23,19 @@ class ScenarioError(ResilsimError, ValueError):
         super().__init__(": ".join(where + [message]))
 
 
+class UsageError(ResilsimError, ValueError):
+    """A command-line option (or a call's argument) that cannot be used: names the option and what is allowed.
+
+    Kept apart from :class:`ScenarioError` because nothing is wrong with the
+    scenario file; ``source`` names it only when the option refers into it
+    (``--strategy`` naming a strategy the file lacks).
+    """
+
+    def __init__(self, message: str, *, option: str | None = None, source: str | None = None):
+        self.option, self.source, self.reason = option, source, message
+        super().__init__(": ".join([w for w in (source, option) if w] + [message]))
+
+
 class PolicyError(ResilsimError, TypeError):
     """A strategy given as Python objects that breaks a policy protocol, or that cannot be sent to sweep workers:
     names the strategy and the object (resilsim.policies.protocols)."""

@@ -414,8 +414,6 @@ CHARTED = ("success_rate", "p99_s", "amplification", "goodput_rps")
 
 def sweep_report(path: Path, plan=None) -> tuple[str, list[str]]:
     """The title and HTML body parts for a sweep results directory."""
-    import yaml
-
     from . import plots
     from .sweep.store import Store
     from .sweep.stats import aggregate, metric_table, param_columns

@@ -2,7 +2,6 @@ import pytest
 
 from resilsim.cli import main
 
-from .conftest import small
 
 SCENARIO = """\
 name: tiny
@@ -193,3 +192,15 @@ def test_validation_table_goes_to_build_not_the_demos_out(tmp_path):
         validation.ROWS.pop()
     assert (tmp_path / "build" / "validation.md").is_file()
     assert not (tmp_path / "out").exists()
+
+
+def test_option_errors_are_usage_errors_not_scenario_errors():
+    # A bad option says nothing against the scenario file: a caller catching ScenarioError must not catch it.
+    from resilsim import ScenarioError, UsageError
+    from resilsim.cli import _values
+    from resilsim.sweep.plan import parse_slo
+    with pytest.raises(UsageError, match=r"^--grid: a value is not valid YAML") as e:
+        _values("[" * 60 + "]" * 60, "--grid")
+    assert not isinstance(e.value, ScenarioError)
+    with pytest.raises(UsageError, match=r"^--slo: SLO 'latency' must look like"):
+        parse_slo(["latency"])

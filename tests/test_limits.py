@@ -1,9 +1,8 @@
 """Runaway work is bounded: a run whose retries grow without limit stops at a cap, keeps its partial tables,
 says so, and the CLI exits 3 after writing them (docs/reliability.md)."""
 import pandas as pd
-import pytest
 
-from resilsim import ScenarioError, load_scenario, simulate
+from resilsim import load_scenario, simulate
 from resilsim.cli import main
 from resilsim.invariants import check_result
 from resilsim.sim import limits

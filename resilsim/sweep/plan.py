@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..errors import ResilsimError, ScenarioError
+from ..errors import ResilsimError, UsageError
 from ..metrics import SLO_METRICS
 from ..result import window_of
 from ..scenario import Scenario, dump_scenario, given_fields, load_scenario
@@ -100,24 +100,24 @@ def parse_slo(slo: dict | list) -> dict:
         except ValueError:
             threshold = math.nan
         if not math.isfinite(threshold):
-            raise ScenarioError(f"SLO {metric}{cond!r} must look like >=0.999 or <=2", path="slo")
+            raise UsageError(f"SLO {metric}{cond!r} must look like >=0.999 or <=2", option="slo")
         out[metric] = (m.group(1), threshold)
     if not out:
-        raise ScenarioError("give at least one SLO, e.g. success_rate>=0.999", path="slo")
+        raise UsageError("give at least one SLO, e.g. success_rate>=0.999", option="slo")
     return out
 
 
 def _split_slo(s: str):
     m = re.match(r"^\s*([A-Za-z0-9_]+)\s*((?:>=|<=|>|<).*)$", s)
     if not m:
-        raise ScenarioError(f"SLO {s!r} must look like success_rate>=0.999 or p99_s<=2", path="--slo")
+        raise UsageError(f"SLO {s!r} must look like success_rate>=0.999 or p99_s<=2", option="--slo")
     return m.group(1), m.group(2)
 
 
 def _meets(row, slo: dict) -> bool:
     for metric, (op, thr) in slo.items():
         if metric not in row:
-            raise ScenarioError(f"unknown SLO metric {metric!r}; use one of {', '.join(SLO_METRICS)}", path="slo")
+            raise UsageError(f"unknown SLO metric {metric!r}; use one of {', '.join(SLO_METRICS)}", option="slo")
         if op.startswith(">"):
             v = row.get(f"{metric}_ci_low")
             v = row[metric] if v is None or pd.isna(v) else v
@@ -159,7 +159,7 @@ def plan(scenario, vary: str = "service.workers", over: tuple = (1, 64), slo: di
     success rate below the SLO where they can be computed (see :func:`binding_limits`).
     """
     if direction not in ("min", "max"):
-        raise ScenarioError(f"direction must be 'min' or 'max', not {direction!r}", path="direction")
+        raise UsageError(f"direction must be 'min' or 'max', not {direction!r}", option="direction")
     conds = parse_slo(slo or {"success_rate": ">=0.999"})
     base = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
     lo, hi = _range(over)
@@ -169,8 +169,8 @@ def plan(scenario, vary: str = "service.workers", over: tuple = (1, 64), slo: di
     step = 1 if integer else tol
     targets = _precision(precision)
     if isinstance(max_replications, bool) or not isinstance(max_replications, int) or max_replications < replications:
-        raise ScenarioError(f"max_replications must be a whole number of at least replications ({replications}), "
-                            f"got {max_replications!r}", path="max_replications")
+        raise UsageError(f"max_replications must be a whole number of at least replications ({replications}), "
+                            f"got {max_replications!r}", option="max_replications")
 
     check_grid(given_fields(base), as_grid({vary: [lo, hi]}))  # a bad key fails before any bar or run
     own = executor is None
@@ -406,8 +406,8 @@ def _range(over) -> tuple:
         lo = hi = None
     if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in (lo, hi)) \
             or lo > hi:
-        raise ScenarioError(f"over must be two finite numbers (low, high) with low <= high, got {over!r}",
-                            path="over")
+        raise UsageError(f"over must be two finite numbers (low, high) with low <= high, got {over!r}",
+                            option="over")
     return lo, hi
 
 
@@ -417,11 +417,11 @@ def _precision(precision: dict | None) -> dict:
     out = {}
     for metric, width in (precision or {}).items():
         if metric not in METRICS:
-            raise ScenarioError(f"precision for an unknown metric {metric!r}; use one of {', '.join(METRICS)}",
-                                path="precision")
+            raise UsageError(f"precision for an unknown metric {metric!r}; use one of {', '.join(METRICS)}",
+                                option="precision")
         if isinstance(width, bool) or not isinstance(width, (int, float)) or not 0 < width < float("inf"):
-            raise ScenarioError(f"precision for {metric} must be a positive half-width, got {width!r}",
-                                path="precision")
+            raise UsageError(f"precision for {metric} must be a positive half-width, got {width!r}",
+                                option="precision")
         out[metric] = float(width)
     return out
 

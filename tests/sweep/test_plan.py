@@ -1,7 +1,7 @@
 """Capacity planning finds the answer queueing theory gives (M/M/c, no faults)."""
 import pytest
 
-from resilsim.errors import ScenarioError
+from resilsim.errors import UsageError
 from resilsim import aggregate, sweep
 from resilsim.sweep.plan import _headline, _meets, _note, _runs, parse_slo, plan
 
@@ -48,7 +48,7 @@ def test_headline_runs_and_notes_read_off_the_tried_values():
 
 def test_slo_parsing():
     assert parse_slo(["success_rate>=0.999", "p99_s<=2"]) == {"success_rate": (">=", 0.999), "p99_s": ("<=", 2.0)}
-    with pytest.raises(ScenarioError):
+    with pytest.raises(UsageError):
         parse_slo(["p99 is small"])
 
 
@@ -116,5 +116,5 @@ def test_plan_adds_replications_until_the_interval_is_narrow_enough():
 @pytest.mark.parametrize("precision,msg", [({"p999_s": 0.1}, "precision for an unknown metric 'p999_s'"),
                                            ({"p99_s": 0}, "precision for p99_s must be a positive half-width")])
 def test_plan_refuses_bad_precision(precision, msg):
-    with pytest.raises(ScenarioError, match=msg):
+    with pytest.raises(UsageError, match=msg):
         plan(mmc(), over=(1, 2), slo={"p99_s": "<=1"}, replications=2, executor="inprocess", precision=precision)

@@ -5,7 +5,7 @@ import pytest
 from resilsim import load_scenario, simulate
 from resilsim import theory
 
-from .conftest import Z, batch_means, proportion_se
+from .conftest import Z, batch_means
 
 pytestmark = pytest.mark.validation
 

@@ -1,7 +1,6 @@
 """Independent failures and retry-load arithmetic against closed forms."""
 import math
 
-import numpy as np
 import pytest
 
 from resilsim import load_scenario, simulate
