@@ -333,9 +333,10 @@ def binding_limits(scenario, strategy: str, window=None, target: float = 1.0,
         if binds(frac * bound + (1 - frac)):
             on = "" if affected >= 1 else f" on the {affected:.0%} of requests its operations serve"
             during = "during the incident" if frac >= 1 - 1e-9 else f"over the window ({frac:.0%} of it in the incident)"
+            share = "" if frac >= 1 - 1e-9 else f"{frac:.2f} × "  # the part of the window the incident covers
             out.append(f"{why} against {p:.0%} of attempts failing in incident {inc.name or f'at {inc.start:g} s'} "
                        f"cap success {during} at about {frac * bound + (1 - frac):.4g} "
-                       f"(1 − {p:.2g}^{n}{on}), below the SLO's {target:g}")
+                       f"(1 − {share}{p:.2g}^{n}{on}), below the SLO's {target:g}")
     offered = _offered_rate(s, w)
     for rl in s.service.rate_limits():
         if rl.operations or rl.per_operation:

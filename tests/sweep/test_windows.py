@@ -105,6 +105,9 @@ def test_attempt_cap_against_the_incident_failure_rate():
     found = binding_limits(s, "three", "incident:flaky", 0.99)
     assert len(found) == 1 and "at about 0.784 (1 − 0.6^3)" in found[0]
     assert binding_limits(s, "three", "incident:flaky", 0.75) == []  # 0.784 does not bind an SLO of 0.75
+    # Over a window the incident covers only part of, the formula shows that part: 20 s of 40–80 s is half.
+    found = binding_limits(s, "three", "40,80", 0.99)
+    assert len(found) == 1 and "at about 0.892 (1 − 0.50 × 0.6^3)" in found[0], found
 
 
 def test_deadline_against_the_backoff_schedule():
