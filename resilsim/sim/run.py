@@ -168,7 +168,8 @@ def simulate(scenario, seed: int | np.random.SeedSequence | None = 0, *, strateg
 
 def resolve_strategies(scenario: Scenario, strategies=None) -> dict:
     """Name → :class:`~resilsim.policies.build.Strategy` for a run of ``scenario``: its own strategies (all, or
-    those a list names), or those of a dict (a ``Strategy`` or a spec each), checked against the protocols."""
+    those a list names), or those of a dict (a ``Strategy``, a library preset or adapter, or a spec each), checked
+    against the protocols."""
     from ..policies.protocols import check_strategy
     from ..scenario import build_strategy as build_spec
     if not isinstance(strategies, dict):
@@ -182,6 +183,13 @@ def resolve_strategies(scenario: Scenario, strategies=None) -> dict:
         raise PolicyError("strategies={} gives no strategy to run; give a dict of name → Strategy or spec")
     out = {}
     for name, st in strategies.items():
+        if _is_library_preset(st):
+            # A library preset or adapter (resilsim.policies.adapters.from_urllib3 ...): its guards, and its own
+            # timeouts where the scenario's clients set none, as build_strategy gives a library preset.
+            c = scenario.clients
+            st = Strategy(str(name), st.policy, st.guards if st.guards() else None,
+                          timeout=st.attempt_timeout if c.timeout is None else None,
+                          deadline=st.timeout if c.deadline is None else None)
         if isinstance(st, Strategy):
             st = st._replace(name=str(name))
             check_strategy(st)
@@ -189,6 +197,11 @@ def resolve_strategies(scenario: Scenario, strategies=None) -> dict:
             st = build_spec(st, str(name), scenario.clients)
         out[str(name)] = st
     return out
+
+
+def _is_library_preset(st) -> bool:
+    from ..policies.library import LibraryPreset
+    return isinstance(st, LibraryPreset)
 
 
 def _run_one(scenario: Scenario, seed, strategy, catalog, codes: list, index: dict, record: str,
