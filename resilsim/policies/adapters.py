@@ -911,18 +911,22 @@ def from_botocore(config=None, *, service: str = "generic", amz_retry_after: boo
         policy = BotocoreStandardPolicy(wait=NoWait(), stop=BotocoreStop(n, 503, "", service),
                                         retry_on=_LibraryAsks("botocore"), retry_timeouts=True, name=name,
                                         max_attempts=n, service=service, amz=amz_retry_after)
-        specs = [(BotocoreQuota, (service,))]
-        if mode == "adaptive":
-            from .guards import ClientRateLimiter
-            specs.insert(0, (ClientRateLimiter, (0.7, 0.4, 0.5, 2.0, 0.8, 0.5, 0.0, True)))
-        from .library import _Fresh
-        guards = _Fresh(*specs)
+        guards = functools.partial(_botocore_guards, mode == "adaptive", service)
         source = ("botocore retries/standard.py: StandardRetryConditions, ExponentialBackoff, RetryQuotaChecker"
                   + ("; resilsim's ClientRateLimiter after retries/adaptive.py" if mode == "adaptive" else ""))
     _checked(policy, "botocore")
     return LibraryPreset(policy=policy, guards=guards, source=source,
                          attempt_timeout=None if read_timeout is None else float(read_timeout),
                          library="botocore", version=version)
+
+
+def _botocore_guards(adaptive: bool, service: str) -> list:
+    """Fresh guards of botocore's standard mode (its quota), with the adaptive rate limiter in front for adaptive."""
+    guards: list = [BotocoreQuota(service)]
+    if adaptive:
+        from .guards import ClientRateLimiter
+        guards.insert(0, ClientRateLimiter(0.7, 0.4, 0.5, 2.0, 0.8, 0.5, 0.0, True))
+    return guards
 
 
 def _legacy_default_attempts(service: str) -> int:
