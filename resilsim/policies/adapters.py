@@ -864,7 +864,8 @@ def from_botocore(config=None, *, service: str = "generic", amz_retry_after: boo
 
     ``config`` is a ``Config``, a dict of its ``retries`` (``mode``:
     standard, legacy or adaptive; ``total_max_attempts``, or ``max_attempts``
-    retries), or None. Config checks them (its own message, one sentence).
+    retries; and, as in YAML ``retry: {botocore: {...}}``, ``service`` and
+    ``amz_retry_after``), or None. Config checks them (its own message, one sentence).
     As botocore 1.44 resolves them: mode standard by default,
     ``max_attempts`` n means n + 1 attempts (``args.py``); environment
     variables and config files are not read. ``service`` is the service name
@@ -883,8 +884,11 @@ def from_botocore(config=None, *, service: str = "generic", amz_retry_after: boo
         if config is not None and not isinstance(config, dict):
             raise ValueError(f"from_botocore takes a botocore.config.Config or a dict of its retries, "
                              f"not {type(config).__name__}")
+        config = dict(config or {})
+        service = str(config.pop("service", service))
+        amz_retry_after = bool(config.pop("amz_retry_after", amz_retry_after))
         try:
-            config = Config(retries=dict(config or {}))
+            config = Config(retries=config)
         except (b.exceptions.BotoCoreError, TypeError, ValueError) as e:
             raise ValueError(f"botocore.config.Config refuses these retries: {e}") from None
     retries = dict(config.retries or {})

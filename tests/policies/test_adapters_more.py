@@ -229,3 +229,19 @@ def test_missing_library_names_the_extra(monkeypatch, module, make, extra):
         monkeypatch.setitem(sys.modules, name, None)
     with pytest.raises(MissingLibraryError, match=rf"^from_{extra} needs {extra}: pip install 'resilsim\[{extra}\]'$"):
         make()
+
+
+def test_botocore_in_yaml_runs_as_the_python_adapter_and_refuses_as_botocore():
+    from resilsim.errors import ScenarioError
+    s = counters({"yaml": {"retry": {"botocore": {"mode": "standard", "max_attempts": 2}}}})
+    r = resilsim.simulate(s, seed=3, strategies=None)
+    r2 = resilsim.simulate(s, seed=3, strategies={"yaml": from_botocore({"mode": "standard", "max_attempts": 2},
+                                                                         name="yaml")})
+    cols = ["request", "start", "end", "attempts", "code", "outcome"]
+    assert np.array_equal(r.requests[cols].to_numpy(), r2.requests[cols].to_numpy())
+    assert r.requests.attempts.max() == 3
+    with pytest.raises(ScenarioError, match="botocore takes the whole retry policy from botocore; drop stop"):
+        counters({"x": {"retry": {"botocore": {"mode": "legacy"}, "stop": {"attempts": 2}}}})
+    with pytest.raises(ScenarioError, match=r"retry.botocore: botocore.config.Config refuses these retries: "
+                                            r"Invalid value provided to \"mode\""):
+        counters({"x": {"retry": {"botocore": {"mode": "fast"}}}})
