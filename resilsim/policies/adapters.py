@@ -17,6 +17,7 @@ exact when a request fails the same way each time).
 """
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 from dataclasses import dataclass
@@ -204,6 +205,8 @@ def from_urllib3(retry=None, *, method: str = "GET", name: str = "urllib3-adapte
         raise ValueError(f"urllib3.Retry cannot use these arguments: {e}") from None
     policy = Urllib3Policy(wait=NoWait(), stop=Urllib3Stop(retry, method), retry_on=_Urllib3Asks(),
                            retry_timeouts=True, name=name, retry=retry, method=method.upper())
+    # An operation marked idempotent: false is sent as a POST: urllib3's allowed_methods decide what it retries.
+    policy = dataclasses.replace(policy, unsafe=dataclasses.replace(policy, method="POST"))
     return LibraryPreset(policy=policy, guards=list,
                          source="the user's urllib3.util.Retry, asked through its own is_retry, increment and "
                                 "get_backoff_time", library="urllib3", version=u.__version__)

@@ -192,6 +192,8 @@ class Operation(Model):
     uses: list[str] = Field(default_factory=list, description="dependencies (aurora, model, ...) an incident's `dependency` can take down")
     violations: dict[str, Probability] = Field(default_factory=dict, description="code → fraction of requests breaking a request limit (max entities, tiles, history days)")
     credits: NonNegFloat = Field(0.0, description="credits one attempt spends (service.credits)")
+    idempotent: StrictBool = Field(True, description="false: each served attempt has a side effect (an increment, "
+                                                     "a payment); the summary counts duplicate_effects")
 
     @field_validator("violations", mode="before")
     @classmethod
