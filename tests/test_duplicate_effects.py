@@ -100,3 +100,19 @@ def test_error_answers_are_no_side_effect():
     r = resilsim.simulate(resilsim.load_scenario(d), seed=1)
     assert r.summary().loc["five", "amplification"] > 1.4
     assert r.summary().loc["five", "duplicate_effects"] == 0
+
+
+def test_sweeps_and_reports_carry_the_column():
+    import pandas as pd
+
+    from resilsim.report import KEY_COLUMNS
+    from resilsim.sweep.stats import aggregate
+    s = scenario(strategies={"three": {"retry": {"wait": {"fixed": 0.1}, "stop": {"attempts": 3}}}})
+    rows = []
+    for seed in (1, 2):
+        df = resilsim.simulate(s, seed=seed, record="summary").summary().reset_index()
+        rows.append(df.assign(point=0, replication=seed))
+    agg = aggregate(pd.concat(rows, ignore_index=True))
+    both = [r["duplicate_effects"] for r in rows]
+    assert agg["duplicate_effects"].iloc[0] == pytest.approx((both[0].iloc[0] + both[1].iloc[0]) / 2)
+    assert "duplicate_effects" in KEY_COLUMNS
