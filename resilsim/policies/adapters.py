@@ -665,6 +665,12 @@ class BotocoreWait(RetryAfter):
         return {"wait": "botocore"}
 
 
+@functools.lru_cache(maxsize=4096)
+def _standard_gives_up(max_attempts: int, attempt: int, status: int, code: str, service: str) -> bool:
+    """botocore's answer, asked once per distinct question (it depends on nothing else): no more retries."""
+    return not _conditions(max_attempts).is_retryable(_boto_context(attempt, status, code, service))
+
+
 @dataclass(frozen=True)
 class BotocoreStop(Stop):
     """Stop when botocore's ``StandardRetryConditions(max_attempts)`` no longer retries the failure."""
@@ -675,8 +681,7 @@ class BotocoreStop(Stop):
     service: str = "generic"
 
     def __call__(self, attempt, elapsed, next_wait):
-        return not _conditions(self.max_attempts_).is_retryable(
-            _boto_context(attempt, self.status, self.code, self.service))
+        return _standard_gives_up(self.max_attempts_, attempt, self.status, self.code, self.service)
 
     @property
     def bounded(self):
@@ -820,6 +825,12 @@ class LegacyWait(Wait):
         return {"wait": "botocore-legacy"}
 
 
+@functools.lru_cache(maxsize=4096)
+def _legacy_gives_up(legacy: _Legacy, attempt: int, status: int, code: str) -> bool:
+    """The legacy handler's answer, asked once per distinct question (whether it retries draws nothing)."""
+    return legacy.delay(attempt, status, code, 0) is None
+
+
 @dataclass(frozen=True)
 class LegacyStop(Stop):
     """Stop when botocore's legacy handler for ``max_attempts`` no longer retries the failure."""
@@ -829,7 +840,7 @@ class LegacyStop(Stop):
     code: str = ""
 
     def __call__(self, attempt, elapsed, next_wait):
-        return self.legacy.delay(attempt, self.status, self.code, 0) is None
+        return _legacy_gives_up(self.legacy, attempt, self.status, self.code)
 
     @property
     def bounded(self):
