@@ -42,6 +42,8 @@ METRICS: dict[str, Metric] = {m.name: m for m in (
            "successful requests per second"),
     Metric("wasted_s", "s", "wasted service time (s)", 0.0, None, "lower",
            "service time spent on attempts whose answer nobody waited for, seconds"),
+    Metric("duplicate_effects", "", "duplicate side effects", 0, None, "lower",
+           "served attempts of a non-idempotent request beyond its first served one (whole run)"),
     Metric("recovery_s", "s", "time to recover (s)", 0.0, None, "lower",
            "seconds from an incident's end until success is back within 1 point of before"),
     Metric("mser5_warmup_s", "s", "detected warm-up (s)", 0.0, None, "lower",

@@ -71,3 +71,6 @@ class RunRecord:
     stopped_at: float | None
     #: wall-clock seconds the run took
     wall_s: float
+    #: served attempts of non-idempotent requests beyond each one's first served attempt (whole run); None when
+    #: every operation is idempotent
+    duplicate_effects: int | None = None

@@ -78,7 +78,7 @@ def _table(df: pd.DataFrame, index: bool = True) -> str:
 
 #: The run summary's columns, in two tables: the figures a review reads, then the outcome counts.
 KEY_COLUMNS = ("requests", "success_rate", "p50_s", "p95_s", "p99_s", "amplification", "peak_amplification",
-               "goodput_rps", "wasted_s", "recovery_s")
+               "goodput_rps", "wasted_s", "duplicate_effects", "recovery_s")
 
 
 def run_recommendation(summary: pd.DataFrame) -> str:

@@ -333,6 +333,9 @@ class Result:
             **{o: (c if isinstance(c, float) else int(c)) for o, c in zip(OUTCOMES, outcome_counts)},
             # Service seconds spent on attempts whose client had already timed out (whole run).
             "wasted_s": self.stats.get(name, {}).get("wasted_s", np.nan),
+            # Only with a non-idempotent operation (whole run): served attempts beyond a request's first served one.
+            **({"duplicate_effects": self.stats[name]["duplicate_effects"]}
+               if "duplicate_effects" in self.stats.get(name, {}) else {}),
         }
 
     def _summary_row(self, name: str, r: dict, a: dict, w: Window) -> dict:
@@ -361,6 +364,8 @@ class Result:
     def _summary_frame(self, rows: list[dict], w: Window) -> pd.DataFrame:
         s = self.scenario
         columns = SUMMARY_COLUMNS
+        if any("duplicate_effects" in row for row in rows):
+            columns = [*columns, "duplicate_effects"]
         trigger = w.incident or _trigger_window(s)
         tl = self.timeline
         by = {} if tl is None else {name: g for name, g in tl.groupby("strategy", observed=True, sort=False)}
@@ -368,7 +373,7 @@ class Result:
             g = by.get(row["strategy"])
             row["peak_amplification"] = np.nan if g is None else peak_amplification(g, s, w.start, w.end)
         if trigger is not None and by:
-            columns = [*SUMMARY_COLUMNS, "recovery_s"]
+            columns = [*columns, "recovery_s"]
             for row in rows:
                 g = by.get(row["strategy"])
                 row["recovery_s"] = np.nan if g is None else recovery_time(g, s, *trigger)
@@ -703,7 +708,9 @@ def _described(runs: dict[str, RunRecord], attempt_bytes) -> dict:
     stats = {name: {"wall_s": run.wall_s, "busy_s": run.busy_s, "wasted_s": run.wasted_s, "reject_s": run.reject_s,
                     "attempt_bytes": attempt_bytes(run.recorder), "end_time": run.end_time,
                     "attempts_sent": run.attempts_sent, "requests_done": run.requests_done,
-                    "stopped_at": run.stopped_at, **run.guard_counts} for name, run in runs.items()}
+                    "stopped_at": run.stopped_at, **run.guard_counts,
+                    **({} if run.duplicate_effects is None else {"duplicate_effects": run.duplicate_effects})}
+             for name, run in runs.items()}
     return {"windows": next(reversed(runs.values())).windows if runs else [],
             "strategies": {name: run.strategy.describe() for name, run in runs.items()},  # retry policy, guards, hedging
             "stats": stats, "truncated": {name: run.truncated for name, run in runs.items() if run.truncated}}

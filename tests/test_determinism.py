@@ -164,6 +164,8 @@ PINNED = {
         {'rows': '36aa5fb56cfcf06b', 'tables': '6bff2700e35a0adf', 'attempts': 9686, 'success': 8516},
     'scenarios/analytics-token-expiry.yaml':
         {'rows': 'ce2bc1991c37098f', 'tables': '649e341e05b25bb4', 'attempts': 2227, 'success': 2205},
+    'scenarios/counters-increment-timeouts.yaml':
+        {'rows': '78f020d194d4a0c0', 'tables': '5b7fb45f3f5243a1', 'attempts': 24364, 'success': 22952},
     'scenarios/counters-rate-limited.yaml':
         {'rows': '698c0092bbc683f9', 'tables': '55ca125dd4ea4c7d', 'attempts': 29414, 'success': 12772},
     'scenarios/counters-unknown-burst.yaml':

@@ -5,6 +5,8 @@ the facts of an attempt, and an rng where it draws, so the same object runs in
 the simulator and in a real client.
 """
 from .presets import PRESETS, preset
+from .adapters import (MissingLibraryError, SimulatedHTTPError, SimulatedTimeout, from_botocore, from_stamina,
+                       from_tenacity, from_urllib3)
 from .protocols import GuardLike, RetryOnLike, StopLike, WaitLike
 from .retry import (
     CodePlan,
@@ -25,4 +27,6 @@ __all__ = [
     "PRESETS", "preset", "CodePlan", "Decision", "RetryPolicy", "Rule", "by_advice", "decide",
     "on_codes", "on_status", "retry_after", "attempts", "deadline", "elapsed", "never",
     "exponential", "fixed", "jitter", "linear", "none",
+    "from_urllib3", "from_tenacity", "from_stamina", "from_botocore", "MissingLibraryError",
+    "SimulatedHTTPError", "SimulatedTimeout",
 ]

@@ -131,6 +131,9 @@ def build_strategy(spec, name: str = "custom", clients=None) -> Strategy:
     preset_name = spec.retry if isinstance(spec.retry, str) else spec.retry.preset
     lib = library_presets().get(preset_name) if preset_name and preset_source(preset_name) == "library" else None
     lib = lib() if lib is not None else None
+    if lib is None and getattr(spec.retry, "botocore", None) is not None:
+        from .adapters import from_botocore
+        lib = from_botocore(spec.retry.botocore, name=name)  # its quota (and limiter) and its read timeout
     g = spec.guards
     guards = build_guards(g) if g is not None else None
     if guards is None and lib is not None and getattr(lib, "guards", None) is not None and lib.guards():
@@ -157,6 +160,9 @@ def build_policy(spec, name: str = "custom"):
     if spec.urllib3 is not None:
         from .adapters import from_urllib3
         return from_urllib3(spec.urllib3, name=name).policy
+    if getattr(spec, "botocore", None) is not None:
+        from .adapters import from_botocore
+        return from_botocore(spec.botocore, name=name).policy
     base = _preset_policy(spec.preset) if spec.preset else None
     changes: dict = {"reauth_delay": spec.reauth_delay, "name": spec.preset or name,
                      "retry_probability": spec.retry_probability}

@@ -117,6 +117,9 @@ class LibraryPolicy(RetryPolicy):
     """
 
     retry_after_only: frozenset = frozenset()
+    #: the policy for a non-idempotent operation (``idempotent: false``, a POST), where the library itself
+    #: treats such requests apart (urllib3: ``allowed_methods``); None: the same policy for every operation
+    unsafe: "RetryPolicy | None" = None
 
     reads_body = False  # a library sees Retry-After only as a header
 
@@ -236,7 +239,9 @@ def urllib3(total: int = 3, backoff_factor: float = 0.0, backoff_max: float = 12
     errors) and the statuses in ``status_forcelist`` (empty by default);
     413, 429 and 503 only when the response carries Retry-After. Other
     error responses are returned to the caller. A non-idempotent method
-    (``idempotent=False``, e.g. POST) retries none of these. urllib3 sets
+    (``idempotent=False``, e.g. POST) retries none of these; with the default
+    ``idempotent=True`` the policy's ``unsafe`` twin is that, and the simulator
+    uses it for operations marked ``idempotent: false``. urllib3 sets
     no timeout by default (the socket default: none).
     """
     if total < 0:
@@ -245,11 +250,15 @@ def urllib3(total: int = 3, backoff_factor: float = 0.0, backoff_max: float = 12
     only = frozenset(URLLIB3_RETRY_AFTER_STATUSES) - forcelist if respect_retry_after_header and idempotent \
         else frozenset()
     backoff = Urllib3Backoff(backoff_factor, backoff_max, backoff_jitter)
+    # A non-idempotent operation is a POST to urllib3 (not in Retry.DEFAULT_ALLOWED_METHODS): nothing retried.
+    unsafe = urllib3(total, backoff_factor, backoff_max, backoff_jitter, status_forcelist, respect_retry_after_header,
+                     False, name).policy if idempotent else None
     return LibraryPreset(
         policy=LibraryPolicy(
             wait=retry_after(backoff) if respect_retry_after_header else backoff,
             stop=_attempts(total + 1),
-            retry_on=OnStatus(forcelist), retry_after_only=only, retry_timeouts=idempotent, name=name),
+            retry_on=OnStatus(forcelist), retry_after_only=only, retry_timeouts=idempotent, name=name,
+            unsafe=unsafe),
         guards=_no_guards,
         source="urllib3 urllib3.util.Retry (urllib3/urllib3, src/urllib3/util/retry.py: Retry.DEFAULT, "
                "get_backoff_time, is_retry, RETRY_AFTER_STATUS_CODES)",

@@ -192,6 +192,8 @@ class Operation(Model):
     uses: list[str] = Field(default_factory=list, description="dependencies (aurora, model, ...) an incident's `dependency` can take down")
     violations: dict[str, Probability] = Field(default_factory=dict, description="code → fraction of requests breaking a request limit (max entities, tiles, history days)")
     credits: NonNegFloat = Field(0.0, description="credits one attempt spends (service.credits)")
+    idempotent: StrictBool = Field(True, description="false: each served attempt has a side effect (an increment, "
+                                                     "a payment); the summary counts duplicate_effects")
 
     @field_validator("violations", mode="before")
     @classmethod
@@ -584,6 +586,10 @@ class RetrySpec(Model):
     urllib3: dict[str, Any] | None = Field(
         None, description="urllib3.util.Retry arguments (and method: GET/POST...); urllib3's own code decides "
                           "every retry (resilsim.policies.adapters.from_urllib3); no other retry field with it")
+    botocore: dict[str, Any] | None = Field(
+        None, description="botocore Config retries (mode: standard/legacy/adaptive, max_attempts or "
+                          "total_max_attempts; and service, amz_retry_after); botocore's own code decides every retry "
+                          "and its quota (resilsim.policies.adapters.from_botocore); no other retry field with it")
 
     @field_validator("jitter_amount")
     @classmethod
@@ -605,6 +611,19 @@ class RetrySpec(Model):
             raise ValueError(f"urllib3 takes the whole retry policy from urllib3; drop {', '.join(others)}")
         from ..policies.adapters import from_urllib3
         from_urllib3(v)  # urllib3's own refusal (or the missing extra), as one sentence
+        return v
+
+    @field_validator("botocore")
+    @classmethod
+    def _botocore_alone(cls, v, info):
+        if v is None:
+            return v
+        fields = cls.model_fields
+        others = [k for k, given in info.data.items() if given != fields[k].get_default(call_default_factory=True)]
+        if others:
+            raise ValueError(f"botocore takes the whole retry policy from botocore; drop {', '.join(others)}")
+        from ..policies.adapters import from_botocore
+        from_botocore(v)  # botocore's own refusal (or the missing extra), as one sentence
         return v
 
 

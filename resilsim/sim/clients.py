@@ -208,6 +208,25 @@ class Clients:
         self.respond = self._respond_hedged
         self._timer_cbs = [self._timer_hedged]
 
+    def configure_op_plans(self, plans: list, timeout_plans: list) -> None:
+        """Plans per operation index: ``plans[op]`` (per code) and ``timeout_plans[op]`` replace ``plans`` and
+        ``timeout_plan`` for that operation's requests (a library that retries no non-idempotent request). Call
+        after :meth:`configure_hedge` and before the service is built (it takes :meth:`respond`)."""
+        respond, timer = self.respond, self._timer_cbs[0]
+
+        def respond_by_op(att, now):
+            op = att.req.op
+            self.plans, self.timeout_plan = plans[op], timeout_plans[op]
+            respond(att, now)
+
+        def timer_by_op(t):
+            op = t.att.req.op
+            self.plans, self.timeout_plan = plans[op], timeout_plans[op]
+            timer(t)
+
+        self.respond = respond_by_op
+        self._timer_cbs = [timer_by_op]
+
     def guard_sets(self) -> list:
         """Every guard set of the run (one without scope; one per tenant or client met so far)."""
         g = self.guards

@@ -81,7 +81,8 @@ def _api_side(scenario, catalog, index: dict, ops: list, streams, clients) -> tu
         discipline=q.discipline, lifo_above=q.lifo_above,
         codel_target=q.codel_target if codel else math.inf, codel_interval=q.codel_interval if codel else math.inf,
         shed_load=svc.shed.load if svc.shed else math.inf, reject_s=svc.reject_cost * mean_service,
-        retry_after=build_retry_after(scenario))
+        retry_after=build_retry_after(scenario),
+        side_effects=tuple(not svc.operations[o].idempotent for o in ops))
     return limiter, rate_limit_code, options
 
 
@@ -168,7 +169,8 @@ def simulate(scenario, seed: int | np.random.SeedSequence | None = 0, *, strateg
 
 def resolve_strategies(scenario: Scenario, strategies=None) -> dict:
     """Name → :class:`~resilsim.policies.build.Strategy` for a run of ``scenario``: its own strategies (all, or
-    those a list names), or those of a dict (a ``Strategy`` or a spec each), checked against the protocols."""
+    those a list names), or those of a dict (a ``Strategy``, a library preset or adapter, or a spec each), checked
+    against the protocols."""
     from ..policies.protocols import check_strategy
     from ..scenario import build_strategy as build_spec
     if not isinstance(strategies, dict):
@@ -182,6 +184,13 @@ def resolve_strategies(scenario: Scenario, strategies=None) -> dict:
         raise PolicyError("strategies={} gives no strategy to run; give a dict of name → Strategy or spec")
     out = {}
     for name, st in strategies.items():
+        if _is_library_preset(st):
+            # A library preset or adapter (resilsim.policies.adapters.from_urllib3 ...): its guards, and its own
+            # timeouts where the scenario's clients set none, as build_strategy gives a library preset.
+            c = scenario.clients
+            st = Strategy(str(name), st.policy, st.guards if st.guards() else None,
+                          timeout=st.attempt_timeout if c.timeout is None else None,
+                          deadline=st.timeout if c.deadline is None else None)
         if isinstance(st, Strategy):
             st = st._replace(name=str(name))
             check_strategy(st)
@@ -189,6 +198,11 @@ def resolve_strategies(scenario: Scenario, strategies=None) -> dict:
             st = build_spec(st, str(name), scenario.clients)
         out[str(name)] = st
     return out
+
+
+def _is_library_preset(st) -> bool:
+    from ..policies.library import LibraryPreset
+    return isinstance(st, LibraryPreset)
 
 
 def _run_one(scenario: Scenario, seed, strategy, catalog, codes: list, index: dict, record: str,
@@ -216,6 +230,16 @@ def _run_one(scenario: Scenario, seed, strategy, catalog, codes: list, index: di
                       reauth_delay=policy.reauth_delay, timeout=timeout, deadline=deadline)
     if strategy.hedge is not None:
         clients.configure_hedge(*strategy.hedge)  # before the service takes clients.respond
+    unsafe = getattr(policy, "unsafe", None)
+    if unsafe is not None and not all(scenario.service.operations[o].idempotent for o in ops):
+        # A library that treats non-idempotent requests apart (urllib3 retries no POST): their own plans.
+        u_plans = [unsafe.plan(c) for c in codes]
+        if scenario.service.retry_after.send == "body" and not unsafe.reads_body:
+            u_plans = [without_hint(p) for p in u_plans]
+        u_timeout = unsafe.plan(CLIENT_TIMEOUT)
+        safe = [scenario.service.operations[o].idempotent for o in ops]
+        clients.configure_op_plans([plans if s else u_plans for s in safe],
+                                   [timeout_plan if s else u_timeout for s in safe])
 
     svc = scenario.service
     service_gen = streams["service"]
@@ -249,7 +273,8 @@ def _run_one(scenario: Scenario, seed, strategy, catalog, codes: list, index: di
                      attempts_sent=clients.attempts_sent, requests_done=clients.requests_done,
                      guard_counts=_guard_counts(clients, sampler), truncated=watchdog.reason,
                      stopped_at=env.now if watchdog.reason is not None else None,
-                     wall_s=time.perf_counter() - t0)
+                     wall_s=time.perf_counter() - t0,
+                     duplicate_effects=effects.duplicates if (effects := getattr(service, "effects", None)) else None)
 
 
 # ---------------------------------------------------------------- client-side guards (resilsim.policies.guards)

@@ -51,12 +51,48 @@ class ServiceOptions:
     #: ``hint(wait) -> seconds | None``: the Retry-After a refusal carries, from the protection's own wait
     #: (:class:`resilsim.server.RetryAfterHint`); None: the protection's wait as it is
     retry_after: Callable | None = None
+    #: per operation index, True where the operation is not idempotent (``idempotent: false``): served
+    #: attempts of such a request beyond its first served one are counted (:class:`SideEffects`); None: none is
+    side_effects: tuple | None = None
 
     def __post_init__(self):
         if self.discipline not in _DISCIPLINES:
             raise ValueError(f"unknown queue discipline {self.discipline!r}; allowed: {', '.join(_DISCIPLINES)}")
         # The module's own strings, so the dequeue loop compares by identity.
         object.__setattr__(self, "discipline", _DISCIPLINES[self.discipline])
+
+
+class SideEffects:
+    """Counts duplicate side effects: attempts of a non-idempotent request the server served (completed with
+    success, whether or not the client still waited) beyond the request's first served one.
+
+    Wraps the service's completion callback only when some operation is not
+    idempotent, so the plain path pays nothing. ``served`` holds one byte per
+    request id (ids are dense, from 0).
+    """
+
+    __slots__ = ("flags", "inner", "served", "duplicates")
+
+    def __init__(self, flags: tuple, inner):
+        self.flags = flags
+        self.inner = inner
+        self.served = bytearray()
+        self.duplicates = 0
+
+    def complete(self, att) -> None:
+        """The service's completion of ``att``, after counting it if it was served."""
+        if att.code == CODE_OK:
+            req = att.req
+            if self.flags[req.op]:
+                rid = req.id
+                served = self.served
+                if rid >= len(served):
+                    served.extend(bytes(rid - len(served) + 4096))
+                if served[rid]:
+                    self.duplicates += 1
+                else:
+                    served[rid] = 1
+        self.inner(att)
 
 
 class _Refusals:
@@ -131,6 +167,10 @@ class Service:
         # Swapped on the instance, so the switched-off paths cost no flag test: FIFO with free refusals
         # completes through _complete, anything else through _complete_general; shedding checks before submit.
         self._done_cbs = [self._complete if opt.discipline is FIFO and not opt.reject_s else self._complete_general]
+        if opt.side_effects is not None and any(opt.side_effects):
+            # Only then: an attribute the plain path never has, and a wrapped completion.
+            self.effects = SideEffects(tuple(opt.side_effects), self._done_cbs[0])
+            self._done_cbs = [self.effects.complete]
         if opt.shed_load == math.inf:
             self._gate = gate    # submit() asks it first
         else:

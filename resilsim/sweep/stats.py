@@ -128,7 +128,7 @@ def mean_interval(values, low: float | None = None, high: float | None = None) -
 
 
 METRICS = ["success_rate", "p50_s", "p95_s", "p99_s", "mean_attempts", "amplification", "peak_amplification",
-           "goodput_rps", "wasted_s", "recovery_s"]
+           "goodput_rps", "wasted_s", "duplicate_effects", "recovery_s"]
 
 
 def aggregate(df: pd.DataFrame, metrics: list[str] | None = None) -> pd.DataFrame:
