@@ -91,6 +91,31 @@ class _Replayed:
         return out if len(out) else np.array([math.inf])
 
 
+class _User:
+    """One closed-loop user, scheduled itself for when it sends its next request (its tenant and client: with tenants)."""
+
+    __slots__ = ("callbacks", "_ok", "tenant", "client")
+
+    def __init__(self):
+        self.callbacks = None
+        self._ok = True
+        self.tenant = self.client = 0
+
+
+class _Users:
+    """Closed-loop users: ``starts[k]`` is when user k sends its first request (seconds); after a request ends (any
+    outcome) its user thinks for a draw of ``think`` (a zero-argument sampler, seconds; None: no think time) and
+    sends the next. ``u`` (uniform numbers) picks each request's operation and request properties."""
+
+    def __init__(self, starts: list, think, u, open_arrivals: bool):
+        self.starts = starts
+        self.think = think
+        self.u = u
+        self.open = open_arrivals   # open arrivals run beside the users (their rows are then written on arrival)
+        self.of: dict = {}          # request id → its user, while the request is open
+        self.cbs: list = []
+
+
 class _Ext:
     """Client options off the hot path (guards' failure table, hedging) and their counters."""
 
@@ -159,6 +184,9 @@ class Clients:
         self._source = None     # an _Inverted or _Replayed when arrivals are not plain Poisson
         self.guards = None      # a resilsim.policies.guards.Guards (its rng in .rng), or a _Keyed, when the strategy has guards
         self.ext = None         # an _Ext with guards or hedging
+        # Closed-loop users (configure_users) set self.users (class default None) and swap in _finish_closed.
+
+    users = None  # a _Users with closed-loop users (an instance attribute only then: see the 30-attribute note)
 
     def configure_tenants(self, gen, n_tenants: int, clients_per_tenant: int, auth=None) -> None:
         """Give every request a tenant (uniform over ``n_tenants``), a client within it and a uniform
@@ -250,8 +278,25 @@ class Clients:
             times = np.repeat(times, copies)
         self._source = _Replayed(np.asarray(times, dtype=float))
 
+    def configure_users(self, starts: list, think, gen, open_arrivals: bool) -> None:
+        """Closed-loop users beside (``open_arrivals``) or instead of the open arrivals: user k sends its first
+        request at ``starts[k]`` seconds, and each next one when the previous has ended (success or final failure)
+        plus a draw of ``think`` (a zero-argument sampler of seconds, or None for none). ``gen`` (a numpy
+        Generator) gives each request's operation and properties, and each user's tenant and client. Users send
+        nothing at or after ``until``. Request ids stay in arrival order: rows are written as requests arrive."""
+        users = self.users = _Users(list(starts), think, BlockRandom(gen), open_arrivals)
+        users.cbs = [self._user_sends]
+        self._finish = self._finish_closed  # on the instance: without users, _finish is untouched
+        if open_arrivals:
+            self._tick_cbs = [self._arrive_mixed]
+
     def start(self) -> None:
-        """Schedule the first arrival."""
+        """Schedule the first arrival (and each closed-loop user's first request)."""
+        users = self.users
+        if users is not None:
+            self._start_users(users)
+            if not users.open:
+                return
         self._refill()
         self._schedule_next()
 
@@ -266,7 +311,8 @@ class Clients:
         times = times[times < self.until]
         ops = np.searchsorted(self.op_cum, self.arrival_gen.random(BLOCK)[: len(times)], side="right")
         ops = np.minimum(ops, len(self.op_cum) - 1)
-        self.rec.add_arrivals(self._next_id, times, ops)
+        if self.users is None:  # beside closed-loop users, each row is written on arrival (_arrive_mixed)
+            self.rec.add_arrivals(self._next_id, times, ops)
         if self.tenancy is not None:
             self.tenancy.draw(len(times))
         self._times = times.tolist()
@@ -313,6 +359,73 @@ class Clients:
             if g.blocks and self._hold(req, g, now, CODE_TIMEOUT, None):
                 return  # waits for the client-side limiter
         self.send(req, now)
+
+    # ------------------------------------------------------------ closed-loop users (off the open path)
+
+    def _start_users(self, users: _Users) -> None:
+        env, ten = self.env, self.tenancy
+        for t in users.starts:
+            user = _User()
+            if ten is not None:
+                user.tenant = int(users.u.random() * ten.n_tenants)
+                user.client = user.tenant * ten.per_tenant + int(users.u.random() * ten.per_tenant)
+            user.callbacks = users.cbs
+            # At its own time (as arrivals are): the request's recorded start must be the clock's time.
+            heappush(env._queue, (t, PRIORITY, next(env._eid), user))
+
+    def _write_arrival(self, rid: int, now: float, op: int) -> None:
+        self.rec.add_arrivals(rid, np.array([now]), np.array([op], dtype=np.int16))
+
+    def _arrive_mixed(self, tick) -> None:
+        # An open arrival beside closed-loop users: write its row now (ids are given in arrival order), then arrive.
+        self._write_arrival(self._next_id, self.env._now, self._ops[self._i])
+        Clients._arrive(self, tick)
+
+    def _user_sends(self, user: _User) -> None:
+        # A closed-loop user's next request.
+        now = self.env._now
+        if now >= self.until:
+            return  # no requests after the arrivals end (the user stops)
+        users = self.users
+        u = users.u.random()
+        op = int(np.searchsorted(self.op_cum, u, side="right"))
+        op = min(op, len(self.op_cum) - 1)
+        rid = self._next_id
+        self._next_id = rid + 1
+        self._write_arrival(rid, now, op)
+        req = Request(rid, op, now, now + self.deadline)
+        ten = self.tenancy
+        if ten is not None:
+            req.tenant, req.client, req.prop_u = user.tenant, user.client, users.u.random()
+        users.of[rid] = user
+        self._enter(req, now)
+
+    def _enter(self, req: Request, now: float) -> None:
+        # The guards and first attempt of a request that has just arrived: _arrive's tail (kept inline there).
+        g = self.guards
+        if g is not None:
+            if g.__class__ is _Keyed:
+                g = g.pick(req)
+            admit = g.admit
+            if admit is not None:
+                admit(now)
+            elif not g.allow_request(now, g.rng):
+                self.ext.refused_first += 1
+                self._finish(req, now, CODE_OK, OUT_SHED)
+                return
+            if g.blocks and self._hold(req, g, now, CODE_TIMEOUT, None):
+                return
+        self.send(req, now)
+
+    def _finish_closed(self, req: Request, now: float, code: int, outcome: int) -> None:
+        # _finish with closed-loop users: a user's request has ended, so it thinks, then sends its next one.
+        Clients._finish(self, req, now, code, outcome)
+        users = self.users
+        user = users.of.pop(req.id, None)
+        if user is not None:
+            think = users.think() if users.think is not None else 0.0
+            user.callbacks = users.cbs
+            self._schedule(user, PRIORITY, think)
 
     def send(self, req: Request, now: float) -> Attempt:
         """Send the next attempt of ``req`` at ``now``; return it."""

@@ -1,0 +1,43 @@
+"""Closed-loop users (``clients.closed``) through every recorder, with tenants, guards and hops."""
+import numpy as np
+import pytest
+
+from resilsim import load_scenario, simulate
+
+from ..conftest import small
+
+
+def _closed(**clients):
+    d = small(duration=120)
+    d["clients"] = {"closed": {"users": 30, "think": {"exponential": {"mean": 0.5}}, "ramp": 5}, **clients}
+    d["service"]["workers"] = 2
+    d["service"]["rate_limit"] = {"token_bucket": {"rate": 4, "burst": 4}, "per": "tenant"}
+    d["faults"] = {"background": {"ANALYTICS_2000": 0.05}}
+    d["network"] = {"latency": {"round_trip": {"exponential": {"mean": 0.02}}}}
+    d["strategies"] = {
+        "none": {"retry": "none"},
+        "retrying": {"retry": {"wait": {"exponential": {"base": 0.05, "cap": 1}}, "jitter": "full",
+                               "stop": {"attempts": 4}},
+                     "guards": {"breaker": {"minimum_calls": 10, "open_s": 1}}}}
+    return d
+
+
+@pytest.mark.parametrize("arrival", [None, {"poisson": {"rate": 5}}])
+def test_summary_recording_counts_what_the_rows_hold(arrival):
+    extra = {"tenants": {"free": 4, "pro": 2}}
+    if arrival:
+        extra["arrival"] = arrival
+    s = load_scenario(_closed(**extra))
+    full, summ = simulate(s, seed=9), simulate(s, seed=9, record="summary")
+    a, b = full.summary(), summ.summary()
+    for col in ("requests", "success", "failed", "gave_up", "shed", "amplification", "network_s"):
+        np.testing.assert_allclose(a[col].to_numpy(), b[col].to_numpy())
+    assert (a["success_rate"] < 0.95).all() and a.loc["retrying", "shed"] > 0  # limiter, faults and breaker at work
+
+
+def test_closed_users_share_their_streams_across_strategies():
+    # The first request of every user is the same in every strategy (same spawn times, same operation draws).
+    r = simulate(_closed(), seed=2).requests
+    firsts = {k: g.sort_values("start").head(30)[["start", "operation"]].to_numpy() for k, g in r.groupby("strategy",
+                                                                                                        observed=True)}
+    np.testing.assert_array_equal(firsts["none"], firsts["retrying"])
