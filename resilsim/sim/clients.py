@@ -1,4 +1,4 @@
-"""The clients: open-loop arrivals, attempts, timeouts and retries. The SimPy side of the client.
+"""The clients: open-loop arrivals, closed-loop users, attempts, timeouts and retries. The SimPy side of the client.
 
 Decisions come from the pure policy objects: each code is resolved once to a
 :class:`resilsim.policies.CodePlan`, and a failed attempt costs one table
@@ -141,7 +141,8 @@ class _Ext:
 
 
 class Clients:
-    """All clients together: Poisson arrivals at ``rate`` per second until ``until`` seconds.
+    """All clients together: Poisson arrivals at ``rate`` per second until ``until`` seconds (or the arrivals of
+    configure_changes / configure_curve / configure_replay; closed-loop users beside or instead: configure_users).
 
     ``plans[code]`` is the strategy's plan per code index; ``timeout_plan``
     is its plan for a client-side timeout. ``timeout`` and ``deadline`` are
