@@ -182,6 +182,8 @@ PINNED = {
         {'rows': '5a7049cbe2bc9640', 'tables': '2241d1080bdfdd90', 'attempts': 64214, 'success': 19343},
     'scenarios/analytics-incident-library.yaml':
         {'rows': 'b400fd00f41acdb5', 'tables': 'd7630c49c05f5957', 'attempts': 27781, 'success': 2071},
+    'scenarios/analytics-load-test-users.yaml':
+        {'rows': 'ef83ab67becca447', 'tables': '7c90a6ad2625eaa3', 'attempts': 30899, 'success': 23838},
     'scenarios/analytics-overlapping-incidents.yaml':
         {'rows': '2bcba275537f6ac8', 'tables': '333d677931a9cb8e', 'attempts': 27912, 'success': 12340},
     'scenarios/analytics-quota-busy-hour.yaml':
