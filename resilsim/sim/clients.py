@@ -18,6 +18,9 @@ from ..records import (CODE_CANCELLED, CODE_OK, CODE_TIMEOUT, OUT_DEADLINE, OUT_
 from ..rng import BLOCK, BlockRandom
 from .events import PRIORITY, Attempt, Held, Line, Request, Tick, Timer, TimerQueue
 
+#: Arrivals of closed-loop users (and open ones beside them) handed to the recorder at a time.
+_ARRIVAL_BLOCK = 1024
+
 _OUTCOME = {"failed": OUT_FAILED, "gave_up": OUT_GAVE_UP, "deadline": OUT_DEADLINE}
 
 
@@ -107,13 +110,21 @@ class _Users:
     outcome) its user thinks for a draw of ``think`` (a zero-argument sampler, seconds; None: no think time) and
     sends the next. ``u`` (uniform numbers) picks each request's operation and request properties."""
 
-    def __init__(self, starts: list, think, u, open_arrivals: bool):
+    def __init__(self, starts: list, think, u, open_arrivals: bool, warmup: float):
         self.starts = starts
         self.think = think
         self.u = u
         self.open = open_arrivals   # open arrivals run beside the users (their rows are then written on arrival)
         self.of: dict = {}          # request id → its user, while the request is open
         self.cbs: list = []
+        # Arrivals not yet handed to the recorder (ids from `first`), handed over in blocks (one recorder call per
+        # request costs more than its simulation in summary mode): before any of them ends, when the block is
+        # full, at the first arrival measured (the recorder learns where measuring starts) and at the run's end.
+        self.first = 0
+        self.times: list = []
+        self.ops: list = []
+        self.warmup = warmup
+        self.measuring = False      # the first measured arrival has been handed over
 
 
 class _Ext:
@@ -279,13 +290,14 @@ class Clients:
             times = np.repeat(times, copies)
         self._source = _Replayed(np.asarray(times, dtype=float))
 
-    def configure_users(self, starts: list, think, gen, open_arrivals: bool) -> None:
+    def configure_users(self, starts: list, think, gen, open_arrivals: bool, warmup: float = 0.0) -> None:
         """Closed-loop users beside (``open_arrivals``) or instead of the open arrivals: user k sends its first
         request at ``starts[k]`` seconds, and each next one when the previous has ended (success or final failure)
         plus a draw of ``think`` (a zero-argument sampler of seconds, or None for none). ``gen`` (a numpy
         Generator) gives each request's operation and properties, and each user's tenant and client. Users send
-        nothing at or after ``until``. Request ids stay in arrival order: rows are written as requests arrive."""
-        users = self.users = _Users(list(starts), think, BlockRandom(gen), open_arrivals)
+        nothing at or after ``until``. Request ids stay in arrival order: rows are written as requests arrive (in
+        blocks, see :meth:`flush_arrivals`); ``warmup`` (seconds) is where the recorder starts measuring."""
+        users = self.users = _Users(list(starts), think, BlockRandom(gen), open_arrivals, warmup)
         users.cbs = [self._user_sends]
         self._finish = self._finish_closed  # on the instance: without users, _finish is untouched
         if open_arrivals:
@@ -375,7 +387,21 @@ class Clients:
             heappush(env._queue, (t, PRIORITY, next(env._eid), user))
 
     def _write_arrival(self, rid: int, now: float, op: int) -> None:
-        self.rec.add_arrivals(rid, np.array([now]), np.array([op], dtype=np.int16))
+        users = self.users
+        if not users.times:
+            users.first = rid
+        users.times.append(now)
+        users.ops.append(op)
+        if len(users.times) >= _ARRIVAL_BLOCK or (not users.measuring and now >= users.warmup):
+            users.measuring = users.measuring or now >= users.warmup
+            self.flush_arrivals()
+
+    def flush_arrivals(self) -> None:
+        """Hand the arrivals not yet recorded to the recorder (with closed-loop users; call once the run is over)."""
+        users = self.users
+        if users is not None and users.times:
+            self.rec.add_arrivals(users.first, np.array(users.times), np.array(users.ops, dtype=np.int16))
+            users.times, users.ops = [], []
 
     def _arrive_mixed(self, tick) -> None:
         # An open arrival beside closed-loop users: write its row now (ids are given in arrival order), then arrive.
@@ -420,8 +446,10 @@ class Clients:
 
     def _finish_closed(self, req: Request, now: float, code: int, outcome: int) -> None:
         # _finish with closed-loop users: a user's request has ended, so it thinks, then sends its next one.
-        Clients._finish(self, req, now, code, outcome)
         users = self.users
+        if users.times and req.id >= users.first:
+            self.flush_arrivals()  # its row must be there before its end is written
+        Clients._finish(self, req, now, code, outcome)
         user = users.of.pop(req.id, None)
         if user is not None:
             think = users.think() if users.think is not None else 0.0

@@ -249,7 +249,7 @@ def _run_one(scenario: Scenario, seed, strategy, catalog, codes: list, index: di
         u_gen, think_gen = streams["users"].spawn(2)
         clients.configure_users([closed.start_of(k) for k in range(closed.users)],
                                 closed.think.distribution().sampler(think_gen) if closed.think is not None else None,
-                                u_gen, open_arrivals=arrival is not None)
+                                u_gen, open_arrivals=arrival is not None, warmup=scenario.warmup)
     probe = _configure_guards(strategy, scenario, catalog, codes, index, streams, clients)
     sampler = Sampler(env, service, bin=scenario.bin, until=scenario.duration)
     if probe is not None:
@@ -258,7 +258,9 @@ def _run_one(scenario: Scenario, seed, strategy, catalog, codes: list, index: di
     clients.start()
     # env.run(until=...) without SimPy's per-event step call; the watchdog stops runaway work (limits.py).
     watchdog = Watchdog(scenario, clients, recorder)
-    if run_until(env, scenario.duration + scenario.drain, watchdog, CHECK_EVERY) is not None:
+    stopped = run_until(env, scenario.duration + scenario.drain, watchdog, CHECK_EVERY)
+    clients.flush_arrivals()  # closed-loop users' last arrivals (nothing to do without them)
+    if stopped is not None:
         trim_partial(recorder, clients)
     return RunRecord(strategy=strategy, recorder=recorder, operations=ops, windows=faults.windows(),
                      workers=service.workers, sampler=sampler, busy_s=service.busy_time,
