@@ -263,7 +263,10 @@ class Result:
         requests per second of the window; ``wasted_s`` is service time spent
         on abandoned attempts (seconds, whole run); with incidents or
         arrival-rate changes, ``recovery_s`` (see :func:`recovery_time`;
-        for an incident window, from that incident's end).
+        for an incident window, from that incident's end). With a network
+        (``scenario.network``), ``network_s``, ``queue_s`` and ``service_s``:
+        the mean seconds an answered attempt spent in the network (both hops),
+        waiting at the API and in service (whole run, whatever the window).
         """
         w = window_of(self.scenario, window)
         return self._summary_frame(self._summary_rows(w), w)
