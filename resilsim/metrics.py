@@ -46,6 +46,13 @@ METRICS: dict[str, Metric] = {m.name: m for m in (
            "served attempts of a non-idempotent request beyond its first served one (whole run)"),
     Metric("recovery_s", "s", "time to recover (s)", 0.0, None, "lower",
            "seconds from an incident's end until success is back within 1 point of before"),
+    # With a network only (scenario.network): where answered attempts spent their time, whole run.
+    Metric("network_s", "s", "network time per attempt (s)", 0.0, None, "lower",
+           "mean seconds an answered attempt spent in the network (request and response hops), whole run"),
+    Metric("queue_s", "s", "queueing time per attempt (s)", 0.0, None, "lower",
+           "mean seconds an answered attempt waited at the API before service or refusal, whole run (with a network)"),
+    Metric("service_s", "s", "service time per attempt (s)", 0.0, None, "lower",
+           "mean seconds of service an answered attempt got, whole run (with a network)"),
     Metric("mser5_warmup_s", "s", "detected warm-up (s)", 0.0, None, "lower",
            "warm-up detected by MSER-5, seconds"),
 )}

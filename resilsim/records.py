@@ -6,7 +6,7 @@ back. Both sides take the numbers from here, so neither imports the other.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 # Where an attempt's answer came from: which protection or fault answered it. A value is its index here.
 SOURCES = ("service", "limiter", "capacity", "queue_timeout", "background", "incident", "client_timeout",
@@ -74,3 +74,6 @@ class RunRecord:
     #: served attempts of non-idempotent requests beyond each one's first served attempt (whole run); None when
     #: every operation is idempotent
     duplicate_effects: int | None = None
+    #: with a network (``scenario.network``): answered attempts and their seconds in all by where they went
+    #: (``net_answered``, ``net_network_s``, ``net_queue_s``, ``net_service_s``); empty without one
+    network: dict = field(default_factory=dict)

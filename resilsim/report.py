@@ -175,9 +175,17 @@ def _assumptions(s, varied: str = "") -> str:
     ``varied``: what the question varies (its rows show the scenario's own value)."""
     own, doc = "the scenario's own", "the API's documentation"
     rows = [("varied", f"{varied}; the rows below give the scenario's value of it", "the question")] if varied else []
-    p = s.clients.arrival.poisson
-    load = f"Poisson, {p.rate:g} requests/s" + "".join(
-        f"; {c.rate:g}/s from {c.start:g} s for {c.duration:g} s" for c in p.changes)
+    a, closed = s.clients.arrival, s.clients.closed
+    p = a.poisson if a is not None else None
+    if p is not None:
+        load = f"Poisson, {p.rate:g} requests/s" + "".join(
+            f"; {c.rate:g}/s from {c.start:g} s for {c.duration:g} s" for c in p.changes)
+    elif a is not None:
+        load = f"rate curve {a.curve.file}" if a.curve is not None else f"replayed trace {a.replay.file}"
+    else:
+        load = ""
+    if closed is not None:
+        load += ("; " if load else "") + f"{closed.users} closed-loop users"
     rows.append(("load", load, own))
     svc = s.service
     q = svc.queue

@@ -27,6 +27,9 @@ TABLE_FORMATS = ("parquet", "csv")
 SUMMARY_COLUMNS = ["strategy", "requests", "success_rate", "p50_s", "p95_s", "p99_s", "mean_attempts",
                    "amplification", "peak_amplification", "goodput_rps", *OUTCOMES, "wasted_s"]
 
+#: With a network (``scenario.network``), the summary's breakdown of answered attempts' time (metrics.py).
+NETWORK_COLUMNS = ["network_s", "queue_s", "service_s"]
+
 #: Peak amplification: the most attempts per offered request over any span of this many seconds.
 PEAK_WINDOW_S = 10.0
 
@@ -260,7 +263,10 @@ class Result:
         requests per second of the window; ``wasted_s`` is service time spent
         on abandoned attempts (seconds, whole run); with incidents or
         arrival-rate changes, ``recovery_s`` (see :func:`recovery_time`;
-        for an incident window, from that incident's end).
+        for an incident window, from that incident's end). With a network
+        (``scenario.network``), ``network_s``, ``queue_s`` and ``service_s``:
+        the mean seconds an answered attempt spent in the network (both hops),
+        waiting at the API and in service (whole run, whatever the window).
         """
         w = window_of(self.scenario, window)
         return self._summary_frame(self._summary_rows(w), w)
@@ -377,6 +383,15 @@ class Result:
             for row in rows:
                 g = by.get(row["strategy"])
                 row["recovery_s"] = np.nan if g is None else recovery_time(g, s, *trigger)
+        if s.network is not None:
+            # Where answered attempts spent their time (whole run, seconds per attempt): the network's hops apart
+            # from waiting at the API and service (sim.network counts them).
+            columns = [*columns, *NETWORK_COLUMNS]
+            for row in rows:
+                st = self.stats.get(row["strategy"], {})
+                n = st.get("net_answered", 0)
+                for col in NETWORK_COLUMNS:
+                    row[col] = st.get(f"net_{col}", np.nan) / n if n else np.nan
         df = pd.DataFrame(rows, columns=columns).set_index("strategy")
         df.attrs["window"] = w.label
         return df
@@ -421,7 +436,7 @@ class Result:
 
     def load_changes(self) -> list[tuple]:
         """(start, end, label) of the scenario's arrival-rate changes (load spikes), seconds."""
-        return [(c.start, c.start + c.duration, f"load {c.rate:g}/s") for c in self.scenario.clients.arrival.changes]
+        return [(c.start, c.start + c.duration, f"load {c.rate:g}/s") for c in self.scenario.clients.changes]
 
     def capacity_rps(self) -> float:
         """Attempts per second the service's workers can serve at the mean service time (an estimate)."""
@@ -581,7 +596,7 @@ PARQUET_COMPRESSION = "zstd"
 
 def _trigger_window(scenario) -> tuple[float, float] | None:
     """(first start, last end) of the incidents and arrival-rate changes, seconds; None when there are none."""
-    spans = [(c.start, c.start + c.duration) for c in scenario.clients.arrival.changes]
+    spans = [(c.start, c.start + c.duration) for c in scenario.clients.changes]
     spans += [(i.start, i.start + i.duration) for i in scenario.faults.incidents]
     if not spans:
         return None
@@ -708,7 +723,7 @@ def _described(runs: dict[str, RunRecord], attempt_bytes) -> dict:
     stats = {name: {"wall_s": run.wall_s, "busy_s": run.busy_s, "wasted_s": run.wasted_s, "reject_s": run.reject_s,
                     "attempt_bytes": attempt_bytes(run.recorder), "end_time": run.end_time,
                     "attempts_sent": run.attempts_sent, "requests_done": run.requests_done,
-                    "stopped_at": run.stopped_at, **run.guard_counts,
+                    "stopped_at": run.stopped_at, **run.guard_counts, **run.network,
                     **({} if run.duplicate_effects is None else {"duplicate_effects": run.duplicate_effects})}
              for name, run in runs.items()}
     return {"windows": next(reversed(runs.values())).windows if runs else [],

@@ -15,7 +15,7 @@ import numpy as np
 
 #: The named streams of a run, in spawn order. Appending a name keeps the
 #: existing streams unchanged; reordering would change every result.
-STREAMS = ("arrivals", "service", "faults", "jitter", "guards", "server")
+STREAMS = ("arrivals", "service", "faults", "jitter", "guards", "server", "network", "users")
 
 BLOCK = 4096
 

@@ -119,3 +119,20 @@ def incident_success_bound(failure: float, attempts: int, affected: float = 1.0)
     requests whose operation the incident hits (the others are taken to succeed).
     """
     return affected * success_probability(failure, attempts) + (1.0 - affected)
+
+
+def machine_repair(users: int, think_mean: float, service_mean: float) -> tuple[float, float]:
+    """The closed M/M/1 network (machine-repair model, finite source): ``users`` each think for an exponential time of
+    mean ``think_mean`` seconds, then queue at one server with exponential service of mean ``service_mean`` seconds.
+
+    Returns ``(p0, throughput)``: the probability that the server is idle,
+    p0 = [Σ_{n=0..N} N!/(N−n)! · (S/Z)^n]^−1, and the throughput X = (1 − p0)/S
+    requests per second (Kleinrock, Queueing Systems I, §3.8; Gross and Harris, §2.8).
+    """
+    r = service_mean / think_mean
+    total, term = 1.0, 1.0
+    for n in range(1, users + 1):
+        term *= (users - n + 1) * r  # N!/(N−n)! · r^n, built up term by term
+        total += term
+    p0 = 1.0 / total
+    return p0, (1.0 - p0) / service_mean

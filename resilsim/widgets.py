@@ -253,9 +253,9 @@ class Explorer:
         self._lock = threading.Lock()  # one redraw at a time (a full run draws from its thread)
         self._thread = None
         s = self.base
-        if s.clients.arrival.poisson is None:
+        if s.clients.arrival is None or s.clients.arrival.poisson is None:
             raise ScenarioError("the explorer's load slider sets clients.arrival.poisson.rate; give a scenario with "
-                                "Poisson arrivals (this one replays a trace or follows a rate curve)", path="clients.arrival")
+                                "Poisson arrivals (this one replays a trace, follows a rate curve or has closed-loop users only)", path="clients.arrival")
         rate = s.clients.arrival.poisson.rate
         workers = s.service.workers
         slider = dict(continuous_update=False, style={"description_width": "9em"},
@@ -440,7 +440,7 @@ class Explorer:
         the time axis in the run's own seconds.
         """
         full = load_scenario(d)  # the validated timing (library incidents carry their own durations)
-        incs, changes = full.faults.incidents, full.clients.arrival.changes
+        incs, changes = full.faults.incidents, full.clients.changes
         first = min([i.start for i in incs[:1]] or [c.start for c in changes] or [0.0])
         t0 = min(max(0.0, first - length / 4), max(0.0, full.duration - length))
 

@@ -124,10 +124,34 @@ CASES = {
         "service.rate_limit": {"token_bucket": {"rate": 50, "burst": 20}}, "service.quota": None,
         "clients.tenants": None, "service.reject_cost": 0.5, "service.workers": 7,
         "strategies.full-jitter.guards": None}),
+    # Network hops (resilsim.sim.network): per direction, with hedging, guards and timeouts the hops push past;
+    # a round trip behind a blocking limiter.
+    "all_features+network": _all_features(**{
+        "network": {"latency": {"request": {"exponential": {"mean": 0.05}}, "response": {"gamma": {"shape": 2, "scale": 0.03}}}},
+        "clients.timeout": 0.6, "strategies": {
+            "guarded": {"retry": _RETRY, "guards": {"breaker": {"minimum_calls": 20, "open_s": 5}, "ratio": {}}},
+            "hedge": {"retry": _RETRY, "hedge": {"delay": 0.2}}}}),
+    "all_features+network-round-trip-blocking": _all_features(**{
+        "network": {"latency": {"round_trip": {"lognormal": {"median": 0.05, "p99": 0.5}}}},
+        "strategies": {"held": {"retry": _RETRY, "guards": {"client_rate": {}, "scope": "tenant"}}}}),
+    # Closed-loop users: alone, and beside the open arrivals (rows written on arrival), with tenants and guards.
+    "all_features+closed-users": _all_features(**{
+        "clients.arrival": None, "clients.closed": {"users": 60, "think": {"exponential": {"mean": 0.5}}, "ramp": 10}}),
+    "all_features+closed-and-open": _all_features(**{
+        "clients.closed": {"users": 20, "think": {"constant": 0.2}, "spawn_rate": 5},
+        "network": {"latency": {"round_trip": {"constant": 0.04}}}}),
     **{f"scenarios/{p.name}": (lambda p=p: shortened(p, DURATION)) for p in SCENARIOS},
 }
 
 PINNED = {
+    'all_features+closed-and-open':
+        {'rows': '6d3824a1204af187', 'tables': 'a17b34e3dba91f02', 'attempts': 4734, 'success': 3948},
+    'all_features+closed-users':
+        {'rows': 'c3a24f07937ed829', 'tables': '978e6e13d1031aeb', 'attempts': 537, 'success': 407},
+    'all_features+network':
+        {'rows': 'ff08fd2a380eada9', 'tables': '5a7bc84986dcf3fb', 'attempts': 16873, 'success': 2702},
+    'all_features+network-round-trip-blocking':
+        {'rows': '3f95394d335e6b7e', 'tables': '3362d79d9cc42fb9', 'attempts': 3721, 'success': 3393},
     'all_features+adaptive-lifo-processing-timeout':
         {'rows': '3702900bbbb65328', 'tables': '3dcb58314067bb36', 'attempts': 9077, 'success': 1482},
     'all_features+blocking-limiter-deadlines':
@@ -158,6 +182,8 @@ PINNED = {
         {'rows': '5a7049cbe2bc9640', 'tables': '2241d1080bdfdd90', 'attempts': 64214, 'success': 19343},
     'scenarios/analytics-incident-library.yaml':
         {'rows': 'b400fd00f41acdb5', 'tables': 'd7630c49c05f5957', 'attempts': 27781, 'success': 2071},
+    'scenarios/analytics-load-test-users.yaml':
+        {'rows': 'ef83ab67becca447', 'tables': '7c90a6ad2625eaa3', 'attempts': 30899, 'success': 23838},
     'scenarios/analytics-overlapping-incidents.yaml':
         {'rows': '2bcba275537f6ac8', 'tables': '333d677931a9cb8e', 'attempts': 27912, 'success': 12340},
     'scenarios/analytics-quota-busy-hour.yaml':

@@ -299,6 +299,13 @@ def _data_fields(data) -> list[tuple]:
             lat = op.get("latency") if isinstance(op, dict) else None
             if isinstance(lat, dict) and isinstance(lat.get("empirical"), dict):
                 out.append(("service", "operations", name, "latency", "empirical", "file"))
+    # Other latency-like distributions: network hops and closed-loop users' think time.
+    net = _get(data, ("network", "latency"))
+    if isinstance(net, dict):
+        out += [("network", "latency", k, "empirical", "file") for k in ("request", "response", "round_trip")
+                if isinstance(_get(net, (k, "empirical")), dict)]
+    if isinstance(_get(data, ("clients", "closed", "think", "empirical")), dict):
+        out.append(("clients", "closed", "think", "empirical", "file"))
     return out
 
 
@@ -344,11 +351,17 @@ def _check_data_files(s: Scenario, written: dict, label, text) -> None:
     """Read every data file the scenario names (cached for the run): one ScenarioError at the field naming a bad
     one. An empirical latency keeps its samples (its ``distribution()`` needs them)."""
     a = s.clients.arrival
-    checks = [(("clients", "arrival", "curve", "file"), read_curve, a.curve),
-              (("clients", "arrival", "replay", "file"), read_trace, a.replay)]
+    checks = [] if a is None else [(("clients", "arrival", "curve", "file"), read_curve, a.curve),
+                                   (("clients", "arrival", "replay", "file"), read_trace, a.replay)]
     for name, op in s.service.operations.items():
         checks.append((("service", "operations", name, "latency", "empirical", "file"), read_samples,
                        op.latency.empirical))
+    # Latency-like distributions elsewhere: network hops, closed-loop users' think time.
+    for direction, lat in (s.network.latency.specs() if s.network is not None else []):
+        checks.append((("network", "latency", direction, "empirical", "file"), read_samples, lat.empirical))
+    closed = s.clients.closed
+    if closed is not None and closed.think is not None:
+        checks.append((("clients", "closed", "think", "empirical", "file"), read_samples, closed.think.empirical))
     for keys, read, spec in checks:
         if spec is None:
             continue

@@ -488,8 +488,37 @@ class Arrival(Model):
         return self.poisson.changes if self.poisson is not None else []
 
 
+class ClosedClients(Model):
+    """Closed-loop users (a load tester's): each sends a request, waits for it to end, thinks, sends the next."""
+
+    users: Annotated[int, Field(ge=1, le=1_000_000), WHOLE] = Field(description="users, each with one request at a time")
+    think: Latency | None = Field(None, description="think time between a request's end (any outcome) and the user's "
+                                                    "next request, seconds (a latency distribution; none: 0)")
+    ramp: NonNegFloat | None = Field(None, description="seconds over which the users start, evenly (user k at "
+                                                       "k·ramp/users); or give spawn_rate; neither: all at 0")
+    spawn_rate: PosFloat | None = Field(None, description="users started per second (user k at k/spawn_rate); or "
+                                                          "give ramp")
+
+    @model_validator(mode="after")
+    def _one_ramp(self):
+        if self.ramp is not None and self.spawn_rate is not None:
+            raise ValueError("give ramp (seconds) or spawn_rate (users per second), not both")
+        return self
+
+    def start_of(self, k: int) -> float:
+        """When user ``k`` (0-based) sends its first request, seconds."""
+        if self.spawn_rate is not None:
+            return k / self.spawn_rate
+        if self.ramp:
+            return k * self.ramp / self.users
+        return 0.0
+
+
 class Clients(Model):
-    arrival: Arrival
+    arrival: Arrival | None = Field(None, description="open arrivals (requests arrive whatever the service does); "
+                                                      "give arrival, closed or both")
+    closed: ClosedClients | None = Field(None, description="closed-loop users (the next request after the previous "
+                                                           "ends, plus think time); give arrival, closed or both")
     timeout: PosFloat | None = Field(None, description="seconds a client waits for one attempt")
     deadline: PosFloat | None = Field(None, description="seconds a request may take, retries included")
     tenants: dict[str, Annotated[int, Field(ge=1, le=1_000_000), WHOLE]] | None = Field(
@@ -497,11 +526,47 @@ class Clients(Model):
     clients_per_tenant: Annotated[int, Field(ge=1, le=10_000), WHOLE] = Field(1, description="clients (API keys) per tenant")
     token_lifetime: PosFloat | None = Field(None, description="seconds a client's token stays valid; expired: the auth code")
 
+    @property
+    def changes(self) -> list:
+        """The open arrivals' Poisson rate changes (none for a curve, a replay or closed-loop users only)."""
+        return self.arrival.changes if self.arrival is not None else []
+
     @model_validator(mode="after")
     def _deadline_after_timeout(self):
+        if self.arrival is None and self.closed is None:
+            raise ValueError("give arrival (open arrivals), closed (closed-loop users) or both")
         if self.timeout and self.deadline and self.deadline < self.timeout:
             raise ValueError(f"deadline ({self.deadline} s) is shorter than the attempt timeout ({self.timeout} s)")
         return self
+
+
+# ---------------------------------------------------------------- network (hops between clients and the API)
+
+class NetworkLatency(Model):
+    """Hop times: ``request`` (client → API) and ``response`` (API → client), or ``round_trip`` (both together)."""
+
+    request: Latency | None = Field(None, description="client → API hop of each attempt, seconds (none: 0)")
+    response: Latency | None = Field(None, description="API → client hop of each answer, seconds (none: 0)")
+    round_trip: Latency | None = Field(None, description="both hops together, seconds: drawn once per attempt and "
+                                                         "split evenly between the two (instead of request/response)")
+
+    @model_validator(mode="after")
+    def _directions_or_round_trip(self):
+        if self.round_trip is not None and (self.request is not None or self.response is not None):
+            raise ValueError("give round_trip, or request and/or response, not both")
+        if self.round_trip is None and self.request is None and self.response is None:
+            raise ValueError("give request and/or response (one hop each), or round_trip")
+        return self
+
+    def specs(self) -> list:
+        """The latency specs given, as ``(field name, Latency)``."""
+        return [(k, getattr(self, k)) for k in ("request", "response", "round_trip") if getattr(self, k) is not None]
+
+
+class Network(Model):
+    """The network between clients and the API: every attempt crosses it both ways (docs/network-and-users.md)."""
+
+    latency: NetworkLatency = Field(description="hop times per direction, or a round trip")
 
 
 # ---------------------------------------------------------------- limits (runaway work; docs/reliability.md)
@@ -805,6 +870,7 @@ class Scenario(Model):
     service: Service
     faults: Faults = Field(default_factory=Faults)
     clients: Clients
+    network: Network | None = Field(None, description="hops between clients and the API (none: answers arrive at once)")
     strategies: dict[str, StrategySpec] = Field(default_factory=lambda: {"none": StrategySpec()})
     limits: Limits = Field(default_factory=Limits, description="caps on runaway work (docs/reliability.md)")
 
@@ -858,6 +924,6 @@ class Scenario(Model):
             if inc.dependency and uses and inc.dependency not in uses:
                 raise ValueError(f"faults.incidents[{i}].dependency: no operation uses {inc.dependency!r}; "
                                  f"operations use: {', '.join(sorted(uses))}")
-        for c in self.clients.arrival.changes:
+        for c in self.clients.changes:
             if c.start >= self.duration:
                 raise ValueError(f"clients.arrival.poisson.changes: a change starts at {c.start} s, after the run ends")

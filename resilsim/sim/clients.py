@@ -1,4 +1,4 @@
-"""The clients: open-loop arrivals, attempts, timeouts and retries. The SimPy side of the client.
+"""The clients: open-loop arrivals, closed-loop users, attempts, timeouts and retries. The SimPy side of the client.
 
 Decisions come from the pure policy objects: each code is resolved once to a
 :class:`resilsim.policies.CodePlan`, and a failed attempt costs one table
@@ -17,6 +17,9 @@ from ..records import (CODE_CANCELLED, CODE_OK, CODE_TIMEOUT, OUT_DEADLINE, OUT_
                        OUT_SUCCESS, SRC_CANCELLED, SRC_CLIENT_TIMEOUT)
 from ..rng import BLOCK, BlockRandom
 from .events import PRIORITY, Attempt, Held, Line, Request, Tick, Timer, TimerQueue
+
+#: Arrivals of closed-loop users (and open ones beside them) handed to the recorder at a time.
+_ARRIVAL_BLOCK = 1024
 
 _OUTCOME = {"failed": OUT_FAILED, "gave_up": OUT_GAVE_UP, "deadline": OUT_DEADLINE}
 
@@ -91,6 +94,39 @@ class _Replayed:
         return out if len(out) else np.array([math.inf])
 
 
+class _User:
+    """One closed-loop user, scheduled itself for when it sends its next request (its tenant and client: with tenants)."""
+
+    __slots__ = ("callbacks", "_ok", "tenant", "client")
+
+    def __init__(self):
+        self.callbacks = None
+        self._ok = True
+        self.tenant = self.client = 0
+
+
+class _Users:
+    """Closed-loop users: ``starts[k]`` is when user k sends its first request (seconds); after a request ends (any
+    outcome) its user thinks for a draw of ``think`` (a zero-argument sampler, seconds; None: no think time) and
+    sends the next. ``u`` (uniform numbers) picks each request's operation and request properties."""
+
+    def __init__(self, starts: list, think, u, open_arrivals: bool, warmup: float):
+        self.starts = starts
+        self.think = think
+        self.u = u
+        self.open = open_arrivals   # open arrivals run beside the users (their rows are then written on arrival)
+        self.of: dict = {}          # request id → its user, while the request is open
+        self.cbs: list = []
+        # Arrivals not yet handed to the recorder (ids from `first`), handed over in blocks (one recorder call per
+        # request costs more than its simulation in summary mode): before any of them ends, when the block is
+        # full, at the first arrival measured (the recorder learns where measuring starts) and at the run's end.
+        self.first = 0
+        self.times: list = []
+        self.ops: list = []
+        self.warmup = warmup
+        self.measuring = False      # the first measured arrival has been handed over
+
+
 class _Ext:
     """Client options off the hot path (guards' failure table, hedging) and their counters."""
 
@@ -116,7 +152,8 @@ class _Ext:
 
 
 class Clients:
-    """All clients together: Poisson arrivals at ``rate`` per second until ``until`` seconds.
+    """All clients together: Poisson arrivals at ``rate`` per second until ``until`` seconds (or the arrivals of
+    configure_changes / configure_curve / configure_replay; closed-loop users beside or instead: configure_users).
 
     ``plans[code]`` is the strategy's plan per code index; ``timeout_plan``
     is its plan for a client-side timeout. ``timeout`` and ``deadline`` are
@@ -159,6 +196,9 @@ class Clients:
         self._source = None     # an _Inverted or _Replayed when arrivals are not plain Poisson
         self.guards = None      # a resilsim.policies.guards.Guards (its rng in .rng), or a _Keyed, when the strategy has guards
         self.ext = None         # an _Ext with guards or hedging
+        # Closed-loop users (configure_users) set self.users (class default None) and swap in _finish_closed.
+
+    users = None  # a _Users with closed-loop users (an instance attribute only then: see the 30-attribute note)
 
     def configure_tenants(self, gen, n_tenants: int, clients_per_tenant: int, auth=None) -> None:
         """Give every request a tenant (uniform over ``n_tenants``), a client within it and a uniform
@@ -269,8 +309,26 @@ class Clients:
             times = np.repeat(times, copies)
         self._source = _Replayed(np.asarray(times, dtype=float))
 
+    def configure_users(self, starts: list, think, gen, open_arrivals: bool, warmup: float = 0.0) -> None:
+        """Closed-loop users beside (``open_arrivals``) or instead of the open arrivals: user k sends its first
+        request at ``starts[k]`` seconds, and each next one when the previous has ended (success or final failure)
+        plus a draw of ``think`` (a zero-argument sampler of seconds, or None for none). ``gen`` (a numpy
+        Generator) gives each request's operation and properties, and each user's tenant and client. Users send
+        nothing at or after ``until``. Request ids stay in arrival order: rows are written as requests arrive (in
+        blocks, see :meth:`flush_arrivals`); ``warmup`` (seconds) is where the recorder starts measuring."""
+        users = self.users = _Users(list(starts), think, BlockRandom(gen), open_arrivals, warmup)
+        users.cbs = [self._user_sends]
+        self._finish = self._finish_closed  # on the instance: without users, _finish is untouched
+        if open_arrivals:
+            self._tick_cbs = [self._arrive_mixed]
+
     def start(self) -> None:
-        """Schedule the first arrival."""
+        """Schedule the first arrival (and each closed-loop user's first request)."""
+        users = self.users
+        if users is not None:
+            self._start_users(users)
+            if not users.open:
+                return
         self._refill()
         self._schedule_next()
 
@@ -285,7 +343,8 @@ class Clients:
         times = times[times < self.until]
         ops = np.searchsorted(self.op_cum, self.arrival_gen.random(BLOCK)[: len(times)], side="right")
         ops = np.minimum(ops, len(self.op_cum) - 1)
-        self.rec.add_arrivals(self._next_id, times, ops)
+        if self.users is None:  # beside closed-loop users, each row is written on arrival (_arrive_mixed)
+            self.rec.add_arrivals(self._next_id, times, ops)
         if self.tenancy is not None:
             self.tenancy.draw(len(times))
         self._times = times.tolist()
@@ -332,6 +391,89 @@ class Clients:
             if g.blocks and self._hold(req, g, now, CODE_TIMEOUT, None):
                 return  # waits for the client-side limiter
         self.send(req, now)
+
+    # ------------------------------------------------------------ closed-loop users (off the open path)
+
+    def _start_users(self, users: _Users) -> None:
+        env, ten = self.env, self.tenancy
+        for t in users.starts:
+            user = _User()
+            if ten is not None:
+                user.tenant = int(users.u.random() * ten.n_tenants)
+                user.client = user.tenant * ten.per_tenant + int(users.u.random() * ten.per_tenant)
+            user.callbacks = users.cbs
+            # At its own time (as arrivals are): the request's recorded start must be the clock's time.
+            heappush(env._queue, (t, PRIORITY, next(env._eid), user))
+
+    def _write_arrival(self, rid: int, now: float, op: int) -> None:
+        users = self.users
+        if not users.times:
+            users.first = rid
+        users.times.append(now)
+        users.ops.append(op)
+        if len(users.times) >= _ARRIVAL_BLOCK or (not users.measuring and now >= users.warmup):
+            users.measuring = users.measuring or now >= users.warmup
+            self.flush_arrivals()
+
+    def flush_arrivals(self) -> None:
+        """Hand the arrivals not yet recorded to the recorder (with closed-loop users; call once the run is over)."""
+        users = self.users
+        if users is not None and users.times:
+            self.rec.add_arrivals(users.first, np.array(users.times), np.array(users.ops, dtype=np.int16))
+            users.times, users.ops = [], []
+
+    def _arrive_mixed(self, tick) -> None:
+        # An open arrival beside closed-loop users: write its row now (ids are given in arrival order), then arrive.
+        self._write_arrival(self._next_id, self.env._now, self._ops[self._i])
+        Clients._arrive(self, tick)
+
+    def _user_sends(self, user: _User) -> None:
+        # A closed-loop user's next request.
+        now = self.env._now
+        if now >= self.until:
+            return  # no requests after the arrivals end (the user stops)
+        users = self.users
+        u = users.u.random()
+        op = int(np.searchsorted(self.op_cum, u, side="right"))
+        op = min(op, len(self.op_cum) - 1)
+        rid = self._next_id
+        self._next_id = rid + 1
+        self._write_arrival(rid, now, op)
+        req = Request(rid, op, now, now + self.deadline)
+        ten = self.tenancy
+        if ten is not None:
+            req.tenant, req.client, req.prop_u = user.tenant, user.client, users.u.random()
+        users.of[rid] = user
+        self._enter(req, now)
+
+    def _enter(self, req: Request, now: float) -> None:
+        # The guards and first attempt of a request that has just arrived: _arrive's tail (kept inline there).
+        g = self.guards
+        if g is not None:
+            if g.__class__ is _Keyed:
+                g = g.pick(req)
+            admit = g.admit
+            if admit is not None:
+                admit(now)
+            elif not g.allow_request(now, g.rng):
+                self.ext.refused_first += 1
+                self._finish(req, now, CODE_OK, OUT_SHED)
+                return
+            if g.blocks and self._hold(req, g, now, CODE_TIMEOUT, None):
+                return
+        self.send(req, now)
+
+    def _finish_closed(self, req: Request, now: float, code: int, outcome: int) -> None:
+        # _finish with closed-loop users: a user's request has ended, so it thinks, then sends its next one.
+        users = self.users
+        if users.times and req.id >= users.first:
+            self.flush_arrivals()  # its row must be there before its end is written
+        Clients._finish(self, req, now, code, outcome)
+        user = users.of.pop(req.id, None)
+        if user is not None:
+            think = users.think() if users.think is not None else 0.0
+            user.callbacks = users.cbs
+            self._schedule(user, PRIORITY, think)
 
     def send(self, req: Request, now: float) -> Attempt:
         """Send the next attempt of ``req`` at ``now``; return it."""

@@ -43,8 +43,9 @@ class Request:
 class Attempt:
     """One call of the API for a request; scheduled as the service's completion event."""
 
+    # hop (network seconds so far) is set and read only with a network (resilsim.sim.network).
     __slots__ = ("callbacks", "_ok", "req", "n", "t_sent", "t_queued", "code", "source", "retry_after",
-                 "answered", "abandoned", "service_time")
+                 "answered", "abandoned", "service_time", "hop")
 
     def __init__(self, req: Request, n: int, t_sent: float):
         self.callbacks = None

@@ -78,7 +78,28 @@ def check_budget(scenario, record: str = "full", strategies: int | None = None) 
 def expected_requests(scenario) -> float:
     """Requests the scenario's arrivals offer on average: rate × duration plus the rate changes' extra (a rate
     curve: its integral over the run; a replayed trace: its timestamps within the run, times its rate scale)."""
+    users = _closed_requests(scenario)
     a = scenario.clients.arrival
+    if a is None:
+        return users
+    return users + _open_requests(scenario, a)
+
+
+def _closed_requests(scenario) -> float:
+    # Closed-loop users: each at most one request per think time plus mean service time and hops (an estimate).
+    c = scenario.clients.closed
+    if c is None:
+        return 0.0
+    from ..server.build import mean_service_s
+    cycle = mean_service_s(scenario.service)
+    if c.think is not None:
+        cycle += c.think.distribution().mean
+    if scenario.network is not None:
+        cycle += sum(lat.distribution().mean for _, lat in scenario.network.latency.specs())
+    return c.users * scenario.duration / cycle
+
+
+def _open_requests(scenario, a) -> float:
     p = a.poisson
     if p is not None:
         return max(p.rate * scenario.duration + sum((c.rate - p.rate) * c.duration for c in p.changes), 0.0)

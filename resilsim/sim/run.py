@@ -89,6 +89,8 @@ def _api_side(scenario, catalog, index: dict, ops: list, streams, clients) -> tu
 def _configure_arrivals(arrival, clients) -> None:
     """Give ``clients`` the scenario's arrival process when it is not a plain Poisson rate."""
     from ..scenario.load import read_curve, read_trace
+    if arrival is None:
+        return  # closed-loop users only (configured in _run_one)
     if arrival.changes:
         clients.configure_changes([(c.start, c.start + c.duration, c.rate) for c in arrival.changes])
     elif arrival.curve is not None:
@@ -223,7 +225,8 @@ def _run_one(scenario: Scenario, seed, strategy, catalog, codes: list, index: di
     timeout_plan = policy.plan(CLIENT_TIMEOUT)
     # The strategy's own timeout and deadline (or its library preset's) over the scenario's (scenario.build_strategy).
     timeout, deadline = strategy.client_limits(scenario.clients)
-    poisson = scenario.clients.arrival.poisson
+    arrival = scenario.clients.arrival
+    poisson = arrival.poisson if arrival is not None else None
     clients = Clients(env, rate=poisson.rate if poisson is not None else 1.0, until=scenario.duration,
                       op_weights=weights, arrival_gen=streams["arrivals"], jitter_gen=streams["jitter"],
                       recorder=recorder, plans=plans, timeout_plan=timeout_plan,
@@ -243,6 +246,11 @@ def _run_one(scenario: Scenario, seed, strategy, catalog, codes: list, index: di
 
     svc = scenario.service
     service_gen = streams["service"]
+    respond = clients.respond
+    network = None
+    if scenario.network is not None:
+        network = _network(scenario.network, env, streams["network"], respond)
+        respond = network.reply
     samplers = [svc.operations[o].latency.distribution().sampler(service_gen) for o in ops]
     # Flapping incidents draw their on/off periods from a child of the faults stream, at set-up.
     incidents = build_incidents(scenario, catalog, ops,
@@ -253,9 +261,19 @@ def _run_one(scenario: Scenario, seed, strategy, catalog, codes: list, index: di
     service = Service(env, workers=svc.workers, queue_limit=svc.queue.limit, queue_timeout=svc.queue.timeout,
                       samplers=samplers, faults=faults, fault_gen=streams["faults"], limiter=limiter,
                       rate_limit_code=rate_limit_code, overload_code=_resolve(catalog.overload_code, catalog, index),
-                      timeout_code=_resolve(catalog.timeout_code, catalog, index), respond=clients.respond,
+                      timeout_code=_resolve(catalog.timeout_code, catalog, index), respond=respond,
                       options=options)
     clients.service = service
+    if network is not None:
+        network.service = service
+        clients.service = network  # attempts reach the service through the network, answers come back through it
+    closed = scenario.clients.closed
+    if closed is not None:
+        # The users' own stream: one child for their operations, properties and tenants, one for think times.
+        u_gen, think_gen = streams["users"].spawn(2)
+        clients.configure_users([closed.start_of(k) for k in range(closed.users)],
+                                closed.think.distribution().sampler(think_gen) if closed.think is not None else None,
+                                u_gen, open_arrivals=arrival is not None, warmup=scenario.warmup)
     probe = _configure_guards(strategy, scenario, catalog, codes, index, streams, clients)
     sampler = Sampler(env, service, bin=scenario.bin, until=scenario.duration)
     if probe is not None:
@@ -264,7 +282,9 @@ def _run_one(scenario: Scenario, seed, strategy, catalog, codes: list, index: di
     clients.start()
     # env.run(until=...) without SimPy's per-event step call; the watchdog stops runaway work (limits.py).
     watchdog = Watchdog(scenario, clients, recorder)
-    if run_until(env, scenario.duration + scenario.drain, watchdog, CHECK_EVERY) is not None:
+    stopped = run_until(env, scenario.duration + scenario.drain, watchdog, CHECK_EVERY)
+    clients.flush_arrivals()  # closed-loop users' last arrivals (nothing to do without them)
+    if stopped is not None:
         trim_partial(recorder, clients)
     return RunRecord(strategy=strategy, recorder=recorder, operations=ops, windows=faults.windows(),
                      workers=service.workers, sampler=sampler, busy_s=service.busy_time,
@@ -274,7 +294,21 @@ def _run_one(scenario: Scenario, seed, strategy, catalog, codes: list, index: di
                      guard_counts=_guard_counts(clients, sampler), truncated=watchdog.reason,
                      stopped_at=env.now if watchdog.reason is not None else None,
                      wall_s=time.perf_counter() - t0,
-                     duplicate_effects=effects.duplicates if (effects := getattr(service, "effects", None)) else None)
+                     duplicate_effects=effects.duplicates if (effects := getattr(service, "effects", None)) else None,
+                     network=network.counts() if network is not None else {})
+
+
+def _network(spec, env, gen, respond):
+    """The :class:`~resilsim.sim.network.Network` of a scenario's ``network:``, drawing its hops from ``gen`` (the
+    run's ``network`` stream: one child per direction, so each direction's draws are the same whatever the other's)."""
+    from .network import Network
+    lat = spec.latency
+    req_gen, resp_gen = gen.spawn(2)
+    if lat.round_trip is not None:
+        return Network(env, respond=respond, round_trip=lat.round_trip.distribution().sampler(req_gen))
+    return Network(env, respond=respond,
+                   request=lat.request.distribution().sampler(req_gen) if lat.request is not None else None,
+                   response=lat.response.distribution().sampler(resp_gen) if lat.response is not None else None)
 
 
 # ---------------------------------------------------------------- client-side guards (resilsim.policies.guards)

@@ -338,6 +338,8 @@ def binding_limits(scenario, strategy: str, window=None, target: float = 1.0,
                        f"cap success {during} at about {frac * bound + (1 - frac):.4g} "
                        f"(1 − {share}{p:.2g}^{n}{on}), below the SLO's {target:g}")
     offered = _offered_rate(s, w)
+    if offered is None:
+        return out  # no fixed offered rate (a rate curve, a trace, closed-loop users): no rate-limit cap to state
     for rl in s.service.rate_limits():
         if rl.operations or rl.per_operation:
             continue
@@ -390,8 +392,12 @@ def _scopes(s, per: str) -> int:
 
 
 def _offered_rate(s, w) -> float:
-    """Mean requests per second arriving in window ``w`` (the Poisson rate, with its changes, time-weighted)."""
-    p = s.clients.arrival.poisson
+    """Mean requests per second arriving in window ``w`` (the Poisson rate, with its changes, time-weighted); None
+    without Poisson arrivals, or with closed-loop users (whose rate follows the service)."""
+    a = s.clients.arrival
+    p = a.poisson if a is not None else None
+    if p is None or s.clients.closed is not None:
+        return None
     total = p.rate * (w.end - w.start)
     for c in p.changes:
         overlap = max(0.0, min(w.end, c.start + c.duration) - max(w.start, c.start))
