@@ -344,7 +344,7 @@ def _validate(args) -> int:
 TABLE_WIDTH = 100
 #: The summary columns printed first, in this order, as many as fit :data:`TABLE_WIDTH`.
 MAIN_COLUMNS = ("requests", "success_rate", "p50_s", "p99_s", "amplification", "goodput_rps", "recovery_s",
-                "gave_up", "deadline", "shed", "failed")
+                "retries_exhausted", "deadline", "shed", "failed")
 
 
 def fit_columns(df, width: int = TABLE_WIDTH, main=MAIN_COLUMNS, fmt=lambda v: f"{v:.4g}") -> tuple[str, list]:

@@ -360,7 +360,7 @@ def latency_bands(data, *, ax=None, window: float | None = None, windows=None, t
 
 
 def outcomes_by_strategy(data, *, ax=None, normalise: bool = True, title=None, zoom: bool = True):
-    """Stacked bars of final outcomes per strategy (success, failed by code, gave up, deadline, shed).
+    """Stacked bars of final outcomes per strategy (success, failed by code, retries exhausted, deadline, shed).
 
     ``data``: a Result, or a count table (``strategy``, ``outcome``,
     ``requests``) as :meth:`resilsim.Result.outcome_counts` gives.
@@ -383,7 +383,7 @@ def outcomes_by_strategy(data, *, ax=None, normalise: bool = True, title=None, z
     table = df.pivot_table(index="strategy", columns="outcome", values="requests", aggfunc="sum", fill_value=0)
     table = table.reindex([s for s in src.strategies if s in table.index])
     order = ["success"] + sorted(c for c in table.columns if c.startswith("failed")) + [
-        c for c in ("gave_up", "deadline", "shed", "incomplete") if c in table.columns]
+        c for c in ("retries_exhausted", "deadline", "shed", "incomplete") if c in table.columns]
     table = table[[c for c in order if c in table.columns]]
     if normalise:
         table = table.div(table.sum(axis=1), axis=0)

@@ -322,6 +322,16 @@ def _csv(path: Path, **kw) -> pd.DataFrame:
     return df
 
 
+def refuse_old_outcomes(path: Path, columns) -> None:
+    """Raise one sentence when a table of ``path`` names an outcome an earlier resilsim wrote (``gave_up``)."""
+    from .records import RENAMED_OUTCOMES
+
+    old = [c for c in RENAMED_OUTCOMES if c in set(columns)]
+    if old:
+        raise ResilsimError(f"{path}: written by an earlier resilsim whose outcome {old[0]!r} is now "
+                            f"{RENAMED_OUTCOMES[old[0]]}; run it again with this version")
+
+
 def _run_result(path: Path, meta: dict):
     """Rebuild a :class:`~resilsim.Result` from a run directory's tables (for the charts); ``meta``: its run.json."""
     from .result import Result
@@ -350,6 +360,7 @@ def run_report(path: Path) -> tuple[str, list[str]]:
         raise ResilsimError(f"{path}: no scenario.yaml; rerun `resilsim run --out {path}` with this version "
                             "so the report knows the scenario")
     summary = _csv(path / "summary.csv", index_col=0)
+    refuse_old_outcomes(path, summary.columns)
     result = _run_result(path, meta)
     s = result.scenario
     title = f"Run report: {s.name}"
@@ -423,6 +434,7 @@ def sweep_report(path: Path, plan=None) -> tuple[str, list[str]]:
     st = Store(path)
     manifest = st.manifest()
     runs = st.load()
+    refuse_old_outcomes(path, runs.columns)
     sc = manifest.get("scenario", {})
     name = sc.get("name", "scenario")
     seed = manifest.get("seed", "?")

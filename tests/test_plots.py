@@ -384,7 +384,7 @@ def _counts(success: dict) -> pd.DataFrame:
     rows = []
     for name, share in success.items():
         rows += [{"strategy": name, "outcome": "success", "requests": round(share * 1000)},
-                 {"strategy": name, "outcome": "gave_up", "requests": 1000 - round(share * 1000)}]
+                 {"strategy": name, "outcome": "retries_exhausted", "requests": 1000 - round(share * 1000)}]
     return pd.DataFrame(rows)
 
 
