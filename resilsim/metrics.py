@@ -57,6 +57,7 @@ AXES: dict[str, str] = {
     "success_difference": "success rate − {baseline}'s (percentage points)",
     "latency": "latency of successful requests (s)",
     "latency_share": "fraction of successful requests (0–1)",
+    "latency_tail": "fraction slower than x (0–1, log)",
     "load": "requests or attempts per second (1/s)",
     "errors": "failed attempts per second (1/s)",
     "outcome_share": "fraction of measured requests (0–1)",

@@ -214,23 +214,113 @@ def success_over_time(data, *, ax=None, smooth: float | None = None, windows=Non
     return ax
 
 
-def latency_cdf(data, *, ax=None, log: bool = True, title=None):
+def success_by_strategy(data, *, fig=None, baseline: str | None = None, smooth: float | None = None, windows=None,
+                        title=None, duration=None, warmup=None):
+    """Success rate over time (top) and, below, one small multiple per strategy of its difference to ``baseline``.
+
+    ``data``: a Result or a timeline table. ``baseline``: a strategy (default:
+    the first). Each facet draws its strategy in colour and the others in
+    light grey on a shared axis (percentage points), so lines that would lie
+    on top of each other each get a panel, and says in its title the mean
+    difference over the incidents and outside them (bins after the warm-up,
+    unsmoothed). ``fig``: a matplotlib Figure (default: a new pyplot figure).
+    Returns the Axes, top first.
+    """
+    src = source(data, "timeline", windows=windows, title=title, duration=duration, warmup=warmup)
+    baseline = src.strategies[0] if baseline is None and src.strategies else baseline
+    if baseline not in src.strategies:
+        raise ValueError(f"baseline {baseline!r} is not a strategy of the data; "
+                         f"strategies: {', '.join(src.strategies)}")
+    others = [n for n in src.strategies if n != baseline]
+    if fig is None:
+        import matplotlib.pyplot as plt
+        fig = plt.figure(figsize=(8, 3.4 + 1.3 * len(others)), layout="constrained")
+    axes = fig.subplots(1 + len(others), 1, sharex=True, squeeze=False,
+                        height_ratios=[2.2] + [1] * len(others))[:, 0]
+    kw = dict(smooth=smooth, windows=windows, duration=duration, warmup=warmup)
+    success_over_time(data, ax=axes[0], title=title, **kw)
+    axes[0].get_legend().remove()
+    axes[0].set_xlabel("")
+    tl = src.frame
+    width = smoothing_bins(src, smooth, SMOOTH_S["success_over_time"])
+    styles = _styles(src.strategies)
+    raw = {n: tl.loc[tl["strategy"] == n, "success_rate"].to_numpy(float) for n in src.strategies}
+    t = tl.loc[tl["strategy"] == baseline, "time"].to_numpy(float)
+    diff = {n: 100 * (smooth_values(raw[n], width) - smooth_values(raw[baseline], width)) for n in others}
+    inside = np.zeros(len(t), bool)
+    for start, end, _ in src.windows:
+        inside |= (t >= start) & (t < end)
+    after = t >= src.warmup
+    b = src.strategies.index(baseline)
+    for k, (ax, name) in enumerate(zip(axes[1:], others)):
+        for other in others:  # the rest in grey, behind: the facet's strategy against the field
+            if other != name:
+                ax.plot(t, diff[other], color="0.62", lw=0.7, alpha=0.6, zorder=1)
+        i = src.strategies.index(name)
+        ax.plot(t, diff[name], ls=styles[name], color=f"C{i}", lw=1.5, zorder=3)
+        ax.axhline(0, color=f"C{b}", ls=styles[baseline], lw=1.0, zorder=2)
+        _shade_incidents(ax, src.windows, src.changes, src.warmup, names=False)
+        d = 100 * (raw[name] - raw[baseline])
+        parts = []
+        for what, m in (("in incidents", inside & after), ("outside", ~inside & after)):
+            if m.any() and np.isfinite(d[m]).any():
+                parts.append(f"{np.nanmean(d[m]):+.1f} pp {what}")
+        ax.set_title(f"{name} − {baseline}" + (f": {', '.join(parts)}" if parts else ""), fontsize=8, loc="right",
+                     color="0.2", pad=3)
+        ax.set_ylabel(f"− {baseline}\n(pp)", fontsize=8)
+        if k < len(others) - 1:
+            ax.set_xlabel("")
+    if len(axes) > 1:
+        lo = min(np.nanmin(d) for d in diff.values() if np.isfinite(d).any()) if others else 0.0
+        hi = max(np.nanmax(d) for d in diff.values() if np.isfinite(d).any()) if others else 0.0
+        pad = 0.08 * max(hi - lo, 1.0)
+        for ax in axes[1:]:
+            ax.set_ylim(min(lo, 0) - pad, max(hi, 0) + pad)
+        axes[-1].set_xlabel(metrics.axis("arrival_time"))
+        axes[1].annotate(f"below: {metrics.axis('success_difference', baseline=baseline)}; "
+                         "others in grey", (0, 1), xycoords="axes fraction", xytext=(0, 3),
+                         textcoords="offset points", fontsize=8, color="0.3", va="bottom")
+    handles = {}
+    for h, label in zip(*axes[0].get_legend_handles_labels()):
+        handles.setdefault(f"{label} (baseline)" if label == baseline else label, h)
+    fig.legend(list(handles.values()), list(handles), loc="outside lower center", ncol=4, fontsize=7,
+               frameon=False)
+    return list(axes)
+
+
+def latency_cdf(data, *, ax=None, log: bool = True, title=None, tail: bool = False):
     """Empirical CDF of successful requests' latency (seconds), per strategy.
 
     ``data``: a Result (its measured requests) or a requests table (``strategy``, ``outcome``, ``latency``).
+    ``tail``: draw the complementary CDF (the fraction slower than each latency) on a log axis down to
+    one request in the largest sample, where the p99 and p99.9 differences the CDF squeezes into its
+    top edge show.
     """
     ax = _axes(ax)
     src = source(data, "measured", title=title)
     req = src.frame
+    most = 0
     for name, ls in _styles(src.strategies).items():
         lat = req[(req["strategy"] == name) & (req["outcome"] == "success")]["latency"].to_numpy()
         if len(lat):
-            ax.ecdf(lat, ls=ls, label=name)
+            ax.ecdf(lat, ls=ls, label=name, complementary=tail)
+            most = max(most, len(lat))
     if log:
         ax.set_xscale("log")
         _seconds_axis(ax.xaxis)
     ax.set_xlabel(metrics.axis("latency"))
-    ax.set_ylabel(metrics.axis("latency_share"))
+    ax.set_ylabel(metrics.axis("latency_tail" if tail else "latency_share"))
+    if tail and most:
+        from matplotlib.ticker import FuncFormatter
+
+        ax.set_yscale("log")
+        ax.set_ylim(0.5 / most, 1.5)
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+        for q in (0.01, 0.001):  # where p99 and p99.9 sit
+            if q * most >= 1:
+                ax.axhline(q, color="0.6", lw=0.6, ls=":", zorder=0)
+                ax.annotate(f"p{100 * (1 - q):g}", (1.0, q), xycoords=("axes fraction", "data"), xytext=(2, 0),
+                            textcoords="offset points", fontsize=7, color="0.4", va="center")
     _legend_outside(ax, ncol=4)
     _caption(ax, src)
     return ax
@@ -302,7 +392,7 @@ MARKERS = "os^vDP*X"
 
 
 def latency_bands(data, *, ax=None, window: float | None = None, windows=None, title=None, duration=None,
-                  warmup=None):
+                  warmup=None, strategy: str | None = None, legend: bool = True):
     """p50/p95/p99 latency (s) of successful requests by arrival time, per strategy, over ``window``-second bins.
 
     ``data``: a Result or a requests table (``strategy``, ``outcome``, ``start``, ``latency``).
@@ -311,6 +401,8 @@ def latency_bands(data, *, ax=None, window: float | None = None, windows=None, t
     colour *and* marker tell the strategy, so a grey-scale print still
     reads; the p50–p99 band is shaded lightly. ``window`` defaults to about
     a hundredth of the run (at least 10 s). Bins without a success are gaps.
+    ``strategy``: draw that strategy only (in its colour among all of them);
+    ``legend=False`` leaves the legend out (a faceted figure draws one).
     """
     from matplotlib.lines import Line2D
 
@@ -330,7 +422,7 @@ def latency_bands(data, *, ax=None, window: float | None = None, windows=None, t
     strategy_handles = []
     for i, name in enumerate(src.strategies):
         r = ok[ok["strategy"] == name]
-        if r.empty:
+        if r.empty or (strategy is not None and name != strategy):
             continue
         nb = len(edges) - 1
         b = np.clip((r["start"].to_numpy() // width).astype(int), 0, nb - 1)
@@ -354,9 +446,45 @@ def latency_bands(data, *, ax=None, window: float | None = None, windows=None, t
     ax.set_xlabel(f"{metrics.axis('arrival_time')[:-1]}; {width:g} s bins)")
     ax.set_ylabel(metrics.axis("latency"))
     handles = strategy_handles + [Line2D([], [], color="0.2", ls=ls, lw=lw, label=f"p{p}") for p, ls, lw in styles]
-    _legend_outside(ax, handles=handles)
+    if legend:
+        _legend_outside(ax, handles=handles)
     _caption(ax, src)
     return ax
+
+
+def latency_bands_by_strategy(data, *, fig=None, window: float | None = None, windows=None, title=None,
+                              duration=None, warmup=None):
+    """:func:`latency_bands` as small multiples: one facet per strategy on shared time and latency axes (s).
+
+    Seven strategies' three percentiles on one Axes are 21 lines on top of each other; a facet each
+    keeps every band readable and the shared log axis keeps them comparable. ``fig``: a matplotlib
+    Figure (default: a new pyplot figure). Returns the Axes, top to bottom.
+    """
+    from matplotlib.lines import Line2D
+
+    src = source(data, "requests", windows=windows, title=title, duration=duration, warmup=warmup)
+    if fig is None:
+        import matplotlib.pyplot as plt
+        fig = plt.figure(figsize=(8, 1.4 + 1.5 * max(1, len(src.strategies))), layout="constrained")
+    axes = fig.subplots(max(1, len(src.strategies)), 1, sharex=True, sharey=True, squeeze=False)[:, 0]
+    for i, (ax, name) in enumerate(zip(axes, src.strategies)):
+        latency_bands(data, ax=ax, window=window, windows=windows, title=title if i == 0 else "",
+                      duration=duration, warmup=warmup, strategy=name, legend=False)
+        if i:
+            for text in ax.texts:  # incident names once, above the top facet
+                text.remove()
+        ax.set_title(f"strategy: {name}", fontsize=9, loc="right", color="0.3", pad=4)
+        if i < len(axes) - 1:
+            ax.set_xlabel("")
+        ax.set_ylabel("")
+    fig.supylabel(metrics.axis("latency"), fontsize=10)
+    handles = [Line2D([], [], color="0.2", ls=ls, lw=lw, label=f"p{p}")
+               for p, ls, lw in ((50, "-", 1.6), (95, "--", 1.1), (99, ":", 1.1))]
+    handles += [h for h, label in zip(*axes[0].get_legend_handles_labels())
+                if label in (WARMUP_LABEL, "incident", "load change")]
+    fig.legend(handles=handles, loc="outside lower center", ncol=5, fontsize=7, frameon=False,
+               title="p50–p99 shaded", title_fontsize=7)
+    return list(axes)
 
 
 def outcomes_by_strategy(data, *, ax=None, normalise: bool = True, title=None, zoom: bool = True):
@@ -391,7 +519,7 @@ def outcomes_by_strategy(data, *, ax=None, normalise: bool = True, title=None, z
     bottom = np.zeros(len(x))
     for i, col in enumerate(table.columns):
         vals = table[col].to_numpy(float)
-        ax.bar(x, vals, bottom=bottom, label=col.replace("_", " "), color=f"C{i}", hatch=HATCHES[i % len(HATCHES)],
+        ax.bar(x, vals, bottom=bottom, label=_outcome_label(col), color=f"C{i}", hatch=HATCHES[i % len(HATCHES)],
                edgecolor="0.2", lw=0.5)
         bottom += vals
     ticks = list(table.index)
@@ -399,6 +527,12 @@ def outcomes_by_strategy(data, *, ax=None, normalise: bool = True, title=None, z
         amp = src.result.summary()["amplification"]
         ticks = [f"{name}\n×{amp.get(name, np.nan):.2f}" for name in ticks]
     ax.set_xticks(x, ticks, fontsize=8)
+    if sum(len(str(t).split("\n")[0]) for t in ticks) * 6.5 > 0.7 * ax.figure.bbox.width * 72 / ax.figure.dpi:
+        # Names wider than their bars would run into each other: slant them.
+        ax.tick_params(axis="x", labelrotation=25)
+        for label in ax.get_xticklabels():
+            label.set_horizontalalignment("right")
+            label.set_rotation_mode("anchor")
     ax.set_xlabel("strategy" if src.result is None else "strategy (× attempts sent per request: the cost in load)")
     ax.set_ylabel(metrics.axis("outcome_share" if normalise else "outcome_count"))
     if normalise and "success" in table:
@@ -413,6 +547,12 @@ def outcomes_by_strategy(data, *, ax=None, normalise: bool = True, title=None, z
     ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5), title="outcome", title_fontsize=7)
     _caption(ax, src)
     return ax
+
+
+def _outcome_label(column: str) -> str:
+    """A legend label of an outcome column: ``retries_exhausted`` → "retries exhausted"; error codes kept as written."""
+    outcome, sep, code = column.partition(": ")
+    return outcome.replace("_", " ") + sep + code
 
 
 def zoom_floor(values, step: float = 0.05, margin: float = 0.02) -> float:
@@ -704,9 +844,10 @@ def has_guards(result) -> bool:
 def save_charts(result, out) -> list:
     """Write the standard charts of a result as PNGs into ``out``; return the paths.
 
-    ``success_over_time.png`` has two panels: the success rate, and every
-    strategy's difference to the first (the baseline), where lines that lie
-    on top of each other on the 0–1 scale separate. ``errors_over_time.png``
+    ``success_over_time.png`` shows the success rate and, below, one small
+    multiple per strategy of its difference to the first (the baseline), where
+    lines that lie on top of each other on the 0–1 scale separate
+    (:func:`success_by_strategy`). ``errors_over_time.png``
     has one facet per strategy (:func:`errors_by_strategy`). A summary-only
     result (``record="summary"``) gets the timeline's charts only (not :data:`ROW_CHARTS`).
     """
@@ -729,13 +870,19 @@ def save_charts(result, out) -> list:
             if name == "errors_over_time":
                 fig = Figure(figsize=(8, 1.4 + 1.5 * len(names)), layout="constrained")
                 errors_by_strategy(result, fig=fig)
-            elif name == "success_over_time" and len(names) > 1:
-                fig = Figure(figsize=(8, 7), layout="constrained")
-                top, bottom = fig.subplots(2, 1, sharex=True)
+            elif name == "latency_cdf":
+                fig = Figure(figsize=(8, 6), layout="constrained")
+                top, bottom = fig.subplots(2, 1, sharex=True, height_ratios=[1, 1.2])
                 fn(result, ax=top)
-                fn(result, ax=bottom, baseline=names[0], title="")
-                top.get_legend().remove()  # the lower panel's legend names every line of both
+                fn(result, ax=bottom, tail=True, title="")
+                top.get_legend().remove()  # the lower panel's legend names the same lines
                 top.set_xlabel("")
+            elif name == "latency_bands" and len(names) > 1:
+                fig = Figure(figsize=(8, 1.4 + 1.5 * len(names)), layout="constrained")
+                latency_bands_by_strategy(result, fig=fig)
+            elif name == "success_over_time" and len(names) > 1:
+                fig = Figure(figsize=(8, 3.4 + 1.3 * (len(names) - 1)), layout="constrained")
+                success_by_strategy(result, fig=fig, baseline=names[0])
             else:
                 fig = Figure(figsize=(8, 4), layout="constrained")
                 fn(result, ax=fig.add_subplot())
