@@ -28,7 +28,7 @@ class Metric(NamedTuple):
 #: The summary metrics, in the order tables show them.
 METRICS: dict[str, Metric] = {m.name: m for m in (
     Metric("requests", "", "requests", 0, None, "higher", "requests offered after the warm-up"),
-    Metric("success_rate", "", "request success rate", 0.0, 1.0, "higher",
+    Metric("success_rate", "", "request success rate (0–1)", 0.0, 1.0, "higher",
            "share of requests that ended in success"),
     Metric("p50_s", "s", "p50 latency (s)", 0.0, None, "lower", "median request latency, seconds"),
     Metric("p95_s", "s", "p95 latency (s)", 0.0, None, "lower", "95th percentile request latency, seconds"),

@@ -377,6 +377,12 @@ def _legend_outside(ax, ncol: int = 3, **kw):
                      ncol=ncol, frameon=False, **kw)
 
 
+def _legend_right(ax, **kw):
+    """A legend to the right of the Axes, outside the data (a constrained layout makes room for it)."""
+    return ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0,
+                     title_fontsize=7, **kw)
+
+
 HATCHES = ("", "//", "..", "xx", "\\\\", "++", "oo", "--", "**", "||")
 
 
@@ -698,16 +704,17 @@ def sweep_metric(df, *, ax=None, param: str = "param", metric: str = "metric", c
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # workers, replicas: no 2.5 ticks
     ax.set_xlabel(xlabel or param)
     ax.set_ylabel(metric)
-    ax.legend(fontsize=8, loc="best", title="strategy (band: 95% CI)", title_fontsize=7)
+    _legend_right(ax, title="strategy (band: 95% CI)")
     _sweep_caption(ax, caption)
     return ax
 
 
 def sweep_heatmap(df, *, x: str, y: str, value: str = "mean", ax=None, caption: str | None = None,
-                  label: str | None = None, fmt: str = "{:.2f}"):
+                  label: str | None = None, fmt: str = "{:.2f}", xlabel: str | None = None, ylabel: str | None = None):
     """Heatmap of ``value`` over two swept parameters ``x`` and ``y`` (mean over other rows); cells annotated.
 
-    Annotated numbers keep it readable in grey scale; ``label`` names the colour bar (with units).
+    Annotated numbers keep it readable in grey scale; ``label`` names the colour bar (with units);
+    ``xlabel``/``ylabel`` the axes (default: ``x`` and ``y``; say them with units).
     """
     ax = _axes(ax)
     if df is None or len(df) == 0 or not {x, y, value} <= set(df.columns):
@@ -725,22 +732,22 @@ def sweep_heatmap(df, *, x: str, y: str, value: str = "mean", ax=None, caption: 
         if np.isfinite(v):
             ax.text(c, r, fmt.format(v), ha="center", va="center", fontsize=7, color="w" if v < mid else "k")
     ax.figure.colorbar(im, ax=ax, label=label or value)
-    ax.set_xlabel(x)
-    ax.set_ylabel(y)
+    ax.set_xlabel(xlabel or x)
+    ax.set_ylabel(ylabel or y)
     _sweep_caption(ax, caption)
     return ax
 
 
 def plan_chart(df, *, slo: float, chosen=None, ax=None, param: str = "param", metric: str = "metric",
-               higher_is_better: bool = True, caption: str | None = None):
+               higher_is_better: bool = True, caption: str | None = None, xlabel: str | None = None):
     """The capacity-planning answer: the metric against the planned parameter with its CI, the SLO line and the chosen value.
 
     ``df`` is tidy as for :func:`sweep_metric` (column ``param``); ``param``
     names the planned parameter on the axis; ``slo`` is the target in the
     metric's units; ``chosen`` is the value the plan picked (None: none
-    meets the SLO, said on the chart).
+    meets the SLO, said on the chart). ``xlabel``: the axis label (default ``param``; say it with its unit).
     """
-    ax = sweep_metric(df, ax=ax, metric=metric, caption=caption, xlabel=param)
+    ax = sweep_metric(df, ax=ax, metric=metric, caption=caption, xlabel=xlabel or param)
     ax.axhline(slo, color="k", ls="--", lw=1, label=f"SLO {slo:g}")
     if chosen is not None:
         ax.axvline(chosen, color="0.3", ls="-.", lw=1.2, label=f"chosen {param} = {chosen:g}")
@@ -748,30 +755,44 @@ def plan_chart(df, *, slo: float, chosen=None, ax=None, param: str = "param", me
                     textcoords="offset points", fontsize=8)
     else:
         ax.text(0.02, 0.02, "no swept value meets the SLO", transform=ax.transAxes, fontsize=8, color="0.2")
-    ax.legend(fontsize=8, loc="best")
+    _legend_right(ax)
     return ax
 
 
 def plan_answer(p, *, metric: str | None = None, strategy: str | None = None, ax=None, caption: str | None = None):
-    """Chart a :class:`resilsim.sweep.Plan`: the first SLO metric against the varied parameter, SLO line, chosen value.
+    """Chart a :class:`resilsim.sweep.Plan`: the first SLO metric against the varied parameter, SLO line, answers.
 
-    ``strategy`` picks one strategy's answer to mark (default: the first);
-    all strategies' evidence is drawn with CI bands.
+    All strategies' evidence is drawn with CI bands. ``strategy``: mark that
+    strategy's answer only; by default every strategy's answer is marked in its
+    colour, and the strategies no value in range serves are named on the chart.
     """
+    from .scenario.reference import axis_label
+    from .sweep.stats import metric_table
+
     metric = metric or next(iter(p.slo))
     op_thr = p.slo[metric]
     thr = float(op_thr.lstrip("<>="))
-    from .sweep.stats import metric_table
     tidy = metric_table(p.evidence, metric, param=p.vary)
-    name = strategy or next(iter(p.answers))
-    chosen = p.answers.get(name)
-    ax = plan_chart(tidy, slo=thr, chosen=chosen, ax=ax, param=p.vary, metric=metrics.label(metric),
-                    higher_is_better=op_thr.startswith(">"), caption=caption)
-    if chosen is not None:
-        for line in ax.get_lines():
-            if line.get_label().startswith("chosen"):
-                line.set_label(f"chosen for {name}: {p.vary} = {chosen:g}")
-        ax.legend(fontsize=8, loc="best")
+    names = list(dict.fromkeys(tidy["strategy"]))  # sweep_metric's colour order
+    marked = [strategy] if strategy else list(p.answers)
+    chosen = {n: p.answers.get(n) for n in marked}
+    ax = sweep_metric(tidy, ax=ax, metric=metrics.label(metric), caption=caption, xlabel=axis_label(p.vary))
+    ax.axhline(thr, color="k", ls="--", lw=1, label=f"SLO {thr:g}")
+    up = op_thr.startswith(">")
+    for n, v in chosen.items():
+        if v is None:
+            continue
+        color = f"C{names.index(n)}" if n in names else "0.3"
+        ax.axvline(v, color=color, ls=(0, (4, 2)), lw=1.1, label=f"chosen for {n}: {p.vary} = {v:g}")
+        if len(chosen) == 1:  # several answers side by side would print over each other: the legend has them
+            ax.annotate(f"{v:g}", (v, thr), xytext=(3, 6 if up else -12), textcoords="offset points", fontsize=7,
+                        color=color)
+    missing = [n for n, v in chosen.items() if v is None]
+    if missing:
+        which = "strategy " + ", ".join(missing) if len(missing) == 1 else "strategies " + ", ".join(missing)
+        ax.text(0.02, 0.02, f"no value in range meets the SLO for {which}", transform=ax.transAxes,
+                fontsize=8, color="0.2")
+    _legend_right(ax)
     return ax
 
 

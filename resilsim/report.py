@@ -489,20 +489,22 @@ def sweep_report(path: Path, plan=None) -> tuple[str, list[str]]:
     body.append(_table(ci_table(agg), index=False))
     body.append("<h2>Charts</h2>")
     cap = f"{name} · root seed {seed} · bands: 95% CI"
+    from .scenario.reference import axis_label
     if len(params) == 1:
         for m in CHARTED:
             if m in agg:
                 body.append(_figure(f"{metrics.label(m)} against {params[0]}",
                                     lambda ax, m=m: plots.sweep_metric(
                                         metric_table(agg, m, params[0]), ax=ax,
-                                        metric=metrics.label(m), xlabel=params[0], caption=cap), cap))
+                                        metric=metrics.label(m), xlabel=axis_label(params[0]), caption=cap), cap))
     elif len(params) >= 2:
         for strat in agg["strategy"].unique():
             sub = agg[agg["strategy"] == strat]
             body.append(_figure(f"success rate over {params[0]} × {params[1]}: {strat}",
                                 lambda ax, sub=sub: plots.sweep_heatmap(
                                     sub, x=params[0], y=params[1], value="success_rate", ax=ax,
-                                    label="request success rate", caption=cap), cap))
+                                    label=metrics.label("success_rate"), caption=cap, xlabel=axis_label(params[0]),
+                                    ylabel=axis_label(params[1])), cap))
     return title, body
 
 

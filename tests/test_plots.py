@@ -199,7 +199,8 @@ def test_metric_table_and_plan_answer():
     labels = _labels(ax)
     assert "SLO 0.99" in labels
     assert "chosen for a: service.workers = 4" in labels
-    assert ax.get_xlabel() == "service.workers"
+    assert ax.get_xlabel() == "service.workers (count)"  # the key with its unit
+    assert any(t.get_text() == "no value in range meets the SLO for strategy b" for t in ax.texts)
 
 
 RESULT_CHARTS = (plots.success_over_time, plots.latency_cdf, plots.load_over_time, plots.latency_bands,
