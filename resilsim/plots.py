@@ -862,6 +862,38 @@ def has_guards(result) -> bool:
     return tl is not None and any(c in tl and tl[c].notna().any() for c in (*GUARD_SHARES, "budget_tokens"))
 
 
+def chart_figure(result, name: str, fn=None):
+    """The matplotlib Figure of the run chart ``name`` (one of :data:`CHART_FILES`' stems), as ``resilsim run``
+    writes it and the run report shows it: the faceted and two-panel views where one Axes would hide lines.
+
+    ``fn``: the chart function (default: the one :data:`CHARTS` names). Inches: 8 wide, taller per strategy.
+    """
+    from matplotlib.figure import Figure
+
+    fn = fn or dict(CHARTS).get(name) or guards_over_time
+    names = list(result.strategies)
+    if name == "errors_over_time":
+        fig = Figure(figsize=(8, 1.4 + 1.5 * len(names)), layout="constrained")
+        errors_by_strategy(result, fig=fig)
+    elif name == "latency_cdf":
+        fig = Figure(figsize=(8, 6), layout="constrained")
+        top, bottom = fig.subplots(2, 1, sharex=True, height_ratios=[1, 1.2])
+        fn(result, ax=top)
+        fn(result, ax=bottom, tail=True, title="")
+        top.get_legend().remove()  # the lower panel's legend names the same lines
+        top.set_xlabel("")
+    elif name == "latency_bands" and len(names) > 1:
+        fig = Figure(figsize=(8, 1.4 + 1.5 * len(names)), layout="constrained")
+        latency_bands_by_strategy(result, fig=fig)
+    elif name == "success_over_time" and len(names) > 1:
+        fig = Figure(figsize=(8, 3.4 + 1.3 * (len(names) - 1)), layout="constrained")
+        success_by_strategy(result, fig=fig, baseline=names[0])
+    else:
+        fig = Figure(figsize=(8, 4), layout="constrained")
+        fn(result, ax=fig.add_subplot())
+    return fig
+
+
 def save_charts(result, out) -> list:
     """Write the standard charts of a result as PNGs into ``out``; return the paths.
 
@@ -875,7 +907,6 @@ def save_charts(result, out) -> list:
     from pathlib import Path
 
     import matplotlib
-    from matplotlib.figure import Figure
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -886,27 +917,8 @@ def save_charts(result, out) -> list:
             charts.append(("guards_over_time", guards_over_time))  # only when some strategy has guards
         if getattr(result, "record", "full") == "summary":
             charts = [(k, f) for k, f in charts if k not in ROW_CHARTS]  # only the timeline's charts
-        names = list(result.strategies)
         for name, fn in charts:
-            if name == "errors_over_time":
-                fig = Figure(figsize=(8, 1.4 + 1.5 * len(names)), layout="constrained")
-                errors_by_strategy(result, fig=fig)
-            elif name == "latency_cdf":
-                fig = Figure(figsize=(8, 6), layout="constrained")
-                top, bottom = fig.subplots(2, 1, sharex=True, height_ratios=[1, 1.2])
-                fn(result, ax=top)
-                fn(result, ax=bottom, tail=True, title="")
-                top.get_legend().remove()  # the lower panel's legend names the same lines
-                top.set_xlabel("")
-            elif name == "latency_bands" and len(names) > 1:
-                fig = Figure(figsize=(8, 1.4 + 1.5 * len(names)), layout="constrained")
-                latency_bands_by_strategy(result, fig=fig)
-            elif name == "success_over_time" and len(names) > 1:
-                fig = Figure(figsize=(8, 3.4 + 1.3 * (len(names) - 1)), layout="constrained")
-                success_by_strategy(result, fig=fig, baseline=names[0])
-            else:
-                fig = Figure(figsize=(8, 4), layout="constrained")
-                fn(result, ax=fig.add_subplot())
+            fig = chart_figure(result, name, fn)
             p = out / f"{name}.png"
             fig.savefig(p)
             paths.append(p)

@@ -61,9 +61,19 @@ def _png(draw, figsize=(9, 4)) -> str:
     return f'<img alt="chart" src="data:image/png;base64,{data}">'
 
 
-def _figure(title: str, draw, caption: str = "", figsize=(9, 4)) -> str:
+def _fig_png(make) -> str:
+    """Render the Figure ``make()`` returns off-screen and return an ``<img>`` with the PNG inline (base64)."""
+    fig = make()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=100)
+    data = base64.b64encode(buf.getvalue()).decode("ascii")
+    return f'<img alt="chart" src="data:image/png;base64,{data}">'
+
+
+def _figure(title: str, draw, caption: str = "", figsize=(9, 4), whole: bool = False) -> str:
+    """A titled, captioned chart: ``draw(ax)`` on one Axes, or with ``whole`` ``draw()`` returning a Figure."""
     try:
-        img = _png(draw, figsize)
+        img = _fig_png(draw) if whole else _png(draw, figsize)
     except Exception as e:  # one chart that cannot be drawn must not lose the whole report
         img = f"<p><i>chart not drawn: {html.escape(type(e).__name__)}: {html.escape(str(e))}</i></p>"
     cap = f"<figcaption>{html.escape(caption)}</figcaption>" if caption else ""
@@ -389,8 +399,9 @@ def run_report(path: Path) -> tuple[str, list[str]]:
     body.append("<h2>Charts</h2>")
     shade = "Grey: incident windows; hatched: load changes."
     if result.timeline is not None:
-        body.append(_figure("Request success rate over time", lambda ax: plots.success_over_time(result, ax=ax),
-                            f"Share of requests arriving at each time that finally succeed (moving mean). {shade}"))
+        body.append(_figure("Request success rate over time", lambda: plots.chart_figure(result, "success_over_time"),
+                            "Share of requests arriving at each time that finally succeed (moving mean); below, each "
+                            f"strategy's difference to the first, the others in grey. {shade}", whole=True))
         body.append(_figure("Offered load and attempts (retry amplification)",
                             lambda ax: plots.load_over_time(result, ax=ax),
                             "Requests the clients want done (black) against the attempts the service receives per "
@@ -402,16 +413,16 @@ def run_report(path: Path) -> tuple[str, list[str]]:
     if result.requests is not None:
         body.append(_figure("Outcomes by strategy", lambda ax: plots.outcomes_by_strategy(result, ax=ax),
                             "Final outcome of each measured request; failures split by error code."))
-        body.append(_figure("Latency percentiles over time", lambda ax: plots.latency_bands(result, ax=ax),
-                            "p50 / p95 / p99 latency of successful requests by arrival time (log scale)."))
-        body.append(_figure("Latency CDF", lambda ax: plots.latency_cdf(result, ax=ax),
-                            "Fraction of successful requests finished within a latency (log scale)."))
+        body.append(_figure("Latency percentiles over time", lambda: plots.chart_figure(result, "latency_bands"),
+                            "p50 / p95 / p99 latency of successful requests by arrival time (log scale), "
+                            "one panel per strategy.", whole=True))
+        body.append(_figure("Latency CDF", lambda: plots.chart_figure(result, "latency_cdf"),
+                            "Fraction of successful requests finished within a latency (log scale); below, the "
+                            "fraction slower than each latency, where the tails differ.", whole=True))
     if result.attempts is not None:
-        for name in result.strategies:
-            body.append(_figure(f"Errors by code over time: {name}",
-                                lambda ax, n=name: plots.errors_over_time(result, ax=ax, strategy=n),
-                                f"Failed attempts per second by error code, strategy {name}. {shade}",
-                                figsize=(9, 3.4)))
+        body.append(_figure("Errors by code over time", lambda: plots.chart_figure(result, "errors_over_time"),
+                            f"Failed attempts per second by error code, one panel per strategy on shared axes. {shade}",
+                            whole=True))
     body.append("<h2>Scenario</h2><pre>" + html.escape(dump_scenario(s)) + "</pre>")
     return title, body
 
