@@ -1,6 +1,6 @@
 """One self-contained HTML report of a run directory or a sweep directory, for a capacity-planning review.
 
-    resilsim report out/ -o report.html
+    resilsim report out/          # writes out/report.html (-o FILE: elsewhere)
 
 Everything is inline: CSS in a ``<style>`` element, charts as base64 PNG
 ``data:`` URIs, no JavaScript, no external assets, so the file opens offline
