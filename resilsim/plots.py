@@ -842,6 +842,59 @@ def guards_over_time(data, *, ax=None, windows=None, title=None, warmup=None):
     return ax
 
 
+def guards_by_strategy(data, *, fig=None, windows=None, title=None, warmup=None):
+    """:func:`guards_over_time` as small multiples: one facet per strategy with guards, on a shared time axis.
+
+    A facet draws its strategy's shares (breaker open, throttle rejection probability; 0–1) on the left
+    axis and its retry-budget tokens on the right, each in its own panel, so one strategy's breaker no longer
+    hides behind another's throttle. ``data``: a Result or a timeline table; ``fig``: a matplotlib Figure
+    (default: a new pyplot figure). Returns the left Axes, top to bottom.
+    """
+    src = source(data, "timeline", windows=windows, title=title, warmup=warmup)
+    tl = src.frame
+    guarded = [n for n in src.strategies
+               if any(c in tl and tl.loc[tl["strategy"] == n, c].notna().any() for c in (*GUARD_SHARES, "budget_tokens"))]
+    if fig is None:
+        import matplotlib.pyplot as plt
+        fig = plt.figure(figsize=(8, 1.4 + 1.7 * max(1, len(guarded))), layout="constrained")
+    if len(guarded) < 2:
+        return [guards_over_time(data, ax=fig.add_subplot(), windows=windows, title=title, warmup=warmup)]
+    axes = fig.subplots(len(guarded), 1, sharex=True, squeeze=False)[:, 0]
+    for i, (ax, name) in enumerate(zip(axes, guarded)):
+        t = tl[tl["strategy"] == name]
+        color = f"C{src.strategies.index(name)}"  # the strategy's colour in every other chart
+        shares = [c for c in GUARD_SHARES if c in t and t[c].notna().any()]
+        tokens = "budget_tokens" in t and t["budget_tokens"].notna().any()
+        what = []
+        for j, col in enumerate(shares):
+            ax.plot(t["time"], t[col].to_numpy(float), color=color, ls=LINESTYLES[j], lw=1.4, drawstyle="steps-post")
+            several = tokens or len(shares) > 1
+            what.append(f"{GUARD_SHARES[col]} ({('solid', 'dashed')[j]}{', left' if tokens else ''})" if several
+                        else GUARD_SHARES[col])
+        if shares:
+            ax.set_ylim(-0.03, 1.03)
+            ax.set_ylabel("share / prob.\n(0–1)", fontsize=8)
+        if tokens:
+            target = ax.twinx() if shares else ax
+            target.plot(t["time"], t["budget_tokens"].to_numpy(float), color=color, ls=":" if shares else "-",
+                        lw=1.4, drawstyle="steps-post")
+            target.set_ylim(bottom=0)
+            target.set_ylabel(metrics.axis("budget_tokens").replace(" ", "\n", 1), fontsize=8)
+            what.append("retry-budget tokens" + (" (right, dotted)" if shares else ""))
+        _shade_incidents(ax, src.windows, src.changes, src.warmup, names=i == 0)
+        ax.set_title(f"{name}: {', '.join(what)}", fontsize=8, loc="right", color="0.2", pad=3)
+        if i == 0:
+            _caption(ax, src)
+        if i < len(axes) - 1:
+            ax.set_xlabel("")
+    axes[-1].set_xlabel(metrics.axis("time"))
+    handles = [h for h, label in zip(*axes[0].get_legend_handles_labels())
+               if label in (WARMUP_LABEL, "incident", "load change")]
+    if handles:
+        fig.legend(handles=handles, loc="outside lower center", ncol=3, fontsize=7, frameon=False)
+    return list(axes)
+
+
 CHARTS = (("success_over_time", success_over_time), ("latency_cdf", latency_cdf),
           ("load_over_time", load_over_time), ("latency_bands", latency_bands),
           ("outcomes_by_strategy", outcomes_by_strategy), ("errors_over_time", errors_over_time))
@@ -885,6 +938,12 @@ def chart_figure(result, name: str, fn=None):
     elif name == "latency_bands" and len(names) > 1:
         fig = Figure(figsize=(8, 1.4 + 1.5 * len(names)), layout="constrained")
         latency_bands_by_strategy(result, fig=fig)
+    elif name == "guards_over_time":
+        tl = result.timeline
+        n = sum(any(c in tl and tl.loc[tl["strategy"] == s, c].notna().any() for c in (*GUARD_SHARES, "budget_tokens"))
+                for s in names)
+        fig = Figure(figsize=(8, 4) if n < 2 else (8, 1.4 + 1.7 * n), layout="constrained")
+        guards_by_strategy(result, fig=fig)
     elif name == "success_over_time" and len(names) > 1:
         fig = Figure(figsize=(8, 3.4 + 1.3 * (len(names) - 1)), layout="constrained")
         success_by_strategy(result, fig=fig, baseline=names[0])

@@ -407,9 +407,9 @@ def run_report(path: Path) -> tuple[str, list[str]]:
                             "Requests the clients want done (black) against the attempts the service receives per "
                             "strategy; the gap is the retry load. Capacity: workers ÷ mean service time."))
         if plots.has_guards(result):
-            body.append(_figure("Client-side guards", lambda ax: plots.guards_over_time(result, ax=ax),
+            body.append(_figure("Client-side guards", lambda: plots.chart_figure(result, "guards_over_time"),
                                 "Circuit breakers open, adaptive-throttling rejection probability and retry-budget "
-                                f"tokens of the strategies with guards. {shade}"))
+                                f"tokens, one panel per strategy with guards. {shade}", whole=True))
     if result.requests is not None:
         body.append(_figure("Outcomes by strategy", lambda ax: plots.outcomes_by_strategy(result, ax=ax),
                             "Final outcome of each measured request; failures split by error code."))

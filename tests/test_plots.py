@@ -507,3 +507,14 @@ def test_latency_tail_shows_the_fraction_slower_on_a_log_axis(result):
 def test_outcome_legend_keeps_error_codes_as_written():
     assert plots._outcome_label("failed: ANALYTICS_1900") == "failed: ANALYTICS_1900"
     assert plots._outcome_label("retries_exhausted") == "retries exhausted"
+
+
+def test_guards_by_strategy_gives_each_guarded_strategy_a_facet_in_its_colour():
+    d = small(duration=30, strategies={"none": {"retry": "none"},
+                                       "brk": {"retry": "immediate", "guards": {"breaker": {}}},
+                                       "bud": {"retry": "immediate", "guards": {"token_bucket": {}}}})
+    r = resilsim.simulate(d, seed=1)
+    axes = plots.guards_by_strategy(r)
+    assert [ax.get_title(loc="right") for ax in axes] == ["brk: breaker open", "bud: retry-budget tokens"]
+    assert axes[0].get_lines()[0].get_color() == "C1" and axes[1].get_lines()[0].get_color() == "C2"
+    assert "(0–1)" in axes[0].get_ylabel() and "tokens" in axes[1].get_ylabel()
