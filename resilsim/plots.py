@@ -288,6 +288,21 @@ def success_by_strategy(data, *, fig=None, baseline: str | None = None, smooth: 
     return list(axes)
 
 
+def ecdf_steps(values, complementary: bool = False, keep: int = 2000):
+    """The empirical CDF of ``values`` as step vertices (x sorted, y = fraction ≤ x, or > x when
+    ``complementary``), thinned for drawing: ``keep`` evenly spaced steps plus the ``keep`` largest values
+    exactly, so the tail a log axis magnifies is drawn step by step and a 100,000-row CDF stays cheap."""
+    x = np.sort(np.asarray(values, dtype=float))
+    n = len(x)
+    y = np.arange(1, n + 1) / n
+    if n > 2 * keep:
+        idx = np.unique(np.concatenate([np.linspace(0, n - 1, keep).astype(int), np.arange(n - keep, n)]))
+        x, y = x[idx], y[idx]
+    x = np.concatenate([[x[0]], x])  # the curve starts from 0 (or 1) at the smallest value
+    y = np.concatenate([[0.0], y])
+    return x, (1.0 - y if complementary else y)
+
+
 def latency_cdf(data, *, ax=None, log: bool = True, title=None, tail: bool = False):
     """Empirical CDF of successful requests' latency (seconds), per strategy.
 
@@ -303,7 +318,8 @@ def latency_cdf(data, *, ax=None, log: bool = True, title=None, tail: bool = Fal
     for name, ls in _styles(src.strategies).items():
         lat = req[(req["strategy"] == name) & (req["outcome"] == "success")]["latency"].to_numpy()
         if len(lat):
-            ax.ecdf(lat, ls=ls, label=name, complementary=tail)
+            x, y = ecdf_steps(lat, complementary=tail)
+            ax.plot(x, y, ls=ls, label=name, drawstyle="steps-post")
             most = max(most, len(lat))
     if log:
         ax.set_xscale("log")
@@ -438,7 +454,7 @@ def latency_bands(data, *, ax=None, window: float | None = None, windows=None, t
         q = np.full((nb, 3), np.nan)
         for k in np.unique(b):
             q[k] = np.percentile(lat[b == k], [50, 95, 99])
-        color, marker = f"C{i}", MARKERS[i % len(MARKERS)]
+        color, marker = f"C{i}", (MARKERS[i % len(MARKERS)] if strategy is None else "")  # a facet: no marker needed
         # About a dozen markers per line, offset per strategy so they do not sit on each other.
         every = (i % 3 * max(1, len(mids) // 36), max(1, len(mids) // 12))
         ax.fill_between(mids, q[:, 0], q[:, 2], color=color, alpha=0.10, lw=0)
@@ -467,6 +483,7 @@ def latency_bands_by_strategy(data, *, fig=None, window: float | None = None, wi
     Figure (default: a new pyplot figure). Returns the Axes, top to bottom.
     """
     from matplotlib.lines import Line2D
+    from matplotlib.ticker import NullFormatter
 
     src = source(data, "requests", windows=windows, title=title, duration=duration, warmup=warmup)
     if fig is None:
@@ -476,6 +493,7 @@ def latency_bands_by_strategy(data, *, fig=None, window: float | None = None, wi
     for i, (ax, name) in enumerate(zip(axes, src.strategies)):
         latency_bands(data, ax=ax, window=window, windows=windows, title=title if i == 0 else "",
                       duration=duration, warmup=warmup, strategy=name, legend=False)
+        ax.yaxis.set_minor_formatter(NullFormatter())  # small panels: major labels only (and a quicker layout)
         if i:
             for text in ax.texts:  # incident names once, above the top facet
                 text.remove()
