@@ -70,10 +70,10 @@ def quickstart():
            "all three retrying strategies win about 28 points, and none of them clearly beats another."),
         code("fig = plt.figure(figsize=(9, 8), layout='constrained')\n"
              "plots.success_by_strategy(result, fig=fig, baseline='none');"),
-        md("**At what cost?** The attempts each strategy sends: the black line is what clients want done; "
+        md("**At what cost?** The attempts each strategy sends, one panel each: the black line is what clients want done; "
            "the rest is retries. Full jitter spreads its retries, but sends the most, above the service's "
            "capacity (the dashed line) and its rate limit (dotted) for the whole incident."),
-        code("plots.load_over_time(result);"),
+        code("fig = plt.figure(figsize=(9, 7), layout='constrained')\nplots.load_by_strategy(result, fig=fig);"),
         md("**Latency.** The CDFs of the retrying strategies lie on one curve up to about 1 s; their "
            "difference is in the tail, so the left chart draws the fraction of successful requests slower "
            "than each latency on a log axis (`tail=True`): full jitter's slowest 1% wait longest. Beside it, "
@@ -123,7 +123,7 @@ def comparing():
              "res.summary()[['success_rate', 'p99_s', 'amplification', 'goodput_rps', 'shed', 'recovery_s']]"),
         code("fig = plt.figure(figsize=(9, 11), layout='constrained')\n"
              "plots.success_by_strategy(res, fig=fig, baseline='none');"),
-        code("plots.load_over_time(res);"),
+        code("fig = plt.figure(figsize=(9, 10), layout='constrained')\nplots.load_by_strategy(res, fig=fig);"),
         md("**Retries during the outage.** `immediate` and the doc preset (`analytics-docs`: the docs say "
            "*retry* for a database error, with no wait) multiply the attempts the service sees "
            "(`amplification`) above its capacity (the dashed line) and win almost nothing: every retry "

@@ -348,7 +348,8 @@ def capacity_label(capacity: float) -> str:
 
 
 def load_over_time(data, *, ax=None, smooth: float | None = None, windows=None, title=None, duration=None,
-                   capacity: float | None = None, rate_limit: float | None = None, warmup=None):
+                   capacity: float | None = None, rate_limit: float | None = None, warmup=None,
+                   strategy: str | None = None, legend: bool = True):
     """Offered requests and attempts per second over time per strategy: the retry load the service sees.
 
     ``data``: a Result or a timeline table (``time``, ``strategy``,
@@ -356,6 +357,8 @@ def load_over_time(data, *, ax=None, smooth: float | None = None, windows=None, 
     (:meth:`resilsim.Result.capacity_rps`, or ``capacity=``) and a global
     rate limit (``rate_limit=``, requests/s) are drawn as horizontal lines.
     ``smooth``: seconds of moving mean (default: a 60th of the run, at most 5 s).
+    ``strategy``: draw that strategy's attempts only (in its colour among all of them); ``legend=False``
+    leaves the legend out (a faceted figure draws one).
     """
     ax = _axes(ax)
     src = source(data, "timeline", windows=windows, title=title, duration=duration, warmup=warmup)
@@ -365,9 +368,12 @@ def load_over_time(data, *, ax=None, smooth: float | None = None, windows=None, 
     tl = src.frame
     width = smoothing_bins(src, smooth, SMOOTH_S["load_over_time"])
     first = tl[tl["strategy"] == src.strategies[0]]
-    for name, ls in _styles(src.strategies).items():
+    for i, (name, ls) in enumerate(_styles(src.strategies).items()):
+        if strategy is not None and name != strategy:
+            continue
         t = tl[tl["strategy"] == name]
-        ax.plot(t["time"], smooth_values(t["attempts_rps"].to_numpy(float), width), ls=ls, label=f"attempts: {name}")
+        ax.plot(t["time"], smooth_values(t["attempts_rps"].to_numpy(float), width), ls=ls, color=f"C{i}",
+                label=f"attempts: {name}")
     # Offered load on top, thin and black: without retries the attempts line lies under it.
     ax.plot(first["time"], smooth_values(first["offered_rps"].to_numpy(float), width), color="k", lw=1.0,
             zorder=3, label="offered requests")
@@ -378,9 +384,47 @@ def load_over_time(data, *, ax=None, smooth: float | None = None, windows=None, 
     _shade_incidents(ax, src.windows, src.changes, src.warmup)
     ax.set_xlabel(metrics.axis("time"))
     ax.set_ylabel(metrics.axis("load"))
-    _legend_outside(ax)
+    if legend:
+        _legend_outside(ax)
     _caption(ax, src)
     return ax
+
+
+def load_by_strategy(data, *, fig=None, smooth: float | None = None, windows=None, title=None, duration=None,
+                     capacity: float | None = None, rate_limit: float | None = None, warmup=None):
+    """:func:`load_over_time` as small multiples: each strategy's attempts against the offered requests, the
+    capacity and the rate limit, one facet per strategy on shared axes (requests or attempts per second).
+
+    Where attempts lines lie on top of each other (two retry loops alike, or a strategy that never retries
+    under the offered line) each gets its own panel. ``fig``: a matplotlib Figure (default: a new pyplot
+    figure). Returns the Axes, top to bottom.
+    """
+    src = source(data, "timeline", windows=windows, title=title, duration=duration, warmup=warmup)
+    if fig is None:
+        import matplotlib.pyplot as plt
+        fig = plt.figure(figsize=(8, 1.4 + 1.4 * max(1, len(src.strategies))), layout="constrained")
+    axes = fig.subplots(max(1, len(src.strategies)), 1, sharex=True, sharey=True, squeeze=False)[:, 0]
+    for i, (ax, name) in enumerate(zip(axes, src.strategies)):
+        load_over_time(data, ax=ax, smooth=smooth, windows=windows, title=title if i == 0 else "",
+                       duration=duration, capacity=capacity, rate_limit=rate_limit, warmup=warmup, strategy=name,
+                       legend=False)
+        if i:
+            for text in ax.texts:  # incident names once, above the top facet
+                text.remove()
+        ax.set_title(f"strategy: {name}", fontsize=9, loc="right", color="0.3", pad=4)
+        if i < len(axes) - 1:
+            ax.set_xlabel("")
+        ax.set_ylabel("")
+    fig.supylabel(metrics.axis("load"), fontsize=10)
+    handles = {}
+    for ax in axes:
+        for h, label in zip(*ax.get_legend_handles_labels()):
+            if not label.startswith("attempts: "):
+                handles.setdefault(label, h)
+    from matplotlib.lines import Line2D
+    handles = {"attempts (in the panel's strategy's colour)": Line2D([], [], color="0.5", lw=1.5), **handles}
+    fig.legend(list(handles.values()), list(handles), loc="outside lower center", ncol=3, fontsize=7, frameon=False)
+    return list(axes)
 
 
 def _legend_outside(ax, ncol: int = 3, **kw):
@@ -956,6 +1000,9 @@ def chart_figure(result, name: str, fn=None):
     elif name == "latency_bands" and len(names) > 1:
         fig = Figure(figsize=(8, 1.4 + 1.5 * len(names)), layout="constrained")
         latency_bands_by_strategy(result, fig=fig)
+    elif name == "load_over_time" and len(names) > 1:
+        fig = Figure(figsize=(8, 1.4 + 1.4 * len(names)), layout="constrained")
+        load_by_strategy(result, fig=fig)
     elif name == "guards_over_time":
         tl = result.timeline
         n = sum(any(c in tl and tl.loc[tl["strategy"] == s, c].notna().any() for c in (*GUARD_SHARES, "budget_tokens"))

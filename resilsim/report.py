@@ -403,9 +403,10 @@ def run_report(path: Path) -> tuple[str, list[str]]:
                             "Share of requests arriving at each time that finally succeed (moving mean); below, each "
                             f"strategy's difference to the first, the others in grey. {shade}", whole=True))
         body.append(_figure("Offered load and attempts (retry amplification)",
-                            lambda ax: plots.load_over_time(result, ax=ax),
-                            "Requests the clients want done (black) against the attempts the service receives per "
-                            "strategy; the gap is the retry load. Capacity: workers ÷ mean service time."))
+                            lambda: plots.chart_figure(result, "load_over_time"),
+                            "Requests the clients want done (black) against the attempts the service receives, one "
+                            "panel per strategy; the gap is the retry load. Capacity: workers ÷ mean service time.",
+                            whole=True))
         if plots.has_guards(result):
             body.append(_figure("Client-side guards", lambda: plots.chart_figure(result, "guards_over_time"),
                                 "Circuit breakers open, adaptive-throttling rejection probability and retry-budget "

@@ -518,3 +518,13 @@ def test_guards_by_strategy_gives_each_guarded_strategy_a_facet_in_its_colour():
     assert [ax.get_title(loc="right") for ax in axes] == ["brk: breaker open", "bud: retry-budget tokens"]
     assert axes[0].get_lines()[0].get_color() == "C1" and axes[1].get_lines()[0].get_color() == "C2"
     assert "(0–1)" in axes[0].get_ylabel() and "tokens" in axes[1].get_ylabel()
+
+
+def test_load_by_strategy_draws_each_strategys_attempts_in_its_own_panel(result):
+    axes = plots.load_by_strategy(result)
+    assert [ax.get_title(loc="right") for ax in axes] == ["strategy: none", "strategy: retry3"]
+    for ax, name in zip(axes, ("none", "retry3")):
+        labels = _labels(ax)
+        assert f"attempts: {name}" in labels and "offered requests" in labels
+        assert not any(label.startswith("attempts: ") and label != f"attempts: {name}" for label in labels)
+    assert axes[0].get_shared_y_axes().joined(axes[0], axes[1])  # one scale: the panels compare
