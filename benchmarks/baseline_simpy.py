@@ -115,7 +115,7 @@ def run_baseline(n_requests: int, seed: int = 0) -> pd.DataFrame:
             if status not in RETRYABLE:
                 return status
             if n == MAX_ATTEMPTS:
-                return "gave_up"
+                return "retries_exhausted"
             # before retry n (n = 1 for the first retry)
             yield env.timeout(rng.uniform(0.0, min(BACKOFF_CAP, BACKOFF_BASE * 2 ** (n - 1))))
 

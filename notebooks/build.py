@@ -64,19 +64,24 @@ def quickstart():
         code("result.summary()"),
         md("## Charts\n\nEach chart function takes `ax=None` and returns the Axes, so they compose "
            "into your own figures. Incident windows are shaded grey, the warm-up (not in the summary) dotted. "
-           "The strategies that retry lie on top of each other on the 0-1 scale, so the lower panel draws each "
-           "strategy's success rate minus the `none` strategy's, in percentage points: during the incident all "
-           "three retrying strategies win about 25 points, and none of them clearly beats another."),
-        code("fig, axes = plt.subplots(2, 1, figsize=(9, 7), layout='constrained', sharex=True)\n"
-             "plots.success_over_time(result, ax=axes[0])\n"
-             "plots.success_over_time(result, ax=axes[1], baseline='none', title='');"),
-        md("**At what cost?** The attempts each strategy sends: the black line is what clients want done; "
+           "The strategies that retry lie on top of each other on the 0-1 scale, so below it one panel per "
+           "strategy draws its success rate minus the `none` strategy's, in percentage points (the others in "
+           "grey), and its title gives the mean difference in the incident and outside it: during the incident "
+           "all three retrying strategies win about 28 points, and none of them clearly beats another."),
+        code("fig = plt.figure(figsize=(9, 8), layout='constrained')\n"
+             "plots.success_by_strategy(result, fig=fig, baseline='none');"),
+        md("**At what cost?** The attempts each strategy sends, one panel each: the black line is what clients want done; "
            "the rest is retries. Full jitter spreads its retries, but sends the most, above the service's "
            "capacity (the dashed line) and its rate limit (dotted) for the whole incident."),
-        code("plots.load_over_time(result);"),
+        code("fig = plt.figure(figsize=(9, 7), layout='constrained')\nplots.load_by_strategy(result, fig=fig);"),
+        md("**Latency.** The CDFs of the retrying strategies lie on one curve up to about 1 s; their "
+           "difference is in the tail, so the left chart draws the fraction of successful requests slower "
+           "than each latency on a log axis (`tail=True`): full jitter's slowest 1% wait longest. Beside it, "
+           "how each request ended, the cost in attempts under each bar."),
         code("fig, axes = plt.subplots(1, 2, figsize=(11, 4), layout='constrained')\n"
-             "plots.latency_cdf(result, ax=axes[0])\nplots.outcomes_by_strategy(result, ax=axes[1]);"),
-        code("plots.latency_bands(result);"),
+             "plots.latency_cdf(result, ax=axes[0], tail=True)\nplots.outcomes_by_strategy(result, ax=axes[1]);"),
+        code("fig = plt.figure(figsize=(9, 7), layout='constrained')\n"
+             "plots.latency_bands_by_strategy(result, fig=fig);"),
         md("Which errors did clients see, per strategy? One facet per strategy on the same axes: without "
            "retries only the incident's `ANALYTICS_1900` appears; retrying strategies add the rate limiter's "
            "`ANALYTICS_1701` and the overloaded service's `ANALYTICS_2001`, which their own retries cause."),
@@ -116,8 +121,9 @@ def comparing():
              "    print(f'{name:18} retry: {retry:16} guards: {guards}')\n"
              "res = resilsim.simulate(outage, seed=SEED)\n"
              "res.summary()[['success_rate', 'p99_s', 'amplification', 'goodput_rps', 'shed', 'recovery_s']]"),
-        code("fig, axes = plt.subplots(2, 1, figsize=(9, 8), layout='constrained')\n"
-             "plots.success_over_time(res, ax=axes[0])\nplots.load_over_time(res, ax=axes[1]);"),
+        code("fig = plt.figure(figsize=(9, 11), layout='constrained')\n"
+             "plots.success_by_strategy(res, fig=fig, baseline='none');"),
+        code("fig = plt.figure(figsize=(9, 10), layout='constrained')\nplots.load_by_strategy(res, fig=fig);"),
         md("**Retries during the outage.** `immediate` and the doc preset (`analytics-docs`: the docs say "
            "*retry* for a database error, with no wait) multiply the attempts the service sees "
            "(`amplification`) above its capacity (the dashed line) and win almost nothing: every retry "
@@ -156,8 +162,9 @@ def comparing():
              "meta = resilsim.with_overrides(meta, extra)\n"
              "m = resilsim.simulate(meta, seed=SEED)\n"
              "m.summary()[['success_rate', 'amplification', 'goodput_rps', 'shed', 'recovery_s']]"),
-        code("fig, axes = plt.subplots(2, 1, figsize=(9, 8), layout='constrained')\n"
-             "plots.success_over_time(m, ax=axes[0])\nplots.load_over_time(m, ax=axes[1]);"),
+        code("fig = plt.figure(figsize=(9, 12), layout='constrained')\n"
+             "plots.success_by_strategy(m, fig=fig, baseline='no-retries');"),
+        code("plots.load_over_time(m);"),
         md("**What this shows:** after the spike (30–40 s) ends, the attempt line of `retry-5-no-backoff` "
            "stays above capacity and its success rate does not come back (`recovery_s` is NaN: it never "
            "recovered); `no-retries` recovers within seconds. That is the metastable state: the trigger "

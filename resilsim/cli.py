@@ -117,6 +117,7 @@ def _parser() -> argparse.ArgumentParser:
     cat.add_argument("api", help="analytics | nanostream | counters | path to a catalog YAML")
     cat.add_argument("--format", choices=("table", "csv"), default="table",
                      help="table: aligned text for reading (default); csv: for a spreadsheet or pandas")
+    cat.add_argument("--wide", action="store_true", help=f"print every column and whole texts (default: what fits {TABLE_WIDTH} columns)")
 
     sch = sub.add_parser("schema", help="print the JSON Schema of scenario files",
                          description="Print the JSON Schema of scenario files, generated from the scenario models, "
@@ -128,7 +129,9 @@ def _parser() -> argparse.ArgumentParser:
     sch.add_argument("--indent", type=non_negative_int, default=2, help="spaces of JSON indentation (default 2)")
 
     pre = sub.add_parser("presets", help="list every retry preset with its library, version, source and parameters")
-    pre.add_argument("--format", choices=("table", "csv"), default="table")
+    pre.add_argument("--format", choices=("table", "csv"), default="table",
+                     help="table: aligned text for reading (default); csv: for a spreadsheet or pandas")
+    pre.add_argument("--wide", action="store_true", help=f"print every column and whole texts (default: what fits {TABLE_WIDTH} columns)")
 
     _add_sweep_parsers(sub)
     return p
@@ -157,6 +160,7 @@ def _add_sweep_parsers(sub) -> None:
     sw.add_argument("--warmup", choices=("scenario", "mser5"), default="scenario",
                     help="measure from the scenario's warm-up or the MSER-5 detected one")
     sw.add_argument("--no-progress", action="store_true", help="no progress bar")
+    sw.add_argument("--wide", action="store_true", help=f"print every column and whole texts (default: what fits {TABLE_WIDTH} columns)")
     _add_scenario_options(sw)
 
     pl = sub.add_parser("plan", help="least capacity (or most load) meeting an SLO, per strategy")
@@ -178,11 +182,13 @@ def _add_sweep_parsers(sub) -> None:
     pl.add_argument("--out", type=folder, default=None, metavar="DIR",
                     help="also write plan.json and scenario.yaml into DIR, for `resilsim report DIR`")
     pl.add_argument("--no-progress", action="store_true", help="no progress bar")
+    pl.add_argument("--wide", action="store_true", help=f"print every column and whole texts (default: what fits {TABLE_WIDTH} columns)")
     _add_scenario_options(pl)
 
     rp = sub.add_parser("report", help="write one self-contained HTML report of a run or sweep directory")
     rp.add_argument("path", help="a `resilsim run --out` or `resilsim sweep --out` directory")
-    rp.add_argument("-o", "--output", type=folder, default="report.html", help="HTML file to write (default: report.html)")
+    rp.add_argument("-o", "--output", type=folder, default=None,
+                    help="HTML file to write (default: report.html inside the directory reported on)")
 
 
     ft = sub.add_parser("fit", help="fit arrivals, latency and error rates of an access log; print a scenario fragment")
@@ -291,7 +297,7 @@ def _fit(args) -> int:
 
 def _catalog(args) -> int:
     from .catalog import load_catalog
-    return _print_frame(load_catalog(args.api).to_frame(), args.format)
+    return _print_frame(load_catalog(args.api).to_frame(), args.format, args.wide)
 
 
 def _presets(args) -> int:
@@ -299,17 +305,23 @@ def _presets(args) -> int:
 
     from .policies.library import preset_rows as library_rows
     from .policies.presets import preset_rows as doc_rows
-    return _print_frame(pd.DataFrame(doc_rows() + library_rows()), args.format)
+    return _print_frame(pd.DataFrame(doc_rows() + library_rows()), args.format, args.wide)
 
 
-def _print_frame(df, fmt: str) -> int:
-    """Print ``df`` as CSV (``fmt == "csv"``) or as a plain table; exit status 0."""
+def _print_frame(df, fmt: str, wide: bool = False) -> int:
+    """Print ``df`` as CSV (``fmt == "csv"``), as a plain table of every column and whole texts (``wide``), or
+    fitted to :data:`TABLE_WIDTH` columns (:func:`print_fitted`); exit status 0."""
     if fmt == "csv":
         df.to_csv(sys.stdout, index=False)
+    elif wide:
+        import pandas as pd
+        with pd.option_context("display.max_rows", None, "display.max_colwidth", None, "display.width", None,
+                               "display.max_columns", None):
+            print(df.to_string(index=False))
     else:
         import pandas as pd
-        with pd.option_context("display.max_rows", None, "display.max_colwidth", 70, "display.width", 250):
-            print(df.to_string(index=False))
+        with pd.option_context("display.max_rows", None):
+            print_fitted(df, index=False, extra="--format csv")
     return 0
 
 
@@ -342,9 +354,61 @@ def _validate(args) -> int:
 
 #: Columns of a terminal the printed tables fit (``run --wide`` prints every column).
 TABLE_WIDTH = 100
+#: A sweep's mean columns printed first (after the swept keys, strategy and n), as many as fit.
+SWEEP_COLUMNS = ("success_rate", "p99_s", "amplification", "goodput_rps", "recovery_s", "p50_s")
 #: The summary columns printed first, in this order, as many as fit :data:`TABLE_WIDTH`.
 MAIN_COLUMNS = ("requests", "success_rate", "p50_s", "p99_s", "amplification", "goodput_rps", "duplicate_effects",
-                "recovery_s", "gave_up", "deadline", "shed", "failed")
+                "recovery_s", "retries_exhausted", "deadline", "shed", "failed")
+
+
+def fit_table(df, width: int = TABLE_WIDTH, main=(), index: bool = True,
+              fmt=lambda v: f"{v:.4g}") -> tuple[str, list, bool]:
+    """``df`` as text no wider than ``width`` characters: the ``main`` columns first, long text cells cut
+    with "…" (to 60, 40, then 28 characters), then the columns at the end left out until it fits.
+
+    Returns the text, the names of the columns left out, and whether a text cell was cut.
+    """
+    order = [c for c in main if c in df.columns] + [c for c in df.columns if c not in main]
+    df = df[order]
+
+    def render(d):
+        text = d.to_string(index=index, float_format=fmt)
+        return text, max(map(len, text.splitlines()), default=0)
+
+    text, w = render(df)
+    if w <= width:
+        return text, [], False
+    texts = [c for c in order if df[c].map(lambda v: isinstance(v, str)).any()]
+    longest = {c: int(df[c].map(lambda v: len(v) if isinstance(v, str) else 0).max()) for c in texts}
+    cut, limit = df, None
+    for limit in (60, 40, 28):
+        cut = df.copy()
+        for c in texts:
+            cut[c] = cut[c].map(lambda v, n=limit: v[:n - 1] + "…" if isinstance(v, str) and len(v) > n else v)
+        text, w = render(cut)
+        if w <= width:
+            return text, [], any(n > limit for n in longest.values())
+    for n in range(len(order) - 1, 0, -1):
+        text, w = render(cut[order[:n]])
+        if w <= width or n == 1:
+            return text, order[n:], any(longest.get(c, 0) > limit for c in order[:n])
+    return text, [], any(n > limit for n in longest.values())
+
+
+def print_fitted(df, *, main=(), index: bool = True, extra: str = "the files") -> None:
+    """Print ``df`` fitted to :data:`TABLE_WIDTH` columns (:func:`fit_table`), then say what was left out and
+    that ``--wide`` (or ``extra``) prints it whole."""
+    import textwrap
+
+    text, hidden, cut = fit_table(df, main=main, index=index)
+    print(text)
+    notes = []
+    if hidden:
+        notes.append(f"{len(hidden)} more columns: {', '.join(hidden)}")
+    if cut:
+        notes.append("long texts cut at …")
+    if notes:
+        print(textwrap.fill(f"({'; '.join(notes)}; --wide or {extra} prints everything)", TABLE_WIDTH))
 
 
 def fit_columns(df, width: int = TABLE_WIDTH, main=MAIN_COLUMNS, fmt=lambda v: f"{v:.4g}") -> tuple[str, list]:
@@ -507,11 +571,16 @@ def _sweep(args) -> int:
     agg = aggregate(df)
     failed = df.loc[df["status"] == "failed", "run_id"].nunique() if "status" in df else 0
     cut = df.loc[df["status"] == "truncated", "run_id"].nunique() if "status" in df else 0
-    with pd.option_context("display.width", 250, "display.max_columns", 40):
-        cols = [c for c in agg.columns if not c.endswith(("_ci_low", "_ci_high")) and c != "point"]
-        if len(df) and "window" in df:
-            print(f"measured over: {', '.join(df['window'].dropna().unique())}")
-        print(agg[cols].to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+    cols = [c for c in agg.columns if not c.endswith(("_ci_low", "_ci_high")) and c != "point"]
+    if len(df) and "window" in df:
+        print(f"measured over: {', '.join(df['window'].dropna().unique())}")
+    if args.wide:
+        with pd.option_context("display.width", None, "display.max_columns", None):
+            print(agg[cols].to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+    else:
+        swept = [c for c in cols if "." in c]
+        print_fitted(agg[cols], main=(*swept, "strategy", "n", *SWEEP_COLUMNS), index=False,
+                     extra=f"resilsim.aggregate(resilsim.load_sweep({str(args.out)!r}))")
     print(f"{df['run_id'].nunique() if len(df) else 0} runs in {args.out}/ ({failed} failed, {cut} truncated); "
           f"load with resilsim.load_sweep({str(args.out)!r})")
     if failed or cut:
@@ -592,12 +661,15 @@ def _plan(args) -> int:
              precision=precision, max_replications=max(args.max_replications, args.replications),
              window=args.window, progress=not args.no_progress)
     print(p)
-    with pd.option_context("display.width", 250, "display.max_columns", 40):
-        print(p.evidence.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+    if args.wide:
+        with pd.option_context("display.width", None, "display.max_columns", None):
+            print(p.evidence.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+    else:
+        print_fitted(p.evidence, main=(args.vary, "strategy", "n", "meets"), index=False, extra="plan.json (--out)")
     if getattr(args, "out", None):
         saved = save_plan(p, args.out, scenario=scenario, seed=args.seed,
                           replications=args.replications, command=_plan_command(args))
-        print(f"wrote {saved}; `resilsim report {args.out} -o report.html` makes the report")
+        print(f"wrote {saved}; `resilsim report {args.out}` makes the report ({Path(args.out) / 'report.html'})")
     return 0
 
 
@@ -623,6 +695,6 @@ def _plan_command(args) -> str:
 def _report(args) -> int:
     """``resilsim report``: write the HTML file and say where."""
     from .report import write_report
-    p = write_report(args.path, args.output)
+    p = write_report(args.path, args.output if args.output is not None else Path(args.path) / "report.html")
     print(f"wrote {p} ({p.stat().st_size / 1024:.0f} KiB)")
     return 0

@@ -28,7 +28,7 @@ class Metric(NamedTuple):
 #: The summary metrics, in the order tables show them.
 METRICS: dict[str, Metric] = {m.name: m for m in (
     Metric("requests", "", "requests", 0, None, "higher", "requests offered after the warm-up"),
-    Metric("success_rate", "", "request success rate", 0.0, 1.0, "higher",
+    Metric("success_rate", "", "request success rate (0–1)", 0.0, 1.0, "higher",
            "share of requests that ended in success"),
     Metric("p50_s", "s", "p50 latency (s)", 0.0, None, "lower", "median request latency, seconds"),
     Metric("p95_s", "s", "p95 latency (s)", 0.0, None, "lower", "95th percentile request latency, seconds"),
@@ -66,6 +66,7 @@ AXES: dict[str, str] = {
     "success_difference": "success rate − {baseline}'s (percentage points)",
     "latency": "latency of successful requests (s)",
     "latency_share": "fraction of successful requests (0–1)",
+    "latency_tail": "fraction slower than x (0–1, log)",
     "load": "requests or attempts per second (1/s)",
     "errors": "failed attempts per second (1/s)",
     "outcome_share": "fraction of measured requests (0–1)",

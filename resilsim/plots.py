@@ -214,23 +214,129 @@ def success_over_time(data, *, ax=None, smooth: float | None = None, windows=Non
     return ax
 
 
-def latency_cdf(data, *, ax=None, log: bool = True, title=None):
+def success_by_strategy(data, *, fig=None, baseline: str | None = None, smooth: float | None = None, windows=None,
+                        title=None, duration=None, warmup=None):
+    """Success rate over time (top) and, below, one small multiple per strategy of its difference to ``baseline``.
+
+    ``data``: a Result or a timeline table. ``baseline``: a strategy (default:
+    the first). Each facet draws its strategy in colour and the others in
+    light grey on a shared axis (percentage points), so lines that would lie
+    on top of each other each get a panel, and says in its title the mean
+    difference over the incidents and outside them (bins after the warm-up,
+    unsmoothed). ``fig``: a matplotlib Figure (default: a new pyplot figure).
+    Returns the Axes, top first.
+    """
+    src = source(data, "timeline", windows=windows, title=title, duration=duration, warmup=warmup)
+    baseline = src.strategies[0] if baseline is None and src.strategies else baseline
+    if baseline not in src.strategies:
+        raise ValueError(f"baseline {baseline!r} is not a strategy of the data; "
+                         f"strategies: {', '.join(src.strategies)}")
+    others = [n for n in src.strategies if n != baseline]
+    if fig is None:
+        import matplotlib.pyplot as plt
+        fig = plt.figure(figsize=(8, 3.4 + 1.3 * len(others)), layout="constrained")
+    axes = fig.subplots(1 + len(others), 1, sharex=True, squeeze=False,
+                        height_ratios=[2.2] + [1] * len(others))[:, 0]
+    kw = dict(smooth=smooth, windows=windows, duration=duration, warmup=warmup)
+    success_over_time(data, ax=axes[0], title=title, **kw)
+    axes[0].get_legend().remove()
+    axes[0].set_xlabel("")
+    tl = src.frame
+    width = smoothing_bins(src, smooth, SMOOTH_S["success_over_time"])
+    styles = _styles(src.strategies)
+    raw = {n: tl.loc[tl["strategy"] == n, "success_rate"].to_numpy(float) for n in src.strategies}
+    t = tl.loc[tl["strategy"] == baseline, "time"].to_numpy(float)
+    diff = {n: 100 * (smooth_values(raw[n], width) - smooth_values(raw[baseline], width)) for n in others}
+    inside = np.zeros(len(t), bool)
+    for start, end, _ in src.windows:
+        inside |= (t >= start) & (t < end)
+    after = t >= src.warmup
+    b = src.strategies.index(baseline)
+    for k, (ax, name) in enumerate(zip(axes[1:], others)):
+        for other in others:  # the rest in grey, behind: the facet's strategy against the field
+            if other != name:
+                ax.plot(t, diff[other], color="0.62", lw=0.7, alpha=0.6, zorder=1)
+        i = src.strategies.index(name)
+        ax.plot(t, diff[name], ls=styles[name], color=f"C{i}", lw=1.5, zorder=3)
+        ax.axhline(0, color=f"C{b}", ls=styles[baseline], lw=1.0, zorder=2)
+        _shade_incidents(ax, src.windows, src.changes, src.warmup, names=False)
+        d = 100 * (raw[name] - raw[baseline])
+        parts = []
+        for what, m in (("in incidents", inside & after), ("outside", ~inside & after)):
+            if m.any() and np.isfinite(d[m]).any():
+                parts.append(f"{np.nanmean(d[m]):+.1f} pp {what}")
+        ax.set_title(f"{name} − {baseline}" + (f": {', '.join(parts)}" if parts else ""), fontsize=8, loc="right",
+                     color="0.2", pad=3)
+        ax.set_ylabel(f"− {baseline}\n(pp)", fontsize=8)
+        if k < len(others) - 1:
+            ax.set_xlabel("")
+    if len(axes) > 1:
+        lo = min(np.nanmin(d) for d in diff.values() if np.isfinite(d).any()) if others else 0.0
+        hi = max(np.nanmax(d) for d in diff.values() if np.isfinite(d).any()) if others else 0.0
+        pad = 0.08 * max(hi - lo, 1.0)
+        for ax in axes[1:]:
+            ax.set_ylim(min(lo, 0) - pad, max(hi, 0) + pad)
+        axes[-1].set_xlabel(metrics.axis("arrival_time"))
+        axes[1].annotate(f"below: {metrics.axis('success_difference', baseline=baseline)}; "
+                         "others in grey", (0, 1), xycoords="axes fraction", xytext=(0, 3),
+                         textcoords="offset points", fontsize=8, color="0.3", va="bottom")
+    handles = {}
+    for h, label in zip(*axes[0].get_legend_handles_labels()):
+        handles.setdefault(f"{label} (baseline)" if label == baseline else label, h)
+    fig.legend(list(handles.values()), list(handles), loc="outside lower center", ncol=4, fontsize=7,
+               frameon=False)
+    return list(axes)
+
+
+def ecdf_steps(values, complementary: bool = False, keep: int = 2000):
+    """The empirical CDF of ``values`` as step vertices (x sorted, y = fraction ≤ x, or > x when
+    ``complementary``), thinned for drawing: ``keep`` evenly spaced steps plus the ``keep`` largest values
+    exactly, so the tail a log axis magnifies is drawn step by step and a 100,000-row CDF stays cheap."""
+    x = np.sort(np.asarray(values, dtype=float))
+    n = len(x)
+    y = np.arange(1, n + 1) / n
+    if n > 2 * keep:
+        idx = np.unique(np.concatenate([np.linspace(0, n - 1, keep).astype(int), np.arange(n - keep, n)]))
+        x, y = x[idx], y[idx]
+    x = np.concatenate([[x[0]], x])  # the curve starts from 0 (or 1) at the smallest value
+    y = np.concatenate([[0.0], y])
+    return x, (1.0 - y if complementary else y)
+
+
+def latency_cdf(data, *, ax=None, log: bool = True, title=None, tail: bool = False):
     """Empirical CDF of successful requests' latency (seconds), per strategy.
 
     ``data``: a Result (its measured requests) or a requests table (``strategy``, ``outcome``, ``latency``).
+    ``tail``: draw the complementary CDF (the fraction slower than each latency) on a log axis down to
+    one request in the largest sample, where the p99 and p99.9 differences the CDF squeezes into its
+    top edge show.
     """
     ax = _axes(ax)
     src = source(data, "measured", title=title)
     req = src.frame
+    most = 0
     for name, ls in _styles(src.strategies).items():
         lat = req[(req["strategy"] == name) & (req["outcome"] == "success")]["latency"].to_numpy()
         if len(lat):
-            ax.ecdf(lat, ls=ls, label=name)
+            x, y = ecdf_steps(lat, complementary=tail)
+            ax.plot(x, y, ls=ls, label=name, drawstyle="steps-post")
+            most = max(most, len(lat))
     if log:
         ax.set_xscale("log")
         _seconds_axis(ax.xaxis)
     ax.set_xlabel(metrics.axis("latency"))
-    ax.set_ylabel(metrics.axis("latency_share"))
+    ax.set_ylabel(metrics.axis("latency_tail" if tail else "latency_share"))
+    if tail and most:
+        from matplotlib.ticker import FuncFormatter
+
+        ax.set_yscale("log")
+        ax.set_ylim(0.5 / most, 1.5)
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+        for q in (0.01, 0.001):  # where p99 and p99.9 sit
+            if q * most >= 1:
+                ax.axhline(q, color="0.6", lw=0.6, ls=":", zorder=0)
+                ax.annotate(f"p{100 * (1 - q):g}", (1.0, q), xycoords=("axes fraction", "data"), xytext=(2, 0),
+                            textcoords="offset points", fontsize=7, color="0.4", va="center")
     _legend_outside(ax, ncol=4)
     _caption(ax, src)
     return ax
@@ -242,7 +348,8 @@ def capacity_label(capacity: float) -> str:
 
 
 def load_over_time(data, *, ax=None, smooth: float | None = None, windows=None, title=None, duration=None,
-                   capacity: float | None = None, rate_limit: float | None = None, warmup=None):
+                   capacity: float | None = None, rate_limit: float | None = None, warmup=None,
+                   strategy: str | None = None, legend: bool = True):
     """Offered requests and attempts per second over time per strategy: the retry load the service sees.
 
     ``data``: a Result or a timeline table (``time``, ``strategy``,
@@ -250,6 +357,8 @@ def load_over_time(data, *, ax=None, smooth: float | None = None, windows=None, 
     (:meth:`resilsim.Result.capacity_rps`, or ``capacity=``) and a global
     rate limit (``rate_limit=``, requests/s) are drawn as horizontal lines.
     ``smooth``: seconds of moving mean (default: a 60th of the run, at most 5 s).
+    ``strategy``: draw that strategy's attempts only (in its colour among all of them); ``legend=False``
+    leaves the legend out (a faceted figure draws one).
     """
     ax = _axes(ax)
     src = source(data, "timeline", windows=windows, title=title, duration=duration, warmup=warmup)
@@ -259,9 +368,12 @@ def load_over_time(data, *, ax=None, smooth: float | None = None, windows=None, 
     tl = src.frame
     width = smoothing_bins(src, smooth, SMOOTH_S["load_over_time"])
     first = tl[tl["strategy"] == src.strategies[0]]
-    for name, ls in _styles(src.strategies).items():
+    for i, (name, ls) in enumerate(_styles(src.strategies).items()):
+        if strategy is not None and name != strategy:
+            continue
         t = tl[tl["strategy"] == name]
-        ax.plot(t["time"], smooth_values(t["attempts_rps"].to_numpy(float), width), ls=ls, label=f"attempts: {name}")
+        ax.plot(t["time"], smooth_values(t["attempts_rps"].to_numpy(float), width), ls=ls, color=f"C{i}",
+                label=f"attempts: {name}")
     # Offered load on top, thin and black: without retries the attempts line lies under it.
     ax.plot(first["time"], smooth_values(first["offered_rps"].to_numpy(float), width), color="k", lw=1.0,
             zorder=3, label="offered requests")
@@ -272,9 +384,47 @@ def load_over_time(data, *, ax=None, smooth: float | None = None, windows=None, 
     _shade_incidents(ax, src.windows, src.changes, src.warmup)
     ax.set_xlabel(metrics.axis("time"))
     ax.set_ylabel(metrics.axis("load"))
-    _legend_outside(ax)
+    if legend:
+        _legend_outside(ax)
     _caption(ax, src)
     return ax
+
+
+def load_by_strategy(data, *, fig=None, smooth: float | None = None, windows=None, title=None, duration=None,
+                     capacity: float | None = None, rate_limit: float | None = None, warmup=None):
+    """:func:`load_over_time` as small multiples: each strategy's attempts against the offered requests, the
+    capacity and the rate limit, one facet per strategy on shared axes (requests or attempts per second).
+
+    Where attempts lines lie on top of each other (two retry loops alike, or a strategy that never retries
+    under the offered line) each gets its own panel. ``fig``: a matplotlib Figure (default: a new pyplot
+    figure). Returns the Axes, top to bottom.
+    """
+    src = source(data, "timeline", windows=windows, title=title, duration=duration, warmup=warmup)
+    if fig is None:
+        import matplotlib.pyplot as plt
+        fig = plt.figure(figsize=(8, 1.4 + 1.4 * max(1, len(src.strategies))), layout="constrained")
+    axes = fig.subplots(max(1, len(src.strategies)), 1, sharex=True, sharey=True, squeeze=False)[:, 0]
+    for i, (ax, name) in enumerate(zip(axes, src.strategies)):
+        load_over_time(data, ax=ax, smooth=smooth, windows=windows, title=title if i == 0 else "",
+                       duration=duration, capacity=capacity, rate_limit=rate_limit, warmup=warmup, strategy=name,
+                       legend=False)
+        if i:
+            for text in ax.texts:  # incident names once, above the top facet
+                text.remove()
+        ax.set_title(f"strategy: {name}", fontsize=9, loc="right", color="0.3", pad=4)
+        if i < len(axes) - 1:
+            ax.set_xlabel("")
+        ax.set_ylabel("")
+    fig.supylabel(metrics.axis("load"), fontsize=10)
+    handles = {}
+    for ax in axes:
+        for h, label in zip(*ax.get_legend_handles_labels()):
+            if not label.startswith("attempts: "):
+                handles.setdefault(label, h)
+    from matplotlib.lines import Line2D
+    handles = {"attempts (in the panel's strategy's colour)": Line2D([], [], color="0.5", lw=1.5), **handles}
+    fig.legend(list(handles.values()), list(handles), loc="outside lower center", ncol=3, fontsize=7, frameon=False)
+    return list(axes)
 
 
 def _legend_outside(ax, ncol: int = 3, **kw):
@@ -285,6 +435,12 @@ def _legend_outside(ax, ncol: int = 3, **kw):
     where = ax.transAxes + ScaledTranslation(0, -30 / 72, ax.figure.dpi_scale_trans)
     return ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, 0.0), bbox_transform=where,
                      ncol=ncol, frameon=False, **kw)
+
+
+def _legend_right(ax, **kw):
+    """A legend to the right of the Axes, outside the data (a constrained layout makes room for it)."""
+    return ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0,
+                     title_fontsize=7, **kw)
 
 
 HATCHES = ("", "//", "..", "xx", "\\\\", "++", "oo", "--", "**", "||")
@@ -302,7 +458,7 @@ MARKERS = "os^vDP*X"
 
 
 def latency_bands(data, *, ax=None, window: float | None = None, windows=None, title=None, duration=None,
-                  warmup=None):
+                  warmup=None, strategy: str | None = None, legend: bool = True):
     """p50/p95/p99 latency (s) of successful requests by arrival time, per strategy, over ``window``-second bins.
 
     ``data``: a Result or a requests table (``strategy``, ``outcome``, ``start``, ``latency``).
@@ -311,6 +467,8 @@ def latency_bands(data, *, ax=None, window: float | None = None, windows=None, t
     colour *and* marker tell the strategy, so a grey-scale print still
     reads; the p50–p99 band is shaded lightly. ``window`` defaults to about
     a hundredth of the run (at least 10 s). Bins without a success are gaps.
+    ``strategy``: draw that strategy only (in its colour among all of them);
+    ``legend=False`` leaves the legend out (a faceted figure draws one).
     """
     from matplotlib.lines import Line2D
 
@@ -330,7 +488,7 @@ def latency_bands(data, *, ax=None, window: float | None = None, windows=None, t
     strategy_handles = []
     for i, name in enumerate(src.strategies):
         r = ok[ok["strategy"] == name]
-        if r.empty:
+        if r.empty or (strategy is not None and name != strategy):
             continue
         nb = len(edges) - 1
         b = np.clip((r["start"].to_numpy() // width).astype(int), 0, nb - 1)
@@ -340,7 +498,7 @@ def latency_bands(data, *, ax=None, window: float | None = None, windows=None, t
         q = np.full((nb, 3), np.nan)
         for k in np.unique(b):
             q[k] = np.percentile(lat[b == k], [50, 95, 99])
-        color, marker = f"C{i}", MARKERS[i % len(MARKERS)]
+        color, marker = f"C{i}", (MARKERS[i % len(MARKERS)] if strategy is None else "")  # a facet: no marker needed
         # About a dozen markers per line, offset per strategy so they do not sit on each other.
         every = (i % 3 * max(1, len(mids) // 36), max(1, len(mids) // 12))
         ax.fill_between(mids, q[:, 0], q[:, 2], color=color, alpha=0.10, lw=0)
@@ -354,13 +512,51 @@ def latency_bands(data, *, ax=None, window: float | None = None, windows=None, t
     ax.set_xlabel(f"{metrics.axis('arrival_time')[:-1]}; {width:g} s bins)")
     ax.set_ylabel(metrics.axis("latency"))
     handles = strategy_handles + [Line2D([], [], color="0.2", ls=ls, lw=lw, label=f"p{p}") for p, ls, lw in styles]
-    _legend_outside(ax, handles=handles)
+    if legend:
+        _legend_outside(ax, handles=handles)
     _caption(ax, src)
     return ax
 
 
+def latency_bands_by_strategy(data, *, fig=None, window: float | None = None, windows=None, title=None,
+                              duration=None, warmup=None):
+    """:func:`latency_bands` as small multiples: one facet per strategy on shared time and latency axes (s).
+
+    Seven strategies' three percentiles on one Axes are 21 lines on top of each other; a facet each
+    keeps every band readable and the shared log axis keeps them comparable. ``fig``: a matplotlib
+    Figure (default: a new pyplot figure). Returns the Axes, top to bottom.
+    """
+    from matplotlib.lines import Line2D
+    from matplotlib.ticker import NullFormatter
+
+    src = source(data, "requests", windows=windows, title=title, duration=duration, warmup=warmup)
+    if fig is None:
+        import matplotlib.pyplot as plt
+        fig = plt.figure(figsize=(8, 1.4 + 1.5 * max(1, len(src.strategies))), layout="constrained")
+    axes = fig.subplots(max(1, len(src.strategies)), 1, sharex=True, sharey=True, squeeze=False)[:, 0]
+    for i, (ax, name) in enumerate(zip(axes, src.strategies)):
+        latency_bands(data, ax=ax, window=window, windows=windows, title=title if i == 0 else "",
+                      duration=duration, warmup=warmup, strategy=name, legend=False)
+        ax.yaxis.set_minor_formatter(NullFormatter())  # small panels: major labels only (and a quicker layout)
+        if i:
+            for text in ax.texts:  # incident names once, above the top facet
+                text.remove()
+        ax.set_title(f"strategy: {name}", fontsize=9, loc="right", color="0.3", pad=4)
+        if i < len(axes) - 1:
+            ax.set_xlabel("")
+        ax.set_ylabel("")
+    fig.supylabel(metrics.axis("latency"), fontsize=10)
+    handles = [Line2D([], [], color="0.2", ls=ls, lw=lw, label=f"p{p}")
+               for p, ls, lw in ((50, "-", 1.6), (95, "--", 1.1), (99, ":", 1.1))]
+    handles += [h for h, label in zip(*axes[0].get_legend_handles_labels())
+                if label in (WARMUP_LABEL, "incident", "load change")]
+    fig.legend(handles=handles, loc="outside lower center", ncol=5, fontsize=7, frameon=False,
+               title="p50–p99 shaded", title_fontsize=7)
+    return list(axes)
+
+
 def outcomes_by_strategy(data, *, ax=None, normalise: bool = True, title=None, zoom: bool = True):
-    """Stacked bars of final outcomes per strategy (success, failed by code, gave up, deadline, shed).
+    """Stacked bars of final outcomes per strategy (success, failed by code, retries exhausted, deadline, shed).
 
     ``data``: a Result, or a count table (``strategy``, ``outcome``,
     ``requests``) as :meth:`resilsim.Result.outcome_counts` gives.
@@ -383,7 +579,7 @@ def outcomes_by_strategy(data, *, ax=None, normalise: bool = True, title=None, z
     table = df.pivot_table(index="strategy", columns="outcome", values="requests", aggfunc="sum", fill_value=0)
     table = table.reindex([s for s in src.strategies if s in table.index])
     order = ["success"] + sorted(c for c in table.columns if c.startswith("failed")) + [
-        c for c in ("gave_up", "deadline", "shed", "incomplete") if c in table.columns]
+        c for c in ("retries_exhausted", "deadline", "shed", "incomplete") if c in table.columns]
     table = table[[c for c in order if c in table.columns]]
     if normalise:
         table = table.div(table.sum(axis=1), axis=0)
@@ -391,7 +587,7 @@ def outcomes_by_strategy(data, *, ax=None, normalise: bool = True, title=None, z
     bottom = np.zeros(len(x))
     for i, col in enumerate(table.columns):
         vals = table[col].to_numpy(float)
-        ax.bar(x, vals, bottom=bottom, label=col.replace("_", " "), color=f"C{i}", hatch=HATCHES[i % len(HATCHES)],
+        ax.bar(x, vals, bottom=bottom, label=_outcome_label(col), color=f"C{i}", hatch=HATCHES[i % len(HATCHES)],
                edgecolor="0.2", lw=0.5)
         bottom += vals
     ticks = list(table.index)
@@ -399,6 +595,12 @@ def outcomes_by_strategy(data, *, ax=None, normalise: bool = True, title=None, z
         amp = src.result.summary()["amplification"]
         ticks = [f"{name}\n×{amp.get(name, np.nan):.2f}" for name in ticks]
     ax.set_xticks(x, ticks, fontsize=8)
+    if sum(len(str(t).split("\n")[0]) for t in ticks) * 6.5 > 0.7 * ax.figure.bbox.width * 72 / ax.figure.dpi:
+        # Names wider than their bars would run into each other: slant them.
+        ax.tick_params(axis="x", labelrotation=25)
+        for label in ax.get_xticklabels():
+            label.set_horizontalalignment("right")
+            label.set_rotation_mode("anchor")
     ax.set_xlabel("strategy" if src.result is None else "strategy (× attempts sent per request: the cost in load)")
     ax.set_ylabel(metrics.axis("outcome_share" if normalise else "outcome_count"))
     if normalise and "success" in table:
@@ -413,6 +615,12 @@ def outcomes_by_strategy(data, *, ax=None, normalise: bool = True, title=None, z
     ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5), title="outcome", title_fontsize=7)
     _caption(ax, src)
     return ax
+
+
+def _outcome_label(column: str) -> str:
+    """A legend label of an outcome column: ``retries_exhausted`` → "retries exhausted"; error codes kept as written."""
+    outcome, sep, code = column.partition(": ")
+    return outcome.replace("_", " ") + sep + code
 
 
 def zoom_floor(values, step: float = 0.05, margin: float = 0.02) -> float:
@@ -558,16 +766,17 @@ def sweep_metric(df, *, ax=None, param: str = "param", metric: str = "metric", c
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # workers, replicas: no 2.5 ticks
     ax.set_xlabel(xlabel or param)
     ax.set_ylabel(metric)
-    ax.legend(fontsize=8, loc="best", title="strategy (band: 95% CI)", title_fontsize=7)
+    _legend_right(ax, title="strategy (band: 95% CI)")
     _sweep_caption(ax, caption)
     return ax
 
 
 def sweep_heatmap(df, *, x: str, y: str, value: str = "mean", ax=None, caption: str | None = None,
-                  label: str | None = None, fmt: str = "{:.2f}"):
+                  label: str | None = None, fmt: str = "{:.2f}", xlabel: str | None = None, ylabel: str | None = None):
     """Heatmap of ``value`` over two swept parameters ``x`` and ``y`` (mean over other rows); cells annotated.
 
-    Annotated numbers keep it readable in grey scale; ``label`` names the colour bar (with units).
+    Annotated numbers keep it readable in grey scale; ``label`` names the colour bar (with units);
+    ``xlabel``/``ylabel`` the axes (default: ``x`` and ``y``; say them with units).
     """
     ax = _axes(ax)
     if df is None or len(df) == 0 or not {x, y, value} <= set(df.columns):
@@ -585,22 +794,22 @@ def sweep_heatmap(df, *, x: str, y: str, value: str = "mean", ax=None, caption: 
         if np.isfinite(v):
             ax.text(c, r, fmt.format(v), ha="center", va="center", fontsize=7, color="w" if v < mid else "k")
     ax.figure.colorbar(im, ax=ax, label=label or value)
-    ax.set_xlabel(x)
-    ax.set_ylabel(y)
+    ax.set_xlabel(xlabel or x)
+    ax.set_ylabel(ylabel or y)
     _sweep_caption(ax, caption)
     return ax
 
 
 def plan_chart(df, *, slo: float, chosen=None, ax=None, param: str = "param", metric: str = "metric",
-               higher_is_better: bool = True, caption: str | None = None):
+               higher_is_better: bool = True, caption: str | None = None, xlabel: str | None = None):
     """The capacity-planning answer: the metric against the planned parameter with its CI, the SLO line and the chosen value.
 
     ``df`` is tidy as for :func:`sweep_metric` (column ``param``); ``param``
     names the planned parameter on the axis; ``slo`` is the target in the
     metric's units; ``chosen`` is the value the plan picked (None: none
-    meets the SLO, said on the chart).
+    meets the SLO, said on the chart). ``xlabel``: the axis label (default ``param``; say it with its unit).
     """
-    ax = sweep_metric(df, ax=ax, metric=metric, caption=caption, xlabel=param)
+    ax = sweep_metric(df, ax=ax, metric=metric, caption=caption, xlabel=xlabel or param)
     ax.axhline(slo, color="k", ls="--", lw=1, label=f"SLO {slo:g}")
     if chosen is not None:
         ax.axvline(chosen, color="0.3", ls="-.", lw=1.2, label=f"chosen {param} = {chosen:g}")
@@ -608,30 +817,44 @@ def plan_chart(df, *, slo: float, chosen=None, ax=None, param: str = "param", me
                     textcoords="offset points", fontsize=8)
     else:
         ax.text(0.02, 0.02, "no swept value meets the SLO", transform=ax.transAxes, fontsize=8, color="0.2")
-    ax.legend(fontsize=8, loc="best")
+    _legend_right(ax)
     return ax
 
 
 def plan_answer(p, *, metric: str | None = None, strategy: str | None = None, ax=None, caption: str | None = None):
-    """Chart a :class:`resilsim.sweep.Plan`: the first SLO metric against the varied parameter, SLO line, chosen value.
+    """Chart a :class:`resilsim.sweep.Plan`: the first SLO metric against the varied parameter, SLO line, answers.
 
-    ``strategy`` picks one strategy's answer to mark (default: the first);
-    all strategies' evidence is drawn with CI bands.
+    All strategies' evidence is drawn with CI bands. ``strategy``: mark that
+    strategy's answer only; by default every strategy's answer is marked in its
+    colour, and the strategies no value in range serves are named on the chart.
     """
+    from .scenario.reference import axis_label
+    from .sweep.stats import metric_table
+
     metric = metric or next(iter(p.slo))
     op_thr = p.slo[metric]
     thr = float(op_thr.lstrip("<>="))
-    from .sweep.stats import metric_table
     tidy = metric_table(p.evidence, metric, param=p.vary)
-    name = strategy or next(iter(p.answers))
-    chosen = p.answers.get(name)
-    ax = plan_chart(tidy, slo=thr, chosen=chosen, ax=ax, param=p.vary, metric=metrics.label(metric),
-                    higher_is_better=op_thr.startswith(">"), caption=caption)
-    if chosen is not None:
-        for line in ax.get_lines():
-            if line.get_label().startswith("chosen"):
-                line.set_label(f"chosen for {name}: {p.vary} = {chosen:g}")
-        ax.legend(fontsize=8, loc="best")
+    names = list(dict.fromkeys(tidy["strategy"]))  # sweep_metric's colour order
+    marked = [strategy] if strategy else list(p.answers)
+    chosen = {n: p.answers.get(n) for n in marked}
+    ax = sweep_metric(tidy, ax=ax, metric=metrics.label(metric), caption=caption, xlabel=axis_label(p.vary))
+    ax.axhline(thr, color="k", ls="--", lw=1, label=f"SLO {thr:g}")
+    up = op_thr.startswith(">")
+    for n, v in chosen.items():
+        if v is None:
+            continue
+        color = f"C{names.index(n)}" if n in names else "0.3"
+        ax.axvline(v, color=color, ls=(0, (4, 2)), lw=1.1, label=f"chosen for {n}: {p.vary} = {v:g}")
+        if len(chosen) == 1:  # several answers side by side would print over each other: the legend has them
+            ax.annotate(f"{v:g}", (v, thr), xytext=(3, 6 if up else -12), textcoords="offset points", fontsize=7,
+                        color=color)
+    missing = [n for n, v in chosen.items() if v is None]
+    if missing:
+        which = "strategy " + ", ".join(missing) if len(missing) == 1 else "strategies " + ", ".join(missing)
+        ax.text(0.02, 0.02, f"no value in range meets the SLO for {which}", transform=ax.transAxes,
+                fontsize=8, color="0.2")
+    _legend_right(ax)
     return ax
 
 
@@ -681,6 +904,59 @@ def guards_over_time(data, *, ax=None, windows=None, title=None, warmup=None):
     return ax
 
 
+def guards_by_strategy(data, *, fig=None, windows=None, title=None, warmup=None):
+    """:func:`guards_over_time` as small multiples: one facet per strategy with guards, on a shared time axis.
+
+    A facet draws its strategy's shares (breaker open, throttle rejection probability; 0–1) on the left
+    axis and its retry-budget tokens on the right, each in its own panel, so one strategy's breaker no longer
+    hides behind another's throttle. ``data``: a Result or a timeline table; ``fig``: a matplotlib Figure
+    (default: a new pyplot figure). Returns the left Axes, top to bottom.
+    """
+    src = source(data, "timeline", windows=windows, title=title, warmup=warmup)
+    tl = src.frame
+    guarded = [n for n in src.strategies
+               if any(c in tl and tl.loc[tl["strategy"] == n, c].notna().any() for c in (*GUARD_SHARES, "budget_tokens"))]
+    if fig is None:
+        import matplotlib.pyplot as plt
+        fig = plt.figure(figsize=(8, 1.4 + 1.7 * max(1, len(guarded))), layout="constrained")
+    if len(guarded) < 2:
+        return [guards_over_time(data, ax=fig.add_subplot(), windows=windows, title=title, warmup=warmup)]
+    axes = fig.subplots(len(guarded), 1, sharex=True, squeeze=False)[:, 0]
+    for i, (ax, name) in enumerate(zip(axes, guarded)):
+        t = tl[tl["strategy"] == name]
+        color = f"C{src.strategies.index(name)}"  # the strategy's colour in every other chart
+        shares = [c for c in GUARD_SHARES if c in t and t[c].notna().any()]
+        tokens = "budget_tokens" in t and t["budget_tokens"].notna().any()
+        what = []
+        for j, col in enumerate(shares):
+            ax.plot(t["time"], t[col].to_numpy(float), color=color, ls=LINESTYLES[j], lw=1.4, drawstyle="steps-post")
+            several = tokens or len(shares) > 1
+            what.append(f"{GUARD_SHARES[col]} ({('solid', 'dashed')[j]}{', left' if tokens else ''})" if several
+                        else GUARD_SHARES[col])
+        if shares:
+            ax.set_ylim(-0.03, 1.03)
+            ax.set_ylabel("share / prob.\n(0–1)", fontsize=8)
+        if tokens:
+            target = ax.twinx() if shares else ax
+            target.plot(t["time"], t["budget_tokens"].to_numpy(float), color=color, ls=":" if shares else "-",
+                        lw=1.4, drawstyle="steps-post")
+            target.set_ylim(bottom=0)
+            target.set_ylabel(metrics.axis("budget_tokens").replace(" ", "\n", 1), fontsize=8)
+            what.append("retry-budget tokens" + (" (right, dotted)" if shares else ""))
+        _shade_incidents(ax, src.windows, src.changes, src.warmup, names=i == 0)
+        ax.set_title(f"{name}: {', '.join(what)}", fontsize=8, loc="right", color="0.2", pad=3)
+        if i == 0:
+            _caption(ax, src)
+        if i < len(axes) - 1:
+            ax.set_xlabel("")
+    axes[-1].set_xlabel(metrics.axis("time"))
+    handles = [h for h, label in zip(*axes[0].get_legend_handles_labels())
+               if label in (WARMUP_LABEL, "incident", "load change")]
+    if handles:
+        fig.legend(handles=handles, loc="outside lower center", ncol=3, fontsize=7, frameon=False)
+    return list(axes)
+
+
 CHARTS = (("success_over_time", success_over_time), ("latency_cdf", latency_cdf),
           ("load_over_time", load_over_time), ("latency_bands", latency_bands),
           ("outcomes_by_strategy", outcomes_by_strategy), ("errors_over_time", errors_over_time))
@@ -701,19 +977,60 @@ def has_guards(result) -> bool:
     return tl is not None and any(c in tl and tl[c].notna().any() for c in (*GUARD_SHARES, "budget_tokens"))
 
 
+def chart_figure(result, name: str, fn=None):
+    """The matplotlib Figure of the run chart ``name`` (one of :data:`CHART_FILES`' stems), as ``resilsim run``
+    writes it and the run report shows it: the faceted and two-panel views where one Axes would hide lines.
+
+    ``fn``: the chart function (default: the one :data:`CHARTS` names). Inches: 8 wide, taller per strategy.
+    """
+    from matplotlib.figure import Figure
+
+    fn = fn or dict(CHARTS).get(name) or guards_over_time
+    names = list(result.strategies)
+    if name == "errors_over_time":
+        fig = Figure(figsize=(8, 1.4 + 1.5 * len(names)), layout="constrained")
+        errors_by_strategy(result, fig=fig)
+    elif name == "latency_cdf":
+        fig = Figure(figsize=(8, 6), layout="constrained")
+        top, bottom = fig.subplots(2, 1, sharex=True, height_ratios=[1, 1.2])
+        fn(result, ax=top)
+        fn(result, ax=bottom, tail=True, title="")
+        top.get_legend().remove()  # the lower panel's legend names the same lines
+        top.set_xlabel("")
+    elif name == "latency_bands" and len(names) > 1:
+        fig = Figure(figsize=(8, 1.4 + 1.5 * len(names)), layout="constrained")
+        latency_bands_by_strategy(result, fig=fig)
+    elif name == "load_over_time" and len(names) > 1:
+        fig = Figure(figsize=(8, 1.4 + 1.4 * len(names)), layout="constrained")
+        load_by_strategy(result, fig=fig)
+    elif name == "guards_over_time":
+        tl = result.timeline
+        n = sum(any(c in tl and tl.loc[tl["strategy"] == s, c].notna().any() for c in (*GUARD_SHARES, "budget_tokens"))
+                for s in names)
+        fig = Figure(figsize=(8, 4) if n < 2 else (8, 1.4 + 1.7 * n), layout="constrained")
+        guards_by_strategy(result, fig=fig)
+    elif name == "success_over_time" and len(names) > 1:
+        fig = Figure(figsize=(8, 3.4 + 1.3 * (len(names) - 1)), layout="constrained")
+        success_by_strategy(result, fig=fig, baseline=names[0])
+    else:
+        fig = Figure(figsize=(8, 4), layout="constrained")
+        fn(result, ax=fig.add_subplot())
+    return fig
+
+
 def save_charts(result, out) -> list:
     """Write the standard charts of a result as PNGs into ``out``; return the paths.
 
-    ``success_over_time.png`` has two panels: the success rate, and every
-    strategy's difference to the first (the baseline), where lines that lie
-    on top of each other on the 0–1 scale separate. ``errors_over_time.png``
+    ``success_over_time.png`` shows the success rate and, below, one small
+    multiple per strategy of its difference to the first (the baseline), where
+    lines that lie on top of each other on the 0–1 scale separate
+    (:func:`success_by_strategy`). ``errors_over_time.png``
     has one facet per strategy (:func:`errors_by_strategy`). A summary-only
     result (``record="summary"``) gets the timeline's charts only (not :data:`ROW_CHARTS`).
     """
     from pathlib import Path
 
     import matplotlib
-    from matplotlib.figure import Figure
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -724,21 +1041,8 @@ def save_charts(result, out) -> list:
             charts.append(("guards_over_time", guards_over_time))  # only when some strategy has guards
         if getattr(result, "record", "full") == "summary":
             charts = [(k, f) for k, f in charts if k not in ROW_CHARTS]  # only the timeline's charts
-        names = list(result.strategies)
         for name, fn in charts:
-            if name == "errors_over_time":
-                fig = Figure(figsize=(8, 1.4 + 1.5 * len(names)), layout="constrained")
-                errors_by_strategy(result, fig=fig)
-            elif name == "success_over_time" and len(names) > 1:
-                fig = Figure(figsize=(8, 7), layout="constrained")
-                top, bottom = fig.subplots(2, 1, sharex=True)
-                fn(result, ax=top)
-                fn(result, ax=bottom, baseline=names[0], title="")
-                top.get_legend().remove()  # the lower panel's legend names every line of both
-                top.set_xlabel("")
-            else:
-                fig = Figure(figsize=(8, 4), layout="constrained")
-                fn(result, ax=fig.add_subplot())
+            fig = chart_figure(result, name, fn)
             p = out / f"{name}.png"
             fig.savefig(p)
             paths.append(p)

@@ -18,9 +18,16 @@ SOURCES = ("service", "limiter", "capacity", "queue_timeout", "background", "inc
 (SRC_SERVICE, SRC_LIMITER, SRC_CAPACITY, SRC_QUEUE_TIMEOUT, SRC_BACKGROUND, SRC_INCIDENT, SRC_CLIENT_TIMEOUT,
  SRC_QUOTA, SRC_REQUEST, SRC_AUTH, SRC_PROCESSING_TIMEOUT, SRC_SHED, SRC_CANCELLED) = range(len(SOURCES))
 
-# How a request ended. A value is its index here.
-OUTCOMES = ("success", "failed", "gave_up", "deadline", "shed", "incomplete")
-OUT_SUCCESS, OUT_FAILED, OUT_GAVE_UP, OUT_DEADLINE, OUT_SHED, OUT_INCOMPLETE = range(len(OUTCOMES))
+# How a request ended. A value is its index here. ``failed``: its last attempt failed and it was never
+# retried (the error is not retried, or the strategy allowed no retry: ``none``); ``retries_exhausted``:
+# it was retried at least once, then the retry policy's stop (attempts, time) or retry probability refused
+# another; ``deadline``: the next retry would start after the request's deadline; ``shed``: a client guard
+# (breaker, budget) refused it; ``incomplete``: still open when the run ended. Earlier versions called
+# both of the stop's cases ``gave_up`` (docs/strategies.md, "How a request ends").
+OUTCOMES = ("success", "failed", "retries_exhausted", "deadline", "shed", "incomplete")
+OUT_SUCCESS, OUT_FAILED, OUT_RETRIES_EXHAUSTED, OUT_DEADLINE, OUT_SHED, OUT_INCOMPLETE = range(len(OUTCOMES))
+#: Outcome names of earlier versions, and the names that replaced them (inputs naming one get a sentence).
+RENAMED_OUTCOMES = {"gave_up": "retries_exhausted (or failed, when the request was never retried)"}
 
 # Code column values below zero: not an error code (codes ≥ 0 index the run's code table).
 CODE_OK = -1

@@ -1,6 +1,6 @@
 """One self-contained HTML report of a run directory or a sweep directory, for a capacity-planning review.
 
-    resilsim report out/ -o report.html
+    resilsim report out/          # writes out/report.html (-o FILE: elsewhere)
 
 Everything is inline: CSS in a ``<style>`` element, charts as base64 PNG
 ``data:`` URIs, no JavaScript, no external assets, so the file opens offline
@@ -61,9 +61,19 @@ def _png(draw, figsize=(9, 4)) -> str:
     return f'<img alt="chart" src="data:image/png;base64,{data}">'
 
 
-def _figure(title: str, draw, caption: str = "", figsize=(9, 4)) -> str:
+def _fig_png(make) -> str:
+    """Render the Figure ``make()`` returns off-screen and return an ``<img>`` with the PNG inline (base64)."""
+    fig = make()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=100)
+    data = base64.b64encode(buf.getvalue()).decode("ascii")
+    return f'<img alt="chart" src="data:image/png;base64,{data}">'
+
+
+def _figure(title: str, draw, caption: str = "", figsize=(9, 4), whole: bool = False) -> str:
+    """A titled, captioned chart: ``draw(ax)`` on one Axes, or with ``whole`` ``draw()`` returning a Figure."""
     try:
-        img = _png(draw, figsize)
+        img = _fig_png(draw) if whole else _png(draw, figsize)
     except Exception as e:  # one chart that cannot be drawn must not lose the whole report
         img = f"<p><i>chart not drawn: {html.escape(type(e).__name__)}: {html.escape(str(e))}</i></p>"
     cap = f"<figcaption>{html.escape(caption)}</figcaption>" if caption else ""
@@ -330,6 +340,16 @@ def _csv(path: Path, **kw) -> pd.DataFrame:
     return df
 
 
+def refuse_old_outcomes(path: Path, columns) -> None:
+    """Raise one sentence when a table of ``path`` names an outcome an earlier resilsim wrote (``gave_up``)."""
+    from .records import RENAMED_OUTCOMES
+
+    old = [c for c in RENAMED_OUTCOMES if c in set(columns)]
+    if old:
+        raise ResilsimError(f"{path}: written by an earlier resilsim whose outcome {old[0]!r} is now "
+                            f"{RENAMED_OUTCOMES[old[0]]}; run it again with this version")
+
+
 def _run_result(path: Path, meta: dict):
     """Rebuild a :class:`~resilsim.Result` from a run directory's tables (for the charts); ``meta``: its run.json."""
     from .result import Result
@@ -358,6 +378,7 @@ def run_report(path: Path) -> tuple[str, list[str]]:
         raise ResilsimError(f"{path}: no scenario.yaml; rerun `resilsim run --out {path}` with this version "
                             "so the report knows the scenario")
     summary = _csv(path / "summary.csv", index_col=0)
+    refuse_old_outcomes(path, summary.columns)
     result = _run_result(path, meta)
     s = result.scenario
     title = f"Run report: {s.name}"
@@ -386,29 +407,31 @@ def run_report(path: Path) -> tuple[str, list[str]]:
     body.append("<h2>Charts</h2>")
     shade = "Grey: incident windows; hatched: load changes."
     if result.timeline is not None:
-        body.append(_figure("Request success rate over time", lambda ax: plots.success_over_time(result, ax=ax),
-                            f"Share of requests arriving at each time that finally succeed (moving mean). {shade}"))
+        body.append(_figure("Request success rate over time", lambda: plots.chart_figure(result, "success_over_time"),
+                            "Share of requests arriving at each time that finally succeed (moving mean); below, each "
+                            f"strategy's difference to the first, the others in grey. {shade}", whole=True))
         body.append(_figure("Offered load and attempts (retry amplification)",
-                            lambda ax: plots.load_over_time(result, ax=ax),
-                            "Requests the clients want done (black) against the attempts the service receives per "
-                            "strategy; the gap is the retry load. Capacity: workers ÷ mean service time."))
+                            lambda: plots.chart_figure(result, "load_over_time"),
+                            "Requests the clients want done (black) against the attempts the service receives, one "
+                            "panel per strategy; the gap is the retry load. Capacity: workers ÷ mean service time.",
+                            whole=True))
         if plots.has_guards(result):
-            body.append(_figure("Client-side guards", lambda ax: plots.guards_over_time(result, ax=ax),
+            body.append(_figure("Client-side guards", lambda: plots.chart_figure(result, "guards_over_time"),
                                 "Circuit breakers open, adaptive-throttling rejection probability and retry-budget "
-                                f"tokens of the strategies with guards. {shade}"))
+                                f"tokens, one panel per strategy with guards. {shade}", whole=True))
     if result.requests is not None:
         body.append(_figure("Outcomes by strategy", lambda ax: plots.outcomes_by_strategy(result, ax=ax),
                             "Final outcome of each measured request; failures split by error code."))
-        body.append(_figure("Latency percentiles over time", lambda ax: plots.latency_bands(result, ax=ax),
-                            "p50 / p95 / p99 latency of successful requests by arrival time (log scale)."))
-        body.append(_figure("Latency CDF", lambda ax: plots.latency_cdf(result, ax=ax),
-                            "Fraction of successful requests finished within a latency (log scale)."))
+        body.append(_figure("Latency percentiles over time", lambda: plots.chart_figure(result, "latency_bands"),
+                            "p50 / p95 / p99 latency of successful requests by arrival time (log scale), "
+                            "one panel per strategy.", whole=True))
+        body.append(_figure("Latency CDF", lambda: plots.chart_figure(result, "latency_cdf"),
+                            "Fraction of successful requests finished within a latency (log scale); below, the "
+                            "fraction slower than each latency, where the tails differ.", whole=True))
     if result.attempts is not None:
-        for name in result.strategies:
-            body.append(_figure(f"Errors by code over time: {name}",
-                                lambda ax, n=name: plots.errors_over_time(result, ax=ax, strategy=n),
-                                f"Failed attempts per second by error code, strategy {name}. {shade}",
-                                figsize=(9, 3.4)))
+        body.append(_figure("Errors by code over time", lambda: plots.chart_figure(result, "errors_over_time"),
+                            f"Failed attempts per second by error code, one panel per strategy on shared axes. {shade}",
+                            whole=True))
     body.append("<h2>Scenario</h2><pre>" + html.escape(dump_scenario(s)) + "</pre>")
     return title, body
 
@@ -429,6 +452,7 @@ def sweep_report(path: Path, plan=None) -> tuple[str, list[str]]:
     st = Store(path)
     manifest = st.manifest()
     runs = st.load()
+    refuse_old_outcomes(path, runs.columns)
     sc = manifest.get("scenario", {})
     name = sc.get("name", "scenario")
     seed = manifest.get("seed", "?")
@@ -483,20 +507,22 @@ def sweep_report(path: Path, plan=None) -> tuple[str, list[str]]:
     body.append(_table(ci_table(agg), index=False))
     body.append("<h2>Charts</h2>")
     cap = f"{name} · root seed {seed} · bands: 95% CI"
+    from .scenario.reference import axis_label
     if len(params) == 1:
         for m in CHARTED:
             if m in agg:
                 body.append(_figure(f"{metrics.label(m)} against {params[0]}",
                                     lambda ax, m=m: plots.sweep_metric(
                                         metric_table(agg, m, params[0]), ax=ax,
-                                        metric=metrics.label(m), xlabel=params[0], caption=cap), cap))
+                                        metric=metrics.label(m), xlabel=axis_label(params[0]), caption=cap), cap))
     elif len(params) >= 2:
         for strat in agg["strategy"].unique():
             sub = agg[agg["strategy"] == strat]
             body.append(_figure(f"success rate over {params[0]} × {params[1]}: {strat}",
                                 lambda ax, sub=sub: plots.sweep_heatmap(
                                     sub, x=params[0], y=params[1], value="success_rate", ax=ax,
-                                    label="request success rate", caption=cap), cap))
+                                    label=metrics.label("success_rate"), caption=cap, xlabel=axis_label(params[0]),
+                                    ylabel=axis_label(params[1])), cap))
     return title, body
 
 

@@ -485,7 +485,7 @@ def outcome_counts(requests: pd.DataFrame) -> pd.DataFrame:
     """A requests table counted by strategy and final outcome, failures split by error code (tidy).
 
     Columns: ``strategy``, ``outcome`` (``success``, ``failed: CODE``,
-    ``gave_up``, ``deadline``, ``shed``, ``incomplete``), ``requests``.
+    ``retries_exhausted``, ``deadline``, ``shed``, ``incomplete``), ``requests``.
     """
     label = requests["outcome"].astype(str)
     failed = label == "failed"

@@ -180,6 +180,42 @@ def test_run_table_fits_100_columns_unless_wide(tmp_path, capsys):
     assert "wasted_s" in wide and "--wide" not in wide
 
 
+@pytest.mark.parametrize("command", [["catalog", "nanostream"], ["catalog", "analytics"], ["presets"]])
+def test_catalog_and_presets_fit_100_columns_unless_wide(command, capsys):
+    assert main(command) == 0
+    narrow = capsys.readouterr().out.splitlines()
+    assert max(map(len, narrow)) <= 100, max(narrow, key=len)
+    assert "--wide or --format csv prints everything" in " ".join(narrow[-3:])
+    assert main([*command, "--wide"]) == 0
+    wide = capsys.readouterr().out.splitlines()
+    assert max(map(len, wide)) > 100 and "…" not in "".join(wide)  # every column, whole texts
+
+
+def test_fit_table_cuts_long_texts_before_leaving_columns_out():
+    import pandas as pd
+
+    from resilsim.cli import fit_table
+    df = pd.DataFrame({"code": ["A", "B"], "n": [1, 2], "message": ["x" * 90, "short"], "tail": ["t", "u"]})
+    text, hidden, cut = fit_table(df, width=80, index=False)
+    assert cut and hidden == [] and "x" * 59 + "…" in text and max(map(len, text.splitlines())) <= 80
+    text, hidden, cut = fit_table(df[["code", "n"]], width=80, index=False)
+    assert not cut and hidden == []  # nothing to cut: not said
+
+
+def test_sweep_table_fits_100_columns_and_report_writes_into_the_directory(tmp_path, capsys, monkeypatch):
+    p = tmp_path / "tiny.yaml"
+    p.write_text(SCENARIO)
+    out = tmp_path / "sw"
+    assert main(["sweep", str(p), "--grid", "service.workers=2,3", "--set", "duration=10", "--inprocess",
+                 "--no-progress", "--out", str(out)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    table = lines[:lines.index(next(line for line in lines if line.startswith("(")))]
+    assert max(map(len, table)) <= 100 and "service.workers" in table[1] and "success_rate" in table[1]
+    monkeypatch.chdir(tmp_path)
+    assert main(["report", str(out)]) == 0
+    assert (out / "report.html").exists() and not (tmp_path / "report.html").exists()
+
+
 def test_validation_table_goes_to_build_not_the_demos_out(tmp_path):
     from types import SimpleNamespace
 

@@ -144,68 +144,68 @@ CASES = {
 }
 
 PINNED = {
-    'all_features+closed-and-open':
-        {'rows': '6d3824a1204af187', 'tables': 'a17b34e3dba91f02', 'attempts': 4734, 'success': 3948},
-    'all_features+closed-users':
-        {'rows': 'c3a24f07937ed829', 'tables': '978e6e13d1031aeb', 'attempts': 537, 'success': 407},
-    'all_features+network':
-        {'rows': 'ff08fd2a380eada9', 'tables': '5a7bc84986dcf3fb', 'attempts': 16873, 'success': 2702},
-    'all_features+network-round-trip-blocking':
-        {'rows': '3f95394d335e6b7e', 'tables': '3362d79d9cc42fb9', 'attempts': 3721, 'success': 3393},
     'all_features+adaptive-lifo-processing-timeout':
-        {'rows': '3702900bbbb65328', 'tables': '3dcb58314067bb36', 'attempts': 9077, 'success': 1482},
+        {'rows': '32b2ccf949cd705e', 'tables': 'fe13ad27ecd675b0', 'attempts': 9077, 'success': 1482},
     'all_features+blocking-limiter-deadlines':
-        {'rows': '7226fbd8d11f80c9', 'tables': '04666a47e5a08052', 'attempts': 597, 'success': 489},
+        {'rows': '7226fbd8d11f80c9', 'tables': '721d518b27321bed', 'attempts': 597, 'success': 489},
+    'all_features+closed-and-open':
+        {'rows': '051fecda149410c1', 'tables': '8711ac443d265543', 'attempts': 4734, 'success': 3948},
+    'all_features+closed-users':
+        {'rows': 'e5926783bac3ff5e', 'tables': 'a32ff632f7265f0e', 'attempts': 537, 'success': 407},
     'all_features+codel':
-        {'rows': 'fe53d05a48b18ec8', 'tables': '2a498ed0c492dfab', 'attempts': 5431, 'success': 3186},
+        {'rows': '1a1737ada4d9f766', 'tables': '9f17cdf0d3f71fb6', 'attempts': 5431, 'success': 3186},
     'all_features+fifo-reject-cost':
-        {'rows': 'ee0a59ee38789e0a', 'tables': 'db82e76139eea802', 'attempts': 3715, 'success': 3389},
+        {'rows': 'f15928f372a8e11a', 'tables': '0ed1ec5c9fd4866a', 'attempts': 3715, 'success': 3389},
     'all_features+global-limiter':
-        {'rows': '01bf880b8ace331f', 'tables': '2e0259d80c2af1b5', 'attempts': 7867, 'success': 2752},
+        {'rows': 'c7098ed3e68e71b1', 'tables': '9ac806b2c7361e88', 'attempts': 7867, 'success': 2752},
     'all_features+global-limiter-reject-cost':
-        {'rows': '01444b3d34df9bd8', 'tables': '1156c0ed2c52bb79', 'attempts': 12629, 'success': 454},
+        {'rows': '592aece06a32a438', 'tables': '9f5ad8bcba2f3ccf', 'attempts': 12629, 'success': 454},
     'all_features+guards-per-client':
-        {'rows': 'c6a9193c28a2531d', 'tables': 'd61b93ff47dcb1d8', 'attempts': 3695, 'success': 3379},
+        {'rows': 'c6a9193c28a2531d', 'tables': 'e79c0f78d07d7352', 'attempts': 3695, 'success': 3379},
     'all_features+guards-per-tenant':
-        {'rows': '0f9ea8bfdc084093', 'tables': 'e9b543a048b473fc', 'attempts': 3678, 'success': 3358},
+        {'rows': '0f9ea8bfdc084093', 'tables': '6d59ccb0f6c3a1ba', 'attempts': 3678, 'success': 3358},
     'all_features+hedge':
-        {'rows': '6e74cfa0e9f00c7e', 'tables': '8bd1b31ff3ed85b0', 'attempts': 21612, 'success': 7243},
+        {'rows': 'eff235d16301ef63', 'tables': '15cb3bca5f304f0b', 'attempts': 21612, 'success': 7243},
     'all_features+lifo-shed-reject-cost':
-        {'rows': '54a67e73bb886c21', 'tables': '937b5176bc5fc857', 'attempts': 11584, 'success': 717},
+        {'rows': 'f0b60a268c772fe2', 'tables': 'ee69f21a7b2f29f8', 'attempts': 11584, 'success': 717},
+    'all_features+network':
+        {'rows': 'e46971421c7e913a', 'tables': 'c28e8098fc4f6b0d', 'attempts': 16873, 'success': 2702},
+    'all_features+network-round-trip-blocking':
+        {'rows': '0ecf1f39f419cb1e', 'tables': '73105bd8ec6ff388', 'attempts': 3721, 'success': 3393},
     'all_features.yaml':
-        {'rows': '0147f3ab9437140b', 'tables': '0cea702703292a49', 'attempts': 3730, 'success': 3388},
+        {'rows': '23fabdfc8e3bb542', 'tables': 'fd15b6623d412be8', 'attempts': 3730, 'success': 3388},
     'reference.yaml':
-        {'rows': 'f9815e71b2798f3e', 'tables': '41f93528722e3f26', 'attempts': 3643, 'success': 3465},
+        {'rows': 'f9815e71b2798f3e', 'tables': '592e336a8503529e', 'attempts': 3643, 'success': 3465},
     'scenarios/analytics-aurora-scale-up.yaml':
-        {'rows': 'e6a13ae868e1a586', 'tables': '57c76e1802f8724a', 'attempts': 27538, 'success': 22544},
+        {'rows': '6033350bfed7163c', 'tables': '00786d3d5ee96262', 'attempts': 27538, 'success': 22544},
     'scenarios/analytics-campaign-spike.yaml':
-        {'rows': '5a7049cbe2bc9640', 'tables': '2241d1080bdfdd90', 'attempts': 64214, 'success': 19343},
+        {'rows': '4d6e7640f639f6f9', 'tables': 'c99b8eedf653c9c8', 'attempts': 64214, 'success': 19343},
     'scenarios/analytics-incident-library.yaml':
-        {'rows': 'b400fd00f41acdb5', 'tables': 'd7630c49c05f5957', 'attempts': 27781, 'success': 2071},
+        {'rows': 'c4a54c5763fedd8e', 'tables': 'd7f7309d896d99b7', 'attempts': 27781, 'success': 2071},
     'scenarios/analytics-load-test-users.yaml':
-        {'rows': 'ef83ab67becca447', 'tables': '7c90a6ad2625eaa3', 'attempts': 30899, 'success': 23838},
+        {'rows': 'ab11bacc8f0f767f', 'tables': '88a9e761076b3e5f', 'attempts': 30899, 'success': 23838},
     'scenarios/analytics-overlapping-incidents.yaml':
-        {'rows': '2bcba275537f6ac8', 'tables': '333d677931a9cb8e', 'attempts': 27912, 'success': 12340},
+        {'rows': '56c5706fcb52edf0', 'tables': 'e9f8ebdfa36fa61f', 'attempts': 27912, 'success': 12340},
     'scenarios/analytics-quota-busy-hour.yaml':
-        {'rows': '36aa5fb56cfcf06b', 'tables': '6bff2700e35a0adf', 'attempts': 9686, 'success': 8516},
+        {'rows': 'c16fef118044253c', 'tables': 'a6b857576512a78d', 'attempts': 9686, 'success': 8516},
     'scenarios/analytics-token-expiry.yaml':
-        {'rows': 'ce2bc1991c37098f', 'tables': '649e341e05b25bb4', 'attempts': 2227, 'success': 2205},
+        {'rows': '2b45aaf7ef9ca4be', 'tables': '929ec4e8f21c55ec', 'attempts': 2227, 'success': 2205},
     'scenarios/counters-increment-timeouts.yaml':
-        {'rows': '78f020d194d4a0c0', 'tables': '5b7fb45f3f5243a1', 'attempts': 24364, 'success': 22952},
+        {'rows': '6f36ae145b430d99', 'tables': '0f3d082186d4a8b5', 'attempts': 24364, 'success': 22952},
     'scenarios/counters-rate-limited.yaml':
-        {'rows': '698c0092bbc683f9', 'tables': '55ca125dd4ea4c7d', 'attempts': 29414, 'success': 12772},
+        {'rows': '6eff8505699cb256', 'tables': '1650835148e48f4a', 'attempts': 29414, 'success': 12772},
     'scenarios/counters-unknown-burst.yaml':
-        {'rows': '2b35937409490492', 'tables': '11e61a0b1d26a00b', 'attempts': 6362, 'success': 3570},
+        {'rows': 'bd17f6511a43576e', 'tables': 'ef9d02ccda9ae2f7', 'attempts': 6362, 'success': 3570},
     'scenarios/metastable-issue-9rps.yaml':
-        {'rows': '6dd57c628653381e', 'tables': 'a9e7b0e11ff0ffc6', 'attempts': 4436, 'success': 791},
+        {'rows': 'a9c3226f5dd68900', 'tables': '2950eee77b9d9ff8', 'attempts': 4436, 'success': 791},
     'scenarios/metastable-retry-storm.yaml':
-        {'rows': 'e94ce5469924d949', 'tables': 'ebf27722957a64e1', 'attempts': 703, 'success': 499},
+        {'rows': '94a290e1a508a8c8', 'tables': '93e80b9bab8f12aa', 'attempts': 703, 'success': 499},
     'scenarios/nanostream-flapping-104.yaml':
-        {'rows': 'bccd32a0aa36f711', 'tables': 'c80f35a9a9659a4b', 'attempts': 3770, 'success': 3233},
+        {'rows': '6dab61c9f7edecb2', 'tables': '5aef16f9f172189f', 'attempts': 3770, 'success': 3233},
     'scenarios/nanostream-internal-error-bursts.yaml':
-        {'rows': '1125a1bf26e6a939', 'tables': '407e23a56430975c', 'attempts': 15748, 'success': 13219},
+        {'rows': '590ad8786b663547', 'tables': 'fec8cbaaebcf9dcd', 'attempts': 15748, 'success': 13219},
     'scenarios/strategies-through-an-outage.yaml':
-        {'rows': 'f3c135bdba6e877a', 'tables': '780ef59786f11eba', 'attempts': 24500, 'success': 16867},
+        {'rows': 'a9600442a46089e2', 'tables': '8ffec8d27fcdf3a6', 'attempts': 24500, 'success': 16867},
 }
 
 

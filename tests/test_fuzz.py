@@ -133,7 +133,7 @@ def test_every_preset_decides_finite_waits_within_the_deadline(name, code, attem
         assert math.isfinite(d.wait) and d.wait >= 0 and elapsed + d.wait <= deadline
         assert d.outcome is None
     else:
-        assert d.outcome in ("failed", "gave_up", "deadline")
+        assert d.outcome in ("failed", "retries_exhausted", "deadline")
 
 
 @pytest.mark.slow

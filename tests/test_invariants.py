@@ -28,7 +28,7 @@ def base():
     r = simulate(d, seed=5)
     req = r.requests
     # The fixture must exercise what the checks look at: retries, failures, successes.
-    assert (req["attempts"] > 1).sum() > 50 and (req["outcome"] == "gave_up").sum() > 5
+    assert (req["attempts"] > 1).sum() > 50 and (req["outcome"] == "retries_exhausted").sum() > 5
     assert (req["outcome"] == "success").sum() > 1000
     return r
 

@@ -199,7 +199,8 @@ def test_metric_table_and_plan_answer():
     labels = _labels(ax)
     assert "SLO 0.99" in labels
     assert "chosen for a: service.workers = 4" in labels
-    assert ax.get_xlabel() == "service.workers"
+    assert ax.get_xlabel() == "service.workers (count)"  # the key with its unit
+    assert any(t.get_text() == "no value in range meets the SLO for strategy b" for t in ax.texts)
 
 
 RESULT_CHARTS = (plots.success_over_time, plots.latency_cdf, plots.load_over_time, plots.latency_bands,
@@ -384,7 +385,7 @@ def _counts(success: dict) -> pd.DataFrame:
     rows = []
     for name, share in success.items():
         rows += [{"strategy": name, "outcome": "success", "requests": round(share * 1000)},
-                 {"strategy": name, "outcome": "gave_up", "requests": 1000 - round(share * 1000)}]
+                 {"strategy": name, "outcome": "retries_exhausted", "requests": 1000 - round(share * 1000)}]
     return pd.DataFrame(rows)
 
 
@@ -464,3 +465,66 @@ def test_every_axis_label_is_the_metrics_vocabularys_with_its_unit(result, chart
             continue  # categories, not a quantity
         assert any(flat.startswith(q.split(" (")[0]) for q in metrics.AXES.values()), flat
         assert "(" in flat and any(u in flat for u in ("(s", "(1/s)", "(0–1", "percentage points")), flat
+
+
+# ---- small multiples and tails, where lines on one Axes would lie on top of each other
+
+def test_success_by_strategy_gives_each_strategy_a_facet_and_states_its_mean_difference(result):
+    axes = plots.success_by_strategy(result, baseline="none")
+    assert len(axes) == 2  # the success rate, then retry3 − none
+    tl = result.timeline
+    t = tl.loc[tl["strategy"] == "none", "time"].to_numpy(float)
+    d = 100 * (tl.loc[tl["strategy"] == "retry3", "success_rate"].to_numpy(float)
+               - tl.loc[tl["strategy"] == "none", "success_rate"].to_numpy(float))
+    inside = (t >= 15) & (t < 25) & (t >= result.scenario.warmup)
+    title = axes[1].get_title(loc="right")
+    assert title.startswith("retry3 − none") and f"{np.nanmean(d[inside]):+.1f} pp in incidents" in title
+    lo, hi = axes[1].get_ylim()
+    assert lo <= min(0, np.nanmin(d)) and hi >= max(0, np.nanmax(d))  # zoomed to the data, zero in view
+    assert "(pp)" in axes[1].get_ylabel() and axes[0].get_ylabel() == plots.metrics.axis("success_rate")
+    with pytest.raises(ValueError, match="baseline 'nope'"):
+        plots.success_by_strategy(result, baseline="nope")
+
+
+def test_latency_bands_by_strategy_draws_one_strategy_per_facet_on_shared_axes(result):
+    axes = plots.latency_bands_by_strategy(result)
+    assert [ax.get_title(loc="right") for ax in axes] == ["strategy: none", "strategy: retry3"]
+    assert {line.get_label().split()[0] for line in axes[1].get_lines()} == {"retry3"}
+    assert axes[0].get_shared_y_axes().joined(axes[0], axes[1])
+
+
+def test_latency_tail_shows_the_fraction_slower_on_a_log_axis(result):
+    ax = plots.latency_cdf(result, tail=True)
+    assert ax.get_yscale() == "log" and "slower" in ax.get_ylabel()
+    ok = result.measured()
+    lat = np.sort(ok[(ok["strategy"] == "retry3") & (ok["outcome"] == "success")]["latency"].to_numpy())
+    line = next(x for x in ax.get_lines() if x.get_label() == "retry3")
+    x, y = line.get_xdata(), line.get_ydata()
+    at = np.searchsorted(x, np.median(lat), side="right") - 1  # the step at the median: half are slower
+    assert y[at] == pytest.approx((lat > x[at]).mean(), abs=1 / len(lat))
+
+
+def test_outcome_legend_keeps_error_codes_as_written():
+    assert plots._outcome_label("failed: ANALYTICS_1900") == "failed: ANALYTICS_1900"
+    assert plots._outcome_label("retries_exhausted") == "retries exhausted"
+
+
+def test_guards_by_strategy_gives_each_guarded_strategy_a_facet_in_its_colour():
+    d = small(duration=30, strategies={"none": {"retry": "none"},
+                                       "brk": {"retry": "immediate", "guards": {"breaker": {}}},
+                                       "bud": {"retry": "immediate", "guards": {"token_bucket": {}}}})
+    r = resilsim.simulate(d, seed=1)
+    axes = plots.guards_by_strategy(r)
+    assert [ax.get_title(loc="right") for ax in axes] == ["brk: breaker open", "bud: retry-budget tokens"]
+    assert axes[0].get_lines()[0].get_color() == "C1" and axes[1].get_lines()[0].get_color() == "C2"
+    assert "(0–1)" in axes[0].get_ylabel() and "tokens" in axes[1].get_ylabel()
+
+
+def test_load_by_strategy_draws_each_strategys_attempts_in_its_own_panel(result):
+    axes = plots.load_by_strategy(result)
+    assert [ax.get_title(loc="right") for ax in axes] == ["strategy: none", "strategy: retry3"]
+    for ax, name in zip(axes, ("none", "retry3")):
+        labels = _labels(ax)
+        assert f"attempts: {name}" in labels and "offered requests" in labels
+        assert not any(label.startswith("attempts: ") and label != f"attempts: {name}" for label in labels)
+    assert axes[0].get_shared_y_axes().joined(axes[0], axes[1])  # one scale: the panels compare

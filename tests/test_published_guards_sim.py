@@ -59,8 +59,8 @@ def test_each_guard_limits_retries_as_its_arithmetic_says(half_failing):
     # p = 0.5 with no cap: each failure retried with probability 1/2, so 1 / (1 − 0.5 × 0.5) attempts.
     assert _amplification(res, "p-half") == pytest.approx(1 / (1 - FAIL * 0.5), rel=0.03)
     s = res.summary()
-    # A retry the draw refuses ends the request as gave_up; a guard's refusal ends it as shed.
-    assert s.loc["p-half", "gave_up"] > 0 and s.loc["p-half", "shed"] == 0
+    # A retry the draw refuses ends the request as retries_exhausted (failed before any retry); a guard's refusal ends it as shed.
+    assert s.loc["p-half", "retries_exhausted"] > 0 and s.loc["p-half", "shed"] == 0
     assert s.loc["bucket", "shed"] > 0 and s.loc["breaker", "shed"] > 0
 
 

@@ -53,3 +53,13 @@ def test_schema_rejects_what_the_loader_rejects():
     data["faults"]["incidents"][0].pop("duration")  # no `use:` to supply it
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.Draft202012Validator(json_schema()).validate(data)
+
+
+def test_axis_labels_of_swept_keys_carry_their_unit():
+    from resilsim.scenario.reference import axis_label
+
+    assert axis_label("clients.arrival.poisson.rate") == "clients.arrival.poisson.rate (1/s)"
+    assert axis_label("service.workers") == "service.workers (count)"
+    assert axis_label("clients.timeout") == "clients.timeout (s)"
+    assert axis_label("strategies.mine.retry.stop.attempts") == "strategies.mine.retry.stop.attempts (count)"
+    assert axis_label("not.a.field") == "not.a.field"  # no unit to claim

@@ -146,7 +146,7 @@ def test_sweep_rows_have_the_full_runs_counts():
     full = run.summary()
     for row in rows:
         exact = full.loc[row["strategy"]]
-        for col in ("requests", "success", "gave_up", "incomplete", "success_rate", "amplification"):
+        for col in ("requests", "success", "retries_exhausted", "incomplete", "success_rate", "amplification"):
             assert row[col] == exact[col], col
         assert abs(row["p99_s"] - exact["p99_s"]) <= 1e-3 * exact["p99_s"]
     # Rows kept: a full run, whose attempts table comes back row for row.

@@ -199,9 +199,11 @@ class CodePlan:
 class Decision(NamedTuple):
     """The answer to one failed attempt: ``retry`` after ``wait`` seconds, or end with ``outcome``.
 
-    ``outcome`` is ``"failed"`` (not retryable), ``"gave_up"`` (the stop
-    condition) or ``"deadline"`` (the retry would start after the deadline);
-    it is ``None`` when the request retries. A named tuple: it is made on
+    ``outcome`` is ``"failed"`` (not retryable, or the strategy stopped the
+    request before any retry: ``none``), ``"retries_exhausted"`` (the stop
+    condition or the retry probability refused another retry after at least
+    one) or ``"deadline"`` (the retry would start after the deadline); it is
+    ``None`` when the request retries. A named tuple: it is made on
     every failed attempt of a simulation, so it must be cheap.
     """
 
@@ -219,7 +221,7 @@ class RetryPolicy:
     matches is not retried. ``reauth_delay`` is the time a token refresh
     takes (seconds). ``name`` labels result rows. ``retry_probability``:
     a failure the policy would retry is retried with this probability
-    (0..1), else the request gives up (``gave_up``), the classic
+    (0..1), else the request ends (``retries_exhausted``; ``failed`` before any retry), the classic
     probabilistic retry of queueing models; the draw comes from the rng
     :meth:`decide` is given (the run's client jitter stream).
     """
@@ -305,6 +307,11 @@ def _action(code) -> int:
     return RETRY
 
 
+#: The end of a request the policy stops, by whether it was retried (attempt > 1): a request never retried
+#: ``failed`` (its only attempt's error ended it); one retried ran out of retries (``retries_exhausted``).
+_STOPPED = (Decision(False, outcome="failed"), Decision(False, outcome="retries_exhausted"))
+
+
 def decide(plan: CodePlan, reauth_delay: float, attempt: int, elapsed: float, previous_wait: float,
            retry_after: float | None, reauthed: bool, deadline: float, rng) -> Decision:
     """The decision of :meth:`RetryPolicy.decide` for a resolved plan (shared with the simulator)."""
@@ -312,7 +319,7 @@ def decide(plan: CodePlan, reauth_delay: float, attempt: int, elapsed: float, pr
     if action == FAIL:
         return Decision(False, outcome="failed")
     if plan.probability < 1.0 and rng.random() >= plan.probability:
-        return Decision(False, outcome="gave_up")  # drawn only when it can refuse: p = 1 draws nothing
+        return _STOPPED[attempt > 1]  # drawn only when it can refuse: p = 1 draws nothing
     if action == REAUTH:
         if reauthed:
             return Decision(False, outcome="failed")
@@ -327,7 +334,7 @@ def decide(plan: CodePlan, reauth_delay: float, attempt: int, elapsed: float, pr
     else:
         wait = plan.wait(attempt, previous_wait, rng)
     if plan.stop(attempt, elapsed, wait):
-        return Decision(False, outcome="gave_up")
+        return _STOPPED[attempt > 1]
     if elapsed + wait > deadline:
         return Decision(False, outcome="deadline")
     return Decision(True, wait=wait, reauth=action == REAUTH)

@@ -116,6 +116,44 @@ def _inner(annotation):
         yield from _inner(a)
 
 
+def field_unit(key: str) -> str:
+    """The unit of the scenario field at dotted ``key`` (``clients.arrival.poisson.rate`` → ``"1/s"``).
+
+    Read from the field's description as the reference page reads it; ``"count"`` for a whole number
+    without one, ``""`` when the key names no field (a map's own keys, such as a strategy's name, are
+    stepped over).
+    """
+    models, field = [Scenario], None
+    for part in key.split("."):
+        found = next((m.model_fields[part] for m in models if part in m.model_fields), None)
+        if found is None:
+            continue  # a map's key (strategies.NAME): the models stay those of its values
+        field = found
+        models = list(_inner(found.annotation))
+    if field is None:
+        return ""
+    unit = _unit(field.description or "")
+    if unit:
+        return unit
+    whole = int in set(_leaves(field.annotation)) and float not in set(_leaves(field.annotation))
+    return "count" if whole else ""
+
+
+def _leaves(annotation):
+    args = typing.get_args(annotation)
+    if not args:
+        yield annotation
+    for a in args:
+        yield from _leaves(a)
+
+
+def axis_label(key: str) -> str:
+    """An axis label for the swept or planned scenario field ``key``: the key with its unit, e.g.
+    ``clients.arrival.poisson.rate (1/s)`` (the key alone when it has no unit)."""
+    unit = field_unit(key)
+    return f"{key} ({unit})" if unit else key
+
+
 def _examples(root: Path) -> dict:
     """Dotted model path → (value, file): the first value each field takes in the shipped scenarios."""
     import yaml

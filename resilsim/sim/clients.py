@@ -13,15 +13,15 @@ from operator import attrgetter
 import numpy as np
 
 from ..policies.retry import decide
-from ..records import (CODE_CANCELLED, CODE_OK, CODE_TIMEOUT, OUT_DEADLINE, OUT_FAILED, OUT_GAVE_UP, OUT_SHED,
-                       OUT_SUCCESS, SRC_CANCELLED, SRC_CLIENT_TIMEOUT)
+from ..records import (CODE_CANCELLED, CODE_OK, CODE_TIMEOUT, OUT_DEADLINE, OUT_FAILED, OUT_RETRIES_EXHAUSTED,
+                       OUT_SHED, OUT_SUCCESS, SRC_CANCELLED, SRC_CLIENT_TIMEOUT)
 from ..rng import BLOCK, BlockRandom
 from .events import PRIORITY, Attempt, Held, Line, Request, Tick, Timer, TimerQueue
 
 #: Arrivals of closed-loop users (and open ones beside them) handed to the recorder at a time.
 _ARRIVAL_BLOCK = 1024
 
-_OUTCOME = {"failed": OUT_FAILED, "gave_up": OUT_GAVE_UP, "deadline": OUT_DEADLINE}
+_OUTCOME = {"failed": OUT_FAILED, "retries_exhausted": OUT_RETRIES_EXHAUSTED, "deadline": OUT_DEADLINE}
 
 
 class _Tenancy:

@@ -327,7 +327,7 @@ def binding_limits(scenario, strategy: str, window=None, target: float = 1.0,
         n, stopped = attempts_allowed(st, code, deadline)
         bound = theory.incident_success_bound(p, n, affected)
         why = {"deadline": f"the deadline of {deadline} s fits at most {n} attempts of the backoff schedule",
-               "failed": f"1 attempt ({code.code} is not retried)"}.get(
+               "failed": f"1 attempt (the strategy does not retry {code.code})"}.get(
                    stopped, f"{n} attempt{'s' if n > 1 else ''} (the strategy's stop)")
         frac = (b - a) / length
         if binds(frac * bound + (1 - frac)):
@@ -370,8 +370,8 @@ def attempts_allowed(strategy, code, deadline: float | None) -> tuple[int, str]:
 
     Waits are at their least (every jitter draw 0) and attempts answer at
     once, so the count is the most the policy allows within ``deadline``
-    seconds (None: no deadline). The reason is ``"gave_up"`` (the policy's
-    stop), ``"deadline"`` or ``"failed"`` (the code is not retried); at most 1000.
+    seconds (None: no deadline). The reason is ``"retries_exhausted"`` (the
+    policy's stop), ``"deadline"`` or ``"failed"`` (the strategy does not retry the code); at most 1000.
     """
     n, elapsed, prev = 1, 0.0, 0.0
     limit = deadline if deadline is not None else float("inf")
@@ -381,7 +381,7 @@ def attempts_allowed(strategy, code, deadline: float | None) -> tuple[int, str]:
         if not d.retry:
             return n, d.outcome
         if n >= 1000:
-            return n, "gave_up"
+            return n, "retries_exhausted"
         elapsed, prev, n = elapsed + d.wait, d.wait, n + 1
 
 

@@ -36,7 +36,7 @@ from ..files import atomic_bytes, atomic_parquet, unlink_quietly, why
 from .tasks import run_id, tidy
 
 MANIFEST = "manifest.json"
-FORMAT = 1
+FORMAT = 2  # 2: the outcome gave_up split into failed and retries_exhausted
 
 
 #: Stores locked by this process: POSIX locks do not exclude two threads of one process, this set does.
@@ -70,6 +70,11 @@ class Store:
         try:
             if m.exists():
                 old = self.manifest()
+                if old.get("format") != FORMAT:
+                    raise StoreError(
+                        f"{self.path}: holds results an earlier resilsim wrote (results format "
+                        f"{old.get('format')}, now {FORMAT}: outcome names changed); use a new --out directory, "
+                        "or delete this one to start again")
                 if old != definition:
                     diff = sorted(k for k in set(old) | set(definition) if old.get(k) != definition.get(k))
                     raise StoreError(

@@ -158,13 +158,14 @@ def test_stamina_waits_are_staminas_distribution_and_its_hook_decides():
     assert our_schedule(from_stamina(on=SimulatedHTTPError, attempts=3), TIMEOUT) == ([], "not retried")
     assert len(our_schedule(from_stamina(on=SimulatedHTTPError, attempts=3), code(404))[0]) == 2
     # stamina's timeout stops retries once it has passed (simulated seconds)
-    assert from_stamina(timeout=10).policy.decide(code(503), attempt=2, elapsed=10.5, rng=random.Random(0)).outcome == "gave_up"
+    assert from_stamina(timeout=10).policy.decide(code(503), attempt=2, elapsed=10.5, rng=random.Random(0)).outcome == "retries_exhausted"
 
 
 def test_stamina_deactivated_retries_nothing():
     stamina.set_active(False)
     try:
-        assert our_schedule(from_stamina(), code(503)) == ([], "gave up")
+        # stopped at the first attempt: the request was never retried, so it ends failed (not retries_exhausted)
+        assert our_schedule(from_stamina(), code(503)) == ([], "not retried")
     finally:
         stamina.set_active(True)
 
@@ -195,7 +196,7 @@ def test_tenacity_decorated_function_and_its_clock_is_simulated():
     p = from_tenacity(call)
     d = p.policy.decide(code(404), attempt=1, elapsed=4.0, rng=random.Random(0))
     assert d.retry and d.wait == 2.0  # tenacity's default retry: every exception
-    assert p.policy.decide(code(404), attempt=3, elapsed=5.0, rng=random.Random(0)).outcome == "gave_up"
+    assert p.policy.decide(code(404), attempt=3, elapsed=5.0, rng=random.Random(0)).outcome == "retries_exhausted"
     assert p.policy.bounded and not from_tenacity(tenacity.Retrying()).policy.bounded
 
 

@@ -190,7 +190,7 @@ def our_schedule(p, c, retry_after=None, rng=None):
         d = p.policy.decide(c, attempt=attempt, elapsed=0.0, previous_wait=prev, retry_after=retry_after,
                             rng=rng or Feed([0.5] * 100))
         if not d.retry:
-            return waits, "gave up" if d.outcome == "gave_up" else "not retried"
+            return waits, "gave up" if d.outcome == "retries_exhausted" else "not retried"
         waits.append(d.wait)
         prev = d.wait
 

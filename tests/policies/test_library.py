@@ -100,11 +100,11 @@ def test_overrides_reach_the_factory():
 def test_stamina_schedule_attempts_and_45s():
     p = library_preset("stamina")
     low, outcome = schedule(p, code(503), Const(0.0))
-    assert low == pytest.approx([0.1, 0.2, 0.4, 0.8, 1.6, 3.2, 5.0, 5.0, 5.0]) and outcome == "gave_up"  # 10 attempts
+    assert low == pytest.approx([0.1, 0.2, 0.4, 0.8, 1.6, 3.2, 5.0, 5.0, 5.0]) and outcome == "retries_exhausted"  # 10 attempts
     high, _ = schedule(p, code(503), Const(0.5))
     assert high == pytest.approx([0.6, 0.7, 0.9, 1.3, 2.1, 3.7, 5.0, 5.0, 5.0])  # + U(0, 1), capped at 5
     d = p.policy.decide(code(503), attempt=2, elapsed=45.0, rng=Const(0.0))
-    assert not d.retry and d.outcome == "gave_up"
+    assert not d.retry and d.outcome == "retries_exhausted"
     assert p.policy.decide(code(503), attempt=2, elapsed=44.9, rng=Const(0.0)).retry
 
 
@@ -121,7 +121,7 @@ def test_stamina_retries_5xx_and_timeouts_only_and_ignores_retry_after():
 def test_urllib3_default_four_attempts_no_backoff():
     p = library_preset("urllib3")
     waits, outcome = schedule(p, TIMEOUT, Const(0.9))
-    assert waits == [0.0, 0.0, 0.0] and outcome == "gave_up"  # Retry.DEFAULT: 3 retries, backoff_factor 0
+    assert waits == [0.0, 0.0, 0.0] and outcome == "retries_exhausted"  # Retry.DEFAULT: 3 retries, backoff_factor 0
 
 
 def test_urllib3_retry_after_only_for_413_429_503():
@@ -143,7 +143,7 @@ def test_urllib3_non_idempotent_retries_nothing():
 
 def test_urllib3_backoff_factor_schedule_and_cap():
     waits, outcome = schedule(library_preset("urllib3-backoff"), code(500), Const(0.5))
-    assert waits == [0.0, 1.0, 2.0] and outcome == "gave_up"  # 0, factor·2^(k−1) for k = 2, 3
+    assert waits == [0.0, 1.0, 2.0] and outcome == "retries_exhausted"  # 0, factor·2^(k−1) for k = 2, 3
     long, _ = schedule(library_preset("urllib3-backoff", total=10), code(500), Const(0.5))
     assert long == [0, 1, 2, 4, 8, 16, 32, 64, 120, 120]  # backoff_max 120 s
     j = Urllib3Backoff(1.0, jitter=2.0)
@@ -168,7 +168,7 @@ def test_grpc_schedule_is_full_jitter_under_the_capped_exponential():
     # gRFC A6 "Exponential Backoff": random(0, min(initialBackoff·multiplier^(n−1), maxBackoff))
     p = library_preset("grpc")
     lo, outcome = schedule(p, code(503), Const(0.0))
-    assert lo == [0.0, 0.0, 0.0] and outcome == "gave_up"  # 4 attempts
+    assert lo == [0.0, 0.0, 0.0] and outcome == "retries_exhausted"  # 4 attempts
     hi, _ = schedule(p, code(503), Const(TOP))
     assert hi == pytest.approx(GRPC_NOMINAL)
     long = library_preset("grpc", max_attempts=5, initial_backoff=0.3)
@@ -225,7 +225,7 @@ def test_envoy_backoff_25ms_doubling_to_250ms_full_jitter():
     # backoff_strategy.cc JitteredExponentialBackOffStrategy: U(0, interval), the interval doubling from 25 ms to 250 ms
     p = library_preset("envoy", num_retries=6)
     top, outcome = schedule(p, code(503), Const(TOP))
-    assert top == pytest.approx(ENVOY_CAPS) and outcome == "gave_up"
+    assert top == pytest.approx(ENVOY_CAPS) and outcome == "retries_exhausted"
     assert schedule(p, code(503), Const(0.0))[0] == [0.0] * 6
     rng = random.Random(3)
     for _ in range(500):
@@ -277,7 +277,7 @@ def test_finagle_retries_what_the_catalog_allows():
 def test_aws_standard_full_jitter_base_50ms_or_1s_for_throttles_cap_20():
     p = library_preset("aws-standard", max_attempts=12)
     half, outcome = schedule(p, code(503), Const(0.5))
-    assert half == pytest.approx([0.025 * 2 ** k for k in range(9)] + [10, 10]) and outcome == "gave_up"
+    assert half == pytest.approx([0.025 * 2 ** k for k in range(9)] + [10, 10]) and outcome == "retries_exhausted"
     throttled, _ = schedule(p, code(429), Const(0.5))
     assert throttled == pytest.approx([0.5, 1, 2, 4, 8, 10, 10, 10, 10, 10, 10])
     rng = random.Random(11)
@@ -291,7 +291,7 @@ def test_aws_standard_2020_base_1s_for_every_error():
     p = library_preset("aws-standard-2020", max_attempts=8)
     for c in (code(503), code(429)):
         half, outcome = schedule(p, c, Const(0.5))
-        assert half == pytest.approx([0.5, 1, 2, 4, 8, 10, 10]) and outcome == "gave_up"
+        assert half == pytest.approx([0.5, 1, 2, 4, 8, 10, 10]) and outcome == "retries_exhausted"
 
 
 def test_aws_standard_retries_transient_throttles_and_timeouts():
@@ -475,7 +475,7 @@ def test_is_throttle_is_http_429():
 def test_resilience4j_retry_3_attempts_fixed_500ms_everything():
     p = library_preset("resilience4j")
     waits, outcome = schedule(p, code(400, "never"), Const(0.3))
-    assert waits == [0.5, 0.5] and outcome == "gave_up"
+    assert waits == [0.5, 0.5] and outcome == "retries_exhausted"
     d = p.policy.decide(code(401, "reauth"), attempt=1, elapsed=0, rng=Const(0.3))
     assert d.retry and not d.reauth and retried(p, TIMEOUT)
 
@@ -498,7 +498,7 @@ def test_resilience4j_breaker_defaults():
 def test_sre_book_three_attempts_and_jittered_backoff():
     p = library_preset("sre-book")
     waits, outcome = schedule(p, code(503, "backoff"), Const(TOP))
-    assert waits == pytest.approx([1.0, 2.0]) and outcome == "gave_up"
+    assert waits == pytest.approx([1.0, 2.0]) and outcome == "retries_exhausted"
     assert not retried(p, code(400, "never")) and retried(p, TIMEOUT)
 
 

@@ -95,8 +95,8 @@ def test_attempts_never_exceed_the_stop(n, fails):
     rng = random.Random(n)
     for _ in range(fails):
         d = policy.decide(code, attempt=made, elapsed=elapsed_s, previous_wait=prev, rng=rng)
-        if not d.retry:
-            assert d.outcome == "gave_up"
+        if not d.retry:  # never retried: failed; retried, then stopped: retries exhausted
+            assert d.outcome == ("retries_exhausted" if made > 1 else "failed")
             break
         made += 1
         elapsed_s += d.wait
@@ -112,7 +112,17 @@ def test_never_advice_fails_and_retryable_retries():
     assert p.decide(A["ANALYTICS_1000"], attempt=1, elapsed=0).outcome == "failed"
     d = p.decide(A["ANALYTICS_1900"], attempt=1, elapsed=0)
     assert d.retry and d.wait == 1
-    assert p.decide(A["ANALYTICS_1900"], attempt=3, elapsed=0).outcome == "gave_up"
+    assert p.decide(A["ANALYTICS_1900"], attempt=3, elapsed=0).outcome == "retries_exhausted"
+
+
+def test_a_request_never_retried_failed_one_retried_ran_out_of_retries():
+    """The outcome names an SRE reads: ``failed`` when no retry was made, ``retries_exhausted`` after one."""
+    none = RetryPolicy(wait=fixed(1), stop=attempts(1))  # the `none` strategy: a retryable code, no retry
+    assert none.decide(A["ANALYTICS_1900"], attempt=1, elapsed=0).outcome == "failed"
+    two = RetryPolicy(wait=fixed(1), stop=attempts(2))
+    assert two.decide(A["ANALYTICS_1900"], attempt=1, elapsed=0).retry
+    assert two.decide(A["ANALYTICS_1900"], attempt=2, elapsed=0).outcome == "retries_exhausted"
+    assert two.decide(A["ANALYTICS_1000"], attempt=2, elapsed=0).outcome == "failed"  # not retried: failed
 
 
 def test_deadline_stops_a_retry_that_would_start_late():
@@ -176,7 +186,7 @@ def test_counters_docs_preset_follows_the_retry_table():
     waits = [p.decide(c["HTTP_429"], attempt=n, elapsed=0, rng=rng).wait for n in range(1, 8)]
     assert waits == [1, 2, 4, 8, 16, 30, 30]          # "Backoff 1s,2s,4s,8s.. max 30s"
     assert p.decide(c["-1000"], attempt=1, elapsed=0, rng=rng).wait == 1
-    assert p.decide(c["-1000"], attempt=3, elapsed=0, rng=rng).outcome == "gave_up"  # "limited"
+    assert p.decide(c["-1000"], attempt=3, elapsed=0, rng=rng).outcome == "retries_exhausted"  # "limited"
     for never_code in ("-1100", "-2000", "-2011", "-2010", "-2020"):
         assert p.decide(c[never_code], attempt=1, elapsed=0).outcome == "failed", never_code
 

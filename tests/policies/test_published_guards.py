@@ -153,7 +153,8 @@ NEVER = ErrorCode(code="Y", http=400, name="Y", category="Client", message="", r
 def test_probabilistic_retry_retries_with_probability_p():
     p = RetryPolicy(wait=waits.fixed(1.0), stop=attempts(10), retry_probability=0.3)
     assert p.decide(CODE, attempt=1, elapsed=0.0, rng=Draws(0.29)).retry
-    assert p.decide(CODE, attempt=1, elapsed=0.0, rng=Draws(0.3)).outcome == "gave_up"
+    assert p.decide(CODE, attempt=1, elapsed=0.0, rng=Draws(0.3)).outcome == "failed"  # never retried
+    assert p.decide(CODE, attempt=2, elapsed=0.0, rng=Draws(0.3)).outcome == "retries_exhausted"
     rng = Draws()
     assert p.decide(NEVER, attempt=1, elapsed=0.0, rng=rng).outcome == "failed" and rng.calls == 0
     # p = 1 draws nothing: a policy without it sees the same random numbers as before.

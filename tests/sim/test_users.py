@@ -35,7 +35,7 @@ def test_summary_recording_counts_what_the_rows_hold(arrival, tmp_path, monkeypa
     monkeypatch.setattr("resilsim.sim.recorder.SUMMARY_CHUNK", 16)
     full, summ = simulate(s, seed=9), simulate(s, seed=9, record="summary")
     a, b = full.summary(), summ.summary()
-    for col in ("requests", "success", "failed", "gave_up", "shed", "mean_attempts", "amplification", "network_s"):
+    for col in ("requests", "success", "failed", "retries_exhausted", "shed", "mean_attempts", "amplification", "network_s"):
         np.testing.assert_allclose(a[col].to_numpy(), b[col].to_numpy())
     stream = simulate(s, seed=9, record="stream", rows_to=tmp_path)
     pd.testing.assert_frame_equal(stream.summary(), b)

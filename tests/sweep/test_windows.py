@@ -51,7 +51,7 @@ def test_summary_only_windows_what_its_bins_hold_and_says_no_to_the_rest():
     for col in ("requests", "success_rate", "goodput_rps", "success", "peak_amplification", "recovery_s"):
         assert summ[col].tolist() == pytest.approx(full[col].tolist(), nan_ok=True), col
     # Latency percentiles, mean attempts and the other outcomes are not kept per bin.
-    assert summ[["p99_s", "mean_attempts", "gave_up"]].isna().all().all()
+    assert summ[["p99_s", "mean_attempts", "retries_exhausted"]].isna().all().all()
     assert summ.at["none", "amplification"] == 1.0
 
 
@@ -84,7 +84,7 @@ def test_sweep_and_plan_measure_the_window_they_are_given():
     assert p.answers == {"none": None, "three": None}
     assert "over incident db-down (40–60 s)" in str(p)
     # Why not: the arithmetic of the attempt cap against a total outage.
-    assert "1 attempt (the strategy's stop)" in p.limits["none"][0]
+    assert "1 attempt (the strategy does not retry ANALYTICS_1900)" in p.limits["none"][0]
     assert "3 attempts (the strategy's stop) against 100% of attempts failing" in p.limits["three"][0]
     assert "why not:" in str(p)
 
