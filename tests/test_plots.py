@@ -94,6 +94,26 @@ def test_outcome_counts_split_failures_by_code(result):
     assert not (counts["outcome"] == "failed").any()
 
 
+def test_outcome_counts_fast_path_is_the_row_by_row_table(result):
+    """Twin test: outcome_counts counts integer codes; the plain form turns every row into strings."""
+    from resilsim.result import _outcome_counts_rows, outcome_counts
+
+    pd.testing.assert_frame_equal(outcome_counts(result.measured()), _outcome_counts_rows(result.measured()))
+    rng = np.random.default_rng(7)
+    for k in range(300):  # small tables: many ties in count, strategies and outcomes in any first-seen order
+        n = int(rng.integers(1, 40))
+        df = pd.DataFrame({"strategy": rng.choice(["b", "a", "c"], n),
+                           "outcome": rng.choice(["success", "failed", "gave_up"], n),
+                           "code": rng.choice(["", "X", "Y"], n)})
+        if k % 2:
+            df = df.astype("category")
+        pd.testing.assert_frame_equal(outcome_counts(df), _outcome_counts_rows(df))
+    missing = pd.DataFrame({"strategy": ["a", None], "outcome": ["success", "failed"], "code": ["", "X"]})
+    pd.testing.assert_frame_equal(outcome_counts(missing), _outcome_counts_rows(missing))
+    empty = result.measured().iloc[:0]
+    pd.testing.assert_frame_equal(outcome_counts(empty), _outcome_counts_rows(empty))
+
+
 def test_errors_over_time_one_line_per_code(result):
     ax = plots.errors_over_time(result, strategy="retry3")
     att = result.attempts
