@@ -225,7 +225,8 @@ def latency_cdf(data, *, ax=None, log: bool = True, title=None):
     for name, ls in _styles(src.strategies).items():
         lat = req[(req["strategy"] == name) & (req["outcome"] == "success")]["latency"].to_numpy()
         if len(lat):
-            ax.ecdf(lat, ls=ls, label=name)
+            (line,) = ax.plot(*ecdf_steps(lat), ls=ls, label=name, drawstyle="steps-post")
+            line.sticky_edges.y[:] = [0, 1]  # as Axes.ecdf: no margin beyond 0 and 1
     if log:
         ax.set_xscale("log")
         _seconds_axis(ax.xaxis)
@@ -234,6 +235,26 @@ def latency_cdf(data, *, ax=None, log: bool = True, title=None):
     _legend_outside(ax, ncol=4)
     _caption(ax, src)
     return ax
+
+
+#: Steps drawn of one strategy's latency CDF at most: a step of 1/2000 is a tenth of a pixel at the charts' size.
+CDF_STEPS = 2000
+
+
+def ecdf_steps(values, steps: int = CDF_STEPS) -> tuple[np.ndarray, np.ndarray]:
+    """The points of an empirical CDF drawn with ``drawstyle="steps-post"`` (as ``Axes.ecdf``), at most ``steps`` steps.
+
+    Beyond ``steps`` values, every k-th sorted value is kept (the first and the
+    last always): the line then lies at most 1/``steps`` below the exact one,
+    invisible on a chart, and drawing and laying out a run's CDF no longer
+    costs time in proportion to its requests (330k per strategy in a 900 s run).
+    """
+    x = np.sort(np.asarray(values, float))
+    y = np.arange(1, len(x) + 1) / len(x)
+    if len(x) > steps:
+        keep = np.unique(np.linspace(0, len(x) - 1, steps).round().astype(int))
+        x, y = x[keep], y[keep]
+    return np.r_[x[:1], x], np.r_[0.0, y]
 
 
 def capacity_label(capacity: float) -> str:
@@ -498,7 +519,7 @@ def errors_by_strategy(data, *, fig=None, smooth: float | None = None, windows=N
         import matplotlib.pyplot as plt
         fig = plt.figure(figsize=(8, 1.2 + 1.5 * max(1, len(src.strategies))), layout="constrained")
     att = src.frame
-    codes = sorted(set(att.loc[att["code"] != "", "code"].astype(str)))
+    codes = sorted({str(c) for c in att.loc[att["code"] != "", "code"].unique()})  # not a string per failed attempt
     axes = fig.subplots(max(1, len(src.strategies)), 1, sharex=True, sharey=True, squeeze=False)[:, 0]
     for i, (ax, name) in enumerate(zip(axes, src.strategies)):
         errors_over_time(data, ax=ax, strategy=name, smooth=smooth, windows=windows, title=title if i == 0 else "",
@@ -701,6 +722,10 @@ def has_guards(result) -> bool:
     return tl is not None and any(c in tl and tl[c].notna().any() for c in (*GUARD_SHARES, "budget_tokens"))
 
 
+#: zlib level of the PNGs save_charts writes: 3 encodes in about 60 % of the default's (6) time, files ~8 % larger.
+PNG_LEVEL = 3
+
+
 def save_charts(result, out) -> list:
     """Write the standard charts of a result as PNGs into ``out``; return the paths.
 
@@ -740,6 +765,6 @@ def save_charts(result, out) -> list:
                 fig = Figure(figsize=(8, 4), layout="constrained")
                 fn(result, ax=fig.add_subplot())
             p = out / f"{name}.png"
-            fig.savefig(p)
+            fig.savefig(p, pil_kwargs={"compress_level": PNG_LEVEL})
             paths.append(p)
     return paths

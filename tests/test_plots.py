@@ -484,3 +484,24 @@ def test_every_axis_label_is_the_metrics_vocabularys_with_its_unit(result, chart
             continue  # categories, not a quantity
         assert any(flat.startswith(q.split(" (")[0]) for q in metrics.AXES.values()), flat
         assert "(" in flat and any(u in flat for u in ("(s", "(1/s)", "(0–1", "percentage points")), flat
+
+
+def test_ecdf_steps_is_axes_ecdf_and_thins_long_runs_within_a_step():
+    """Twin test: up to CDF_STEPS values the line is Axes.ecdf's; beyond, at most 1/CDF_STEPS below the exact CDF."""
+    from matplotlib.figure import Figure
+
+    rng = np.random.default_rng(3)
+    few = rng.lognormal(size=500)
+    (want,) = [Figure().add_subplot().ecdf(few)]
+    x, y = plots.ecdf_steps(few)
+    np.testing.assert_array_equal(x, want.get_xdata())
+    np.testing.assert_array_equal(y, want.get_ydata())
+    many = rng.lognormal(size=100_000)
+    x, y = plots.ecdf_steps(many, steps=1000)
+    assert len(x) <= 1001 and x[-1] == many.max() and x[1] == many.min() and y[-1] == 1.0
+    exact = np.searchsorted(np.sort(many), x, side="right") / len(many)  # the CDF at each kept point
+    np.testing.assert_allclose(y, np.r_[0.0, exact[1:]])
+    probe = np.sort(rng.choice(many, 5000))  # between kept points the line holds the last kept value
+    drawn = y[np.searchsorted(x[1:], probe, side="right")]
+    true = np.searchsorted(np.sort(many), probe, side="right") / len(many)
+    assert np.all(drawn <= true + 1e-12) and np.all(true - drawn <= 1 / 1000 + 1e-12)
