@@ -65,7 +65,11 @@ class _Chart:
     cost of a chart); otherwise it draws into a new Axes in the same place.
     Constrained layout, the costly part of a draw, runs only when what it
     makes room for (legend entries, incident label rows, the y-axis range's
-    digits) changed.
+    digits) changed. A time series whose lines took the new data and whose
+    axes did not move is blitted: the picture of everything but its lines
+    (kept from the last full draw) is restored and only the lines are drawn
+    over it, a fifth of a full draw (text and ticks are most of that). Its
+    lines are always drawn last, so a blitted picture is the full draw's.
     """
 
     def __init__(self, name: str):
@@ -79,6 +83,8 @@ class _Chart:
         self.decor = None
         self.position = None
         self.layouts = 0  # constrained-layout passes so far
+        self.background = None  # (pixels without the data lines, the axes' limits then), for blitting
+        self.blits = 0  # redraws that drew only the lines
 
     def draw(self, result, offset: float) -> bytes:
         """Show ``result`` (its time axis shifted by ``offset`` seconds in the labels); return the PNG."""
@@ -87,7 +93,8 @@ class _Chart:
         frame = _frame(self.name, result, offset)
         update = _UPDATES.get(self.name)
         same = frame == self.frame and len(self.figure.axes) == 1  # a twin Axes (guards chart) is drawn anew
-        if not (same and update is not None and update(self.figure.axes[0], result, self.name)):
+        updated = same and update is not None and update(self.figure.axes[0], result, self.name)
+        if not updated:
             if same:
                 ax = self.figure.axes[0]
                 _empty(ax)
@@ -101,16 +108,29 @@ class _Chart:
             if offset and self.name in TIME_CHARTS:
                 _run_seconds(ax, offset)
             self.frame = frame
+        ax = self.figure.axes[0]
+        # The lines a time series updates in place are drawn apart (animated: a full draw leaves them out).
+        lines = sorted(ax.get_lines(), key=lambda a: a.get_zorder()) if self.name in _UPDATES else []
+        for line in lines:
+            line.set_animated(True)
         decor = _decor(self.figure)
-        if decor != self.decor:
-            self.figure.set_layout_engine("constrained")
-            self.canvas.draw()
-            self.figure.set_layout_engine("none")  # later draws keep these places
-            self.position = self.figure.axes[0].get_position()
-            self.decor = decor
-            self.layouts += 1
+        limits = (ax.get_xlim(), ax.get_ylim(), decor)
+        if updated and lines and self.background is not None and self.background[1] == limits:
+            self.canvas.restore_region(self.background[0])
+            self.blits += 1
         else:
-            self.canvas.draw()
+            if decor != self.decor:
+                self.figure.set_layout_engine("constrained")
+                self.canvas.draw()
+                self.figure.set_layout_engine("none")  # later draws keep these places
+                self.position = ax.get_position()
+                self.decor = decor
+                self.layouts += 1
+            else:
+                self.canvas.draw()
+            self.background = (self.canvas.copy_from_bbox(self.figure.bbox), limits) if lines else None
+        for line in lines:
+            ax.draw_artist(line)
         return _png(self.canvas)
 
 
@@ -213,9 +233,17 @@ def _update_load(ax, result, chart: str) -> bool:
             text.set_text(label)
     cap_line.set_ydata([cap, cap])
     cap_line.set_label(label)
+    before = ax.get_ylim()
     ax.relim()
     ax.autoscale_view(scalex=False)
+    lo, hi = ax.dataLim.intervaly
+    if before[0] <= lo and hi <= before[1] and hi - lo >= STICKY_Y * (before[1] - before[0]):
+        ax.set_ylim(before, auto=None)  # the data still fills most of the axis: keep it, so the chart can blit
     return True
+
+
+#: The load chart keeps its y range while the new data span at least this share of it (then only lines redraw).
+STICKY_Y = 0.7
 
 
 #: Charts whose lines take a new run's data in place (the others are redrawn).

@@ -355,3 +355,16 @@ def test_export_before_any_run_says_why():
         ex.export_yaml()
     ex.export_button.click()
     assert "nothing to export yet" in ex.status.value
+
+
+def test_a_blitted_redraw_is_the_full_draw(ex):
+    """Twin test: a slider change redraws only the success lines over the kept background; the PNG is a full draw's."""
+    chart, image = ex.figures[0], ex.images[0]
+    assert chart.name == "success_over_time"
+    blits = chart.blits
+    ex.controls["workers"].value = 1
+    assert chart.blits == blits + 1  # the success rate's axes are fixed: only its lines were drawn
+    blitted = image.value
+    chart.background = None  # forces a full draw of the same result
+    assert chart.draw(ex.result, ex.offset) == blitted
+    assert chart.blits == blits + 1
