@@ -250,6 +250,10 @@ STICKY_Y = 0.7
 _UPDATES = {"success_over_time": _update_success, "load_over_time": _update_load}
 
 
+#: Worker processes of an explorer at most (a preview shows a handful of strategies).
+MAX_PROCESSES = 8
+
+
 class Explorer:
     """The state behind :func:`explore`: the controls, the last :class:`~resilsim.Result` and the widgets showing it.
 
@@ -264,9 +268,19 @@ class Explorer:
     (what :func:`explore` uses) the full run goes on in a thread, so the
     notebook stays free to take the Cancel click; without it the click
     handler returns when the run is done (headless use, tests).
+
+    A preview that keeps rows simulates each strategy apart and keeps what
+    it got: a change that leaves a strategy's run as it was (the custom
+    strategy's knobs, the strategy picker) re-runs only the strategies it
+    changed, since a strategy run alone is the joint run's (common random
+    numbers; tests/test_widgets.py). ``processes`` (0: none, in this
+    process; None: one per core, at most one per strategy) simulates those
+    strategies side by side in worker processes kept for the explorer's
+    life (:meth:`close` ends them).
     """
 
-    def __init__(self, scenario, *, seed: int = 0, preview: float = 60.0, charts=CHARTS, background: bool = False):
+    def __init__(self, scenario, *, seed: int = 0, preview: float = 60.0, charts=CHARTS, background: bool = False,
+                 processes: int | None = 0):
         import ipywidgets as w
 
         self.base: Scenario = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
@@ -280,6 +294,9 @@ class Explorer:
         self._generation = 0  # bumped by every run and by Cancel: a full run whose number is stale stops
         self._lock = threading.Lock()  # one redraw at a time (a full run draws from its thread)
         self._thread = None
+        self.processes = processes
+        self._pool = None  # worker processes for the preview's strategies (started on first use)
+        self._parts: dict = {}  # (scenario but strategies, strategy, name, seed) -> that strategy's preview Result
         s = self.base
         if s.clients.arrival.poisson is None:
             raise ScenarioError("the explorer's load slider sets clients.arrival.poisson.rate; give a scenario with "
@@ -508,12 +525,59 @@ class Explorer:
                 self.status.value = "<i>pick at least one strategy</i>"
                 return None
             self.status.value = "<i>running the preview…</i>"
-            result = simulate(load_scenario(d), seed=self.seed, strategies=self._names, record=self.preview_record)
+            result = self._preview(d, list(self._names))
         except Exception as e:  # a value combination the schema refuses: say why, keep the last charts
             self._error(e)
             return None
         self._show(result, d, list(self._names), offset, generation, full=False)
         return result
+
+    def _preview(self, d: dict, names: list):
+        """The preview's Result for the scenario data ``d``: strategies simulated apart, unchanged ones reused."""
+        import json
+
+        from . import simulate
+
+        sc = load_scenario(d)  # refused values say why here, in this process
+        if self.preview_record != "full":  # counts only: one joint run is as quick, and is what the charts need
+            return simulate(sc, seed=self.seed, strategies=names, record=self.preview_record)
+        base = json.dumps({k: v for k, v in d.items() if k != "strategies"}, sort_keys=True, default=str)
+        keys = {n: (base, json.dumps(d["strategies"][n], sort_keys=True, default=str), n, self.seed) for n in names}
+        parts = {k: v for k, v in self._parts.items() if k in keys.values()}  # kept: what this preview shows
+        todo = [n for n in names if keys[n] not in parts]
+        pool = self._workers(len(todo))
+        if pool is None:
+            for n in todo:
+                parts[keys[n]] = _portable(simulate(sc, seed=self.seed, strategies=[n]))
+        else:
+            futures = {n: pool.submit(_simulate_strategy, d, n, self.seed) for n in todo}
+            for n, future in futures.items():
+                parts[keys[n]] = future.result()
+        self._parts = parts
+        return _combine([parts[keys[n]] for n in names])
+
+    def _workers(self, tasks: int):
+        """The worker pool for ``tasks`` strategy runs, or None to run them here (no processes, or one task)."""
+        if self.processes == 0 or tasks < 2:
+            return None
+        if self._pool is None:
+            from concurrent.futures import ProcessPoolExecutor
+
+            from . import sim  # noqa: F401 - imported before the pool starts, so that forked workers start with it
+            from .sweep.run import init_worker, pool_size
+
+            n = pool_size(self.processes, MAX_PROCESSES)
+            if n < 2:
+                self.processes = 0  # one core: side by side would only take turns
+                return None
+            self._pool = ProcessPoolExecutor(max_workers=n, initializer=init_worker)
+        return self._pool
+
+    def close(self) -> None:
+        """End the worker processes of the preview (if any); a later preview starts them again."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
 
     def run_full(self):
         """Run the full duration, one strategy after another, advancing :attr:`progress`; show it when done.
@@ -663,6 +727,22 @@ class Explorer:
         self.status.value = f"wrote {self.export_path.value} (seed {self.result.seed})"
 
 
+def _portable(result):
+    """``result`` as its tables (what :func:`_combine` joins, and what a worker process sends back whole)."""
+    from .result import Result
+
+    return Result(result.scenario, result.seed, requests=result.requests, attempts=result.attempts,
+                  timeline=result.timeline, windows=result.windows, strategies=result.strategies, stats=result.stats,
+                  truncated=result.truncated)
+
+
+def _simulate_strategy(data: dict, name: str, seed: int):
+    """One strategy of a preview, in a worker process: its Result as tables."""
+    from . import simulate
+
+    return _portable(simulate(load_scenario(data), seed=seed, strategies=[name]))
+
+
 def _combine(parts: list):
     """One Result from single-strategy Results of the same scenario and seed: their tables one after another."""
     if len(parts) == 1:
@@ -699,23 +779,29 @@ def _library_names() -> list[str]:
 
 
 def build_explorer(scenario, *, seed: int = 0, preview: float = 60.0, charts=CHARTS, run: bool = True,
-                   background: bool = False) -> Explorer:
+                   background: bool = False, processes: int | None = 0) -> Explorer:
     """Build the :class:`Explorer` for ``scenario`` (a Scenario, path or dict) and, with ``run``, its first preview.
 
-    ``background`` runs the full duration in a thread (see :class:`Explorer`).
+    ``background`` runs the full duration in a thread; ``processes`` simulates the preview's strategies side by
+    side (see :class:`Explorer`).
     """
-    ex = Explorer(scenario, seed=seed, preview=preview, charts=charts, background=background)
+    ex = Explorer(scenario, seed=seed, preview=preview, charts=charts, background=background, processes=processes)
     if run:
         ex.run(full=False)
     return ex
 
 
-def explore(scenario, *, seed: int = 0, preview: float = 60.0, charts=CHARTS):
+def explore(scenario, *, seed: int = 0, preview: float = 60.0, charts=CHARTS, processes: int | None = 0):
     """An ipywidgets panel (VBox) to explore ``scenario``: load, workers, rate limit, incident, strategies.
 
-    Moving a control re-runs a ``preview``-second simulation; the button runs
-    the full duration in the background with a progress bar and a Cancel
-    button (it stops between strategies). The panel's ``.explorer``
-    attribute is the :class:`Explorer` behind it.
+    Moving a control re-runs a ``preview``-second simulation (``processes``:
+    its strategies side by side in that many worker processes, None: one per
+    core; the default 0 runs them in the notebook's process: on a 2-core
+    machine with other work on it, workers were slower, benchmarks/RESULTS.md);
+    the button runs the full duration in the
+    background with a progress bar and a Cancel button (it stops between
+    strategies). The panel's ``.explorer`` attribute is the
+    :class:`Explorer` behind it.
     """
-    return build_explorer(scenario, seed=seed, preview=preview, charts=charts, background=True).panel
+    return build_explorer(scenario, seed=seed, preview=preview, charts=charts, background=True,
+                          processes=processes).panel

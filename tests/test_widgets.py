@@ -368,3 +368,49 @@ def test_a_blitted_redraw_is_the_full_draw(ex):
     chart.background = None  # forces a full draw of the same result
     assert chart.draw(ex.result, ex.offset) == blitted
     assert chart.blits == blits + 1
+
+
+def _row_explorer(**kw):
+    return build_explorer(_scenario(), preview=20, charts=("success_over_time", "outcomes_by_strategy"), **kw)
+
+
+def test_a_custom_knob_reruns_only_the_custom_strategy(monkeypatch):
+    import pandas as pd
+
+    ex = _row_explorer()
+    ex.controls["strategies"].value = ("none", "fixed", CUSTOM)
+    calls = []
+    real = resilsim.simulate
+
+    def counting(*a, **kw):
+        calls.append(list(kw.get("strategies") or []))
+        return real(*a, **kw)
+
+    monkeypatch.setattr(resilsim, "simulate", counting)
+    ex.controls["attempts"].value = 6
+    assert calls == [[CUSTOM]]  # none and fixed kept from the last preview
+    joint = real(ex.scenario(), seed=ex.seed, strategies=ex._names)
+    pd.testing.assert_frame_equal(ex.result.summary(), joint.summary())
+    pd.testing.assert_frame_equal(ex.result.requests, joint.requests)
+    pd.testing.assert_frame_equal(ex.result.attempts, joint.attempts)
+    calls.clear()
+    ex.controls["workers"].value = 3  # the service changed: every strategy again
+    assert sorted(map(tuple, calls)) == sorted([("none",), ("fixed",), (CUSTOM,)])
+
+
+def test_preview_in_worker_processes_is_the_in_process_preview():
+    import pandas as pd
+
+    here, pooled = _row_explorer(), _row_explorer(processes=2)
+    try:
+        for ex in (here, pooled):
+            ex.controls["workers"].value = 2
+        if pooled._pool is None:
+            pytest.skip("one core: the explorer runs its strategies in its own process")
+        for name in ("requests", "attempts", "timeline"):
+            pd.testing.assert_frame_equal(getattr(pooled.result, name), getattr(here.result, name))
+        pd.testing.assert_frame_equal(pooled.result.summary(), here.result.summary())
+        assert [img.value for img in pooled.images] == [img.value for img in here.images]
+    finally:
+        pooled.close()
+    assert pooled._pool is None
