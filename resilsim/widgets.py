@@ -97,6 +97,7 @@ class _Chart:
         if not updated:
             if same:
                 ax = self.figure.axes[0]
+                before = ax.get_ylim()
                 _empty(ax)
             else:
                 self.figure.clear()
@@ -107,15 +108,18 @@ class _Chart:
             ax.relim()  # the limits of what is drawn now, not of what was removed
             if offset and self.name in TIME_CHARTS:
                 _run_seconds(ax, offset)
+            if same and self.name in STICKY_LOG_Y and ax.get_yscale() == "log":
+                _keep_log_range(ax, before)
             self.frame = frame
         ax = self.figure.axes[0]
-        # The lines a time series updates in place are drawn apart (animated: a full draw leaves them out).
-        lines = sorted(ax.get_lines(), key=lambda a: a.get_zorder()) if self.name in _UPDATES else []
-        for line in lines:
-            line.set_animated(True)
+        # What changes with the data is drawn apart (animated: a full draw leaves it out), spines included
+        # so that every one of them keeps its place in the z-order.
+        fg = _foreground(ax, self.name)
+        for artist in fg:
+            artist.set_animated(True)
         decor = _decor(self.figure)
-        limits = (ax.get_xlim(), ax.get_ylim(), decor)
-        if updated and lines and self.background is not None and self.background[1] == limits:
+        view = (decor, _view(ax, self.name))
+        if same and fg and self.background is not None and self.background[1] == view:
             self.canvas.restore_region(self.background[0])
             self.blits += 1
         else:
@@ -128,10 +132,58 @@ class _Chart:
                 self.layouts += 1
             else:
                 self.canvas.draw()
-            self.background = (self.canvas.copy_from_bbox(self.figure.bbox), limits) if lines else None
-        for line in lines:
-            ax.draw_artist(line)
+            self.background = (self.canvas.copy_from_bbox(self.figure.bbox), view) if fg else None
+        for artist in fg:
+            ax.draw_artist(artist)
         return _png(self.canvas)
+
+
+#: What a redraw of each chart draws anew over the kept picture of the rest (Axes attributes; "xaxis": its
+#: ticks and labels, which the outcome bars' amplification changes). Everything else must stay as it was.
+FOREGROUND = {"success_over_time": ("lines",), "load_over_time": ("lines",),
+              "latency_bands": ("lines", "collections"), "outcomes_by_strategy": ("patches", "texts", "xaxis")}
+#: Charts whose log y range is kept while the new data fill most of it (so the picture of their axis can be kept).
+STICKY_LOG_Y = ("latency_bands",)
+
+
+def _foreground(ax, name: str) -> list:
+    """The artists of ``ax`` that :data:`FOREGROUND` draws anew, with the spines, in z-order ([] for other charts)."""
+    out = []
+    for kind in FOREGROUND.get(name, ()):
+        out += [ax.xaxis] if kind == "xaxis" else list(getattr(ax, kind))
+    if out:
+        out += list(ax.spines.values())
+    return sorted(out, key=lambda a: a.get_zorder())
+
+
+def _view(ax, name: str) -> tuple:
+    """What the kept picture shows besides the foreground: limits, tick labels, legend and title texts."""
+    def ticks(axis):
+        out = []
+        for locs, fmt in ((axis.get_majorticklocs(), axis.get_major_formatter()),
+                          (axis.get_minorticklocs(), axis.get_minor_formatter())):
+            out.append((tuple(locs), tuple(fmt.format_ticks(locs))))
+        return tuple(out)
+
+    legend = ax.get_legend()
+    return (ax.get_xlim(), ax.get_ylim(), ticks(ax.yaxis),
+            None if "xaxis" in FOREGROUND.get(name, ()) else ticks(ax.xaxis),
+            tuple(t.get_text() for t in legend.get_texts()) if legend is not None else None,
+            tuple(ax.get_title(loc=w) for w in ("left", "center", "right")),
+            tuple((t.get_text(), t.xy if hasattr(t, "xy") else t.get_position()) for t in ax.texts)
+            if "texts" not in FOREGROUND.get(name, ()) else None)
+
+
+def _keep_log_range(ax, before: tuple) -> None:
+    """Keep the log y range ``before`` when the data lie inside it and span at least STICKY_Y of it (in decades)."""
+    import math
+
+    lo, hi = ax.dataLim.intervaly
+    b0, b1 = before
+    if not (0 < b0 < b1 and 0 < lo <= hi) or not math.isfinite(lo + hi):
+        return
+    if b0 <= lo and hi <= b1 and math.log10(hi / lo) >= STICKY_Y * math.log10(b1 / b0):
+        ax.set_ylim(before, auto=None)
 
 
 def _empty(ax) -> None:
@@ -513,8 +565,6 @@ class Explorer:
         """
         if full:
             return self.run_full()
-        from . import simulate
-
         self._generation += 1  # a full run still going stops after its current strategy
         generation = self._generation
         self.cancel.disabled = True

@@ -414,3 +414,18 @@ def test_preview_in_worker_processes_is_the_in_process_preview():
     finally:
         pooled.close()
     assert pooled._pool is None
+
+
+def test_row_charts_blit_and_every_blitted_picture_is_the_full_draw():
+    """Twin test for all four charts: what a redraw shows is what a full draw of the same run shows."""
+    from resilsim.widgets import CHARTS
+
+    ex = build_explorer(_scenario(), preview=20, charts=CHARTS)
+    for knob, value in (("workers", 7), ("load", 52.0), ("workers", 8), ("load", 51.0), ("attempts", 5)):
+        ex.controls[knob].value = value
+        for chart, image in zip(ex.figures, ex.images):
+            shown = image.value
+            chart.background = None
+            assert chart.draw(ex.result, ex.offset) == shown, (knob, chart.name)
+    blits = {chart.name: chart.blits for chart in ex.figures}
+    assert blits["success_over_time"] >= 4 and blits["outcomes_by_strategy"] >= 1, blits
