@@ -319,7 +319,8 @@ def latency_cdf(data, *, ax=None, log: bool = True, title=None, tail: bool = Fal
         lat = req[(req["strategy"] == name) & (req["outcome"] == "success")]["latency"].to_numpy()
         if len(lat):
             x, y = ecdf_steps(lat, complementary=tail)
-            ax.plot(x, y, ls=ls, label=name, drawstyle="steps-post")
+            (line,) = ax.plot(x, y, ls=ls, label=name, drawstyle="steps-post")
+            line.sticky_edges.y[:] = [0, 1]  # as Axes.ecdf: no margin beyond 0 and 1
             most = max(most, len(lat))
     if log:
         ax.set_xscale("log")
@@ -706,7 +707,7 @@ def errors_by_strategy(data, *, fig=None, smooth: float | None = None, windows=N
         import matplotlib.pyplot as plt
         fig = plt.figure(figsize=(8, 1.2 + 1.5 * max(1, len(src.strategies))), layout="constrained")
     att = src.frame
-    codes = sorted(set(att.loc[att["code"] != "", "code"].astype(str)))
+    codes = sorted({str(c) for c in att.loc[att["code"] != "", "code"].unique()})  # not a string per failed attempt
     axes = fig.subplots(max(1, len(src.strategies)), 1, sharex=True, sharey=True, squeeze=False)[:, 0]
     for i, (ax, name) in enumerate(zip(axes, src.strategies)):
         errors_over_time(data, ax=ax, strategy=name, smooth=smooth, windows=windows, title=title if i == 0 else "",
@@ -1018,6 +1019,10 @@ def chart_figure(result, name: str, fn=None):
     return fig
 
 
+#: zlib level of the PNGs save_charts writes: 3 encodes in about 60 % of the default's (6) time, files ~8 % larger.
+PNG_LEVEL = 3
+
+
 def save_charts(result, out) -> list:
     """Write the standard charts of a result as PNGs into ``out``; return the paths.
 
@@ -1044,6 +1049,6 @@ def save_charts(result, out) -> list:
         for name, fn in charts:
             fig = chart_figure(result, name, fn)
             p = out / f"{name}.png"
-            fig.savefig(p)
+            fig.savefig(p, pil_kwargs={"compress_level": PNG_LEVEL})
             paths.append(p)
     return paths

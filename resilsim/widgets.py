@@ -65,7 +65,11 @@ class _Chart:
     cost of a chart); otherwise it draws into a new Axes in the same place.
     Constrained layout, the costly part of a draw, runs only when what it
     makes room for (legend entries, incident label rows, the y-axis range's
-    digits) changed.
+    digits) changed. A time series whose lines took the new data and whose
+    axes did not move is blitted: the picture of everything but its lines
+    (kept from the last full draw) is restored and only the lines are drawn
+    over it, a fifth of a full draw (text and ticks are most of that). Its
+    lines are always drawn last, so a blitted picture is the full draw's.
     """
 
     def __init__(self, name: str):
@@ -79,6 +83,8 @@ class _Chart:
         self.decor = None
         self.position = None
         self.layouts = 0  # constrained-layout passes so far
+        self.background = None  # (pixels without the data lines, the axes' limits then), for blitting
+        self.blits = 0  # redraws that drew only the lines
 
     def draw(self, result, offset: float) -> bytes:
         """Show ``result`` (its time axis shifted by ``offset`` seconds in the labels); return the PNG."""
@@ -87,9 +93,11 @@ class _Chart:
         frame = _frame(self.name, result, offset)
         update = _UPDATES.get(self.name)
         same = frame == self.frame and len(self.figure.axes) == 1  # a twin Axes (guards chart) is drawn anew
-        if not (same and update is not None and update(self.figure.axes[0], result, self.name)):
+        updated = same and update is not None and update(self.figure.axes[0], result, self.name)
+        if not updated:
             if same:
                 ax = self.figure.axes[0]
+                before = ax.get_ylim()
                 _empty(ax)
             else:
                 self.figure.clear()
@@ -100,18 +108,82 @@ class _Chart:
             ax.relim()  # the limits of what is drawn now, not of what was removed
             if offset and self.name in TIME_CHARTS:
                 _run_seconds(ax, offset)
+            if same and self.name in STICKY_LOG_Y and ax.get_yscale() == "log":
+                _keep_log_range(ax, before)
             self.frame = frame
+        ax = self.figure.axes[0]
+        # What changes with the data is drawn apart (animated: a full draw leaves it out), spines included
+        # so that every one of them keeps its place in the z-order.
+        fg = _foreground(ax, self.name)
+        for artist in fg:
+            artist.set_animated(True)
         decor = _decor(self.figure)
-        if decor != self.decor:
-            self.figure.set_layout_engine("constrained")
-            self.canvas.draw()
-            self.figure.set_layout_engine("none")  # later draws keep these places
-            self.position = self.figure.axes[0].get_position()
-            self.decor = decor
-            self.layouts += 1
+        view = (decor, _view(ax, self.name))
+        if same and fg and self.background is not None and self.background[1] == view:
+            self.canvas.restore_region(self.background[0])
+            self.blits += 1
         else:
-            self.canvas.draw()
+            if decor != self.decor:
+                self.figure.set_layout_engine("constrained")
+                self.canvas.draw()
+                self.figure.set_layout_engine("none")  # later draws keep these places
+                self.position = ax.get_position()
+                self.decor = decor
+                self.layouts += 1
+            else:
+                self.canvas.draw()
+            self.background = (self.canvas.copy_from_bbox(self.figure.bbox), view) if fg else None
+        for artist in fg:
+            ax.draw_artist(artist)
         return _png(self.canvas)
+
+
+#: What a redraw of each chart draws anew over the kept picture of the rest (Axes attributes; "xaxis": its
+#: ticks and labels, which the outcome bars' amplification changes). Everything else must stay as it was.
+FOREGROUND = {"success_over_time": ("lines",), "load_over_time": ("lines",),
+              "latency_bands": ("lines", "collections"), "outcomes_by_strategy": ("patches", "texts", "xaxis")}
+#: Charts whose log y range is kept while the new data fill most of it (so the picture of their axis can be kept).
+STICKY_LOG_Y = ("latency_bands",)
+
+
+def _foreground(ax, name: str) -> list:
+    """The artists of ``ax`` that :data:`FOREGROUND` draws anew, with the spines, in z-order ([] for other charts)."""
+    out = []
+    for kind in FOREGROUND.get(name, ()):
+        out += [ax.xaxis] if kind == "xaxis" else list(getattr(ax, kind))
+    if out:
+        out += list(ax.spines.values())
+    return sorted(out, key=lambda a: a.get_zorder())
+
+
+def _view(ax, name: str) -> tuple:
+    """What the kept picture shows besides the foreground: limits, tick labels, legend and title texts."""
+    def ticks(axis):
+        out = []
+        for locs, fmt in ((axis.get_majorticklocs(), axis.get_major_formatter()),
+                          (axis.get_minorticklocs(), axis.get_minor_formatter())):
+            out.append((tuple(locs), tuple(fmt.format_ticks(locs))))
+        return tuple(out)
+
+    legend = ax.get_legend()
+    return (ax.get_xlim(), ax.get_ylim(), ticks(ax.yaxis),
+            None if "xaxis" in FOREGROUND.get(name, ()) else ticks(ax.xaxis),
+            tuple(t.get_text() for t in legend.get_texts()) if legend is not None else None,
+            tuple(ax.get_title(loc=w) for w in ("left", "center", "right")),
+            tuple((t.get_text(), t.xy if hasattr(t, "xy") else t.get_position()) for t in ax.texts)
+            if "texts" not in FOREGROUND.get(name, ()) else None)
+
+
+def _keep_log_range(ax, before: tuple) -> None:
+    """Keep the log y range ``before`` when the data lie inside it and span at least STICKY_Y of it (in decades)."""
+    import math
+
+    lo, hi = ax.dataLim.intervaly
+    b0, b1 = before
+    if not (0 < b0 < b1 and 0 < lo <= hi) or not math.isfinite(lo + hi):
+        return
+    if b0 <= lo and hi <= b1 and math.log10(hi / lo) >= STICKY_Y * math.log10(b1 / b0):
+        ax.set_ylim(before, auto=None)
 
 
 def _empty(ax) -> None:
@@ -213,13 +285,25 @@ def _update_load(ax, result, chart: str) -> bool:
             text.set_text(label)
     cap_line.set_ydata([cap, cap])
     cap_line.set_label(label)
+    before = ax.get_ylim()
     ax.relim()
     ax.autoscale_view(scalex=False)
+    lo, hi = ax.dataLim.intervaly
+    if before[0] <= lo and hi <= before[1] and hi - lo >= STICKY_Y * (before[1] - before[0]):
+        ax.set_ylim(before, auto=None)  # the data still fills most of the axis: keep it, so the chart can blit
     return True
+
+
+#: The load chart keeps its y range while the new data span at least this share of it (then only lines redraw).
+STICKY_Y = 0.7
 
 
 #: Charts whose lines take a new run's data in place (the others are redrawn).
 _UPDATES = {"success_over_time": _update_success, "load_over_time": _update_load}
+
+
+#: Worker processes of an explorer at most (a preview shows a handful of strategies).
+MAX_PROCESSES = 8
 
 
 class Explorer:
@@ -236,9 +320,19 @@ class Explorer:
     (what :func:`explore` uses) the full run goes on in a thread, so the
     notebook stays free to take the Cancel click; without it the click
     handler returns when the run is done (headless use, tests).
+
+    A preview that keeps rows simulates each strategy apart and keeps what
+    it got: a change that leaves a strategy's run as it was (the custom
+    strategy's knobs, the strategy picker) re-runs only the strategies it
+    changed, since a strategy run alone is the joint run's (common random
+    numbers; tests/test_widgets.py). ``processes`` (0: none, in this
+    process; None: one per core, at most one per strategy) simulates those
+    strategies side by side in worker processes kept for the explorer's
+    life (:meth:`close` ends them).
     """
 
-    def __init__(self, scenario, *, seed: int = 0, preview: float = 60.0, charts=CHARTS, background: bool = False):
+    def __init__(self, scenario, *, seed: int = 0, preview: float = 60.0, charts=CHARTS, background: bool = False,
+                 processes: int | None = 0):
         import ipywidgets as w
 
         self.base: Scenario = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
@@ -252,6 +346,9 @@ class Explorer:
         self._generation = 0  # bumped by every run and by Cancel: a full run whose number is stale stops
         self._lock = threading.Lock()  # one redraw at a time (a full run draws from its thread)
         self._thread = None
+        self.processes = processes
+        self._pool = None  # worker processes for the preview's strategies (started on first use)
+        self._parts: dict = {}  # (scenario but strategies, strategy, name, seed) -> that strategy's preview Result
         s = self.base
         if s.clients.arrival is None or s.clients.arrival.poisson is None:
             raise ScenarioError("the explorer's load slider sets clients.arrival.poisson.rate; give a scenario with "
@@ -468,8 +565,6 @@ class Explorer:
         """
         if full:
             return self.run_full()
-        from . import simulate
-
         self._generation += 1  # a full run still going stops after its current strategy
         generation = self._generation
         self.cancel.disabled = True
@@ -480,12 +575,59 @@ class Explorer:
                 self.status.value = "<i>pick at least one strategy</i>"
                 return None
             self.status.value = "<i>running the preview…</i>"
-            result = simulate(load_scenario(d), seed=self.seed, strategies=self._names, record=self.preview_record)
+            result = self._preview(d, list(self._names))
         except Exception as e:  # a value combination the schema refuses: say why, keep the last charts
             self._error(e)
             return None
         self._show(result, d, list(self._names), offset, generation, full=False)
         return result
+
+    def _preview(self, d: dict, names: list):
+        """The preview's Result for the scenario data ``d``: strategies simulated apart, unchanged ones reused."""
+        import json
+
+        from . import simulate
+
+        sc = load_scenario(d)  # refused values say why here, in this process
+        if self.preview_record != "full":  # counts only: one joint run is as quick, and is what the charts need
+            return simulate(sc, seed=self.seed, strategies=names, record=self.preview_record)
+        base = json.dumps({k: v for k, v in d.items() if k != "strategies"}, sort_keys=True, default=str)
+        keys = {n: (base, json.dumps(d["strategies"][n], sort_keys=True, default=str), n, self.seed) for n in names}
+        parts = {k: v for k, v in self._parts.items() if k in keys.values()}  # kept: what this preview shows
+        todo = [n for n in names if keys[n] not in parts]
+        pool = self._workers(len(todo))
+        if pool is None:
+            for n in todo:
+                parts[keys[n]] = _portable(simulate(sc, seed=self.seed, strategies=[n]))
+        else:
+            futures = {n: pool.submit(_simulate_strategy, d, n, self.seed) for n in todo}
+            for n, future in futures.items():
+                parts[keys[n]] = future.result()
+        self._parts = parts
+        return _combine([parts[keys[n]] for n in names])
+
+    def _workers(self, tasks: int):
+        """The worker pool for ``tasks`` strategy runs, or None to run them here (no processes, or one task)."""
+        if self.processes == 0 or tasks < 2:
+            return None
+        if self._pool is None:
+            from concurrent.futures import ProcessPoolExecutor
+
+            from . import sim  # noqa: F401 - imported before the pool starts, so that forked workers start with it
+            from .sweep.run import init_worker, pool_size
+
+            n = pool_size(self.processes, MAX_PROCESSES)
+            if n < 2:
+                self.processes = 0  # one core: side by side would only take turns
+                return None
+            self._pool = ProcessPoolExecutor(max_workers=n, initializer=init_worker)
+        return self._pool
+
+    def close(self) -> None:
+        """End the worker processes of the preview (if any); a later preview starts them again."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
 
     def run_full(self):
         """Run the full duration, one strategy after another, advancing :attr:`progress`; show it when done.
@@ -635,6 +777,22 @@ class Explorer:
         self.status.value = f"wrote {self.export_path.value} (seed {self.result.seed})"
 
 
+def _portable(result):
+    """``result`` as its tables (what :func:`_combine` joins, and what a worker process sends back whole)."""
+    from .result import Result
+
+    return Result(result.scenario, result.seed, requests=result.requests, attempts=result.attempts,
+                  timeline=result.timeline, windows=result.windows, strategies=result.strategies, stats=result.stats,
+                  truncated=result.truncated)
+
+
+def _simulate_strategy(data: dict, name: str, seed: int):
+    """One strategy of a preview, in a worker process: its Result as tables."""
+    from . import simulate
+
+    return _portable(simulate(load_scenario(data), seed=seed, strategies=[name]))
+
+
 def _combine(parts: list):
     """One Result from single-strategy Results of the same scenario and seed: their tables one after another."""
     if len(parts) == 1:
@@ -671,23 +829,29 @@ def _library_names() -> list[str]:
 
 
 def build_explorer(scenario, *, seed: int = 0, preview: float = 60.0, charts=CHARTS, run: bool = True,
-                   background: bool = False) -> Explorer:
+                   background: bool = False, processes: int | None = 0) -> Explorer:
     """Build the :class:`Explorer` for ``scenario`` (a Scenario, path or dict) and, with ``run``, its first preview.
 
-    ``background`` runs the full duration in a thread (see :class:`Explorer`).
+    ``background`` runs the full duration in a thread; ``processes`` simulates the preview's strategies side by
+    side (see :class:`Explorer`).
     """
-    ex = Explorer(scenario, seed=seed, preview=preview, charts=charts, background=background)
+    ex = Explorer(scenario, seed=seed, preview=preview, charts=charts, background=background, processes=processes)
     if run:
         ex.run(full=False)
     return ex
 
 
-def explore(scenario, *, seed: int = 0, preview: float = 60.0, charts=CHARTS):
+def explore(scenario, *, seed: int = 0, preview: float = 60.0, charts=CHARTS, processes: int | None = 0):
     """An ipywidgets panel (VBox) to explore ``scenario``: load, workers, rate limit, incident, strategies.
 
-    Moving a control re-runs a ``preview``-second simulation; the button runs
-    the full duration in the background with a progress bar and a Cancel
-    button (it stops between strategies). The panel's ``.explorer``
-    attribute is the :class:`Explorer` behind it.
+    Moving a control re-runs a ``preview``-second simulation (``processes``:
+    its strategies side by side in that many worker processes, None: one per
+    core; the default 0 runs them in the notebook's process: on a 2-core
+    machine with other work on it, workers were slower, benchmarks/RESULTS.md);
+    the button runs the full duration in the
+    background with a progress bar and a Cancel button (it stops between
+    strategies). The panel's ``.explorer`` attribute is the
+    :class:`Explorer` behind it.
     """
-    return build_explorer(scenario, seed=seed, preview=preview, charts=charts, background=True).panel
+    return build_explorer(scenario, seed=seed, preview=preview, charts=charts, background=True,
+                          processes=processes).panel

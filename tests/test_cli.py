@@ -82,6 +82,12 @@ def test_run_writes_the_same_tables_as_parquet_and_as_csv(tmp_path, capsys):
         csv = pd.read_csv(tmp_path / "csv" / f"{name}.csv", keep_default_na=False, na_values=[""])
         assert len(csv) == len(getattr(result, name)) and list(csv.columns) == list(getattr(result, name).columns)
     assert (tmp_path / "parquet" / "summary.csv").read_bytes() == (tmp_path / "csv" / "summary.csv").read_bytes()
+    # Dictionaries for the names only (resilsim.result.parquet_options): times are written plain.
+    import pyarrow.parquet as pq
+    group = pq.ParquetFile(tmp_path / "parquet" / "attempts.parquet").metadata.row_group(0)
+    encodings = {group.column(i).path_in_schema: " ".join(group.column(i).encodings) for i in range(group.num_columns)}
+    assert "DICTIONARY" in encodings["code"] and "DICTIONARY" in encodings["strategy"]
+    assert "DICTIONARY" not in encodings["start"] and "DICTIONARY" not in encodings["end"]
 
 
 def test_run_formats_are_the_writers(capsys):

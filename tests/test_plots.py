@@ -94,6 +94,26 @@ def test_outcome_counts_split_failures_by_code(result):
     assert not (counts["outcome"] == "failed").any()
 
 
+def test_outcome_counts_fast_path_is_the_row_by_row_table(result):
+    """Twin test: outcome_counts counts integer codes; the plain form turns every row into strings."""
+    from resilsim.result import _outcome_counts_rows, outcome_counts
+
+    pd.testing.assert_frame_equal(outcome_counts(result.measured()), _outcome_counts_rows(result.measured()))
+    rng = np.random.default_rng(7)
+    for k in range(300):  # small tables: many ties in count, strategies and outcomes in any first-seen order
+        n = int(rng.integers(1, 40))
+        df = pd.DataFrame({"strategy": rng.choice(["b", "a", "c"], n),
+                           "outcome": rng.choice(["success", "failed", "gave_up"], n),
+                           "code": rng.choice(["", "X", "Y"], n)})
+        if k % 2:
+            df = df.astype("category")
+        pd.testing.assert_frame_equal(outcome_counts(df), _outcome_counts_rows(df))
+    missing = pd.DataFrame({"strategy": ["a", None], "outcome": ["success", "failed"], "code": ["", "X"]})
+    pd.testing.assert_frame_equal(outcome_counts(missing), _outcome_counts_rows(missing))
+    empty = result.measured().iloc[:0]
+    pd.testing.assert_frame_equal(outcome_counts(empty), _outcome_counts_rows(empty))
+
+
 def test_errors_over_time_one_line_per_code(result):
     ax = plots.errors_over_time(result, strategy="retry3")
     att = result.attempts
@@ -528,3 +548,24 @@ def test_load_by_strategy_draws_each_strategys_attempts_in_its_own_panel(result)
         assert f"attempts: {name}" in labels and "offered requests" in labels
         assert not any(label.startswith("attempts: ") and label != f"attempts: {name}" for label in labels)
     assert axes[0].get_shared_y_axes().joined(axes[0], axes[1])  # one scale: the panels compare
+
+
+def test_ecdf_steps_is_axes_ecdf_and_thins_long_runs_within_a_step():
+    """Twin test: up to 2·keep values the line is Axes.ecdf's; beyond, at most one evenly spaced gap below the exact CDF."""
+    from matplotlib.figure import Figure
+
+    rng = np.random.default_rng(3)
+    few = rng.lognormal(size=500)
+    (want,) = [Figure().add_subplot().ecdf(few)]
+    x, y = plots.ecdf_steps(few)
+    np.testing.assert_array_equal(x, want.get_xdata())
+    np.testing.assert_array_equal(y, want.get_ydata())
+    many = rng.lognormal(size=100_000)
+    x, y = plots.ecdf_steps(many, keep=500)  # 500 evenly spaced steps and the 500 slowest
+    assert len(x) <= 1001 and x[-1] == many.max() and x[1] == many.min() and y[-1] == 1.0
+    exact = np.searchsorted(np.sort(many), x, side="right") / len(many)  # the CDF at each kept point
+    np.testing.assert_allclose(y, np.r_[0.0, exact[1:]])
+    probe = np.sort(rng.choice(many, 5000))  # between kept points the line holds the last kept value
+    drawn = y[np.searchsorted(x[1:], probe, side="right")]
+    true = np.searchsorted(np.sort(many), probe, side="right") / len(many)
+    assert np.all(drawn <= true + 1e-12) and np.all(true - drawn <= 1 / 499 + 1e-12)  # gaps of (n-1)/499 values

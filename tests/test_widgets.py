@@ -355,3 +355,78 @@ def test_export_before_any_run_says_why():
         ex.export_yaml()
     ex.export_button.click()
     assert "nothing to export yet" in ex.status.value
+
+
+def test_a_blitted_redraw_is_the_full_draw(ex):
+    """Twin test: a slider change redraws only the success lines over the kept background; the PNG is a full draw's."""
+    chart, image = ex.figures[0], ex.images[0]
+    assert chart.name == "success_over_time"
+    blits = chart.blits
+    ex.controls["workers"].value = 1
+    assert chart.blits == blits + 1  # the success rate's axes are fixed: only its lines were drawn
+    blitted = image.value
+    chart.background = None  # forces a full draw of the same result
+    assert chart.draw(ex.result, ex.offset) == blitted
+    assert chart.blits == blits + 1
+
+
+def _row_explorer(**kw):
+    return build_explorer(_scenario(), preview=20, charts=("success_over_time", "outcomes_by_strategy"), **kw)
+
+
+def test_a_custom_knob_reruns_only_the_custom_strategy(monkeypatch):
+    import pandas as pd
+
+    ex = _row_explorer()
+    ex.controls["strategies"].value = ("none", "fixed", CUSTOM)
+    calls = []
+    real = resilsim.simulate
+
+    def counting(*a, **kw):
+        calls.append(list(kw.get("strategies") or []))
+        return real(*a, **kw)
+
+    monkeypatch.setattr(resilsim, "simulate", counting)
+    ex.controls["attempts"].value = 6
+    assert calls == [[CUSTOM]]  # none and fixed kept from the last preview
+    joint = real(ex.scenario(), seed=ex.seed, strategies=ex._names)
+    pd.testing.assert_frame_equal(ex.result.summary(), joint.summary())
+    pd.testing.assert_frame_equal(ex.result.requests, joint.requests)
+    pd.testing.assert_frame_equal(ex.result.attempts, joint.attempts)
+    calls.clear()
+    ex.controls["workers"].value = 3  # the service changed: every strategy again
+    assert sorted(map(tuple, calls)) == sorted([("none",), ("fixed",), (CUSTOM,)])
+
+
+def test_preview_in_worker_processes_is_the_in_process_preview():
+    import pandas as pd
+
+    here, pooled = _row_explorer(), _row_explorer(processes=2)
+    try:
+        for ex in (here, pooled):
+            ex.controls["workers"].value = 2
+        if pooled._pool is None:
+            pytest.skip("one core: the explorer runs its strategies in its own process")
+        for name in ("requests", "attempts", "timeline"):
+            pd.testing.assert_frame_equal(getattr(pooled.result, name), getattr(here.result, name))
+        pd.testing.assert_frame_equal(pooled.result.summary(), here.result.summary())
+        assert [img.value for img in pooled.images] == [img.value for img in here.images]
+    finally:
+        pooled.close()
+    assert pooled._pool is None
+
+
+def test_row_charts_blit_and_every_blitted_picture_is_the_full_draw():
+    """Twin test for all four charts: what a redraw shows is what a full draw of the same run shows."""
+    from resilsim.widgets import CHARTS
+
+    ex = build_explorer(_scenario(), preview=20, charts=CHARTS)
+    for knob, value in (("workers", 7), ("load", 52.0), ("workers", 8), ("load", 51.0), ("attempts", 5)):
+        ex.controls[knob].value = value
+        for chart, image in zip(ex.figures, ex.images):
+            shown = image.value
+            chart.background = None
+            assert chart.draw(ex.result, ex.offset) == shown, (knob, chart.name)
+    blits = {chart.name: chart.blits for chart in ex.figures}
+    assert blits["success_over_time"] >= 4, blits
+    assert blits["outcomes_by_strategy"] >= 1 and blits["latency_bands"] >= 1, blits

@@ -1,0 +1,67 @@
+"""``resilsim run`` end to end against ``simulate()`` alone, same scenario and seed (issue 18's first target).
+
+Each round runs, one after the other in fresh interpreters, a child that times
+``simulate(load_scenario(SCENARIO), seed)`` alone (the clock around the call,
+imports left out) and the whole command ``python -m resilsim run SCENARIO
+--seed SEED --out TMP`` (wall seconds of the process: imports, simulation,
+tables, charts). The ratio is taken per round, so a slow spell on a shared
+machine lands on both sides of it; the medians over rounds are printed.
+
+Usage::
+
+    MPLBACKEND=Agg python benchmarks/run_end_to_end.py                      # aurora scale-up, 5 rounds
+    MPLBACKEND=Agg python benchmarks/run_end_to_end.py scenarios/metastable-retry-storm.yaml --rounds 3
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+TARGET = 1.5  # `resilsim run` wall / simulate() wall
+
+CHILD = """
+import sys, time
+from resilsim.scenario import load_scenario
+from resilsim.sim import simulate
+import resilsim.result  # imported before the clock starts, as simulate() would on first use
+sc = load_scenario(sys.argv[1])
+t0 = time.perf_counter(); simulate(sc, seed=int(sys.argv[2])); print(time.perf_counter() - t0)
+"""
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("scenario", nargs="?", default="scenarios/analytics-aurora-scale-up.yaml")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--format", default="parquet", help="the run's table format (parquet or csv)")
+    a = ap.parse_args(argv)
+    sims, runs, ratios = [], [], []
+    with tempfile.TemporaryDirectory() as tmp:
+        for i in range(a.rounds):
+            out = subprocess.run([sys.executable, "-c", CHILD, a.scenario, str(a.seed)], cwd=ROOT, check=True,
+                                 capture_output=True, text=True).stdout
+            sims.append(float(out.strip().splitlines()[-1]))
+            t0 = time.perf_counter()
+            subprocess.run([sys.executable, "-m", "resilsim", "run", a.scenario, "--seed", str(a.seed), "--out",
+                            str(Path(tmp) / f"r{i}"), "--format", a.format], cwd=ROOT, check=True,
+                           capture_output=True)
+            runs.append(time.perf_counter() - t0)
+            ratios.append(runs[-1] / sims[-1])
+            print(f"round {i + 1}: simulate {sims[-1]:.2f} s, resilsim run {runs[-1]:.2f} s, ratio {ratios[-1]:.2f}",
+                  flush=True)
+    ratio = statistics.median(ratios)
+    print(f"median: simulate {statistics.median(sims):.2f} s, resilsim run {statistics.median(runs):.2f} s, "
+          f"ratio {ratio:.2f} (target <= {TARGET}: {'met' if ratio <= TARGET else 'NOT met'}; {a.scenario}, "
+          f"seed {a.seed}, {a.rounds} rounds)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
