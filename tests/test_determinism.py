@@ -23,6 +23,7 @@ from resilsim import load_scenario, simulate
 from .conftest import SCENARIOS, bench, shortened
 
 BENCH = Path(__file__).resolve().parent.parent / "benchmarks"
+PUBLISHED = sorted((Path(__file__).resolve().parent.parent / "scenarios" / "published").glob("*.yaml"))
 DURATION = 60.0  # simulated seconds: about 3,600 requests, well under a second of wall time
 
 
@@ -141,6 +142,8 @@ CASES = {
         "clients.closed": {"users": 20, "think": {"constant": 0.2}, "spawn_rate": 5},
         "network": {"latency": {"round_trip": {"constant": 0.04}}}}),
     **{f"scenarios/{p.name}": (lambda p=p: shortened(p, DURATION)) for p in SCENARIOS},
+    # Published experiments (docs/published.md) as shipped: 10 s each already.
+    **{f"scenarios/published/{p.name}": (lambda p=p: yaml.safe_load(p.read_text())) for p in PUBLISHED},
 }
 
 PINNED = {
@@ -206,6 +209,10 @@ PINNED = {
         {'rows': '590ad8786b663547', 'tables': 'fec8cbaaebcf9dcd', 'attempts': 15748, 'success': 13219},
     'scenarios/strategies-through-an-outage.yaml':
         {'rows': 'a9600442a46089e2', 'tables': '8ffec8d27fcdf3a6', 'attempts': 24500, 'success': 16867},
+    'scenarios/published/brooker-retry-sim-serial.yaml':
+        {'rows': '454018809f4c51af', 'tables': 'eeaf89b92a53c9f0', 'attempts': 8223, 'success': 7404},
+    'scenarios/published/brooker-retry-sim.yaml':
+        {'rows': 'c8a4941372b1679e', 'tables': '3e4ff592336f5544', 'attempts': 41835, 'success': 37651},
 }
 
 

@@ -10,6 +10,7 @@ splits them: an unquoted ``>=`` is a redirection there) and every Python block i
 """
 import re
 import shlex
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -25,7 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 SHORT = 60.0  # simulated seconds per run
 #: Documents whose blocks take minutes on two cores (sweeps and plans): run with -m slow.
-SLOW = {"README.md", "sweeps.md"}
+SLOW = {"README.md", "sweeps.md", "published.md"}
 FENCE = re.compile(r"(?P<marker><!--\s*not run:[^>]*-->\s*\n)?```(?P<lang>\w+)\n(?P<code>.*?)```", re.S)
 
 
@@ -45,6 +46,10 @@ def scratch(tmp: Path) -> Path:
         if "duration" in (d.get("overrides") or {}):
             d["overrides"]["duration"] = SHORT
         (tmp / "scenarios" / "sweeps" / path.name).write_text(yaml.safe_dump(d, sort_keys=False))
+    # Published experiments (docs/published.md) as shipped: already short (10 s), and their figures are
+    # the documented ones only at the published length.
+    published = ROOT / "scenarios" / "published"
+    shutil.copytree(published, tmp / "scenarios" / "published")
     return tmp
 
 

@@ -10,6 +10,9 @@ from resilsim.scenario.reference import MODELINE, SCHEMA_FILE, json_schema, refe
 
 ROOT = Path(__file__).resolve().parents[1]
 SCENARIOS = sorted((ROOT / "scenarios").glob("*.yaml"))
+#: Published experiments rebuilt as scenarios (docs/published.md), one folder down, and their sweeps.
+PUBLISHED = sorted((ROOT / "scenarios" / "published").glob("*.yaml"))
+PUBLISHED_SWEEPS = sorted((ROOT / "scenarios" / "published" / "sweeps").glob("*.yaml"))
 
 
 def test_committed_reference_page_is_the_generated_one():
@@ -34,13 +37,26 @@ def test_schema_command_prints_the_committed_schema(capsys):
     assert printed == json.loads((ROOT / SCHEMA_FILE).read_text()) == json_schema()
 
 
-@pytest.mark.parametrize("path", SCENARIOS, ids=lambda p: p.name)
+@pytest.mark.parametrize("path", SCENARIOS + PUBLISHED, ids=lambda p: str(p.relative_to(ROOT / "scenarios")))
 def test_every_shipped_scenario_names_the_schema_and_validates_against_it(path):
     jsonschema = pytest.importorskip("jsonschema")
     first = path.read_text().splitlines()[0]
-    assert first == MODELINE.format(path=f"../{SCHEMA_FILE}")
-    assert (path.parent / f"../{SCHEMA_FILE}").resolve().is_file()
+    up = "../" * len(path.relative_to(ROOT).parts[:-1])  # scenarios/x.yaml: ../; scenarios/published/x.yaml: ../../
+    assert first == MODELINE.format(path=f"{up}{SCHEMA_FILE}")
+    assert (path.parent / f"{up}{SCHEMA_FILE}").resolve() == (ROOT / SCHEMA_FILE).resolve()
     jsonschema.Draft202012Validator(json_schema()).validate(yaml.safe_load(path.read_text()))
+
+
+def test_the_published_folder_is_found():
+    assert {p.name for p in PUBLISHED} >= {"brooker-retry-sim.yaml", "brooker-retry-sim-serial.yaml"}
+    assert {p.name for p in PUBLISHED_SWEEPS} >= {"brooker-retry-sim.yaml", "brooker-retry-sim-serial.yaml"}
+
+
+@pytest.mark.parametrize("path", PUBLISHED + PUBLISHED_SWEEPS, ids=lambda p: str(p.relative_to(ROOT / "scenarios")))
+def test_resilsim_validate_accepts_every_published_scenario_and_sweep(path, capsys):
+    # The loader's own checks (codes of the API's catalog, stops, guards), beyond the JSON Schema's shapes;
+    # a sweep definition is checked with its scenario and its grid.
+    assert main(["validate", str(path)]) == 0, capsys.readouterr().err
 
 
 def test_schema_rejects_what_the_loader_rejects():
