@@ -128,7 +128,9 @@ def _parser() -> argparse.ArgumentParser:
                          formatter_class=argparse.RawDescriptionHelpFormatter)
     sch.add_argument("--indent", type=non_negative_int, default=2, help="spaces of JSON indentation (default 2)")
 
-    pre = sub.add_parser("presets", help="list every retry preset with its library, version, source and parameters")
+    pre = sub.add_parser("presets", help="list every retry preset with its library, version, source and parameters",
+                         epilog="examples:\n  resilsim presets\n  resilsim presets --format csv > presets.csv",
+                         formatter_class=argparse.RawDescriptionHelpFormatter)
     pre.add_argument("--format", choices=("table", "csv"), default="table",
                      help="table: aligned text for reading (default); csv: for a spreadsheet or pandas")
     pre.add_argument("--wide", action="store_true", help=f"print every column and whole texts (default: what fits {TABLE_WIDTH} columns)")
@@ -139,7 +141,13 @@ def _parser() -> argparse.ArgumentParser:
 
 def _add_sweep_parsers(sub) -> None:
     """The ``sweep``, ``plan`` and ``report`` subcommands."""
-    sw = sub.add_parser("sweep", help="run a scenario over a grid of parameters, resumably, into --out")
+    sw = sub.add_parser("sweep", help="run a scenario over a grid of parameters, resumably, into --out",
+                        epilog="examples:\n"
+                               "  resilsim sweep scenarios/counters-rate-limited.yaml --grid service.workers=4,8,16 "
+                               "--replications 3 --out sweep-out\n"
+                               "  resilsim sweep scenarios/sweeps/capacity.yaml --out capacity  (a sweep definition)\n"
+                               "  rerunning the same command resumes: finished runs are kept",
+                        formatter_class=argparse.RawDescriptionHelpFormatter)
     sw.add_argument("scenario", help="scenario YAML file, or a sweep definition (scenario:, grid:, replications:)")
     sw.add_argument("--grid", action="append", default=[], metavar="KEY=V1,V2",
                     help="a swept dotted key and its values, e.g. --grid service.workers=4,8,16 (repeatable)")
@@ -163,7 +171,15 @@ def _add_sweep_parsers(sub) -> None:
     sw.add_argument("--wide", action="store_true", help=f"print every column and whole texts (default: what fits {TABLE_WIDTH} columns)")
     _add_scenario_options(sw)
 
-    pl = sub.add_parser("plan", help="least capacity (or most load) meeting an SLO, per strategy")
+    pl = sub.add_parser("plan", help="least capacity (or most load) meeting an SLO, per strategy",
+                        epilog="examples:\n"
+                               "  resilsim plan scenarios/analytics-aurora-scale-up.yaml --vary service.workers "
+                               "--over 8,64 --slo 'success_rate>=0.99'\n"
+                               "  resilsim plan scenarios/analytics-aurora-scale-up.yaml --vary service.workers "
+                               "--over 8,64 --slo 'success_rate>=0.75' --window incident:aurora-scale-up\n"
+                               "  resilsim plan scenarios/counters-rate-limited.yaml --vary clients.arrival.poisson.rate "
+                               "--over 10,200 --slo 'success_rate>=0.99' --direction max --out plan-out",
+                        formatter_class=argparse.RawDescriptionHelpFormatter)
     pl.add_argument("scenario", help="scenario YAML file")
     pl.add_argument("--vary", required=True, metavar="KEY", help="dotted key to vary, e.g. service.workers")
     pl.add_argument("--over", required=True, metavar="LO,HI", help="range searched, e.g. 1,64 (ints bisect over integers)")
@@ -177,21 +193,28 @@ def _add_sweep_parsers(sub) -> None:
                     help="cap on replications per value with --precision (default 40)")
     pl.add_argument("--direction", choices=("min", "max"), default="min",
                     help="min: least value meeting the SLO (capacity); max: largest (load)")
-    pl.add_argument("--seed", type=non_negative_int, default=0)
-    pl.add_argument("--workers", type=positive_int, default=None)
+    pl.add_argument("--seed", type=non_negative_int, default=0,
+                    help="root seed (default 0); every value tried runs on the same seeds")
+    pl.add_argument("--workers", type=positive_int, default=None,
+                    help="local worker processes (default: every core; at most one per run and per core)")
     pl.add_argument("--out", type=folder, default=None, metavar="DIR",
                     help="also write plan.json and scenario.yaml into DIR, for `resilsim report DIR`")
     pl.add_argument("--no-progress", action="store_true", help="no progress bar")
     pl.add_argument("--wide", action="store_true", help=f"print every column and whole texts (default: what fits {TABLE_WIDTH} columns)")
     _add_scenario_options(pl)
 
-    rp = sub.add_parser("report", help="write one self-contained HTML report of a run or sweep directory")
+    rp = sub.add_parser("report", help="write one self-contained HTML report of a run or sweep directory",
+                        epilog="examples:\n  resilsim report out                 (writes out/report.html)\n"
+                               "  resilsim report sweep-out -o review.html",
+                        formatter_class=argparse.RawDescriptionHelpFormatter)
     rp.add_argument("path", help="a `resilsim run --out` or `resilsim sweep --out` directory")
     rp.add_argument("-o", "--output", type=folder, default=None,
                     help="HTML file to write (default: report.html inside the directory reported on)")
 
 
-    ft = sub.add_parser("fit", help="fit arrivals, latency and error rates of an access log; print a scenario fragment")
+    ft = sub.add_parser("fit", help="fit arrivals, latency and error rates of an access log; print a scenario fragment",
+                        epilog="example:\n  resilsim fit scenarios/data/synthetic-access-log.csv --curve-out curve.csv",
+                        formatter_class=argparse.RawDescriptionHelpFormatter)
     ft.add_argument("log", help="CSV access log with a header: timestamp, latency (seconds), status and/or code")
     ft.add_argument("--bin", type=float, default=60.0, metavar="SECONDS",
                     help="bin of the arrival curve, seconds (default: 60)")

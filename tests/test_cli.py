@@ -151,11 +151,25 @@ def test_version_prints_the_package_version(capsys):
     assert capsys.readouterr().out.strip() == f"resilsim {resilsim.__version__}"
 
 
-@pytest.mark.parametrize("command", ["run", "validate", "catalog", "schema"])
+@pytest.mark.parametrize("command", ["run", "validate", "catalog", "schema", "presets", "sweep", "plan", "report",
+                                     "fit"])
 def test_every_option_has_help_and_every_command_an_example(command):
     from resilsim.cli import _parser
-    sub = next(a for a in _parser()._actions if a.dest == "command").choices[command]
+    choices = next(a for a in _parser()._actions if a.dest == "command").choices
+    assert sorted(choices) == sorted(["run", "validate", "catalog", "schema", "presets", "sweep", "plan", "report",
+                                      "fit"])  # a new command joins the list above
+    sub = choices[command]
     assert "example" in (sub.epilog or ""), command
+    # Every example parses as written (a trailing "(...)" or "> file" is prose or the shell's, not the command's).
+    import shlex
+    examples = [line.strip() for line in sub.epilog.splitlines() if line.strip().startswith("resilsim ")]
+    assert examples, command
+    for line in examples:
+        words = shlex.split(line.split("  (")[0].split(" > ")[0])
+        try:
+            _parser().parse_args(words[1:])
+        except SystemExit as e:
+            assert e.code == 0, f"example does not parse: {line}"
     for action in sub._actions:
         assert action.help, f"{command} {action.option_strings or action.dest} has no help text"
 
