@@ -228,6 +228,23 @@ def planning():
              "save_plan(p, out, scenario=scenario, seed=SEED, replications=REPLICATIONS)\n"
              "html = write_report(out, out / 'report.html')\n"
              "print(html, f'{html.stat().st_size / 1024:.0f} KiB')"),
+        md("## Start from production: fit an access log\n\n"
+           "A review starts from yesterday's traffic and the measured latency. `resilsim.fit.fit_log` reads an "
+           "access log (CSV: timestamp, latency in seconds, status and/or code) and fits the arrival curve, the "
+           "latency distribution (every candidate with its Kolmogorov-Smirnov distance: smaller is closer) and "
+           "the per-code error rates; `resilsim fit LOG` does the same from the shell. The log here is synthetic "
+           "(`scenarios/data/make_synthetic_log.py`)."),
+        code("from resilsim.fit import fit_log\n"
+             "fitted = fit_log(ROOT / 'scenarios/data/synthetic-access-log.csv', bin_s=60)\n"
+             "print(f'{fitted.requests} requests over {fitted.span_s:.0f} s; latency fits by KS distance:',\n"
+             "      ', '.join(f'{f.name} {f.ks:.3f}' for f in fitted.fits))\n"
+             "fig, ax = plt.subplots(figsize=(9, 3), layout='constrained')\n"
+             "ax.step(fitted.curve_t, fitted.curve_rps, where='post')\n"
+             "ax.set(xlabel='time in the log (s)', ylabel='requests/s', title='fitted arrival curve');"),
+        md("The fragment below is what goes into a scenario: the curve (written beside it as CSV), the best "
+           "latency fit and the error rates. Paste it over a shipped scenario's `clients.arrival`, "
+           "`service.operations` and `faults.background`, then plan on it as above."),
+        code("print(fitted.fragment('synthetic-access-log.curve.csv', operation='query_metrics'))"),
         code("plt.close('all')"),
     ]
 

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import ScenarioError
+from .errors import ScenarioError, UsageError
 
 #: Codes that mean success in a ``code`` column.
 _OK = {"", "ok", "0", "success"}
@@ -202,7 +202,7 @@ def _weibull_mle(x: np.ndarray) -> tuple[float, float]:
 def fit_log(path, bin_s: float = 60.0) -> LogFit:
     """Fit the access log at ``path`` (see the module's docstring); ``bin_s``: the arrival curve's bin, seconds."""
     if not bin_s > 0:
-        raise ScenarioError(f"must be a positive number of seconds, got {bin_s!r}", path="--bin")
+        raise UsageError(f"must be a positive number of seconds, got {bin_s!r}", option="--bin")
     ts, lat, codes, statuses = read_log(path)
     t = np.sort(ts) - ts.min()
     span = float(t[-1])
