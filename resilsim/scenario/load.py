@@ -418,15 +418,22 @@ def _check_codes(s: Scenario, label, text) -> None:
                       if c not in ("TIMEOUT",)]
         if st.guards is not None and isinstance(st.guards.failures, list):
             where += [(("strategies", name, "guards", "failures"), c) for c in st.guards.failures if c != "TIMEOUT"]
+    for op, spec in s.service.operations.items():
+        where += [(("service", "operations", op, "calls", i, "on_failure"), c.on_failure)
+                  for i, c in enumerate(spec.calls) if c.on_failure is not None]
     for loc, code in where:
         if code not in catalog:
             close = catalog.closest(code)
             hint = f"; closest: {', '.join(close)}" if close else ""
             raise ScenarioError(f"unknown {catalog.api} error code {code!r}{hint}", source=label,
                                 path=_loc_path(loc), line=_line_of(text, loc))
-    for name, st in s.strategies.items():
-        given, loc = (st.retry, ("strategies", name, "retry")) if isinstance(st.retry, str) else \
-            (st.retry.preset, ("strategies", name, "retry", "preset"))
+    specs = [(st, ("strategies", name)) for name, st in s.strategies.items()]
+    for where_svc, svc in [(("service",), s.service)] + [(("services", n), v) for n, v in s.services.items()]:
+        specs += [(c, where_svc + ("operations", op, "calls", i)) for op, o in svc.operations.items()
+                  for i, c in enumerate(o.calls)]
+    for st, at in specs:
+        given, loc = (st.retry, at + ("retry",)) if isinstance(st.retry, str) else \
+            (st.retry.preset, at + ("retry", "preset"))
         if given is not None and preset_source(given) is None:
             from ..policies import PRESETS
             lib = list(library_presets())
