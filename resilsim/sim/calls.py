@@ -207,18 +207,22 @@ class CallGraph:
             k += 2
         self.edges: list[Edge] = []
         into: dict[str, list] = {n: [] for n in names}
+        built = {id(c): build_strategy(c, f"{c.service}.{c.operation}")
+                 for s in [scenario.service, *scenario.services.values()] for o in s.operations.values() for c in o.calls}
+        bounded = self._bounded(scenario, built, math.isfinite(top.timeout) or math.isfinite(top.deadline))
 
         def edges_of(caller: str, svc_spec, code_of) -> list:
+            nonlocal k
             out = []
             for op, o in svc_spec.operations.items():
                 if not o.calls:
                     out.append(None)
                     continue
                 row = []
-                for i, c in enumerate(o.calls):
-                    nonlocal k
-                    edge = self._edge(env, f"{caller}.{op}→{c.service}.{c.operation}", c, scenario, code_of(c),
-                                      kids[k], kids[k + 1], timeout_code)
+                for c in o.calls:
+                    st = built[id(c)]._replace(name=f"{caller}.{op}→{c.service}.{c.operation}")
+                    timers = c.propagate_deadline and bounded[caller]
+                    edge = self._edge(env, st, c, scenario, code_of(c), kids[k], kids[k + 1], timeout_code, timers)
                     k += 2
                     into[c.service].append(edge)
                     row.append(edge)
@@ -246,15 +250,33 @@ class CallGraph:
         specs = [scenario.service] + list(scenario.services.values())
         return sum(len(o.calls) for s in specs for o in s.operations.values())
 
-    def _edge(self, env, name: str, c, scenario, fail_code: int, jitter_gen, guard_gen, timeout_code) -> Edge:
-        st = build_strategy(c, name)
+    @staticmethod
+    def _bounded(scenario, built: dict, api_bounded: bool) -> dict:
+        """Caller → whether some attempt it serves can have a finite deadline (then its propagating calls need
+        timers): the API when its clients have a timeout or deadline; a service when some call into it has."""
+        specs = {"api": scenario.service, **scenario.services}
+        memo: dict = {"api": api_bounded}
+
+        def of(name):
+            if name not in memo:
+                memo[name] = any(
+                    (st := built[id(c)]).timeout is not None or st.deadline is not None
+                    or (c.propagate_deadline and of(caller))
+                    for caller, s in specs.items() for o in s.operations.values() for c in o.calls
+                    if c.service == name)
+            return memo[name]
+
+        return {name: of(name) for name in specs}
+
+    def _edge(self, env, st, c, scenario, fail_code: int, jitter_gen, guard_gen, timeout_code, timers: bool) -> Edge:
+        name = st.name
         policy = st.policy
         timeout, deadline = st.timeout, st.deadline
         target = scenario.services[c.service]
         cl = Clients(env, rate=1.0, until=0.0, op_weights=np.ones(1), arrival_gen=None, jitter_gen=jitter_gen,
                      recorder=None, plans=[policy.plan(g) for g in GENERIC], timeout_plan=policy.plan(timeout_code),
                      reauth_delay=policy.reauth_delay, timeout=timeout, deadline=None)
-        if cl.timers is None and (c.propagate_deadline or deadline is not None):
+        if cl.timers is None and (timers or deadline is not None):
             cl.timers = TimerQueue(env)
         edge = Edge(name, c.service, list(target.operations).index(c.operation), cl,
                     math.inf if deadline is None else deadline, fail_code, c.propagate_deadline)
@@ -280,12 +302,12 @@ class CallGraph:
         t = att.t_sent + cl.timeout
         return t if t < req.deadline_at else req.deadline_at
 
-    def rows(self, requests: int, attempts: int) -> tuple:
+    def rows(self, requests: int, attempts: int, api_busy_s: float) -> tuple:
         """Whole-run counts per service, API first: calls (requests, for the API), their successes, attempts
         offered, attempts answered with success, attempt timeouts, calls not sent, busy worker-seconds, and
         amplification (attempts ÷ the clients' ``requests``)."""
         out = [{"service": "api", "calls": requests, "calls_ok": math.nan, "attempts": attempts,
-                "attempts_ok": math.nan, "attempt_timeouts": math.nan, "not_sent": 0,
+                "attempts_ok": math.nan, "attempt_timeouts": math.nan, "not_sent": 0, "busy_s": 0.0,
                 "amplification": attempts / requests if requests else math.nan}]
         for name, svc in self.services.items():
             es = [e for e in self.edges if e.target == name]
@@ -295,7 +317,7 @@ class CallGraph:
                         "attempt_timeouts": sum(e.counts.timeouts for e in es),
                         "not_sent": sum(e.not_sent for e in es), "busy_s": svc.busy_time,
                         "amplification": att / requests if requests else math.nan})
-        out[0]["busy_s"] = math.nan
+        out[0]["busy_s"] = api_busy_s
         return tuple(out)
 
 
