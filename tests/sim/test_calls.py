@@ -174,3 +174,12 @@ def test_the_same_seed_gives_the_same_counts():
     a, b = simulate(s, seed=9).services(), simulate(s, seed=9).services()
     assert a.equals(b)
     assert not a.equals(simulate(s, seed=10).services())
+
+
+def test_summary_mode_counts_the_same(tmp_path):
+    s = scenario(api_calls=[{"service": "db", "operation": "query", "on_failure": "ANALYTICS_1900",
+                             "retry": {"stop": {"attempts": 3}}}],
+                 services={"db": db(error_rate=0.3)}, rate=20)
+    full = simulate(s, seed=5).services()
+    assert full.equals(simulate(s, seed=5, record="summary").services())
+    assert full.equals(simulate(s, seed=5, record="stream", rows_to=tmp_path).services())
