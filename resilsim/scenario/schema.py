@@ -853,6 +853,10 @@ class Call(StrategySpec):
                                    "allowed on a service's (a service answers a generic error)")
     propagate_deadline: StrictBool = Field(True, description="the callee's deadline is at most the caller's remaining "
                                            "time (the caller's attempt timeout and request deadline), as gRPC does")
+    probability: Probability = Field(1.0, description="share of the operation's attempts that make this call "
+                                     "(drawn per attempt); the others skip it")
+    count: Annotated[int, Field(ge=1, le=100), WHOLE] = Field(1, description="times the call is made, one after "
+                                                              "the other (a loop over items)")
 
     @model_validator(mode="after")
     def _no_hedge(self):

@@ -89,6 +89,9 @@ class Edge:
         self.calls_ok = 0     # calls that succeeded (after retries)
         self.not_sent = 0     # calls not sent: the caller's deadline had passed (or a guard refused the first attempt)
         self.counts = _EdgeCounts()
+        self.probability = 1.0
+        self.draw = None      # with a probability below 1: what decides whether each call is made (.random())
+        self.skipped = 0      # calls not made: the draw said no
 
     def ended(self, req: Call, now: float, code: int, outcome: int) -> None:
         """The call ``req`` is over at ``now`` (wired as its clients' ``_finish``): tell its caller."""
@@ -118,26 +121,35 @@ class CallingService(Service):
         if edges is None:
             Service._start(self, att, now)
             return
-        self._call(att, edges, 0, now, now)
+        self._next(att, edges, 0, now, now)
 
-    def _call(self, att, edges: tuple, k: int, now: float, started: float) -> None:
-        # The k-th call of the worker serving ``att``, which took it at ``started``.
-        edge = edges[k]
-        limit = now + edge.deadline
-        if edge.propagate:
-            exp = self.expires(att)
-            if exp < limit:
-                limit = exp
-        edge.calls += 1
-        if limit <= now:
-            edge.not_sent += 1  # the caller would not wait for it: not sent (gRPC's DEADLINE_EXCEEDED)
-            self._calls_failed(att, edge, now, started)
+    def _next(self, att, edges: tuple, k: int, now: float, started: float) -> None:
+        # From the k-th call on, for the worker serving ``att`` (which took it at ``started``): make the next call
+        # drawn (a call with a probability may be skipped), or when none is left, serve the operation's own time.
+        while k < len(edges):
+            edge = edges[k]
+            if edge.draw is not None and edge.draw.random() >= edge.probability:
+                edge.skipped += 1
+                k += 1
+                continue
+            limit = now + edge.deadline
+            if edge.propagate:
+                exp = self.expires(att)
+                if exp < limit:
+                    limit = exp
+            edge.calls += 1
+            if limit <= now:
+                edge.not_sent += 1  # the caller would not wait for it: not sent (gRPC's DEADLINE_EXCEEDED)
+                self._calls_failed(att, edge, now, started)
+                return
+            cl = edge.clients
+            req = Call(cl._next_id, edge.op, now, limit)
+            cl._next_id += 1
+            req.parent, req.step, req.started, req.caller, req.edge = att, k, started, self, edge
+            cl._enter(req, now)
             return
-        cl = edge.clients
-        req = Call(cl._next_id, edge.op, now, limit)
-        cl._next_id += 1
-        req.parent, req.step, req.started, req.caller, req.edge = att, k, started, self, edge
-        cl._enter(req, now)
+        Service._start(self, att, now)
+        att.service_time += now - started  # the worker was held (busy) through its calls
 
     def call_done(self, req: Call, now: float, ok: bool) -> None:
         """A call of the worker serving ``req.parent`` ended at ``now``: the next call, its own work, or its answer."""
@@ -145,13 +157,7 @@ class CallingService(Service):
         if not ok:
             self._calls_failed(att, req.edge, now, req.started)
             return
-        edges = self.calls[att.req.op]
-        k = req.step + 1
-        if k < len(edges):
-            self._call(att, edges, k, now, req.started)
-            return
-        Service._start(self, att, now)
-        att.service_time += now - req.started  # the worker was held (busy) through its calls
+        self._next(att, self.calls[att.req.op], req.step + 1, now, req.started)
 
     def _calls_failed(self, att, edge: Edge, now: float, started: float) -> None:
         # The call finally failed: the worker answers the caller's code for it now.
@@ -178,7 +184,7 @@ class CallGraph:
     """The services behind the API of one run and the edges between them.
 
     ``gen`` is the run's ``services`` stream (children: per service its
-    latency and fault draws, per edge its jitter and guard draws, in the
+    latency and fault draws, per edge its jitter, guard and call draws, in the
     scenario's order); ``index`` maps the API's codes to the run's code
     indices; ``top`` is the API's clients; ``timeout_code`` the
     :class:`ErrorCode` a client-side timeout is (retry policies plan it).
@@ -190,7 +196,7 @@ class CallGraph:
         self.top = top
         self.services: dict[str, Service] = {}
         names = list(scenario.services)
-        kids = gen.spawn(2 * len(names) + 2 * self._n_edges(scenario))
+        kids = gen.spawn(2 * len(names) + 3 * self._n_edges(scenario))
         k = 0
         for name in names:
             spec = scenario.services[name]
@@ -223,9 +229,11 @@ class CallGraph:
                     st = built[id(c)]._replace(name=f"{caller}.{op}→{c.service}.{c.operation}")
                     timers = c.propagate_deadline and bounded[caller]
                     edge = self._edge(env, st, c, scenario, code_of(c), kids[k], kids[k + 1], timeout_code, timers)
-                    k += 2
+                    if c.probability < 1.0:
+                        edge.probability, edge.draw = c.probability, BlockRandom(kids[k + 2])
+                    k += 3
                     into[c.service].append(edge)
-                    row.append(edge)
+                    row.extend([edge] * c.count)  # count: the same call made again, in sequence
                     self.edges.append(edge)
                 out.append(tuple(row))
             return out
@@ -307,7 +315,7 @@ class CallGraph:
         offered, attempts answered with success, attempt timeouts, calls not sent, busy worker-seconds, and
         amplification (attempts ÷ the clients' ``requests``)."""
         out = [{"service": "api", "calls": requests, "calls_ok": math.nan, "attempts": attempts,
-                "attempts_ok": math.nan, "attempt_timeouts": math.nan, "not_sent": 0, "busy_s": 0.0,
+                "attempts_ok": math.nan, "attempt_timeouts": math.nan, "not_sent": 0, "skipped": 0, "busy_s": 0.0,
                 "amplification": attempts / requests if requests else math.nan}]
         for name, svc in self.services.items():
             es = [e for e in self.edges if e.target == name]
@@ -315,7 +323,8 @@ class CallGraph:
             out.append({"service": name, "calls": sum(e.calls for e in es), "calls_ok": sum(e.calls_ok for e in es),
                         "attempts": att, "attempts_ok": sum(e.counts.ok for e in es),
                         "attempt_timeouts": sum(e.counts.timeouts for e in es),
-                        "not_sent": sum(e.not_sent for e in es), "busy_s": svc.busy_time,
+                        "not_sent": sum(e.not_sent for e in es), "skipped": sum(e.skipped for e in es),
+                        "busy_s": svc.busy_time,
                         "amplification": att / requests if requests else math.nan})
         out[0]["busy_s"] = api_busy_s
         return tuple(out)

@@ -183,3 +183,24 @@ def test_summary_mode_counts_the_same(tmp_path):
     full = simulate(s, seed=5).services()
     assert full.equals(simulate(s, seed=5, record="summary").services())
     assert full.equals(simulate(s, seed=5, record="stream", rows_to=tmp_path).services())
+
+
+def test_a_call_with_a_count_is_made_that_many_times_in_sequence():
+    s = scenario(api_calls=[{"service": "db", "operation": "query", "on_failure": "ANALYTICS_1900", "count": 3}],
+                 services={"db": db(latency=0.01)}, rate=2)
+    r = simulate(s, seed=1)
+    t = rows(r)
+    n = t.loc["api", "calls"]
+    assert t.loc["db", "calls"] == t.loc["db", "calls_ok"] == 3 * n
+    req = r.requests
+    assert (req["end"] - req["start"]).round(6).eq(0.031).all()
+
+
+def test_a_call_with_a_probability_is_made_by_that_share_of_attempts():
+    # 30% of attempts call the database: the share made is binomial; 4 standard errors of tolerance.
+    s = scenario(api_calls=[{"service": "db", "operation": "query", "on_failure": "ANALYTICS_1900",
+                             "probability": 0.3}], services={"db": db()}, rate=50, duration=100)
+    t = rows(simulate(s, seed=1))
+    n = t.loc["api", "attempts"]
+    assert t.loc["db", "calls"] + t.loc["db", "skipped"] == n
+    assert abs(t.loc["db", "calls"] / n - 0.3) <= 4 * (0.3 * 0.7 / n) ** 0.5
