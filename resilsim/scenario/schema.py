@@ -856,7 +856,11 @@ class Call(StrategySpec):
     probability: Probability = Field(1.0, description="share of the operation's attempts that make this call "
                                      "(drawn per attempt); the others skip it")
     count: Annotated[int, Field(ge=1, le=100), WHOLE] = Field(1, description="times the call is made, one after "
-                                                              "the other (a loop over items)")
+                                                              "the other (a loop over items); in a parallel group, "
+                                                              "that many copies at once")
+    parallel: StrictBool = Field(False, description="made at once with the neighbouring calls that also say "
+                                 "parallel: true; the worker waits for all of them, and the first to fail finally "
+                                 "fails the operation (the others run on, unwaited)")
 
     @model_validator(mode="after")
     def _no_hedge(self):

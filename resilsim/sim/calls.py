@@ -50,7 +50,17 @@ G_ERROR, G_OVERLOADED, G_TIMEOUT = range(len(GENERIC))
 class Call(Request):
     """A request one service makes of another: the caller's attempt it serves and where it is in the sequence."""
 
-    __slots__ = ("parent", "step", "started", "caller", "edge")
+    __slots__ = ("parent", "step", "started", "caller", "edge", "group")
+
+
+class _Group:
+    """The calls of one parallel group in flight for one worker: how many it still waits for, whether it is over."""
+
+    __slots__ = ("pending", "done")
+
+    def __init__(self, pending: int):
+        self.pending = pending
+        self.done = False
 
 
 class _EdgeCounts:
@@ -124,36 +134,74 @@ class CallingService(Service):
         self._next(att, edges, 0, now, now)
 
     def _next(self, att, edges: tuple, k: int, now: float, started: float) -> None:
-        # From the k-th call on, for the worker serving ``att`` (which took it at ``started``): make the next call
-        # drawn (a call with a probability may be skipped), or when none is left, serve the operation's own time.
+        # From the k-th step on, for the worker serving ``att`` (which took it at ``started``): make the next call
+        # drawn (a call with a probability may be skipped), or the next parallel group; when none is left, serve
+        # the operation's own time.
         while k < len(edges):
             edge = edges[k]
+            if edge.__class__ is tuple:
+                if self._fan_out(att, edge, k, now, started):
+                    return
+                k += 1
+                continue
             if edge.draw is not None and edge.draw.random() >= edge.probability:
                 edge.skipped += 1
                 k += 1
                 continue
-            limit = now + edge.deadline
-            if edge.propagate:
-                exp = self.expires(att)
-                if exp < limit:
-                    limit = exp
-            edge.calls += 1
-            if limit <= now:
-                edge.not_sent += 1  # the caller would not wait for it: not sent (gRPC's DEADLINE_EXCEEDED)
-                self._calls_failed(att, edge, now, started)
-                return
-            cl = edge.clients
-            req = Call(cl._next_id, edge.op, now, limit)
-            cl._next_id += 1
-            req.parent, req.step, req.started, req.caller, req.edge = att, k, started, self, edge
-            cl._enter(req, now)
+            self._send(att, edge, k, now, started, None)
             return
         Service._start(self, att, now)
         att.service_time += now - started  # the worker was held (busy) through its calls
 
+    def _send(self, att, edge: Edge, k: int, now: float, started: float, group) -> bool:
+        # Make one call of step k (of ``group``, a _Group, when it is a parallel one); False: it failed at once.
+        limit = now + edge.deadline
+        if edge.propagate:
+            exp = self.expires(att)
+            if exp < limit:
+                limit = exp
+        edge.calls += 1
+        if limit <= now:
+            edge.not_sent += 1  # the caller would not wait for it: not sent (gRPC's DEADLINE_EXCEEDED)
+            if group is not None:
+                group.done = True
+            self._calls_failed(att, edge, now, started)
+            return False
+        cl = edge.clients
+        req = Call(cl._next_id, edge.op, now, limit)
+        cl._next_id += 1
+        req.parent, req.step, req.started, req.caller, req.edge, req.group = att, k, started, self, edge, group
+        cl._enter(req, now)
+        return True
+
+    def _fan_out(self, att, edges: tuple, k: int, now: float, started: float) -> bool:
+        # A parallel group: every call drawn goes out now; False when none was drawn (go on to the next step).
+        chosen = []
+        for edge in edges:
+            if edge.draw is not None and edge.draw.random() >= edge.probability:
+                edge.skipped += 1
+            else:
+                chosen.append(edge)
+        if not chosen:
+            return False
+        group = _Group(len(chosen))
+        for edge in chosen:
+            if group.done or not self._send(att, edge, k, now, started, group):
+                break  # one failed at once: the worker has answered; the rest are not made
+        return True
+
     def call_done(self, req: Call, now: float, ok: bool) -> None:
         """A call of the worker serving ``req.parent`` ended at ``now``: the next call, its own work, or its answer."""
         att = req.parent
+        group = req.group
+        if group is not None:
+            if group.done:
+                return  # the group failed already: nobody waits for this one
+            if ok:
+                group.pending -= 1
+                if group.pending:
+                    return  # the worker waits for the others
+            group.done = True
         if not ok:
             self._calls_failed(att, req.edge, now, req.started)
             return
@@ -224,7 +272,8 @@ class CallGraph:
                 if not o.calls:
                     out.append(None)
                     continue
-                row = []
+                row: list = []
+                group = None  # the parallel group being built (consecutive calls with parallel: true)
                 for c in o.calls:
                     st = built[id(c)]._replace(name=f"{caller}.{op}→{c.service}.{c.operation}")
                     timers = c.propagate_deadline and bounded[caller]
@@ -233,9 +282,16 @@ class CallGraph:
                         edge.probability, edge.draw = c.probability, BlockRandom(kids[k + 2])
                     k += 3
                     into[c.service].append(edge)
-                    row.extend([edge] * c.count)  # count: the same call made again, in sequence
+                    if c.parallel:
+                        if group is None:
+                            group = []
+                            row.append(group)
+                        group.extend([edge] * c.count)  # count: that many copies at once
+                    else:
+                        group = None
+                        row.extend([edge] * c.count)  # count: the same call made again, in sequence
                     self.edges.append(edge)
-                out.append(tuple(row))
+                out.append(tuple(tuple(x) if isinstance(x, list) else x for x in row))
             return out
 
         self.api_calls = edges_of("api", scenario.service, lambda c: index[catalog[c.on_failure].code])

@@ -204,3 +204,36 @@ def test_a_call_with_a_probability_is_made_by_that_share_of_attempts():
     n = t.loc["api", "attempts"]
     assert t.loc["db", "calls"] + t.loc["db", "skipped"] == n
     assert abs(t.loc["db", "calls"] / n - 0.3) <= 4 * (0.3 * 0.7 / n) ** 0.5
+
+
+def _par(cache_error=0.0, count=1):
+    s = scenario(api_calls=[{"service": "db", "operation": "query", "on_failure": "ANALYTICS_1900", "parallel": True,
+                             "count": count},
+                            {"service": "cache", "operation": "query", "on_failure": "ANALYTICS_1804",
+                             "parallel": True},
+                            {"service": "wallet", "operation": "query", "on_failure": "ANALYTICS_1802"}],
+                 services={"db": db(latency=0.05), "cache": db(latency=0.02, error_rate=cache_error),
+                           "wallet": db(latency=0.01)}, rate=2)
+    r = simulate(s, seed=1)
+    return r, rows(r), r.requests["end"] - r.requests["start"]
+
+
+def test_parallel_calls_go_out_together_and_the_worker_waits_for_all():
+    # db (50 ms) and cache (20 ms) at once, then wallet (10 ms), then 1 ms of its own: 61 ms.
+    r, t, latency = _par()
+    n = t.loc["api", "calls"]
+    assert latency.round(6).eq(0.061).all()
+    assert t.loc["db", "calls_ok"] == t.loc["cache", "calls_ok"] == t.loc["wallet", "calls_ok"] == n
+    assert t.loc["api", "busy_s"] == pytest.approx(0.061 * n)
+    # count in a parallel group: that many copies at once (the same 61 ms).
+    r, t, latency = _par(count=3)
+    assert latency.round(6).eq(0.061).all() and t.loc["db", "calls"] == 3 * n
+
+
+def test_the_first_parallel_call_to_fail_answers_and_the_others_run_on():
+    r, t, latency = _par(cache_error=1.0)
+    n = t.loc["api", "calls"]
+    assert latency.round(6).eq(0.02).all()                          # the cache's answer, not the database's
+    assert set(r.attempts["code"]) == {"ANALYTICS_1804"}
+    assert t.loc["db", "calls_ok"] == n                              # the database call went on, unwaited
+    assert t.loc["wallet", "calls"] == 0
