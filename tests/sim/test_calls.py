@@ -237,3 +237,15 @@ def test_the_first_parallel_call_to_fail_answers_and_the_others_run_on():
     assert set(r.attempts["code"]) == {"ANALYTICS_1804"}
     assert t.loc["db", "calls_ok"] == n                              # the database call went on, unwaited
     assert t.loc["wallet", "calls"] == 0
+
+
+def test_a_sweep_varies_a_service_by_its_dotted_key_and_the_scenario_round_trips():
+    from resilsim import sweep
+    from resilsim.scenario import dump_scenario
+    s = load_scenario(scenario(api_calls=[{"service": "db", "operation": "query", "on_failure": "ANALYTICS_1900"}],
+                               services={"db": db(latency=0.5, workers=1, queue={"limit": 2})},
+                               clients={"timeout": 2}, rate=5, duration=30))
+    assert load_scenario(dump_scenario(s)) == s
+    rows_ = sweep(s, {"services.db.workers": [1, 8]}, executor="inprocess", progress=False)
+    ok = rows_.set_index("services.db.workers")["success_rate"]
+    assert ok[1] < 0.5 < 0.99 < ok[8]   # one 0.5 s database worker serves 2/s of the 5/s; eight serve all
