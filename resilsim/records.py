@@ -18,7 +18,8 @@ SOURCES = ("service", "limiter", "capacity", "queue_timeout", "background", "inc
            # A downstream call of the operation finally failed (services:, resilsim.sim.calls).
            "dependency")
 (SRC_SERVICE, SRC_LIMITER, SRC_CAPACITY, SRC_QUEUE_TIMEOUT, SRC_BACKGROUND, SRC_INCIDENT, SRC_CLIENT_TIMEOUT,
- SRC_QUOTA, SRC_REQUEST, SRC_AUTH, SRC_PROCESSING_TIMEOUT, SRC_SHED, SRC_CANCELLED, SRC_DEPENDENCY) = range(len(SOURCES))
+ SRC_QUOTA, SRC_REQUEST, SRC_AUTH, SRC_PROCESSING_TIMEOUT, SRC_SHED, SRC_CANCELLED,
+ SRC_DEPENDENCY) = range(len(SOURCES))
 
 # How a request ended. A value is its index here.
 OUTCOMES = ("success", "failed", "gave_up", "deadline", "shed", "incomplete")

@@ -974,6 +974,9 @@ class Scenario(Model):
 
     def _consistent_calls(self):
         # Every call names a declared service and operation; the API's calls name a code, services' do not; no cycle.
+        if "api" in self.services:
+            raise ValueError("services.api: 'api' names the API itself (in Result.services()); give the service "
+                             "another name")
         edges: dict[str, set] = {}
         for where, owner, svc in [("service", "API", self.service)] + [
                 (f"services.{n}", n, s) for n, s in self.services.items()]:

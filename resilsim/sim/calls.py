@@ -261,8 +261,9 @@ class CallGraph:
             k += 2
         self.edges: list[Edge] = []
         into: dict[str, list] = {n: [] for n in names}
+        specs = [scenario.service, *scenario.services.values()]
         built = {id(c): build_strategy(c, f"{c.service}.{c.operation}")
-                 for s in [scenario.service, *scenario.services.values()] for o in s.operations.values() for c in o.calls}
+                 for s in specs for o in s.operations.values() for c in o.calls}
         bounded = self._bounded(scenario, built, math.isfinite(top.timeout) or math.isfinite(top.deadline))
 
         def edges_of(caller: str, svc_spec, code_of) -> list:

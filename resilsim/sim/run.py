@@ -264,7 +264,8 @@ def _run_one(scenario: Scenario, seed, strategy, catalog, codes: list, index: di
         # Services behind the API (resilsim.sim.calls): built only then, on their own stream.
         from .calls import CallGraph
         graph = CallGraph(scenario, env, late_stream(seed, "services"), index, clients, CLIENT_TIMEOUT)
-    service = (Service if graph is None else graph.api_class)(env, workers=svc.workers, queue_limit=svc.queue.limit, queue_timeout=svc.queue.timeout,
+    service_class = Service if graph is None else graph.api_class
+    service = service_class(env, workers=svc.workers, queue_limit=svc.queue.limit, queue_timeout=svc.queue.timeout,
                       samplers=samplers, faults=faults, fault_gen=streams["faults"], limiter=limiter,
                       rate_limit_code=rate_limit_code, overload_code=_resolve(catalog.overload_code, catalog, index),
                       timeout_code=_resolve(catalog.timeout_code, catalog, index), respond=respond,
@@ -304,7 +305,8 @@ def _run_one(scenario: Scenario, seed, strategy, catalog, codes: list, index: di
                      wall_s=time.perf_counter() - t0,
                      duplicate_effects=effects.duplicates if (effects := getattr(service, "effects", None)) else None,
                      network=network.counts() if network is not None else {},
-                     services=graph.rows(clients.requests_done, clients.attempts_sent, service.busy_time) if graph is not None else ())
+                     services=(graph.rows(clients.requests_done, clients.attempts_sent, service.busy_time)
+                               if graph is not None else ()))
 
 
 def _network(spec, env, gen, respond):
