@@ -168,10 +168,9 @@ class CallingService(Service):
             self._calls_failed(att, edge, now, started)
             return False
         cl = edge.clients
-        req = Call(cl._next_id, edge.op, now, limit)
-        cl._next_id += 1
+        req = Call(cl.new_id(), edge.op, now, limit)
         req.parent, req.step, req.started, req.caller, req.edge, req.group = att, k, started, self, edge, group
-        cl._enter(req, now)
+        cl.enter(req, now)
         return True
 
     def _fan_out(self, att, edges: tuple, k: int, now: float, started: float) -> bool:
@@ -346,7 +345,7 @@ class CallGraph:
         edge = Edge(name, c.service, list(target.operations).index(c.operation), cl,
                     math.inf if deadline is None else deadline, fail_code, c.propagate_deadline)
         cl.rec = edge.counts
-        cl._finish = edge.ended  # on the instance, as closed-loop users swap it: a call's end tells its caller
+        cl.configure_calls(edge.ended)  # a call's end tells its caller
         cl.service = self.services[c.service]
         if st.guards is not None:
             from ..policies.guards import Guards
