@@ -885,6 +885,13 @@ class BackendService(Service):
                                  "operations, processing_timeout, load_latency, shed, reject_cost and error_rate")
         if self.processing_timeout is not None and self.processing_timeout.code is not None:
             raise ValueError("processing_timeout.code: a service behind the API answers a generic timeout")
+        if "retry_after" in self.model_fields_set:
+            raise ValueError("retry_after: a service behind the API has no rate limit to send a hint from")
+        for name, op in self.operations.items():
+            for field in ("weight", "uses", "violations", "credits", "idempotent"):
+                if field in op.model_fields_set:
+                    raise ValueError(f"operations.{name}.{field}: not read for a service behind the API (its "
+                                     "operations take latency and calls)")
         return self
 
 
