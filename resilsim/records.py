@@ -14,9 +14,12 @@ SOURCES = ("service", "limiter", "capacity", "queue_timeout", "background", "inc
            # expired token; the processing timeout; load shedding.
            "quota", "request", "auth", "processing_timeout", "shed",
            # A hedged copy the client stopped waiting for because another copy answered first.
-           "cancelled")
+           "cancelled",
+           # A downstream call of the operation finally failed (services:, resilsim.sim.calls).
+           "dependency")
 (SRC_SERVICE, SRC_LIMITER, SRC_CAPACITY, SRC_QUEUE_TIMEOUT, SRC_BACKGROUND, SRC_INCIDENT, SRC_CLIENT_TIMEOUT,
- SRC_QUOTA, SRC_REQUEST, SRC_AUTH, SRC_PROCESSING_TIMEOUT, SRC_SHED, SRC_CANCELLED) = range(len(SOURCES))
+ SRC_QUOTA, SRC_REQUEST, SRC_AUTH, SRC_PROCESSING_TIMEOUT, SRC_SHED, SRC_CANCELLED,
+ SRC_DEPENDENCY) = range(len(SOURCES))
 
 # How a request ended. A value is its index here. ``failed``: its last attempt failed and it was never
 # retried (the error is not retried, or the strategy allowed no retry: ``none``); ``retries_exhausted``:
@@ -84,3 +87,6 @@ class RunRecord:
     #: with a network (``scenario.network``): answered attempts and their seconds in all by where they went
     #: (``net_answered``, ``net_network_s``, ``net_queue_s``, ``net_service_s``); empty without one
     network: dict = field(default_factory=dict)
+    #: with ``scenario.services``: whole-run counts per service, the API first (``resilsim.sim.calls.CallGraph.rows``);
+    #: empty without services
+    services: tuple = ()

@@ -285,6 +285,18 @@ class Result:
                 for name, params in self.strategies.items()]
         return pd.DataFrame(rows).set_index("strategy")
 
+    def services(self) -> pd.DataFrame:
+        """Per strategy and service behind the API (``services:``), whole run, the API first: ``calls`` made to it
+        (for the API: client requests ended), ``calls_ok`` that succeeded after retries, ``attempts`` offered,
+        ``attempts_ok`` answered with success, ``attempt_timeouts`` (the caller stopped waiting), ``not_sent``
+        (the caller's deadline had passed), ``skipped`` (a call's ``probability`` said no), ``busy_s``
+        (worker-seconds, held through its own calls) and ``amplification`` (attempts ÷ client requests). Empty
+        without services (docs/call-graph.md)."""
+        cols = ["strategy", "service", "calls", "calls_ok", "attempts", "attempts_ok", "attempt_timeouts",
+                "not_sent", "skipped", "busy_s", "amplification"]
+        rows = [{"strategy": name, **r} for name, run in (self._runs or {}).items() for r in run.services]
+        return pd.DataFrame(rows, columns=cols)
+
     def guard_stats(self) -> pd.DataFrame:
         """Per strategy, whole run: requests shed by a guard before their first attempt (``shed_first``),
         retries a guard refused (``shed_retry``; both end the request as ``shed``), hedged copies sent

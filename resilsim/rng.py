@@ -17,6 +17,9 @@ import numpy as np
 #: existing streams unchanged; reordering would change every result.
 STREAMS = ("arrivals", "service", "faults", "jitter", "guards", "server", "network", "users")
 
+#: Streams only some runs need, spawned by them alone, after :data:`STREAMS` (as if appended to it).
+LATE_STREAMS = ("services",)
+
 BLOCK = 4096
 
 
@@ -47,6 +50,14 @@ def spawn_streams(seed: int | np.random.SeedSequence) -> dict[str, np.random.Gen
     """
     children = resolve_seed(seed).spawn(len(STREAMS))
     return {name: np.random.Generator(np.random.PCG64(child)) for name, child in zip(STREAMS, children)}
+
+
+def late_stream(seed: int | np.random.SeedSequence, name: str) -> np.random.Generator:
+    """The ``Generator`` of ``name`` in :data:`LATE_STREAMS`: what it would be if it were appended to
+    :data:`STREAMS`, spawned only by a run that needs it (the others pay nothing)."""
+    k = len(STREAMS) + LATE_STREAMS.index(name)
+    child = resolve_seed(seed).spawn(k + 1)[k]
+    return np.random.Generator(np.random.PCG64(child))
 
 
 class BlockRandom:

@@ -136,3 +136,29 @@ def machine_repair(users: int, think_mean: float, service_mean: float) -> tuple[
         total += term
     p0 = 1.0 / total
     return p0, (1.0 - p0) / service_mean
+
+
+def layered_attempts(failure: float, attempts: list[int]) -> list[tuple[float, float]]:
+    """Expected attempts (and their variance) at each layer of a call chain, per client request.
+
+    ``attempts[i]`` is the most attempts the i-th edge makes (edge 0: client
+    → API, edge 1: API → the next service, ..., the last edge reaches the
+    bottom); only the bottom fails, each attempt independently with
+    probability ``failure``. An attempt at layer i fails exactly when all of
+    its own call's attempts below fail: ``q_i = failure^(a_{i+1}·…·a_L)``, and
+    layer i's attempts per request are a geometric count truncated at
+    ``c_i = a_1·…·a_i``: mean ``(1 − q_i^c_i) / (1 − q_i)`` (``c_i`` when
+    ``q_i = 1``), which telescopes at the bottom to ``(1 − p^(a_1·…·a_L)) /
+    (1 − p)`` (docs/validation.md). Returns ``(mean, variance)`` per layer,
+    the API first.
+    """
+    out = []
+    for i in range(len(attempts)):
+        below = math.prod(attempts[i + 1:])
+        cap = math.prod(attempts[: i + 1])
+        q = failure ** below
+        tail = [q ** (k - 1) for k in range(1, cap + 1)]  # P(N ≥ k)
+        mean = sum(tail)
+        second = sum((2 * k - 1) * t for k, t in zip(range(1, cap + 1), tail))
+        out.append((mean, second - mean * mean))
+    return out

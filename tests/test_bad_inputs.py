@@ -48,7 +48,7 @@ BAD_CALLS = [
     # --set on a missing key, with a bad value
     (["validate", "{good}", "--set", "nope.key=1"],
      "resilsim: {good}: nope: unknown field 'nope' (allowed: name, description, api, duration, warmup, drain, bin, "
-     "service, faults, clients, network, strategies, limits)"),
+     "service, faults, clients, network, services, strategies, limits)"),
     (["validate", "{good}", "--set", "duration=abc"],
      "resilsim: {good}:9: duration: Input should be a valid number, unable to parse string as a number (got 'abc')"),
     (["validate", "{good}", "--set", "clients.timeout=100"],

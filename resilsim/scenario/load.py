@@ -55,6 +55,8 @@ def load_scenario(source: str | os.PathLike | dict | Scenario, *, overrides: dic
     _check_data_files(scenario, written, label, text)
     _check_codes(scenario, label, text)
     _check_stops(scenario, label, text)
+    if scenario.services:
+        _check_call_stops(scenario, label, text)
     _check_strategy_limits(scenario, label, text)
     return scenario
 
@@ -418,15 +420,22 @@ def _check_codes(s: Scenario, label, text) -> None:
                       if c not in ("TIMEOUT",)]
         if st.guards is not None and isinstance(st.guards.failures, list):
             where += [(("strategies", name, "guards", "failures"), c) for c in st.guards.failures if c != "TIMEOUT"]
+    for op, spec in s.service.operations.items():
+        where += [(("service", "operations", op, "calls", i, "on_failure"), c.on_failure)
+                  for i, c in enumerate(spec.calls) if c.on_failure is not None]
     for loc, code in where:
         if code not in catalog:
             close = catalog.closest(code)
             hint = f"; closest: {', '.join(close)}" if close else ""
             raise ScenarioError(f"unknown {catalog.api} error code {code!r}{hint}", source=label,
                                 path=_loc_path(loc), line=_line_of(text, loc))
-    for name, st in s.strategies.items():
-        given, loc = (st.retry, ("strategies", name, "retry")) if isinstance(st.retry, str) else \
-            (st.retry.preset, ("strategies", name, "retry", "preset"))
+    specs = [(st, ("strategies", name)) for name, st in s.strategies.items()]
+    for where_svc, svc in [(("service",), s.service)] + [(("services", n), v) for n, v in s.services.items()]:
+        specs += [(c, where_svc + ("operations", op, "calls", i)) for op, o in svc.operations.items()
+                  for i, c in enumerate(o.calls)]
+    for st, at in specs:
+        given, loc = (st.retry, at + ("retry",)) if isinstance(st.retry, str) else \
+            (st.retry.preset, at + ("retry", "preset"))
         if given is not None and preset_source(given) is None:
             from ..policies import PRESETS
             lib = list(library_presets())
@@ -447,6 +456,35 @@ def _check_stops(s: Scenario, label, text) -> None:
             raise ScenarioError("retries could never stop; give stop.attempts, stop.elapsed or stop.deadline, "
                                 "a deadline or a clients.deadline", source=label, path=f"strategies.{name}.retry",
                                 line=_line_of(text, ("strategies", name, "retry")))
+
+
+def _check_call_stops(s: Scenario, label, text) -> None:
+    """Refuse a call whose retries could go on for ever: no stop of its own, no deadline of its own, and no
+    finite deadline from its caller (propagate_deadline, with every attempt the caller serves timed)."""
+    callers = {"api": s.service, **s.services}
+    memo = {"api": s.clients.timeout is not None or s.clients.deadline is not None
+            or all(st.timeout is not None or st.deadline is not None for st in s.strategies.values())}
+
+    def timed(name: str) -> bool:
+        # Every attempt ``name`` serves has a finite end: each call into it is timed, or propagates a timed caller's.
+        if name not in memo:
+            memo[name] = all(c.timeout is not None or c.deadline is not None or (c.propagate_deadline and timed(who))
+                             for who, svc in callers.items() for o in svc.operations.values() for c in o.calls
+                             if c.service == name)
+        return memo[name]
+
+    for who, svc in callers.items():
+        at = ("service",) if who == "api" else ("services", who)
+        for op, o in svc.operations.items():
+            for i, c in enumerate(o.calls):
+                if c.deadline is not None or (c.propagate_deadline and timed(who)):
+                    continue
+                if not build_policy(c.retry, c.service).bounded:
+                    loc = at + ("operations", op, "calls", i, "retry")
+                    raise ScenarioError("the call's retries could never stop; give stop.attempts, stop.elapsed or "
+                                        "stop.deadline, a deadline, or propagate_deadline from a caller whose "
+                                        "attempts have a timeout or deadline", source=label, path=_loc_path(loc),
+                                        line=_line_of(text, loc))
 
 
 def _check_strategy_limits(s: Scenario, label, text) -> None:

@@ -194,6 +194,8 @@ class Operation(Model):
     credits: NonNegFloat = Field(0.0, description="credits one attempt spends (service.credits)")
     idempotent: StrictBool = Field(True, description="false: each served attempt has a side effect (an increment, "
                                                      "a payment); the summary counts duplicate_effects")
+    calls: list["Call"] = Field(default_factory=list, description="downstream calls a worker makes, in sequence, "
+                                "before its own service time; it is held while it waits (docs/call-graph.md)")
 
     @field_validator("violations", mode="before")
     @classmethod
@@ -841,11 +843,86 @@ class StrategySpec(Model):
         return self
 
 
+class Call(StrategySpec):
+    """One downstream call an operation makes: the callee, and the caller's retry strategy, timeout and guards for it."""
+
+    service: str = Field(description="the callee: a name under `services:`")
+    operation: str = Field(description="the callee's operation")
+    on_failure: str | None = Field(None, description="the API's code its operation answers when this call finally "
+                                   "fails (e.g. ANALYTICS_1900 for the database); required on the API's calls, not "
+                                   "allowed on a service's (a service answers a generic error)")
+    propagate_deadline: StrictBool = Field(True, description="the callee's deadline is at most the caller's remaining "
+                                           "time (the caller's attempt timeout and request deadline), as gRPC does")
+    probability: Probability = Field(1.0, description="share of the operation's attempts that make this call "
+                                     "(drawn per attempt); the others skip it")
+    count: Annotated[int, Field(ge=1, le=100), WHOLE] = Field(1, description="times the call is made, one after "
+                                                              "the other (a loop over items); in a parallel group, "
+                                                              "that many copies at once")
+    parallel: StrictBool = Field(False, description="made at once with the neighbouring calls that also say "
+                                 "parallel: true; the worker waits for all of them, and the first to fail finally "
+                                 "fails the operation (the others run on, unwaited)")
+
+    @model_validator(mode="after")
+    def _no_hedge(self):
+        if self.hedge is not None:
+            raise ValueError("hedge: hedged calls between services are not modelled yet")
+        if self.guards is not None and (self.guards.scope != "population" or isinstance(self.guards.failures, list)):
+            raise ValueError("guards: a call's guards take scope population and failures all or retryable")
+        return self
+
+
+class BackendService(Service):
+    """A service behind the API (`services:`): the API's capacity options, generic answers, its own calls."""
+
+    error_rate: Probability = Field(0.0, description="probability per attempt of a generic error, always (assumed: "
+                                    "a scenario choice; the seeds document no codes of their own for these services)")
+
+    @model_validator(mode="after")
+    def _capacity_only(self):
+        for name in ("rate_limit", "quota", "credits", "locks"):
+            if getattr(self, name) is not None:
+                raise ValueError(f"{name}: not modelled for a service behind the API yet; it takes workers, queue, "
+                                 "operations, processing_timeout, load_latency, shed, reject_cost and error_rate")
+        if self.processing_timeout is not None and self.processing_timeout.code is not None:
+            raise ValueError("processing_timeout.code: a service behind the API answers a generic timeout")
+        if "retry_after" in self.model_fields_set:
+            raise ValueError("retry_after: a service behind the API has no rate limit to send a hint from")
+        for name, op in self.operations.items():
+            for field in ("weight", "uses", "violations", "credits", "idempotent"):
+                if field in op.model_fields_set:
+                    raise ValueError(f"operations.{name}.{field}: not read for a service behind the API (its "
+                                     "operations take latency and calls)")
+        return self
+
+
 # ---------------------------------------------------------------- the scenario
 
 #: Incident windows a run may have: each flapping on-period and ramp step is one, all drawn and compiled into
 #: the fault schedule before the run starts, at a cost that grows with their square.
 MAX_WINDOWS = 2_000
+
+
+def _find_cycle(edges: dict[str, set]) -> list[str] | None:
+    """A cycle in the caller → callee graph ``edges`` as a list of names (first repeated last), or None."""
+    state: dict[str, int] = {}
+    path: list[str] = []
+
+    def visit(n):
+        state[n] = 1
+        path.append(n)
+        for m in sorted(edges.get(n, ())):
+            if state.get(m) == 1:
+                return path[path.index(m):] + [m]
+            if m not in state and (found := visit(m)):
+                return found
+        path.pop()
+        state[n] = 2
+        return None
+
+    for n in sorted(edges):
+        if n not in state and (found := visit(n)):
+            return found
+    return None
 
 
 def _windows(inc: IncidentSpec) -> float:
@@ -871,6 +948,8 @@ class Scenario(Model):
     faults: Faults = Field(default_factory=Faults)
     clients: Clients
     network: Network | None = Field(None, description="hops between clients and the API (none: answers arrive at once)")
+    services: dict[str, BackendService] = Field(default_factory=dict, description="services behind the API, by name, "
+                                                "which operations' `calls` reach (docs/call-graph.md)")
     strategies: dict[str, StrategySpec] = Field(default_factory=lambda: {"none": StrategySpec()})
     limits: Limits = Field(default_factory=Limits, description="caps on runaway work (docs/reliability.md)")
 
@@ -897,7 +976,37 @@ class Scenario(Model):
         if any(not name.strip() for name in self.strategies):
             raise ValueError("strategies: a strategy's name must not be empty")
         self._consistent_api_side()
+        self._consistent_calls()
         return self
+
+    def _consistent_calls(self):
+        # Every call names a declared service and operation; the API's calls name a code, services' do not; no cycle.
+        if "api" in self.services:
+            raise ValueError("services.api: 'api' names the API itself (in Result.services()); give the service "
+                             "another name")
+        edges: dict[str, set] = {}
+        for where, owner, svc in [("service", "API", self.service)] + [
+                (f"services.{n}", n, s) for n, s in self.services.items()]:
+            for op, spec in svc.operations.items():
+                for i, c in enumerate(spec.calls):
+                    at = f"{where}.operations.{op}.calls[{i}]"
+                    if c.service not in self.services:
+                        known = ", ".join(self.services) or "none declared"
+                        raise ValueError(f"{at}.service: unknown service {c.service!r}; services: {known}")
+                    ops = self.services[c.service].operations
+                    if c.operation not in ops:
+                        raise ValueError(f"{at}.operation: service {c.service!r} has no operation {c.operation!r}; "
+                                         f"its operations: {', '.join(ops)}")
+                    if owner == "API" and c.on_failure is None:
+                        raise ValueError(f"{at}.on_failure: give the API's code its operation answers when the call "
+                                         "finally fails (e.g. ANALYTICS_1900 for the database)")
+                    if owner != "API" and c.on_failure is not None:
+                        raise ValueError(f"{at}.on_failure: a service behind the API answers a generic error; "
+                                         "on_failure is for the API's calls")
+                    edges.setdefault(owner, set()).add(c.service)
+        cycle = _find_cycle(edges)
+        if cycle:
+            raise ValueError(f"services: the calls form a cycle ({' -> '.join(cycle)}); a call graph must have none")
 
     def _consistent_api_side(self):
         svc, ops = self.service, self.service.operations
@@ -927,3 +1036,9 @@ class Scenario(Model):
         for c in self.clients.changes:
             if c.start >= self.duration:
                 raise ValueError(f"clients.arrival.poisson.changes: a change starts at {c.start} s, after the run ends")
+
+
+Operation.model_rebuild()
+Service.model_rebuild()
+BackendService.model_rebuild()
+Scenario.model_rebuild()

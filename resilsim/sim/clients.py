@@ -322,6 +322,23 @@ class Clients:
         if open_arrivals:
             self._tick_cbs = [self._arrive_mixed]
 
+    def configure_calls(self, finish) -> None:
+        """Requests come from elsewhere (calls between services, :mod:`resilsim.sim.calls`): made with
+        :meth:`new_id` and sent with :meth:`enter`, never by arrivals (do not :meth:`start`); each one's end goes
+        to ``finish(req, now, code, outcome)`` instead of the recorder's request row."""
+        self._finish = finish  # on the instance, as closed-loop users swap it
+
+    def new_id(self) -> int:
+        """The next request id (requests made with :meth:`configure_calls`)."""
+        rid = self._next_id
+        self._next_id = rid + 1
+        return rid
+
+    def enter(self, req: Request, now: float) -> None:
+        """``req`` (made elsewhere, see :meth:`configure_calls`) starts at ``now`` seconds: the guards, then its
+        first attempt."""
+        self._enter(req, now)
+
     def start(self) -> None:
         """Schedule the first arrival (and each closed-loop user's first request)."""
         users = self.users

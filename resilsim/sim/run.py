@@ -11,7 +11,7 @@ from ..catalog import ErrorCode, load_catalog
 from ..errors import ScenarioError
 from ..policies.retry import OnCodes, without_hint
 from ..records import SRC_AUTH, SRC_LIMITER, SRC_QUOTA, SRC_REQUEST, RunRecord
-from ..rng import BlockRandom, resolve_seed, spawn_streams
+from ..rng import BlockRandom, late_stream, resolve_seed, spawn_streams
 from ..catalog.codes import first_member
 from ..errors import PolicyError
 from ..policies.build import Strategy, build_strategy
@@ -36,6 +36,7 @@ def code_table(scenario: Scenario, catalog) -> list:
     codes = [c for c in catalog.codes if not c.family]
     names = {c.code for c in codes}
     named = list(scenario.faults.background) + [c for i in scenario.faults.incidents for c in i.all_rates()]
+    named += [c.on_failure for o in scenario.service.operations.values() for c in o.calls]
     for fam in (c for c in catalog.codes if c.family):
         # A family ("104XXX") appears as one concrete member unless the scenario names others.
         members = [n for n in named if n not in names and n in catalog and catalog[n].family]
@@ -258,11 +259,19 @@ def _run_one(scenario: Scenario, seed, strategy, catalog, codes: list, index: di
     background = {catalog[c].code: p for c, p in scenario.faults.background.items()}
     faults = FaultSchedule(ops, [c.code for c in codes], background, incidents)
     limiter, rate_limit_code, options = _api_side(scenario, catalog, index, ops, streams, clients)
-    service = Service(env, workers=svc.workers, queue_limit=svc.queue.limit, queue_timeout=svc.queue.timeout,
+    graph = None
+    if scenario.services:
+        # Services behind the API (resilsim.sim.calls): built only then, on their own stream.
+        from .calls import CallGraph
+        graph = CallGraph(scenario, env, late_stream(seed, "services"), index, clients, CLIENT_TIMEOUT)
+    service_class = Service if graph is None else graph.api_class
+    service = service_class(env, workers=svc.workers, queue_limit=svc.queue.limit, queue_timeout=svc.queue.timeout,
                       samplers=samplers, faults=faults, fault_gen=streams["faults"], limiter=limiter,
                       rate_limit_code=rate_limit_code, overload_code=_resolve(catalog.overload_code, catalog, index),
                       timeout_code=_resolve(catalog.timeout_code, catalog, index), respond=respond,
                       options=options)
+    if graph is not None:
+        graph.attach(service)
     clients.service = service
     if network is not None:
         network.service = service
@@ -295,7 +304,9 @@ def _run_one(scenario: Scenario, seed, strategy, catalog, codes: list, index: di
                      stopped_at=env.now if watchdog.reason is not None else None,
                      wall_s=time.perf_counter() - t0,
                      duplicate_effects=effects.duplicates if (effects := getattr(service, "effects", None)) else None,
-                     network=network.counts() if network is not None else {})
+                     network=network.counts() if network is not None else {},
+                     services=(graph.rows(clients.requests_done, clients.attempts_sent, service.busy_time)
+                               if graph is not None else ()))
 
 
 def _network(spec, env, gen, respond):

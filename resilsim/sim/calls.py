@@ -1,0 +1,391 @@
+"""Services behind the API and the calls between them: a call graph with retries at every layer.
+
+A scenario's ``services:`` are more :class:`~resilsim.sim.service.Service`
+objects (workers, queue, latency, shedding, processing timeout), and each
+``calls:`` entry of an operation is an :class:`Edge`: a
+:class:`~resilsim.sim.clients.Clients` of its own (no arrivals) that sends the
+caller's calls to the callee with the edge's retry policy, timeout and guards.
+The calling side is the clients' machinery, unchanged: attempts, timers,
+``decide``, guards; only where a call ends is different (it tells the caller
+instead of writing a request row).
+
+A worker of a caller with calls is held while its calls run, in sequence,
+then serves its own service time; when a call finally fails, the worker
+answers at once with the call's ``on_failure`` code (the API) or the generic
+error (a service). Deadlines propagate: a call's deadline is at most the
+caller's attempt's own (its client's attempt timeout and request deadline),
+so a callee stops retrying when its caller would no longer wait; a call due
+after that is not sent. A scenario without ``services:`` builds none of this.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ..catalog import ErrorCode
+from ..policies.build import build_strategy
+from ..records import CODE_OK, CODE_TIMEOUT, OUT_SUCCESS, SRC_DEPENDENCY
+from ..rng import BlockRandom
+from ..server.build import mean_service_s
+from ..server.faults import FaultSchedule
+from .clients import Clients
+from .events import PRIORITY, Request, TimerQueue
+from .service import Service, ServiceOptions
+
+_ASSUMED = ("http", "advice")
+#: What a service behind the API answers: generic outcomes, no codes of its own (the seeds document none).
+#: Each is retried by advice (assumed: ``retry``, as a client-side timeout is).
+GENERIC = (
+    ErrorCode("SERVICE_ERROR", 500, "SERVICE_ERROR", "Service", "The service failed the call", "", "retry",
+              assumed=_ASSUMED),
+    ErrorCode("SERVICE_OVERLOADED", 503, "SERVICE_OVERLOADED", "Service", "The service's queue was full or it shed "
+              "the call", "", "retry", assumed=_ASSUMED),
+    ErrorCode("SERVICE_TIMEOUT", 504, "SERVICE_TIMEOUT", "Service", "The call waited past the service's queue or "
+              "processing timeout", "", "retry", assumed=_ASSUMED),
+)
+G_ERROR, G_OVERLOADED, G_TIMEOUT = range(len(GENERIC))
+
+
+class Call(Request):
+    """A request one service makes of another: the caller's attempt it serves and where it is in the sequence."""
+
+    __slots__ = ("parent", "step", "started", "caller", "edge", "group")
+
+
+class _Group:
+    """The calls of one parallel group in flight for one worker: how many it still waits for, whether it is over."""
+
+    __slots__ = ("pending", "done")
+
+    def __init__(self, pending: int):
+        self.pending = pending
+        self.done = False
+
+
+class _EdgeCounts:
+    """The recorder an edge's clients write to: counts only, no rows."""
+
+    __slots__ = ("attempts", "ok", "timeouts")
+
+    def __init__(self):
+        self.attempts = self.ok = self.timeouts = 0
+
+    def attempt(self, rid, n, t_sent, now, code, source) -> None:
+        """An attempt of a call ended (answered, timed out or cancelled)."""
+        self.attempts += 1
+        if code == CODE_OK:
+            self.ok += 1
+        elif code == CODE_TIMEOUT:
+            self.timeouts += 1
+
+
+class Edge:
+    """One ``calls:`` entry: the caller's clients for it, the callee and operation, and its counts.
+
+    ``deadline`` is the call's own deadline in seconds (inf: none);
+    ``fail_code`` the caller's code index answered when the call finally
+    fails; ``propagate``: the caller's remaining time bounds the call's.
+    """
+
+    def __init__(self, name: str, target: str, op: int, clients: Clients, deadline: float, fail_code: int,
+                 propagate: bool):
+        self.name, self.target, self.op = name, target, op
+        self.clients = clients
+        self.deadline = deadline
+        self.fail_code = fail_code
+        self.propagate = propagate
+        self.calls = 0        # calls made (each ends once)
+        self.calls_ok = 0     # calls that succeeded (after retries)
+        self.not_sent = 0     # calls not sent: the caller's deadline had passed (or a guard refused the first attempt)
+        self.counts = _EdgeCounts()
+        self.probability = 1.0
+        self.draw = None      # with a probability below 1: what decides whether each call is made (.random())
+        self.skipped = 0      # calls not made: the draw said no
+
+    def ended(self, req: Call, now: float, code: int, outcome: int) -> None:
+        """The call ``req`` is over at ``now`` (wired as its clients' ``_finish``): tell its caller."""
+        req.done = True
+        self.clients.requests_done += 1
+        ok = outcome == OUT_SUCCESS
+        if ok:
+            self.calls_ok += 1
+        req.caller.call_done(req, now, ok)
+
+
+class CallingService(Service):
+    """A :class:`Service` whose operations may make downstream calls (:meth:`configure_calls`).
+
+    Operations without calls take :class:`Service`'s own path; one with calls
+    holds its worker through them, then serves its own service time.
+    """
+
+    def configure_calls(self, calls: list, expires) -> None:
+        """``calls[op]``: the operation's :class:`Edge` objects in order, or None; ``expires(att)``: the
+        simulated time at which ``att``'s sender stops waiting for it (seconds)."""
+        self.calls = calls
+        self.expires = expires
+
+    def _start(self, att, now: float) -> None:
+        edges = self.calls[att.req.op]
+        if edges is None:
+            Service._start(self, att, now)
+            return
+        self._next(att, edges, 0, now, now)
+
+    def _next(self, att, edges: tuple, k: int, now: float, started: float) -> None:
+        # From the k-th step on, for the worker serving ``att`` (which took it at ``started``): make the next call
+        # drawn (a call with a probability may be skipped), or the next parallel group; when none is left, serve
+        # the operation's own time.
+        while k < len(edges):
+            edge = edges[k]
+            if edge.__class__ is tuple:
+                if self._fan_out(att, edge, k, now, started):
+                    return
+                k += 1
+                continue
+            if edge.draw is not None and edge.draw.random() >= edge.probability:
+                edge.skipped += 1
+                k += 1
+                continue
+            self._send(att, edge, k, now, started, None)
+            return
+        Service._start(self, att, now)
+        att.service_time += now - started  # the worker was held (busy) through its calls
+
+    def _send(self, att, edge: Edge, k: int, now: float, started: float, group) -> bool:
+        # Make one call of step k (of ``group``, a _Group, when it is a parallel one); False: it failed at once.
+        limit = now + edge.deadline
+        if edge.propagate:
+            exp = self.expires(att)
+            if exp < limit:
+                limit = exp
+        edge.calls += 1
+        if limit <= now:
+            edge.not_sent += 1  # the caller would not wait for it: not sent (gRPC's DEADLINE_EXCEEDED)
+            if group is not None:
+                group.done = True
+            self._calls_failed(att, edge, now, started)
+            return False
+        cl = edge.clients
+        req = Call(cl.new_id(), edge.op, now, limit)
+        req.parent, req.step, req.started, req.caller, req.edge, req.group = att, k, started, self, edge, group
+        cl.enter(req, now)
+        return True
+
+    def _fan_out(self, att, edges: tuple, k: int, now: float, started: float) -> bool:
+        # A parallel group: every call drawn goes out now; False when none was drawn (go on to the next step).
+        chosen = []
+        for edge in edges:
+            if edge.draw is not None and edge.draw.random() >= edge.probability:
+                edge.skipped += 1
+            else:
+                chosen.append(edge)
+        if not chosen:
+            return False
+        group = _Group(len(chosen))
+        for edge in chosen:
+            if group.done or not self._send(att, edge, k, now, started, group):
+                break  # one failed at once: the worker has answered; the rest are not made
+        return True
+
+    def call_done(self, req: Call, now: float, ok: bool) -> None:
+        """A call of the worker serving ``req.parent`` ended at ``now``: the next call, its own work, or its answer."""
+        att = req.parent
+        group = req.group
+        if group is not None:
+            if group.done:
+                return  # the group failed already: nobody waits for this one
+            if ok:
+                group.pending -= 1
+                if group.pending:
+                    return  # the worker waits for the others
+            group.done = True
+        if not ok:
+            self._calls_failed(att, req.edge, now, req.started)
+            return
+        self._next(att, self.calls[att.req.op], req.step + 1, now, req.started)
+
+    def _calls_failed(self, att, edge: Edge, now: float, started: float) -> None:
+        # The call finally failed: the worker answers the caller's code for it now.
+        att.code = edge.fail_code
+        att.source = SRC_DEPENDENCY
+        att.service_time = now - started
+        att.callbacks = self._done_cbs
+        self._schedule(att, PRIORITY, 0.0)
+
+
+def _options(spec) -> ServiceOptions:
+    """The :class:`ServiceOptions` of a service behind the API (answers from :data:`GENERIC`)."""
+    pt, q, load = spec.processing_timeout, spec.queue, spec.load_latency
+    codel = q.discipline == "codel"
+    return ServiceOptions(
+        processing_timeout=pt.after if pt else math.inf, processing_code=G_TIMEOUT if pt else -1,
+        load_alpha=load.alpha if load else 0.0, load_power=load.power if load else 1.0,
+        discipline=q.discipline, lifo_above=q.lifo_above,
+        codel_target=q.codel_target if codel else math.inf, codel_interval=q.codel_interval if codel else math.inf,
+        shed_load=spec.shed.load if spec.shed else math.inf, reject_s=spec.reject_cost * mean_service_s(spec))
+
+
+class CallGraph:
+    """The services behind the API of one run and the edges between them.
+
+    ``gen`` is the run's ``services`` stream (children: per service its
+    latency and fault draws, per edge its jitter, guard and call draws, in the
+    scenario's order); ``index`` maps the API's codes to the run's code
+    indices; ``top`` is the API's clients; ``timeout_code`` the
+    :class:`ErrorCode` a client-side timeout is (retry policies plan it).
+    """
+
+    def __init__(self, scenario, env, gen: np.random.Generator, index: dict, top: Clients, timeout_code):
+        from ..catalog import load_catalog
+        catalog = load_catalog(scenario.api)
+        self.top = top
+        self.services: dict[str, Service] = {}
+        names = list(scenario.services)
+        kids = gen.spawn(2 * len(names) + 3 * self._n_edges(scenario))
+        k = 0
+        for name in names:
+            spec = scenario.services[name]
+            ops = list(spec.operations)
+            samplers = [spec.operations[o].latency.distribution().sampler(kids[k]) for o in ops]
+            background = {GENERIC[G_ERROR].code: spec.error_rate} if spec.error_rate > 0 else {}
+            faults = FaultSchedule(ops, [c.code for c in GENERIC], background, [])
+            cls = CallingService if any(spec.operations[o].calls for o in ops) else Service
+            self.services[name] = cls(env, workers=spec.workers, queue_limit=spec.queue.limit,
+                                      queue_timeout=spec.queue.timeout, samplers=samplers, faults=faults,
+                                      fault_gen=kids[k + 1], limiter=None, rate_limit_code=-1,
+                                      overload_code=G_OVERLOADED, timeout_code=G_TIMEOUT, respond=None,
+                                      options=_options(spec))
+            k += 2
+        self.edges: list[Edge] = []
+        into: dict[str, list] = {n: [] for n in names}
+        specs = [scenario.service, *scenario.services.values()]
+        built = {id(c): build_strategy(c, f"{c.service}.{c.operation}")
+                 for s in specs for o in s.operations.values() for c in o.calls}
+        bounded = self._bounded(scenario, built, math.isfinite(top.timeout) or math.isfinite(top.deadline))
+
+        def edges_of(caller: str, svc_spec, code_of) -> list:
+            nonlocal k
+            out = []
+            for op, o in svc_spec.operations.items():
+                if not o.calls:
+                    out.append(None)
+                    continue
+                row: list = []
+                group = None  # the parallel group being built (consecutive calls with parallel: true)
+                for c in o.calls:
+                    st = built[id(c)]._replace(name=f"{caller}.{op}→{c.service}.{c.operation}")
+                    timers = c.propagate_deadline and bounded[caller]
+                    edge = self._edge(env, st, c, scenario, code_of(c), kids[k], kids[k + 1], timeout_code, timers)
+                    if c.probability < 1.0:
+                        edge.probability, edge.draw = c.probability, BlockRandom(kids[k + 2])
+                    k += 3
+                    into[c.service].append(edge)
+                    if c.parallel:
+                        if group is None:
+                            group = []
+                            row.append(group)
+                        group.extend([edge] * c.count)  # count: that many copies at once
+                    else:
+                        group = None
+                        row.extend([edge] * c.count)  # count: the same call made again, in sequence
+                    self.edges.append(edge)
+                out.append(tuple(tuple(x) if isinstance(x, list) else x for x in row))
+            return out
+
+        self.api_calls = edges_of("api", scenario.service, lambda c: index[catalog[c.on_failure].code])
+        for name in names:
+            calls = edges_of(name, scenario.services[name], lambda c: G_ERROR)
+            svc = self.services[name]
+            if isinstance(svc, CallingService):
+                svc.configure_calls(calls, self._expires)
+        for name, edges in into.items():
+            svc = self.services[name]
+            if len(edges) == 1:
+                svc.respond = edges[0].clients.respond
+            else:
+                svc.respond = _route
+        #: the class the API's service must be: it calls when any of its operations does
+        self.api_class = CallingService if any(e is not None for e in self.api_calls) else Service
+
+    @staticmethod
+    def _n_edges(scenario) -> int:
+        specs = [scenario.service] + list(scenario.services.values())
+        return sum(len(o.calls) for s in specs for o in s.operations.values())
+
+    @staticmethod
+    def _bounded(scenario, built: dict, api_bounded: bool) -> dict:
+        """Caller → whether some attempt it serves can have a finite deadline (then its propagating calls need
+        timers): the API when its clients have a timeout or deadline; a service when some call into it has."""
+        specs = {"api": scenario.service, **scenario.services}
+        memo: dict = {"api": api_bounded}
+
+        def of(name):
+            if name not in memo:
+                memo[name] = any(
+                    (st := built[id(c)]).timeout is not None or st.deadline is not None
+                    or (c.propagate_deadline and of(caller))
+                    for caller, s in specs.items() for o in s.operations.values() for c in o.calls
+                    if c.service == name)
+            return memo[name]
+
+        return {name: of(name) for name in specs}
+
+    def _edge(self, env, st, c, scenario, fail_code: int, jitter_gen, guard_gen, timeout_code, timers: bool) -> Edge:
+        name = st.name
+        policy = st.policy
+        timeout, deadline = st.timeout, st.deadline
+        target = scenario.services[c.service]
+        cl = Clients(env, rate=1.0, until=0.0, op_weights=np.ones(1), arrival_gen=None, jitter_gen=jitter_gen,
+                     recorder=None, plans=[policy.plan(g) for g in GENERIC], timeout_plan=policy.plan(timeout_code),
+                     reauth_delay=policy.reauth_delay, timeout=timeout, deadline=None)
+        if cl.timers is None and (timers or deadline is not None):
+            cl.timers = TimerQueue(env)
+        edge = Edge(name, c.service, list(target.operations).index(c.operation), cl,
+                    math.inf if deadline is None else deadline, fail_code, c.propagate_deadline)
+        cl.rec = edge.counts
+        cl.configure_calls(edge.ended)  # a call's end tells its caller
+        cl.service = self.services[c.service]
+        if st.guards is not None:
+            from ..policies.guards import Guards
+            fails = None if st.failures == "all" else [g.advice != "never" for g in GENERIC]
+            cl.configure_guards(Guards(*st.make_guards()), BlockRandom(guard_gen), fails=fails,
+                                throttles=[False] * len(GENERIC))
+        return edge
+
+    def attach(self, api) -> None:
+        """Wire the API's service (a :class:`CallingService` when :attr:`api_class` says so) to its calls."""
+        if isinstance(api, CallingService):
+            api.configure_calls(self.api_calls, self._expires)
+
+    def _expires(self, att) -> float:
+        # When att's sender stops waiting for it: its attempt timeout from the send, or its request's deadline.
+        req = att.req
+        cl = req.edge.clients if req.__class__ is Call else self.top
+        t = att.t_sent + cl.timeout
+        return t if t < req.deadline_at else req.deadline_at
+
+    def rows(self, requests: int, attempts: int, api_busy_s: float) -> tuple:
+        """Whole-run counts per service, API first: calls (requests, for the API), their successes, attempts
+        offered, attempts answered with success, attempt timeouts, calls not sent, busy worker-seconds, and
+        amplification (attempts ÷ the clients' ``requests``)."""
+        out = [{"service": "api", "calls": requests, "calls_ok": math.nan, "attempts": attempts,
+                "attempts_ok": math.nan, "attempt_timeouts": math.nan, "not_sent": 0, "skipped": 0, "busy_s": 0.0,
+                "amplification": attempts / requests if requests else math.nan}]
+        for name, svc in self.services.items():
+            es = [e for e in self.edges if e.target == name]
+            att = sum(e.clients.attempts_sent for e in es)
+            out.append({"service": name, "calls": sum(e.calls for e in es), "calls_ok": sum(e.calls_ok for e in es),
+                        "attempts": att, "attempts_ok": sum(e.counts.ok for e in es),
+                        "attempt_timeouts": sum(e.counts.timeouts for e in es),
+                        "not_sent": sum(e.not_sent for e in es), "skipped": sum(e.skipped for e in es),
+                        "busy_s": svc.busy_time,
+                        "amplification": att / requests if requests else math.nan})
+        out[0]["busy_s"] = api_busy_s
+        return tuple(out)
+
+
+def _route(att, now: float) -> None:
+    # A service several edges call: the answer goes to the clients of the call's own edge.
+    att.req.edge.clients.respond(att, now)
