@@ -103,7 +103,7 @@ def test_outcome_counts_fast_path_is_the_row_by_row_table(result):
     for k in range(300):  # small tables: many ties in count, strategies and outcomes in any first-seen order
         n = int(rng.integers(1, 40))
         df = pd.DataFrame({"strategy": rng.choice(["b", "a", "c"], n),
-                           "outcome": rng.choice(["success", "failed", "gave_up"], n),
+                           "outcome": rng.choice(["success", "failed", "retries_exhausted"], n),
                            "code": rng.choice(["", "X", "Y"], n)})
         if k % 2:
             df = df.astype("category")
