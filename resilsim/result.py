@@ -379,14 +379,18 @@ class Result:
         n_att = int(np.count_nonzero((a_req >= first) & (a_req <= last)))
         return self._row(name, n, n_ok, pct, mean_attempts, n_att, counts, w)
 
+    def _timelines(self) -> dict:
+        """Per strategy, the timeline columns the summary reads (peak amplification, recovery): its timeline."""
+        tl = self.timeline
+        return {} if tl is None else {name: g for name, g in tl.groupby("strategy", observed=True, sort=False)}
+
     def _summary_frame(self, rows: list[dict], w: Window) -> pd.DataFrame:
         s = self.scenario
         columns = SUMMARY_COLUMNS
         if any("duplicate_effects" in row for row in rows):
             columns = [*columns, "duplicate_effects"]
         trigger = w.incident or _trigger_window(s)
-        tl = self.timeline
-        by = {} if tl is None else {name: g for name, g in tl.groupby("strategy", observed=True, sort=False)}
+        by = self._timelines()
         for row in rows:
             g = by.get(row["strategy"])
             row["peak_amplification"] = np.nan if g is None else peak_amplification(g, s, w.start, w.end)
@@ -773,6 +777,17 @@ def _timeline(name: str, scenario, run: RunRecord) -> pd.DataFrame:
     return _timeline_frame(name, scenario, counts, run)
 
 
+def _summary_columns(scenario, counts: dict) -> pd.DataFrame:
+    """The timeline columns :meth:`Result.summary` reads (``time``, ``offered_rps``, ``attempts_rps``,
+    ``success_rate``), from per-bin counts as :func:`_timeline_frame` computes them (the same values)."""
+    width = scenario.bin
+    offered = counts["offered"]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        rate = np.where(offered > 0, counts["succeeded"] / np.maximum(offered, 1), np.nan)
+    return pd.DataFrame({"time": np.arange(len(offered)) * width, "offered_rps": offered / width,
+                         "attempts_rps": counts["sent"] / width, "success_rate": rate})
+
+
 def _sampled(run: RunRecord, nbins: int) -> bool:
     return run.sampler.nbins == nbins
 
@@ -901,6 +916,14 @@ class SummaryResult(Result):
     @timeline.setter
     def timeline(self, value: pd.DataFrame) -> None:
         self._timeline = value
+
+    def _timelines(self) -> dict:
+        # Why not the timeline: it has every column of every strategy (about 240 bytes per bin in all), so a
+        # long run with fine bins (166,666 bins: 46 h at 1 s) would grow the summary's memory with its duration.
+        # The summary reads four columns, computed here from the same counts by the same arithmetic.
+        if self._timeline is not None or self._runs is None:
+            return super()._timelines()
+        return {name: _summary_columns(self.scenario, run.recorder.bins) for name, run in self._runs.items()}
 
     def latency_histogram(self, strategy: str):
         """The :class:`~resilsim.histogram.LogHistogram` of ``strategy``'s measured successful requests' latency (s)."""

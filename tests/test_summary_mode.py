@@ -151,3 +151,35 @@ def test_sweep_rows_have_the_full_runs_counts():
         assert abs(row["p99_s"] - exact["p99_s"]) <= 1e-3 * exact["p99_s"]
     # Rows kept: a full run, whose attempts table comes back row for row.
     pd.testing.assert_frame_equal(run_task(base, task, keep_attempts=True)["attempts"], run.attempts)
+
+
+@pytest.mark.parametrize("case", ["metastable", "all-features"])
+def test_summary_reads_its_columns_from_the_counts_as_the_timeline_has_them(case):
+    # Twin test of SummaryResult._timelines (four columns built from the counts, not the whole timeline):
+    # the summary is the same whether or not the timeline was built first.
+    s = CASES[case]()
+    lean = simulate(s, seed=4, record="summary")
+    built = simulate(s, seed=4, record="summary")
+    _ = built.timeline
+    a, b = lean.summary(), built.summary()
+    assert {"peak_amplification"} <= set(a.columns)
+    pd.testing.assert_frame_equal(a, b)
+    assert lean._timeline is None  # and the summary did not build it
+
+
+def test_summary_memory_does_not_build_the_whole_timeline():
+    # 20× the bins (bin 0.05 s instead of 1 s over 600 s of the all-features workload: 11,400 more bins). The
+    # summary's own peak grows by its four columns and their window sums (measured 0.90 MiB, 80 bytes per
+    # bin); building the whole timeline of every strategy, as it did, grew it by 1.76 MiB (155 bytes per bin).
+    import tracemalloc
+
+    peaks = []
+    for b in (1.0, 0.05):
+        r = simulate(_bench("all_features.yaml", 600.0).model_copy(update={"bin": b}), 1, record="summary")
+        tracemalloc.start()
+        try:
+            r.summary()
+            peaks.append(tracemalloc.get_traced_memory()[1])
+        finally:
+            tracemalloc.stop()
+    assert peaks[1] - peaks[0] < 1.2 * 2**20, peaks
