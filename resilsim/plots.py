@@ -391,6 +391,31 @@ def load_over_time(data, *, ax=None, smooth: float | None = None, windows=None, 
     return ax
 
 
+def _facet_axes(fig, src, *, base: float, height: float):
+    """(figure, Axes): one row per strategy of ``src`` on shared axes, into ``fig`` or a new pyplot figure
+    ``base`` + ``height`` inches per strategy tall (8 wide)."""
+    n = max(1, len(src.strategies))
+    if fig is None:
+        import matplotlib.pyplot as plt
+        fig = plt.figure(figsize=(8, base + height * n), layout="constrained")
+    return fig, fig.subplots(n, 1, sharex=True, sharey=True, squeeze=False)[:, 0]
+
+
+def _tidy_facets(fig, axes, names, metric: str, *, title_top: bool = True) -> None:
+    """Small multiples read as one figure: incident names once (above the top facet), each facet titled
+    with its strategy, one x label at the bottom and one y label (``metric``'s) for the column."""
+    for i, (ax, name) in enumerate(zip(axes, names)):
+        if i:
+            for text in ax.texts:
+                text.remove()
+        if i or title_top:
+            ax.set_title(f"strategy: {name}", fontsize=9, loc="right", color="0.3", pad=4)
+        if i < len(axes) - 1:
+            ax.set_xlabel("")
+        ax.set_ylabel("")
+    fig.supylabel(metrics.axis(metric), fontsize=10)
+
+
 def load_by_strategy(data, *, fig=None, smooth: float | None = None, windows=None, title=None, duration=None,
                      capacity: float | None = None, rate_limit: float | None = None, warmup=None):
     """:func:`load_over_time` as small multiples: each strategy's attempts against the offered requests, the
@@ -401,22 +426,12 @@ def load_by_strategy(data, *, fig=None, smooth: float | None = None, windows=Non
     figure). Returns the Axes, top to bottom.
     """
     src = source(data, "timeline", windows=windows, title=title, duration=duration, warmup=warmup)
-    if fig is None:
-        import matplotlib.pyplot as plt
-        fig = plt.figure(figsize=(8, 1.4 + 1.4 * max(1, len(src.strategies))), layout="constrained")
-    axes = fig.subplots(max(1, len(src.strategies)), 1, sharex=True, sharey=True, squeeze=False)[:, 0]
+    fig, axes = _facet_axes(fig, src, base=1.4, height=1.4)
     for i, (ax, name) in enumerate(zip(axes, src.strategies)):
         load_over_time(data, ax=ax, smooth=smooth, windows=windows, title=title if i == 0 else "",
                        duration=duration, capacity=capacity, rate_limit=rate_limit, warmup=warmup, strategy=name,
                        legend=False)
-        if i:
-            for text in ax.texts:  # incident names once, above the top facet
-                text.remove()
-        ax.set_title(f"strategy: {name}", fontsize=9, loc="right", color="0.3", pad=4)
-        if i < len(axes) - 1:
-            ax.set_xlabel("")
-        ax.set_ylabel("")
-    fig.supylabel(metrics.axis("load"), fontsize=10)
+    _tidy_facets(fig, axes, src.strategies, "load")
     handles = {}
     for ax in axes:
         for h, label in zip(*ax.get_legend_handles_labels()):
@@ -531,22 +546,12 @@ def latency_bands_by_strategy(data, *, fig=None, window: float | None = None, wi
     from matplotlib.ticker import NullFormatter
 
     src = source(data, "requests", windows=windows, title=title, duration=duration, warmup=warmup)
-    if fig is None:
-        import matplotlib.pyplot as plt
-        fig = plt.figure(figsize=(8, 1.4 + 1.5 * max(1, len(src.strategies))), layout="constrained")
-    axes = fig.subplots(max(1, len(src.strategies)), 1, sharex=True, sharey=True, squeeze=False)[:, 0]
+    fig, axes = _facet_axes(fig, src, base=1.4, height=1.5)
     for i, (ax, name) in enumerate(zip(axes, src.strategies)):
         latency_bands(data, ax=ax, window=window, windows=windows, title=title if i == 0 else "",
                       duration=duration, warmup=warmup, strategy=name, legend=False)
         ax.yaxis.set_minor_formatter(NullFormatter())  # small panels: major labels only (and a quicker layout)
-        if i:
-            for text in ax.texts:  # incident names once, above the top facet
-                text.remove()
-        ax.set_title(f"strategy: {name}", fontsize=9, loc="right", color="0.3", pad=4)
-        if i < len(axes) - 1:
-            ax.set_xlabel("")
-        ax.set_ylabel("")
-    fig.supylabel(metrics.axis("latency"), fontsize=10)
+    _tidy_facets(fig, axes, src.strategies, "latency")
     handles = [Line2D([], [], color="0.2", ls=ls, lw=lw, label=f"p{p}")
                for p, ls, lw in ((50, "-", 1.6), (95, "--", 1.1), (99, ":", 1.1))]
     handles += [h for h, label in zip(*axes[0].get_legend_handles_labels())
@@ -703,23 +708,14 @@ def errors_by_strategy(data, *, fig=None, smooth: float | None = None, windows=N
     the Axes, one per strategy, top to bottom.
     """
     src = source(data, "attempts", windows=windows, title=title, duration=duration, warmup=warmup)
-    if fig is None:
-        import matplotlib.pyplot as plt
-        fig = plt.figure(figsize=(8, 1.2 + 1.5 * max(1, len(src.strategies))), layout="constrained")
+    fig, axes = _facet_axes(fig, src, base=1.2, height=1.5)
     att = src.frame
     codes = sorted({str(c) for c in att.loc[att["code"] != "", "code"].unique()})  # not a string per failed attempt
-    axes = fig.subplots(max(1, len(src.strategies)), 1, sharex=True, sharey=True, squeeze=False)[:, 0]
     for i, (ax, name) in enumerate(zip(axes, src.strategies)):
         errors_over_time(data, ax=ax, strategy=name, smooth=smooth, windows=windows, title=title if i == 0 else "",
                          duration=duration, warmup=warmup, codes=codes, legend=False, api=api)
-        if i:
-            for text in ax.texts:  # incident names once, above the top facet
-                text.remove()
-            ax.set_title(f"strategy: {name}", fontsize=9, loc="right", color="0.3", pad=4)
-        if i < len(axes) - 1:
-            ax.set_xlabel("")
-        ax.set_ylabel("")
-    fig.supylabel(metrics.axis("errors"), fontsize=10)
+    # errors_over_time titles the top facet itself, its padding made for the incident names above it
+    _tidy_facets(fig, axes, src.strategies, "errors", title_top=False)
     handles = {}
     for ax in axes:
         for h, label in zip(*ax.get_legend_handles_labels()):

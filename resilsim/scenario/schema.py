@@ -666,31 +666,20 @@ class RetrySpec(Model):
             raise ValueError("is a fraction for proportional jitter; give at most 1")
         return v
 
-    @field_validator("urllib3")
+    @field_validator("urllib3", "botocore")
     @classmethod
-    def _urllib3_alone(cls, v, info):
-        # A field check (declared last, so info.data holds the others), so the message names retry.urllib3.
+    def _library_alone(cls, v, info):
+        # Field checks (declared last, so info.data holds the others), so the message names retry.urllib3 or
+        # retry.botocore: the library's own object is the whole policy, built here for its own refusal.
         if v is None:
             return v
         fields = cls.model_fields
         others = [k for k, given in info.data.items() if given != fields[k].get_default(call_default_factory=True)]
+        library = info.field_name
         if others:
-            raise ValueError(f"urllib3 takes the whole retry policy from urllib3; drop {', '.join(others)}")
-        from ..policies.adapters import from_urllib3
-        from_urllib3(v)  # urllib3's own refusal (or the missing extra), as one sentence
-        return v
-
-    @field_validator("botocore")
-    @classmethod
-    def _botocore_alone(cls, v, info):
-        if v is None:
-            return v
-        fields = cls.model_fields
-        others = [k for k, given in info.data.items() if given != fields[k].get_default(call_default_factory=True)]
-        if others:
-            raise ValueError(f"botocore takes the whole retry policy from botocore; drop {', '.join(others)}")
-        from ..policies.adapters import from_botocore
-        from_botocore(v)  # botocore's own refusal (or the missing extra), as one sentence
+            raise ValueError(f"{library} takes the whole retry policy from {library}; drop {', '.join(others)}")
+        from ..policies import adapters
+        getattr(adapters, f"from_{library}")(v)  # the library's own refusal (or the missing extra), one sentence
         return v
 
 
