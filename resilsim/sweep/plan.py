@@ -232,7 +232,9 @@ def plan(scenario, vary: str = "service.workers", over: tuple = (1, 64), slo: di
         meets = [_ok(verdicts, v, name) for v in tried]
         intervals[name] = _runs(tried, meets)
         answers[name] = _headline(tried, meets, direction)
-        notes[name] = _note(intervals[name], answers[name], direction)
+        unsure = [v for v, m in zip(tried, meets) if not m and _meets_on_mean(verdicts[v].get(name, {}), conds)]
+        notes[name] = " ".join(filter(None, (_note(intervals[name], answers[name], direction),
+                                            _unsure_note(unsure))))
     evidence = pd.DataFrame([r | {vary: v} for v, by in sorted(verdicts.items()) for r in by.values()])
     keep = [vary, "strategy", "n", "few_replications", "meets"] + [c for m in conds for c in (m, f"{m}_ci_low", f"{m}_ci_high")]
     evidence = evidence[[c for c in keep if c in evidence.columns]] if len(evidence) else evidence
@@ -494,6 +496,24 @@ def _note(intervals: list, answer, direction: str) -> str:
     where = "above" if direction == "min" else "below"
     return (f"also meets the SLO at {shown}, but not at every value {where} it: "
             "the metric is not monotone in this range")
+
+
+def _meets_on_mean(row: dict, slo: dict) -> bool:
+    """Whether the means of ``row`` meet ``slo`` (the verdict itself takes the pessimistic interval bound)."""
+    if not row:
+        return False
+    return all(metric in row and not pd.isna(row[metric])
+               and {">=": row[metric] >= thr, "<=": row[metric] <= thr, ">": row[metric] > thr,
+                    "<": row[metric] < thr}[op] for metric, (op, thr) in slo.items())
+
+
+def _unsure_note(values: list) -> str:
+    """A sentence naming tried values whose means meet the SLO but whose 95% intervals do not."""
+    if not values:
+        return ""
+    shown = ", ".join(f"{v:g}" for v in values[:6]) + (f" and {len(values) - 6} more" if len(values) > 6 else "")
+    return (f"at {shown} the mean meets the SLO but its 95% interval does not: too few replications to tell "
+            "(add replications or --precision)")
 
 
 def _best(evidence: pd.DataFrame, conds: dict, vary: str) -> dict:

@@ -118,3 +118,17 @@ def test_plan_adds_replications_until_the_interval_is_narrow_enough():
 def test_plan_refuses_bad_precision(precision, msg):
     with pytest.raises(UsageError, match=msg):
         plan(mmc(), over=(1, 2), slo={"p99_s": "<=1"}, replications=2, executor="inprocess", precision=precision)
+
+
+def test_plan_says_where_only_the_interval_fails_the_slo():
+    # Two replications of 40 s: p99 means of 0.48-0.49 s at 7-10 workers meet p99 <= 0.5, their 95% upper
+    # bounds (0.52-0.58) do not. The answer stays None (the pessimistic bound decides) and the note says why.
+    p = plan(mmc(duration=40), vary="service.workers", over=(6, 10), slo={"p99_s": "<=0.5"}, replications=2,
+             executor="inprocess")
+    assert p.answers == {"none": None}
+    assert p.notes["none"].startswith("at 7, 8, 9, 10 the mean meets the SLO but its 95% interval does not")
+    assert "note: at 7, 8, 9, 10" in str(p)
+    # Where no mean meets it either, nothing is said.
+    p = plan(mmc(duration=40), vary="service.workers", over=(6, 10), slo={"p99_s": "<=0.45"}, replications=2,
+             executor="inprocess")
+    assert p.notes["none"] == ""
