@@ -233,8 +233,8 @@ def plan(scenario, vary: str = "service.workers", over: tuple = (1, 64), slo: di
         intervals[name] = _runs(tried, meets)
         answers[name] = _headline(tried, meets, direction)
         unsure = [v for v, m in zip(tried, meets) if not m and _meets_on_mean(verdicts[v].get(name, {}), conds)]
-        notes[name] = " ".join(filter(None, (_note(intervals[name], answers[name], direction),
-                                            _unsure_note(unsure))))
+        notes[name] = "; ".join(filter(None, (_note(intervals[name], answers[name], direction),
+                                             _unsure_note(unsure))))
     evidence = pd.DataFrame([r | {vary: v} for v, by in sorted(verdicts.items()) for r in by.values()])
     keep = [vary, "strategy", "n", "few_replications", "meets"] + [c for m in conds for c in (m, f"{m}_ci_low", f"{m}_ci_high")]
     evidence = evidence[[c for c in keep if c in evidence.columns]] if len(evidence) else evidence
