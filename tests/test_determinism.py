@@ -142,7 +142,7 @@ CASES = {
         "clients.closed": {"users": 20, "think": {"constant": 0.2}, "spawn_rate": 5},
         "network": {"latency": {"round_trip": {"constant": 0.04}}}}),
     **{f"scenarios/{p.name}": (lambda p=p: shortened(p, DURATION)) for p in SCENARIOS},
-    # Published experiments (docs/published.md) as shipped: 10 s each already.
+    # Published experiments (docs/published.md) as shipped: 10 s (retry_sim) and 80 s (collapse) each already.
     **{f"scenarios/published/{p.name}": (lambda p=p: yaml.safe_load(p.read_text())) for p in PUBLISHED},
 }
 
@@ -209,6 +209,10 @@ PINNED = {
         {'rows': '590ad8786b663547', 'tables': 'fec8cbaaebcf9dcd', 'attempts': 15748, 'success': 13219},
     'scenarios/strategies-through-an-outage.yaml':
         {'rows': 'a9600442a46089e2', 'tables': '8ffec8d27fcdf3a6', 'attempts': 24500, 'success': 16867},
+    'scenarios/published/brooker-collapse-ramp.yaml':
+        {'rows': '1dfe995cc100b941', 'tables': 'e5201c213d6159eb', 'attempts': 14804, 'success': 2145},
+    'scenarios/published/brooker-collapse-spike.yaml':
+        {'rows': '61d2a02f00d6e510', 'tables': '4d4be6d6a74600d9', 'attempts': 10323, 'success': 4338},
     'scenarios/published/brooker-retry-sim-serial.yaml':
         {'rows': '454018809f4c51af', 'tables': 'eeaf89b92a53c9f0', 'attempts': 8223, 'success': 7404},
     'scenarios/published/brooker-retry-sim.yaml':

@@ -33,7 +33,8 @@ def proportion_se(p: float, n: int) -> float:
 #: Issue 7's item number of each check, by test module, and by test function where a module holds two items.
 ITEMS = {"test_queues": 1, "test_retries": 2, "test_rate_limits": 3, "test_backoff": 4, "test_contention": 5,
          "test_metastable": 6, "test_brooker": 7, "test_guards": 8, "test_closed": 10,
-         "test_published_brooker": 11, "test_call_graph": 12}
+         "test_published_brooker": 11, "test_call_graph": 12,
+         "test_published_collapse": 13}
 ITEM_OF_TEST = {"test_retry_load_for_three_retries": 8, "test_local_rejections_follow_the_sre_formula": 9}
 
 
