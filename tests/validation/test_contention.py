@@ -1,7 +1,7 @@
 """The AWS Architecture blog's contention experiment: jitter cuts total calls; full and decorrelated are cheapest."""
 import pytest
 
-from resilsim.sim.contention import contention, experiment
+from .contention import contention, experiment
 
 pytestmark = pytest.mark.validation
 

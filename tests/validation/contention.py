@@ -11,14 +11,21 @@ This is the model of the blog's published simulator: base 5 ms, cap 2 s,
 ``min(cap, base·2ⁿ)`` before retry n (resilsim's ``exponential`` with base
 10 ms is the same schedule), decorrelated jitter with base 5 ms. It
 returns the total write calls and the time until the last client finished.
+
+Why here and not in the engine: the experiment's shared resource (a row
+written under optimistic concurrency: read the version, write only if it
+is unchanged) is nothing a resilsim scenario models, and the model exists to
+hold resilsim's wait objects to the published figures. It is validation code,
+so it lives with the validation tests (and may use SimPy itself, which the
+package keeps to resilsim/sim/).
 """
 from __future__ import annotations
 
 import numpy as np
 import simpy
 
-from ..policies import waits
-from ..rng import BlockRandom
+from resilsim.policies import waits
+from resilsim.rng import BlockRandom
 
 BASE = 0.005     # seconds, the blog's base
 CAP = 2.0        # seconds, the blog's cap
