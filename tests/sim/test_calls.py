@@ -312,3 +312,15 @@ def test_an_incident_on_a_service_is_refused_with_the_apis_codes_or_a_dependency
         load_scenario(_db_incident(slowdown=2, dependency="aurora"))
     with pytest.raises(ScenarioError, match="service 'db' has no operation 'qurey'"):
         load_scenario(_db_incident(slowdown=2, operations=["qurey"]))
+
+
+def test_a_flapping_or_ramping_incident_on_a_service_expands_into_its_windows():
+    flap = simulate(_db_incident(code="SERVICE_ERROR", rate=1.0, flap={"mean_on": 1, "mean_off": 1}), seed=3)
+    assert len(flap.windows) > 1 and all(label == "db: db-down" for _, _, label in flap.windows)
+    assert all(10 <= a < b <= 20 for a, b, _ in flap.windows)
+    again = simulate(_db_incident(code="SERVICE_ERROR", rate=1.0, flap={"mean_on": 1, "mean_off": 1}), seed=3)
+    assert flap.windows == again.windows and flap.services().equals(again.services())
+    ramp = simulate(_db_incident(code="SERVICE_ERROR", rate=1.0, ramp={"up": 4, "down": 4, "steps": 4}), seed=3)
+    assert len(ramp.windows) == 9                    # 4 steps up, the hold, 4 steps down
+    t = rows(ramp)
+    assert 0 < t.loc["db", "calls"] - t.loc["db", "calls_ok"] < 10 * 20   # fewer failures than a full outage
