@@ -220,6 +220,8 @@ def _assumptions(s, varied: str = "") -> str:
         rates = "; ".join(f"{r:.0%} of attempts answer {_advice(s.api, c)}" for c, r in inc.all_rates().items())
         slow = f"; service {inc.slowdown:g}× slower" if inc.slowdown != 1 else ""
         where = f" on operations using {inc.dependency}" if inc.dependency else ""
+        if inc.service is not None:
+            where = f" on service {inc.service} (generic codes, assumed)"
         label = inc.name or f"incident {k}"
         source = f"timing and rate: {own}; codes and advice: {doc}"
         rows.append((f"incident: {label}", f"{inc.start:g}–{inc.start + inc.duration:g} s: {rates or 'no errors'}"
@@ -243,7 +245,8 @@ def strategies_table(s) -> pd.DataFrame:
     from .policies.build import build_strategy, preset_source
     from .sweep.plan import attempts_allowed
 
-    codes = [c for inc in s.faults.incidents for c in inc.all_rates()] + list(s.faults.background)
+    codes = [c for inc in s.faults.incidents if inc.service is None for c in inc.all_rates()]
+    codes += list(s.faults.background)
     catalog = load_catalog(s.api)
     code = catalog[codes[0]] if codes else None
     rows = []

@@ -179,6 +179,8 @@ PINNED = {
         {'rows': '23fabdfc8e3bb542', 'tables': 'fd15b6623d412be8', 'attempts': 3730, 'success': 3388},
     'reference.yaml':
         {'rows': 'f9815e71b2798f3e', 'tables': '592e336a8503529e', 'attempts': 3643, 'success': 3465},
+    'scenarios/analytics-aurora-db-service.yaml':
+        {'rows': '882dffa6ca6fb945', 'tables': 'ebde7961f28bc9cf', 'attempts': 17849, 'success': 6843},
     'scenarios/analytics-aurora-scale-up.yaml':
         {'rows': '6033350bfed7163c', 'tables': '00786d3d5ee96262', 'attempts': 27538, 'success': 22544},
     'scenarios/analytics-campaign-spike.yaml':
@@ -203,6 +205,8 @@ PINNED = {
         {'rows': 'a9c3226f5dd68900', 'tables': '2950eee77b9d9ff8', 'attempts': 4436, 'success': 791},
     'scenarios/metastable-retry-storm.yaml':
         {'rows': '94a290e1a508a8c8', 'tables': '93e80b9bab8f12aa', 'attempts': 703, 'success': 499},
+    'scenarios/metastable-two-tier-storm.yaml':
+        {'rows': '4f8e3ff6039cfcad', 'tables': 'c75366d4a8f9bca4', 'attempts': 10662, 'success': 1181},
     'scenarios/nanostream-flapping-104.yaml':
         {'rows': '6dab61c9f7edecb2', 'tables': '5aef16f9f172189f', 'attempts': 3770, 'success': 3233},
     'scenarios/nanostream-internal-error-bursts.yaml':

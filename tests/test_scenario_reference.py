@@ -23,7 +23,7 @@ def test_committed_reference_page_is_the_generated_one():
 
 def test_reference_lists_every_field_of_the_models_with_unit_and_default():
     page = reference_markdown(ROOT / "scenarios")
-    assert "| `duration` | number | s | *required* | `900` (analytics-aurora-scale-up.yaml) |" in page
+    assert "| `duration` | number | s | *required* | `480` (analytics-aurora-db-service.yaml) |" in page
     assert "| `warmup` | number | s | `0.0` |" in page
     from resilsim.scenario.schema import Queue, RetrySpec
     for model in (Queue, RetrySpec):

@@ -388,6 +388,8 @@ def _check_codes(s: Scenario, label, text) -> None:
                             source=label, path="api", line=_line_of(text, ("api",))) from None
     where: list[tuple[tuple, str]] = [(("faults", "background", c), c) for c in s.faults.background]
     for i, inc in enumerate(s.faults.incidents):
+        if inc.service is not None:
+            continue  # a service's generic codes (checked by the schema)
         where += [(("faults", "incidents", i, "rates" if c != inc.code else "code"), c) for c in inc.all_rates()]
     for i, rl in enumerate(s.service.rate_limits()):
         if rl.code is not None:

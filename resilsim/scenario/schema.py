@@ -364,6 +364,9 @@ class IncidentSpec(Model):
     start: NonNegFloat = Field(description="seconds from the start of the run")
     duration: PosFloat = Field(description="seconds")
     dependency: str | None = Field(None, description="fails only operations whose `uses` lists it")
+    service: str | None = Field(None, description="a service under `services:` the incident strikes instead of the "
+                                "API (docs/call-graph.md); its codes are then the generic SERVICE_ERROR, "
+                                "SERVICE_OVERLOADED, SERVICE_TIMEOUT and its `operations` the service's")
     flap: FlapSpec | None = None
     ramp: RampSpec | None = None
 
@@ -951,6 +954,9 @@ class Scenario(Model):
                 raise ValueError(f"faults.incidents[{i}] starts at {inc.start} s, after the run ends ({self.duration} s)")
             if inc.code is None and not inc.rates and inc.slowdown == 1.0:
                 raise ValueError(f"faults.incidents[{i}] needs a code, rates or a slowdown")
+            if inc.service is not None:
+                self._consistent_service_incident(i, inc)
+                continue
             for op in inc.operations:
                 if op not in self.service.operations:
                     raise ValueError(f"faults.incidents[{i}].operations: unknown operation {op!r}; "
@@ -967,6 +973,26 @@ class Scenario(Model):
         self._consistent_api_side()
         self._consistent_calls()
         return self
+
+    def _consistent_service_incident(self, i: int, inc: IncidentSpec):
+        # An incident on a service behind the API: a declared service, its operations, its generic codes.
+        at = f"faults.incidents[{i}]"
+        if inc.service not in self.services:
+            known = ", ".join(self.services) or "none declared"
+            raise ValueError(f"{at}.service: unknown service {inc.service!r}; services: {known}")
+        ops = self.services[inc.service].operations
+        for op in inc.operations:
+            if op not in ops:
+                raise ValueError(f"{at}.operations: service {inc.service!r} has no operation {op!r}; "
+                                 f"its operations: {', '.join(ops)}")
+        generic = ("SERVICE_ERROR", "SERVICE_OVERLOADED", "SERVICE_TIMEOUT")
+        for c in inc.all_rates():
+            if c not in generic:
+                raise ValueError(f"{at}.code: a service behind the API answers {', '.join(generic)}, not {c!r} "
+                                 "(the API answers its calls' on_failure code)")
+        if inc.dependency is not None:
+            raise ValueError(f"{at}.dependency: an incident on a service strikes the service itself; give "
+                             "dependency only for an incident on the API")
 
     def _consistent_calls(self):
         # Every call names a declared service and operation; the API's calls name a code, services' do not; no cycle.
@@ -1019,7 +1045,7 @@ class Scenario(Model):
         for i, inc in enumerate(self.faults.incidents):
             if inc.flap and inc.ramp:
                 raise ValueError(f"faults.incidents[{i}]: give flap or ramp, not both")
-            if inc.dependency and uses and inc.dependency not in uses:
+            if inc.dependency and inc.service is None and uses and inc.dependency not in uses:
                 raise ValueError(f"faults.incidents[{i}].dependency: no operation uses {inc.dependency!r}; "
                                  f"operations use: {', '.join(sorted(uses))}")
         for c in self.clients.changes:

@@ -96,6 +96,8 @@ def build_incidents(scenario, catalog, ops: list[str], gen_factory) -> list[Inci
     out = []
     rng = None
     for i in scenario.faults.incidents:
+        if i.service is not None:
+            continue  # an incident on a service behind the API (resilsim.sim.calls builds it)
         operations = tuple(i.operations)
         if i.dependency:
             users = tuple(o for o in ops if i.dependency in scenario.service.operations[o].uses)

@@ -29,6 +29,7 @@ from ..records import CODE_OK, CODE_TIMEOUT, OUT_SUCCESS, SRC_DEPENDENCY
 from ..rng import BlockRandom
 from ..server.build import mean_service_s
 from ..server.faults import FaultSchedule
+from ..server.incidents import expand
 from .clients import Clients
 from .events import PRIORITY, Request, TimerQueue
 from .service import Service, ServiceOptions
@@ -245,12 +246,21 @@ class CallGraph:
         names = list(scenario.services)
         kids = gen.spawn(2 * len(names) + 3 * self._n_edges(scenario))
         k = 0
+        flap_rng = []  # flapping incidents on services draw from one more child, spawned only when one flaps
+
+        def flap_gen():
+            if not flap_rng:
+                flap_rng.append(BlockRandom(gen.spawn(1)[0]))
+            return flap_rng[0]
+        self.incidents: list = []  # (service, Incident) of every incident window on a service
         for name in names:
             spec = scenario.services[name]
             ops = list(spec.operations)
             samplers = [spec.operations[o].latency.distribution().sampler(kids[k]) for o in ops]
             background = {GENERIC[G_ERROR].code: spec.error_rate} if spec.error_rate > 0 else {}
-            faults = FaultSchedule(ops, [c.code for c in GENERIC], background, [])
+            incidents = service_incidents(scenario, name, flap_gen)
+            self.incidents += [(name, i) for i in incidents]
+            faults = FaultSchedule(ops, [c.code for c in GENERIC], background, incidents)
             cls = CallingService if any(spec.operations[o].calls for o in ops) else Service
             self.services[name] = cls(env, workers=spec.workers, queue_limit=spec.queue.limit,
                                       queue_timeout=spec.queue.timeout, samplers=samplers, faults=faults,
@@ -366,6 +376,10 @@ class CallGraph:
         t = att.t_sent + cl.timeout
         return t if t < req.deadline_at else req.deadline_at
 
+    def windows(self) -> list[tuple[float, float, str]]:
+        """(start, end, label) of every incident window on a service, for shading charts ("aurora: name")."""
+        return [(i.start, i.end, f"{svc}: {i.name or ','.join(i.rates)}") for svc, i in self.incidents]
+
     def rows(self, requests: int, attempts: int, api_busy_s: float) -> tuple:
         """Whole-run counts per service, API first: calls (requests, for the API), their successes, attempts
         offered, attempts answered with success, attempt timeouts, calls not sent, busy worker-seconds, and
@@ -384,6 +398,21 @@ class CallGraph:
                         "amplification": att / requests if requests else math.nan})
         out[0]["busy_s"] = api_busy_s
         return tuple(out)
+
+
+def service_incidents(scenario, name: str, flap_gen) -> list:
+    """The plain incident windows (:class:`~resilsim.server.faults.Incident`) of the incidents on service ``name``
+    (flapping and ramps expanded; ``flap_gen()`` gives the rng flapping draws from). Rates are per attempt, keyed
+    by the generic codes; no ``operations``: every operation of the service."""
+    out = []
+    for i in scenario.faults.incidents:
+        if i.service != name:
+            continue
+        flap = (i.flap.mean_on, i.flap.mean_off) if i.flap is not None else None
+        ramp = (i.ramp.up, i.ramp.down, i.ramp.steps) if i.ramp is not None else None
+        out += expand(i.start, i.duration, i.all_rates(), tuple(i.operations), i.slowdown, i.name or (i.use or ""),
+                      flap, ramp, flap_gen() if flap is not None else None)
+    return out
 
 
 def _route(att, now: float) -> None:

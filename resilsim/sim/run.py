@@ -35,7 +35,8 @@ def code_table(scenario: Scenario, catalog) -> list:
     """The run's error codes: the catalog's codes, then concrete family members the scenario names."""
     codes = [c for c in catalog.codes if not c.family]
     names = {c.code for c in codes}
-    named = list(scenario.faults.background) + [c for i in scenario.faults.incidents for c in i.all_rates()]
+    named = list(scenario.faults.background) + [c for i in scenario.faults.incidents if i.service is None
+                                                  for c in i.all_rates()]
     named += [c.on_failure for o in scenario.service.operations.values() for c in o.calls]
     for fam in (c for c in catalog.codes if c.family):
         # A family ("104XXX") appears as one concrete member unless the scenario names others.
@@ -295,7 +296,8 @@ def _run_one(scenario: Scenario, seed, strategy, catalog, codes: list, index: di
     clients.flush_arrivals()  # closed-loop users' last arrivals (nothing to do without them)
     if stopped is not None:
         trim_partial(recorder, clients)
-    return RunRecord(strategy=strategy, recorder=recorder, operations=ops, windows=faults.windows(),
+    windows = faults.windows() if graph is None else faults.windows() + graph.windows()
+    return RunRecord(strategy=strategy, recorder=recorder, operations=ops, windows=windows,
                      workers=service.workers, sampler=sampler, busy_s=service.busy_time,
                      wasted_s=service.wasted_time, reject_s=service.refused.time_s,
                      refusals=service.refused.count, end_time=env.now,

@@ -319,7 +319,7 @@ def binding_limits(scenario, strategy: str, window=None, target: float = 1.0,
     for inc in s.faults.incidents:
         a, b = max(w.start, inc.start), min(w.end, inc.start + inc.duration)
         rates = inc.all_rates()
-        if b <= a or not rates:
+        if b <= a or not rates or inc.service is not None:  # no bound from an incident on a service
             continue
         hit = [n for n, o in ops.items() if (not inc.operations or n in inc.operations)
                and (not inc.dependency or inc.dependency in o.uses or not any(x.uses for x in ops.values()))]

@@ -249,3 +249,78 @@ def test_a_sweep_varies_a_service_by_its_dotted_key_and_the_scenario_round_trips
     rows_ = sweep(s, {"services.db.workers": [1, 8]}, executor="inprocess", progress=False)
     ok = rows_.set_index("services.db.workers")["success_rate"]
     assert ok[1] < 0.5 < 0.99 < ok[8]   # one 0.5 s database worker serves 2/s of the 5/s; eight serve all
+
+
+# ---------------------------------------------------------------- incidents on a service
+
+def _db_incident(**incident):
+    # The API calls a 10 ms database once (no retries); an incident on the database from 10 s to 20 s.
+    s = scenario(api_calls=[{"service": "db", "operation": "query", "on_failure": "ANALYTICS_1900"}],
+                 services={"db": db(latency=0.01)}, rate=20, duration=30)
+    s["faults"] = {"incidents": [{"name": "db-down", "service": "db", "start": 10, "duration": 10, **incident}]}
+    return s
+
+
+def test_an_outage_on_a_service_fails_its_calls_only_inside_the_window():
+    r = simulate(_db_incident(code="SERVICE_ERROR", rate=1.0), seed=1)
+    req = r.requests
+    inside = (req["start"] >= 10) & (req["start"] < 20)
+    assert inside.sum() > 100 and (~inside).sum() > 200
+    assert (req.loc[inside, "outcome"] != "success").all()
+    assert (req.loc[~inside, "outcome"] == "success").all()
+    # Clients see the seed's code for the database, from the dependency; the API's own faults are untouched.
+    failed = r.attempts[r.attempts["code"] != ""]  # success has no code
+    assert set(failed["code"]) == {"ANALYTICS_1900"} and set(failed["source"]) == {"dependency"}
+    t = rows(r)
+    assert t.loc["db", "attempts_ok"] == (~inside).sum()
+    # The window is shaded, labelled with the service's name.
+    assert (10.0, 20.0, "db: db-down") in r.windows
+
+
+def test_a_slowdown_on_a_service_slows_its_callers_inside_the_window():
+    r = simulate(_db_incident(slowdown=3), seed=1)
+    req = r.requests
+    latency = (req["end"] - req["start"]).round(6)
+    inside = (req["start"] >= 10) & (req["start"] < 20)
+    assert latency[inside].eq(0.031).all()       # 3 × 10 ms at the database, 1 ms at the API
+    assert latency[~inside].eq(0.011).all()
+    assert (req["outcome"] == "success").all()
+
+
+def test_a_partial_outage_on_a_service_is_retried_by_its_caller():
+    # 50% of database attempts fail inside the window; the API's call retries up to 3 times (no wait): the
+    # database sees (1 − 0.5³)/(1 − 0.5) = 1.75 attempts per call there, a call fails with probability 0.125.
+    s = _db_incident(code="SERVICE_ERROR", rate=0.5)
+    s["service"]["operations"]["query_metrics"]["calls"][0]["retry"] = {"stop": {"attempts": 3}}
+    s["duration"], s["faults"]["incidents"][0]["start"], s["faults"]["incidents"][0]["duration"] = 100, 0, 100
+    t = rows(simulate(s, seed=2))
+    n = t.loc["db", "calls"]
+    # Binomial tolerances, 4 standard errors: attempts per call has variance 0.6875 (a geometric cut at 3).
+    assert abs(t.loc["db", "attempts"] / n - 1.75) <= 4 * (0.6875 / n) ** 0.5
+    assert abs(1 - t.loc["db", "calls_ok"] / n - 0.125) <= 4 * (0.125 * 0.875 / n) ** 0.5
+
+
+def test_a_window_can_name_an_incident_on_a_service():
+    from resilsim.result import window_of
+    w = window_of(load_scenario(_db_incident(slowdown=2)), "incident:db-down")
+    assert (w.start, w.end) == (10.0, 20.0)
+
+
+def test_an_incident_on_a_service_is_refused_with_the_apis_codes_or_a_dependency():
+    from resilsim.errors import ScenarioError
+    with pytest.raises(ScenarioError, match="dependency: an incident on a service"):
+        load_scenario(_db_incident(slowdown=2, dependency="aurora"))
+    with pytest.raises(ScenarioError, match="service 'db' has no operation 'qurey'"):
+        load_scenario(_db_incident(slowdown=2, operations=["qurey"]))
+
+
+def test_a_flapping_or_ramping_incident_on_a_service_expands_into_its_windows():
+    flap = simulate(_db_incident(code="SERVICE_ERROR", rate=1.0, flap={"mean_on": 1, "mean_off": 1}), seed=3)
+    assert len(flap.windows) > 1 and all(label == "db: db-down" for _, _, label in flap.windows)
+    assert all(10 <= a < b <= 20 for a, b, _ in flap.windows)
+    again = simulate(_db_incident(code="SERVICE_ERROR", rate=1.0, flap={"mean_on": 1, "mean_off": 1}), seed=3)
+    assert flap.windows == again.windows and flap.services().equals(again.services())
+    ramp = simulate(_db_incident(code="SERVICE_ERROR", rate=1.0, ramp={"up": 4, "down": 4, "steps": 4}), seed=3)
+    assert len(ramp.windows) == 9                    # 4 steps up, the hold, 4 steps down
+    t = rows(ramp)
+    assert 0 < t.loc["db", "calls"] - t.loc["db", "calls_ok"] < 10 * 20   # fewer failures than a full outage

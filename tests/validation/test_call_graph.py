@@ -1,9 +1,10 @@
 """Retries at every layer (issue 21): attempts through a chain of services against the closed form."""
 import math
+from pathlib import Path
 
 import pytest
 
-from resilsim import simulate
+from resilsim import load_scenario, simulate
 from resilsim import theory
 
 from .conftest import Z
@@ -56,3 +57,36 @@ def test_sre_book_three_layers_four_attempts_is_64_at_the_bottom(record):
     assert record("SRE book: 3 layers × 4 attempts, bottom always failing", "4³", 64.0,
                   t.loc["s2", "amplification"], 0.0)
     assert t.loc["api", "amplification"] == 4.0 and t.loc["s1", "amplification"] == 16.0
+
+
+# ---------------------------------------------------------------- a two-tier metastable storm
+
+STORM = Path(__file__).resolve().parents[2] / "scenarios" / "metastable-two-tier-storm.yaml"
+API_ATTEMPTS = "service.operations.query_metrics.calls.0.retry.stop.attempts"
+
+
+def late_success(api_attempts: int, db_workers: int, seed: int) -> float:
+    """Clients' success over the storm scenario's last 30 s (from 80 s after the 10 s trigger ends)."""
+    s = load_scenario(STORM, overrides={API_ATTEMPTS: api_attempts, "services.db.workers": db_workers})
+    return float(simulate(s, seed=seed).summary(window=(120, 150))["success_rate"].iloc[0])
+
+
+@pytest.mark.parametrize("api_attempts,db_workers,recovers", [
+    # Retries only at the edge (1 API attempt): a failing request sends at most 2 queries, 200/s < 320/s.
+    (1, 16, True),
+    # Retries at both layers: 2 × 2 = 400/s > 320/s (16 workers) — the storm outlives the trigger ...
+    (2, 16, False),
+    # ... and 2 × 3 = 600/s: stuck with 24 workers (480/s), recovered with 36 (720/s).
+    (3, 24, False),
+    (3, 36, True),
+])
+def test_two_tier_storm_recovers_only_below_the_boundary(api_attempts, db_workers, recovers, record):
+    # The boundary: the storm lasts while rate × client attempts × API attempts × mean query time > db workers
+    # (100/s × 2 × a × 0.05 s = 10a workers). Fixed seeds; recovered means ≥ 95% success late in the run, stuck
+    # ≤ 20% (measured values are far from both: 1.0 and 0.0).
+    for seed in (1, 2):
+        ok = late_success(api_attempts, db_workers, seed)
+        expected = 1.0 if recovers else 0.0
+        assert record(f"two-tier storm, {api_attempts} API attempt(s), {db_workers} db workers, seed {seed}: "
+                      "late client success", "λ·a_client·a_api·E[S] vs workers", expected, ok,
+                      0.05 if recovers else 0.2)
