@@ -1,5 +1,4 @@
 """Network hops between clients and the API (scenario ``network:``; resilsim.sim.network)."""
-import copy
 import math
 
 import numpy as np
