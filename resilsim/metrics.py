@@ -69,6 +69,7 @@ AXES: dict[str, str] = {
     "latency_tail": "fraction slower than x (0–1, log)",
     "load": "requests or attempts per second (1/s)",
     "errors": "failed attempts per second (1/s)",
+    "layer_load": "attempts per second at the layer (1/s)",
     "outcome_share": "fraction of measured requests (0–1)",
     "outcome_count": "measured requests",
     "guard_share": "share open / rejection probability (0–1)",

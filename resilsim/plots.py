@@ -443,6 +443,54 @@ def load_by_strategy(data, *, fig=None, smooth: float | None = None, windows=Non
     return list(axes)
 
 
+def load_by_layer(data, *, ax=None, strategy: str | None = None, smooth: float | None = None, windows=None,
+                  title=None, warmup=None):
+    """Attempts per second over time at each layer of the call graph, for one strategy: the clients' attempts
+    at the API (``api``) and, for each service behind it (``services:``), the attempts of every call into it.
+
+    ``data``: a Result (its :meth:`~resilsim.Result.service_timeline`) or that tidy table (``strategy``,
+    ``service``, ``time``, ``attempts_rps``). ``strategy``: the one drawn (default: the first).
+    ``smooth``: seconds of moving mean (default: a 60th of the run, at most 5 s). Returns the Axes.
+    Without services the Axes says so (see :func:`load_by_layer_by_strategy` for one facet per strategy).
+    """
+    ax = _axes(ax)
+    frame = data.service_timeline() if hasattr(data, "scenario") else data
+    src = source(data, "timeline", windows=windows, title=title, warmup=warmup)
+    src = src._replace(frame=frame) if src.result is not None else source(
+        frame, "timeline", windows=windows, title=title, warmup=warmup)
+    if not len(frame):
+        return _missing(ax, "attempts per layer (the scenario has no services:)")
+    name = strategy if strategy is not None else src.strategies[0]
+    width = smoothing_bins(src, smooth, SMOOTH_S["load_over_time"])
+    t = frame[frame["strategy"] == name]
+    for i, (svc, layer) in enumerate(t.groupby("service", sort=False)):
+        label = "clients → api" if svc == "api" else f"→ {svc}"
+        ax.plot(layer["time"], smooth_values(layer["attempts_rps"].to_numpy(float), width),
+                color="k" if svc == "api" else f"C{i}", lw=1.0 if svc == "api" else 1.5,
+                ls=LINESTYLES[i % len(LINESTYLES)], label=label)
+    _shade_incidents(ax, src.windows, src.changes, src.warmup)
+    ax.set_xlabel(metrics.axis("time"))
+    ax.set_ylabel(metrics.axis("layer_load"))
+    _legend_outside(ax, ncol=4)
+    _caption(ax, src)
+    return ax
+
+
+def load_by_layer_by_strategy(data, *, fig=None, smooth: float | None = None, windows=None, title=None,
+                              warmup=None):
+    """:func:`load_by_layer` as small multiples: one facet per strategy on shared axes (attempts per second).
+    ``fig``: a matplotlib Figure (default: a new pyplot figure). Returns the Axes, top to bottom."""
+    src = source(data, "timeline", windows=windows, title=title, warmup=warmup)
+    fig, axes = _facet_axes(fig, src, base=1.4, height=1.4)
+    for i, (ax, name) in enumerate(zip(axes, src.strategies)):
+        load_by_layer(data, ax=ax, strategy=name, smooth=smooth, windows=windows, title=title if i == 0 else "",
+                      warmup=warmup)
+        if i < len(axes) - 1 and ax.get_legend() is not None:
+            ax.get_legend().remove()
+    _tidy_facets(fig, axes, src.strategies, "layer_load")
+    return list(axes)
+
+
 def _legend_outside(ax, ncol: int = 3, **kw):
     """A legend under the x-axis label, where it hides no data and leaves the time axis its full width."""
     from matplotlib.transforms import ScaledTranslation
@@ -961,7 +1009,7 @@ CHARTS = (("success_over_time", success_over_time), ("latency_cdf", latency_cdf)
 
 #: Every file :func:`save_charts` may write (the guards chart only when a strategy has guards); `resilsim run`
 #: clears these from its output folder before writing a run.
-CHART_FILES = (*(f"{name}.png" for name, _ in CHARTS), "guards_over_time.png")
+CHART_FILES = (*(f"{name}.png" for name, _ in CHARTS), "guards_over_time.png", "load_by_layer.png")
 
 
 #: Charts drawn from the per-request or per-attempt rows: not for a summary-only result (record="summary").
@@ -1000,6 +1048,9 @@ def chart_figure(result, name: str, fn=None):
     elif name == "load_over_time" and len(names) > 1:
         fig = Figure(figsize=(8, 1.4 + 1.4 * len(names)), layout="constrained")
         load_by_strategy(result, fig=fig)
+    elif name == "load_by_layer" and len(names) > 1:
+        fig = Figure(figsize=(8, 1.4 + 1.4 * len(names)), layout="constrained")
+        load_by_layer_by_strategy(result, fig=fig)
     elif name == "guards_over_time":
         tl = result.timeline
         n = sum(any(c in tl and tl.loc[tl["strategy"] == s, c].notna().any() for c in (*GUARD_SHARES, "budget_tokens"))
@@ -1040,6 +1091,8 @@ def save_charts(result, out) -> list:
         charts = list(CHARTS)
         if {"breaker_open", "budget_tokens", "throttle_reject_p"} & set(result.timeline.columns):
             charts.append(("guards_over_time", guards_over_time))  # only when some strategy has guards
+        if len(result.services()):
+            charts.append(("load_by_layer", load_by_layer))  # only when the scenario has services
         if getattr(result, "record", "full") == "summary":
             charts = [(k, f) for k, f in charts if k not in ROW_CHARTS]  # only the timeline's charts
         for name, fn in charts:

@@ -90,3 +90,6 @@ class RunRecord:
     #: with ``scenario.services``: whole-run counts per service, the API first (``resilsim.sim.calls.CallGraph.rows``);
     #: empty without services
     services: tuple = ()
+    #: with ``scenario.services``: per service behind the API, its attempts by send bin
+    #: (``resilsim.sim.calls.CallGraph.bins``); empty without services
+    service_bins: dict = field(default_factory=dict)

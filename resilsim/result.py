@@ -297,6 +297,29 @@ class Result:
         rows = [{"strategy": name, **r} for name, run in (self._runs or {}).items() for r in run.services]
         return pd.DataFrame(rows, columns=cols)
 
+    def service_timeline(self) -> pd.DataFrame:
+        """Attempts per second at each layer over time, tidy: one row per strategy, layer and time bin
+        (``strategy``, ``service``, ``time`` in s, ``attempts_rps`` in 1/s). The layer ``api`` is the clients'
+        attempts (the timeline's ``attempts_rps``); a service behind the API (``services:``) counts the attempts
+        of every call into it by send bin, those sent during the drain in the last bin, so that its bins add up
+        to :meth:`services`' ``attempts``. Empty without services (docs/call-graph.md)."""
+        cols = ["strategy", "service", "time", "attempts_rps"]
+        runs = {name: run for name, run in (self._runs or {}).items() if run.service_bins}
+        if not runs:
+            return pd.DataFrame(columns=cols)
+        width = self.scenario.bin
+        tl = self.timeline
+        frames = []
+        for name, run in runs.items():
+            t = tl[tl["strategy"] == name]
+            frames.append(pd.DataFrame({"strategy": name, "service": "api", "time": t["time"].to_numpy(float),
+                                        "attempts_rps": t["attempts_rps"].to_numpy(float)}))
+            for svc, bins in run.service_bins.items():
+                counts = np.asarray(bins, dtype=float)
+                frames.append(pd.DataFrame({"strategy": name, "service": svc, "time": np.arange(len(counts)) * width,
+                                            "attempts_rps": counts / width}))
+        return pd.concat(frames, ignore_index=True)[cols]
+
     def guard_stats(self) -> pd.DataFrame:
         """Per strategy, whole run: requests shed by a guard before their first attempt (``shed_first``),
         retries a guard refused (``shed_retry``; both end the request as ``shed``), hedged copies sent

@@ -81,6 +81,18 @@ class _EdgeCounts:
             self.timeouts += 1
 
 
+class _EdgeClients(Clients):
+    """An edge's :class:`Clients` that also counts its attempts by send bin (``bins``: a list, one int per
+    ``width``-second bin of the run, sends past the last bin in the last), for the per-service timeline."""
+
+    def send(self, req, now: float):
+        """Send the next attempt of ``req`` at ``now`` (as :meth:`Clients.send`) and count it in its bin."""
+        b = int(now // self.bin_width)
+        bins = self.bins
+        bins[b if b < len(bins) else -1] += 1
+        return Clients.send(self, req, now)
+
+
 class Edge:
     """One ``calls:`` entry: the caller's clients for it, the callee and operation, and its counts.
 
@@ -347,9 +359,11 @@ class CallGraph:
         policy = st.policy
         timeout, deadline = st.timeout, st.deadline
         target = scenario.services[c.service]
-        cl = Clients(env, rate=1.0, until=0.0, op_weights=np.ones(1), arrival_gen=None, jitter_gen=jitter_gen,
+        cl = _EdgeClients(env, rate=1.0, until=0.0, op_weights=np.ones(1), arrival_gen=None, jitter_gen=jitter_gen,
                      recorder=None, plans=[policy.plan(g) for g in GENERIC], timeout_plan=policy.plan(timeout_code),
                      reauth_delay=policy.reauth_delay, timeout=timeout, deadline=None)
+        cl.bin_width = scenario.bin
+        cl.bins = [0] * max(1, math.ceil(scenario.duration / scenario.bin))
         if cl.timers is None and (timers or deadline is not None):
             cl.timers = TimerQueue(env)
         edge = Edge(name, c.service, list(target.operations).index(c.operation), cl,
@@ -398,6 +412,16 @@ class CallGraph:
                         "amplification": att / requests if requests else math.nan})
         out[0]["busy_s"] = api_busy_s
         return tuple(out)
+
+
+    def bins(self) -> dict:
+        """Per service behind the API, its attempts by send bin (a list of ints, one per ``scenario.bin``
+        seconds; sends during the drain in the last bin): the sum over the edges into it."""
+        out = {}
+        for name in self.services:
+            es = [e.clients.bins for e in self.edges if e.target == name]
+            out[name] = [sum(col) for col in zip(*es)] if es else []
+        return out
 
 
 def service_incidents(scenario, name: str, flap_gen) -> list:

@@ -308,7 +308,8 @@ def _run_one(scenario: Scenario, seed, strategy, catalog, codes: list, index: di
                      duplicate_effects=effects.duplicates if (effects := getattr(service, "effects", None)) else None,
                      network=network.counts() if network is not None else {},
                      services=(graph.rows(clients.requests_done, clients.attempts_sent, service.busy_time)
-                               if graph is not None else ()))
+                               if graph is not None else ()),
+                     service_bins=graph.bins() if graph is not None else {})
 
 
 def _network(spec, env, gen, respond):

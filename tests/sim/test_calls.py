@@ -324,3 +324,35 @@ def test_a_flapping_or_ramping_incident_on_a_service_expands_into_its_windows():
     assert len(ramp.windows) == 9                    # 4 steps up, the hold, 4 steps down
     t = rows(ramp)
     assert 0 < t.loc["db", "calls"] - t.loc["db", "calls_ok"] < 10 * 20   # fewer failures than a full outage
+
+
+def test_load_by_layer_lines_add_up_to_the_services_attempts_and_its_png_is_written_only_with_services(tmp_path):
+    # Twin check: the chart's lines (attempts/s per bin × bin width) add up to Result.services()' whole-run attempts
+    # per layer, for each strategy; the API's retries make the layers differ (the database fails 30%).
+    from matplotlib.figure import Figure
+
+    from resilsim import plots
+    three = {"retry": {"stop": {"attempts": 3}}}
+    s = scenario(api_calls=[{"service": "db", "operation": "query", "on_failure": "ANALYTICS_1900", **three}],
+                 services={"db": db(error_rate=0.3)}, rate=20, duration=10)
+    s["strategies"] = {"none": {"retry": "none"}, "three": three}
+    r = simulate(s, seed=3)
+    want = r.services().set_index(["strategy", "service"])["attempts"]
+    tl = r.service_timeline()
+    assert set(tl["service"]) == {"api", "db"} and set(tl["strategy"]) == {"none", "three"}
+    width = r.scenario.bin
+    for name in ("none", "three"):
+        ax = plots.load_by_layer(r, ax=Figure().add_subplot(), strategy=name, smooth=width)  # no smoothing
+        lines = {ln.get_label(): ln.get_ydata() for ln in ax.get_lines()}
+        assert set(lines) == {"clients → api", "→ db"}
+        assert round(sum(lines["clients → api"]) * width) == want[(name, "api")]
+        assert round(sum(lines["→ db"]) * width) == want[(name, "db")]
+        assert "(1/s)" in ax.get_ylabel()
+    assert want[("three", "db")] > want[("three", "api")] > want[("none", "api")]  # clients' retries at the API
+    assert want[("none", "db")] > want[("none", "api")]  # and the API's at the database
+    assert "load_by_layer.png" in {p.name for p in plots.save_charts(r, tmp_path / "with")}
+    plain = scenario(rate=20, duration=10)
+    r0 = simulate(plain, seed=3)
+    assert r0.service_timeline().empty
+    assert "load_by_layer.png" not in {p.name for p in plots.save_charts(r0, tmp_path / "without")}
+    assert "no data" in plots.load_by_layer(r0, ax=Figure().add_subplot()).texts[0].get_text()
