@@ -277,10 +277,10 @@ def main(argv: list[str] | None = None) -> int:
 
 def _one_line_warning(default):
     """A ``warnings.showwarning`` that prints resilsim's own warnings as one ``resilsim: ...`` line."""
-    from .errors import StoreWarning
+    from .errors import ScenarioWarning, StoreWarning
 
     def show(message, category, *rest, **kw):
-        if issubclass(category, StoreWarning):
+        if issubclass(category, (StoreWarning, ScenarioWarning)):
             print(f"resilsim: {message}", file=sys.stderr)
         else:
             default(message, category, *rest, **kw)

@@ -61,5 +61,10 @@ class StoreError(ResilsimError):
     """A results directory that cannot be used: unwritable, full, holding another sweep, or incomplete."""
 
 
+class ScenarioWarning(UserWarning):
+    """A scenario that loads but will likely not do what its author meant, e.g. a call every attempt of which
+    times out (the CLI prints one line)."""
+
+
 class StoreWarning(UserWarning):
     """Stored files left out or run again: copied in from another sweep, or unreadable (the CLI prints one line)."""

@@ -238,3 +238,32 @@ def test_nothing_from_a_file_is_evaluated(tmp_path, monkeypatch):
         with pytest.raises(ScenarioError, match="which is not allowed"):
             load_scenario(HERE / name)
     assert calls == []
+
+
+def test_a_call_timeout_shorter_than_the_callees_minimum_latency_warns_in_one_line(tmp_path, capsys):
+    # A warning, not an error: the scenario loads and runs (exit 0); `validate` says it in one line naming the
+    # file, the field and both figures. A timeout at or above the minimum latency says nothing.
+    def write(timeout):
+        d = {"name": "w", "api": "analytics", "duration": 5, "service": {"workers": 10, "operations": {"query_metrics": {
+                 "latency": {"constant": 0.001}, "calls": [{"service": "db", "operation": "query",
+                                                            "on_failure": "ANALYTICS_1900", "timeout": timeout}]}}},
+             "services": {"db": {"workers": 10, "operations": {"query": {"latency": {"constant": 0.2}}}}},
+             "clients": {"arrival": {"poisson": {"rate": 5}}}, "strategies": {"s": {"retry": "none"}}}
+        p = tmp_path / f"t{timeout}.yaml"
+        p.write_text(yaml.safe_dump(d, sort_keys=False))
+        return p
+    bad, good = write(0.1), write(0.2)
+    from resilsim.errors import ScenarioWarning
+    with pytest.warns(ScenarioWarning, match=r"calls\[0\]\.timeout: the call's timeout \(0\.1 s\) is shorter than "
+                                             r"the minimum latency of db\.query \(0\.2 s\), so every call fails"):
+        load_scenario(bad)
+    assert main(["validate", str(bad)]) == 0
+    err = capsys.readouterr().err
+    assert err.startswith(f"resilsim: {bad}:") and err.count("\n") == 1 and "Traceback" not in err
+    assert "service.operations.query_metrics.calls[0].timeout" in err
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        load_scenario(good)
+    assert main(["validate", str(good)]) == 0
+    assert "minimum latency" not in capsys.readouterr().err

@@ -57,6 +57,7 @@ def load_scenario(source: str | os.PathLike | dict | Scenario, *, overrides: dic
     _check_stops(scenario, label, text)
     if scenario.services:
         _check_call_stops(scenario, label, text)
+        _warn_call_deadlines(scenario, label, text)
     _check_strategy_limits(scenario, label, text)
     return scenario
 
@@ -487,6 +488,43 @@ def _check_call_stops(s: Scenario, label, text) -> None:
                                         "stop.deadline, a deadline, or propagate_deadline from a caller whose "
                                         "attempts have a timeout or deadline", source=label, path=_loc_path(loc),
                                         line=_line_of(text, loc))
+
+
+def min_latency_s(latency) -> float:
+    """The shortest service time (seconds) a ``latency:`` spec can draw: a constant's value, a mixture's faster
+    value, a Pareto's scale, an empirical sample's smallest; 0 for the distributions that reach down to 0."""
+    if latency.constant is not None:
+        return float(latency.constant)
+    if latency.mixture is not None:
+        return float(min(latency.mixture.value, latency.mixture.slow))
+    if latency.pareto is not None:
+        return float(latency.pareto.scale)
+    if latency.empirical is not None:
+        return float(latency.distribution().samples.min())
+    return 0.0
+
+
+def _warn_call_deadlines(s: Scenario, label, text) -> None:
+    """Warn (:class:`~resilsim.errors.ScenarioWarning`, not an error) about a call whose own timeout or deadline
+    is shorter than its callee operation's minimum latency: every attempt of that call times out."""
+    import warnings
+
+    from ..errors import ScenarioWarning
+    callers = {"api": s.service, **s.services}
+    for who, svc in callers.items():
+        at = ("service",) if who == "api" else ("services", who)
+        for op, o in svc.operations.items():
+            for i, c in enumerate(o.calls):
+                least = min_latency_s(s.services[c.service].operations[c.operation].latency)
+                for field in ("timeout", "deadline"):
+                    limit = getattr(c, field)
+                    if limit is not None and limit < least:
+                        loc = at + ("operations", op, "calls", i, field)
+                        line = _line_of(text, loc)
+                        where = f"{label}:{line}" if label and line else (label or "<scenario>")
+                        warnings.warn(f"{where}: {_loc_path(loc)}: the call's {field} ({limit:g} s) is shorter than "
+                                      f"the minimum latency of {c.service}.{c.operation} ({least:g} s), so every "
+                                      "call fails", ScenarioWarning, stacklevel=3)
 
 
 def _check_strategy_limits(s: Scenario, label, text) -> None:
