@@ -220,6 +220,41 @@ def planning():
         code("p = resilsim.plan(scenario, vary=VARY, over=OVER, slo=SLO, replications=REPLICATIONS,\n"
              "                  seed=SEED, executor='inprocess')\np"),
         code("plots.plan_answer(p, caption=f'{scenario.name} · seed {SEED}');"),
+        md("## A service behind the API: the database's capacity\n\n"
+           "`scenarios/analytics-aurora-db-service.yaml` models Aurora as a service behind the Analytics API "
+           "(docs/call-graph.md): during a scale-up 20% of its queries fail and the rest take twice as long; "
+           "the API answers ANALYTICS_1900 when its call finally fails. Shortened here (90 s, the scale-up "
+           "from 30 to 70 s) to stay quick; `Result.services()` counts the whole run, so its `amplification` "
+           "(attempts at aurora per client request) includes the quiet minutes around the incident. Retries "
+           "at both layers (the API retries its call 3 times) against retries only at the edge (1 attempt):"),
+        code("AURORA = 'scenarios/analytics-aurora-db-service.yaml'\n"
+             "SHORT = {'duration': 90, 'warmup': 10, 'drain': 20,\n"
+             "         'faults.incidents.0.start': 30, 'faults.incidents.0.duration': 40}\n"
+             "API_ATTEMPTS = 'service.operations.query_metrics.calls.0.retry.stop.attempts'\n"
+             "import pandas as pd\n"
+             "rows, layered = [], {}\n"
+             "for workers in (8, 12):\n"
+             "    for retries, attempts in (('edge only', 1), ('both layers', 3)):\n"
+             "        s = resilsim.load_scenario(ROOT / AURORA, overrides={**SHORT, 'services.aurora.workers': workers,\n"
+             "                                                            API_ATTEMPTS: attempts})\n"
+             "        r = layered[workers, retries] = resilsim.simulate(s, seed=SEED)\n"
+             "        amp = r.services().query(\"service == 'aurora'\").set_index('strategy')['amplification']\n"
+             "        ok = r.summary()['success_rate']\n"
+             "        rows += [{'aurora workers': workers, 'retries': retries, 'strategy': k,\n"
+             "                  'client success': ok[k], 'attempts at aurora per request': amp[k]} for k in amp.index]\n"
+             "pd.DataFrame(rows).round(3)"),
+        code("layered[8, 'both layers'].services().round(3)  # per strategy and layer, the API first"),
+        code("fig = plt.figure(figsize=(9, 5), layout='constrained')\n"
+             "plots.load_by_layer_by_strategy(layered[8, 'both layers'], fig=fig);"),
+        md("**Retrying at one layer or both.** With 8 aurora workers the scale-up overloads the database: "
+           "its queue fills, queries wait past the API's 1 s call timeout, and retrying at both layers "
+           "multiplies aurora's load (each client attempt becomes up to 3 queries: the dashed line above "
+           "the black one) without lifting client success, because the extra queries land on the same "
+           "full queue. With 12 workers the database keeps up; a failed query is then retried once, "
+           "whoever retries it, so both layers cost almost nothing more than the edge alone, and the API's "
+           "quick retries turn the `docs` strategy's few exhausted requests into successes. Size the "
+           "database first; retry at one layer (the edge) unless the inner retry is cheap and the "
+           "callee has headroom. The full-length figures, with more seeds: docs/call-graph.md."),
         md("## Write a report\n\nThe same in one self-contained HTML file (charts embedded, no external "
            "assets), ready to attach to a review. From the command line: `resilsim sweep ... --out DIR`, "
            "`resilsim plan ... --out DIR`, then `resilsim report DIR -o report.html`. From here:"),
