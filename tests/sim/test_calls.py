@@ -101,7 +101,9 @@ def _deadline_case(propagate):
 
 
 def test_deadlines_propagate_and_can_be_switched_off():
-    on, off = _deadline_case(True), _deadline_case(False)
+    from resilsim.errors import ScenarioWarning
+    with pytest.warns(ScenarioWarning, match="timeout"):  # every call times out, on purpose: the load warns
+        on, off = _deadline_case(True), _deadline_case(False)
     n = on.loc["api", "calls"]
     # Propagated: attempt 1 times out at 0.3 s, attempt 2 at the caller's 0.5 s deadline; no third.
     assert on.loc["db", "attempts"] == 2 * n
