@@ -32,7 +32,7 @@ def immediate(n: int = 3) -> RetryPolicy:
 
 
 def analytics_docs(retry_client_timeouts: bool = False) -> RetryPolicy:
-    """The Analytics Service's resolutions, code by code (seed 000), 3 attempts at most.
+    """The Analytics Service's resolutions, code by code (source document 000), 3 attempts at most.
 
     "Retry" → retry at once; "Retry with exponential backoff" → 1 s, then
     2 s (no jitter: the doc names none); "Wait and retry after the rate
@@ -57,7 +57,7 @@ def analytics_docs(retry_client_timeouts: bool = False) -> RetryPolicy:
 
 
 def nanostream_docs() -> RetryPolicy:
-    """nanoStream (seed 001): only processing errors (104XXX) are retried, "later"; all else never.
+    """nanoStream (source document 001): only processing errors (104XXX) are retried, "later"; all else never.
 
     "Later" has no number in the doc: resilsim backs off 1 s, 2 s (3 attempts).
     """
@@ -69,7 +69,7 @@ def nanostream_docs() -> RetryPolicy:
 
 
 def counters_docs() -> RetryPolicy:
-    """The counter API's retry table (seed 003), row by row.
+    """The counter API's retry table (source document 003), row by row.
 
     Unknown (-1000): "limited retries with exponential backoff" → 1 s, 2 s
     (3 attempts: the doc's "limited" has no number). 429: "Backoff 1s, 2s,
@@ -100,9 +100,9 @@ PRESETS = {
 SOURCES = {
     "none": "no retries",
     "immediate": "the naive retry loop (no document)",
-    "analytics-docs": "Analytics Service error reference, resolutions per code (seed 000)",
-    "nanostream-docs": "nanoStream Analytics API error codes, 104XXX processing errors (seed 001)",
-    "counters-docs": "Counter API retry table (seed 003)",
+    "analytics-docs": "Analytics Service error reference, resolutions per code (source document 000)",
+    "nanostream-docs": "nanoStream Analytics API error codes, 104XXX processing errors (source document 001)",
+    "counters-docs": "Counter API retry table (source document 003)",
 }
 
 
