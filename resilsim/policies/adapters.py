@@ -807,15 +807,12 @@ def _legacy_handler(max_attempts: int, service: str):
 
 @dataclass(frozen=True)
 class LegacyWait(Wait):
-    """botocore legacy mode's delay, ``rand·2^(n−1)`` seconds from its ``_retry.json``, drawn from the run's rng."""
+    """botocore legacy mode's delay, ``rand·2^(n−1)`` seconds from its ``_retry.json``, drawn from the run's rng
+    (no cap of its own: :attr:`Wait.cap`)."""
 
     legacy: Any = None
     status: int = 503
     code: str = ""
-
-    @property
-    def cap(self):
-        return math.inf
 
     def __call__(self, attempt, previous, rng):
         d = _Legacy(10**6, self.legacy.service).delay(attempt, self.status, self.code, _seed_of(rng))

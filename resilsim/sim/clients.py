@@ -7,6 +7,7 @@ lookup and one call of :func:`resilsim.policies.decide`.
 from __future__ import annotations
 
 import math
+from bisect import bisect_right
 from heapq import heappush
 from operator import attrgetter
 
@@ -125,6 +126,7 @@ class _Users:
         self.ops: list = []
         self.warmup = warmup
         self.measuring = False      # the first measured arrival has been handed over
+        self.op_cum: list = []      # the clients' op_cum as a list (one bisect per request)
 
 
 class _Ext:
@@ -317,6 +319,7 @@ class Clients:
         nothing at or after ``until``. Request ids stay in arrival order: rows are written as requests arrive (in
         blocks, see :meth:`flush_arrivals`); ``warmup`` (seconds) is where the recorder starts measuring."""
         users = self.users = _Users(list(starts), think, BlockRandom(gen), open_arrivals, warmup)
+        users.op_cum = self.op_cum.tolist()
         users.cbs = [self._user_sends]
         self._finish = self._finish_closed  # on the instance: without users, _finish is untouched
         if open_arrivals:
@@ -450,9 +453,8 @@ class Clients:
         if now >= self.until:
             return  # no requests after the arrivals end (the user stops)
         users = self.users
-        u = users.u.random()
-        op = int(np.searchsorted(self.op_cum, u, side="right"))
-        op = min(op, len(self.op_cum) - 1)
+        # bisect on a list: one request's operation, without numpy's per-call cost (searchsorted side="right")
+        op = min(bisect_right(users.op_cum, users.u.random()), len(users.op_cum) - 1)
         rid = self._next_id
         self._next_id = rid + 1
         self._write_arrival(rid, now, op)
