@@ -359,6 +359,13 @@ class RampSpec(Model):
     steps: Annotated[int, Field(ge=1, le=100), WHOLE] = Field(5, description="steps per ramp")
 
 
+class EdgeRef(Model):
+    """A call edge: every call the caller's operations make to the callee (``{caller: api, callee: aurora}``)."""
+
+    caller: str = Field(description="the caller: api (the API itself) or a name under `services:`")
+    callee: str = Field(description="the callee: a name under `services:`")
+
+
 class IncidentSpec(Model):
     use: str | None = Field(None, description="a library incident (resilsim.server.incidents); other fields override it")
     start: NonNegFloat = Field(description="seconds from the start of the run")
@@ -367,6 +374,15 @@ class IncidentSpec(Model):
     service: str | None = Field(None, description="a service under `services:` the incident strikes instead of the "
                                 "API (docs/call-graph.md); its codes are then the generic SERVICE_ERROR, "
                                 "SERVICE_OVERLOADED, SERVICE_TIMEOUT and its `operations` the service's")
+    workers: Annotated[int, Field(ge=1, le=100_000), WHOLE] | None = Field(
+        None, description="a capacity cut: the workers the service (or the API) has during the incident, at most "
+        "its own (assumed figure); work in flight finishes, new attempts queue, and the workers come back after it")
+    edge: EdgeRef | None = Field(None, description="a network incident on the calls between two services instead "
+                                 "(docs/call-graph.md): give latency and/or loss, and no code, slowdown or workers")
+    latency: NetworkLatency | None = Field(None, description="with edge: extra network hops of each call attempt "
+                                           "sent during the incident, as network.latency's")
+    loss: Probability = Field(0.0, description="with edge: probability that a call attempt sent during the incident "
+                              "is lost on its way to the callee (its caller sees a timeout)")
     flap: FlapSpec | None = None
     ramp: RampSpec | None = None
 
@@ -548,7 +564,8 @@ class Clients(Model):
 # ---------------------------------------------------------------- network (hops between clients and the API)
 
 class NetworkLatency(Model):
-    """Hop times: ``request`` (client → API) and ``response`` (API → client), or ``round_trip`` (both together)."""
+    """Hop times: ``request`` (client → API; in an edge incident, caller → callee) and ``response`` (the way back),
+    or ``round_trip`` (both together)."""
 
     request: Latency | None = Field(None, description="client → API hop of each attempt, seconds (none: 0)")
     response: Latency | None = Field(None, description="API → client hop of each answer, seconds (none: 0)")
@@ -952,8 +969,16 @@ class Scenario(Model):
         for i, inc in enumerate(self.faults.incidents):
             if inc.start >= self.duration:
                 raise ValueError(f"faults.incidents[{i}] starts at {inc.start} s, after the run ends ({self.duration} s)")
-            if inc.code is None and not inc.rates and inc.slowdown == 1.0:
-                raise ValueError(f"faults.incidents[{i}] needs a code, rates or a slowdown")
+            if inc.edge is not None:
+                self._consistent_edge_incident(i, inc)
+                continue
+            if inc.latency is not None or inc.loss:
+                raise ValueError(f"faults.incidents[{i}]: latency and loss are for a network incident between two "
+                                 "services; give edge: {caller, callee} with them")
+            if inc.code is None and not inc.rates and inc.slowdown == 1.0 and inc.workers is None:
+                raise ValueError(f"faults.incidents[{i}] needs a code, rates, a slowdown or workers")
+            if inc.workers is not None:
+                self._consistent_worker_cut(i, inc)
             if inc.service is not None:
                 self._consistent_service_incident(i, inc)
                 continue
@@ -973,6 +998,47 @@ class Scenario(Model):
         self._consistent_api_side()
         self._consistent_calls()
         return self
+
+    def _consistent_worker_cut(self, i: int, inc: IncidentSpec):
+        # A capacity cut: the whole service's workers (not some operations'), at most as many as it has.
+        at = f"faults.incidents[{i}].workers"
+        if inc.operations or inc.dependency is not None:
+            raise ValueError(f"{at}: a capacity cut takes workers from the whole service; give it in an incident "
+                             "without operations or dependency")
+        if inc.service is None:
+            whose, have = "the API (service.workers)", self.service.workers
+        elif inc.service in self.services:
+            whose, have = f"service {inc.service!r}", self.services[inc.service].workers
+        else:
+            return  # the unknown service is named by _consistent_service_incident
+        if inc.workers > have:
+            raise ValueError(f"{at}: {inc.workers} workers during the incident, more than the {have} of {whose}; "
+                             "a capacity cut leaves fewer")
+
+    def _consistent_edge_incident(self, i: int, inc: IncidentSpec):
+        # A network incident between two services: a caller and callee with calls between them; latency or loss only.
+        at = f"faults.incidents[{i}]"
+        others = [name for name, given in (("code", inc.code is not None), ("rates", bool(inc.rates)),
+                                           ("slowdown", inc.slowdown != 1.0), ("workers", inc.workers is not None),
+                                           ("service", inc.service is not None), ("operations", bool(inc.operations)),
+                                           ("dependency", inc.dependency is not None), ("ramp", inc.ramp is not None))
+                  if given]
+        if others:
+            raise ValueError(f"{at}.{others[0]}: a network incident on an edge takes latency, loss and flap only")
+        if inc.latency is None and not inc.loss:
+            raise ValueError(f"{at}: a network incident on an edge needs latency, loss or both")
+        caller, callee = inc.edge.caller, inc.edge.callee
+        if caller != "api" and caller not in self.services:
+            raise ValueError(f"{at}.edge.caller: unknown caller {caller!r}; callers: "
+                             f"{', '.join(['api', *self.services])}")
+        if callee not in self.services:
+            known = ", ".join(self.services) or "none declared"
+            raise ValueError(f"{at}.edge.callee: unknown service {callee!r}; services: {known}")
+        svc = self.service if caller == "api" else self.services[caller]
+        reached = sorted({c.service for o in svc.operations.values() for c in o.calls})
+        if callee not in reached:
+            raise ValueError(f"{at}.edge: {caller} makes no call to {callee}; its calls reach: "
+                             f"{', '.join(reached) or 'none'}")
 
     def _consistent_service_incident(self, i: int, inc: IncidentSpec):
         # An incident on a service behind the API: a declared service, its operations, its generic codes.
@@ -1054,6 +1120,7 @@ class Scenario(Model):
 
 
 Operation.model_rebuild()
+IncidentSpec.model_rebuild()
 Service.model_rebuild()
 BackendService.model_rebuild()
 Scenario.model_rebuild()

@@ -28,7 +28,7 @@ from ..policies.build import build_strategy
 from ..records import CODE_OK, CODE_TIMEOUT, OUT_SUCCESS, SRC_DEPENDENCY
 from ..rng import BlockRandom
 from ..server.build import mean_service_s
-from ..server.faults import FaultSchedule
+from ..server.faults import FaultSchedule, Incident
 from ..server.incidents import expand
 from .clients import Clients
 from .events import PRIORITY, Request, TimerQueue
@@ -112,6 +112,8 @@ class Edge:
         self.calls_ok = 0     # calls that succeeded (after retries)
         self.not_sent = 0     # calls not sent: the caller's deadline had passed (or a guard refused the first attempt)
         self.counts = _EdgeCounts()
+        self.respond = clients.respond  # where the callee's answers go: the clients, or an EdgeLink's way back
+        self.link = None      # an EdgeLink (resilsim.sim.network) when a network incident strikes this edge
         self.probability = 1.0
         self.draw = None      # with a probability below 1: what decides whether each call is made (.random())
         self.skipped = 0      # calls not made: the draw said no
@@ -270,7 +272,8 @@ class CallGraph:
             ops = list(spec.operations)
             samplers = [spec.operations[o].latency.distribution().sampler(kids[k]) for o in ops]
             background = {GENERIC[G_ERROR].code: spec.error_rate} if spec.error_rate > 0 else {}
-            incidents = service_incidents(scenario, name, flap_gen)
+            cuts: list = []
+            incidents = service_incidents(scenario, name, flap_gen, cuts)
             self.incidents += [(name, i) for i in incidents]
             faults = FaultSchedule(ops, [c.code for c in GENERIC], background, incidents)
             cls = CallingService if any(spec.operations[o].calls for o in ops) else Service
@@ -279,6 +282,11 @@ class CallGraph:
                                       fault_gen=kids[k + 1], limiter=None, rate_limit_code=-1,
                                       overload_code=G_OVERLOADED, timeout_code=G_TIMEOUT, respond=None,
                                       options=_options(spec))
+            if cuts:
+                # A capacity cut (incidents with workers): the service's worker count changes on the clock.
+                from ..server.capacity import WorkerSchedule
+                from .capacity import schedule_cuts
+                schedule_cuts(env, self.services[name], WorkerSchedule(spec.workers, cuts))
             k += 2
         self.edges: list[Edge] = []
         into: dict[str, list] = {n: [] for n in names}
@@ -303,6 +311,7 @@ class CallGraph:
                     if c.probability < 1.0:
                         edge.probability, edge.draw = c.probability, BlockRandom(kids[k + 2])
                     k += 3
+                    edge.caller_name = caller
                     into[c.service].append(edge)
                     if c.parallel:
                         if group is None:
@@ -322,10 +331,12 @@ class CallGraph:
             svc = self.services[name]
             if isinstance(svc, CallingService):
                 svc.configure_calls(calls, self._expires)
+        if any(i.edge is not None for i in scenario.faults.incidents):
+            self._links(scenario, env, gen, flap_gen)
         for name, edges in into.items():
             svc = self.services[name]
             if len(edges) == 1:
-                svc.respond = edges[0].clients.respond
+                svc.respond = edges[0].respond
             else:
                 svc.respond = _route
         #: the class the API's service must be: it calls when any of its operations does
@@ -390,8 +401,50 @@ class CallGraph:
         t = att.t_sent + cl.timeout
         return t if t < req.deadline_at else req.deadline_at
 
+    def _links(self, scenario, env, gen, flap_gen) -> None:
+        # Network incidents between two services: each edge they strike sends through an EdgeLink. Built after
+        # everything else, from children of the services stream spawned only now (scenarios without them draw
+        # exactly as before); flapping ones draw their windows from the services' flap stream, after theirs.
+        from ..server.links import LinkSchedule, LinkWindow
+        from .network import EdgeLink
+        specs = []  # (caller, callee, spec, its windows: (start, end))
+        for i in scenario.faults.incidents:
+            if i.edge is None:
+                continue
+            flap = (i.flap.mean_on, i.flap.mean_off) if i.flap is not None else None
+            wins = expand(i.start, i.duration, {}, (), 1.0, i.name, flap, None, flap_gen() if flap else None)
+            specs.append((i.edge.caller, i.edge.callee, i, [(w.start, w.end) for w in wins]))
+            label = i.name or "network"
+            self.incidents += [(f"{i.edge.caller}→{i.edge.callee}", Incident(w.start, w.duration, name=label))
+                               for w in wins]
+        for edge in self.edges:
+            mine = [(spec, wins) for a, b, spec, wins in specs if a == edge.caller_name and b == edge.target]
+            if not mine:
+                continue
+            g = gen.spawn(1)[0]
+            windows = []
+            for spec, wins in mine:
+                req_gen, resp_gen = g.spawn(2)
+                lat = spec.latency
+                samplers = {}
+                if lat is not None:
+                    if lat.round_trip is not None:
+                        samplers["round_trip"] = lat.round_trip.distribution().sampler(req_gen)
+                    else:
+                        if lat.request is not None:
+                            samplers["request"] = lat.request.distribution().sampler(req_gen)
+                        if lat.response is not None:
+                            samplers["response"] = lat.response.distribution().sampler(resp_gen)
+                windows += [LinkWindow(a, b, spec.loss, name=spec.name, **samplers) for a, b in wins]
+            link = EdgeLink(env, callee=self.services[edge.target], respond=edge.clients.respond,
+                            schedule=LinkSchedule(windows), loss_u=BlockRandom(g.spawn(1)[0]))
+            edge.link = link
+            edge.respond = link.reply
+            edge.clients.service = link
+
     def windows(self) -> list[tuple[float, float, str]]:
-        """(start, end, label) of every incident window on a service, for shading charts ("aurora: name")."""
+        """(start, end, label) of every incident window on a service ("aurora: name") or between two
+        ("api→aurora: name"), for shading charts."""
         return [(i.start, i.end, f"{svc}: {i.name or ','.join(i.rates)}") for svc, i in self.incidents]
 
     def rows(self, requests: int, attempts: int, api_busy_s: float) -> tuple:
@@ -424,21 +477,26 @@ class CallGraph:
         return out
 
 
-def service_incidents(scenario, name: str, flap_gen) -> list:
+def service_incidents(scenario, name: str, flap_gen, cuts: list | None = None) -> list:
     """The plain incident windows (:class:`~resilsim.server.faults.Incident`) of the incidents on service ``name``
     (flapping and ramps expanded; ``flap_gen()`` gives the rng flapping draws from). Rates are per attempt, keyed
-    by the generic codes; no ``operations``: every operation of the service."""
+    by the generic codes; no ``operations``: every operation of the service. ``cuts``, a list, receives the
+    service's capacity cuts ``(start, end, workers)`` (:mod:`resilsim.server.capacity`)."""
+    from ..server.capacity import incident_cuts
     out = []
     for i in scenario.faults.incidents:
         if i.service != name:
             continue
         flap = (i.flap.mean_on, i.flap.mean_off) if i.flap is not None else None
         ramp = (i.ramp.up, i.ramp.down, i.ramp.steps) if i.ramp is not None else None
-        out += expand(i.start, i.duration, i.all_rates(), tuple(i.operations), i.slowdown, i.name or (i.use or ""),
-                      flap, ramp, flap_gen() if flap is not None else None)
+        windows = expand(i.start, i.duration, i.all_rates(), tuple(i.operations), i.slowdown,
+                         i.name or (i.use or ""), flap, ramp, flap_gen() if flap is not None else None)
+        out += windows
+        if cuts is not None:
+            cuts += incident_cuts(i, windows, scenario.services[name].workers)
     return out
 
 
 def _route(att, now: float) -> None:
-    # A service several edges call: the answer goes to the clients of the call's own edge.
-    att.req.edge.clients.respond(att, now)
+    # A service several edges call: the answer goes to the call's own edge (its clients, or its link's way back).
+    att.req.edge.respond(att, now)

@@ -90,3 +90,35 @@ def test_two_tier_storm_recovers_only_below_the_boundary(api_attempts, db_worker
         assert record(f"two-tier storm, {api_attempts} API attempt(s), {db_workers} db workers, seed {seed}: "
                       "late client success", "λ·a_client·a_api·E[S] vs workers", expected, ok,
                       0.05 if recovers else 0.2)
+
+
+# ---------------------------------------------------------------- a capacity cut: M/M/c whose c drops
+
+
+def cut_scenario(cut: int, duration: float = 200.0) -> dict:
+    """Clients (120/s, no retries) → API → db: M/M/8 with E[S] = 50 ms (160/s); an incident leaves ``cut`` workers
+    from 50 s to 150 s. No queue limit, no timeouts: every request is served."""
+    return {
+        "name": "mmc-cut", "api": "analytics", "duration": duration, "drain": 600,
+        "service": {"workers": 100_000, "operations": {"op": {
+            "latency": {"constant": 0.001},
+            "calls": [{"service": "db", "operation": "q", "on_failure": "ANALYTICS_1900"}]}}},
+        "services": {"db": {"workers": 8, "operations": {"q": {"latency": {"exponential": {"mean": 0.05}}}}}},
+        "faults": {"incidents": [{"name": "cut", "service": "db", "start": 50, "duration": 100, "workers": cut}]},
+        "clients": {"arrival": {"poisson": {"rate": 120}}},
+        "strategies": {"none": {"retry": "none"}},
+    }
+
+
+@pytest.mark.parametrize("cut", [4, 5])
+def test_throughput_during_a_capacity_cut_is_the_cut_workers_over_the_mean_service_time(cut, record):
+    # Saturated (120/s offered > c_cut / E[S]): every cut worker is busy, so completions are a Poisson process of
+    # rate c_cut / E[S] (80/s, 100/s). Counted over [60, 150) s (10 s after the cut, for the retiring workers and
+    # the queue to build); tolerance 4 √n / 90 s.
+    r = simulate(cut_scenario(cut), seed=31)
+    req = r.requests
+    ok = req[req["outcome"] == "success"]
+    n = int(((ok["end"] >= 60) & (ok["end"] < 150)).sum())
+    expected = cut / 0.05
+    assert record(f"M/M/8 cut to {cut} workers under 120/s: completions per second during the cut",
+                  "c_cut / E[S]", expected, n / 90, Z * math.sqrt(expected * 90) / 90)
