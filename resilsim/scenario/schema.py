@@ -867,9 +867,19 @@ class Call(StrategySpec):
     count: Annotated[int, Field(ge=1, le=100), WHOLE] = Field(1, description="times the call is made, one after "
                                                               "the other (a loop over items); in a parallel group, "
                                                               "that many copies at once")
-    parallel: StrictBool = Field(False, description="made at once with the neighbouring calls that also say "
-                                 "parallel: true; the worker waits for all of them, and the first to fail finally "
-                                 "fails the operation (the others run on, unwaited)")
+    parallel: Union[StrictBool, Literal["first"], Annotated[int, Field(ge=1, le=10_000), WHOLE]] = Field(
+        False, description="made at once with the neighbouring calls that also give parallel (the same value): true "
+        "waits for all of them (the first to fail finally fails the operation); first waits for the first success "
+        "(the operation fails when every one has); a number k waits for k successes (a quorum; it fails once k can "
+        "no longer be reached). Calls it no longer waits for run on, unwaited")
+
+    @field_validator("parallel", mode="before")
+    @classmethod
+    def _parallel_kind(cls, v):
+        if isinstance(v, bool) or v == "first" or (isinstance(v, int) and v >= 1):
+            return v
+        raise ValueError("give true (wait for all), first (the first success), a number of successes to wait for "
+                         "(a quorum, at least 1) or false")
 
     @model_validator(mode="after")
     def _no_hedge(self):
@@ -1085,9 +1095,32 @@ class Scenario(Model):
                         raise ValueError(f"{at}.on_failure: a service behind the API answers a generic error; "
                                          "on_failure is for the API's calls")
                     edges.setdefault(owner, set()).add(c.service)
+                self._consistent_parallel(f"{where}.operations.{op}", spec.calls)
         cycle = _find_cycle(edges)
         if cycle:
             raise ValueError(f"services: the calls form a cycle ({' -> '.join(cycle)}); a call graph must have none")
+
+    @staticmethod
+    def _consistent_parallel(at: str, calls: list):
+        # A parallel group (consecutive calls giving parallel) waits in one way, for a quorum it can reach.
+        k = 0
+        while k < len(calls):
+            if calls[k].parallel is False:
+                k += 1
+                continue
+            first, size = k, 0
+            while k < len(calls) and calls[k].parallel is not False:
+                if calls[k].parallel != calls[first].parallel or type(calls[k].parallel) is not type(
+                        calls[first].parallel):
+                    raise ValueError(f"{at}.calls[{k}].parallel: a parallel group waits in one way; give the same "
+                                     f"parallel as calls[{first}] ({calls[first].parallel!r}) or start a new group "
+                                     "after a call without it")
+                size += calls[k].count
+                k += 1
+            mode = calls[first].parallel
+            if mode is not True and mode != "first" and mode > size:
+                raise ValueError(f"{at}.calls[{first}].parallel: a quorum of {mode} can never be met by a group of "
+                                 f"{size} call{'s' if size != 1 else ''}; give at most {size}")
 
     def _consistent_api_side(self):
         svc, ops = self.service, self.service.operations

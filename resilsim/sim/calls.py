@@ -54,13 +54,26 @@ class Call(Request):
     __slots__ = ("parent", "step", "started", "caller", "edge", "group")
 
 
+class Parallel:
+    """A parallel group of an operation's calls (consecutive calls with ``parallel:``): its edges, one per copy,
+    and ``quorum``, the successes the worker waits for (None: all of them; 1: the first, ``parallel: first``)."""
+
+    __slots__ = ("edges", "quorum")
+
+    def __init__(self, edges: tuple, quorum: int | None):
+        self.edges = edges
+        self.quorum = quorum
+
+
 class _Group:
-    """The calls of one parallel group in flight for one worker: how many it still waits for, whether it is over."""
+    """A parallel group in flight for one worker: the successes it still waits for (``need``), the failures it can
+    still take (``spare``), whether it is over (the quorum met, or out of reach)."""
 
-    __slots__ = ("pending", "done")
+    __slots__ = ("need", "spare", "done")
 
-    def __init__(self, pending: int):
-        self.pending = pending
+    def __init__(self, need: int, spare: int):
+        self.need = need
+        self.spare = spare
         self.done = False
 
 
@@ -154,7 +167,7 @@ class CallingService(Service):
         # the operation's own time.
         while k < len(edges):
             edge = edges[k]
-            if edge.__class__ is tuple:
+            if edge.__class__ is Parallel:
                 if self._fan_out(att, edge, k, now, started):
                     return
                 k += 1
@@ -188,17 +201,20 @@ class CallingService(Service):
         cl.enter(req, now)
         return True
 
-    def _fan_out(self, att, edges: tuple, k: int, now: float, started: float) -> bool:
-        # A parallel group: every call drawn goes out now; False when none was drawn (go on to the next step).
+    def _fan_out(self, att, par: Parallel, k: int, now: float, started: float) -> bool:
+        # A parallel group: every call drawn goes out now; False when none was drawn (go on to the next step). It
+        # waits for its quorum of the calls made (all of them when it has none, or fewer were drawn).
         chosen = []
-        for edge in edges:
+        for edge in par.edges:
             if edge.draw is not None and edge.draw.random() >= edge.probability:
                 edge.skipped += 1
             else:
                 chosen.append(edge)
         if not chosen:
             return False
-        group = _Group(len(chosen))
+        n = len(chosen)
+        need = n if par.quorum is None or par.quorum > n else par.quorum
+        group = _Group(need, n - need)
         for edge in chosen:
             if group.done or not self._send(att, edge, k, now, started, group):
                 break  # one failed at once: the worker has answered; the rest are not made
@@ -210,11 +226,15 @@ class CallingService(Service):
         group = req.group
         if group is not None:
             if group.done:
-                return  # the group failed already: nobody waits for this one
+                return  # the group is over (its quorum met, or out of reach): nobody waits for this one
             if ok:
-                group.pending -= 1
-                if group.pending:
-                    return  # the worker waits for the others
+                group.need -= 1
+                if group.need:
+                    return  # the worker waits for more successes
+            else:
+                group.spare -= 1
+                if group.spare >= 0:
+                    return  # the quorum can still be met by the others
             group.done = True
         if not ok:
             self._calls_failed(att, req.edge, now, req.started)
@@ -303,7 +323,7 @@ class CallGraph:
                     out.append(None)
                     continue
                 row: list = []
-                group = None  # the parallel group being built (consecutive calls with parallel: true)
+                group = None  # the parallel group being built (consecutive calls with parallel: true, first or k)
                 for c in o.calls:
                     st = built[id(c)]._replace(name=f"{caller}.{op}→{c.service}.{c.operation}")
                     timers = c.propagate_deadline and bounded[caller]
@@ -316,13 +336,13 @@ class CallGraph:
                     if c.parallel:
                         if group is None:
                             group = []
-                            row.append(group)
+                            row.append((group, c.parallel))  # the schema makes a group's calls agree on it
                         group.extend([edge] * c.count)  # count: that many copies at once
                     else:
                         group = None
                         row.extend([edge] * c.count)  # count: the same call made again, in sequence
                     self.edges.append(edge)
-                out.append(tuple(tuple(x) if isinstance(x, list) else x for x in row))
+                out.append(tuple(_parallel(*x) if isinstance(x, tuple) else x for x in row))
             return out
 
         self.api_calls = edges_of("api", scenario.service, lambda c: index[catalog[c.on_failure].code])
@@ -495,6 +515,11 @@ def service_incidents(scenario, name: str, flap_gen, cuts: list | None = None) -
         if cuts is not None:
             cuts += incident_cuts(i, windows, scenario.services[name].workers)
     return out
+
+
+def _parallel(edges: list, mode) -> Parallel:
+    # The group of ``edges`` (one per copy) waiting as its calls' ``parallel`` says: true (all), first, or k.
+    return Parallel(tuple(edges), None if mode is True else 1 if mode == "first" else int(mode))
 
 
 def _route(att, now: float) -> None:
