@@ -597,10 +597,12 @@ class Limits(Model):
     """Caps on one strategy's run: reaching one stops the run there, keeping its partial tables."""
 
     max_amplification: Annotated[float, Field(ge=1, le=1e6, allow_inf_nan=False), NUMBER] = Field(
-        50.0, description="attempts per expected request (arrival rate × duration) before the run stops; "
-                          "sets max_attempts when that is not given")
+        50.0, description="attempts per expected request (arrival rate × duration) before the run stops, the calls "
+                          "between services (`services:`) counted with the clients' attempts; sets max_attempts when "
+                          "that is not given")
     max_attempts: Annotated[int, Field(ge=1, le=10**12), WHOLE] | None = Field(
-        None, description="attempts sent in one run; default: max_amplification × expected requests, at least 10,000")
+        None, description="attempts sent in one run, at every layer (the clients' and the calls between services); "
+                          "default: max_amplification × expected requests, at least 10,000")
     max_events: Annotated[int, Field(ge=1, le=10**13), WHOLE] | None = Field(
         None, description="simulation events in one run; default: 20 × max_attempts")
     wall_s: PosFloat | None = Field(3600.0, description="wall-clock seconds one run may take; null: no limit")

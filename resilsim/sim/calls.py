@@ -487,6 +487,11 @@ class CallGraph:
         return tuple(out)
 
 
+    def all_attempts(self, clients) -> "AllAttempts":
+        """What the run's watchdog counts against ``limits.max_attempts``: the attempts of ``clients`` (the API's)
+        and of every call between services (:class:`AllAttempts`)."""
+        return AllAttempts(clients, [e.clients for e in self.edges])
+
     def bins(self) -> dict:
         """Per service behind the API, its attempts by send bin (a list of ints, one per ``scenario.bin``
         seconds; sends during the drain in the last bin): the sum over the edges into it."""
@@ -495,6 +500,20 @@ class CallGraph:
             es = [e.clients.bins for e in self.edges if e.target == name]
             out[name] = [sum(col) for col in zip(*es)] if es else []
         return out
+
+
+class AllAttempts:
+    """Attempts sent at every layer, read as ``attempts_sent`` (by :class:`resilsim.sim.limits.Watchdog`, every few
+    thousand events, never per attempt): the clients' to the API plus every call edge's to its callee."""
+
+    def __init__(self, top, edges: list):
+        self.top = top
+        self.edges = edges
+
+    @property
+    def attempts_sent(self) -> int:
+        """Attempts sent so far, all layers together."""
+        return self.top.attempts_sent + sum(e.attempts_sent for e in self.edges)
 
 
 def service_incidents(scenario, name: str, flap_gen, cuts: list | None = None) -> list:

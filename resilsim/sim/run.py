@@ -297,7 +297,8 @@ def _run_one(scenario: Scenario, seed, strategy, catalog, codes: list, index: di
     sampler.start()
     clients.start()
     # env.run(until=...) without SimPy's per-event step call; the watchdog stops runaway work (limits.py).
-    watchdog = Watchdog(scenario, clients, recorder)
+    # With services, the attempt cap counts the calls between them too (every layer's attempts).
+    watchdog = Watchdog(scenario, clients if graph is None else graph.all_attempts(clients), recorder)
     stopped = run_until(env, scenario.duration + scenario.drain, watchdog, CHECK_EVERY)
     clients.flush_arrivals()  # closed-loop users' last arrivals (nothing to do without them)
     if stopped is not None:

@@ -294,3 +294,29 @@ def test_a_cut_on_the_api_above_its_workers_is_refused():
     with pytest.raises(ScenarioError, match=r"faults.incidents\[0\].workers: 11 workers during the incident, more "
                                             r"than the 10 of the API \(service.workers\); a capacity cut leaves fewer"):
         load_scenario(s)
+
+
+# ---------------------------------------------------------------- runaway limits count every layer
+
+
+def test_the_attempt_cap_counts_the_calls_between_services():
+    # Clients 1 attempt, the API's call 4, the backend's call to db 4 (db always fails): 1 + 4 + 16 = 21 attempts per
+    # request. 1,000 expected requests, max_attempts 5,000: the clients alone (≈1,000) stay under it, every layer
+    # together (≈21,000) does not, so the run stops, truncated (the watchdog looks every 4,096 events).
+    four = {"retry": {"wait": {"none": True}, "stop": {"attempts": 4}}}
+    s = {"name": "cap", "api": "analytics", "duration": 20, "drain": 60,
+         "service": {"workers": 1000, "operations": {"op": {"latency": {"constant": 0.001}, "calls": [
+             {"service": "backend", "operation": "read", "on_failure": "ANALYTICS_1900", **four}]}}},
+         "services": {"backend": {"workers": 1000, "operations": {"read": {
+             "latency": {"constant": 0.001}, "calls": [{"service": "db", "operation": "q", **four}]}}},
+             "db": {"workers": 1000, "error_rate": 1.0, "operations": {"q": {"latency": {"constant": 0.001}}}}},
+         "clients": {"arrival": {"poisson": {"rate": 50}}},
+         "limits": {"max_attempts": 5000},
+         "strategies": {"none": {"retry": "none"}}}
+    r = simulate(s, seed=1)
+    assert r.truncated and "limits.max_attempts" in next(iter(r.truncated.values()))
+    assert r.requests["end"].max() < 10                  # stopped early, about 5,000 attempts in
+    s["limits"]["max_attempts"] = 50_000
+    r = simulate(s, seed=1)
+    assert not r.truncated
+    assert r.services()["attempts"].sum() > 20_000
