@@ -320,3 +320,12 @@ def test_the_attempt_cap_counts_the_calls_between_services():
     r = simulate(s, seed=1)
     assert not r.truncated
     assert r.services()["attempts"].sum() > 20_000
+
+
+def test_the_reports_assumptions_name_a_cut_and_a_network_incident():
+    from resilsim.report import _assumptions
+    cut = _assumptions(load_scenario(_scenario([{"name": "c", "service": "db", "start": 10, "duration": 5,
+                                                 "workers": 3}])))
+    assert "3 workers (a capacity cut)" in cut
+    edge = _assumptions(load_scenario(_edge_scenario({"loss": 0.3, "latency": {"round_trip": {"constant": 0.1}}})))
+    assert "30% of calls lost; extra network hops on the network between api and db" in edge
