@@ -329,3 +329,31 @@ def test_the_reports_assumptions_name_a_cut_and_a_network_incident():
     assert "3 workers (a capacity cut)" in cut
     edge = _assumptions(load_scenario(_edge_scenario({"loss": 0.3, "latency": {"round_trip": {"constant": 0.1}}})))
     assert "30% of calls lost; extra network hops on the network between api and db" in edge
+
+
+def test_a_flapping_network_incident_loses_calls_only_in_its_on_periods_and_repeats():
+    s = _edge_scenario({"loss": 1.0, "flap": {"mean_on": 2, "mean_off": 2}})
+    a, b = simulate(s, seed=8), simulate(s, seed=8)
+    wins = [(x, y) for x, y, label in a.windows if label == "api→db: partition"]
+    assert len(wins) > 2 and a.windows == b.windows and a.requests.equals(b.requests)
+    req = a.requests
+    on = sum(((req["start"] >= x) & (req["start"] < y)).sum() for x, y in wins)
+    failed = (req["outcome"] != "success").sum()
+    # A request fails exactly when its one call (made at its arrival, before the API's own 1 ms) was sent in an
+    # on-period: lost, it times out, and the call makes one attempt.
+    assert failed == on and 0 < failed < (req["start"].between(20, 40)).sum()
+
+
+def test_a_cut_on_an_api_with_a_non_idempotent_operation_keeps_counting_duplicates():
+    # The API's completion is wrapped (duplicate side effects) when an operation is not idempotent: a cut swaps the
+    # wrapped completion and restores it.
+    s = _scenario([], api_workers=2)
+    del s["services"]
+    s["service"]["operations"]["query_metrics"] = {"latency": {"constant": 0.01}, "idempotent": False}
+    s["faults"]["incidents"] = [{"name": "half", "start": 50, "duration": 50, "workers": 1}]
+    s["duration"] = 150
+    r = simulate(s, seed=3)
+    tl = r.timeline
+    assert tl[(tl["time"] >= 51) & (tl["time"] < 100)]["utilisation"].max() == 0.5
+    assert tl[tl["time"] >= 101]["utilisation"].max() == 1.0   # both workers back
+    assert (r.requests["outcome"] == "success").all()
