@@ -15,7 +15,11 @@ answers at once with the call's ``on_failure`` code (the API) or the generic
 error (a service). Deadlines propagate: a call's deadline is at most the
 caller's attempt's own (its client's attempt timeout and request deadline),
 so a callee stops retrying when its caller would no longer wait; a call due
-after that is not sent. A scenario without ``services:`` builds none of this.
+after that is not sent. A parallel group waits for all its calls, the first
+success or a quorum (:class:`Parallel`). Incidents may cut a service's
+workers (:mod:`resilsim.sim.capacity`) or strike the network of an edge
+(:class:`resilsim.sim.network.EdgeLink`); both are built only when a scenario
+has them. A scenario without ``services:`` builds none of this.
 """
 from __future__ import annotations
 
@@ -127,6 +131,7 @@ class Edge:
         self.counts = _EdgeCounts()
         self.respond = clients.respond  # where the callee's answers go: the clients, or an EdgeLink's way back
         self.link = None      # an EdgeLink (resilsim.sim.network) when a network incident strikes this edge
+        self.caller_name = ""  # "api" or the calling service's name (network incidents name edges by it)
         self.probability = 1.0
         self.draw = None      # with a probability below 1: what decides whether each call is made (.random())
         self.skipped = 0      # calls not made: the draw said no
