@@ -126,3 +126,25 @@ def test_throughput_during_a_capacity_cut_is_the_cut_workers_over_the_mean_servi
     expected = cut / 0.05
     assert record(f"M/M/8 cut to {cut} workers under 120/s: completions per second during the cut",
                   "c_cut / E[S]", expected, n / 90, Z * math.sqrt(expected * 90) / 90)
+
+
+def test_a_stable_cut_settles_to_the_erlang_c_response_time_of_the_cut_workers(record):
+    # Below the boundary (λ < c_cut / E[S]) a long cut settles to M/M/c_cut: the API, M/M/10 with E[S] = 0.1 s under
+    # 30/s (ρ = 0.3), cut to 4 workers (ρ = 0.75) from 100 s for 600 s. Requests arriving 50 s into the cut until 50 s
+    # before its end: mean response against Erlang C for 4 servers; tolerance 4 standard errors by batch means.
+    from resilsim import theory
+
+    from .conftest import batch_means
+    d = {"name": "stable-cut", "api": "analytics", "duration": 800, "drain": 300,
+         "service": {"workers": 10, "operations": {"op": {"latency": {"exponential": {"mean": 0.1}}}}},
+         "faults": {"incidents": [{"name": "cut", "start": 100, "duration": 600, "workers": 4}]},
+         "clients": {"arrival": {"poisson": {"rate": 30}}},
+         "strategies": {"none": {"retry": "none"}}}
+    req = simulate(d, seed=17).requests.sort_values("start")
+    inside = req[(req["start"] >= 150) & (req["start"] < 650)]
+    mean, se = batch_means((inside["end"] - inside["start"]).to_numpy())
+    expected = theory.mmc_mean_response(30.0, 10.0, 4)
+    assert record("M/M/10 cut to 4 workers under 30/s (ρ 0.3 → 0.75): mean response time during the cut (s)",
+                  "Erlang C, c = c_cut", expected, mean, Z * se)
+    before = req[(req["start"] >= 20) & (req["start"] < 100)]
+    assert (before["end"] - before["start"]).mean() < 0.11           # M/M/10 at ρ 0.3: 0.1 s and almost no wait
