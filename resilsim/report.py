@@ -221,6 +221,8 @@ def _assumptions(s, varied: str = "") -> str:
         slow = f"; service {inc.slowdown:g}× slower" if inc.slowdown != 1 else ""
         if inc.workers is not None:
             slow += f"; {inc.workers} workers (a capacity cut)"
+        elif inc.capacity is not None:
+            slow += f"; {inc.capacity:.0%} of its workers (a capacity cut)"
         where = f" on operations using {inc.dependency}" if inc.dependency else ""
         if inc.service is not None:
             where = f" on service {inc.service} (generic codes, assumed)"

@@ -377,6 +377,9 @@ class IncidentSpec(Model):
     workers: Annotated[int, Field(ge=1, le=100_000), WHOLE] | None = Field(
         None, description="a capacity cut: the workers the service (or the API) has during the incident, at most "
         "its own (assumed figure); work in flight finishes, new attempts queue, and the workers come back after it")
+    capacity: Annotated[float, Field(gt=0, le=1, allow_inf_nan=False), NUMBER] | None = Field(
+        None, description="a capacity cut as a share instead of workers: the service keeps this share of its workers "
+        "(rounded down, at least 1) during the incident, so a sweep over its workers keeps the cut in proportion")
     edge: EdgeRef | None = Field(None, description="a network incident on the calls between two services instead "
                                  "(docs/call-graph.md): give latency and/or loss, and no code, slowdown or workers")
     latency: NetworkLatency | None = Field(None, description="with edge: extra network hops of each call attempt "
@@ -424,6 +427,15 @@ class IncidentSpec(Model):
         if total > 1.0:
             raise ValueError(f"the incident's error rates sum to {total:g}, above 1")
         return self
+
+    def cut_workers(self, nominal: int) -> int | None:
+        """The workers a service of ``nominal`` workers keeps during this incident (``workers``, or ``capacity`` ×
+        nominal rounded down, at least 1); None when it cuts none."""
+        if self.workers is not None:
+            return self.workers
+        if self.capacity is not None:
+            return max(1, int(self.capacity * nominal + 1e-9))
+        return None
 
     def all_rates(self) -> dict[str, float]:
         """Code → probability, merging ``code``/``rate`` with ``rates``."""
@@ -987,9 +999,9 @@ class Scenario(Model):
             if inc.latency is not None or inc.loss:
                 raise ValueError(f"faults.incidents[{i}]: latency and loss are for a network incident between two "
                                  "services; give edge: {caller, callee} with them")
-            if inc.code is None and not inc.rates and inc.slowdown == 1.0 and inc.workers is None:
-                raise ValueError(f"faults.incidents[{i}] needs a code, rates, a slowdown or workers")
-            if inc.workers is not None:
+            if inc.code is None and not inc.rates and inc.slowdown == 1.0 and inc.cut_workers(1) is None:
+                raise ValueError(f"faults.incidents[{i}] needs a code, rates, a slowdown, workers or capacity")
+            if inc.workers is not None or inc.capacity is not None:
                 self._consistent_worker_cut(i, inc)
             if inc.service is not None:
                 self._consistent_service_incident(i, inc)
@@ -1013,7 +1025,9 @@ class Scenario(Model):
 
     def _consistent_worker_cut(self, i: int, inc: IncidentSpec):
         # A capacity cut: the whole service's workers (not some operations'), at most as many as it has.
-        at = f"faults.incidents[{i}].workers"
+        at = f"faults.incidents[{i}].{'workers' if inc.workers is not None else 'capacity'}"
+        if inc.workers is not None and inc.capacity is not None:
+            raise ValueError(f"faults.incidents[{i}].capacity: give workers (a count) or capacity (a share), not both")
         if inc.operations or inc.dependency is not None:
             raise ValueError(f"{at}: a capacity cut takes workers from the whole service; give it in an incident "
                              "without operations or dependency")
@@ -1023,7 +1037,7 @@ class Scenario(Model):
             whose, have = f"service {inc.service!r}", self.services[inc.service].workers
         else:
             return  # the unknown service is named by _consistent_service_incident
-        if inc.workers > have:
+        if inc.workers is not None and inc.workers > have:
             raise ValueError(f"{at}: {inc.workers} workers during the incident, more than the {have} of {whose}; "
                              "a capacity cut leaves fewer")
 
@@ -1032,6 +1046,7 @@ class Scenario(Model):
         at = f"faults.incidents[{i}]"
         others = [name for name, given in (("code", inc.code is not None), ("rates", bool(inc.rates)),
                                            ("slowdown", inc.slowdown != 1.0), ("workers", inc.workers is not None),
+                                           ("capacity", inc.capacity is not None),
                                            ("service", inc.service is not None), ("operations", bool(inc.operations)),
                                            ("dependency", inc.dependency is not None), ("ramp", inc.ramp is not None))
                   if given]

@@ -58,13 +58,15 @@ def ramp_cuts(start: float, nominal: int, workers: int, levels: list[tuple[float
 
 
 def incident_cuts(spec, windows: list, nominal: int) -> list[tuple[float, float, int]]:
-    """The cut windows of incident ``spec`` (a scenario's incident, with ``workers``) on a service of ``nominal``
-    workers: its expanded ``windows`` (:class:`~resilsim.server.faults.Incident`, flapping on-periods included)
-    each with ``spec.workers``, or the ramp's steps (:func:`ramp_cuts`). None when it cuts nothing."""
-    if spec.workers is None:
+    """The cut windows of incident ``spec`` (a scenario's incident, with ``workers`` or ``capacity``: its
+    ``cut_workers(nominal)``) on a service of ``nominal`` workers: its expanded ``windows``
+    (:class:`~resilsim.server.faults.Incident`, flapping on-periods included) each with the cut's workers, or the
+    ramp's steps (:func:`ramp_cuts`). Empty when it cuts nothing."""
+    workers = spec.cut_workers(nominal)
+    if workers is None or workers >= nominal:
         return []
     if spec.ramp is not None:
         from .incidents import ramp_levels
         r = spec.ramp
-        return ramp_cuts(spec.start, nominal, spec.workers, ramp_levels(spec.duration, r.up, r.down, r.steps))
-    return [(w.start, w.end, spec.workers) for w in windows if spec.workers < nominal]
+        return ramp_cuts(spec.start, nominal, workers, ramp_levels(spec.duration, r.up, r.down, r.steps))
+    return [(w.start, w.end, workers) for w in windows]

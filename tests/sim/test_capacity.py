@@ -357,3 +357,19 @@ def test_a_cut_on_an_api_with_a_non_idempotent_operation_keeps_counting_duplicat
     assert tl[(tl["time"] >= 51) & (tl["time"] < 100)]["utilisation"].max() == 0.5
     assert tl[tl["time"] >= 101]["utilisation"].max() == 1.0   # both workers back
     assert (r.requests["outcome"] == "success").all()
+
+
+def test_a_cut_given_as_a_share_of_workers_is_the_same_cut_and_follows_the_services_workers():
+    cut = lambda **k: _scenario([{"name": "c", "service": "db", "start": 50, "duration": 100, **k}], duration=120)
+    by_count, by_share = simulate(cut(workers=4), seed=2), simulate(cut(capacity=0.5), seed=2)
+    assert by_count.requests.equals(by_share.requests)                 # half of 8 is 4
+    # A sweep over the service's workers keeps the share: 6 workers at 0.5 keep 3 (rounded down: 0.55 also keeps 3).
+    s = load_scenario(cut(capacity=0.55), overrides={"services.db.workers": 6})
+    assert s.faults.incidents[0].cut_workers(6) == 3
+    three = cut(workers=3)
+    three["services"]["db"]["workers"] = 6
+    assert simulate(s, seed=2).requests.equals(simulate(three, seed=2).requests)
+    with pytest.raises(ScenarioError, match=r"capacity: give workers \(a count\) or capacity \(a share\), not both"):
+        load_scenario(cut(workers=4, capacity=0.5))
+    with pytest.raises(ScenarioError, match="capacity: Input should be greater than 0"):
+        load_scenario(cut(capacity=0))
