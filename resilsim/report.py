@@ -219,9 +219,18 @@ def _assumptions(s, varied: str = "") -> str:
     for k, inc in enumerate(s.faults.incidents, 1):
         rates = "; ".join(f"{r:.0%} of attempts answer {_advice(s.api, c)}" for c, r in inc.all_rates().items())
         slow = f"; service {inc.slowdown:g}× slower" if inc.slowdown != 1 else ""
+        if inc.workers is not None:
+            slow += f"; {inc.workers} workers (a capacity cut)"
+        elif inc.capacity is not None:
+            slow += f"; {inc.capacity:.0%} of its workers (a capacity cut)"
         where = f" on operations using {inc.dependency}" if inc.dependency else ""
         if inc.service is not None:
             where = f" on service {inc.service} (generic codes, assumed)"
+        if inc.edge is not None:
+            extra = "extra network hops" if inc.latency is not None else ""
+            lost = f"{inc.loss:.0%} of calls lost" if inc.loss else ""
+            rates = "; ".join(x for x in (lost, extra) if x)
+            where = f" on the network between {inc.edge.caller} and {inc.edge.callee}"
         label = inc.name or f"incident {k}"
         source = f"timing and rate: {own}; codes and advice: {doc}"
         rows.append((f"incident: {label}", f"{inc.start:g}–{inc.start + inc.duration:g} s: {rates or 'no errors'}"

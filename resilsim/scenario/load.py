@@ -57,6 +57,7 @@ def load_scenario(source: str | os.PathLike | dict | Scenario, *, overrides: dic
     _check_stops(scenario, label, text)
     if scenario.services:
         _check_call_stops(scenario, label, text)
+        _check_edge_loss(scenario, label, text)
         _warn_call_deadlines(scenario, label, text)
     _check_strategy_limits(scenario, label, text)
     return scenario
@@ -461,21 +462,28 @@ def _check_stops(s: Scenario, label, text) -> None:
                                 line=_line_of(text, ("strategies", name, "retry")))
 
 
-def _check_call_stops(s: Scenario, label, text) -> None:
-    """Refuse a call whose retries could go on for ever: no stop of its own, no deadline of its own, and no
-    finite deadline from its caller (propagate_deadline, with every attempt the caller serves timed)."""
+def _timed(s: Scenario):
+    """``timed(name)``: whether every attempt the API (``"api"``) or service ``name`` serves has a finite end
+    (each call into it has a timeout or deadline of its own, or propagates a timed caller's)."""
     callers = {"api": s.service, **s.services}
     memo = {"api": s.clients.timeout is not None or s.clients.deadline is not None
             or all(st.timeout is not None or st.deadline is not None for st in s.strategies.values())}
 
     def timed(name: str) -> bool:
-        # Every attempt ``name`` serves has a finite end: each call into it is timed, or propagates a timed caller's.
         if name not in memo:
             memo[name] = all(c.timeout is not None or c.deadline is not None or (c.propagate_deadline and timed(who))
                              for who, svc in callers.items() for o in svc.operations.values() for c in o.calls
                              if c.service == name)
         return memo[name]
 
+    return timed
+
+
+def _check_call_stops(s: Scenario, label, text) -> None:
+    """Refuse a call whose retries could go on for ever: no stop of its own, no deadline of its own, and no
+    finite deadline from its caller (propagate_deadline, with every attempt the caller serves timed)."""
+    callers = {"api": s.service, **s.services}
+    timed = _timed(s)
     for who, svc in callers.items():
         at = ("service",) if who == "api" else ("services", who)
         for op, o in svc.operations.items():
@@ -488,6 +496,27 @@ def _check_call_stops(s: Scenario, label, text) -> None:
                                         "stop.deadline, a deadline, or propagate_deadline from a caller whose "
                                         "attempts have a timeout or deadline", source=label, path=_loc_path(loc),
                                         line=_line_of(text, loc))
+
+
+def _check_edge_loss(s: Scenario, label, text) -> None:
+    """Refuse a network incident that loses calls on an edge where some call would wait for ever: no timeout or
+    deadline of its own and none propagated from a timed caller (a lost call is seen only as a timeout)."""
+    timed = _timed(s)
+    for i, inc in enumerate(s.faults.incidents):
+        if inc.edge is None or not inc.loss:
+            continue
+        caller, callee = inc.edge.caller, inc.edge.callee
+        svc = s.service if caller == "api" else s.services[caller]
+        for op, o in svc.operations.items():
+            for k, c in enumerate(o.calls):
+                if c.service != callee or c.timeout is not None or c.deadline is not None or (
+                        c.propagate_deadline and timed(caller)):
+                    continue
+                loc = ("faults", "incidents", i, "loss")
+                at = "service" if caller == "api" else f"services.{caller}"
+                raise ScenarioError(f"{caller}'s call to {callee} ({at}.operations.{op}.calls[{k}]) has no timeout "
+                                    "or deadline, so a lost call would hold its worker for ever; give the call a "
+                                    "timeout", source=label, path=_loc_path(loc), line=_line_of(text, loc))
 
 
 def min_latency_s(latency) -> float:

@@ -359,6 +359,13 @@ class RampSpec(Model):
     steps: Annotated[int, Field(ge=1, le=100), WHOLE] = Field(5, description="steps per ramp")
 
 
+class EdgeRef(Model):
+    """A call edge: every call the caller's operations make to the callee (``{caller: api, callee: aurora}``)."""
+
+    caller: str = Field(description="the caller: api (the API itself) or a name under `services:`")
+    callee: str = Field(description="the callee: a name under `services:`")
+
+
 class IncidentSpec(Model):
     use: str | None = Field(None, description="a library incident (resilsim.server.incidents); other fields override it")
     start: NonNegFloat = Field(description="seconds from the start of the run")
@@ -367,6 +374,18 @@ class IncidentSpec(Model):
     service: str | None = Field(None, description="a service under `services:` the incident strikes instead of the "
                                 "API (docs/call-graph.md); its codes are then the generic SERVICE_ERROR, "
                                 "SERVICE_OVERLOADED, SERVICE_TIMEOUT and its `operations` the service's")
+    workers: Annotated[int, Field(ge=1, le=100_000), WHOLE] | None = Field(
+        None, description="a capacity cut: the workers the service (or the API) has during the incident, at most "
+        "its own (assumed figure); work in flight finishes, new attempts queue, and the workers come back after it")
+    capacity: Annotated[float, Field(gt=0, le=1, allow_inf_nan=False), NUMBER] | None = Field(
+        None, description="a capacity cut as a share instead of workers: the service keeps this share of its workers "
+        "(rounded down, at least 1) during the incident, so a sweep over its workers keeps the cut in proportion")
+    edge: EdgeRef | None = Field(None, description="a network incident on the calls between two services instead "
+                                 "(docs/call-graph.md): give latency and/or loss, and no code, slowdown or workers")
+    latency: NetworkLatency | None = Field(None, description="with edge: extra network hops of each call attempt "
+                                           "sent during the incident, as network.latency's")
+    loss: Probability = Field(0.0, description="with edge: probability that a call attempt sent during the incident "
+                              "is lost on its way to the callee (its caller sees a timeout)")
     flap: FlapSpec | None = None
     ramp: RampSpec | None = None
 
@@ -408,6 +427,15 @@ class IncidentSpec(Model):
         if total > 1.0:
             raise ValueError(f"the incident's error rates sum to {total:g}, above 1")
         return self
+
+    def cut_workers(self, nominal: int) -> int | None:
+        """The workers a service of ``nominal`` workers keeps during this incident (``workers``, or ``capacity`` ×
+        nominal rounded down, at least 1); None when it cuts none."""
+        if self.workers is not None:
+            return self.workers
+        if self.capacity is not None:
+            return max(1, int(self.capacity * nominal + 1e-9))
+        return None
 
     def all_rates(self) -> dict[str, float]:
         """Code → probability, merging ``code``/``rate`` with ``rates``."""
@@ -548,7 +576,8 @@ class Clients(Model):
 # ---------------------------------------------------------------- network (hops between clients and the API)
 
 class NetworkLatency(Model):
-    """Hop times: ``request`` (client → API) and ``response`` (API → client), or ``round_trip`` (both together)."""
+    """Hop times: ``request`` (client → API; in an edge incident, caller → callee) and ``response`` (the way back),
+    or ``round_trip`` (both together)."""
 
     request: Latency | None = Field(None, description="client → API hop of each attempt, seconds (none: 0)")
     response: Latency | None = Field(None, description="API → client hop of each answer, seconds (none: 0)")
@@ -580,10 +609,12 @@ class Limits(Model):
     """Caps on one strategy's run: reaching one stops the run there, keeping its partial tables."""
 
     max_amplification: Annotated[float, Field(ge=1, le=1e6, allow_inf_nan=False), NUMBER] = Field(
-        50.0, description="attempts per expected request (arrival rate × duration) before the run stops; "
-                          "sets max_attempts when that is not given")
+        50.0, description="attempts per expected request (arrival rate × duration) before the run stops, the calls "
+                          "between services (`services:`) counted with the clients' attempts; sets max_attempts when "
+                          "that is not given")
     max_attempts: Annotated[int, Field(ge=1, le=10**12), WHOLE] | None = Field(
-        None, description="attempts sent in one run; default: max_amplification × expected requests, at least 10,000")
+        None, description="attempts sent in one run, at every layer (the clients' and the calls between services); "
+                          "default: max_amplification × expected requests, at least 10,000")
     max_events: Annotated[int, Field(ge=1, le=10**13), WHOLE] | None = Field(
         None, description="simulation events in one run; default: 20 × max_attempts")
     wall_s: PosFloat | None = Field(3600.0, description="wall-clock seconds one run may take; null: no limit")
@@ -850,9 +881,19 @@ class Call(StrategySpec):
     count: Annotated[int, Field(ge=1, le=100), WHOLE] = Field(1, description="times the call is made, one after "
                                                               "the other (a loop over items); in a parallel group, "
                                                               "that many copies at once")
-    parallel: StrictBool = Field(False, description="made at once with the neighbouring calls that also say "
-                                 "parallel: true; the worker waits for all of them, and the first to fail finally "
-                                 "fails the operation (the others run on, unwaited)")
+    parallel: Union[StrictBool, Literal["first"], Annotated[int, Field(ge=1, le=10_000), WHOLE]] = Field(
+        False, description="made at once with the neighbouring calls that also give parallel (the same value): true "
+        "waits for all of them (the first to fail finally fails the operation); first waits for the first success "
+        "(the operation fails when every one has); a number k waits for k successes (a quorum; it fails once k can "
+        "no longer be reached). Calls it no longer waits for run on, unwaited")
+
+    @field_validator("parallel", mode="before")
+    @classmethod
+    def _parallel_kind(cls, v):
+        if isinstance(v, bool) or v == "first" or (isinstance(v, int) and v >= 1):
+            return v
+        raise ValueError("give true (wait for all), first (the first success), a number of successes to wait for "
+                         "(a quorum, at least 1) or false")
 
     @model_validator(mode="after")
     def _no_hedge(self):
@@ -952,8 +993,16 @@ class Scenario(Model):
         for i, inc in enumerate(self.faults.incidents):
             if inc.start >= self.duration:
                 raise ValueError(f"faults.incidents[{i}] starts at {inc.start} s, after the run ends ({self.duration} s)")
-            if inc.code is None and not inc.rates and inc.slowdown == 1.0:
-                raise ValueError(f"faults.incidents[{i}] needs a code, rates or a slowdown")
+            if inc.edge is not None:
+                self._consistent_edge_incident(i, inc)
+                continue
+            if inc.latency is not None or inc.loss:
+                raise ValueError(f"faults.incidents[{i}]: latency and loss are for a network incident between two "
+                                 "services; give edge: {caller, callee} with them")
+            if inc.code is None and not inc.rates and inc.slowdown == 1.0 and inc.cut_workers(1) is None:
+                raise ValueError(f"faults.incidents[{i}] needs a code, rates, a slowdown, workers or capacity")
+            if inc.workers is not None or inc.capacity is not None:
+                self._consistent_worker_cut(i, inc)
             if inc.service is not None:
                 self._consistent_service_incident(i, inc)
                 continue
@@ -973,6 +1022,50 @@ class Scenario(Model):
         self._consistent_api_side()
         self._consistent_calls()
         return self
+
+    def _consistent_worker_cut(self, i: int, inc: IncidentSpec):
+        # A capacity cut: the whole service's workers (not some operations'), at most as many as it has.
+        at = f"faults.incidents[{i}].{'workers' if inc.workers is not None else 'capacity'}"
+        if inc.workers is not None and inc.capacity is not None:
+            raise ValueError(f"faults.incidents[{i}].capacity: give workers (a count) or capacity (a share), not both")
+        if inc.operations or inc.dependency is not None:
+            raise ValueError(f"{at}: a capacity cut takes workers from the whole service; give it in an incident "
+                             "without operations or dependency")
+        if inc.service is None:
+            whose, have = "the API (service.workers)", self.service.workers
+        elif inc.service in self.services:
+            whose, have = f"service {inc.service!r}", self.services[inc.service].workers
+        else:
+            return  # the unknown service is named by _consistent_service_incident
+        if inc.workers is not None and inc.workers > have:
+            raise ValueError(f"{at}: {inc.workers} workers during the incident, more than the {have} of {whose}; "
+                             "a capacity cut leaves fewer")
+
+    def _consistent_edge_incident(self, i: int, inc: IncidentSpec):
+        # A network incident between two services: a caller and callee with calls between them; latency or loss only.
+        at = f"faults.incidents[{i}]"
+        others = [name for name, given in (("code", inc.code is not None), ("rates", bool(inc.rates)),
+                                           ("slowdown", inc.slowdown != 1.0), ("workers", inc.workers is not None),
+                                           ("capacity", inc.capacity is not None),
+                                           ("service", inc.service is not None), ("operations", bool(inc.operations)),
+                                           ("dependency", inc.dependency is not None), ("ramp", inc.ramp is not None))
+                  if given]
+        if others:
+            raise ValueError(f"{at}.{others[0]}: a network incident on an edge takes latency, loss and flap only")
+        if inc.latency is None and not inc.loss:
+            raise ValueError(f"{at}: a network incident on an edge needs latency, loss or both")
+        caller, callee = inc.edge.caller, inc.edge.callee
+        if caller != "api" and caller not in self.services:
+            raise ValueError(f"{at}.edge.caller: unknown caller {caller!r}; callers: "
+                             f"{', '.join(['api', *self.services])}")
+        if callee not in self.services:
+            known = ", ".join(self.services) or "none declared"
+            raise ValueError(f"{at}.edge.callee: unknown service {callee!r}; services: {known}")
+        svc = self.service if caller == "api" else self.services[caller]
+        reached = sorted({c.service for o in svc.operations.values() for c in o.calls})
+        if callee not in reached:
+            raise ValueError(f"{at}.edge: {caller} makes no call to {callee}; its calls reach: "
+                             f"{', '.join(reached) or 'none'}")
 
     def _consistent_service_incident(self, i: int, inc: IncidentSpec):
         # An incident on a service behind the API: a declared service, its operations, its generic codes.
@@ -1019,9 +1112,32 @@ class Scenario(Model):
                         raise ValueError(f"{at}.on_failure: a service behind the API answers a generic error; "
                                          "on_failure is for the API's calls")
                     edges.setdefault(owner, set()).add(c.service)
+                self._consistent_parallel(f"{where}.operations.{op}", spec.calls)
         cycle = _find_cycle(edges)
         if cycle:
             raise ValueError(f"services: the calls form a cycle ({' -> '.join(cycle)}); a call graph must have none")
+
+    @staticmethod
+    def _consistent_parallel(at: str, calls: list):
+        # A parallel group (consecutive calls giving parallel) waits in one way, for a quorum it can reach.
+        k = 0
+        while k < len(calls):
+            if calls[k].parallel is False:
+                k += 1
+                continue
+            first, size = k, 0
+            while k < len(calls) and calls[k].parallel is not False:
+                if calls[k].parallel != calls[first].parallel or type(calls[k].parallel) is not type(
+                        calls[first].parallel):
+                    raise ValueError(f"{at}.calls[{k}].parallel: a parallel group waits in one way; give the same "
+                                     f"parallel as calls[{first}] ({calls[first].parallel!r}) or start a new group "
+                                     "after a call without it")
+                size += calls[k].count
+                k += 1
+            mode = calls[first].parallel
+            if mode is not True and mode != "first" and mode > size:
+                raise ValueError(f"{at}.calls[{first}].parallel: a quorum of {mode} can never be met by a group of "
+                                 f"{size} call{'s' if size != 1 else ''}; give at most {size}")
 
     def _consistent_api_side(self):
         svc, ops = self.service, self.service.operations
@@ -1054,6 +1170,7 @@ class Scenario(Model):
 
 
 Operation.model_rebuild()
+IncidentSpec.model_rebuild()
 Service.model_rebuild()
 BackendService.model_rebuild()
 Scenario.model_rebuild()

@@ -90,14 +90,16 @@ def build_auth(scenario, gen: np.random.Generator) -> Auth | None:
     return Auth(life, gen.random(n).tolist())
 
 
-def build_incidents(scenario, catalog, ops: list[str], gen_factory) -> list[Incident]:
+def build_incidents(scenario, catalog, ops: list[str], gen_factory, cuts: list | None = None) -> list[Incident]:
     """The plain incident windows of the scenario (library defaults applied, dependencies resolved,
-    flapping and ramps expanded); ``gen_factory()`` gives an rng with ``.random()`` for flapping."""
+    flapping and ramps expanded); ``gen_factory()`` gives an rng with ``.random()`` for flapping. ``cuts``, a
+    list, receives the API's capacity cuts ``(start, end, workers)`` (:mod:`resilsim.server.capacity`)."""
+    from .capacity import incident_cuts
     out = []
     rng = None
     for i in scenario.faults.incidents:
-        if i.service is not None:
-            continue  # an incident on a service behind the API (resilsim.sim.calls builds it)
+        if i.service is not None or i.edge is not None:
+            continue  # an incident on a service behind the API or between two (resilsim.sim.calls builds it)
         operations = tuple(i.operations)
         if i.dependency:
             users = tuple(o for o in ops if i.dependency in scenario.service.operations[o].uses)
@@ -110,8 +112,10 @@ def build_incidents(scenario, catalog, ops: list[str], gen_factory) -> list[Inci
             flap = (i.flap.mean_on, i.flap.mean_off)
         if i.ramp is not None:
             ramp = (i.ramp.up, i.ramp.down, i.ramp.steps)
-        out += expand(i.start, i.duration, rates, operations, i.slowdown, i.name or (i.use or ""),
-                      flap, ramp, rng)
+        windows = expand(i.start, i.duration, rates, operations, i.slowdown, i.name or (i.use or ""), flap, ramp, rng)
+        out += windows
+        if cuts is not None:
+            cuts += incident_cuts(i, windows, scenario.service.workers)
     return out
 
 

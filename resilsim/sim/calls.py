@@ -15,7 +15,11 @@ answers at once with the call's ``on_failure`` code (the API) or the generic
 error (a service). Deadlines propagate: a call's deadline is at most the
 caller's attempt's own (its client's attempt timeout and request deadline),
 so a callee stops retrying when its caller would no longer wait; a call due
-after that is not sent. A scenario without ``services:`` builds none of this.
+after that is not sent. A parallel group waits for all its calls, the first
+success or a quorum (:class:`Parallel`). Incidents may cut a service's
+workers (:mod:`resilsim.sim.capacity`) or strike the network of an edge
+(:class:`resilsim.sim.network.EdgeLink`); both are built only when a scenario
+has them. A scenario without ``services:`` builds none of this.
 """
 from __future__ import annotations
 
@@ -28,7 +32,7 @@ from ..policies.build import build_strategy
 from ..records import CODE_OK, CODE_TIMEOUT, OUT_SUCCESS, SRC_DEPENDENCY
 from ..rng import BlockRandom
 from ..server.build import mean_service_s
-from ..server.faults import FaultSchedule
+from ..server.faults import FaultSchedule, Incident
 from ..server.incidents import expand
 from .clients import Clients
 from .events import PRIORITY, Request, TimerQueue
@@ -54,13 +58,26 @@ class Call(Request):
     __slots__ = ("parent", "step", "started", "caller", "edge", "group")
 
 
+class Parallel:
+    """A parallel group of an operation's calls (consecutive calls with ``parallel:``): its edges, one per copy,
+    and ``quorum``, the successes the worker waits for (None: all of them; 1: the first, ``parallel: first``)."""
+
+    __slots__ = ("edges", "quorum")
+
+    def __init__(self, edges: tuple, quorum: int | None):
+        self.edges = edges
+        self.quorum = quorum
+
+
 class _Group:
-    """The calls of one parallel group in flight for one worker: how many it still waits for, whether it is over."""
+    """A parallel group in flight for one worker: the successes it still waits for (``need``), the failures it can
+    still take (``spare``), whether it is over (the quorum met, or out of reach)."""
 
-    __slots__ = ("pending", "done")
+    __slots__ = ("need", "spare", "done")
 
-    def __init__(self, pending: int):
-        self.pending = pending
+    def __init__(self, need: int, spare: int):
+        self.need = need
+        self.spare = spare
         self.done = False
 
 
@@ -112,6 +129,9 @@ class Edge:
         self.calls_ok = 0     # calls that succeeded (after retries)
         self.not_sent = 0     # calls not sent: the caller's deadline had passed (or a guard refused the first attempt)
         self.counts = _EdgeCounts()
+        self.respond = clients.respond  # where the callee's answers go: the clients, or an EdgeLink's way back
+        self.link = None      # an EdgeLink (resilsim.sim.network) when a network incident strikes this edge
+        self.caller_name = ""  # "api" or the calling service's name (network incidents name edges by it)
         self.probability = 1.0
         self.draw = None      # with a probability below 1: what decides whether each call is made (.random())
         self.skipped = 0      # calls not made: the draw said no
@@ -152,7 +172,7 @@ class CallingService(Service):
         # the operation's own time.
         while k < len(edges):
             edge = edges[k]
-            if edge.__class__ is tuple:
+            if edge.__class__ is Parallel:
                 if self._fan_out(att, edge, k, now, started):
                     return
                 k += 1
@@ -186,17 +206,20 @@ class CallingService(Service):
         cl.enter(req, now)
         return True
 
-    def _fan_out(self, att, edges: tuple, k: int, now: float, started: float) -> bool:
-        # A parallel group: every call drawn goes out now; False when none was drawn (go on to the next step).
+    def _fan_out(self, att, par: Parallel, k: int, now: float, started: float) -> bool:
+        # A parallel group: every call drawn goes out now; False when none was drawn (go on to the next step). It
+        # waits for its quorum of the calls made (all of them when it has none, or fewer were drawn).
         chosen = []
-        for edge in edges:
+        for edge in par.edges:
             if edge.draw is not None and edge.draw.random() >= edge.probability:
                 edge.skipped += 1
             else:
                 chosen.append(edge)
         if not chosen:
             return False
-        group = _Group(len(chosen))
+        n = len(chosen)
+        need = n if par.quorum is None or par.quorum > n else par.quorum
+        group = _Group(need, n - need)
         for edge in chosen:
             if group.done or not self._send(att, edge, k, now, started, group):
                 break  # one failed at once: the worker has answered; the rest are not made
@@ -208,11 +231,15 @@ class CallingService(Service):
         group = req.group
         if group is not None:
             if group.done:
-                return  # the group failed already: nobody waits for this one
+                return  # the group is over (its quorum met, or out of reach): nobody waits for this one
             if ok:
-                group.pending -= 1
-                if group.pending:
-                    return  # the worker waits for the others
+                group.need -= 1
+                if group.need:
+                    return  # the worker waits for more successes
+            else:
+                group.spare -= 1
+                if group.spare >= 0:
+                    return  # the quorum can still be met by the others
             group.done = True
         if not ok:
             self._calls_failed(att, req.edge, now, req.started)
@@ -270,7 +297,8 @@ class CallGraph:
             ops = list(spec.operations)
             samplers = [spec.operations[o].latency.distribution().sampler(kids[k]) for o in ops]
             background = {GENERIC[G_ERROR].code: spec.error_rate} if spec.error_rate > 0 else {}
-            incidents = service_incidents(scenario, name, flap_gen)
+            cuts: list = []
+            incidents = service_incidents(scenario, name, flap_gen, cuts)
             self.incidents += [(name, i) for i in incidents]
             faults = FaultSchedule(ops, [c.code for c in GENERIC], background, incidents)
             cls = CallingService if any(spec.operations[o].calls for o in ops) else Service
@@ -279,6 +307,11 @@ class CallGraph:
                                       fault_gen=kids[k + 1], limiter=None, rate_limit_code=-1,
                                       overload_code=G_OVERLOADED, timeout_code=G_TIMEOUT, respond=None,
                                       options=_options(spec))
+            if cuts:
+                # A capacity cut (incidents with workers): the service's worker count changes on the clock.
+                from ..server.capacity import WorkerSchedule
+                from .capacity import schedule_cuts
+                schedule_cuts(env, self.services[name], WorkerSchedule(spec.workers, cuts))
             k += 2
         self.edges: list[Edge] = []
         into: dict[str, list] = {n: [] for n in names}
@@ -295,7 +328,7 @@ class CallGraph:
                     out.append(None)
                     continue
                 row: list = []
-                group = None  # the parallel group being built (consecutive calls with parallel: true)
+                group = None  # the parallel group being built (consecutive calls with parallel: true, first or k)
                 for c in o.calls:
                     st = built[id(c)]._replace(name=f"{caller}.{op}→{c.service}.{c.operation}")
                     timers = c.propagate_deadline and bounded[caller]
@@ -303,17 +336,18 @@ class CallGraph:
                     if c.probability < 1.0:
                         edge.probability, edge.draw = c.probability, BlockRandom(kids[k + 2])
                     k += 3
+                    edge.caller_name = caller
                     into[c.service].append(edge)
                     if c.parallel:
                         if group is None:
                             group = []
-                            row.append(group)
+                            row.append((group, c.parallel))  # the schema makes a group's calls agree on it
                         group.extend([edge] * c.count)  # count: that many copies at once
                     else:
                         group = None
                         row.extend([edge] * c.count)  # count: the same call made again, in sequence
                     self.edges.append(edge)
-                out.append(tuple(tuple(x) if isinstance(x, list) else x for x in row))
+                out.append(tuple(_parallel(*x) if isinstance(x, tuple) else x for x in row))
             return out
 
         self.api_calls = edges_of("api", scenario.service, lambda c: index[catalog[c.on_failure].code])
@@ -322,10 +356,12 @@ class CallGraph:
             svc = self.services[name]
             if isinstance(svc, CallingService):
                 svc.configure_calls(calls, self._expires)
+        if any(i.edge is not None for i in scenario.faults.incidents):
+            self._links(scenario, env, gen, flap_gen)
         for name, edges in into.items():
             svc = self.services[name]
             if len(edges) == 1:
-                svc.respond = edges[0].clients.respond
+                svc.respond = edges[0].respond
             else:
                 svc.respond = _route
         #: the class the API's service must be: it calls when any of its operations does
@@ -390,8 +426,50 @@ class CallGraph:
         t = att.t_sent + cl.timeout
         return t if t < req.deadline_at else req.deadline_at
 
+    def _links(self, scenario, env, gen, flap_gen) -> None:
+        # Network incidents between two services: each edge they strike sends through an EdgeLink. Built after
+        # everything else, from children of the services stream spawned only now (scenarios without them draw
+        # exactly as before); flapping ones draw their windows from the services' flap stream, after theirs.
+        from ..server.links import LinkSchedule, LinkWindow
+        from .network import EdgeLink
+        specs = []  # (caller, callee, spec, its windows: (start, end))
+        for i in scenario.faults.incidents:
+            if i.edge is None:
+                continue
+            flap = (i.flap.mean_on, i.flap.mean_off) if i.flap is not None else None
+            wins = expand(i.start, i.duration, {}, (), 1.0, i.name, flap, None, flap_gen() if flap else None)
+            specs.append((i.edge.caller, i.edge.callee, i, [(w.start, w.end) for w in wins]))
+            label = i.name or "network"
+            self.incidents += [(f"{i.edge.caller}→{i.edge.callee}", Incident(w.start, w.duration, name=label))
+                               for w in wins]
+        for edge in self.edges:
+            mine = [(spec, wins) for a, b, spec, wins in specs if a == edge.caller_name and b == edge.target]
+            if not mine:
+                continue
+            g = gen.spawn(1)[0]
+            windows = []
+            for spec, wins in mine:
+                req_gen, resp_gen = g.spawn(2)
+                lat = spec.latency
+                samplers = {}
+                if lat is not None:
+                    if lat.round_trip is not None:
+                        samplers["round_trip"] = lat.round_trip.distribution().sampler(req_gen)
+                    else:
+                        if lat.request is not None:
+                            samplers["request"] = lat.request.distribution().sampler(req_gen)
+                        if lat.response is not None:
+                            samplers["response"] = lat.response.distribution().sampler(resp_gen)
+                windows += [LinkWindow(a, b, spec.loss, name=spec.name, **samplers) for a, b in wins]
+            link = EdgeLink(env, callee=self.services[edge.target], respond=edge.clients.respond,
+                            schedule=LinkSchedule(windows), loss_u=BlockRandom(g.spawn(1)[0]))
+            edge.link = link
+            edge.respond = link.reply
+            edge.clients.service = link
+
     def windows(self) -> list[tuple[float, float, str]]:
-        """(start, end, label) of every incident window on a service, for shading charts ("aurora: name")."""
+        """(start, end, label) of every incident window on a service ("aurora: name") or between two
+        ("api→aurora: name"), for shading charts."""
         return [(i.start, i.end, f"{svc}: {i.name or ','.join(i.rates)}") for svc, i in self.incidents]
 
     def rows(self, requests: int, attempts: int, api_busy_s: float) -> tuple:
@@ -414,6 +492,11 @@ class CallGraph:
         return tuple(out)
 
 
+    def all_attempts(self, clients) -> "AllAttempts":
+        """What the run's watchdog counts against ``limits.max_attempts``: the attempts of ``clients`` (the API's)
+        and of every call between services (:class:`AllAttempts`)."""
+        return AllAttempts(clients, [e.clients for e in self.edges])
+
     def bins(self) -> dict:
         """Per service behind the API, its attempts by send bin (a list of ints, one per ``scenario.bin``
         seconds; sends during the drain in the last bin): the sum over the edges into it."""
@@ -424,21 +507,45 @@ class CallGraph:
         return out
 
 
-def service_incidents(scenario, name: str, flap_gen) -> list:
+class AllAttempts:
+    """Attempts sent at every layer, read as ``attempts_sent`` (by :class:`resilsim.sim.limits.Watchdog`, every few
+    thousand events, never per attempt): the clients' to the API plus every call edge's to its callee."""
+
+    def __init__(self, top, edges: list):
+        self.top = top
+        self.edges = edges
+
+    @property
+    def attempts_sent(self) -> int:
+        """Attempts sent so far, all layers together."""
+        return self.top.attempts_sent + sum(e.attempts_sent for e in self.edges)
+
+
+def service_incidents(scenario, name: str, flap_gen, cuts: list | None = None) -> list:
     """The plain incident windows (:class:`~resilsim.server.faults.Incident`) of the incidents on service ``name``
     (flapping and ramps expanded; ``flap_gen()`` gives the rng flapping draws from). Rates are per attempt, keyed
-    by the generic codes; no ``operations``: every operation of the service."""
+    by the generic codes; no ``operations``: every operation of the service. ``cuts``, a list, receives the
+    service's capacity cuts ``(start, end, workers)`` (:mod:`resilsim.server.capacity`)."""
+    from ..server.capacity import incident_cuts
     out = []
     for i in scenario.faults.incidents:
         if i.service != name:
             continue
         flap = (i.flap.mean_on, i.flap.mean_off) if i.flap is not None else None
         ramp = (i.ramp.up, i.ramp.down, i.ramp.steps) if i.ramp is not None else None
-        out += expand(i.start, i.duration, i.all_rates(), tuple(i.operations), i.slowdown, i.name or (i.use or ""),
-                      flap, ramp, flap_gen() if flap is not None else None)
+        windows = expand(i.start, i.duration, i.all_rates(), tuple(i.operations), i.slowdown,
+                         i.name or (i.use or ""), flap, ramp, flap_gen() if flap is not None else None)
+        out += windows
+        if cuts is not None:
+            cuts += incident_cuts(i, windows, scenario.services[name].workers)
     return out
 
 
+def _parallel(edges: list, mode) -> Parallel:
+    # The group of ``edges`` (one per copy) waiting as its calls' ``parallel`` says: true (all), first, or k.
+    return Parallel(tuple(edges), None if mode is True else 1 if mode == "first" else int(mode))
+
+
 def _route(att, now: float) -> None:
-    # A service several edges call: the answer goes to the clients of the call's own edge.
-    att.req.edge.clients.respond(att, now)
+    # A service several edges call: the answer goes to the call's own edge (its clients, or its link's way back).
+    att.req.edge.respond(att, now)

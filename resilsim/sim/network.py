@@ -91,3 +91,80 @@ class Network:
         """Whole-run counters for the run's statistics: answered attempts and their seconds by where they went."""
         return {"net_answered": self.answered, "net_network_s": self.network_s, "net_queue_s": self.queue_s,
                 "net_service_s": self.service_s}
+
+
+class EdgeLink:
+    """The network of one call edge during its incidents (``faults.incidents[i].edge``), between the edge's clients
+    and the callee: to the clients it is the service (:meth:`submit`), to the callee the answer's way back
+    (:meth:`reply`).
+
+    ``schedule`` is the edge's :class:`~resilsim.server.links.LinkSchedule`;
+    outside its windows an attempt goes straight to the callee and its answer
+    straight back (one segment lookup, no draw). Inside, an attempt is lost
+    with the window's probability (``loss_u.random()`` decides; it never
+    reaches the callee, and its caller sees its own timeout) or takes the
+    window's extra hops. ``respond(att, now)`` is the edge clients' answer
+    handler; :attr:`lost` counts lost attempts.
+    """
+
+    def __init__(self, env, *, callee, respond, schedule, loss_u):
+        self.env = env
+        self.callee = callee
+        self.respond = respond
+        self.schedule = schedule
+        self.loss_u = loss_u
+        self._schedule = env.schedule
+        self._arrive_cbs = [self._arrive]
+        self._deliver_cbs = [self._deliver]
+        self._start, self._end, self._seg = -math.inf, -math.inf, None
+        self.lost = 0       # attempts lost on the way to the callee
+        self.delayed = 0    # attempts that took extra hops
+
+    def submit(self, att, now: float) -> None:
+        """The edge's clients send ``att`` at ``now``: straight on, lost, or one extra request hop later."""
+        if not (self._start <= now < self._end):
+            self._start, self._end, self._seg = self.schedule.span(now)
+        seg = self._seg
+        att.hop = 0.0  # the extra response hop (none outside a window); set before the callee can answer
+        if seg is None:
+            self.callee.submit(att, now)
+            return
+        loss, active = seg
+        if loss > 0.0 and self.loss_u.random() < loss:
+            self.lost += 1
+            att.service_time = math.inf  # never answered: the clients arm their timer (Clients.send)
+            return
+        req_s = resp_s = 0.0
+        for w in active:
+            a, b = w.hops()
+            req_s += a
+            resp_s += b
+        self.delayed += 1
+        att.hop = resp_s
+        # Through _arrive even without a request hop: not at the callee yet, so the clients arm their timer (an
+        # answer in time at the callee may still come late through the response hop).
+        att.service_time = math.inf
+        att.callbacks = self._arrive_cbs
+        self._schedule(att, PRIORITY, req_s)
+
+    def _arrive(self, att) -> None:
+        # It reaches the callee (even if its caller gave up meanwhile: the callee cannot know).
+        att.service_time = 0.0
+        self.callee.submit(att, self.env._now)
+
+    def reply(self, att, now: float) -> None:
+        """The callee answers ``att`` at ``now``: to the clients at once, or one extra response hop later."""
+        if att.answered:
+            return
+        d = att.hop
+        if d <= 0.0:
+            self.respond(att, now)
+            return
+        att.callbacks = self._deliver_cbs
+        self._schedule(att, PRIORITY, d)
+
+    def _deliver(self, att) -> None:
+        if att.answered:
+            self.callee.wasted_time += att.service_time  # its caller gave up while the answer travelled
+            return
+        self.respond(att, self.env._now)

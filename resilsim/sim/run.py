@@ -255,8 +255,10 @@ def _run_one(scenario: Scenario, seed, strategy, catalog, codes: list, index: di
         respond = network.reply
     samplers = [svc.operations[o].latency.distribution().sampler(service_gen) for o in ops]
     # Flapping incidents draw their on/off periods from a child of the faults stream, at set-up.
+    cuts: list = []  # the API's capacity cuts (incidents with workers), applied once the service is built
     incidents = build_incidents(scenario, catalog, ops,
-                                lambda: BlockRandom(np.random.default_rng(streams["faults"].integers(2 ** 62))))
+                                lambda: BlockRandom(np.random.default_rng(streams["faults"].integers(2 ** 62))),
+                                cuts)
     background = {catalog[c].code: p for c, p in scenario.faults.background.items()}
     faults = FaultSchedule(ops, [c.code for c in codes], background, incidents)
     limiter, rate_limit_code, options = _api_side(scenario, catalog, index, ops, streams, clients)
@@ -273,6 +275,10 @@ def _run_one(scenario: Scenario, seed, strategy, catalog, codes: list, index: di
                       options=options)
     if graph is not None:
         graph.attach(service)
+    if cuts:
+        from ..server.capacity import WorkerSchedule
+        from .capacity import schedule_cuts
+        schedule_cuts(env, service, WorkerSchedule(svc.workers, cuts))
     clients.service = service
     if network is not None:
         network.service = service
@@ -291,14 +297,15 @@ def _run_one(scenario: Scenario, seed, strategy, catalog, codes: list, index: di
     sampler.start()
     clients.start()
     # env.run(until=...) without SimPy's per-event step call; the watchdog stops runaway work (limits.py).
-    watchdog = Watchdog(scenario, clients, recorder)
+    # With services, the attempt cap counts the calls between them too (every layer's attempts).
+    watchdog = Watchdog(scenario, clients if graph is None else graph.all_attempts(clients), recorder)
     stopped = run_until(env, scenario.duration + scenario.drain, watchdog, CHECK_EVERY)
     clients.flush_arrivals()  # closed-loop users' last arrivals (nothing to do without them)
     if stopped is not None:
         trim_partial(recorder, clients)
     windows = faults.windows() if graph is None else faults.windows() + graph.windows()
     return RunRecord(strategy=strategy, recorder=recorder, operations=ops, windows=windows,
-                     workers=service.workers, sampler=sampler, busy_s=service.busy_time,
+                     workers=svc.workers, sampler=sampler, busy_s=service.busy_time,
                      wasted_s=service.wasted_time, reject_s=service.refused.time_s,
                      refusals=service.refused.count, end_time=env.now,
                      attempts_sent=clients.attempts_sent, requests_done=clients.requests_done,

@@ -351,5 +351,61 @@ class Service:
 
     @property
     def in_service(self) -> int:
-        """Workers busy (serving, or spending a refusal's cost)."""
-        return self.workers - self.free
+        """Workers busy (serving, or spending a refusal's cost), those a capacity cut will retire included."""
+        return self.workers - self.free + self.retiring
+
+    # ------------------------------------------------------------ capacity cuts (resilsim.sim.capacity)
+    # Off the per-attempt path: a service no cut reaches never calls these, and while a cut waits for busy
+    # workers to finish, only the instance's completion and _next_from_queue are swapped (then restored).
+
+    #: busy workers above ``workers`` that retire when they finish (a capacity cut came while they worked)
+    retiring = 0
+
+    def set_workers(self, n: int, now: float) -> None:
+        """From ``now`` (seconds) on, the service has ``n`` workers (a capacity cut, or its end).
+
+        Fewer: idle workers go at once; busy ones finish what they serve and
+        then retire instead of taking the next attempt, which waits in the
+        queue. More: retiring workers stay, and each new one takes the next
+        queued attempt (or waits idle).
+        """
+        delta = n - self.workers
+        self.workers = n
+        if delta < 0:
+            idle = min(-delta, self.free)
+            self.free -= idle
+            owed = -delta - idle
+            if owed:
+                if not self.retiring:
+                    self._swap_completion(True)
+                self.retiring += owed
+        elif delta > 0:
+            kept = min(delta, self.retiring)
+            if kept:
+                self.retiring -= kept
+                if not self.retiring:
+                    self._swap_completion(False)
+            for _ in range(delta - kept):
+                Service._next_from_queue(self, now)  # a new worker: the next queued attempt, or idle
+
+    def _retire(self, now: float) -> None:
+        # A busy worker finished while a cut is owed one: it leaves instead of taking the next attempt.
+        self.retiring -= 1
+        if not self.retiring:
+            self._swap_completion(False)
+
+    def _swap_completion(self, retiring: bool) -> None:
+        # While workers are owed to a cut, every completion goes through _complete_general and a freed worker
+        # through _retire; afterwards the instance's own paths come back.
+        effects = getattr(self, "effects", None)
+        if retiring:
+            self._plain_completion = effects.inner if effects is not None else self._done_cbs[0]
+            general = self._complete_general
+            self._next_from_queue = self._retire
+        else:
+            general = self._plain_completion
+            del self._next_from_queue
+        if effects is not None:
+            effects.inner = general
+        else:
+            self._done_cbs[0] = general

@@ -53,7 +53,11 @@ def test_attempts_per_layer_match_the_closed_form(p, attempts, record, scale):
 def test_sre_book_three_layers_four_attempts_is_64_at_the_bottom(record):
     # Google SRE book, "Addressing Cascading Failures": a request through 3 layers, each making up to 4
     # attempts, reaches the bottom up to 4³ = 64 times: the maximum, when the bottom always fails.
-    t = simulate(chain(1.0, [4, 4, 4], rate=20, duration=20), seed=21).services().set_index("service")
+    s = chain(1.0, [4, 4, 4], rate=20, duration=20)
+    # 4 + 16 + 64 = 84 attempts per request at every layer: above the runaway limit's default 50, which counts the
+    # calls between services too.
+    s["limits"] = {"max_amplification": 100}
+    t = simulate(s, seed=21).services().set_index("service")
     assert record("SRE book: 3 layers × 4 attempts, bottom always failing", "4³", 64.0,
                   t.loc["s2", "amplification"], 0.0)
     assert t.loc["api", "amplification"] == 4.0 and t.loc["s1", "amplification"] == 16.0
@@ -90,3 +94,57 @@ def test_two_tier_storm_recovers_only_below_the_boundary(api_attempts, db_worker
         assert record(f"two-tier storm, {api_attempts} API attempt(s), {db_workers} db workers, seed {seed}: "
                       "late client success", "λ·a_client·a_api·E[S] vs workers", expected, ok,
                       0.05 if recovers else 0.2)
+
+
+# ---------------------------------------------------------------- a capacity cut: M/M/c whose c drops
+
+
+def cut_scenario(cut: int, duration: float = 200.0) -> dict:
+    """Clients (120/s, no retries) → API → db: M/M/8 with E[S] = 50 ms (160/s); an incident leaves ``cut`` workers
+    from 50 s to 150 s. No queue limit, no timeouts: every request is served."""
+    return {
+        "name": "mmc-cut", "api": "analytics", "duration": duration, "drain": 600,
+        "service": {"workers": 100_000, "operations": {"op": {
+            "latency": {"constant": 0.001},
+            "calls": [{"service": "db", "operation": "q", "on_failure": "ANALYTICS_1900"}]}}},
+        "services": {"db": {"workers": 8, "operations": {"q": {"latency": {"exponential": {"mean": 0.05}}}}}},
+        "faults": {"incidents": [{"name": "cut", "service": "db", "start": 50, "duration": 100, "workers": cut}]},
+        "clients": {"arrival": {"poisson": {"rate": 120}}},
+        "strategies": {"none": {"retry": "none"}},
+    }
+
+
+@pytest.mark.parametrize("cut", [4, 5])
+def test_throughput_during_a_capacity_cut_is_the_cut_workers_over_the_mean_service_time(cut, record):
+    # Saturated (120/s offered > c_cut / E[S]): every cut worker is busy, so completions are a Poisson process of
+    # rate c_cut / E[S] (80/s, 100/s). Counted over [60, 150) s (10 s after the cut, for the retiring workers and
+    # the queue to build); tolerance 4 √n / 90 s.
+    r = simulate(cut_scenario(cut), seed=31)
+    req = r.requests
+    ok = req[req["outcome"] == "success"]
+    n = int(((ok["end"] >= 60) & (ok["end"] < 150)).sum())
+    expected = cut / 0.05
+    assert record(f"M/M/8 cut to {cut} workers under 120/s: completions per second during the cut",
+                  "c_cut / E[S]", expected, n / 90, Z * math.sqrt(expected * 90) / 90)
+
+
+def test_a_stable_cut_settles_to_the_erlang_c_response_time_of_the_cut_workers(record):
+    # Below the boundary (λ < c_cut / E[S]) a long cut settles to M/M/c_cut: the API, M/M/10 with E[S] = 0.1 s under
+    # 30/s (ρ = 0.3), cut to 4 workers (ρ = 0.75) from 100 s for 600 s. Requests arriving 50 s into the cut until 50 s
+    # before its end: mean response against Erlang C for 4 servers; tolerance 4 standard errors by batch means.
+    from resilsim import theory
+
+    from .conftest import batch_means
+    d = {"name": "stable-cut", "api": "analytics", "duration": 800, "drain": 300,
+         "service": {"workers": 10, "operations": {"op": {"latency": {"exponential": {"mean": 0.1}}}}},
+         "faults": {"incidents": [{"name": "cut", "start": 100, "duration": 600, "workers": 4}]},
+         "clients": {"arrival": {"poisson": {"rate": 30}}},
+         "strategies": {"none": {"retry": "none"}}}
+    req = simulate(d, seed=17).requests.sort_values("start")
+    inside = req[(req["start"] >= 150) & (req["start"] < 650)]
+    mean, se = batch_means((inside["end"] - inside["start"]).to_numpy())
+    expected = theory.mmc_mean_response(30.0, 10.0, 4)
+    assert record("M/M/10 cut to 4 workers under 30/s (ρ 0.3 → 0.75): mean response time during the cut (s)",
+                  "Erlang C, c = c_cut", expected, mean, Z * se)
+    before = req[(req["start"] >= 20) & (req["start"] < 100)]
+    assert (before["end"] - before["start"]).mean() < 0.11           # M/M/10 at ρ 0.3: 0.1 s and almost no wait
