@@ -316,7 +316,7 @@ def latency_cdf(data, *, ax=None, log: bool = True, title=None, tail: bool = Fal
     req = src.frame
     most = 0
     for name, ls in _styles(src.strategies).items():
-        lat = req[(req["strategy"] == name) & (req["outcome"] == "success")]["latency"].to_numpy()
+        lat = req.loc[(req["strategy"] == name) & (req["outcome"] == "success"), "latency"].to_numpy()
         if len(lat):
             x, y = ecdf_steps(lat, complementary=tail)
             (line,) = ax.plot(x, y, ls=ls, label=name, drawstyle="steps-post")
@@ -539,7 +539,7 @@ def latency_bands(data, *, ax=None, window: float | None = None, windows=None, t
     ax = _axes(ax)
     src = source(data, "requests", windows=windows, title=title, duration=duration, warmup=warmup)
     req = src.frame
-    ok = req[req["outcome"] == "success"]
+    ok = req.loc[req["outcome"] == "success", ["strategy", "start", "latency"]]  # only the columns drawn
     if ok.empty:
         _missing(ax, "no successful requests")
         _caption(ax, src)
@@ -704,7 +704,7 @@ def errors_over_time(data, *, ax=None, strategy: str | None = None, smooth: floa
     src = source(data, "attempts", windows=windows, title=title, duration=duration, warmup=warmup)
     name = strategy or src.strategies[0]
     att = src.frame
-    att = att[(att["strategy"] == name) & (att["code"] != "")]
+    att = att.loc[(att["strategy"] == name) & (att["code"] != ""), ["start", "code"]]  # only the columns drawn
     if att.empty:
         _missing(ax, f"no failed attempts for {name}")
         _caption(ax, src)
@@ -713,12 +713,13 @@ def errors_over_time(data, *, ax=None, strategy: str | None = None, smooth: floa
     nbins = int(np.ceil(src.duration / width))
     t = np.arange(nbins) * width
     b = np.clip((att["start"].to_numpy() // width).astype(int), 0, nbins - 1)
-    found = att["code"].astype(str).to_numpy()
-    order = list(codes) if codes is not None else sorted(set(found))
+    found = att["code"]
+    present = {str(c) for c in found.unique()}  # not a string per failed attempt
+    order = list(codes) if codes is not None else sorted(present)
     k = smoothing_bins(src, smooth, SMOOTH_S["errors_over_time"])
     for i, code in enumerate(order):
-        if code in set(found):
-            y = np.bincount(b[found == code], minlength=nbins) / width
+        if code in present:
+            y = np.bincount(b[(found == code).to_numpy()], minlength=nbins) / width
             ax.plot(t, smooth_values(y.astype(float), k), ls=LINESTYLES[i % len(LINESTYLES)], color=f"C{i % 10}",
                     label=code_label(code, src.result.scenario.api if src.result is not None else api))
     _shade_incidents(ax, src.windows, src.changes, src.warmup)
@@ -1066,6 +1067,18 @@ def chart_figure(result, name: str, fn=None):
     return fig
 
 
+def run_charts(result) -> list:
+    """(name, chart function) of every chart :func:`save_charts` draws for ``result``, in the order it writes them."""
+    charts = list(CHARTS)
+    if {"breaker_open", "budget_tokens", "throttle_reject_p"} & set(result.timeline.columns):
+        charts.append(("guards_over_time", guards_over_time))  # only when some strategy has guards
+    if len(result.services()):
+        charts.append(("load_by_layer", load_by_layer))  # only when the scenario has services
+    if getattr(result, "record", "full") == "summary":
+        charts = [(k, f) for k, f in charts if k not in ROW_CHARTS]  # only the timeline's charts
+    return charts
+
+
 #: zlib level of the PNGs save_charts writes: 3 encodes in about 60 % of the default's (6) time, files ~8 % larger.
 PNG_LEVEL = 3
 
@@ -1088,16 +1101,10 @@ def save_charts(result, out) -> list:
     out.mkdir(parents=True, exist_ok=True)
     paths = []
     with matplotlib.rc_context({"figure.dpi": 110}):
-        charts = list(CHARTS)
-        if {"breaker_open", "budget_tokens", "throttle_reject_p"} & set(result.timeline.columns):
-            charts.append(("guards_over_time", guards_over_time))  # only when some strategy has guards
-        if len(result.services()):
-            charts.append(("load_by_layer", load_by_layer))  # only when the scenario has services
-        if getattr(result, "record", "full") == "summary":
-            charts = [(k, f) for k, f in charts if k not in ROW_CHARTS]  # only the timeline's charts
-        for name, fn in charts:
+        for name, fn in run_charts(result):
             fig = chart_figure(result, name, fn)
             p = out / f"{name}.png"
             fig.savefig(p, pil_kwargs={"compress_level": PNG_LEVEL})
             paths.append(p)
     return paths
+

@@ -569,3 +569,32 @@ def test_ecdf_steps_is_axes_ecdf_and_thins_long_runs_within_a_step():
     drawn = y[np.searchsorted(x[1:], probe, side="right")]
     true = np.searchsorted(np.sort(many), probe, side="right") / len(many)
     assert np.all(drawn <= true + 1e-12) and np.all(true - drawn <= 1 / 499 + 1e-12)  # gaps of (n-1)/499 values
+
+
+def test_chart_pool_draws_what_save_charts_draws(result, tmp_path):
+    """Charts drawn in a worker process from chart_data's cut-down data are save_charts' PNGs, byte for byte."""
+    from resilsim.chart_pool import ChartPool, chart_data
+
+    here = plots.save_charts(result, tmp_path / "here")
+    with ChartPool(1) as pool:
+        there = pool.wait(pool.submit(result, tmp_path / "there"))
+    assert [p.name for p in there] == [p.name for p in here]
+    for a, b in zip(here, there):
+        assert a.read_bytes() == b.read_bytes(), a.name
+    cdf, errors = chart_data(result, "latency_cdf"), chart_data(result, "errors_over_time")
+    assert 0 < len(cdf.requests) < len(result.requests) and list(cdf.requests.columns) == [
+        "strategy", "outcome", "start", "latency"]  # only what the chart draws travels to the worker
+    assert 0 < len(errors.attempts) < len(result.attempts) and (errors.attempts["code"] != "").all()
+    assert chart_data(result, "success_over_time").requests is None
+
+
+def test_chart_pool_workers_default(monkeypatch):
+    """`resilsim run` draws in worker processes by default only with POOL_CORES cores (slower on 2 busy ones)."""
+    import os
+
+    from resilsim.chart_pool import POOL_CORES, pool_workers
+
+    monkeypatch.setattr(os, "cpu_count", lambda: POOL_CORES - 1)
+    assert pool_workers() == 0 and pool_workers(3) == 3
+    monkeypatch.setattr(os, "cpu_count", lambda: POOL_CORES)
+    assert pool_workers() == 2 and pool_workers(0) == 0
