@@ -598,3 +598,27 @@ def test_chart_pool_workers_default(monkeypatch):
     assert pool_workers() == 0 and pool_workers(3) == 3
     monkeypatch.setattr(os, "cpu_count", lambda: POOL_CORES)
     assert pool_workers() == 2 and pool_workers(0) == 0
+
+
+@pytest.mark.parametrize("name", ["success_over_time", "latency_cdf", "load_over_time", "latency_bands",
+                                  "errors_over_time"])
+def test_column_layout_places_axes_as_constrained_layout(result, name):
+    """The stacked charts' one-pass layout (column_layout) against constrained layout, its general form: every
+    Axes within a few points of where constrained layout puts it, and every text inside the figure."""
+    import matplotlib
+
+    with matplotlib.rc_context({"figure.dpi": 110}):
+        fig = plots.chart_figure(result, name)
+        assert fig.get_layout_engine() is None or type(fig.get_layout_engine()).__name__ == "PlaceHolderLayoutEngine"
+        fast = [ax.get_position().frozen() for ax in fig.axes]
+        fig.canvas.draw()
+        drawn = fig.get_tightbbox(fig.canvas.get_renderer())  # inches: what is drawn, texts and all
+        w, h = fig.get_size_inches()
+        assert drawn.x0 >= -0.02 and drawn.y0 >= -0.02 and drawn.x1 <= w + 0.02 and drawn.y1 <= h + 0.02, (name, drawn)
+        fig.set_layout_engine("constrained")
+        fig.canvas.draw()
+        slow = [ax.get_position().frozen() for ax in fig.axes]
+    w, h = fig.get_size_inches() * 72
+    for a, b in zip(fast, slow):
+        assert abs(a.x0 - b.x0) * w < 8 and abs(a.x1 - b.x1) * w < 8, (name, a, b)
+        assert abs(a.y0 - b.y0) * h < 8 and abs(a.y1 - b.y1) * h < 8, (name, a, b)
