@@ -560,8 +560,12 @@ def latency_bands(data, *, ax=None, window: float | None = None, windows=None, t
         # Every bin, NaN where no request succeeded, so the lines break there instead of bridging an outage.
         mids = edges[:nb] + width / 2
         q = np.full((nb, 3), np.nan)
-        for k in np.unique(b):
-            q[k] = np.percentile(lat[b == k], [50, 95, 99])
+        # Each bin's latencies as one slice of the requests sorted by bin (not a mask over all of them per bin).
+        order = np.argsort(b, kind="stable")
+        b, lat = b[order], lat[order]
+        bins, first = np.unique(b, return_index=True)
+        for k, lo, hi in zip(bins, first, [*first[1:], len(b)]):
+            q[k] = np.percentile(lat[lo:hi], [50, 95, 99])
         color, marker = f"C{i}", (MARKERS[i % len(MARKERS)] if strategy is None else "")  # a facet: no marker needed
         # About a dozen markers per line, offset per strategy so they do not sit on each other.
         every = (i % 3 * max(1, len(mids) // 36), max(1, len(mids) // 12))
