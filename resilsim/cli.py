@@ -89,6 +89,10 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--strategy", action="append", default=None, metavar="NAME",
                      help="run only this strategy of the scenario (repeatable)")
     run.add_argument("--no-charts", action="store_true", help="skip the PNG charts")
+    run.add_argument("--chart-workers", type=non_negative_int, default=None, metavar="N",
+                     help="processes that draw the charts while the tables are written, started before the "
+                          "simulation so that matplotlib loads while it runs (default: 2 with 4 cores or more, "
+                          "else 0: drawn in this process after the tables; they help only with a core free)")
     run.add_argument("--summary-only", action="store_true",
                      help="keep time-binned counts and latency histograms, not a row per request and attempt: "
                           "memory stays flat for long runs; writes summary.csv and the timeline (percentiles "
@@ -487,13 +491,25 @@ def _run(args) -> int:
                                     "them)", TABLE_WIDTH))
 
     out = Path(args.out)
-    if args.stream:  # the rows go into the run folder as the simulation makes them
-        result, paths = _write_run(run, out, charts=not args.no_charts, table_format=args.format, stream=True)
-        show(result)
-    else:
-        result = run()
-        show(result)
-        _, paths = _write_run(lambda _: result, out, charts=not args.no_charts, table_format=args.format)
+    pool = None
+    if not args.no_charts:
+        # Chart workers start now and import matplotlib while the simulation runs (resilsim.chart_pool).
+        from .chart_pool import ChartPool, pool_workers
+        workers = pool_workers(args.chart_workers)
+        pool = ChartPool(workers) if workers else None
+    try:
+        if args.stream:  # the rows go into the run folder as the simulation makes them
+            result, paths = _write_run(run, out, charts=not args.no_charts, table_format=args.format, stream=True,
+                                       pool=pool)
+            show(result)
+        else:
+            result = run()
+            show(result)
+            _, paths = _write_run(lambda _: result, out, charts=not args.no_charts, table_format=args.format,
+                                  pool=pool)
+    finally:
+        if pool is not None:
+            pool.close()
     print(f"wrote {', '.join(p.name for p in paths)} to {out}/")
     for name, why in result.truncated.items():  # runaway work stopped at a limit (docs/reliability.md)
         stopped = result.stats.get(name, {}).get("stopped_at") or 0.0
@@ -503,12 +519,15 @@ def _run(args) -> int:
     return EXIT_PARTIAL if result.truncated else 0
 
 
-def _write_run(run, out: Path, charts: bool, table_format: str = "parquet", stream: bool = False) -> tuple:
+def _write_run(run, out: Path, charts: bool, table_format: str = "parquet", stream: bool = False,
+               pool=None) -> tuple:
     """Write a run's tables, scenario.yaml, charts and run.json into ``out`` as one set (no file of a
     previous run left beside them, nothing changed when a write fails); return the result and the paths.
 
     ``run(folder)`` returns the result; with ``stream`` it simulates, writing the request and attempt
     rows into ``folder`` as it goes (the folder is the set's temporary one, so they belong to the set).
+    ``pool``: a :class:`resilsim.chart_pool.ChartPool` that draws the charts while the tables are written
+    (None: drawn here, after them).
     """
     from . import plots
     from .report import RUN_FILES
@@ -519,11 +538,14 @@ def _write_run(run, out: Path, charts: bool, table_format: str = "parquet", stre
 
     def write(tmp: Path) -> list:
         result = done["result"] = run(tmp)
+        jobs = pool.submit(result, tmp) if charts and pool is not None else None
         paths = [tmp / "requests.parquet", tmp / "attempts.parquet"] if stream else []
         paths += result.write_tables(tmp, table_format)
         (tmp / "scenario.yaml").write_text(dump_scenario(result.scenario))  # what `resilsim report` needs
         paths.append(tmp / "scenario.yaml")
-        if charts:
+        if jobs is not None:
+            paths += pool.wait(jobs)
+        elif charts:
             paths += plots.save_charts(result, tmp)
         meta.update({"seed": result.seed, "windows": [list(w) for w in result.windows],
                      "strategies": {k: v if isinstance(v, dict) else str(v) for k, v in result.strategies.items()},

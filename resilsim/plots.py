@@ -316,7 +316,7 @@ def latency_cdf(data, *, ax=None, log: bool = True, title=None, tail: bool = Fal
     req = src.frame
     most = 0
     for name, ls in _styles(src.strategies).items():
-        lat = req[(req["strategy"] == name) & (req["outcome"] == "success")]["latency"].to_numpy()
+        lat = req.loc[(req["strategy"] == name) & (req["outcome"] == "success"), "latency"].to_numpy()
         if len(lat):
             x, y = ecdf_steps(lat, complementary=tail)
             (line,) = ax.plot(x, y, ls=ls, label=name, drawstyle="steps-post")
@@ -539,7 +539,7 @@ def latency_bands(data, *, ax=None, window: float | None = None, windows=None, t
     ax = _axes(ax)
     src = source(data, "requests", windows=windows, title=title, duration=duration, warmup=warmup)
     req = src.frame
-    ok = req[req["outcome"] == "success"]
+    ok = req.loc[req["outcome"] == "success", ["strategy", "start", "latency"]]  # only the columns drawn
     if ok.empty:
         _missing(ax, "no successful requests")
         _caption(ax, src)
@@ -560,8 +560,12 @@ def latency_bands(data, *, ax=None, window: float | None = None, windows=None, t
         # Every bin, NaN where no request succeeded, so the lines break there instead of bridging an outage.
         mids = edges[:nb] + width / 2
         q = np.full((nb, 3), np.nan)
-        for k in np.unique(b):
-            q[k] = np.percentile(lat[b == k], [50, 95, 99])
+        # Each bin's latencies as one slice of the requests sorted by bin (not a mask over all of them per bin).
+        order = np.argsort(b, kind="stable")
+        b, lat = b[order], lat[order]
+        bins, first = np.unique(b, return_index=True)
+        for k, lo, hi in zip(bins, first, [*first[1:], len(b)]):
+            q[k] = np.percentile(lat[lo:hi], [50, 95, 99])
         color, marker = f"C{i}", (MARKERS[i % len(MARKERS)] if strategy is None else "")  # a facet: no marker needed
         # About a dozen markers per line, offset per strategy so they do not sit on each other.
         every = (i % 3 * max(1, len(mids) // 36), max(1, len(mids) // 12))
@@ -704,7 +708,7 @@ def errors_over_time(data, *, ax=None, strategy: str | None = None, smooth: floa
     src = source(data, "attempts", windows=windows, title=title, duration=duration, warmup=warmup)
     name = strategy or src.strategies[0]
     att = src.frame
-    att = att[(att["strategy"] == name) & (att["code"] != "")]
+    att = att.loc[(att["strategy"] == name) & (att["code"] != ""), ["start", "code"]]  # only the columns drawn
     if att.empty:
         _missing(ax, f"no failed attempts for {name}")
         _caption(ax, src)
@@ -713,12 +717,13 @@ def errors_over_time(data, *, ax=None, strategy: str | None = None, smooth: floa
     nbins = int(np.ceil(src.duration / width))
     t = np.arange(nbins) * width
     b = np.clip((att["start"].to_numpy() // width).astype(int), 0, nbins - 1)
-    found = att["code"].astype(str).to_numpy()
-    order = list(codes) if codes is not None else sorted(set(found))
+    found = att["code"]
+    present = {str(c) for c in found.unique()}  # not a string per failed attempt
+    order = list(codes) if codes is not None else sorted(present)
     k = smoothing_bins(src, smooth, SMOOTH_S["errors_over_time"])
     for i, code in enumerate(order):
-        if code in set(found):
-            y = np.bincount(b[found == code], minlength=nbins) / width
+        if code in present:
+            y = np.bincount(b[(found == code).to_numpy()], minlength=nbins) / width
             ax.plot(t, smooth_values(y.astype(float), k), ls=LINESTYLES[i % len(LINESTYLES)], color=f"C{i % 10}",
                     label=code_label(code, src.result.scenario.api if src.result is not None else api))
     _shade_incidents(ax, src.windows, src.changes, src.warmup)
@@ -1032,21 +1037,26 @@ def chart_figure(result, name: str, fn=None):
 
     fn = fn or dict(CHARTS).get(name) or guards_over_time
     names = list(result.strategies)
+    column = False  # stacked Axes: placed by column_layout, not constrained layout (the same margins, quicker)
     if name == "errors_over_time":
-        fig = Figure(figsize=(8, 1.4 + 1.5 * len(names)), layout="constrained")
+        fig = Figure(figsize=(8, 1.4 + 1.5 * len(names)))
+        column = True
         errors_by_strategy(result, fig=fig)
     elif name == "latency_cdf":
-        fig = Figure(figsize=(8, 6), layout="constrained")
+        fig = Figure(figsize=(8, 6))
+        column = True
         top, bottom = fig.subplots(2, 1, sharex=True, height_ratios=[1, 1.2])
         fn(result, ax=top)
         fn(result, ax=bottom, tail=True, title="")
         top.get_legend().remove()  # the lower panel's legend names the same lines
         top.set_xlabel("")
     elif name == "latency_bands" and len(names) > 1:
-        fig = Figure(figsize=(8, 1.4 + 1.5 * len(names)), layout="constrained")
+        fig = Figure(figsize=(8, 1.4 + 1.5 * len(names)))
+        column = True
         latency_bands_by_strategy(result, fig=fig)
     elif name == "load_over_time" and len(names) > 1:
-        fig = Figure(figsize=(8, 1.4 + 1.4 * len(names)), layout="constrained")
+        fig = Figure(figsize=(8, 1.4 + 1.4 * len(names)))
+        column = True
         load_by_strategy(result, fig=fig)
     elif name == "load_by_layer" and len(names) > 1:
         fig = Figure(figsize=(8, 1.4 + 1.4 * len(names)), layout="constrained")
@@ -1058,12 +1068,116 @@ def chart_figure(result, name: str, fn=None):
         fig = Figure(figsize=(8, 4) if n < 2 else (8, 1.4 + 1.7 * n), layout="constrained")
         guards_by_strategy(result, fig=fig)
     elif name == "success_over_time" and len(names) > 1:
-        fig = Figure(figsize=(8, 3.4 + 1.3 * (len(names) - 1)), layout="constrained")
+        fig = Figure(figsize=(8, 3.4 + 1.3 * (len(names) - 1)))
+        column = True
         success_by_strategy(result, fig=fig, baseline=names[0])
     else:
         fig = Figure(figsize=(8, 4), layout="constrained")
         fn(result, ax=fig.add_subplot())
+    if column:
+        column_layout(fig)
     return fig
+
+
+def run_charts(result) -> list:
+    """(name, chart function) of every chart :func:`save_charts` draws for ``result``, in the order it writes them."""
+    charts = list(CHARTS)
+    if {"breaker_open", "budget_tokens", "throttle_reject_p"} & set(result.timeline.columns):
+        charts.append(("guards_over_time", guards_over_time))  # only when some strategy has guards
+    if len(result.services()):
+        charts.append(("load_by_layer", load_by_layer))  # only when the scenario has services
+    if getattr(result, "record", "full") == "summary":
+        charts = [(k, f) for k, f in charts if k not in ROW_CHARTS]  # only the timeline's charts
+    return charts
+
+
+def _ticklabel_extent(axis, renderer) -> float:
+    """Points the visible tick labels of ``axis`` take across it (widest y label, tallest x label), with tick and pad.
+
+    From the locators and formatters at the current limits: no Tick objects, no drawing."""
+    from matplotlib.font_manager import FontProperties
+
+    lo, hi = sorted(axis.get_view_interval())
+    ticks = axis.get_major_ticks(numticks=1)  # one Tick: whether labels show, their font size, tick length, pad
+    if not ticks or not ticks[0].label1.get_visible():
+        return 0.0
+    tick = ticks[0]
+    labels = []
+    for locs, fmt in ((axis.get_majorticklocs(), axis.get_major_formatter()),
+                      (axis.get_minorticklocs(), axis.get_minor_formatter())):
+        locs = [v for v in locs if lo - 1e-12 * abs(hi - lo) <= v <= hi + 1e-12 * abs(hi - lo)]
+        labels += [t for t in fmt.format_ticks(locs) if t]
+    if not labels:
+        return tick.get_tick_padding() + tick.get_pad()
+    prop = FontProperties(size=tick.label1.get_fontsize())
+    to_pt = 72 / axis.figure.dpi
+    sizes = [renderer.get_text_width_height_descent(t, prop, ismath="TeX" if t.startswith("$") else False)
+             for t in labels]
+    extent = max(w for w, _, _ in sizes) if axis.axis_name == "y" else max(h for _, h, _ in sizes)
+    return tick.get_tick_padding() + tick.get_pad() + extent * to_pt
+
+
+def column_layout(fig, pad: float = 3.0) -> None:
+    """Place the Axes of ``fig``, one column of them, as constrained layout would, in one measuring pass.
+
+    Constrained layout measures every tick label of every Axes twice before a figure is drawn (a fifth of
+    ``save_charts``' time); here the titles, incident labels, axis labels and legends are measured once where
+    they are, and the tick labels from their locators and formatters, so a chart has the same margins
+    (``pad`` points around each Axes' decorations) without the passes. For figures of stacked Axes as
+    :func:`chart_figure` makes them (no twins, no colour bars); the layout engine is switched off.
+    """
+    fig.set_layout_engine("none")
+    if not hasattr(fig.canvas, "get_renderer"):  # a bare Figure: measure with the Agg canvas it is saved with
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        FigureCanvasAgg(fig)
+    renderer = fig.canvas.get_renderer()
+    axes = sorted(fig.axes, key=lambda a: -a.get_position().y1)  # top first
+    W, H = fig.get_size_inches() * 72
+    to_pt = 72 / fig.dpi
+    rects = []
+    for ax in axes:
+        box = ax.get_window_extent(renderer)
+        above = below = right = 0.0
+        left = _ticklabel_extent(ax.yaxis, renderer)
+        low = _ticklabel_extent(ax.xaxis, renderer)
+        for text in (ax.title, ax._left_title, ax._right_title, *ax.texts):
+            if text.get_visible() and text.get_text():
+                bb = text.get_window_extent(renderer)
+                above = max(above, (bb.y1 - box.y1) * to_pt)
+                right = max(right, (bb.x1 - box.x1) * to_pt)
+        ylabel, xlabel = ax.yaxis.label, ax.xaxis.label
+        if ylabel.get_visible() and ylabel.get_text():
+            left += ax.yaxis.labelpad + ylabel.get_window_extent(renderer).width * to_pt
+        if xlabel.get_visible() and xlabel.get_text():
+            low += ax.xaxis.labelpad + xlabel.get_window_extent(renderer).height * to_pt
+        below = low
+        legend = ax.get_legend()
+        if legend is not None and legend.get_visible():
+            bb = legend.get_window_extent(renderer)
+            below = max(below, (box.y0 - bb.y0) * to_pt)
+            right = max(right, (bb.x1 - box.x1) * to_pt)
+        rects.append((above, below, left, right))
+    bottom = pad
+    for legend in fig.legends:
+        bottom += legend.get_window_extent(renderer).height * to_pt + pad
+    left = max(r[2] for r in rects) + pad
+    if fig._supylabel is not None and fig._supylabel.get_text():
+        left += fig._supylabel.get_window_extent(renderer).width * to_pt + pad
+    right = max(max(r[3] for r in rects), 0.0) + pad
+    gaps = [rects[i][1] + rects[i + 1][0] + 2 * pad for i in range(len(rects) - 1)]
+    top = rects[0][0] + pad
+    bottom += rects[-1][1] + pad
+    ratios = axes[0].get_subplotspec().get_gridspec().get_height_ratios() or [1] * len(axes)
+    height = H - top - bottom - sum(gaps)
+    y = H - top
+    for i, ax in enumerate(axes):
+        h = height * ratios[i] / sum(ratios)
+        ax.set_position([left / W, (y - h) / H, (W - left - right) / W, h / H])
+        y -= h + (gaps[i] if i < len(gaps) else 0.0)
+    if fig._supylabel is not None:
+        mid = (H - top + bottom) / 2 / H
+        fig._supylabel.set_position((pad / W, mid))
+        fig._supylabel.set_horizontalalignment("left")
 
 
 #: zlib level of the PNGs save_charts writes: 3 encodes in about 60 % of the default's (6) time, files ~8 % larger.
@@ -1088,16 +1202,10 @@ def save_charts(result, out) -> list:
     out.mkdir(parents=True, exist_ok=True)
     paths = []
     with matplotlib.rc_context({"figure.dpi": 110}):
-        charts = list(CHARTS)
-        if {"breaker_open", "budget_tokens", "throttle_reject_p"} & set(result.timeline.columns):
-            charts.append(("guards_over_time", guards_over_time))  # only when some strategy has guards
-        if len(result.services()):
-            charts.append(("load_by_layer", load_by_layer))  # only when the scenario has services
-        if getattr(result, "record", "full") == "summary":
-            charts = [(k, f) for k, f in charts if k not in ROW_CHARTS]  # only the timeline's charts
-        for name, fn in charts:
+        for name, fn in run_charts(result):
             fig = chart_figure(result, name, fn)
             p = out / f"{name}.png"
             fig.savefig(p, pil_kwargs={"compress_level": PNG_LEVEL})
             paths.append(p)
     return paths
+

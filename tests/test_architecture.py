@@ -20,7 +20,7 @@ LAYERS = [
     {"scenario"},
     {"sim", "result", "invariants", "fit"},
     {"sweep", "run_folder"},
-    {"plots"},
+    {"plots", "chart_pool"},
     {"report", "widgets"},
     {"cli", "__main__"},
 ]

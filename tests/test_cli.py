@@ -260,3 +260,19 @@ def test_option_errors_are_usage_errors_not_scenario_errors():
     assert not isinstance(e.value, ScenarioError)
     with pytest.raises(UsageError, match=r"^--slo: SLO 'latency' must look like"):
         parse_slo(["latency"])
+
+
+def test_run_with_chart_workers_writes_the_same_files(tmp_path, capsys):
+    """Charts drawn in a worker process (`--chart-workers 1`) are the files drawn in the command's own (0)."""
+    import json
+
+    p = tmp_path / "tiny.yaml"
+    p.write_text(SCENARIO)
+    metas = []
+    for n in ("0", "1"):
+        assert main(["run", str(p), "--seed", "2", "--out", str(tmp_path / n), "--set", "duration=20",
+                     "--chart-workers", n]) == 0
+        metas.append(json.loads((tmp_path / n / "run.json").read_text())["files"])
+    assert list(metas[0]) == list(metas[1]) and "latency_cdf.png" in metas[0]
+    assert metas[0] == metas[1]  # same names, sizes and checksums, in the same order
+    assert main(["run", str(p), "--chart-workers", "-1"]) == 2

@@ -569,3 +569,56 @@ def test_ecdf_steps_is_axes_ecdf_and_thins_long_runs_within_a_step():
     drawn = y[np.searchsorted(x[1:], probe, side="right")]
     true = np.searchsorted(np.sort(many), probe, side="right") / len(many)
     assert np.all(drawn <= true + 1e-12) and np.all(true - drawn <= 1 / 499 + 1e-12)  # gaps of (n-1)/499 values
+
+
+def test_chart_pool_draws_what_save_charts_draws(result, tmp_path):
+    """Charts drawn in a worker process from chart_data's cut-down data are save_charts' PNGs, byte for byte."""
+    from resilsim.chart_pool import ChartPool, chart_data
+
+    here = plots.save_charts(result, tmp_path / "here")
+    with ChartPool(1) as pool:
+        there = pool.wait(pool.submit(result, tmp_path / "there"))
+    assert [p.name for p in there] == [p.name for p in here]
+    for a, b in zip(here, there):
+        assert a.read_bytes() == b.read_bytes(), a.name
+    cdf, errors = chart_data(result, "latency_cdf"), chart_data(result, "errors_over_time")
+    assert 0 < len(cdf.requests) < len(result.requests) and list(cdf.requests.columns) == [
+        "strategy", "outcome", "start", "latency"]  # only what the chart draws travels to the worker
+    assert 0 < len(errors.attempts) < len(result.attempts) and (errors.attempts["code"] != "").all()
+    assert chart_data(result, "success_over_time").requests is None
+
+
+def test_chart_pool_workers_default(monkeypatch):
+    """`resilsim run` draws in worker processes by default only with POOL_CORES cores (slower on 2 busy ones)."""
+    import os
+
+    from resilsim.chart_pool import POOL_CORES, pool_workers
+
+    monkeypatch.setattr(os, "cpu_count", lambda: POOL_CORES - 1)
+    assert pool_workers() == 0 and pool_workers(3) == 3
+    monkeypatch.setattr(os, "cpu_count", lambda: POOL_CORES)
+    assert pool_workers() == 2 and pool_workers(0) == 0
+
+
+@pytest.mark.parametrize("name", ["success_over_time", "latency_cdf", "load_over_time", "latency_bands",
+                                  "errors_over_time"])
+def test_column_layout_places_axes_as_constrained_layout(result, name):
+    """The stacked charts' one-pass layout (column_layout) against constrained layout, its general form: every
+    Axes within a few points of where constrained layout puts it, and every text inside the figure."""
+    import matplotlib
+
+    with matplotlib.rc_context({"figure.dpi": 110}):
+        fig = plots.chart_figure(result, name)
+        assert fig.get_layout_engine() is None or type(fig.get_layout_engine()).__name__ == "PlaceHolderLayoutEngine"
+        fast = [ax.get_position().frozen() for ax in fig.axes]
+        fig.canvas.draw()
+        drawn = fig.get_tightbbox(fig.canvas.get_renderer())  # inches: what is drawn, texts and all
+        w, h = fig.get_size_inches()
+        assert drawn.x0 >= -0.02 and drawn.y0 >= -0.02 and drawn.x1 <= w + 0.02 and drawn.y1 <= h + 0.02, (name, drawn)
+        fig.set_layout_engine("constrained")
+        fig.canvas.draw()
+        slow = [ax.get_position().frozen() for ax in fig.axes]
+    w, h = fig.get_size_inches() * 72
+    for a, b in zip(fast, slow):
+        assert abs(a.x0 - b.x0) * w < 8 and abs(a.x1 - b.x1) * w < 8, (name, a, b)
+        assert abs(a.y0 - b.y0) * h < 8 and abs(a.y1 - b.y1) * h < 8, (name, a, b)

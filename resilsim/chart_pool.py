@@ -1,0 +1,154 @@
+"""``resilsim run``'s charts drawn in worker processes while the main process writes the tables.
+
+:class:`ChartPool` starts its workers (spawned) before the simulation, so that they import matplotlib and
+draw a first picture while it runs; each chart is then sent only the data it draws (:func:`chart_data`, a few
+MB at most, through the pool's pipe) and written by a worker as :func:`resilsim.plots.save_charts` would
+write it (the same bytes; tests/test_plots.py).
+"""
+from __future__ import annotations
+
+from .plots import PNG_LEVEL, chart_figure, run_charts
+from .result import Result
+
+
+def chart_data(result, name: str):
+    """What the run chart ``name`` draws from ``result``, and nothing else: a small :class:`ChartData` to send to a
+    worker process, from which :func:`chart_figure` draws the same picture as from ``result`` itself.
+
+    The requests keep only the successful ones (the latency charts draw nothing else) and the columns drawn;
+    the attempts only the failed ones (the errors chart); the outcome counts, the summary and the services
+    tables are computed here, once. Tests compare the PNGs drawn both ways byte for byte.
+    """
+    requests = attempts = counts = summary = None
+    if name in ("latency_cdf", "latency_bands"):
+        req = result.requests
+        requests = req.loc[req["outcome"] == "success", ["strategy", "outcome", "start", "latency"]]
+    elif name == "errors_over_time":
+        att = result.attempts
+        attempts = att.loc[att["code"] != "", ["strategy", "start", "code"]]
+    elif name == "outcomes_by_strategy":
+        counts, summary = result.outcome_counts(), result.summary()
+    layers = result.service_timeline() if name == "load_by_layer" else None
+    return ChartData(result.scenario, result.seed, requests=requests, attempts=attempts, timeline=result.timeline,
+                     windows=list(result.windows), strategies=dict(result.strategies), counts=counts,
+                     summary=summary, services=result.services(), layers=layers,
+                     record=getattr(result, "record", "full"))
+
+
+class ChartData(Result):
+    """A :class:`resilsim.Result` cut down to what one run chart draws (see :func:`chart_data`)."""
+
+    def __init__(self, scenario, seed, *, counts, summary, services, layers, record, **tables):
+        super().__init__(scenario, seed, **tables)
+        self._counts, self._summary, self._services, self._layers = counts, summary, services, layers
+        self.record = record
+
+    def outcome_counts(self):
+        """The measured requests' outcome counts, as the run's :meth:`~resilsim.Result.outcome_counts` gave them."""
+        return self._counts
+
+    def summary(self, window=None):
+        """The run's summary over its measurement window (the only one a run chart shows)."""
+        if window is not None or self._summary is None:
+            raise ValueError("a chart's data holds the summary of the measurement window only")
+        return self._summary
+
+    def services(self):
+        """The run's per-service table (empty without services)."""
+        return self._services
+
+    def service_timeline(self):
+        """The run's attempts per second per layer (only for the load_by_layer chart)."""
+        return self._layers
+
+
+def _worker_start() -> None:
+    """A chart worker's start: import what drawing needs and draw once (fonts, Agg), while the run simulates."""
+    import io
+
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(1, 1), dpi=110)
+    fig.add_subplot().set_title("warm")
+    fig.savefig(io.BytesIO(), format="png")
+
+
+def _save_one(name: str, data, path: str) -> str:
+    """Draw the run chart ``name`` from ``data`` (a :class:`ChartData`) into the PNG ``path``, in a worker."""
+    import matplotlib
+
+    with matplotlib.rc_context({"figure.dpi": 110}):
+        chart_figure(data, name).savefig(path, pil_kwargs={"compress_level": PNG_LEVEL})
+    return path
+
+
+#: Charts in the order a pool hands them out: the costliest first, so that the last one to start is short.
+_COST_ORDER = ("latency_bands", "latency_cdf", "success_over_time", "errors_over_time", "load_over_time",
+               "outcomes_by_strategy", "guards_over_time", "load_by_layer")
+
+
+#: Cores from which ``resilsim run`` draws its charts in worker processes by default (fewer: in its own process).
+#: On the 2-core machine of benchmarks/RESULTS.md, shared with other work, the workers only took turns with
+#: the simulation and the tables, and the command was slower.
+POOL_CORES = 4
+
+
+def pool_workers(requested: int | None = None) -> int:
+    """Chart worker processes for ``resilsim run --chart-workers``: ``requested``, or by default 2 on a machine
+    with :data:`POOL_CORES` cores or more and 0 (draw in the main process) on a smaller one."""
+    import os
+
+    if requested is not None:
+        return requested
+    return 2 if (os.cpu_count() or 1) >= POOL_CORES else 0
+
+
+class ChartPool:
+    """Worker processes that draw a run's charts beside the main process (``resilsim run``).
+
+    Started before the simulation, the workers import matplotlib and draw a first picture while it runs;
+    :meth:`submit` then hands each chart only what it draws (:func:`chart_data`) and returns at once, so the
+    tables are written while the charts are drawn. Workers are spawned, not forked: the parent runs pyarrow's
+    and numpy's threads by then. ``workers``: processes (at least 1). Use as a context manager, or call
+    :meth:`close`.
+    """
+
+    def __init__(self, workers: int = 2):
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        n = workers
+        self._pool = ProcessPoolExecutor(max_workers=max(1, n), mp_context=multiprocessing.get_context("spawn"),
+                                         initializer=_worker_start)
+        for _ in range(max(1, n)):  # start every worker now (a spawning pool starts one per task waiting)
+            self._pool.submit(int)
+
+    def submit(self, result, out) -> list:
+        """Start drawing ``result``'s charts (:func:`save_charts`' set) into the folder ``out``; return a list
+        of (path, future), in :func:`save_charts`' order."""
+        from pathlib import Path
+
+        out = Path(out)
+        out.mkdir(parents=True, exist_ok=True)
+        names = [name for name, _ in run_charts(result)]
+        futures = {}
+        for name in sorted(names, key=lambda n: _COST_ORDER.index(n) if n in _COST_ORDER else len(_COST_ORDER)):
+            futures[name] = self._pool.submit(_save_one, name, chart_data(result, name), str(out / f"{name}.png"))
+        return [(out / f"{name}.png", futures[name]) for name in names]
+
+    @staticmethod
+    def wait(jobs: list) -> list:
+        """The paths of ``jobs`` (from :meth:`submit`) once every chart is written; a chart's error raised here."""
+        for _, future in jobs:
+            future.result()
+        return [path for path, _ in jobs]
+
+    def close(self) -> None:
+        """End the workers (charts not started are dropped)."""
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
