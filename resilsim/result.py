@@ -22,6 +22,9 @@ from .server.build import capacity_rps, global_rate_limit_rps
 
 #: The tables with a row per request, attempt or time bin, written as Parquet or CSV (:meth:`Result.write_tables`).
 ROW_TABLES = ("requests", "attempts", "timeline")
+#: The per-layer tables written as CSV beside them only when the scenario has services (:meth:`Result.services`,
+#: :meth:`Result.edges`, :meth:`Result.service_timeline`), read back by :meth:`Result.read_layers`.
+LAYER_TABLES = ("services", "edges", "service_timeline")
 TABLE_FORMATS = ("parquet", "csv")
 
 SUMMARY_COLUMNS = ["strategy", "requests", "success_rate", "p50_s", "p95_s", "p99_s", "mean_attempts",
@@ -353,6 +356,15 @@ class Result:
     def _has_calls(self) -> bool:
         return any(run.call_logs for run in (self._runs or {}).values())
 
+    def read_layers(self, folder: str | Path) -> None:
+        """Take :meth:`services`, :meth:`edges` and :meth:`service_timeline` from the CSV files
+        :meth:`write_tables` wrote into ``folder`` (a result rebuilt from its tables; absent files: empty)."""
+        folder = Path(folder)
+        for name in LAYER_TABLES:
+            p = folder / f"{name}.csv"
+            if p.exists():
+                setattr(self, f"_stored_{name}", pd.read_csv(p))
+
     def _stored_layers(self, which: str, w: Window) -> pd.DataFrame:
         # A result read back from a run folder: its services.csv / edges.csv, measured over the default window.
         cols = SERVICE_COLUMNS if which == "services" else EDGE_COLUMNS
@@ -369,11 +381,12 @@ class Result:
         (``strategy``, ``service``, ``time`` in s, ``attempts_rps`` in 1/s). The layer ``api`` is the clients'
         attempts (the timeline's ``attempts_rps``); a service behind the API (``services:``) counts the attempts
         of every call into it by send bin, those sent during the drain in the last bin, so that its bins add up
-        to :meth:`services`' ``attempts``. Empty without services (docs/call-graph.md)."""
+        to :meth:`services`' ``attempts`` (whole run). Empty without services (docs/call-graph.md)."""
         cols = ["strategy", "service", "time", "attempts_rps"]
         runs = {name: run for name, run in (self._runs or {}).items() if run.service_bins}
         if not runs:
-            return pd.DataFrame(columns=cols)
+            stored = getattr(self, "_stored_service_timeline", None)  # read back from a run folder
+            return pd.DataFrame(columns=cols) if stored is None else stored.copy()
         width = self.scenario.bin
         tl = self.timeline
         frames = []
@@ -509,7 +522,8 @@ class Result:
 
         ``format`` is ``"parquet"`` (typed columns, zstd-compressed: an order of magnitude faster to write
         and read than CSV, and a fifth of its size) or ``"csv"``; the summary is a few rows and stays CSV so
-        that it reads anywhere. Returns the paths.
+        that it reads anywhere. With services behind the API, ``services.csv``, ``edges.csv`` and
+        ``service_timeline.csv`` too (:data:`LAYER_TABLES`, over the default window). Returns the paths.
         """
         if format not in TABLE_FORMATS:
             raise ValueError(f"format must be one of {', '.join(TABLE_FORMATS)}, not {format!r}")
@@ -522,6 +536,8 @@ class Result:
         # when both are done; a failed write stops the set there (its error raised once both are over).
         frames = {out / f"{name}.{format}": getattr(self, name) for name in self._row_tables()}
         frames[out / "summary.csv"] = self.summary()
+        if self._has_calls():  # with services: the per-layer tables, small, as CSV (LAYER_TABLES)
+            frames.update({out / f"{name}.csv": getattr(self, name)() for name in LAYER_TABLES})
         jobs = [(df, path, path.name == "summary.csv") for path, df in frames.items()]
         if format == "parquet" and len(jobs) > 2:
             from concurrent.futures import ThreadPoolExecutor
