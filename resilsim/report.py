@@ -458,6 +458,8 @@ def run_report(path: Path) -> tuple[str, list[str]]:
 # ---------------------------------------------------------------- sweep directory
 
 METRICS = ("success_rate", "p99_s", "amplification", "peak_amplification", "goodput_rps", "recovery_s")
+#: The per-service metrics (svc.NAME.METRIC) a sweep report tabulates for each service behind the API.
+LAYER_SHOWN = ("success_rate", "amplification", "p99_s", "queue_s")
 #: The metrics a one-parameter sweep report charts against the parameter.
 CHARTED = ("success_rate", "p99_s", "amplification", "goodput_rps")
 
@@ -466,7 +468,7 @@ def sweep_report(path: Path, plan=None) -> tuple[str, list[str]]:
     """The title and HTML body parts for a sweep results directory."""
     from . import plots
     from .sweep.store import Store
-    from .sweep.stats import aggregate, metric_table, param_columns
+    from .sweep.stats import aggregate, metric_table, param_columns, service_columns
 
     st = Store(path)
     manifest = st.manifest()
@@ -524,6 +526,13 @@ def sweep_report(path: Path, plan=None) -> tuple[str, list[str]]:
                 f"replications, measured over {html.escape(window)} (success rate: a score interval inside [0, 1]; "
                 "other metrics: t-interval cut to the metric's range); latencies in seconds.</p>")
     body.append(_table(ci_table(agg), index=False))
+    layered = [c for c in service_columns(agg) if c.rpartition(".")[2] in LAYER_SHOWN]
+    if layered:
+        body.append("<h3>Services behind the API</h3><p class='meta'>Per service (columns svc.NAME.METRIC): "
+                    "its calls' success after the caller's retries, attempts at it per client request, p99 call "
+                    "latency as the caller sees it and mean wait in its queue (seconds); mean [95% CI] over "
+                    f"replications, measured over {html.escape(window)}.</p>")
+        body.append(_table(ci_table(agg, layered), index=False))
     body.append("<h2>Charts</h2>")
     cap = f"{name} · root seed {seed} · bands: 95% CI"
     from .scenario.reference import axis_label

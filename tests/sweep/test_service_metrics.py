@@ -78,3 +78,18 @@ def test_plan_refuses_an_unknown_service_or_metric_before_any_run(slo, msg, monk
     with pytest.raises(UsageError) as e:
         plan(mmc_db(), vary="services.db.workers", over=(4, 12), slo=[slo], replications=2, executor="inprocess")
     assert str(e.value) == msg
+
+
+def test_the_store_keeps_the_service_columns_and_the_reports_show_them(tmp_path):
+    from resilsim.report import render
+    from resilsim.sweep import load_sweep, save_plan
+    df = sweep(mmc_db(duration=20), {"services.db.workers": [7, 9]}, replications=2, executor="inprocess",
+               progress=False, store=tmp_path / "sw")
+    back = load_sweep(tmp_path / "sw")
+    assert back["svc.db.queue_s"].tolist() == df["svc.db.queue_s"].tolist()
+    text = render(tmp_path / "sw")
+    assert "Services behind the API" in text and "svc.db.queue_s" in text
+    p = plan(mmc_db(duration=20), vary="services.db.workers", over=(6, 9), slo=["svc.db.queue_s<=0.03"],
+             replications=2, executor="inprocess")
+    save_plan(p, tmp_path / "plan")
+    assert "svc.db.queue_s" in render(tmp_path / "plan")
