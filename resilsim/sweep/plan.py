@@ -193,6 +193,7 @@ def plan(scenario, vary: str = "service.workers", over: tuple = (1, 64), slo: di
     tol = tol if tol is not None else (1 if integer else (hi - lo) / 64)
     step = 1 if integer else tol
     targets = _precision(precision)
+    check_slo_metrics({m: None for m in targets if split_service_column(m)}, base)  # their services exist
     if isinstance(max_replications, bool) or not isinstance(max_replications, int) or max_replications < replications:
         raise UsageError(f"max_replications must be a whole number of at least replications ({replications}), "
                             f"got {max_replications!r}", option="max_replications")
@@ -450,9 +451,10 @@ def _precision(precision: dict | None) -> dict:
     from ..metrics import METRICS
     out = {}
     for metric, width in (precision or {}).items():
-        if metric not in METRICS:
-            raise UsageError(f"precision for an unknown metric {metric!r}; use one of {', '.join(METRICS)}",
-                                option="precision")
+        svc = split_service_column(metric)
+        if metric not in METRICS and (svc is None or svc[1] not in SERVICE_METRICS):
+            raise UsageError(f"precision for an unknown metric {metric!r}; use one of {', '.join(METRICS)}, "
+                             "or svc.SERVICE.METRIC for a service behind the API", option="precision")
         if isinstance(width, bool) or not isinstance(width, (int, float)) or not 0 < width < float("inf"):
             raise UsageError(f"precision for {metric} must be a positive half-width, got {width!r}",
                                 option="precision")

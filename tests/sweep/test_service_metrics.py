@@ -93,3 +93,12 @@ def test_the_store_keeps_the_service_columns_and_the_reports_show_them(tmp_path)
              replications=2, executor="inprocess")
     save_plan(p, tmp_path / "plan")
     assert "svc.db.queue_s" in render(tmp_path / "plan")
+
+
+def test_plan_takes_a_precision_on_a_services_metric_and_refuses_one_on_an_unknown_service():
+    p = plan(mmc_db(duration=20), vary="services.db.workers", over=(8, 9), slo=["svc.db.queue_s<=0.5"],
+             replications=2, executor="inprocess", precision={"svc.db.queue_s": 1e-9}, max_replications=4)
+    assert set(p.evidence["n"]) == {4}  # the interval is never that narrow: replications doubled to the cap
+    with pytest.raises(UsageError, match="names no service of scenario 'calls'"):
+        plan(mmc_db(), vary="services.db.workers", over=(4, 12), slo=["success_rate>=0.9"], replications=2,
+             executor="inprocess", precision={"svc.nope.queue_s": 0.1})
