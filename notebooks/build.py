@@ -224,8 +224,9 @@ def planning():
            "`scenarios/analytics-aurora-db-service.yaml` models Aurora as a service behind the Analytics API "
            "(docs/call-graph.md): during a scale-up 20% of its queries fail and the rest take twice as long; "
            "the API answers ANALYTICS_1900 when its call finally fails. Shortened here (90 s, the scale-up "
-           "from 30 to 70 s) to stay quick; `Result.services()` counts the whole run, so its `amplification` "
-           "(attempts at aurora per client request) includes the quiet minutes around the incident. Retries "
+           "from 30 to 70 s) to stay quick; `Result.services()` measures what `summary()` does (the run after "
+           "the warm-up), so its `amplification` (attempts at aurora per client request) includes the quiet "
+           "seconds around the incident (`services(window='incident:aurora-scale-up')`: the scale-up alone). Retries "
            "at both layers (the API retries its call 3 times) against retries only at the edge (1 attempt):"),
         code("AURORA = 'scenarios/analytics-aurora-db-service.yaml'\n"
              "SHORT = {'duration': 90, 'warmup': 10, 'drain': 20,\n"

@@ -181,6 +181,8 @@ def _add_sweep_parsers(sub) -> None:
                                "--over 8,64 --slo 'success_rate>=0.99'\n"
                                "  resilsim plan scenarios/analytics-aurora-scale-up.yaml --vary service.workers "
                                "--over 8,64 --slo 'success_rate>=0.75' --window incident:aurora-scale-up\n"
+                               "  resilsim plan scenarios/analytics-aurora-db-service.yaml --vary services.aurora.workers "
+                               "--over 4,32 --slo 'svc.aurora.success_rate>=0.99' --window incident:aurora-scale-up\n"
                                "  resilsim plan scenarios/counters-rate-limited.yaml --vary clients.arrival.poisson.rate "
                                "--over 10,200 --slo 'success_rate>=0.99' --direction max --out plan-out",
                         formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -188,7 +190,8 @@ def _add_sweep_parsers(sub) -> None:
     pl.add_argument("--vary", required=True, metavar="KEY", help="dotted key to vary, e.g. service.workers")
     pl.add_argument("--over", required=True, metavar="LO,HI", help="range searched, e.g. 1,64 (ints bisect over integers)")
     pl.add_argument("--slo", action="append", required=True, metavar="METRIC<=X",
-                    help="e.g. 'success_rate>=0.999' or 'p99_s<=2', quoted for the shell (repeatable)")
+                    help="e.g. 'success_rate>=0.999' or 'p99_s<=2', quoted for the shell (repeatable); a service "
+                         "behind the API: 'svc.NAME.METRIC', e.g. 'svc.aurora.success_rate>=0.99' (docs/sweeps.md)")
     pl.add_argument("--replications", type=positive_int, default=5, help="replications per value tried (default 5)")
     pl.add_argument("--precision", action="append", default=[], metavar="METRIC=HALFWIDTH",
                     help="add replications until every 95%% interval of METRIC is this narrow, e.g. "
@@ -623,7 +626,8 @@ def _sweep(args) -> int:
         with pd.option_context("display.width", None, "display.max_columns", None):
             print(agg[cols].to_string(index=False, float_format=lambda v: f"{v:.4g}"))
     else:
-        swept = [c for c in cols if "." in c]
+        from .sweep.stats import param_columns
+        swept = param_columns(agg[cols])
         print_fitted(agg[cols], main=(*swept, "strategy", "n", *SWEEP_COLUMNS), index=False,
                      extra=f"resilsim.aggregate(resilsim.load_sweep({str(args.out)!r}))")
     print(f"{df['run_id'].nunique() if len(df) else 0} runs in {args.out}/ ({failed} failed, {cut} truncated); "

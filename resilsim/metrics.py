@@ -57,6 +57,51 @@ METRICS: dict[str, Metric] = {m.name: m for m in (
            "warm-up detected by MSER-5, seconds"),
 )}
 
+#: The per-service metrics a sweep's rows carry for each service behind the API (``services:``), as columns
+#: ``svc.NAME.METRIC`` (:func:`service_column`), from :meth:`resilsim.Result.services` over the sweep's window;
+#: a plan's SLO may name them (``svc.aurora.success_rate>=0.99``).
+SERVICE_METRICS: dict[str, Metric] = {m.name: m for m in (
+    Metric("calls", "", "calls", 0, None, "higher",
+           "calls made to the service for the client requests measured (not sent ones included)"),
+    Metric("success_rate", "", "call success rate (0–1)", 0.0, 1.0, "higher",
+           "share of the calls to the service that succeeded after their caller's retries"),
+    Metric("attempts", "", "attempts at the service", 0, None, "lower", "attempts sent to the service"),
+    Metric("amplification", "", "attempts at the service per client request", 0.0, None, "lower",
+           "attempts sent to the service ÷ client requests measured"),
+    Metric("mean_s", "s", "mean call latency (s)", 0.0, None, "lower",
+           "mean seconds from a call's first send to its final answer as the caller sees it, retries included"),
+    Metric("p99_s", "s", "p99 call latency (s)", 0.0, None, "lower",
+           "99th percentile of the calls' latency (first send to final answer, retries included), seconds"),
+    Metric("queue_s", "s", "mean queue wait at the service (s)", 0.0, None, "lower",
+           "mean seconds an attempt waited in the service's queue until a worker took it or the queue timed it out"),
+)}
+
+#: The prefix of a per-service column of a sweep: ``svc.NAME.METRIC``.
+SERVICE_PREFIX = "svc."
+
+
+def service_column(service: str, metric: str) -> str:
+    """The sweep column of ``metric`` (a :data:`SERVICE_METRICS` name) for the service ``service``."""
+    return f"{SERVICE_PREFIX}{service}.{metric}"
+
+
+def split_service_column(name: str) -> tuple[str, str] | None:
+    """(service, metric) of a ``svc.NAME.METRIC`` column name, or None when ``name`` is not one."""
+    if not name.startswith(SERVICE_PREFIX):
+        return None
+    service, _, metric = name[len(SERVICE_PREFIX):].rpartition(".")
+    return (service, metric) if service and metric else None
+
+
+def spec(name: str) -> Metric | None:
+    """The :class:`Metric` of a summary metric or of a per-service column (``svc.NAME.METRIC``); None for others."""
+    m = METRICS.get(name)
+    if m is not None:
+        return m
+    parts = split_service_column(name)
+    return SERVICE_METRICS.get(parts[1]) if parts else None
+
+
 #: The quantities on the run charts' axes (plots.py reads its axis labels here): name → label, unit included.
 AXES: dict[str, str] = {
     "time": "time (s)",
@@ -88,13 +133,15 @@ SLO_METRICS = ("success_rate", "p50_s", "p95_s", "p99_s", "amplification", "peak
 
 
 def label(name: str) -> str:
-    """The axis label of metric ``name`` (the name itself when it is not a summary metric)."""
-    m = METRICS.get(name)
+    """The axis label of metric ``name`` (the name itself when it is not a summary or per-service metric)."""
+    m = spec(name)
+    if m is not None and name.startswith(SERVICE_PREFIX):
+        return f"{split_service_column(name)[0]}: {m.label}"
     return m.label if m is not None else name
 
 
 def clip(name: str, lo, hi):
     """Confidence bounds ``lo``, ``hi`` (arrays) clipped to the range metric ``name`` can take."""
-    m = METRICS.get(name)
+    m = spec(name)
     a, b = (m.low, m.high) if m is not None else (None, None)
     return np.clip(np.asarray(lo, float), a, b), np.clip(np.asarray(hi, float), a, b)

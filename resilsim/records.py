@@ -38,6 +38,11 @@ CODE_TIMEOUT = -2
 CODE_CANCELLED = -3  # a hedged copy cancelled when another copy won (no answer of its own)
 
 
+#: A call's status in a run's call logs (``RunRecord.call_logs``, :mod:`resilsim.sim.calllog`): failed after its
+#: retries, succeeded, not sent (the caller's deadline had passed), skipped (its ``probability`` said no).
+CALL_FAILED, CALL_OK, CALL_NOT_SENT, CALL_SKIPPED = range(4)
+
+
 @dataclass(frozen=True, slots=True)
 class RunRecord:
     """What the engine hands back for one run (one scenario × one strategy × one seed).
@@ -93,3 +98,9 @@ class RunRecord:
     #: with ``scenario.services``: per service behind the API, its attempts by send bin
     #: (``resilsim.sim.calls.CallGraph.bins``); empty without services
     service_bins: dict = field(default_factory=dict)
+    #: with ``scenario.services``: per call edge, its calls' rows (``resilsim.sim.calls.CallGraph.logs``); empty
+    #: without services
+    call_logs: tuple = ()
+    #: with ``scenario.services``: per service behind the API, its attempts' queue waits
+    #: (``resilsim.sim.calls.CallGraph.waits``); empty without services
+    call_waits: dict = field(default_factory=dict)

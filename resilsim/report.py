@@ -25,7 +25,7 @@ import pandas as pd
 
 from . import metrics
 from .errors import ResilsimError
-from .result import ROW_TABLES, TABLE_FORMATS
+from .result import LAYER_TABLES, ROW_TABLES, TABLE_FORMATS
 
 CSS = """
 body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:2em auto;max-width:1100px;
@@ -322,7 +322,8 @@ def _page(title: str, body: list[str]) -> str:
 # ---------------------------------------------------------------- run directory
 
 #: The files of a run directory the report reads (besides run.json): each row table as Parquet or CSV.
-RUN_FILES = ("summary.csv", *(f"{t}.{f}" for t in ROW_TABLES for f in TABLE_FORMATS), "scenario.yaml")
+RUN_FILES = ("summary.csv", *(f"{t}.{f}" for t in ROW_TABLES for f in TABLE_FORMATS), "scenario.yaml",
+             *(f"{t}.csv" for t in LAYER_TABLES))
 
 
 def _read_table(path: Path, name: str) -> pd.DataFrame | None:
@@ -376,7 +377,9 @@ def _run_result(path: Path, meta: dict):
             df["code"] = df["code"].fillna("")
     windows = [tuple(w) for w in meta.get("windows", [])]
     strategies = meta.get("strategies") or {n: "" for n in names}
-    return Result(scenario, seed, req, att, tl, windows, strategies, {})
+    result = Result(scenario, seed, req, att, tl, windows, strategies, {})
+    result.read_layers(path)  # services.csv, edges.csv, service_timeline.csv: only with services
+    return result
 
 
 def run_report(path: Path) -> tuple[str, list[str]]:
@@ -431,6 +434,19 @@ def run_report(path: Path) -> tuple[str, list[str]]:
             body.append(_figure("Client-side guards", lambda: plots.chart_figure(result, "guards_over_time"),
                                 "Circuit breakers open, adaptive-throttling rejection probability and retry-budget "
                                 f"tokens, one panel per strategy with guards. {shade}", whole=True))
+    layers = result.services()
+    if len(layers):
+        body.append(_figure("Load by layer", lambda: plots.chart_figure(result, "load_by_layer", plots.load_by_layer),
+                            "Attempts per second at each layer: the clients' at the API, then every call's at each "
+                            "service behind it (by send time), one panel per strategy; the gaps between the lines "
+                            f"are the retries each layer adds. {shade}", whole=True))
+        body.append("<h3>Services behind the API</h3><p class='meta'>Over the run after the warm-up, for the "
+                    "requests measured: calls, their success after the caller's retries, attempts per client "
+                    "request (amplification), call latency as the caller sees it (seconds, retries included), mean "
+                    "wait in the service's queue (seconds) and worker-seconds busy (whole run). The API's row is the "
+                    "clients'.</p>")
+        body.append(_table(layers.set_index(["strategy", "service"])[
+            ["calls", "success_rate", "attempts", "amplification", "mean_s", "p99_s", "queue_s", "busy_s"]]))
     if result.requests is not None:
         body.append(_figure("Outcomes by strategy", lambda ax: plots.outcomes_by_strategy(result, ax=ax),
                             "Final outcome of each measured request; failures split by error code."))
@@ -451,6 +467,8 @@ def run_report(path: Path) -> tuple[str, list[str]]:
 # ---------------------------------------------------------------- sweep directory
 
 METRICS = ("success_rate", "p99_s", "amplification", "peak_amplification", "goodput_rps", "recovery_s")
+#: The per-service metrics (svc.NAME.METRIC) a sweep report tabulates for each service behind the API.
+LAYER_SHOWN = ("success_rate", "amplification", "p99_s", "queue_s")
 #: The metrics a one-parameter sweep report charts against the parameter.
 CHARTED = ("success_rate", "p99_s", "amplification", "goodput_rps")
 
@@ -459,7 +477,7 @@ def sweep_report(path: Path, plan=None) -> tuple[str, list[str]]:
     """The title and HTML body parts for a sweep results directory."""
     from . import plots
     from .sweep.store import Store
-    from .sweep.stats import aggregate, metric_table, param_columns
+    from .sweep.stats import aggregate, metric_table, param_columns, service_columns
 
     st = Store(path)
     manifest = st.manifest()
@@ -517,6 +535,13 @@ def sweep_report(path: Path, plan=None) -> tuple[str, list[str]]:
                 f"replications, measured over {html.escape(window)} (success rate: a score interval inside [0, 1]; "
                 "other metrics: t-interval cut to the metric's range); latencies in seconds.</p>")
     body.append(_table(ci_table(agg), index=False))
+    layered = [c for c in service_columns(agg) if c.rpartition(".")[2] in LAYER_SHOWN]
+    if layered:
+        body.append("<h3>Services behind the API</h3><p class='meta'>Per service (columns svc.NAME.METRIC): "
+                    "its calls' success after the caller's retries, attempts at it per client request, p99 call "
+                    "latency as the caller sees it and mean wait in its queue (seconds); mean [95% CI] over "
+                    f"replications, measured over {html.escape(window)}.</p>")
+        body.append(_table(ci_table(agg, layered), index=False))
     body.append("<h2>Charts</h2>")
     cap = f"{name} · root seed {seed} · bands: 95% CI"
     from .scenario.reference import axis_label

@@ -22,6 +22,9 @@ from .server.build import capacity_rps, global_rate_limit_rps
 
 #: The tables with a row per request, attempt or time bin, written as Parquet or CSV (:meth:`Result.write_tables`).
 ROW_TABLES = ("requests", "attempts", "timeline")
+#: The per-layer tables written as CSV beside them only when the scenario has services (:meth:`Result.services`,
+#: :meth:`Result.edges`, :meth:`Result.service_timeline`), read back by :meth:`Result.read_layers`.
+LAYER_TABLES = ("services", "edges", "service_timeline")
 TABLE_FORMATS = ("parquet", "csv")
 
 SUMMARY_COLUMNS = ["strategy", "requests", "success_rate", "p50_s", "p95_s", "p99_s", "mean_attempts",
@@ -29,6 +32,11 @@ SUMMARY_COLUMNS = ["strategy", "requests", "success_rate", "p50_s", "p95_s", "p9
 
 #: With a network (``scenario.network``), the summary's breakdown of answered attempts' time (metrics.py).
 NETWORK_COLUMNS = ["network_s", "queue_s", "service_s"]
+
+#: The columns of :meth:`Result.services` (and, without ``busy_s``, with the edge's name, :meth:`Result.edges`).
+SERVICE_COLUMNS = ["strategy", "service", "calls", "calls_ok", "success_rate", "attempts", "attempts_ok",
+                   "attempt_timeouts", "not_sent", "skipped", "amplification", "mean_s", "p99_s", "queue_s", "busy_s"]
+EDGE_COLUMNS = ["strategy", "edge", "caller", *SERVICE_COLUMNS[1:-2]]
 
 #: Peak amplification: the most attempts per offered request over any span of this many seconds.
 PEAK_WINDOW_S = 10.0
@@ -285,28 +293,100 @@ class Result:
                 for name, params in self.strategies.items()]
         return pd.DataFrame(rows).set_index("strategy")
 
-    def services(self) -> pd.DataFrame:
-        """Per strategy and service behind the API (``services:``), whole run, the API first: ``calls`` made to it
-        (for the API: client requests ended), ``calls_ok`` that succeeded after retries, ``attempts`` offered,
-        ``attempts_ok`` answered with success, ``attempt_timeouts`` (the caller stopped waiting), ``not_sent``
-        (the caller's deadline had passed), ``skipped`` (a call's ``probability`` said no), ``busy_s``
-        (worker-seconds, held through its own calls) and ``amplification`` (attempts ÷ client requests). Empty
-        without services (docs/call-graph.md)."""
-        cols = ["strategy", "service", "calls", "calls_ok", "attempts", "attempts_ok", "attempt_timeouts",
-                "not_sent", "skipped", "busy_s", "amplification"]
-        rows = [{"strategy": name, **r} for name, run in (self._runs or {}).items() for r in run.services]
-        return pd.DataFrame(rows, columns=cols)
+    def services(self, window=None) -> pd.DataFrame:
+        """Per strategy and service behind the API (``services:``), the API first, over ``window`` (as
+        :meth:`summary`'s: default the run after the warm-up; ``"incident:NAME"``, ``"incident:all"`` or
+        ``(start, end)`` seconds; ``.attrs["window"]`` says which). A service's row counts the calls made on
+        behalf of the client requests that arrived in the window (the requests :meth:`summary` measures),
+        through every layer: ``calls`` made to it (not sent ones included), ``calls_ok`` that succeeded after
+        the caller's retries, ``success_rate`` (calls_ok ÷ calls), ``attempts`` sent to it, ``attempts_ok``
+        answered with success, ``attempt_timeouts`` (the caller stopped waiting), ``not_sent`` (the caller's
+        deadline had passed), ``skipped`` (a call's ``probability`` said no), ``amplification`` (attempts ÷
+        client requests), ``mean_s`` and ``p99_s`` (seconds from a call's first send to its final answer as the
+        caller sees it, retries and backoff included, over every call sent, successful or not), ``queue_s``
+        (mean seconds an attempt waited in the service's queue until a worker took it or the queue timed it
+        out, attempts the caller had stopped waiting for included; refused attempts are not counted) and
+        ``busy_s`` (worker-seconds, held through its own calls; whole run, whatever the window). The API's
+        row is the clients' (``calls``: requests, as :meth:`summary`'s); its latency and queueing are NaN
+        (see :meth:`summary`). A call still in flight when the run ends is not counted. Empty without
+        services (docs/call-graph.md)."""
+        w = window_of(self.scenario, window)
+        if self._runs is None:
+            out = self._stored_layers("services", w)
+        else:
+            requests = {row["strategy"]: row for row in self._summary_rows(w)} if self._has_calls() else {}
+            rows = []
+            for name, run in self._runs.items():
+                if not run.call_logs:
+                    continue
+                api = requests[name]
+                n, n_att = api["requests"], round(api["amplification"] * api["requests"]) if api["requests"] else 0
+                busy = {r["service"]: r["busy_s"] for r in run.services}
+                rows.append({"strategy": name, "service": "api", "calls": n,
+                             "calls_ok": round(api["success_rate"] * n) if n else 0,
+                             "success_rate": api["success_rate"], "attempts": n_att, "attempts_ok": math.nan,
+                             "attempt_timeouts": math.nan, "not_sent": 0, "skipped": 0,
+                             "amplification": api["amplification"], "mean_s": math.nan, "p99_s": math.nan,
+                             "queue_s": math.nan, "busy_s": busy.get("api", math.nan)})
+                for svc in self.scenario.services:
+                    logs = [lg for lg in run.call_logs if lg["service"] == svc]
+                    waits = run.call_waits.get(svc)
+                    rows.append({"strategy": name, "service": svc, **layer_metrics(logs, w, n),
+                                 "queue_s": _mean_wait(waits, w), "busy_s": busy.get(svc, math.nan)})
+            out = pd.DataFrame(rows, columns=SERVICE_COLUMNS)
+        out.attrs["window"] = w.label
+        return out
+
+    def edges(self, window=None) -> pd.DataFrame:
+        """Per strategy and call edge (one ``calls:`` entry: ``edge`` named caller.operation→service.operation,
+        its ``caller`` and ``service``), the metrics of :meth:`services` over ``window`` for that edge's calls
+        alone (no ``queue_s`` or ``busy_s``: a service's). Empty without services (docs/call-graph.md)."""
+        w = window_of(self.scenario, window)
+        if self._runs is None:
+            out = self._stored_layers("edges", w)
+        else:
+            requests = {row["strategy"]: row["requests"] for row in self._summary_rows(w)} if self._has_calls() else {}
+            rows = [{"strategy": name, "edge": lg["edge"], "caller": lg["caller"], "service": lg["service"],
+                     **layer_metrics([lg], w, requests[name])}
+                    for name, run in self._runs.items() for lg in run.call_logs]
+            out = pd.DataFrame(rows, columns=EDGE_COLUMNS)
+        out.attrs["window"] = w.label
+        return out
+
+    def _has_calls(self) -> bool:
+        return any(run.call_logs for run in (self._runs or {}).values())
+
+    def read_layers(self, folder: str | Path) -> None:
+        """Take :meth:`services`, :meth:`edges` and :meth:`service_timeline` from the CSV files
+        :meth:`write_tables` wrote into ``folder`` (a result rebuilt from its tables; absent files: empty)."""
+        folder = Path(folder)
+        for name in LAYER_TABLES:
+            p = folder / f"{name}.csv"
+            if p.exists():
+                setattr(self, f"_stored_{name}", pd.read_csv(p))
+
+    def _stored_layers(self, which: str, w: Window) -> pd.DataFrame:
+        # A result read back from a run folder: its services.csv / edges.csv, measured over the default window.
+        cols = SERVICE_COLUMNS if which == "services" else EDGE_COLUMNS
+        df = getattr(self, f"_stored_{which}", None)
+        if df is None:
+            return pd.DataFrame(columns=cols)
+        if w != window_of(self.scenario):
+            raise ResilsimError(f"a result read back from its tables has {which} over the run after the warm-up "
+                                "only; simulate again for another window")
+        return df.copy()
 
     def service_timeline(self) -> pd.DataFrame:
         """Attempts per second at each layer over time, tidy: one row per strategy, layer and time bin
         (``strategy``, ``service``, ``time`` in s, ``attempts_rps`` in 1/s). The layer ``api`` is the clients'
         attempts (the timeline's ``attempts_rps``); a service behind the API (``services:``) counts the attempts
         of every call into it by send bin, those sent during the drain in the last bin, so that its bins add up
-        to :meth:`services`' ``attempts``. Empty without services (docs/call-graph.md)."""
+        to :meth:`services`' ``attempts`` (whole run). Empty without services (docs/call-graph.md)."""
         cols = ["strategy", "service", "time", "attempts_rps"]
         runs = {name: run for name, run in (self._runs or {}).items() if run.service_bins}
         if not runs:
-            return pd.DataFrame(columns=cols)
+            stored = getattr(self, "_stored_service_timeline", None)  # read back from a run folder
+            return pd.DataFrame(columns=cols) if stored is None else stored.copy()
         width = self.scenario.bin
         tl = self.timeline
         frames = []
@@ -442,7 +522,8 @@ class Result:
 
         ``format`` is ``"parquet"`` (typed columns, zstd-compressed: an order of magnitude faster to write
         and read than CSV, and a fifth of its size) or ``"csv"``; the summary is a few rows and stays CSV so
-        that it reads anywhere. Returns the paths.
+        that it reads anywhere. With services behind the API, ``services.csv``, ``edges.csv`` and
+        ``service_timeline.csv`` too (:data:`LAYER_TABLES`, over the default window). Returns the paths.
         """
         if format not in TABLE_FORMATS:
             raise ValueError(f"format must be one of {', '.join(TABLE_FORMATS)}, not {format!r}")
@@ -455,6 +536,8 @@ class Result:
         # when both are done; a failed write stops the set there (its error raised once both are over).
         frames = {out / f"{name}.{format}": getattr(self, name) for name in self._row_tables()}
         frames[out / "summary.csv"] = self.summary()
+        if self._has_calls():  # with services: the per-layer tables, small, as CSV (LAYER_TABLES)
+            frames.update({out / f"{name}.csv": getattr(self, name)() for name in LAYER_TABLES})
         jobs = [(df, path, path.name == "summary.csv") for path, df in frames.items()]
         if format == "parquet" and len(jobs) > 2:
             from concurrent.futures import ThreadPoolExecutor
@@ -530,6 +613,41 @@ class Result:
 #: succeed at RECOVERY_FRACTION or more of the pre-trigger success rate.
 RECOVERY_WINDOW_S = 20.0
 RECOVERY_FRACTION = 0.9
+
+
+def layer_metrics(logs: list, w: Window, requests: int) -> dict:
+    """The metrics of :meth:`Result.services` (all but ``queue_s`` and ``busy_s``) of the calls in ``logs`` (per-edge columns,
+    :data:`resilsim.sim.calllog.COLUMNS`) made for client requests that arrived in ``w``; ``requests``: how many
+    did (the amplification's denominator)."""
+    from .records import CALL_FAILED, CALL_NOT_SENT, CALL_OK, CALL_SKIPPED
+    keep = [(lg["origin"] >= w.start) & (lg["origin"] < w.end) for lg in logs]
+
+    def cat(col):
+        parts = [lg[col][k] for lg, k in zip(logs, keep)]
+        return np.concatenate(parts) if parts else np.zeros(0)
+    status = cat("status")
+    made = (status == CALL_OK) | (status == CALL_FAILED)
+    calls = int(np.count_nonzero(made | (status == CALL_NOT_SENT)))
+    ok = int(np.count_nonzero(status == CALL_OK))
+    attempts = int(cat("attempts").sum())
+    lat = (cat("end") - cat("start"))[made]
+    return {"calls": calls, "calls_ok": ok, "success_rate": ok / calls if calls else math.nan,
+            "attempts": attempts, "attempts_ok": ok,  # a call's attempt answered with success ends it
+            "attempt_timeouts": int(cat("timeouts").sum()),
+            "not_sent": int(np.count_nonzero(status == CALL_NOT_SENT)),
+            "skipped": int(np.count_nonzero(status == CALL_SKIPPED)),
+            "amplification": attempts / requests if requests else math.nan,
+            "mean_s": float(lat.mean()) if len(lat) else math.nan,
+            "p99_s": float(np.percentile(lat, 99)) if len(lat) else math.nan}
+
+
+def _mean_wait(waits: dict | None, w: Window) -> float:
+    # Mean queue wait (s) of a service's attempts serving client requests that arrived in ``w``; NaN for none.
+    if waits is None:
+        return math.nan
+    keep = (waits["origin"] >= w.start) & (waits["origin"] < w.end)
+    x = waits["wait_s"][keep]
+    return float(x.mean()) if len(x) else math.nan
 
 
 def outcome_counts(requests: pd.DataFrame) -> pd.DataFrame:

@@ -15,6 +15,7 @@ HERE = Path(__file__).parent / "bad_inputs"
 EXPECTED = yaml.safe_load((HERE / "expected.yaml").read_text())
 RUNAWAY = yaml.safe_load((HERE / "runaway" / "expected.yaml").read_text())
 GOOD = Path(__file__).parent.parent / "scenarios" / "counters-rate-limited.yaml"
+AURORA = Path(__file__).parent.parent / "scenarios" / "analytics-aurora-db-service.yaml"  # {aurora}: has services
 
 # Bad CLI calls: argv → the exact stderr line ({good} is a valid scenario file).
 BAD_CALLS = [
@@ -167,6 +168,19 @@ BAD_CALLS = [
      "resilsim: slo: SLO success_rate'>=.' must look like >=0.999 or <=2"),
     (["plan", "{good}", "--vary", "service.workers", "--over", "1,4", "--slo", "p99_s<=1e999"],
      "resilsim: slo: SLO p99_s'<=1e999' must look like >=0.999 or <=2"),
+    # an SLO on a service behind the API: a service the scenario lacks, a metric services do not have
+    (["plan", "{good}", "--vary", "service.workers", "--over", "1,4", "--slo", "svc.aurora.success_rate>=0.99"],
+     "resilsim: slo: SLO metric 'svc.aurora.success_rate' names no service of scenario 'counters-rate-limited' "
+     "(its services behind the API: none)"),
+    (["plan", "{aurora}", "--vary", "services.aurora.workers", "--over", "4,8", "--slo", "svc.redis.p99_s<=1"],
+     "resilsim: slo: SLO metric 'svc.redis.p99_s' names no service of scenario 'analytics-aurora-db-service' "
+     "(its services behind the API: aurora)"),
+    (["plan", "{aurora}", "--vary", "services.aurora.workers", "--over", "4,8", "--slo", "svc.aurora.p999_s<=1"],
+     "resilsim: slo: SLO metric 'svc.aurora.p999_s': 'p999_s' is not a per-service metric; use one of calls, "
+     "success_rate, attempts, amplification, mean_s, p99_s, queue_s"),
+    (["plan", "{aurora}", "--vary", "services.aurora.workers", "--over", "4,8", "--slo", "sucess_rate>=0.99"],
+     "resilsim: slo: unknown SLO metric 'sucess_rate'; use one of success_rate, p50_s, p95_s, p99_s, amplification, "
+     "peak_amplification, goodput_rps, mean_attempts, recovery_s, or svc.SERVICE.METRIC for a service behind the API"),
     (["run", "{good}", "--out", ""],
      "resilsim run: argument --out: must name a folder, got '' (see resilsim run --help)"),
     (["sweep", "{good}", "--out", "  "],
@@ -204,7 +218,7 @@ def test_cli_one_line_exit_2(name, command, capsys, tmp_path):
 @pytest.mark.parametrize("argv,line", BAD_CALLS)
 def test_bad_cli_calls(argv, line, capsys, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    argv = [a.replace("{good}", str(GOOD)).replace("{here}", str(HERE)) for a in argv]
+    argv = [a.replace("{good}", str(GOOD)).replace("{here}", str(HERE)).replace("{aurora}", str(AURORA)) for a in argv]
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert err == line.replace("{good}", str(GOOD)).replace("{here}", str(HERE)) + "\n"

@@ -276,3 +276,29 @@ def test_unrecovered_runs_say_never():
     agg = pd.DataFrame({"strategy": ["a"], "n": [3], "recovery_s": [4.0], "recovery_s_ci_low": [1.0],
                         "recovery_s_ci_high": [float("inf")]})
     assert ci_table(agg, metrics=("recovery_s",)).loc[0, "recovery_s"] == "4 [1, never]"
+
+
+def test_a_run_with_services_writes_its_layers_and_the_report_draws_load_by_layer(run_dir, tmp_path):
+    # The run folder of a scenario with services holds services.csv, edges.csv and service_timeline.csv; the
+    # report reads them back (the same numbers as the run's) and draws the load-by-layer chart. Without services:
+    # none of them, and no such chart (run_dir's scenario has none).
+    from resilsim import load_scenario, simulate
+    from tests.sim.test_calls import db, scenario
+    three = {"retry": {"stop": {"attempts": 3}}}
+    sc = scenario(api_calls=[{"service": "db", "operation": "query", "on_failure": "ANALYTICS_1900", **three}],
+                  services={"db": db(error_rate=0.3)}, rate=20, duration=10)
+    sc["strategies"] = {"none": {"retry": "none"}, "three": three}
+    (tmp_path / "s.yaml").write_text(yaml.safe_dump(sc))
+    out = tmp_path / "out"
+    assert main(["run", str(tmp_path / "s.yaml"), "--seed", "3", "--out", str(out), "--no-charts"]) == 0
+    want = simulate(load_scenario(tmp_path / "s.yaml"), seed=3)
+    got = pd.read_csv(out / "services.csv")
+    assert list(got["service"]) == ["api", "db", "api", "db"]
+    pd.testing.assert_frame_equal(got, want.services().reset_index(drop=True), check_dtype=False)
+    assert len(pd.read_csv(out / "edges.csv")) == 2 and len(pd.read_csv(out / "service_timeline.csv")) > 0
+    assert main(["report", str(out), "-o", str(tmp_path / "r.html")]) == 0
+    text = (tmp_path / "r.html").read_text()
+    assert "Load by layer" in text and "Services behind the API" in text and "chart not drawn" not in text
+    assert not any((run_dir / f).exists() for f in ("services.csv", "edges.csv", "service_timeline.csv"))
+    assert main(["report", str(run_dir), "-o", str(tmp_path / "plain.html")]) == 0
+    assert "Load by layer" not in (tmp_path / "plain.html").read_text()

@@ -24,6 +24,7 @@ has them. A scenario without ``services:`` builds none of this.
 from __future__ import annotations
 
 import math
+from array import array
 
 import numpy as np
 
@@ -34,6 +35,7 @@ from ..rng import BlockRandom
 from ..server.build import mean_service_s
 from ..server.faults import FaultSchedule, Incident
 from ..server.incidents import expand
+from .calllog import NOT_SENT, SKIPPED, CallLog
 from .clients import Clients
 from .events import PRIORITY, Request, TimerQueue
 from .service import Service, ServiceOptions
@@ -55,7 +57,9 @@ G_ERROR, G_OVERLOADED, G_TIMEOUT = range(len(GENERIC))
 class Call(Request):
     """A request one service makes of another: the caller's attempt it serves and where it is in the sequence."""
 
-    __slots__ = ("parent", "step", "started", "caller", "edge", "group")
+    # origin: the arrival time of the client request it serves; timeouts: its attempts the caller stopped
+    # waiting for (calllog.py).
+    __slots__ = ("parent", "step", "started", "caller", "edge", "group", "origin", "timeouts")
 
 
 class Parallel:
@@ -109,6 +113,12 @@ class _EdgeClients(Clients):
         bins[b if b < len(bins) else -1] += 1
         return Clients.send(self, req, now)
 
+    def _over(self, att, now: float, code: int, source: int, told: int) -> None:
+        # The caller is done with ``att`` without an answer (timed out): count it on its call, then as Clients.
+        if code == CODE_TIMEOUT:
+            att.req.timeouts += 1
+        Clients._over(self, att, now, code, source, told)
+
 
 class Edge:
     """One ``calls:`` entry: the caller's clients for it, the callee and operation, and its counts.
@@ -135,6 +145,7 @@ class Edge:
         self.probability = 1.0
         self.draw = None      # with a probability below 1: what decides whether each call is made (.random())
         self.skipped = 0      # calls not made: the draw said no
+        self.log = CallLog()  # one row per call, by the arrival time of the client request it serves
 
     def ended(self, req: Call, now: float, code: int, outcome: int) -> None:
         """The call ``req`` is over at ``now`` (wired as its clients' ``_finish``): tell its caller."""
@@ -143,6 +154,7 @@ class Edge:
         ok = outcome == OUT_SUCCESS
         if ok:
             self.calls_ok += 1
+        self.log.ended(req, now, ok)
         req.caller.call_done(req, now, ok)
 
 
@@ -179,6 +191,7 @@ class CallingService(Service):
                 continue
             if edge.draw is not None and edge.draw.random() >= edge.probability:
                 edge.skipped += 1
+                edge.log.not_made(_origin(att), now, SKIPPED)
                 k += 1
                 continue
             self._send(att, edge, k, now, started, None)
@@ -196,6 +209,7 @@ class CallingService(Service):
         edge.calls += 1
         if limit <= now:
             edge.not_sent += 1  # the caller would not wait for it: not sent (gRPC's DEADLINE_EXCEEDED)
+            edge.log.not_made(_origin(att), now, NOT_SENT)
             if group is not None:
                 group.done = True
             self._calls_failed(att, edge, now, started)
@@ -203,6 +217,8 @@ class CallingService(Service):
         cl = edge.clients
         req = Call(cl.new_id(), edge.op, now, limit)
         req.parent, req.step, req.started, req.caller, req.edge, req.group = att, k, started, self, edge, group
+        req.origin = _origin(att)
+        req.timeouts = 0
         cl.enter(req, now)
         return True
 
@@ -213,6 +229,7 @@ class CallingService(Service):
         for edge in par.edges:
             if edge.draw is not None and edge.draw.random() >= edge.probability:
                 edge.skipped += 1
+                edge.log.not_made(_origin(att), now, SKIPPED)
             else:
                 chosen.append(edge)
         if not chosen:
@@ -253,6 +270,28 @@ class CallingService(Service):
         att.service_time = now - started
         att.callbacks = self._done_cbs
         self._schedule(att, PRIORITY, 0.0)
+
+
+class _QueueLog:
+    """A service behind the API that logs each attempt's wait in its queue (seconds, by the arrival time of the
+    client request it serves) when a worker takes it or the queue times it out: ``waits``, an ``array('d')`` of
+    (origin, wait) pairs (flat: no Python object per attempt for the garbage collector to walk)."""
+
+    def _start(self, att, now: float) -> None:
+        self.waits.extend((att.req.origin, now - att.t_sent))
+        super()._start(att, now)
+
+    def _time_out_queued(self, att, now: float) -> None:
+        self.waits.extend((att.req.origin, now - att.t_sent))
+        super()._time_out_queued(att, now)
+
+
+class _LoggedService(_QueueLog, Service):
+    """A :class:`Service` behind the API, its queue waits logged (:class:`_QueueLog`)."""
+
+
+class _LoggedCallingService(_QueueLog, CallingService):
+    """A :class:`CallingService` behind the API, its queue waits logged (:class:`_QueueLog`)."""
 
 
 def _options(spec) -> ServiceOptions:
@@ -301,7 +340,7 @@ class CallGraph:
             incidents = service_incidents(scenario, name, flap_gen, cuts)
             self.incidents += [(name, i) for i in incidents]
             faults = FaultSchedule(ops, [c.code for c in GENERIC], background, incidents)
-            cls = CallingService if any(spec.operations[o].calls for o in ops) else Service
+            cls = _LoggedCallingService if any(spec.operations[o].calls for o in ops) else _LoggedService
             self.services[name] = cls(env, workers=spec.workers, queue_limit=spec.queue.limit,
                                       queue_timeout=spec.queue.timeout, samplers=samplers, faults=faults,
                                       fault_gen=kids[k + 1], limiter=None, rate_limit_code=-1,
@@ -312,6 +351,7 @@ class CallGraph:
                 from ..server.capacity import WorkerSchedule
                 from .capacity import schedule_cuts
                 schedule_cuts(env, self.services[name], WorkerSchedule(spec.workers, cuts))
+            self.services[name].waits = array("d")
             k += 2
         self.edges: list[Edge] = []
         into: dict[str, list] = {n: [] for n in names}
@@ -497,6 +537,22 @@ class CallGraph:
         and of every call between services (:class:`AllAttempts`)."""
         return AllAttempts(clients, [e.clients for e in self.edges])
 
+    def logs(self) -> tuple:
+        """Per edge, in the scenario's order: its ``edge`` name (caller.operation→service.operation), ``caller``,
+        ``service`` and its calls' rows as numpy columns (:data:`resilsim.sim.calllog.COLUMNS`)."""
+        return tuple({"edge": e.name, "caller": e.name.split(".", 1)[0], "service": e.target, **e.log.arrays()}
+                     for e in self.edges)
+
+    def waits(self) -> dict:
+        """Per service behind the API, its attempts' waits in its queue: ``origin`` (the arrival time of the
+        client request each serves) and ``wait_s`` (seconds from arrival at the service until a worker took it
+        or the queue timed it out), numpy columns."""
+        out = {}
+        for name, svc in self.services.items():
+            pairs = np.frombuffer(svc.waits, dtype=float).reshape(-1, 2) if svc.waits else np.zeros((0, 2))
+            out[name] = {"origin": pairs[:, 0].copy(), "wait_s": pairs[:, 1].copy()}
+        return out
+
     def bins(self) -> dict:
         """Per service behind the API, its attempts by send bin (a list of ints, one per ``scenario.bin``
         seconds; sends during the drain in the last bin): the sum over the edges into it."""
@@ -544,6 +600,12 @@ def service_incidents(scenario, name: str, flap_gen, cuts: list | None = None) -
 def _parallel(edges: list, mode) -> Parallel:
     # The group of ``edges`` (one per copy) waiting as its calls' ``parallel`` says: true (all), first, or k.
     return Parallel(tuple(edges), None if mode is True else 1 if mode == "first" else int(mode))
+
+
+def _origin(att) -> float:
+    # The arrival time of the client request an attempt serves, through any number of calls (seconds).
+    req = att.req
+    return req.origin if req.__class__ is Call else req.t0
 
 
 def _route(att, now: float) -> None:

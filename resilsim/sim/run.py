@@ -316,7 +316,9 @@ def _run_one(scenario: Scenario, seed, strategy, catalog, codes: list, index: di
                      network=network.counts() if network is not None else {},
                      services=(graph.rows(clients.requests_done, clients.attempts_sent, service.busy_time)
                                if graph is not None else ()),
-                     service_bins=graph.bins() if graph is not None else {})
+                     service_bins=graph.bins() if graph is not None else {},
+                     call_logs=graph.logs() if graph is not None else (),
+                     call_waits=graph.waits() if graph is not None else {})
 
 
 def _network(spec, env, gen, respond):

@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import ResilsimError, UsageError
-from ..metrics import SLO_METRICS
+from ..metrics import SERVICE_METRICS, SLO_METRICS, split_service_column
 from ..result import window_of
 from ..scenario import Scenario, dump_scenario, given_fields, load_scenario
 from .grid import as_grid, check_grid
@@ -108,10 +108,31 @@ def parse_slo(slo: dict | list) -> dict:
 
 
 def _split_slo(s: str):
-    m = re.match(r"^\s*([A-Za-z0-9_]+)\s*((?:>=|<=|>|<).*)$", s)
+    m = re.match(r"^\s*([A-Za-z0-9_.\-]+?)\s*((?:>=|<=|>|<).*)$", s)
     if not m:
         raise UsageError(f"SLO {s!r} must look like success_rate>=0.999 or p99_s<=2", option="--slo")
     return m.group(1), m.group(2)
+
+
+def check_slo_metrics(slo: dict, scenario) -> None:
+    """Refuse, in one sentence (:class:`UsageError`), an SLO metric that is neither a summary metric of
+    :data:`resilsim.metrics.SLO_METRICS` nor ``svc.NAME.METRIC`` for a service of ``scenario`` and a metric of
+    :data:`resilsim.metrics.SERVICE_METRICS`."""
+    for metric in slo:
+        parts = split_service_column(metric)
+        if parts is None:
+            if metric not in SLO_METRICS:
+                raise UsageError(f"unknown SLO metric {metric!r}; use one of {', '.join(SLO_METRICS)}, or "
+                                 "svc.SERVICE.METRIC for a service behind the API", option="slo")
+            continue
+        service, name = parts
+        if service not in scenario.services:
+            known = ", ".join(scenario.services) or "none"
+            raise UsageError(f"SLO metric {metric!r} names no service of scenario {scenario.name!r} "
+                             f"(its services behind the API: {known})", option="slo")
+        if name not in SERVICE_METRICS:
+            raise UsageError(f"SLO metric {metric!r}: {name!r} is not a per-service metric; use one of "
+                             f"{', '.join(SERVICE_METRICS)}", option="slo")
 
 
 def _meets(row, slo: dict) -> bool:
@@ -144,7 +165,10 @@ def plan(scenario, vary: str = "service.workers", over: tuple = (1, 64), slo: di
     (None when ``hi`` fails); for ``"max"`` the mirror image. Other passing
     values are reported in :attr:`Plan.notes` as a metric that is not
     monotone there. ``slo`` maps summary metrics to conditions
-    (``">=0.999"``, ``"<=2"``; seconds for latencies). Every value is
+    (``">=0.999"``, ``"<=2"``; seconds for latencies), or a service's metric
+    as ``svc.NAME.METRIC`` (:data:`resilsim.metrics.SERVICE_METRICS`:
+    ``svc.aurora.success_rate``, ``svc.aurora.p99_s``, ...; measured over
+    the same window). Every value is
     simulated on the same seeds (common random numbers across values).
     ``precision`` maps metrics to the 95 % interval half-width wanted
     (``{"success_rate": 0.005}``): a value whose interval of any strategy is
@@ -162,12 +186,14 @@ def plan(scenario, vary: str = "service.workers", over: tuple = (1, 64), slo: di
         raise UsageError(f"direction must be 'min' or 'max', not {direction!r}", option="direction")
     conds = parse_slo(slo or {"success_rate": ">=0.999"})
     base = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
+    check_slo_metrics(conds, base)
     lo, hi = _range(over)
     label = window_of(base, window).label
     integer = isinstance(lo, int) and isinstance(hi, int)
     tol = tol if tol is not None else (1 if integer else (hi - lo) / 64)
     step = 1 if integer else tol
     targets = _precision(precision)
+    check_slo_metrics({m: None for m in targets if split_service_column(m)}, base)  # their services exist
     if isinstance(max_replications, bool) or not isinstance(max_replications, int) or max_replications < replications:
         raise UsageError(f"max_replications must be a whole number of at least replications ({replications}), "
                             f"got {max_replications!r}", option="max_replications")
@@ -425,9 +451,10 @@ def _precision(precision: dict | None) -> dict:
     from ..metrics import METRICS
     out = {}
     for metric, width in (precision or {}).items():
-        if metric not in METRICS:
-            raise UsageError(f"precision for an unknown metric {metric!r}; use one of {', '.join(METRICS)}",
-                                option="precision")
+        svc = split_service_column(metric)
+        if metric not in METRICS and (svc is None or svc[1] not in SERVICE_METRICS):
+            raise UsageError(f"precision for an unknown metric {metric!r}; use one of {', '.join(METRICS)}, "
+                             "or svc.SERVICE.METRIC for a service behind the API", option="precision")
         if isinstance(width, bool) or not isinstance(width, (int, float)) or not 0 < width < float("inf"):
             raise UsageError(f"precision for {metric} must be a positive half-width, got {width!r}",
                                 option="precision")

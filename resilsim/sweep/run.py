@@ -92,9 +92,12 @@ def run_task(base: dict, task: dict, warmup: str | None = None, keep_attempts: b
         result = simulate(scenario, seed=ss, record="full" if raw else "summary", strategies=strategies)
         summary = result.summary(window=window)
         mser = mser5(result.timeline, scenario)
+        measured = result
         if warmup == "mser5":
             # Re-measure from the detected truncation point (the later of it and the scenario's warm-up).
-            summary = _summary_from(result, max(mser.values(), default=0.0))
+            measured = _measured_from(result, max(mser.values(), default=0.0))
+            summary = measured.summary()
+        layers = _service_columns(measured, None if warmup == "mser5" else window)
         rows = []
         guard_stats = result.guard_stats()
         for rec in summary.reset_index().to_dict("records"):
@@ -103,6 +106,7 @@ def run_task(base: dict, task: dict, warmup: str | None = None, keep_attempts: b
             row["strategy"] = name
             row["window"] = summary.attrs["window"]
             row.update({k: (v.item() if isinstance(v, np.generic) else v) for k, v in rec.items()})
+            row.update(layers.get(name, {}))  # svc.NAME.METRIC: only with services
             row["strategy_params"] = canon(result.strategies.get(name, {}))
             # Guard refusals and hedges (whole run; zeros without guards): see Result.guard_stats.
             row.update({c: guard_stats.at[name, c].item() for c in guard_stats.columns})  # held_s: float seconds
@@ -152,11 +156,29 @@ def chunks(tasks: list, workers: int, most: int | None = None) -> list[list]:
     return [tasks[i:i + size] for i in range(0, len(tasks), size)]
 
 
-def _summary_from(result, start: float) -> pd.DataFrame:
+def _measured_from(result, start: float):
+    """``result`` measured from ``start`` seconds (or its warm-up, the later): a shallow copy with that warm-up."""
     import copy
     res = copy.copy(result)
     res.scenario = result.scenario.model_copy(update={"warmup": max(result.scenario.warmup, float(start))})
-    return res.summary()
+    return res
+
+
+def _service_columns(result, window) -> dict:
+    """Per strategy, the sweep columns of the services behind the API (``svc.NAME.METRIC``, see
+    :data:`resilsim.metrics.SERVICE_METRICS`) over ``window``; empty without services."""
+    from ..metrics import SERVICE_METRICS, service_column
+    if not result.scenario.services:
+        return {}
+    out: dict = {}
+    for rec in result.services(window=window).to_dict("records"):
+        if rec["service"] == "api":
+            continue
+        cols = out.setdefault(rec["strategy"], {})
+        for m in SERVICE_METRICS:
+            v = rec[m]
+            cols[service_column(rec["service"], m)] = v.item() if isinstance(v, np.generic) else v
+    return out
 
 
 def _downsample(tl: pd.DataFrame, max_bins: int = 600) -> pd.DataFrame | None:

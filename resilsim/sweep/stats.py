@@ -151,7 +151,7 @@ def aggregate(df: pd.DataFrame, metrics: list[str] | None = None) -> pd.DataFram
     if "truncated" in ok:
         ok = ok[ok["truncated"].fillna("") == ""]
     metrics = metrics or [m for m in METRICS if m in df.columns] + \
-        [c for c in ("mser5_warmup_s",) if c in df.columns]
+        [c for c in ("mser5_warmup_s",) if c in df.columns] + service_columns(df)
     keys = ["point", *params, "strategy"]
     rows = []
     for k, g in ok.groupby(keys, dropna=False, sort=True):
@@ -160,9 +160,12 @@ def aggregate(df: pd.DataFrame, metrics: list[str] | None = None) -> pd.DataFram
         row["n"] = n
         row["few_replications"] = n < FEW_REPLICATIONS
         for m in metrics:
-            spec = vocabulary.METRICS.get(m)
-            if spec is not None and (spec.low, spec.high) == (0.0, 1.0) and "requests" in g:
-                mean, lo, hi = proportion_interval(g[m].to_numpy(float), g["requests"].to_numpy(float))
+            spec = vocabulary.spec(m)
+            # A proportion's interval weighs each run by what it counted: requests, or a service's calls.
+            svc = vocabulary.split_service_column(m)
+            weight = "requests" if svc is None else vocabulary.service_column(svc[0], "calls")
+            if spec is not None and (spec.low, spec.high) == (0.0, 1.0) and weight in g:
+                mean, lo, hi = proportion_interval(g[m].to_numpy(float), g[weight].to_numpy(float))
             else:
                 mean, lo, hi = mean_interval(g[m].to_numpy(float), *((spec.low, spec.high) if spec else (None, None)))
             row[m] = mean
@@ -201,8 +204,14 @@ def strategy_table(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def param_columns(df: pd.DataFrame) -> list[str]:
-    """The swept-parameter columns of a sweep DataFrame (the dotted keys)."""
-    return [c for c in df.columns if "." in c]
+    """The swept-parameter columns of a sweep DataFrame (the dotted keys; not the per-service metrics,
+    ``svc.NAME.METRIC``)."""
+    return [c for c in df.columns if "." in c and not c.startswith(vocabulary.SERVICE_PREFIX)]
+
+
+def service_columns(df: pd.DataFrame) -> list[str]:
+    """The per-service metric columns of a sweep DataFrame (``svc.NAME.METRIC``, in their order)."""
+    return [c for c in df.columns if vocabulary.split_service_column(c) is not None]
 
 
 def metric_table(agg, metric: str = "success_rate", param: str | None = None) -> pd.DataFrame:
@@ -213,7 +222,7 @@ def metric_table(agg, metric: str = "success_rate", param: str | None = None) ->
     values the metric can take.
     """
     if param is None:
-        dotted = [c for c in agg.columns if "." in c]
+        dotted = param_columns(agg)
         if not dotted:
             raise ValueError("the sweep table has no swept (dotted) parameter column; pass param=")
         param = dotted[0]
