@@ -548,7 +548,16 @@ class Clients:
                 limit = req.deadline_at
             # An attempt already in service whose answer comes in time needs no timer.
             if att.callbacks is None or now + att.service_time > limit:
-                self.timers.add(att, limit - now, self._timer_cbs)
+                timers = self.timers
+                pending = timers.pending
+                env = self.env
+                at = env._now + (limit - now)  # as TimerQueue.add computes it
+                if pending and at >= pending[-1][0]:
+                    # TimerQueue.add's common case inline (a timer after the last pending one: append it, with the
+                    # next SimPy id); tests/sim/test_hot_path.py holds it to add().
+                    pending.append((at, next(env._eid), att, self._timer_cbs))
+                else:
+                    timers.add(att, limit - now, self._timer_cbs)
         return att
 
     def _retry(self, req: Request) -> None:
@@ -562,8 +571,14 @@ class Clients:
         req = att.req
         code = att.code
         self.rec.attempt(req.id, att.n, att.t_sent, now, code, att.source)
-        if self.guards is not None:
-            self._guard_result(req, att.n, now, code, False)
+        g = self.guards
+        if g is not None:
+            # _guard_result's common case inline: a success for one guard set that counts it in a sink.
+            sink = g.success_sink if code == CODE_OK and g.__class__ is not _Keyed and not g.tracks_attempts else None
+            if sink is not None:
+                sink()
+            else:
+                self._guard_result(req, att.n, now, code, False)
         if code == CODE_OK:
             if self._plain_finish:
                 # Clients._finish inline (unless closed-loop users or calls swapped it): one call fewer per request.
