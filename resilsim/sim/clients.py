@@ -27,6 +27,17 @@ _ARRIVAL_BLOCK = 1024
 _OUTCOME = {"failed": OUT_FAILED, "retries_exhausted": OUT_RETRIES_EXHAUSTED, "deadline": OUT_DEADLINE}
 
 
+class _Arrivals:
+    """How the open arrivals are drawn, once per block of arrivals: the base Poisson ``rate`` (per second), the
+    numpy Generator ``gen``, the operations' cumulative weights ``op_cum``, the time ``t`` of the last arrival
+    drawn (seconds) and ``source`` (an _Inverted or _Replayed; None: plain Poisson at ``rate``)."""
+
+    __slots__ = ("rate", "gen", "op_cum", "t", "source")
+
+    def __init__(self, rate: float, gen, op_cum: np.ndarray):
+        self.rate, self.gen, self.op_cum, self.t, self.source = rate, gen, op_cum, 0.0, None
+
+
 class _Tenancy:
     """Tenants for the requests of the current arrival block: each one's tenant, client and a uniform number
     for its request properties, copied onto the :class:`Request` when it arrives (nothing kept per request)."""
@@ -168,10 +179,9 @@ class Clients:
                  recorder, plans: list, timeout_plan, reauth_delay: float, timeout: float | None,
                  deadline: float | None):
         self.env = env
-        self.rate = rate
         self.until = until
-        self.op_cum = np.cumsum(op_weights / op_weights.sum())
-        self.arrival_gen = arrival_gen
+        # How open arrivals are drawn (once per block): one attribute for five, see the attribute-count note below.
+        self.arrivals = _Arrivals(rate, arrival_gen, np.cumsum(op_weights / op_weights.sum()))
         self.jitter = BlockRandom(jitter_gen)
         self.rec = recorder
         self.plans = plans
@@ -182,7 +192,6 @@ class Clients:
         # Attempt timers (None without a timeout or deadline): a FIFO beside the heap (events.TimerQueue).
         self.timers = TimerQueue(env) if math.isfinite(self.timeout) or math.isfinite(self.deadline) else None
         self.service = None  # wired by the run
-        self._schedule = env.schedule
         self._retry_cbs = [self._retry]
         self._timer_cbs = [self._timer]
         self._tick = Tick()
@@ -191,19 +200,21 @@ class Clients:
         self._ops: list = []
         self._i = 0
         self._next_id = 0
-        self._t = 0.0
         self.attempts_sent = 0
         self.requests_done = 0
+        self._plain_finish = True  # _finish is Clients._finish (respond inlines it); False once it is swapped
         # API side (configure_tenants / configure_changes, _curve, _replay): off by default.
-        # Two attributes only (CPython specialises attribute access up to 30 per instance).
         self.tenancy = None     # a _Tenancy when requests carry tenants
-        self._source = None     # an _Inverted or _Replayed when arrivals are not plain Poisson
         self.guards = None      # a resilsim.policies.guards.Guards (its rng in .rng), or a _Keyed, when the strategy has guards
         self.ext = None         # an _Ext with guards or hedging
         # Closed-loop users (configure_users) set self.users (class default None) and swap in _finish_closed.
+        # Attribute count: CPython 3.11 keeps an instance's attributes in the class's shared keys (and specialises
+        # self.x loads) only up to about 30 keys over every instance of the class; with 30 here every load on
+        # the hot path fell back to a dict lookup (dis.dis(..., adaptive=True): LOAD_ATTR_WITH_HINT). 26 here,
+        # leaving room for what hedging and closed-loop users add (send, respond, _finish, users). Hot-path reads
+        # stay instance attributes: 3.11 does not specialise reading a class attribute through an instance.
 
-    users = None  # a _Users with closed-loop users (an instance attribute only then: see the 30-attribute note)
-    _plain_finish = True  # _finish is Clients._finish (respond inlines it); False on the instance once it is swapped
+    users = None  # a _Users with closed-loop users (an instance attribute only then: see the attribute-count note)
 
     def configure_tenants(self, gen, n_tenants: int, clients_per_tenant: int, auth=None) -> None:
         """Give every request a tenant (uniform over ``n_tenants``), a client within it and a uniform
@@ -284,7 +295,7 @@ class Clients:
         on top of the base rate, by inverting the cumulative intensity Λ(t)."""
         tb, lb, t, lam = [0.0], [0.0], 0.0, 0.0
         for start, end, rate in sorted(changes):
-            lam += (start - t) * self.rate
+            lam += (start - t) * self.arrivals.rate
             tb.append(start)
             lb.append(lam)
             lam += (end - start) * rate
@@ -292,10 +303,10 @@ class Clients:
             lb.append(lam)
             t = end
         far = max(t, self.until) * 2 + 1.0
-        lam += (far - t) * self.rate
+        lam += (far - t) * self.arrivals.rate
         tb.append(far)
         lb.append(lam)
-        self._source = _Inverted(np.array(lb), np.array(tb))
+        self.arrivals.source = _Inverted(np.array(lb), np.array(tb))
 
     def configure_curve(self, times: np.ndarray, rates: np.ndarray) -> None:
         """A non-homogeneous Poisson process: rate ``rates[i]`` (requests per second) from ``times[i]`` (seconds,
@@ -303,16 +314,16 @@ class Clients:
         far = max(float(times[-1]), self.until) * 2 + 1.0
         tb = np.append(times, far)
         lb = np.concatenate(([0.0], np.cumsum(rates * np.diff(tb))))
-        self._source = _Inverted(lb, tb)
+        self.arrivals.source = _Inverted(lb, tb)
 
     def configure_replay(self, times: np.ndarray, rate_scale: float = 1.0) -> None:
         """Arrivals at ``times`` (seconds, sorted); with ``rate_scale`` k each one sends ⌊k⌋ requests, plus one
         more with probability k − ⌊k⌋ (drawn once, here, from the arrival stream)."""
         if rate_scale != 1.0:
             whole, frac = divmod(rate_scale, 1.0)
-            copies = int(whole) + (self.arrival_gen.random(len(times)) < frac)
+            copies = int(whole) + (self.arrivals.gen.random(len(times)) < frac)
             times = np.repeat(times, copies)
-        self._source = _Replayed(np.asarray(times, dtype=float))
+        self.arrivals.source = _Replayed(np.asarray(times, dtype=float))
 
     def configure_users(self, starts: list, think, gen, open_arrivals: bool, warmup: float = 0.0) -> None:
         """Closed-loop users beside (``open_arrivals``) or instead of the open arrivals: user k sends its first
@@ -322,7 +333,7 @@ class Clients:
         nothing at or after ``until``. Request ids stay in arrival order: rows are written as requests arrive (in
         blocks, see :meth:`flush_arrivals`); ``warmup`` (seconds) is where the recorder starts measuring."""
         users = self.users = _Users(list(starts), think, BlockRandom(gen), open_arrivals, warmup)
-        users.op_cum = self.op_cum.tolist()
+        users.op_cum = self.arrivals.op_cum.tolist()
         users.cbs = [self._user_sends]
         self._finish = self._finish_closed  # on the instance: without users, _finish is untouched
         self._plain_finish = False
@@ -359,15 +370,16 @@ class Clients:
 
     def _refill(self) -> None:
         # Draw the next block of arrivals: times and operations, written to the request columns at once.
-        if self._source is None:
-            gaps = self.arrival_gen.exponential(1.0 / self.rate, BLOCK)
-            times = self._t + np.cumsum(gaps)
+        arr = self.arrivals
+        if arr.source is None:
+            gaps = arr.gen.exponential(1.0 / arr.rate, BLOCK)
+            times = arr.t + np.cumsum(gaps)
         else:
-            times = self._source.block(self.arrival_gen)
-        self._t = float(times[-1])
+            times = arr.source.block(arr.gen)
+        arr.t = float(times[-1])
         times = times[times < self.until]
-        ops = np.searchsorted(self.op_cum, self.arrival_gen.random(BLOCK)[: len(times)], side="right")
-        ops = np.minimum(ops, len(self.op_cum) - 1)
+        ops = np.searchsorted(arr.op_cum, arr.gen.random(BLOCK)[: len(times)], side="right")
+        ops = np.minimum(ops, len(arr.op_cum) - 1)
         if self.users is None:  # beside closed-loop users, each row is written on arrival (_arrive_mixed)
             self.rec.add_arrivals(self._next_id, times, ops)
         if self.tenancy is not None:
@@ -379,7 +391,7 @@ class Clients:
     def _schedule_next(self) -> None:
         i = self._i
         if i >= len(self._times):
-            if self._t >= self.until:
+            if self.arrivals.t >= self.until:
                 return
             self._refill()
             i = 0
@@ -516,7 +528,7 @@ class Clients:
         if user is not None:
             think = users.think() if users.think is not None else 0.0
             user.callbacks = users.cbs
-            self._schedule(user, PRIORITY, think)
+            self.env.schedule(user, PRIORITY, think)
 
     def send(self, req: Request, now: float) -> Attempt:
         """Send the next attempt of ``req`` at ``now``; return it."""
@@ -624,10 +636,10 @@ class Clients:
         req.prev_wait = d.wait
         if g is not None and g.blocks:
             # A blocking guard is asked when the retry is due, after the backoff (botocore's send hook).
-            self._schedule(Held(req, code, self.ext.held_cbs), PRIORITY, d.wait)
+            self.env.schedule(Held(req, code, self.ext.held_cbs), PRIORITY, d.wait)
             return
         req.callbacks = self._retry_cbs
-        self._schedule(req, PRIORITY, d.wait)
+        self.env.schedule(req, PRIORITY, d.wait)
 
     def _finish(self, req: Request, now: float, code: int, outcome: int) -> None:
         req.done = True
@@ -692,7 +704,7 @@ class Clients:
         ext.held += 1
         if req.deadline_at < math.inf:
             held.callbacks = ext.held_cbs
-            self._schedule(held, PRIORITY, req.deadline_at - now)
+            self.env.schedule(held, PRIORITY, req.deadline_at - now)
         if not line.armed:
             self._arm(line, now)
         return True
@@ -719,7 +731,7 @@ class Clients:
         line.armed = True
         line.callbacks = self.ext.line_cbs
         wait = line.guards.wait(now)
-        self._schedule(line, PRIORITY, wait if wait > 1e-9 else 1e-9)
+        self.env.schedule(line, PRIORITY, wait if wait > 1e-9 else 1e-9)
 
     def _serve(self, line: Line) -> None:
         # Give the tokens there to waiting attempts, then wait for the next. Each token goes to a waiter drawn
@@ -749,7 +761,7 @@ class Clients:
         # send() that arms a hedge timer on a request's first attempt.
         att = Clients.send(self, req, now)
         if req.n == 1 and not att.answered:
-            self._schedule(Timer(att, self.ext.hedge_cbs), PRIORITY, self.ext.hedge_delay)
+            self.env.schedule(Timer(att, self.ext.hedge_cbs), PRIORITY, self.ext.hedge_delay)
         return att
 
     def _hedge(self, timer: Timer) -> None:
@@ -776,7 +788,7 @@ class Clients:
         ext.hedges_sent += 1
         copies.append(Clients.send(self, req, now))
         if len(copies) <= ext.hedge_extra and not req.done:
-            self._schedule(Timer(first, ext.hedge_cbs), PRIORITY, ext.hedge_delay)
+            self.env.schedule(Timer(first, ext.hedge_cbs), PRIORITY, ext.hedge_delay)
 
     def _respond_hedged(self, att: Attempt, now: float) -> None:
         # respond() for a request with copies in flight: the first success wins; a failure waits for the others.

@@ -200,3 +200,20 @@ def test_run_until_leaves_no_sentinel_when_stopped_early_or_by_an_error():
     assert [e[3] for e in env._queue] != [] and all(e[1] == PRIORITY for e in env._queue)
     run_until(env, 200.0)
     assert fired[-1] == 105.0 and env.now == 200.0
+
+
+def test_plain_clients_keep_their_attributes_within_the_shared_key_limit(monkeypatch):
+    # CPython 3.11 specialises `self.x` loads only while a class's instances have at most 29 attribute names among
+    # them (more, and every load on the hot path is a dict lookup: LOAD_ATTR_WITH_HINT). The plain and the
+    # all-features runs' clients stay at 26, so what hedging and closed-loop users add still fits.
+    seen = []
+    start = Clients.start
+
+    def spy(self):
+        seen.append(set(vars(self)))
+        start(self)
+
+    monkeypatch.setattr(Clients, "start", spy)
+    for name in ("reference.yaml", "all_features.yaml"):
+        simulate(load_scenario(CASES[name]()), seed=1)
+    assert seen and max(len(keys) for keys in seen) <= 26, sorted(max(seen, key=len))
