@@ -202,7 +202,9 @@ class Clients:
         self._next_id = 0
         self.attempts_sent = 0
         self.requests_done = 0
-        self._plain_finish = True  # _finish is Clients._finish (respond inlines it); False once it is swapped
+        # respond() inlines Clients._finish while it is the one in use: not once swapped on the instance (closed-loop
+        # users, calls), nor when a subclass or a test replaces it.
+        self._plain_finish = type(self)._finish is _PLAIN_FINISH
         # API side (configure_tenants / configure_changes, _curve, _replay): off by default.
         self.tenancy = None     # a _Tenancy when requests carry tenants
         self.guards = None      # a resilsim.policies.guards.Guards (its rng in .rng), or a _Keyed, when the strategy has guards
@@ -845,3 +847,6 @@ class Clients:
             if c is not keep and not c.answered:
                 c.abandoned = True
                 self._over(c, now, code, source, told)
+
+
+_PLAIN_FINISH = Clients._finish  # what respond() inlines (Clients.__init__ compares)

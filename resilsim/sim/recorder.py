@@ -72,6 +72,13 @@ class Recorder:
         r = {k: memoryview(c) for k, c in self.requests.cols.items()}
         self._r_end, self._r_att, self._r_code, self._r_out = r["end"], r["attempts"], r["code"], r["outcome"]
 
+    def __getstate__(self) -> dict:
+        return _without_views(self)
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._bind()
+
     def add_arrivals(self, first_id: int, starts: np.ndarray, operations: np.ndarray) -> None:
         """Write a block of arrivals (request ids ``first_id`` onward)."""
         end = first_id + len(starts)
@@ -107,6 +114,12 @@ class Recorder:
         self._r_att[request] = attempts
         self._r_code[request] = code
         self._r_out[request] = outcome
+
+
+def _without_views(recorder) -> dict:
+    # A recorder's state for copy and pickle: its columns, not the memoryviews that write into them (they cannot be
+    # copied or pickled; __setstate__ makes new ones on the copy's own columns).
+    return {k: v for k, v in recorder.__dict__.items() if not isinstance(v, memoryview)}
 
 
 _NONE_MEASURED = np.iinfo(np.int64).max  # no measured arrival yet: every id is below it
@@ -157,15 +170,25 @@ class SummaryRecorder:
         self._a = {k: np.zeros(self._chunk, dtype=t) for k, t in {**ATTEMPT_COLUMNS, "attempt": np.int32}.items()}
         self._r = {k: np.zeros(self._chunk, dtype=t) for k, t in
                    (("request", np.int64), *{**REQUEST_COLUMNS, "attempts": np.int32}.items())}
+        self._bind()
+        self._na = 0
+        self._nr = 0
+        self._last_block = (0, np.zeros(0))
+
+    def _bind(self) -> None:
         # Written a value at a time through memoryviews (cheaper than numpy item writes: see Recorder._bind); the
         # folds read the numpy buffers in self._a and self._r.
         (self._a_req, self._a_att, self._a_start, self._a_end, self._a_code,
          self._a_src) = map(memoryview, self._a.values())
         (self._r_req, self._r_op, self._r_start, self._r_end, self._r_att, self._r_code,
          self._r_out) = map(memoryview, self._r.values())
-        self._na = 0
-        self._nr = 0
-        self._last_block = (0, np.zeros(0))
+
+    def __getstate__(self) -> dict:
+        return _without_views(self)
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._bind()
 
     def _bin_add(self, name: str, b: np.ndarray, sign: int = 1) -> None:
         # bincount over the few bins the chunk spans, not over the whole run.

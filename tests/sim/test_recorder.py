@@ -67,3 +67,24 @@ def test_rows_written_through_memoryviews_are_numpy_item_writes():
     for k in ATTEMPT_COLUMNS:
         want = plain_a[k].astype(np.int32) if k == "attempt" else plain_a[k]
         assert summary._a[k][:n].tobytes() == want.tobytes(), k
+
+
+def test_recorders_copy_and_pickle_with_their_columns():
+    # The memoryviews that write rows are not state: a deep copy (tests corrupt copies of results) or a pickle
+    # carries the columns, and the copy writes into its own columns, not the original's.
+    import copy
+    import pickle
+
+    from resilsim.sim.recorder import SummaryRecorder
+
+    rec = Recorder(expected_requests=4)
+    rec.attempt(0, 1, 0.5, 0.75, CODE_OK, SRC_LIMITER)
+    for other in (copy.deepcopy(rec), pickle.loads(pickle.dumps(rec))):
+        other.attempt(1, 1, 1.0, 2.0, 3, SRC_LIMITER)
+        assert other.attempts.n == 2 and list(other.attempts.view()["end"]) == [0.75, 2.0]
+    assert rec.attempts.n == 1 and rec.attempts.cols["end"][1] == 0.0
+    summary = SummaryRecorder(bin=1.0, duration=10.0, warmup=0.0)
+    summary.attempt(0, 1, 0.5, 0.75, CODE_OK, SRC_LIMITER)
+    twin = copy.deepcopy(summary)
+    twin.attempt(1, 2, 1.0, 2.0, 3, SRC_LIMITER)
+    assert summary._a["start"][1] == 0.0 and twin._a["start"][1] == 1.0
