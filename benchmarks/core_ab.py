@@ -88,7 +88,7 @@ def _child(tree: str, args: list[str]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--before", required=True, help="source tree before the change (a folder holding resilsim/)")
+    p.add_argument("--before", help="source tree before the change (a folder holding resilsim/)")
     p.add_argument("--after", default=str(HERE.parent), help="source tree after the change (default: this one)")
     p.add_argument("--requests", type=int, default=100_000, help="requests per timed run (default 100000)")
     p.add_argument("--rounds", type=int, default=5, help="timed rounds, seeds 0..rounds-1 (default 5)")
@@ -98,6 +98,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.count:
         print(json.dumps(count(args.count[0], int(args.count[1]))))
         return 0
+    if not args.before:
+        p.error("--before is required")
 
     trees = {"before": args.before, "after": args.after}
     me = str(Path(__file__).resolve())
