@@ -11,6 +11,9 @@ keeps the per-attempt path cheap.
 """
 from __future__ import annotations
 
+from itertools import chain, repeat
+from operator import methodcaller
+
 import numpy as np
 
 #: The named streams of a run, in spawn order. Appending a name keeps the
@@ -63,46 +66,32 @@ def late_stream(seed: int | np.random.SeedSequence, name: str) -> np.random.Gene
 class BlockRandom:
     """Uniform numbers on [0, 1) from a numpy Generator, drawn in blocks.
 
-    It has the one method policies need, ``random()``, the same as Python's
-    ``random.Random``: a policy written against it runs unchanged in a real
-    client with ``random.Random()``.
+    It has the one method policies need, ``random()`` (the next uniform
+    number on [0, 1)), the same as Python's ``random.Random``: a policy
+    written against it runs unchanged in a real client with ``random.Random()``.
     """
 
-    __slots__ = ("_gen", "_block", "_i", "_size")
+    __slots__ = ("_gen", "_size", "random")
 
     def __init__(self, gen: np.random.Generator, size: int = BLOCK):
         self._gen = gen
         self._size = size
-        self._block: list[float] = []
-        self._i = 0
-
-    def random(self) -> float:
-        """Return the next uniform number on [0, 1)."""
-        i = self._i
-        if i >= len(self._block):
-            # tolist() makes Python floats once per block: cheaper to index than numpy scalars.
-            self._block = self._gen.random(self._size).tolist()
-            i = 0
-        self._i = i + 1
-        return self._block[i]
+        # random() is the C-level __next__ of a chain over blocks, so a draw costs no Python frame (the hot path
+        # draws once or twice per attempt); a block is drawn only when the last one is used up, as a Python
+        # method indexing the block would (tests/test_rng.py holds the two to the same numbers).
+        self.random = _blocks(gen.random, size)
 
 
-class BlockSampler:
-    """Draws from any vectorised sampler in blocks: ``BlockSampler(lambda n: gen.exponential(2, n))``."""
+def block_sampler(draw, size: int = BLOCK):
+    """A zero-argument callable returning the values of ``draw(size)`` (a vectorised sampler, e.g.
+    ``lambda n: gen.exponential(2, n)``) one by one, block after block: ``block_sampler(draw)()`` is the next draw."""
+    return _blocks(draw, size)
 
-    __slots__ = ("_draw", "_block", "_i", "_size")
 
-    def __init__(self, draw, size: int = BLOCK):
-        self._draw = draw
-        self._size = size
-        self._block: list[float] = []
-        self._i = 0
+_tolist = methodcaller("tolist")  # Python floats once per block: cheaper to hand out than numpy scalars
 
-    def __call__(self) -> float:
-        """Return the next draw."""
-        i = self._i
-        if i >= len(self._block):
-            self._block = self._draw(self._size).tolist()
-            i = 0
-        self._i = i + 1
-        return self._block[i]
+
+def _blocks(draw, size: int):
+    # The next value of draw(size), draw(size), ... as a C-level callable: chain's __next__ takes the next item
+    # of the current block's list and asks map for the next block (one draw call) only when that list is spent.
+    return chain.from_iterable(map(_tolist, map(draw, repeat(size)))).__next__

@@ -3,10 +3,11 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 
-from ..rng import BlockSampler
+from ..rng import block_sampler
 
 #: z-score of the 99th percentile of a standard normal.
 Z99 = 2.3263478740408408
@@ -18,9 +19,9 @@ class Exponential:
 
     mean: float
 
-    def sampler(self, gen: np.random.Generator) -> BlockSampler:
+    def sampler(self, gen: np.random.Generator) -> Callable[[], float]:
         """A block sampler of this distribution on ``gen``."""
-        return BlockSampler(lambda n: gen.exponential(self.mean, n))
+        return block_sampler(lambda n: gen.exponential(self.mean, n))
 
 
 @dataclass(frozen=True)
@@ -39,9 +40,9 @@ class LogNormal:
     def mean(self) -> float:
         return self.median * math.exp(self.sigma ** 2 / 2)
 
-    def sampler(self, gen: np.random.Generator) -> BlockSampler:
+    def sampler(self, gen: np.random.Generator) -> Callable[[], float]:
         mu = math.log(self.median)
-        return BlockSampler(lambda n: gen.lognormal(mu, self.sigma, n))
+        return block_sampler(lambda n: gen.lognormal(mu, self.sigma, n))
 
 
 @dataclass(frozen=True)
@@ -54,8 +55,8 @@ class Constant:
     def mean(self) -> float:
         return self.value
 
-    def sampler(self, gen: np.random.Generator) -> BlockSampler:
-        return BlockSampler(lambda n: np.full(n, self.value))
+    def sampler(self, gen: np.random.Generator) -> Callable[[], float]:
+        return block_sampler(lambda n: np.full(n, self.value))
 
 
 @dataclass(frozen=True)
@@ -70,8 +71,8 @@ class Mixture:
     def mean(self) -> float:
         return self.value * (1 - self.p_slow) + self.slow * self.p_slow
 
-    def sampler(self, gen: np.random.Generator) -> BlockSampler:
-        return BlockSampler(lambda n: np.where(gen.random(n) < self.p_slow, self.slow, self.value))
+    def sampler(self, gen: np.random.Generator) -> Callable[[], float]:
+        return block_sampler(lambda n: np.where(gen.random(n) < self.p_slow, self.slow, self.value))
 
 
 @dataclass(frozen=True)
@@ -88,8 +89,8 @@ class Normal:
         cdf = 0.5 * (1 + math.erf(z / math.sqrt(2)))
         return self.mu * cdf + self.sd * math.exp(-z * z / 2) / math.sqrt(2 * math.pi)
 
-    def sampler(self, gen: np.random.Generator) -> BlockSampler:
-        return BlockSampler(lambda n: np.maximum(gen.normal(self.mu, self.sd, n), 0.0))
+    def sampler(self, gen: np.random.Generator) -> Callable[[], float]:
+        return block_sampler(lambda n: np.maximum(gen.normal(self.mu, self.sd, n), 0.0))
 
 
 @dataclass(frozen=True)
@@ -103,8 +104,8 @@ class Gamma:
     def mean(self) -> float:
         return self.shape * self.scale
 
-    def sampler(self, gen: np.random.Generator) -> BlockSampler:
-        return BlockSampler(lambda n: gen.gamma(self.shape, self.scale, n))
+    def sampler(self, gen: np.random.Generator) -> Callable[[], float]:
+        return block_sampler(lambda n: gen.gamma(self.shape, self.scale, n))
 
 
 @dataclass(frozen=True)
@@ -118,8 +119,8 @@ class Weibull:
     def mean(self) -> float:
         return self.scale * math.gamma(1 + 1 / self.shape)
 
-    def sampler(self, gen: np.random.Generator) -> BlockSampler:
-        return BlockSampler(lambda n: self.scale * gen.weibull(self.shape, n))
+    def sampler(self, gen: np.random.Generator) -> Callable[[], float]:
+        return block_sampler(lambda n: self.scale * gen.weibull(self.shape, n))
 
 
 @dataclass(frozen=True)
@@ -133,9 +134,9 @@ class Pareto:
     def mean(self) -> float:
         return self.shape * self.scale / (self.shape - 1)
 
-    def sampler(self, gen: np.random.Generator) -> BlockSampler:
+    def sampler(self, gen: np.random.Generator) -> Callable[[], float]:
         # numpy's pareto is the Lomax (Pareto II, minimum 0): shifted by one and scaled, it is Pareto I.
-        return BlockSampler(lambda n: (gen.pareto(self.shape, n) + 1.0) * self.scale)
+        return block_sampler(lambda n: (gen.pareto(self.shape, n) + 1.0) * self.scale)
 
 
 @dataclass(frozen=True, eq=False)
@@ -148,6 +149,6 @@ class Empirical:
     def mean(self) -> float:
         return float(self.samples.mean())
 
-    def sampler(self, gen: np.random.Generator) -> BlockSampler:
+    def sampler(self, gen: np.random.Generator) -> Callable[[], float]:
         s = self.samples
-        return BlockSampler(lambda n: s[gen.integers(0, len(s), n)])
+        return block_sampler(lambda n: s[gen.integers(0, len(s), n)])

@@ -19,10 +19,23 @@ from ..records import (CODE_CANCELLED, CODE_OK, CODE_TIMEOUT, OUT_DEADLINE, OUT_
 from ..rng import BLOCK, BlockRandom
 from .events import PRIORITY, Attempt, Held, Line, Request, Tick, Timer, TimerQueue
 
+_new = object.__new__  # a slotted event object without its __init__ (Clients._arrive, send)
+
 #: Arrivals of closed-loop users (and open ones beside them) handed to the recorder at a time.
 _ARRIVAL_BLOCK = 1024
 
 _OUTCOME = {"failed": OUT_FAILED, "retries_exhausted": OUT_RETRIES_EXHAUSTED, "deadline": OUT_DEADLINE}
+
+
+class _Arrivals:
+    """How the open arrivals are drawn, once per block of arrivals: the base Poisson ``rate`` (per second), the
+    numpy Generator ``gen``, the operations' cumulative weights ``op_cum``, the time ``t`` of the last arrival
+    drawn (seconds) and ``source`` (an _Inverted or _Replayed; None: plain Poisson at ``rate``)."""
+
+    __slots__ = ("rate", "gen", "op_cum", "t", "source")
+
+    def __init__(self, rate: float, gen, op_cum: np.ndarray):
+        self.rate, self.gen, self.op_cum, self.t, self.source = rate, gen, op_cum, 0.0, None
 
 
 class _Tenancy:
@@ -166,10 +179,9 @@ class Clients:
                  recorder, plans: list, timeout_plan, reauth_delay: float, timeout: float | None,
                  deadline: float | None):
         self.env = env
-        self.rate = rate
         self.until = until
-        self.op_cum = np.cumsum(op_weights / op_weights.sum())
-        self.arrival_gen = arrival_gen
+        # How open arrivals are drawn (once per block): one attribute for five, see the attribute-count note below.
+        self.arrivals = _Arrivals(rate, arrival_gen, np.cumsum(op_weights / op_weights.sum()))
         self.jitter = BlockRandom(jitter_gen)
         self.rec = recorder
         self.plans = plans
@@ -180,7 +192,6 @@ class Clients:
         # Attempt timers (None without a timeout or deadline): a FIFO beside the heap (events.TimerQueue).
         self.timers = TimerQueue(env) if math.isfinite(self.timeout) or math.isfinite(self.deadline) else None
         self.service = None  # wired by the run
-        self._schedule = env.schedule
         self._retry_cbs = [self._retry]
         self._timer_cbs = [self._timer]
         self._tick = Tick()
@@ -189,18 +200,23 @@ class Clients:
         self._ops: list = []
         self._i = 0
         self._next_id = 0
-        self._t = 0.0
         self.attempts_sent = 0
         self.requests_done = 0
+        # respond() inlines Clients._finish while it is the one in use: not once swapped on the instance (closed-loop
+        # users, calls), nor when a subclass or a test replaces it.
+        self._plain_finish = type(self)._finish is _PLAIN_FINISH
         # API side (configure_tenants / configure_changes, _curve, _replay): off by default.
-        # Two attributes only (CPython specialises attribute access up to 30 per instance).
         self.tenancy = None     # a _Tenancy when requests carry tenants
-        self._source = None     # an _Inverted or _Replayed when arrivals are not plain Poisson
         self.guards = None      # a resilsim.policies.guards.Guards (its rng in .rng), or a _Keyed, when the strategy has guards
         self.ext = None         # an _Ext with guards or hedging
         # Closed-loop users (configure_users) set self.users (class default None) and swap in _finish_closed.
+        # Attribute count: CPython 3.11 keeps an instance's attributes in the class's shared keys (and specialises
+        # self.x loads) only up to about 30 keys over every instance of the class; with 30 here every load on
+        # the hot path fell back to a dict lookup (dis.dis(..., adaptive=True): LOAD_ATTR_WITH_HINT). 26 here,
+        # leaving room for what hedging and closed-loop users add (send, respond, _finish, users). Hot-path reads
+        # stay instance attributes: 3.11 does not specialise reading a class attribute through an instance.
 
-    users = None  # a _Users with closed-loop users (an instance attribute only then: see the 30-attribute note)
+    users = None  # a _Users with closed-loop users (an instance attribute only then: see the attribute-count note)
 
     def configure_tenants(self, gen, n_tenants: int, clients_per_tenant: int, auth=None) -> None:
         """Give every request a tenant (uniform over ``n_tenants``), a client within it and a uniform
@@ -281,7 +297,7 @@ class Clients:
         on top of the base rate, by inverting the cumulative intensity Λ(t)."""
         tb, lb, t, lam = [0.0], [0.0], 0.0, 0.0
         for start, end, rate in sorted(changes):
-            lam += (start - t) * self.rate
+            lam += (start - t) * self.arrivals.rate
             tb.append(start)
             lb.append(lam)
             lam += (end - start) * rate
@@ -289,10 +305,10 @@ class Clients:
             lb.append(lam)
             t = end
         far = max(t, self.until) * 2 + 1.0
-        lam += (far - t) * self.rate
+        lam += (far - t) * self.arrivals.rate
         tb.append(far)
         lb.append(lam)
-        self._source = _Inverted(np.array(lb), np.array(tb))
+        self.arrivals.source = _Inverted(np.array(lb), np.array(tb))
 
     def configure_curve(self, times: np.ndarray, rates: np.ndarray) -> None:
         """A non-homogeneous Poisson process: rate ``rates[i]`` (requests per second) from ``times[i]`` (seconds,
@@ -300,16 +316,16 @@ class Clients:
         far = max(float(times[-1]), self.until) * 2 + 1.0
         tb = np.append(times, far)
         lb = np.concatenate(([0.0], np.cumsum(rates * np.diff(tb))))
-        self._source = _Inverted(lb, tb)
+        self.arrivals.source = _Inverted(lb, tb)
 
     def configure_replay(self, times: np.ndarray, rate_scale: float = 1.0) -> None:
         """Arrivals at ``times`` (seconds, sorted); with ``rate_scale`` k each one sends ⌊k⌋ requests, plus one
         more with probability k − ⌊k⌋ (drawn once, here, from the arrival stream)."""
         if rate_scale != 1.0:
             whole, frac = divmod(rate_scale, 1.0)
-            copies = int(whole) + (self.arrival_gen.random(len(times)) < frac)
+            copies = int(whole) + (self.arrivals.gen.random(len(times)) < frac)
             times = np.repeat(times, copies)
-        self._source = _Replayed(np.asarray(times, dtype=float))
+        self.arrivals.source = _Replayed(np.asarray(times, dtype=float))
 
     def configure_users(self, starts: list, think, gen, open_arrivals: bool, warmup: float = 0.0) -> None:
         """Closed-loop users beside (``open_arrivals``) or instead of the open arrivals: user k sends its first
@@ -319,9 +335,10 @@ class Clients:
         nothing at or after ``until``. Request ids stay in arrival order: rows are written as requests arrive (in
         blocks, see :meth:`flush_arrivals`); ``warmup`` (seconds) is where the recorder starts measuring."""
         users = self.users = _Users(list(starts), think, BlockRandom(gen), open_arrivals, warmup)
-        users.op_cum = self.op_cum.tolist()
+        users.op_cum = self.arrivals.op_cum.tolist()
         users.cbs = [self._user_sends]
         self._finish = self._finish_closed  # on the instance: without users, _finish is untouched
+        self._plain_finish = False
         if open_arrivals:
             self._tick_cbs = [self._arrive_mixed]
 
@@ -330,6 +347,7 @@ class Clients:
         :meth:`new_id` and sent with :meth:`enter`, never by arrivals (do not :meth:`start`); each one's end goes
         to ``finish(req, now, code, outcome)`` instead of the recorder's request row."""
         self._finish = finish  # on the instance, as closed-loop users swap it
+        self._plain_finish = False
 
     def new_id(self) -> int:
         """The next request id (requests made with :meth:`configure_calls`)."""
@@ -354,15 +372,16 @@ class Clients:
 
     def _refill(self) -> None:
         # Draw the next block of arrivals: times and operations, written to the request columns at once.
-        if self._source is None:
-            gaps = self.arrival_gen.exponential(1.0 / self.rate, BLOCK)
-            times = self._t + np.cumsum(gaps)
+        arr = self.arrivals
+        if arr.source is None:
+            gaps = arr.gen.exponential(1.0 / arr.rate, BLOCK)
+            times = arr.t + np.cumsum(gaps)
         else:
-            times = self._source.block(self.arrival_gen)
-        self._t = float(times[-1])
+            times = arr.source.block(arr.gen)
+        arr.t = float(times[-1])
         times = times[times < self.until]
-        ops = np.searchsorted(self.op_cum, self.arrival_gen.random(BLOCK)[: len(times)], side="right")
-        ops = np.minimum(ops, len(self.op_cum) - 1)
+        ops = np.searchsorted(arr.op_cum, arr.gen.random(BLOCK)[: len(times)], side="right")
+        ops = np.minimum(ops, len(arr.op_cum) - 1)
         if self.users is None:  # beside closed-loop users, each row is written on arrival (_arrive_mixed)
             self.rec.add_arrivals(self._next_id, times, ops)
         if self.tenancy is not None:
@@ -374,7 +393,7 @@ class Clients:
     def _schedule_next(self) -> None:
         i = self._i
         if i >= len(self._times):
-            if self._t >= self.until:
+            if self.arrivals.t >= self.until:
                 return
             self._refill()
             i = 0
@@ -388,15 +407,34 @@ class Clients:
         heappush(env._queue, (self._times[i], PRIORITY, next(env._eid), tick))
 
     def _arrive(self, tick) -> None:
-        now = self.env._now
+        env = self.env
+        now = env._now
         i = self._i
-        req = Request(self._next_id, self._ops[i], now, now + self.deadline)
+        # Request(id, op, now, deadline) without its __init__ frame (CPython 3.11 does not specialise calling a class
+        # with a Python __init__): the same fields, set here; tests/sim/test_hot_path.py compares the two.
+        req = _new(Request)
+        req.callbacks = None
+        req._ok = True
+        req.id = self._next_id
+        req.op = self._ops[i]
+        req.t0 = now
+        req.n = 0
+        req.prev_wait = 0.0
+        req.reauthed = False
+        req.deadline_at = now + self.deadline
+        req.done = False
         ten = self.tenancy
         if ten is not None:
             req.tenant, req.client, req.prop_u = ten.tenants[i], ten.clients[i], ten.props[i]
         self._next_id += 1
-        self._i = i + 1
-        self._schedule_next()
+        self._i = i = i + 1
+        times = self._times
+        if i < len(times):
+            # _schedule_next's common case (the next arrival of this block) inline: one call fewer per request.
+            tick.callbacks = self._tick_cbs
+            heappush(env._queue, (times[i], PRIORITY, next(env._eid), tick))
+        else:
+            self._schedule_next()
         g = self.guards
         if g is not None:
             if g.__class__ is _Keyed:
@@ -492,12 +530,25 @@ class Clients:
         if user is not None:
             think = users.think() if users.think is not None else 0.0
             user.callbacks = users.cbs
-            self._schedule(user, PRIORITY, think)
+            self.env.schedule(user, PRIORITY, think)
 
     def send(self, req: Request, now: float) -> Attempt:
         """Send the next attempt of ``req`` at ``now``; return it."""
-        req.n += 1
-        att = Attempt(req, req.n, now)
+        req.n = n = req.n + 1
+        # Attempt(req, n, now) without its __init__ frame (see _arrive); tests/sim/test_hot_path.py compares the two.
+        att = _new(Attempt)
+        att.callbacks = None
+        att._ok = True
+        att.req = req
+        att.n = n
+        att.t_sent = now
+        att.t_queued = now
+        att.code = -1
+        att.source = 0
+        att.retry_after = None
+        att.answered = False
+        att.abandoned = False
+        att.service_time = 0.0
         self.attempts_sent += 1
         g = self.guards
         if g is not None and g.tracks_attempts:  # only the concurrency budget counts attempts in flight
@@ -511,7 +562,16 @@ class Clients:
                 limit = req.deadline_at
             # An attempt already in service whose answer comes in time needs no timer.
             if att.callbacks is None or now + att.service_time > limit:
-                self.timers.add(att, limit - now, self._timer_cbs)
+                timers = self.timers
+                pending = timers.pending
+                env = self.env
+                at = env._now + (limit - now)  # as TimerQueue.add computes it
+                if pending and at >= pending[-1][0]:
+                    # TimerQueue.add's common case inline (a timer after the last pending one: append it, with the
+                    # next SimPy id); tests/sim/test_hot_path.py holds it to add().
+                    pending.append((at, next(env._eid), att, self._timer_cbs))
+                else:
+                    timers.add(att, limit - now, self._timer_cbs)
         return att
 
     def _retry(self, req: Request) -> None:
@@ -525,10 +585,22 @@ class Clients:
         req = att.req
         code = att.code
         self.rec.attempt(req.id, att.n, att.t_sent, now, code, att.source)
-        if self.guards is not None:
-            self._guard_result(req, att.n, now, code, False)
+        g = self.guards
+        if g is not None:
+            # _guard_result's common case inline: a success for one guard set that counts it in a sink.
+            sink = g.success_sink if code == CODE_OK and g.__class__ is not _Keyed and not g.tracks_attempts else None
+            if sink is not None:
+                sink()
+            else:
+                self._guard_result(req, att.n, now, code, False)
         if code == CODE_OK:
-            self._finish(req, now, CODE_OK, OUT_SUCCESS)
+            if self._plain_finish:
+                # Clients._finish inline (unless closed-loop users or calls swapped it): one call fewer per request.
+                req.done = True
+                self.requests_done += 1
+                self.rec.request(req.id, now, req.n, CODE_OK, OUT_SUCCESS, req.t0)
+            else:
+                self._finish(req, now, CODE_OK, OUT_SUCCESS)
             return
         self._after_failure(req, now, code, self.plans[code], att.retry_after)
 
@@ -566,10 +638,10 @@ class Clients:
         req.prev_wait = d.wait
         if g is not None and g.blocks:
             # A blocking guard is asked when the retry is due, after the backoff (botocore's send hook).
-            self._schedule(Held(req, code, self.ext.held_cbs), PRIORITY, d.wait)
+            self.env.schedule(Held(req, code, self.ext.held_cbs), PRIORITY, d.wait)
             return
         req.callbacks = self._retry_cbs
-        self._schedule(req, PRIORITY, d.wait)
+        self.env.schedule(req, PRIORITY, d.wait)
 
     def _finish(self, req: Request, now: float, code: int, outcome: int) -> None:
         req.done = True
@@ -634,7 +706,7 @@ class Clients:
         ext.held += 1
         if req.deadline_at < math.inf:
             held.callbacks = ext.held_cbs
-            self._schedule(held, PRIORITY, req.deadline_at - now)
+            self.env.schedule(held, PRIORITY, req.deadline_at - now)
         if not line.armed:
             self._arm(line, now)
         return True
@@ -661,7 +733,7 @@ class Clients:
         line.armed = True
         line.callbacks = self.ext.line_cbs
         wait = line.guards.wait(now)
-        self._schedule(line, PRIORITY, wait if wait > 1e-9 else 1e-9)
+        self.env.schedule(line, PRIORITY, wait if wait > 1e-9 else 1e-9)
 
     def _serve(self, line: Line) -> None:
         # Give the tokens there to waiting attempts, then wait for the next. Each token goes to a waiter drawn
@@ -691,7 +763,7 @@ class Clients:
         # send() that arms a hedge timer on a request's first attempt.
         att = Clients.send(self, req, now)
         if req.n == 1 and not att.answered:
-            self._schedule(Timer(att, self.ext.hedge_cbs), PRIORITY, self.ext.hedge_delay)
+            self.env.schedule(Timer(att, self.ext.hedge_cbs), PRIORITY, self.ext.hedge_delay)
         return att
 
     def _hedge(self, timer: Timer) -> None:
@@ -718,7 +790,7 @@ class Clients:
         ext.hedges_sent += 1
         copies.append(Clients.send(self, req, now))
         if len(copies) <= ext.hedge_extra and not req.done:
-            self._schedule(Timer(first, ext.hedge_cbs), PRIORITY, ext.hedge_delay)
+            self.env.schedule(Timer(first, ext.hedge_cbs), PRIORITY, ext.hedge_delay)
 
     def _respond_hedged(self, att: Attempt, now: float) -> None:
         # respond() for a request with copies in flight: the first success wins; a failure waits for the others.
@@ -775,3 +847,6 @@ class Clients:
             if c is not keep and not c.answered:
                 c.abandoned = True
                 self._over(c, now, code, source, told)
+
+
+_PLAIN_FINISH = Clients._finish  # what respond() inlines (Clients.__init__ compares)

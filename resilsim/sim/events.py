@@ -210,34 +210,43 @@ def run_until(env, until: float, watchdog=None, every: int = 4096) -> str | None
     stops there (``env.now`` stays at the last event's time) and the reason is
     returned. Returns None when the run reached ``until``.
     """
-    from heapq import heappop
+    from heapq import heapify, heappop
     from itertools import repeat
 
     if until <= env._now:
         raise ValueError(f"until ({until}) must be greater than the current simulation time")
     queue = env._queue
+    # A sentinel entry at `until` that sorts before every event at that time (priority -1; SimPy's are 0 and 1; id
+    # -1, so its event is never compared): the loop pops without testing the head first (two subscripts and a
+    # comparison per event), and every event before `until` comes out before it.
+    stop = Tick()
+    sentinel = (until, -1, -1, stop)
+    heappush(queue, sentinel)
     # Events go in chunks of `step`: the count costs nothing per event, only per chunk.
     step = every if watchdog is not None else 1 << 62
     events = 0
-    while True:
-        for _ in repeat(None, step):
-            if not queue or queue[0][0] >= until:
-                break
-            env._now, _, _, event = heappop(queue)
-            callbacks, event.callbacks = event.callbacks, None
-            for callback in callbacks:
-                callback(event)
-            if not event._ok and not hasattr(event, "_defused"):
-                exc = type(event._value)(*event._value.args)
-                exc.__cause__ = event._value
-                raise exc
-        else:
+    try:
+        while True:
+            for _ in repeat(None, step):
+                now, _, _, event = heappop(queue)
+                if event is stop:
+                    env._now = until
+                    stop = None  # popped: nothing to clean up
+                    return None
+                env._now = now
+                callbacks, event.callbacks = event.callbacks, None
+                for callback in callbacks:
+                    callback(event)
+                if not event._ok and not hasattr(event, "_defused"):
+                    exc = type(event._value)(*event._value.args)
+                    exc.__cause__ = event._value
+                    raise exc
             events += step
             reason = watchdog(events)
             if reason is not None:
                 return reason
-            continue
-        break
-    env._now = until
-    return None
-
+    finally:
+        if stop is not None:
+            # Stopped early (the watchdog, or an exception): the sentinel leaves the queue as it was.
+            queue.remove(sentinel)
+            heapify(queue)

@@ -65,18 +65,23 @@ def test_tokens_expire_and_refresh():
     assert a.expired == 2
 
 
-@pytest.mark.parametrize("pers", [("tenant",), ("client",), ("global",), ("tenant", "global")])
-def test_specialised_gate_answers_as_admission_check(pers):
+@pytest.mark.parametrize("pers,kind", [(("tenant",), "token_bucket"), (("client",), "token_bucket"),
+                                       (("global",), "token_bucket"), (("tenant", "global"), "token_bucket"),
+                                       (("tenant",), "fixed_window"), (("client",), "sliding_log")])
+def test_specialised_gate_answers_as_admission_check(pers, kind):
     # The simulator's gate for "rate limits + a quota" (server/build.py) must decide, count and answer exactly
     # as the general gate around Admission.check, attempt by attempt, on the same random sequence.
     import random
     from types import SimpleNamespace
 
     from resilsim.server import build
-    from resilsim.server.limiters import TokenBucket
+    from resilsim.server.limiters import FixedWindow, SlidingWindowLog, TokenBucket
 
     def admission():
-        lims = [(Scoped(lambda: TokenBucket(15.0, 1), per=p), 10 + k) for k, p in enumerate(pers)]
+        # The one-limiter gate inlines a token bucket and calls any other limiter: both against the general gate.
+        make = (lambda: TokenBucket(15.0, 1)) if kind == "token_bucket" else (
+            lambda: FixedWindow(2, 0.1) if kind == "fixed_window" else SlidingWindowLog(2, 0.1))
+        lims = [(Scoped(make, per=p), 10 + k) for k, p in enumerate(pers)]
         return Admission(tier_of=[0, 1, 1], limiters=lims, quota=Quota([20, 30, math.inf], period=7.0),
                          quota_code=5, src_limiter=1, src_quota=7)
 
