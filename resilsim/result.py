@@ -127,6 +127,7 @@ class Result:
         self._requests, self._attempts, self._timeline = requests, attempts, timeline
         self._runs: dict[str, RunRecord] | None = None  # from_runs: the tables come from these runs' columns
         self._codes = self._code_lut = self._code_categories = None
+        self._summary_cache = None  # (scenario, {window: summary}): see summary()
 
     @classmethod
     def from_runs(cls, scenario, seed, codes: list, runs: dict[str, RunRecord]) -> "Result":
@@ -154,6 +155,7 @@ class Result:
     def requests(self, value: pd.DataFrame) -> None:
         self._from_tables()
         self._requests = value
+        self._tables_changed()
 
     @property
     def attempts(self) -> pd.DataFrame:
@@ -166,6 +168,7 @@ class Result:
     def attempts(self, value: pd.DataFrame) -> None:
         self._from_tables()
         self._attempts = value
+        self._tables_changed()
 
     @property
     def timeline(self) -> pd.DataFrame:
@@ -180,6 +183,7 @@ class Result:
     @timeline.setter
     def timeline(self, value: pd.DataFrame) -> None:
         self._timeline = value
+        self._tables_changed()
 
     def _from_tables(self) -> None:
         # A table assigned by hand: build the others first, then the tables are the source of every metric.
@@ -277,7 +281,21 @@ class Result:
         waiting at the API and in service (whole run, whatever the window).
         """
         w = window_of(self.scenario, window)
-        return self._summary_frame(self._summary_rows(w), w)
+        # Computed once per window and kept: `resilsim run` asks three times (the printed table, summary.csv,
+        # the outcomes chart), the explorer and the report more. The cache belongs to this scenario and these
+        # tables: assigning a table or another scenario starts a new one (a shallow copy, as sweeps measure
+        # from a later warm-up, has its scenario). Each call returns its own copy, free to change.
+        cache = getattr(self, "_summary_cache", None)
+        if cache is None or cache[0] is not self.scenario:
+            cache = self._summary_cache = (self.scenario, {})
+        if w not in cache[1]:
+            cache[1][w] = self._summary_frame(self._summary_rows(w), w)
+        return cache[1][w].copy()
+
+    def _tables_changed(self) -> None:
+        # A table assigned by hand: what was computed from the old ones is stale (a new cache, not cleared in
+        # place: a shallow copy of this result may share the old one).
+        self._summary_cache = None
 
     def strategies_table(self) -> pd.DataFrame:
         """One row per strategy, indexed by name: its parameters as columns (tidy; join on ``strategy``).
@@ -1111,6 +1129,7 @@ class SummaryResult(Result):
         self._runs = runs
         self._timeline = None
         self._timeline_assigned = False  # True: the timeline was assigned by hand, the summary's source
+        self._summary_cache = None
         self._measured_from = scenario.warmup
 
     @classmethod
@@ -1155,6 +1174,7 @@ class SummaryResult(Result):
     def timeline(self, value: pd.DataFrame) -> None:
         self._timeline = value
         self._timeline_assigned = True
+        self._tables_changed()
 
     def _timelines(self) -> dict:
         # Why not the timeline: it has every column of every strategy (about 240 bytes per bin in all), so a
