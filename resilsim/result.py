@@ -174,10 +174,9 @@ class Result:
     def timeline(self) -> pd.DataFrame:
         """One row per strategy and time bin (see :func:`_timeline`)."""
         if self._timeline is None and self._runs is not None:
-            frames = [_timeline(name, self.scenario, run) for name, run in self._runs.items()]
-            tl = pd.concat(frames, ignore_index=True)
-            tl["strategy"] = pd.Categorical(tl["strategy"], categories=list(self._runs))
-            self._timeline = tl
+            order = list(self._runs)
+            frames = [_timeline(name, self.scenario, run, order) for name, run in self._runs.items()]
+            self._timeline = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)  # no copy for one
         return self._timeline
 
     @timeline.setter
@@ -1016,7 +1015,7 @@ def _recovery_time(bins: _Bins, scenario, t0: float, t1: float) -> float:
     return float("nan")
 
 
-def _timeline(name: str, scenario, run: RunRecord) -> pd.DataFrame:
+def _timeline(name: str, scenario, run: RunRecord, strategies: list | None = None) -> pd.DataFrame:
     """Per time bin: offered requests, attempts sent, their successes, and request success rate by arrival.
 
     From one strategy's recorded columns (numpy; see
@@ -1040,36 +1039,44 @@ def _timeline(name: str, scenario, run: RunRecord) -> pd.DataFrame:
         for col, kinds in (("limited", ("limiter",)), ("quota", ("quota",)), ("overload", ("capacity", "shed"))):
             hit = np.isin(src, [SOURCES.index(k) for k in kinds])
             counts[col] = np.bincount(ab, weights=hit, minlength=nbins)
-    return _timeline_frame(name, scenario, counts, run)
+    return _timeline_frame(name, scenario, counts, run, strategies)
 
 
 def _sampled(run: RunRecord, nbins: int) -> bool:
     return run.sampler.nbins == nbins
 
 
-def _timeline_frame(name: str, scenario, counts: dict, run: RunRecord) -> pd.DataFrame:
+def _timeline_frame(name: str, scenario, counts: dict, run: RunRecord, strategies: list | None = None) -> pd.DataFrame:
     """One strategy's timeline from per-bin counts: ``offered`` and ``succeeded`` requests by arrival bin,
     ``sent`` and ``sent_ok`` attempts by send bin and, with the run's sampler, ``limited``, ``quota`` and
-    ``overload`` attempts (see :func:`_timeline`; :class:`SummaryResult` keeps only these counts)."""
+    ``overload`` attempts (see :func:`_timeline`; :class:`SummaryResult` keeps only these counts).
+
+    ``strategies``: the categories of the ``strategy`` column (default: ``[name]``). The columns are made
+    first and the frame takes them as they are (one block each): building it column by column copied
+    them into one block as it went, twice the frame's memory at the peak (benchmarks/RESULTS.md).
+    """
     width = scenario.bin
     nbins = int(np.ceil(scenario.duration / width))
     offered, succeeded = counts["offered"], counts["succeeded"]
     with np.errstate(invalid="ignore", divide="ignore"):
         rate = np.where(offered > 0, succeeded / np.maximum(offered, 1), np.nan)
-    tl = pd.DataFrame({
-        "strategy": name, "time": np.arange(nbins) * width,
+    strategies = [name] if strategies is None else list(strategies)
+    small = np.int8 if len(strategies) <= np.iinfo(np.int8).max else np.int32
+    cols = {
+        "strategy": pd.Categorical.from_codes(np.full(nbins, strategies.index(name), dtype=small), strategies),
+        "time": np.arange(nbins) * width,
         "offered_rps": offered / width, "attempts_rps": counts["sent"] / width,
         "attempt_success_rps": counts["sent_ok"] / width, "success_rate": rate,
-    })
+    }
     if _sampled(run, nbins):
         sampler = run.sampler
         for col in ("limited", "quota", "overload"):
-            tl[f"{col}_rps"] = counts[col] / width
-        tl["queue_length"] = sampler.queue
-        tl["utilisation"] = sampler.busy / run.workers
+            cols[f"{col}_rps"] = counts[col] / width
+        cols["queue_length"] = sampler.queue.copy()  # the table's own (the sampler's array stays the run's)
+        cols["utilisation"] = sampler.busy / run.workers
         for col, values in sampler.extra.items():
-            tl[col] = values  # client-side guard state (breaker_open, budget_tokens, ...; see sim.run._guard_probe)
-    return tl
+            cols[col] = np.array(values)  # client-side guard state (breaker_open, budget_tokens, ...; see sim.run._guard_probe)
+    return pd.DataFrame(cols, copy=False)
 
 
 def _described(runs: dict[str, RunRecord], attempt_bytes) -> dict:
@@ -1163,11 +1170,10 @@ class SummaryResult(Result):
     def timeline(self) -> pd.DataFrame:
         """Per strategy and time bin, the same columns as a full result's timeline (built once, on first use)."""
         if self._timeline is None:
-            frames = [_timeline_frame(name, self.scenario, run.recorder.bins, run)
+            order = list(self._runs)
+            frames = [_timeline_frame(name, self.scenario, run.recorder.bins, run, order)
                       for name, run in self._runs.items()]
-            tl = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)  # no copy for one
-            tl["strategy"] = pd.Categorical(tl["strategy"], categories=list(self._runs))
-            self._timeline = tl
+            self._timeline = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)  # no copy for one
         return self._timeline
 
     @timeline.setter
