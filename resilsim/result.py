@@ -278,6 +278,7 @@ class Result:
         (``scenario.network``), ``network_s``, ``queue_s`` and ``service_s``:
         the mean seconds an answered attempt spent in the network (both hops),
         waiting at the API and in service (whole run, whatever the window).
+        Computed once per window and kept; each call returns its own copy.
         """
         w = window_of(self.scenario, window)
         # Computed once per window and kept: `resilsim run` asks three times (the printed table, summary.csv,
