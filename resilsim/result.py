@@ -127,6 +127,7 @@ class Result:
         self._requests, self._attempts, self._timeline = requests, attempts, timeline
         self._runs: dict[str, RunRecord] | None = None  # from_runs: the tables come from these runs' columns
         self._codes = self._code_lut = self._code_categories = None
+        self._summary_cache = None  # (scenario, {window: summary}): see summary()
 
     @classmethod
     def from_runs(cls, scenario, seed, codes: list, runs: dict[str, RunRecord]) -> "Result":
@@ -154,6 +155,7 @@ class Result:
     def requests(self, value: pd.DataFrame) -> None:
         self._from_tables()
         self._requests = value
+        self._tables_changed()
 
     @property
     def attempts(self) -> pd.DataFrame:
@@ -166,20 +168,21 @@ class Result:
     def attempts(self, value: pd.DataFrame) -> None:
         self._from_tables()
         self._attempts = value
+        self._tables_changed()
 
     @property
     def timeline(self) -> pd.DataFrame:
         """One row per strategy and time bin (see :func:`_timeline`)."""
         if self._timeline is None and self._runs is not None:
-            frames = [_timeline(name, self.scenario, run) for name, run in self._runs.items()]
-            tl = pd.concat(frames, ignore_index=True)
-            tl["strategy"] = pd.Categorical(tl["strategy"], categories=list(self._runs))
-            self._timeline = tl
+            order = list(self._runs)
+            frames = [_timeline(name, self.scenario, run, order) for name, run in self._runs.items()]
+            self._timeline = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)  # no copy for one
         return self._timeline
 
     @timeline.setter
     def timeline(self, value: pd.DataFrame) -> None:
         self._timeline = value
+        self._tables_changed()
 
     def _from_tables(self) -> None:
         # A table assigned by hand: build the others first, then the tables are the source of every metric.
@@ -275,9 +278,24 @@ class Result:
         (``scenario.network``), ``network_s``, ``queue_s`` and ``service_s``:
         the mean seconds an answered attempt spent in the network (both hops),
         waiting at the API and in service (whole run, whatever the window).
+        Computed once per window and kept; each call returns its own copy.
         """
         w = window_of(self.scenario, window)
-        return self._summary_frame(self._summary_rows(w), w)
+        # Computed once per window and kept: `resilsim run` asks three times (the printed table, summary.csv,
+        # the outcomes chart), the explorer and the report more. The cache belongs to this scenario and these
+        # tables: assigning a table or another scenario starts a new one (a shallow copy, as sweeps measure
+        # from a later warm-up, has its scenario). Each call returns its own copy, free to change.
+        cache = getattr(self, "_summary_cache", None)
+        if cache is None or cache[0] is not self.scenario:
+            cache = self._summary_cache = (self.scenario, {})
+        if w not in cache[1]:
+            cache[1][w] = self._summary_frame(self._summary_rows(w), w)
+        return cache[1][w].copy()
+
+    def _tables_changed(self) -> None:
+        # A table assigned by hand: what was computed from the old ones is stale (a new cache, not cleared in
+        # place: a shallow copy of this result may share the old one).
+        self._summary_cache = None
 
     def strategies_table(self) -> pd.DataFrame:
         """One row per strategy, indexed by name: its parameters as columns (tidy; join on ``strategy``).
@@ -483,9 +501,10 @@ class Result:
         return self._row(name, n, n_ok, pct, mean_attempts, n_att, counts, w)
 
     def _timelines(self) -> dict:
-        """Per strategy, the timeline columns the summary reads (peak amplification, recovery): its timeline."""
+        """Per strategy, the timeline columns the summary reads (peak amplification, recovery), as :class:`_Bins`."""
         tl = self.timeline
-        return {} if tl is None else {name: g for name, g in tl.groupby("strategy", observed=True, sort=False)}
+        return {} if tl is None else {name: _Bins.of_frame(g, self.scenario.bin)
+                                      for name, g in tl.groupby("strategy", observed=True, sort=False)}
 
     def _summary_frame(self, rows: list[dict], w: Window) -> pd.DataFrame:
         s = self.scenario
@@ -496,12 +515,12 @@ class Result:
         by = self._timelines()
         for row in rows:
             g = by.get(row["strategy"])
-            row["peak_amplification"] = np.nan if g is None else peak_amplification(g, s, w.start, w.end)
+            row["peak_amplification"] = np.nan if g is None else _peak_amplification(g, w.start, w.end)
         if trigger is not None and by:
             columns = [*columns, "recovery_s"]
             for row in rows:
                 g = by.get(row["strategy"])
-                row["recovery_s"] = np.nan if g is None else recovery_time(g, s, *trigger)
+                row["recovery_s"] = np.nan if g is None else _recovery_time(g, s, *trigger)
         if s.network is not None:
             # Where answered attempts spent their time (whole run, seconds per attempt): the network's hops apart
             # from waiting at the API and service (sim.network counts them).
@@ -835,6 +854,88 @@ def _trigger_window(scenario) -> tuple[float, float] | None:
     return min(a for a, _ in spans), max(b for _, b in spans)
 
 
+#: Bins per step when the summary's window sums walk a timeline (peak amplification, recovery): their
+#: temporaries are a few arrays of this many values, not of every bin of the run (a 46 h run at 1 s bins has
+#: 166,667 bins), so the summary's memory does not grow with the duration (benchmarks/RESULTS.md).
+WINDOW_CHUNK_BINS = 1 << 15
+
+
+class _Bins:
+    """One strategy's per-bin columns as the summary reads them, a slice of bins at a time.
+
+    ``time(lo, hi)``: the bins' start times (s); ``offered``, ``sent``: requests offered (by arrival) and
+    attempts sent per bin; ``ok``: requests that succeeded per arrival bin (the success rate, NaN as 0, times
+    ``offered``). From a timeline (:meth:`of_frame`) or the per-bin counts it is built from (:meth:`of_counts`,
+    the same arithmetic as :func:`_timeline_frame`'s, so the same values), without building every column of
+    every bin at once.
+    """
+
+    def __init__(self, n: int, width: float, time, rps):
+        self.n, self.width, self.time, self._rps = n, width, time, rps
+
+    @classmethod
+    def of_frame(cls, tl: pd.DataFrame, width: float) -> "_Bins":
+        """The bins of one strategy's timeline (``time``, ``offered_rps``, ``attempts_rps``, ``success_rate``)."""
+        columns = {"offered": "offered_rps", "sent": "attempts_rps", "rate": "success_rate"}  # read when asked for
+        return cls(len(tl), width, lambda lo, hi: tl["time"].to_numpy()[lo:hi],
+                   lambda col, lo, hi: tl[columns[col]].to_numpy()[lo:hi])
+
+    @classmethod
+    def of_counts(cls, counts: dict, width: float) -> "_Bins":
+        """The bins of a summary-only run's counts (``offered``, ``succeeded``, ``sent`` per bin)."""
+        def rps(col, lo, hi):
+            if col == "rate":  # as _timeline_frame's success_rate
+                offered = counts["offered"][lo:hi]
+                with np.errstate(invalid="ignore", divide="ignore"):
+                    return np.where(offered > 0, counts["succeeded"][lo:hi] / np.maximum(offered, 1), np.nan)
+            return counts[col][lo:hi] / width
+
+        return cls(len(counts["offered"]), width, lambda lo, hi: np.arange(lo, hi) * width, rps)
+
+    def offered(self, lo: int, hi: int) -> np.ndarray:
+        return self._rps("offered", lo, hi) * self.width
+
+    def sent(self, lo: int, hi: int) -> np.ndarray:
+        return self._rps("sent", lo, hi) * self.width
+
+    def ok(self, lo: int, hi: int) -> np.ndarray:
+        return np.nan_to_num(self._rps("rate", lo, hi)) * self.offered(lo, hi)
+
+    def chunks(self, chunk: int = 0):
+        """(lo, hi) of consecutive slices of at most ``chunk`` bins (default :data:`WINDOW_CHUNK_BINS`)."""
+        chunk = chunk or WINDOW_CHUNK_BINS
+        return ((lo, min(lo + chunk, self.n)) for lo in range(0, self.n, chunk))
+
+
+def _window_sums(parts, w: int):
+    """Sums of ``w`` consecutive values of each column, window by window, with O(``w`` + part) memory.
+
+    ``parts`` yields tuples of arrays (one per column), consecutive pieces of the columns. Yields
+    ``(first, sums)``: the windows starting at value ``first`` onward, one array of sums per column.
+    The sums are ``c[s + w] - c[s]`` of the prefix sums ``c = concatenate([[0.0], cumsum(x)])``, with the
+    same floating-point operations in the same order as over the whole column at once (``cumsum`` adds
+    left to right; each piece's cumsum starts from the running sum so far), so the same values.
+    """
+    prev = None  # per column: the prefix sums c[base .. end], the last w + 1 of them at most
+    base = end = 0  # prefix indices covered by prev: [base, end]
+    for piece in parts:
+        m = len(piece[0])
+        if m == 0:
+            continue
+        if prev is None:
+            prev = [np.zeros(1) for _ in piece]
+        new = [np.cumsum(np.concatenate([p[-1:], x]))[1:] for p, x in zip(prev, piece)]  # c[end + 1 .. end + m]
+        both = [np.concatenate([p, x]) for p, x in zip(prev, new)]
+        hi = end + m
+        first_end = max(w, end + 1)  # window ends (prefix indices) completed by this piece: first_end .. hi
+        if first_end <= hi:
+            a, b = first_end - base, hi + 1 - base
+            yield first_end - w, [c[a:b] - c[a - w:b - w] for c in both]
+        base = max(0, hi - w)
+        prev = [c[base - (hi - len(c) + 1):] for c in both]
+        end = hi
+
+
 def peak_amplification(tl: pd.DataFrame, scenario, start: float, end: float) -> float:
     """The most attempts sent per request offered over any ``PEAK_WINDOW_S`` seconds of [start, end).
 
@@ -844,20 +945,29 @@ def peak_amplification(tl: pd.DataFrame, scenario, start: float, end: float) -> 
     count whole). A window shorter than ``PEAK_WINDOW_S`` is taken whole.
     NaN when no request arrived in the window.
     """
-    width = scenario.bin
-    time = tl["time"].to_numpy()
-    inside = (time + width > start + 1e-9) & (time < end - 1e-9)
-    offered = tl["offered_rps"].to_numpy()[inside] * width
-    sent = tl["attempts_rps"].to_numpy()[inside] * width
-    w = min(len(offered), max(1, int(round(PEAK_WINDOW_S / width))))
+    return _peak_amplification(_Bins.of_frame(tl, scenario.bin), start, end)
+
+
+def _peak_amplification(bins: _Bins, start: float, end: float) -> float:
+    # peak_amplification over bins read a slice at a time (see _window_sums).
+    width = bins.width
+
+    def inside(lo, hi):
+        time = bins.time(lo, hi)
+        return (time + width > start + 1e-9) & (time < end - 1e-9)
+
+    n = sum(int(np.count_nonzero(inside(lo, hi))) for lo, hi in bins.chunks())
+    w = min(n, max(1, int(round(PEAK_WINDOW_S / width))))
     if w == 0:
         return float("nan")
-    c_off = np.concatenate([[0.0], np.cumsum(offered)])
-    c_sent = np.concatenate([[0.0], np.cumsum(sent)])
-    n_off = c_off[w:] - c_off[:-w]
-    n_sent = c_sent[w:] - c_sent[:-w]
-    has = n_off > 0
-    return float((n_sent[has] / n_off[has]).max()) if has.any() else float("nan")
+    peaks = []
+    parts = ((bins.offered(lo, hi)[mask], bins.sent(lo, hi)[mask])
+             for lo, hi in bins.chunks() for mask in (inside(lo, hi),))
+    for _, (n_off, n_sent) in _window_sums(parts, w):
+        has = n_off > 0
+        if has.any():
+            peaks.append((n_sent[has] / n_off[has]).max())
+    return float(np.max(peaks)) if peaks else float("nan")
 
 
 def recovery_time(tl: pd.DataFrame, scenario, t0: float, t1: float) -> float:
@@ -872,26 +982,41 @@ def recovery_time(tl: pd.DataFrame, scenario, t0: float, t1: float) -> float:
     arrived before the trigger, none of them succeeded, or no healthy window
     fits in the run (still stuck at the end).
     """
-    width = scenario.bin
-    time = tl["time"].to_numpy()
-    offered = tl["offered_rps"].to_numpy() * width
-    ok = np.nan_to_num(tl["success_rate"].to_numpy()) * offered
-    pre = (time >= scenario.warmup) & (time + width <= t0 + 1e-9)
-    if ok[pre].sum() == 0:
+    return _recovery_time(_Bins.of_frame(tl, scenario.bin), scenario, t0, t1)
+
+
+def _recovery_time(bins: _Bins, scenario, t0: float, t1: float) -> float:
+    # recovery_time over bins read a slice at a time (see _window_sums).
+    width = bins.width
+    # The bins before the trigger, [warmup, t0): a run of consecutive bins (times ascend), taken whole so that
+    # their sums are numpy's over the same array (pairwise summation: the same values as over a boolean selection).
+    lo = hi = None
+    for a, b in bins.chunks():
+        time = bins.time(a, b)
+        idx = np.flatnonzero((time >= scenario.warmup) & (time + width <= t0 + 1e-9))
+        if len(idx):
+            lo = a + idx[0] if lo is None else lo
+            hi = a + idx[-1] + 1
+    if lo is None:
         return float("nan")
-    threshold = RECOVERY_FRACTION * ok[pre].sum() / offered[pre].sum()
+    offered = bins.offered(lo, hi)
+    ok = np.nan_to_num(bins._rps("rate", lo, hi)) * offered
+    if ok.sum() == 0:
+        return float("nan")
+    threshold = RECOVERY_FRACTION * ok.sum() / offered.sum()
+    del offered, ok
     w = max(1, int(round(RECOVERY_WINDOW_S / width)))
-    c_off = np.concatenate([[0.0], np.cumsum(offered)])
-    c_ok = np.concatenate([[0.0], np.cumsum(ok)])
-    starts = np.flatnonzero((time >= t1 - 1e-9) & (time + w * width <= scenario.duration + 1e-9))
-    n_off = c_off[starts + w] - c_off[starts]
-    healthy = (n_off > 0) & (c_ok[starts + w] - c_ok[starts] >= threshold * n_off)
-    if not healthy.any():
-        return float("nan")
-    return float(time[starts[np.argmax(healthy)]] - t1)
+    parts = ((bins.offered(a, b), bins.ok(a, b)) for a, b in bins.chunks())
+    for first, (n_off, n_ok) in _window_sums(parts, w):
+        time = bins.time(first, first + len(n_off))
+        healthy = ((time >= t1 - 1e-9) & (time + w * width <= scenario.duration + 1e-9)
+                   & (n_off > 0) & (n_ok >= threshold * n_off))
+        if healthy.any():
+            return float(time[np.argmax(healthy)] - t1)
+    return float("nan")
 
 
-def _timeline(name: str, scenario, run: RunRecord) -> pd.DataFrame:
+def _timeline(name: str, scenario, run: RunRecord, strategies: list | None = None) -> pd.DataFrame:
     """Per time bin: offered requests, attempts sent, their successes, and request success rate by arrival.
 
     From one strategy's recorded columns (numpy; see
@@ -915,47 +1040,44 @@ def _timeline(name: str, scenario, run: RunRecord) -> pd.DataFrame:
         for col, kinds in (("limited", ("limiter",)), ("quota", ("quota",)), ("overload", ("capacity", "shed"))):
             hit = np.isin(src, [SOURCES.index(k) for k in kinds])
             counts[col] = np.bincount(ab, weights=hit, minlength=nbins)
-    return _timeline_frame(name, scenario, counts, run)
-
-
-def _summary_columns(scenario, counts: dict) -> pd.DataFrame:
-    """The timeline columns :meth:`Result.summary` reads (``time``, ``offered_rps``, ``attempts_rps``,
-    ``success_rate``), from per-bin counts as :func:`_timeline_frame` computes them (the same values)."""
-    width = scenario.bin
-    offered = counts["offered"]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        rate = np.where(offered > 0, counts["succeeded"] / np.maximum(offered, 1), np.nan)
-    return pd.DataFrame({"time": np.arange(len(offered)) * width, "offered_rps": offered / width,
-                         "attempts_rps": counts["sent"] / width, "success_rate": rate})
+    return _timeline_frame(name, scenario, counts, run, strategies)
 
 
 def _sampled(run: RunRecord, nbins: int) -> bool:
     return run.sampler.nbins == nbins
 
 
-def _timeline_frame(name: str, scenario, counts: dict, run: RunRecord) -> pd.DataFrame:
+def _timeline_frame(name: str, scenario, counts: dict, run: RunRecord, strategies: list | None = None) -> pd.DataFrame:
     """One strategy's timeline from per-bin counts: ``offered`` and ``succeeded`` requests by arrival bin,
     ``sent`` and ``sent_ok`` attempts by send bin and, with the run's sampler, ``limited``, ``quota`` and
-    ``overload`` attempts (see :func:`_timeline`; :class:`SummaryResult` keeps only these counts)."""
+    ``overload`` attempts (see :func:`_timeline`; :class:`SummaryResult` keeps only these counts).
+
+    ``strategies``: the categories of the ``strategy`` column (default: ``[name]``). The columns are made
+    first and the frame takes them as they are (one block each): building it column by column copied
+    them into one block as it went, twice the frame's memory at the peak (benchmarks/RESULTS.md).
+    """
     width = scenario.bin
     nbins = int(np.ceil(scenario.duration / width))
     offered, succeeded = counts["offered"], counts["succeeded"]
     with np.errstate(invalid="ignore", divide="ignore"):
         rate = np.where(offered > 0, succeeded / np.maximum(offered, 1), np.nan)
-    tl = pd.DataFrame({
-        "strategy": name, "time": np.arange(nbins) * width,
+    strategies = [name] if strategies is None else list(strategies)
+    small = np.int8 if len(strategies) <= np.iinfo(np.int8).max else np.int32
+    cols = {
+        "strategy": pd.Categorical.from_codes(np.full(nbins, strategies.index(name), dtype=small), strategies),
+        "time": np.arange(nbins) * width,
         "offered_rps": offered / width, "attempts_rps": counts["sent"] / width,
         "attempt_success_rps": counts["sent_ok"] / width, "success_rate": rate,
-    })
+    }
     if _sampled(run, nbins):
         sampler = run.sampler
         for col in ("limited", "quota", "overload"):
-            tl[f"{col}_rps"] = counts[col] / width
-        tl["queue_length"] = sampler.queue
-        tl["utilisation"] = sampler.busy / run.workers
+            cols[f"{col}_rps"] = counts[col] / width
+        cols["queue_length"] = sampler.queue.copy()  # the table's own (the sampler's array stays the run's)
+        cols["utilisation"] = sampler.busy / run.workers
         for col, values in sampler.extra.items():
-            tl[col] = values  # client-side guard state (breaker_open, budget_tokens, ...; see sim.run._guard_probe)
-    return tl
+            cols[col] = np.array(values)  # client-side guard state (breaker_open, budget_tokens, ...; see sim.run._guard_probe)
+    return pd.DataFrame(cols, copy=False)
 
 
 def _described(runs: dict[str, RunRecord], attempt_bytes) -> dict:
@@ -1014,6 +1136,8 @@ class SummaryResult(Result):
         # strategy → its run: the recorder's counts and histogram, the sampler and workers for the timeline.
         self._runs = runs
         self._timeline = None
+        self._timeline_assigned = False  # True: the timeline was assigned by hand, the summary's source
+        self._summary_cache = None
         self._measured_from = scenario.warmup
 
     @classmethod
@@ -1047,24 +1171,26 @@ class SummaryResult(Result):
     def timeline(self) -> pd.DataFrame:
         """Per strategy and time bin, the same columns as a full result's timeline (built once, on first use)."""
         if self._timeline is None:
-            frames = [_timeline_frame(name, self.scenario, run.recorder.bins, run)
+            order = list(self._runs)
+            frames = [_timeline_frame(name, self.scenario, run.recorder.bins, run, order)
                       for name, run in self._runs.items()]
-            tl = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)  # no copy for one
-            tl["strategy"] = pd.Categorical(tl["strategy"], categories=list(self._runs))
-            self._timeline = tl
+            self._timeline = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)  # no copy for one
         return self._timeline
 
     @timeline.setter
     def timeline(self, value: pd.DataFrame) -> None:
         self._timeline = value
+        self._timeline_assigned = True
+        self._tables_changed()
 
     def _timelines(self) -> dict:
         # Why not the timeline: it has every column of every strategy (about 240 bytes per bin in all), so a
         # long run with fine bins (166,666 bins: 46 h at 1 s) would grow the summary's memory with its duration.
-        # The summary reads four columns, computed here from the same counts by the same arithmetic.
-        if self._timeline is not None or self._runs is None:
+        # The summary reads four columns, computed here from the same counts by the same arithmetic, a slice of
+        # bins at a time (_Bins.of_counts). A timeline assigned by hand is the source instead.
+        if self._timeline_assigned or self._runs is None:
             return super()._timelines()
-        return {name: _summary_columns(self.scenario, run.recorder.bins) for name, run in self._runs.items()}
+        return {name: _Bins.of_counts(run.recorder.bins, self.scenario.bin) for name, run in self._runs.items()}
 
     def latency_histogram(self, strategy: str):
         """The :class:`~resilsim.histogram.LogHistogram` of ``strategy``'s measured successful requests' latency (s)."""
