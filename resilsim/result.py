@@ -35,8 +35,9 @@ NETWORK_COLUMNS = ["network_s", "queue_s", "service_s"]
 
 #: The columns of :meth:`Result.services` (and, without ``busy_s``, with the edge's name, :meth:`Result.edges`).
 SERVICE_COLUMNS = ["strategy", "service", "calls", "calls_ok", "success_rate", "attempts", "attempts_ok",
-                   "attempt_timeouts", "not_sent", "skipped", "amplification", "mean_s", "p99_s", "queue_s", "busy_s"]
-EDGE_COLUMNS = ["strategy", "edge", "caller", *SERVICE_COLUMNS[1:-2]]
+                   "attempt_timeouts", "not_sent", "skipped", "amplification", "mean_s", "p99_s", "queue_s", "busy_s",
+                   "utilisation"]
+EDGE_COLUMNS = ["strategy", "edge", "caller", *SERVICE_COLUMNS[1:-3]]
 
 #: Peak amplification: the most attempts per offered request over any span of this many seconds.
 PEAK_WINDOW_S = 10.0
@@ -305,10 +306,12 @@ class Result:
         client requests), ``mean_s`` and ``p99_s`` (seconds from a call's first send to its final answer as the
         caller sees it, retries and backoff included, over every call sent, successful or not), ``queue_s``
         (mean seconds an attempt waited in the service's queue until a worker took it or the queue timed it
-        out, attempts the caller had stopped waiting for included; refused attempts are not counted) and
-        ``busy_s`` (worker-seconds, held through its own calls; whole run, whatever the window). The API's
-        row is the clients' (``calls``: requests, as :meth:`summary`'s); its latency and queueing are NaN
-        (see :meth:`summary`). A call still in flight when the run ends is not counted. Empty without
+        out, attempts the caller had stopped waiting for included; refused attempts are not counted). ``busy_s``
+        and ``utilisation`` measure the workers over the window's clock time instead: ``busy_s`` is the
+        worker-seconds spent inside [start, end) on attempts served to their end (a worker held through its own
+        calls is busy; refusal costs are not counted), ``utilisation`` is busy_s ÷ (the service's ``workers`` ×
+        the window's seconds), 0–1 (a capacity cut shows as less). The API's row is the clients' (``calls``:
+        requests, as :meth:`summary`'s); its latency and queueing are NaN (see :meth:`summary`). A call still in flight when the run ends is not counted. Empty without
         services (docs/call-graph.md)."""
         w = window_of(self.scenario, window)
         if self._runs is None:
@@ -321,18 +324,20 @@ class Result:
                     continue
                 api = requests[name]
                 n, n_att = api["requests"], round(api["amplification"] * api["requests"]) if api["requests"] else 0
-                busy = {r["service"]: r["busy_s"] for r in run.services}
+                busy = {svc: _busy_in(spans, w) for svc, spans in run.call_busy.items()}
                 rows.append({"strategy": name, "service": "api", "calls": n,
                              "calls_ok": round(api["success_rate"] * n) if n else 0,
                              "success_rate": api["success_rate"], "attempts": n_att, "attempts_ok": math.nan,
                              "attempt_timeouts": math.nan, "not_sent": 0, "skipped": 0,
                              "amplification": api["amplification"], "mean_s": math.nan, "p99_s": math.nan,
-                             "queue_s": math.nan, "busy_s": busy.get("api", math.nan)})
+                             "queue_s": math.nan, "busy_s": busy.get("api", math.nan),
+                             "utilisation": _utilisation(busy.get("api"), self.scenario.service.workers, w)})
                 for svc in self.scenario.services:
                     logs = [lg for lg in run.call_logs if lg["service"] == svc]
                     waits = run.call_waits.get(svc)
                     rows.append({"strategy": name, "service": svc, **layer_metrics(logs, w, n),
-                                 "queue_s": _mean_wait(waits, w), "busy_s": busy.get(svc, math.nan)})
+                                 "queue_s": _mean_wait(waits, w), "busy_s": busy.get(svc, math.nan),
+                                 "utilisation": _utilisation(busy.get(svc), self.scenario.services[svc].workers, w)})
             out = pd.DataFrame(rows, columns=SERVICE_COLUMNS)
         out.attrs["window"] = w.label
         return out
@@ -374,7 +379,7 @@ class Result:
         if w != window_of(self.scenario):
             raise ResilsimError(f"a result read back from its tables has {which} over the run after the warm-up "
                                 "only; simulate again for another window")
-        return df.copy()
+        return df.reindex(columns=cols)  # a folder written before a column existed: NaN there
 
     def service_timeline(self) -> pd.DataFrame:
         """Attempts per second at each layer over time, tidy: one row per strategy, layer and time bin
@@ -639,6 +644,16 @@ def layer_metrics(logs: list, w: Window, requests: int) -> dict:
             "amplification": attempts / requests if requests else math.nan,
             "mean_s": float(lat.mean()) if len(lat) else math.nan,
             "p99_s": float(np.percentile(lat, 99)) if len(lat) else math.nan}
+
+
+def _busy_in(spans: dict, w: Window) -> float:
+    # Worker-seconds of the busy spans (``start``, ``end`` columns, seconds) that fall inside [w.start, w.end).
+    return float((np.clip(spans["end"], w.start, w.end) - np.clip(spans["start"], w.start, w.end)).sum())
+
+
+def _utilisation(busy_s: float | None, workers: int, w: Window) -> float:
+    # busy_s ÷ (workers × the window's seconds); NaN when nothing was logged.
+    return math.nan if busy_s is None else busy_s / (workers * (w.end - w.start))
 
 
 def _mean_wait(waits: dict | None, w: Window) -> float:

@@ -63,7 +63,7 @@ def test_plan_constrains_a_services_queue_wait_to_the_erlang_c_answer():
      "slo: SLO metric 'svc.nope.success_rate' names no service of scenario 'calls' (its services behind the API: db)"),
     ("svc.db.bogus<=1",
      "slo: SLO metric 'svc.db.bogus': 'bogus' is not a per-service metric; use one of calls, success_rate, attempts, "
-     "amplification, mean_s, p99_s, queue_s"),
+     "amplification, mean_s, p99_s, queue_s, utilisation"),
     ("bogus<=1", "slo: unknown SLO metric 'bogus'; use one of success_rate, p50_s, p95_s, p99_s, amplification, "
                  "peak_amplification, goodput_rps, mean_attempts, recovery_s, or svc.SERVICE.METRIC for a service "
                  "behind the API"),
