@@ -382,16 +382,21 @@ class Result:
         return df.reindex(columns=cols)  # a folder written before a column existed: NaN there
 
     def service_timeline(self) -> pd.DataFrame:
-        """Attempts per second at each layer over time, tidy: one row per strategy, layer and time bin
-        (``strategy``, ``service``, ``time`` in s, ``attempts_rps`` in 1/s). The layer ``api`` is the clients'
+        """Load, latency and queueing at each layer over time, tidy: one row per strategy, layer and time bin
+        (``strategy``, ``service``, ``time`` in s). ``attempts_rps`` (1/s): the layer ``api`` is the clients'
         attempts (the timeline's ``attempts_rps``); a service behind the API (``services:``) counts the attempts
         of every call into it by send bin, those sent during the drain in the last bin, so that its bins add up
-        to :meth:`services`' ``attempts`` (whole run). Empty without services (docs/call-graph.md)."""
-        cols = ["strategy", "service", "time", "attempts_rps"]
+        to :meth:`services`' ``attempts`` (whole run). ``mean_s``, ``p50_s`` and ``p99_s`` (seconds): the
+        latency of the calls into the service by the bin of their first send, as :meth:`services` measures it
+        (first send to final answer, retries included; calls sent and ended); ``queue_s`` (seconds): the mean
+        wait in its queue of the attempts sent to it in the bin, as :meth:`services`' ``queue_s``. NaN in a bin
+        with no call (or no queued attempt), and in the ``api`` rows (see :meth:`summary` and the timeline).
+        Empty without services (docs/call-graph.md)."""
+        cols = ["strategy", "service", "time", "attempts_rps", "mean_s", "p50_s", "p99_s", "queue_s"]
         runs = {name: run for name, run in (self._runs or {}).items() if run.service_bins}
         if not runs:
             stored = getattr(self, "_stored_service_timeline", None)  # read back from a run folder
-            return pd.DataFrame(columns=cols) if stored is None else stored.copy()
+            return pd.DataFrame(columns=cols) if stored is None else stored.reindex(columns=cols)
         width = self.scenario.bin
         tl = self.timeline
         frames = []
@@ -401,9 +406,11 @@ class Result:
                                         "attempts_rps": t["attempts_rps"].to_numpy(float)}))
             for svc, bins in run.service_bins.items():
                 counts = np.asarray(bins, dtype=float)
+                lat = _binned_latency([lg for lg in run.call_logs if lg["service"] == svc], width, len(counts))
                 frames.append(pd.DataFrame({"strategy": name, "service": svc, "time": np.arange(len(counts)) * width,
-                                            "attempts_rps": counts / width}))
-        return pd.concat(frames, ignore_index=True)[cols]
+                                            "attempts_rps": counts / width, **lat,
+                                            "queue_s": _binned_wait(run.call_waits.get(svc), width, len(counts))}))
+        return pd.concat(frames, ignore_index=True).reindex(columns=cols)
 
     def guard_stats(self) -> pd.DataFrame:
         """Per strategy, whole run: requests shed by a guard before their first attempt (``shed_first``),
@@ -644,6 +651,39 @@ def layer_metrics(logs: list, w: Window, requests: int) -> dict:
             "amplification": attempts / requests if requests else math.nan,
             "mean_s": float(lat.mean()) if len(lat) else math.nan,
             "p99_s": float(np.percentile(lat, 99)) if len(lat) else math.nan}
+
+
+def _binned_latency(logs: list, width: float, nbins: int) -> dict:
+    # Per send bin (``width`` seconds, ``nbins`` of them, later sends in the last), the mean, median and 99th
+    # percentile of the latency of the calls in ``logs`` that were sent and ended (seconds); NaN in empty bins.
+    from .records import CALL_FAILED, CALL_OK
+    out = {k: np.full(nbins, np.nan) for k in ("mean_s", "p50_s", "p99_s")}
+    if not logs:
+        return out
+    start = np.concatenate([lg["start"] for lg in logs])
+    status = np.concatenate([lg["status"] for lg in logs])
+    made = (status == CALL_OK) | (status == CALL_FAILED)
+    lat = (np.concatenate([lg["end"] for lg in logs]) - start)[made]
+    b = np.clip((start[made] // width).astype(np.int64), 0, nbins - 1)
+    n = np.bincount(b, minlength=nbins)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out["mean_s"] = np.where(n > 0, np.bincount(b, weights=lat, minlength=nbins) / np.maximum(n, 1), np.nan)
+    order = np.lexsort((lat, b))
+    lat, edges = lat[order], np.concatenate(([0], np.cumsum(n)))
+    for k in np.flatnonzero(n):
+        x = lat[edges[k]:edges[k + 1]]
+        out["p50_s"][k], out["p99_s"][k] = np.percentile(x, (50, 99))
+    return out
+
+
+def _binned_wait(waits: dict | None, width: float, nbins: int) -> np.ndarray:
+    # Per send bin, the mean queue wait (seconds) of the attempts sent to a service in it; NaN in empty bins.
+    if waits is None or not len(waits["wait_s"]):
+        return np.full(nbins, np.nan)
+    b = np.clip((waits["sent"] // width).astype(np.int64), 0, nbins - 1)
+    n = np.bincount(b, minlength=nbins)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(n > 0, np.bincount(b, weights=waits["wait_s"], minlength=nbins) / np.maximum(n, 1), np.nan)
 
 
 def _busy_in(spans: dict, w: Window) -> float:

@@ -120,11 +120,11 @@ def test_summary_mode_gives_the_same_metrics_over_any_window():
     assert np.isfinite(a.loc[db_rows, "p99_s"]).all()
 
 
-def _mmc(rate=100.0, mean=0.05, workers=8, duration=220, incidents=()):
+def _mmc(rate=100.0, mean=0.05, workers=8, duration=220, incidents=(), api_workers=200):
     # Clients (Poisson, `rate`/s) → an API of 200 workers (1 ms) → one call each to a database of `workers`
     # exponential servers (E[S] = `mean`), no queue limit, no errors: the database is M/M/c.
     return {"name": "mmc", "api": "analytics", "duration": duration, "warmup": 20,
-            "service": {"workers": 200, "operations": {"query_metrics": {"latency": {"constant": 0.001},
+            "service": {"workers": api_workers, "operations": {"query_metrics": {"latency": {"constant": 0.001},
                         "calls": [{"service": "db", "operation": "query", "on_failure": "ANALYTICS_1900"}]}}},
             "services": {"db": {"workers": workers, "operations": {"query": {"latency": {"exponential": {"mean": mean}}}}}},
             "faults": {"incidents": list(incidents)},
@@ -168,3 +168,32 @@ def test_utilisation_is_a_sweep_column(tmp_path):
     df = sweep(_mmc(duration=60), {"services.db.workers": [8, 16]}, executor="inprocess", progress=False)
     u = df.set_index("services.db.workers")["svc.db.utilisation"]
     assert u[8] == pytest.approx(0.625, abs=0.05) and u[16] == pytest.approx(0.3125, abs=0.03)
+
+
+def test_the_service_timeline_has_latency_and_queueing_by_send_bin():
+    # No retries and an API that never queues: each query is sent when its client request arrives, so the bins of
+    # [a, b) hold the calls services(window=(a, b)) measures: their counts, mean latency and mean queue wait agree
+    # exactly (weighted by the calls of each bin). The 2× slowdown (100–160 s) puts the database over its
+    # capacity: a queue builds there, and the latency grows with it (the API has workers enough for the waits).
+    slow = {"name": "slow", "service": "db", "start": 100, "duration": 60, "slowdown": 2.0}
+    r = simulate(_mmc(incidents=[slow], api_workers=5000), seed=4)
+    st = r.service_timeline()
+    db = st[st["service"] == "db"].set_index("time")
+    assert list(st.columns) == ["strategy", "service", "time", "attempts_rps", "mean_s", "p50_s", "p99_s", "queue_s"]
+    assert st.loc[st["service"] == "api", ["mean_s", "p99_s", "queue_s"]].isna().all().all()
+    for a, b in ((20, 100), (100, 160), (160, 220)):
+        bins = db.loc[a:b - 1]
+        n = bins["attempts_rps"] * r.scenario.bin
+        row = r.services(window=(a, b)).set_index("service").loc["db"]
+        assert n.sum() == row["calls"]
+        assert (bins["mean_s"] * n).sum() / n.sum() == pytest.approx(row["mean_s"], rel=1e-9)
+        assert (bins["queue_s"] * n).sum() / n.sum() == pytest.approx(row["queue_s"], rel=1e-9)
+    before, during = db.loc[20:99], db.loc[120:159]
+    assert during["queue_s"].min() > 10 * before["queue_s"].max()
+    assert (during["p99_s"] >= during["p50_s"]).all() and during["p50_s"].min() > before["p99_s"].median()
+    # One bin's percentiles are those of its own calls.
+    logs = r._runs["none"].call_logs[0]
+    in_bin = (logs["start"] >= 50) & (logs["start"] < 51)
+    lat = (logs["end"] - logs["start"])[in_bin]
+    assert db.loc[50.0, "p99_s"] == pytest.approx(np.percentile(lat, 99))
+    assert db.loc[50.0, "p50_s"] == pytest.approx(np.median(lat))
