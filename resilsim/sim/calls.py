@@ -142,6 +142,7 @@ class Edge:
         self.respond = clients.respond  # where the callee's answers go: the clients, or an EdgeLink's way back
         self.link = None      # an EdgeLink (resilsim.sim.network) when a network incident strikes this edge
         self.caller_name = ""  # "api" or the calling service's name (network incidents name edges by it)
+        self.expires = None   # expires(att): when the sender of the caller's attempt att stops waiting (seconds)
         self.probability = 1.0
         self.draw = None      # with a probability below 1: what decides whether each call is made (.random())
         self.skipped = 0      # calls not made: the draw said no
@@ -165,11 +166,11 @@ class CallingService(Service):
     holds its worker through them, then serves its own service time.
     """
 
-    def configure_calls(self, calls: list, expires) -> None:
-        """``calls[op]``: the operation's :class:`Edge` objects in order, or None; ``expires(att)``: the
-        simulated time at which ``att``'s sender stops waiting for it (seconds)."""
+    def configure_calls(self, calls: list) -> None:
+        """``calls[op]``: the operation's :class:`Edge` (or :class:`Parallel`) objects in order, or None (each edge's
+        ``expires(att)`` says when the sender of the attempt it serves stops waiting). The one attribute it adds:
+        this class keeps its instances' attribute names within CPython's limit for fast ``self.x`` loads."""
         self.calls = calls
-        self.expires = expires
 
     def _start(self, att, now: float) -> None:
         edges = self.calls[att.req.op]
@@ -203,7 +204,7 @@ class CallingService(Service):
         # Make one call of step k (of ``group``, a _Group, when it is a parallel one); False: it failed at once.
         limit = now + edge.deadline
         if edge.propagate:
-            exp = self.expires(att)
+            exp = edge.expires(att)
             if exp < limit:
                 limit = exp
         edge.calls += 1
@@ -269,7 +270,7 @@ class CallingService(Service):
         att.source = SRC_DEPENDENCY
         att.service_time = now - started
         att.callbacks = self._done_cbs
-        self._schedule(att, PRIORITY, 0.0)
+        self.env.schedule(att, PRIORITY, 0.0)
 
 
 class LayerLog:
@@ -415,6 +416,7 @@ class CallGraph:
                         edge.probability, edge.draw = c.probability, BlockRandom(kids[k + 2])
                     k += 3
                     edge.caller_name = caller
+                    edge.expires = self._expires
                     into[c.service].append(edge)
                     if c.parallel:
                         if group is None:
@@ -433,7 +435,7 @@ class CallGraph:
             calls = edges_of(name, scenario.services[name], lambda c: G_ERROR)
             svc = self.services[name]
             if isinstance(svc, CallingService):
-                svc.configure_calls(calls, self._expires)
+                svc.configure_calls(calls)
         if any(i.edge is not None for i in scenario.faults.incidents):
             self._links(scenario, env, gen, flap_gen)
         for name, edges in into.items():
@@ -498,7 +500,7 @@ class CallGraph:
         self.api = api
         api.log = LayerLog()
         if isinstance(api, CallingService):
-            api.configure_calls(self.api_calls, self._expires)
+            api.configure_calls(self.api_calls)
 
     def _expires(self, att) -> float:
         # When att's sender stops waiting for it: its attempt timeout from the send, or its request's deadline.
