@@ -74,6 +74,8 @@ SERVICE_METRICS: dict[str, Metric] = {m.name: m for m in (
            "99th percentile of the calls' latency (first send to final answer, retries included), seconds"),
     Metric("queue_s", "s", "mean queue wait at the service (s)", 0.0, None, "lower",
            "mean seconds an attempt waited in the service's queue until a worker took it or the queue timed it out"),
+    Metric("utilisation", "", "utilisation of the service's workers (0–1)", 0.0, 1.0, "lower",
+           "busy worker-seconds inside the window (held through its own calls) ÷ (workers × the window's seconds)"),
 )}
 
 #: The prefix of a per-service column of a sweep: ``svc.NAME.METRIC``.

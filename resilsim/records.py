@@ -104,3 +104,6 @@ class RunRecord:
     #: with ``scenario.services``: per service behind the API, its attempts' queue waits
     #: (``resilsim.sim.calls.CallGraph.waits``); empty without services
     call_waits: dict = field(default_factory=dict)
+    #: with ``scenario.services``: per service, the API first, the (start, end) seconds of each attempt its workers
+    #: served (``resilsim.sim.calls.CallGraph.busy``); empty without services
+    call_busy: dict = field(default_factory=dict)

@@ -468,7 +468,7 @@ def run_report(path: Path) -> tuple[str, list[str]]:
 
 METRICS = ("success_rate", "p99_s", "amplification", "peak_amplification", "goodput_rps", "recovery_s")
 #: The per-service metrics (svc.NAME.METRIC) a sweep report tabulates for each service behind the API.
-LAYER_SHOWN = ("success_rate", "amplification", "p99_s", "queue_s")
+LAYER_SHOWN = ("success_rate", "amplification", "p99_s", "queue_s", "utilisation")
 #: The metrics a one-parameter sweep report charts against the parameter.
 CHARTED = ("success_rate", "p99_s", "amplification", "goodput_rps")
 

@@ -35,8 +35,9 @@ NETWORK_COLUMNS = ["network_s", "queue_s", "service_s"]
 
 #: The columns of :meth:`Result.services` (and, without ``busy_s``, with the edge's name, :meth:`Result.edges`).
 SERVICE_COLUMNS = ["strategy", "service", "calls", "calls_ok", "success_rate", "attempts", "attempts_ok",
-                   "attempt_timeouts", "not_sent", "skipped", "amplification", "mean_s", "p99_s", "queue_s", "busy_s"]
-EDGE_COLUMNS = ["strategy", "edge", "caller", *SERVICE_COLUMNS[1:-2]]
+                   "attempt_timeouts", "not_sent", "skipped", "amplification", "mean_s", "p99_s", "queue_s", "busy_s",
+                   "utilisation"]
+EDGE_COLUMNS = ["strategy", "edge", "caller", *SERVICE_COLUMNS[1:-3]]
 
 #: Peak amplification: the most attempts per offered request over any span of this many seconds.
 PEAK_WINDOW_S = 10.0
@@ -323,10 +324,12 @@ class Result:
         client requests), ``mean_s`` and ``p99_s`` (seconds from a call's first send to its final answer as the
         caller sees it, retries and backoff included, over every call sent, successful or not), ``queue_s``
         (mean seconds an attempt waited in the service's queue until a worker took it or the queue timed it
-        out, attempts the caller had stopped waiting for included; refused attempts are not counted) and
-        ``busy_s`` (worker-seconds, held through its own calls; whole run, whatever the window). The API's
-        row is the clients' (``calls``: requests, as :meth:`summary`'s); its latency and queueing are NaN
-        (see :meth:`summary`). A call still in flight when the run ends is not counted. Empty without
+        out, attempts the caller had stopped waiting for included; refused attempts are not counted). ``busy_s``
+        and ``utilisation`` measure the workers over the window's clock time instead: ``busy_s`` is the
+        worker-seconds spent inside [start, end) on attempts served to their end (a worker held through its own
+        calls is busy; refusal costs are not counted), ``utilisation`` is busy_s ÷ (the service's ``workers`` ×
+        the window's seconds), 0–1 (a capacity cut shows as less). The API's row is the clients' (``calls``:
+        requests, as :meth:`summary`'s); its latency and queueing are NaN (see :meth:`summary`). A call still in flight when the run ends is not counted. Empty without
         services (docs/call-graph.md)."""
         w = window_of(self.scenario, window)
         if self._runs is None:
@@ -339,18 +342,20 @@ class Result:
                     continue
                 api = requests[name]
                 n, n_att = api["requests"], round(api["amplification"] * api["requests"]) if api["requests"] else 0
-                busy = {r["service"]: r["busy_s"] for r in run.services}
+                busy = {svc: _busy_in(spans, w) for svc, spans in run.call_busy.items()}
                 rows.append({"strategy": name, "service": "api", "calls": n,
                              "calls_ok": round(api["success_rate"] * n) if n else 0,
                              "success_rate": api["success_rate"], "attempts": n_att, "attempts_ok": math.nan,
                              "attempt_timeouts": math.nan, "not_sent": 0, "skipped": 0,
                              "amplification": api["amplification"], "mean_s": math.nan, "p99_s": math.nan,
-                             "queue_s": math.nan, "busy_s": busy.get("api", math.nan)})
+                             "queue_s": math.nan, "busy_s": busy.get("api", math.nan),
+                             "utilisation": _utilisation(busy.get("api"), self.scenario.service.workers, w)})
                 for svc in self.scenario.services:
                     logs = [lg for lg in run.call_logs if lg["service"] == svc]
                     waits = run.call_waits.get(svc)
                     rows.append({"strategy": name, "service": svc, **layer_metrics(logs, w, n),
-                                 "queue_s": _mean_wait(waits, w), "busy_s": busy.get(svc, math.nan)})
+                                 "queue_s": _mean_wait(waits, w), "busy_s": busy.get(svc, math.nan),
+                                 "utilisation": _utilisation(busy.get(svc), self.scenario.services[svc].workers, w)})
             out = pd.DataFrame(rows, columns=SERVICE_COLUMNS)
         out.attrs["window"] = w.label
         return out
@@ -392,19 +397,24 @@ class Result:
         if w != window_of(self.scenario):
             raise ResilsimError(f"a result read back from its tables has {which} over the run after the warm-up "
                                 "only; simulate again for another window")
-        return df.copy()
+        return df.reindex(columns=cols)  # a folder written before a column existed: NaN there
 
     def service_timeline(self) -> pd.DataFrame:
-        """Attempts per second at each layer over time, tidy: one row per strategy, layer and time bin
-        (``strategy``, ``service``, ``time`` in s, ``attempts_rps`` in 1/s). The layer ``api`` is the clients'
+        """Load, latency and queueing at each layer over time, tidy: one row per strategy, layer and time bin
+        (``strategy``, ``service``, ``time`` in s). ``attempts_rps`` (1/s): the layer ``api`` is the clients'
         attempts (the timeline's ``attempts_rps``); a service behind the API (``services:``) counts the attempts
         of every call into it by send bin, those sent during the drain in the last bin, so that its bins add up
-        to :meth:`services`' ``attempts`` (whole run). Empty without services (docs/call-graph.md)."""
-        cols = ["strategy", "service", "time", "attempts_rps"]
+        to :meth:`services`' ``attempts`` (whole run). ``mean_s``, ``p50_s`` and ``p99_s`` (seconds): the
+        latency of the calls into the service by the bin of their first send, as :meth:`services` measures it
+        (first send to final answer, retries included; calls sent and ended); ``queue_s`` (seconds): the mean
+        wait in its queue of the attempts sent to it in the bin, as :meth:`services`' ``queue_s``. NaN in a bin
+        with no call (or no queued attempt), and in the ``api`` rows (see :meth:`summary` and the timeline).
+        Empty without services (docs/call-graph.md)."""
+        cols = ["strategy", "service", "time", "attempts_rps", "mean_s", "p50_s", "p99_s", "queue_s"]
         runs = {name: run for name, run in (self._runs or {}).items() if run.service_bins}
         if not runs:
             stored = getattr(self, "_stored_service_timeline", None)  # read back from a run folder
-            return pd.DataFrame(columns=cols) if stored is None else stored.copy()
+            return pd.DataFrame(columns=cols) if stored is None else stored.reindex(columns=cols)
         width = self.scenario.bin
         tl = self.timeline
         frames = []
@@ -414,9 +424,11 @@ class Result:
                                         "attempts_rps": t["attempts_rps"].to_numpy(float)}))
             for svc, bins in run.service_bins.items():
                 counts = np.asarray(bins, dtype=float)
+                lat = _binned_latency([lg for lg in run.call_logs if lg["service"] == svc], width, len(counts))
                 frames.append(pd.DataFrame({"strategy": name, "service": svc, "time": np.arange(len(counts)) * width,
-                                            "attempts_rps": counts / width}))
-        return pd.concat(frames, ignore_index=True)[cols]
+                                            "attempts_rps": counts / width, **lat,
+                                            "queue_s": _binned_wait(run.call_waits.get(svc), width, len(counts))}))
+        return pd.concat(frames, ignore_index=True).reindex(columns=cols)
 
     def guard_stats(self) -> pd.DataFrame:
         """Per strategy, whole run: requests shed by a guard before their first attempt (``shed_first``),
@@ -658,6 +670,49 @@ def layer_metrics(logs: list, w: Window, requests: int) -> dict:
             "amplification": attempts / requests if requests else math.nan,
             "mean_s": float(lat.mean()) if len(lat) else math.nan,
             "p99_s": float(np.percentile(lat, 99)) if len(lat) else math.nan}
+
+
+def _binned_latency(logs: list, width: float, nbins: int) -> dict:
+    # Per send bin (``width`` seconds, ``nbins`` of them, later sends in the last), the mean, median and 99th
+    # percentile of the latency of the calls in ``logs`` that were sent and ended (seconds); NaN in empty bins.
+    from .records import CALL_FAILED, CALL_OK
+    out = {k: np.full(nbins, np.nan) for k in ("mean_s", "p50_s", "p99_s")}
+    if not logs:
+        return out
+    start = np.concatenate([lg["start"] for lg in logs])
+    status = np.concatenate([lg["status"] for lg in logs])
+    made = (status == CALL_OK) | (status == CALL_FAILED)
+    lat = (np.concatenate([lg["end"] for lg in logs]) - start)[made]
+    b = np.clip((start[made] // width).astype(np.int64), 0, nbins - 1)
+    n = np.bincount(b, minlength=nbins)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out["mean_s"] = np.where(n > 0, np.bincount(b, weights=lat, minlength=nbins) / np.maximum(n, 1), np.nan)
+    order = np.lexsort((lat, b))
+    lat, edges = lat[order], np.concatenate(([0], np.cumsum(n)))
+    for k in np.flatnonzero(n):
+        x = lat[edges[k]:edges[k + 1]]
+        out["p50_s"][k], out["p99_s"][k] = np.percentile(x, (50, 99))
+    return out
+
+
+def _binned_wait(waits: dict | None, width: float, nbins: int) -> np.ndarray:
+    # Per send bin, the mean queue wait (seconds) of the attempts sent to a service in it; NaN in empty bins.
+    if waits is None or not len(waits["wait_s"]):
+        return np.full(nbins, np.nan)
+    b = np.clip((waits["sent"] // width).astype(np.int64), 0, nbins - 1)
+    n = np.bincount(b, minlength=nbins)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(n > 0, np.bincount(b, weights=waits["wait_s"], minlength=nbins) / np.maximum(n, 1), np.nan)
+
+
+def _busy_in(spans: dict, w: Window) -> float:
+    # Worker-seconds of the busy spans (``start``, ``end`` columns, seconds) that fall inside [w.start, w.end).
+    return float((np.clip(spans["end"], w.start, w.end) - np.clip(spans["start"], w.start, w.end)).sum())
+
+
+def _utilisation(busy_s: float | None, workers: int, w: Window) -> float:
+    # busy_s ÷ (workers × the window's seconds); NaN when nothing was logged.
+    return math.nan if busy_s is None else busy_s / (workers * (w.end - w.start))
 
 
 def _mean_wait(waits: dict | None, w: Window) -> float:

@@ -177,7 +177,7 @@ BAD_CALLS = [
      "(its services behind the API: aurora)"),
     (["plan", "{aurora}", "--vary", "services.aurora.workers", "--over", "4,8", "--slo", "svc.aurora.p999_s<=1"],
      "resilsim: slo: SLO metric 'svc.aurora.p999_s': 'p999_s' is not a per-service metric; use one of calls, "
-     "success_rate, attempts, amplification, mean_s, p99_s, queue_s"),
+     "success_rate, attempts, amplification, mean_s, p99_s, queue_s, utilisation"),
     (["plan", "{aurora}", "--vary", "services.aurora.workers", "--over", "4,8", "--slo", "sucess_rate>=0.99"],
      "resilsim: slo: unknown SLO metric 'sucess_rate'; use one of success_rate, p50_s, p95_s, p99_s, amplification, "
      "peak_amplification, goodput_rps, mean_attempts, recovery_s, or svc.SERVICE.METRIC for a service behind the API"),

@@ -45,7 +45,7 @@ def test_a_sweep_folder_of_the_old_format_is_not_resumed(tmp_path):
     from resilsim.sweep.store import FORMAT, Store
 
     definition = {"scenario": {"name": "x"}, "grid": {}, "replications": 1, "seed": 0}
-    (tmp_path / "manifest.json").write_text(json.dumps({"format": FORMAT - 1, **definition}))
+    (tmp_path / "manifest.json").write_text(json.dumps({"format": 1, **definition}))
     st = Store(tmp_path)
     with pytest.raises(StoreError, match="earlier resilsim wrote .*outcome names changed"):
         st.open(definition)

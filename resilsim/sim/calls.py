@@ -142,6 +142,7 @@ class Edge:
         self.respond = clients.respond  # where the callee's answers go: the clients, or an EdgeLink's way back
         self.link = None      # an EdgeLink (resilsim.sim.network) when a network incident strikes this edge
         self.caller_name = ""  # "api" or the calling service's name (network incidents name edges by it)
+        self.expires = None   # expires(att): when the sender of the caller's attempt att stops waiting (seconds)
         self.probability = 1.0
         self.draw = None      # with a probability below 1: what decides whether each call is made (.random())
         self.skipped = 0      # calls not made: the draw said no
@@ -165,11 +166,11 @@ class CallingService(Service):
     holds its worker through them, then serves its own service time.
     """
 
-    def configure_calls(self, calls: list, expires) -> None:
-        """``calls[op]``: the operation's :class:`Edge` objects in order, or None; ``expires(att)``: the
-        simulated time at which ``att``'s sender stops waiting for it (seconds)."""
+    def configure_calls(self, calls: list) -> None:
+        """``calls[op]``: the operation's :class:`Edge` (or :class:`Parallel`) objects in order, or None (each edge's
+        ``expires(att)`` says when the sender of the attempt it serves stops waiting). The one attribute it adds:
+        this class keeps its instances' attribute names within CPython's limit for fast ``self.x`` loads."""
         self.calls = calls
-        self.expires = expires
 
     def _start(self, att, now: float) -> None:
         edges = self.calls[att.req.op]
@@ -203,7 +204,7 @@ class CallingService(Service):
         # Make one call of step k (of ``group``, a _Group, when it is a parallel one); False: it failed at once.
         limit = now + edge.deadline
         if edge.propagate:
-            exp = self.expires(att)
+            exp = edge.expires(att)
             if exp < limit:
                 limit = exp
         edge.calls += 1
@@ -269,29 +270,67 @@ class CallingService(Service):
         att.source = SRC_DEPENDENCY
         att.service_time = now - started
         att.callbacks = self._done_cbs
-        self._schedule(att, PRIORITY, 0.0)
+        self.env.schedule(att, PRIORITY, 0.0)
 
 
-class _QueueLog:
-    """A service behind the API that logs each attempt's wait in its queue (seconds, by the arrival time of the
-    client request it serves) when a worker takes it or the queue times it out: ``waits``, an ``array('d')`` of
-    (origin, wait) pairs (flat: no Python object per attempt for the garbage collector to walk)."""
+class LayerLog:
+    """What a service of a run with ``services:`` logs for :meth:`resilsim.Result.services` and
+    :meth:`resilsim.Result.service_timeline`, in flat ``array('d')`` columns (no Python object per attempt for the
+    garbage collector to walk): ``busy``, (start, end) seconds of each attempt a worker served, held through its
+    calls, logged when it ends; ``waits`` (services behind the API only), (origin, sent, wait) per attempt taken
+    from its queue or timed out there: the arrival time of the client request it serves, when its caller sent it
+    and the seconds it waited."""
+
+    __slots__ = ("busy", "waits")
+
+    def __init__(self):
+        self.busy = array("d")
+        self.waits = array("d")
+
+
+class _BusyLog:
+    """A service that logs each served attempt's busy span (:class:`LayerLog`, attribute ``log``) when it ends:
+    from ``now − service_time`` (when the worker took it) to ``now``."""
+
+    def _complete(self, att) -> None:
+        now = self.env._now
+        self.log.busy.extend((now - att.service_time, now))
+        super()._complete(att)
+
+    def _complete_general(self, att) -> None:
+        now = self.env._now
+        self.log.busy.extend((now - att.service_time, now))
+        super()._complete_general(att)
+
+
+class _QueueLog(_BusyLog):
+    """A service behind the API that also logs each attempt's wait in its queue when a worker takes it or the
+    queue times it out (:class:`LayerLog`'s ``waits``)."""
 
     def _start(self, att, now: float) -> None:
-        self.waits.extend((att.req.origin, now - att.t_sent))
+        self.log.waits.extend((att.req.origin, att.t_sent, now - att.t_sent))
         super()._start(att, now)
 
     def _time_out_queued(self, att, now: float) -> None:
-        self.waits.extend((att.req.origin, now - att.t_sent))
+        self.log.waits.extend((att.req.origin, att.t_sent, now - att.t_sent))
         super()._time_out_queued(att, now)
 
 
 class _LoggedService(_QueueLog, Service):
-    """A :class:`Service` behind the API, its queue waits logged (:class:`_QueueLog`)."""
+    """A :class:`Service` behind the API, its busy spans and queue waits logged (:class:`_QueueLog`)."""
 
 
 class _LoggedCallingService(_QueueLog, CallingService):
-    """A :class:`CallingService` behind the API, its queue waits logged (:class:`_QueueLog`)."""
+    """A :class:`CallingService` behind the API, its busy spans and queue waits logged (:class:`_QueueLog`)."""
+
+
+class _ApiService(_BusyLog, Service):
+    """The API's :class:`Service` in a run with services behind it (none of its operations call): busy spans
+    logged (:class:`_BusyLog`)."""
+
+
+class _ApiCallingService(_BusyLog, CallingService):
+    """The API's :class:`CallingService`: busy spans logged (:class:`_BusyLog`)."""
 
 
 def _options(spec) -> ServiceOptions:
@@ -351,7 +390,7 @@ class CallGraph:
                 from ..server.capacity import WorkerSchedule
                 from .capacity import schedule_cuts
                 schedule_cuts(env, self.services[name], WorkerSchedule(spec.workers, cuts))
-            self.services[name].waits = array("d")
+            self.services[name].log = LayerLog()
             k += 2
         self.edges: list[Edge] = []
         into: dict[str, list] = {n: [] for n in names}
@@ -377,6 +416,7 @@ class CallGraph:
                         edge.probability, edge.draw = c.probability, BlockRandom(kids[k + 2])
                     k += 3
                     edge.caller_name = caller
+                    edge.expires = self._expires
                     into[c.service].append(edge)
                     if c.parallel:
                         if group is None:
@@ -395,7 +435,7 @@ class CallGraph:
             calls = edges_of(name, scenario.services[name], lambda c: G_ERROR)
             svc = self.services[name]
             if isinstance(svc, CallingService):
-                svc.configure_calls(calls, self._expires)
+                svc.configure_calls(calls)
         if any(i.edge is not None for i in scenario.faults.incidents):
             self._links(scenario, env, gen, flap_gen)
         for name, edges in into.items():
@@ -405,7 +445,8 @@ class CallGraph:
             else:
                 svc.respond = _route
         #: the class the API's service must be: it calls when any of its operations does
-        self.api_class = CallingService if any(e is not None for e in self.api_calls) else Service
+        self.api_class = _ApiCallingService if any(e is not None for e in self.api_calls) else _ApiService
+        self.api = None  # the API's service, once attached
 
     @staticmethod
     def _n_edges(scenario) -> int:
@@ -455,9 +496,11 @@ class CallGraph:
         return edge
 
     def attach(self, api) -> None:
-        """Wire the API's service (a :class:`CallingService` when :attr:`api_class` says so) to its calls."""
+        """Wire the API's service (of :attr:`api_class`) to its calls and its busy log."""
+        self.api = api
+        api.log = LayerLog()
         if isinstance(api, CallingService):
-            api.configure_calls(self.api_calls, self._expires)
+            api.configure_calls(self.api_calls)
 
     def _expires(self, att) -> float:
         # When att's sender stops waiting for it: its attempt timeout from the send, or its request's deadline.
@@ -545,12 +588,23 @@ class CallGraph:
 
     def waits(self) -> dict:
         """Per service behind the API, its attempts' waits in its queue: ``origin`` (the arrival time of the
-        client request each serves) and ``wait_s`` (seconds from arrival at the service until a worker took it
-        or the queue timed it out), numpy columns."""
+        client request each serves), ``sent`` (when its caller sent it) and ``wait_s`` (seconds from its send
+        until a worker took it or the queue timed it out), numpy columns."""
         out = {}
         for name, svc in self.services.items():
-            pairs = np.frombuffer(svc.waits, dtype=float).reshape(-1, 2) if svc.waits else np.zeros((0, 2))
-            out[name] = {"origin": pairs[:, 0].copy(), "wait_s": pairs[:, 1].copy()}
+            w = svc.log.waits
+            rows = np.frombuffer(w, dtype=float).reshape(-1, 3) if w else np.zeros((0, 3))
+            out[name] = {"origin": rows[:, 0].copy(), "sent": rows[:, 1].copy(), "wait_s": rows[:, 2].copy()}
+        return out
+
+    def busy(self) -> dict:
+        """Per service, the API (``api``) first: ``start`` and ``end`` (seconds) of each attempt a worker served
+        to its end (held through its calls), numpy columns; attempts still served when the run ended are not in it."""
+        out = {}
+        for name, svc in (("api", self.api), *self.services.items()):
+            b = svc.log.busy
+            rows = np.frombuffer(b, dtype=float).reshape(-1, 2) if b else np.zeros((0, 2))
+            out[name] = {"start": rows[:, 0].copy(), "end": rows[:, 1].copy()}
         return out
 
     def bins(self) -> dict:

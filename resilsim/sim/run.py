@@ -318,7 +318,8 @@ def _run_one(scenario: Scenario, seed, strategy, catalog, codes: list, index: di
                                if graph is not None else ()),
                      service_bins=graph.bins() if graph is not None else {},
                      call_logs=graph.logs() if graph is not None else (),
-                     call_waits=graph.waits() if graph is not None else {})
+                     call_waits=graph.waits() if graph is not None else {},
+                     call_busy=graph.busy() if graph is not None else {})
 
 
 def _network(spec, env, gen, respond):

@@ -148,23 +148,21 @@ class Service:
         self.overload_code = overload_code
         self.timeout_code = timeout_code
         self.respond = respond
-        self._schedule = env.schedule
         # Work counters (seconds of service time): busy, and spent on abandoned attempts.
         self.busy_time = 0.0
         self.wasted_time = 0.0
         self.refused = _Refusals(self._release)
-        self._last_empty = 0.0   # when the queue was last empty (codel)
         # Fault segments change only at incident boundaries: cache the current one.
-        self._bounds = faults.bounds
         self._seg_end = -math.inf
         self._seg_start = math.inf
         self._seg = None
-        # Settings and refusal counts live on their own objects: CPython specialises attribute access only for
-        # classes with at most 30 instance attributes.
+        # Settings and refusal counts live on their own objects, and what only some services need is set only on
+        # them (_last_empty with CoDel, effects with side effects): CPython 3.11 specialises `self.x` loads only
+        # while a class's instances have at most 29 attribute names among them (tests/sim/test_hot_path.py keeps
+        # a service, a calling one and the services behind the API at 26 or fewer).
         self.opt = opt = options
         self._adjust = bool(opt.load_alpha) or opt.processing_timeout != math.inf  # _start adjusts service times
         gate = opt.make_gate(self) if opt.make_gate is not None else None
-        self.gate = gate
         # Swapped on the instance, so the switched-off paths cost no flag test: FIFO with free refusals
         # completes through _complete, anything else through _complete_general; shedding checks before submit.
         self._done_cbs = [self._complete if opt.discipline is FIFO and not opt.reject_s else self._complete_general]
@@ -172,26 +170,8 @@ class Service:
             # Only then: an attribute the plain path never has, and a wrapped completion.
             self.effects = SideEffects(tuple(opt.side_effects), self._done_cbs[0])
             self._done_cbs = [self.effects.complete]
-        if opt.shed_load == math.inf:
-            self._gate = gate    # submit() asks it first
-        else:
-            self._gate = None
-            self.submit = self._submit_checked
-
-    def _submit_checked(self, att, now: float) -> None:
-        # submit() behind load shedding (and the gate, if any).
-        if self._gate_and_shed(att, now):
-            return
-        Service.submit(self, att, now)
-
-    def _gate_and_shed(self, att, now: float) -> bool:
-        # Refuse arrivals while the load (in service + queued, per worker) is at the shedding threshold.
-        if self.gate is not None and self.gate(att, now):
-            return True
-        if self.workers - self.free + len(self.queue) >= self.opt.shed_load * self.workers:
-            self.reject(att, now, self.overload_code, SRC_SHED)
-            return True
-        return False
+        # submit() asks it first: the gate, or with load shedding the gate and then the shedding check.
+        self._gate = gate if opt.shed_load == math.inf else _shedding(self, gate)
 
     def reject(self, att, now: float, code: int, source: int) -> None:
         """Refuse ``att`` at ``now`` (seconds) with the run's code index ``code`` from ``source`` (limiter, quota, ...)."""
@@ -209,7 +189,7 @@ class Service:
             refused.time_s += cost
             if self.free:
                 self.free -= 1
-                self._schedule(_Release(refused.release_cbs), PRIORITY, cost)
+                self.env.schedule(_Release(refused.release_cbs), PRIORITY, cost)
             else:
                 # No idle worker: the next one to finish pays it before taking more work.
                 refused.debt += cost
@@ -241,7 +221,7 @@ class Service:
 
     def _segment(self, now: float):
         if not (self._seg_start <= now < self._seg_end):
-            b = self._bounds
+            b = self.faults.bounds
             k = bisect.bisect_right(b, now) - 1
             self._seg_start = b[k]
             self._seg_end = b[k + 1] if k + 1 < len(b) else math.inf
@@ -323,7 +303,7 @@ class Service:
         refused = self.refused
         if refused.debt > 0.0:
             cost, refused.debt = refused.debt, 0.0
-            self._schedule(_Release(refused.release_cbs), PRIORITY, cost)
+            self.env.schedule(_Release(refused.release_cbs), PRIORITY, cost)
             return
         queue = self.queue
         disc = self.opt.discipline
@@ -348,7 +328,8 @@ class Service:
             break
         else:
             self.free += 1
-            self._last_empty = now
+            if disc is CODEL:
+                self._last_empty = now
 
     @property
     def queue_length(self) -> int:
@@ -366,6 +347,8 @@ class Service:
 
     #: busy workers above ``workers`` that retire when they finish (a capacity cut came while they worked)
     retiring = 0
+    #: when the queue was last empty (seconds; CoDel only: set on the instance by a CoDel service alone)
+    _last_empty = 0.0
 
     def set_workers(self, n: int, now: float) -> None:
         """From ``now`` (seconds) on, the service has ``n`` workers (a capacity cut, or its end).
@@ -415,3 +398,19 @@ class Service:
             effects.inner = general
         else:
             self._done_cbs[0] = general
+
+
+def _shedding(service: Service, gate):
+    """The gate ``service.submit`` asks first under load shedding: ``gate`` (None: none), then a refusal of every
+    arrival while the load (attempts in service and queued, per worker) is at ``opt.shed_load``; True: answered."""
+    opt = service.opt
+
+    def gate_and_shed(att, now: float) -> bool:
+        if gate is not None and gate(att, now):
+            return True
+        if service.workers - service.free + len(service.queue) >= opt.shed_load * service.workers:
+            service.reject(att, now, service.overload_code, SRC_SHED)
+            return True
+        return False
+
+    return gate_and_shed

@@ -36,7 +36,10 @@ from ..files import atomic_bytes, atomic_parquet, unlink_quietly, why
 from .tasks import run_id, tidy
 
 MANIFEST = "manifest.json"
-FORMAT = 2  # 2: the outcome gave_up split into failed and retries_exhausted
+FORMAT = 3
+#: What each results format changed, in words (the refusal to resume an older store names every change since).
+CHANGES = {2: "outcome names changed",
+           3: "rows gained per-service svc.NAME.METRIC columns, utilisation among them"}
 
 
 #: Stores locked by this process: POSIX locks do not exclude two threads of one process, this set does.
@@ -71,9 +74,13 @@ class Store:
             if m.exists():
                 old = self.manifest()
                 if old.get("format") != FORMAT:
+                    # Resuming would mix rows of two formats in one sweep (e.g. some with svc.* columns, some
+                    # without), which nothing downstream can tell apart.
+                    was = old.get("format")
+                    since = [c for v, c in CHANGES.items() if not isinstance(was, int) or v > was] or ["unknown"]
                     raise StoreError(
-                        f"{self.path}: holds results an earlier resilsim wrote (results format "
-                        f"{old.get('format')}, now {FORMAT}: outcome names changed); use a new --out directory, "
+                        f"{self.path}: holds results an earlier resilsim wrote (results format {was}, now {FORMAT}: "
+                        f"{'; '.join(since)}), and resuming would mix rows of both; use a new --out directory, "
                         "or delete this one to start again")
                 if old != definition:
                     diff = sorted(k for k in set(old) | set(definition) if old.get(k) != definition.get(k))

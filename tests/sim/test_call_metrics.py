@@ -118,3 +118,82 @@ def test_summary_mode_gives_the_same_metrics_over_any_window():
     db_rows = a["service"] == "db"
     assert a[db_rows].reset_index(drop=True).equals(b[b["service"] == "db"].reset_index(drop=True))
     assert np.isfinite(a.loc[db_rows, "p99_s"]).all()
+
+
+def _mmc(rate=100.0, mean=0.05, workers=8, duration=220, incidents=(), api_workers=200):
+    # Clients (Poisson, `rate`/s) → an API of 200 workers (1 ms) → one call each to a database of `workers`
+    # exponential servers (E[S] = `mean`), no queue limit, no errors: the database is M/M/c.
+    return {"name": "mmc", "api": "analytics", "duration": duration, "warmup": 20,
+            "service": {"workers": api_workers, "operations": {"query_metrics": {"latency": {"constant": 0.001},
+                        "calls": [{"service": "db", "operation": "query", "on_failure": "ANALYTICS_1900"}]}}},
+            "services": {"db": {"workers": workers, "operations": {"query": {"latency": {"exponential": {"mean": mean}}}}}},
+            "faults": {"incidents": list(incidents)},
+            "clients": {"arrival": {"poisson": {"rate": rate}}},
+            "strategies": {"none": {"retry": "none"}}}
+
+
+def test_utilisation_over_a_window_matches_m_m_c():
+    # M/M/8, λ = 100/s, E[S] = 50 ms: utilisation λ·E[S]/c = 0.625. Over T = 200 s the busy worker-seconds are the
+    # work of ≈ λT = 20,000 queries, a compound Poisson sum: sd = √(2λT)·E[S] = 10 s of 1,000, so utilisation has
+    # sd 10 / (8 × 200) = 0.006; 4 sd = 0.025. The API's workers are held through the database's response time
+    # (Erlang C) plus their own 1 ms: λ·(E[R] + 0.001)/200 = 0.0269, sd ≈ √(2λT)·E[R] / (200 T) ≈ 0.0002.
+    from resilsim.theory import mmc_mean_response
+    t = simulate(_mmc(), seed=3).services().set_index("service")
+    assert t.loc["db", "utilisation"] == pytest.approx(0.625, abs=0.025)
+    assert t.loc["db", "busy_s"] == pytest.approx(t.loc["db", "utilisation"] * 8 * 200)
+    api = 100 * (mmc_mean_response(100, 20, 8) + 0.001) / 200
+    assert t.loc["api", "utilisation"] == pytest.approx(api, abs=4 * 0.0002)
+
+
+def test_busy_time_and_utilisation_follow_the_window():
+    # The database is slowed down 2× from 100 s to 160 s: its utilisation there is 2 × 0.625 = 1.25 of what it can
+    # give (over 1: a queue builds; the workers are busy all the time), outside 0.625. The busy time of two
+    # adjacent windows adds up to theirs together: the window's clock time, not the requests'.
+    slow = {"name": "slow", "service": "db", "start": 100, "duration": 60, "slowdown": 2.0}
+    r = simulate(_mmc(incidents=[slow]), seed=4)
+    t = {w: r.services(window=w).set_index("service") for w in ("20,100", "100,160", "20,160", "incident:slow")}
+    assert t["20,100"].loc["db", "utilisation"] == pytest.approx(0.625, abs=0.04)  # T = 80 s: sd 0.01
+    assert t["incident:slow"].loc["db", "utilisation"] > 0.97
+    assert t["incident:slow"].loc["db", "busy_s"] == t["100,160"].loc["db", "busy_s"]
+    for svc in ("api", "db"):
+        assert t["20,100"].loc[svc, "busy_s"] + t["100,160"].loc[svc, "busy_s"] == pytest.approx(
+            t["20,160"].loc[svc, "busy_s"], rel=1e-12)
+    assert t["20,100"].loc["db", "busy_s"] < 0.7 * t["20,160"].loc["db", "busy_s"]
+    whole = r.services(window="run").set_index("service")
+    assert whole.loc["db", "busy_s"] > t["20,160"].loc["db", "busy_s"]  # not the whole run's, whatever the window
+
+
+def test_utilisation_is_a_sweep_column(tmp_path):
+    from resilsim.sweep import sweep
+    df = sweep(_mmc(duration=60), {"services.db.workers": [8, 16]}, executor="inprocess", progress=False)
+    u = df.set_index("services.db.workers")["svc.db.utilisation"]
+    assert u[8] == pytest.approx(0.625, abs=0.05) and u[16] == pytest.approx(0.3125, abs=0.03)
+
+
+def test_the_service_timeline_has_latency_and_queueing_by_send_bin():
+    # No retries and an API that never queues: each query is sent when its client request arrives, so the bins of
+    # [a, b) hold the calls services(window=(a, b)) measures: their counts, mean latency and mean queue wait agree
+    # exactly (weighted by the calls of each bin). The 2× slowdown (100–160 s) puts the database over its
+    # capacity: a queue builds there, and the latency grows with it (the API has workers enough for the waits).
+    slow = {"name": "slow", "service": "db", "start": 100, "duration": 60, "slowdown": 2.0}
+    r = simulate(_mmc(incidents=[slow], api_workers=5000), seed=4)
+    st = r.service_timeline()
+    db = st[st["service"] == "db"].set_index("time")
+    assert list(st.columns) == ["strategy", "service", "time", "attempts_rps", "mean_s", "p50_s", "p99_s", "queue_s"]
+    assert st.loc[st["service"] == "api", ["mean_s", "p99_s", "queue_s"]].isna().all().all()
+    for a, b in ((20, 100), (100, 160), (160, 220)):
+        bins = db.loc[a:b - 1]
+        n = bins["attempts_rps"] * r.scenario.bin
+        row = r.services(window=(a, b)).set_index("service").loc["db"]
+        assert n.sum() == row["calls"]
+        assert (bins["mean_s"] * n).sum() / n.sum() == pytest.approx(row["mean_s"], rel=1e-9)
+        assert (bins["queue_s"] * n).sum() / n.sum() == pytest.approx(row["queue_s"], rel=1e-9)
+    before, during = db.loc[20:99], db.loc[120:159]
+    assert during["queue_s"].min() > 10 * before["queue_s"].max()
+    assert (during["p99_s"] >= during["p50_s"]).all() and during["p50_s"].min() > before["p99_s"].median()
+    # One bin's percentiles are those of its own calls.
+    logs = r._runs["none"].call_logs[0]
+    in_bin = (logs["start"] >= 50) & (logs["start"] < 51)
+    lat = (logs["end"] - logs["start"])[in_bin]
+    assert db.loc[50.0, "p99_s"] == pytest.approx(np.percentile(lat, 99))
+    assert db.loc[50.0, "p50_s"] == pytest.approx(np.median(lat))

@@ -97,21 +97,29 @@ def _deadline_case(propagate):
     call = {"service": "db", "operation": "query", "on_failure": "ANALYTICS_1903", "timeout": 0.3,
             "retry": {"stop": {"attempts": 5}}, "propagate_deadline": propagate}
     s = scenario(api_calls=[call], services={"db": db(latency=1.0)}, clients={"timeout": 0.5}, rate=2)
-    return rows(simulate(s, seed=4))
+    r = simulate(s, seed=4)
+    return rows(r), r.requests["start"].to_numpy()
+
+
+def _held(starts, seconds, duration=20):
+    # Worker-seconds inside the run (busy_s is measured over the window's clock time) of a worker held ``seconds``
+    # from each request's arrival.
+    return float((starts + seconds).clip(max=duration).sum() - starts.sum())
 
 
 def test_deadlines_propagate_and_can_be_switched_off():
     from resilsim.errors import ScenarioWarning
     with pytest.warns(ScenarioWarning, match="timeout"):  # every call times out, on purpose: the load warns
-        on, off = _deadline_case(True), _deadline_case(False)
+        (on, starts), (off, _) = _deadline_case(True), _deadline_case(False)
     n = on.loc["api", "calls"]
     # Propagated: attempt 1 times out at 0.3 s, attempt 2 at the caller's 0.5 s deadline; no third.
     assert on.loc["db", "attempts"] == 2 * n
     assert on.loc["db", "attempt_timeouts"] == 2 * n
-    assert on.loc["api", "busy_s"] == pytest.approx(0.5 * n)
+    assert on.loc["api", "busy_s"] == pytest.approx(_held(starts, 0.5))
     # Not propagated: all 5 attempts, 1.5 s of an API worker per request for a client gone after 0.5 s.
     assert off.loc["db", "attempts"] == 5 * n
-    assert off.loc["api", "busy_s"] == pytest.approx(1.5 * n)
+    assert off.loc["api", "busy_s"] == pytest.approx(_held(starts, 1.5))
+    assert _held(starts, 1.5) < 1.5 * n  # some requests' work runs past the run's end: the window leaves it out
 
 
 def test_a_call_due_after_the_callers_deadline_is_not_sent():

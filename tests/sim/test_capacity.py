@@ -212,7 +212,9 @@ def test_lost_calls_are_timeouts_retried_by_the_callers_call_strategy():
     # attempts per call: 1, 2 or 3 with P(>1) = 0.3, P(>2) = 0.09: variance 0.3·0.7 + … ≤ 1
     assert abs(per_call - (1 - 0.3 ** 3) / 0.7) <= 4 * math.sqrt(1.0 / n)
     assert t.loc["db", "attempt_timeouts"] == t.loc["db", "attempts"] - t.loc["db", "attempts_ok"]
-    assert t.loc["db", "busy_s"] == pytest.approx(t.loc["db", "attempts_ok"] * 0.01)  # lost ones cost it nothing
+    # Lost ones cost it nothing (they would add ≈ 30 s); busy_s is clock time inside the run: the calls of the
+    # requests of the last 0.2 s (≈ 20, 10 ms each) may end past 100 s and count there only in part.
+    assert t.loc["db", "busy_s"] == pytest.approx(t.loc["db", "attempts_ok"] * 0.01, abs=0.25)
     failed_rows = r.attempts[r.attempts["code"] != ""]
     assert set(failed_rows["code"]) == {"ANALYTICS_1900"}
 

@@ -217,3 +217,32 @@ def test_plain_clients_keep_their_attributes_within_the_shared_key_limit(monkeyp
     for name in ("reference.yaml", "all_features.yaml"):
         simulate(load_scenario(CASES[name]()), seed=1)
     assert seen and max(len(keys) for keys in seen) <= 26, sorted(max(seen, key=len))
+
+
+def test_services_keep_their_attributes_within_the_shared_key_limit(monkeypatch):
+    # The same limit for the services: the API's plain Service (reference and all-features workloads), and in a
+    # run with services the API's calling service and the services behind it, with calls of their own or not
+    # (their call table, busy and queue logs included) stay at 26, so that a capacity cut's three (retiring,
+    # _plain_completion, _next_from_queue while it waits for busy workers) still fit.
+    from resilsim.sim import calls as C
+    from .test_calls import db, scenario
+
+    seen: dict = {}
+    submit = Service.submit
+
+    def spy(self, att, now):
+        seen.setdefault(type(self), set()).update(vars(self))
+        submit(self, att, now)
+
+    monkeypatch.setattr(Service, "submit", spy)
+    for name in ("reference.yaml", "all_features.yaml"):
+        simulate(load_scenario(CASES[name]()), seed=1)
+    call = {"service": "backend", "operation": "read", "on_failure": "ANALYTICS_1900", "timeout": 1,
+            "retry": {"stop": {"attempts": 2}}}
+    backend = db(operations={"read": {"latency": {"constant": 0.001}, "calls": [
+        {"service": "db", "operation": "query", "timeout": 0.5, "parallel": True, "count": 2},
+        {"service": "cache", "operation": "query", "probability": 0.5}]}})
+    simulate(scenario(api_calls=[call], services={"backend": backend, "db": db(), "cache": db()}), seed=1)
+    assert {Service, C._ApiCallingService, C._LoggedCallingService, C._LoggedService} <= set(seen)
+    worst = max(seen.values(), key=len)
+    assert max(len(keys) for keys in seen.values()) <= 26, sorted(worst)

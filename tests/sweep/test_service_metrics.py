@@ -63,7 +63,7 @@ def test_plan_constrains_a_services_queue_wait_to_the_erlang_c_answer():
      "slo: SLO metric 'svc.nope.success_rate' names no service of scenario 'calls' (its services behind the API: db)"),
     ("svc.db.bogus<=1",
      "slo: SLO metric 'svc.db.bogus': 'bogus' is not a per-service metric; use one of calls, success_rate, attempts, "
-     "amplification, mean_s, p99_s, queue_s"),
+     "amplification, mean_s, p99_s, queue_s, utilisation"),
     ("bogus<=1", "slo: unknown SLO metric 'bogus'; use one of success_rate, p50_s, p95_s, p99_s, amplification, "
                  "peak_amplification, goodput_rps, mean_attempts, recovery_s, or svc.SERVICE.METRIC for a service "
                  "behind the API"),
@@ -102,3 +102,26 @@ def test_plan_takes_a_precision_on_a_services_metric_and_refuses_one_on_an_unkno
     with pytest.raises(UsageError, match="names no service of scenario 'calls'"):
         plan(mmc_db(), vary="services.db.workers", over=(4, 12), slo=["success_rate>=0.9"], replications=2,
              executor="inprocess", precision={"svc.nope.queue_s": 0.1})
+
+
+def test_a_store_written_before_the_service_columns_is_not_resumed(tmp_path, capsys):
+    # A format-2 store (rows without svc.* columns, or without svc.NAME.utilisation) resumed now would mix rows
+    # with and without them: refused in one sentence, exit 2, nothing run or written.
+    import json
+
+    from resilsim.cli import main
+    from resilsim.sweep.store import FORMAT
+
+    out = tmp_path / "old"
+    out.mkdir()
+    manifest = {"format": 2, "scenario": {"name": "x"}, "grid": {"points": []}, "replications": 1, "seed": 0}
+    (out / "manifest.json").write_text(json.dumps(manifest))
+    rc = main(["sweep", "scenarios/metastable-two-tier-storm.yaml", "--grid", "services.db.workers=8",
+               "--out", str(out)])
+    err = capsys.readouterr().err
+    assert FORMAT == 3 and rc == 2
+    assert err == (f"resilsim: {out}: holds results an earlier resilsim wrote (results format 2, now 3: rows gained "
+                   "per-service svc.NAME.METRIC columns, utilisation among them), and resuming would mix rows of "
+                   "both; use a new --out directory, or delete this one to start again\n")
+    assert sorted(p.name for p in out.iterdir()) == [".lock", "manifest.json"]
+    assert json.loads((out / "manifest.json").read_text()) == manifest
