@@ -402,13 +402,14 @@ class Service:
 
 def _shedding(service: Service, gate):
     """The gate ``service.submit`` asks first under load shedding: ``gate`` (None: none), then a refusal of every
-    arrival while the load (attempts in service and queued, per worker) is at ``opt.shed_load``; True: answered."""
+    arrival while the load (attempts in service and queued, per worker) is at ``opt.shed_load``; True: answered.
+    In service is :attr:`Service.in_service`: busy workers a capacity cut will retire still serve."""
     opt = service.opt
 
     def gate_and_shed(att, now: float) -> bool:
         if gate is not None and gate(att, now):
             return True
-        if service.workers - service.free + len(service.queue) >= opt.shed_load * service.workers:
+        if service.in_service + len(service.queue) >= opt.shed_load * service.workers:
             service.reject(att, now, service.overload_code, SRC_SHED)
             return True
         return False

@@ -105,6 +105,17 @@ def test_a_cut_takes_idle_workers_at_once_and_a_cut_ending_before_busy_ones_fini
     assert (svc2.workers, svc2.free, svc2.retiring) == (3, 0, 0) and "_next_from_queue" not in vars(svc2)
 
 
+def test_load_shedding_during_a_cut_counts_the_busy_workers_the_cut_will_retire():
+    # 4 workers busy, cut to 1 (3 retiring, still serving): the load is 4 in service per 1 worker, so with
+    # shed_load 2 the next arrival is shed. Counting workers - free alone saw 1 in service and queued it.
+    env, svc, done = _service(4, 1.0, shed_load=2.0)
+    _submit(env, svc, 4)
+    svc.set_workers(1, 0.0)
+    assert svc.in_service == 4
+    svc.submit(Attempt(Request(9, 0, 0.0, math.inf), 1, 0.0), 0.0)
+    assert (9, 0.0) in done and len(svc.queue) == 0
+
+
 # ---------------------------------------------------------------- in a run
 
 
