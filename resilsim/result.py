@@ -1054,8 +1054,7 @@ def _recovery_time(bins: _Bins, scenario, t0: float, t1: float) -> float:
             hi = a + idx[-1] + 1
     if lo is None:
         return float("nan")
-    offered = bins.offered(lo, hi)
-    ok = np.nan_to_num(bins._rps("rate", lo, hi)) * offered
+    offered, ok = bins.offered(lo, hi), bins.ok(lo, hi)
     if ok.sum() == 0:
         return float("nan")
     threshold = RECOVERY_FRACTION * ok.sum() / offered.sum()

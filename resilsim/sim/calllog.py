@@ -38,7 +38,12 @@ class CallLog:
 
     def arrays(self) -> dict:
         """The rows as numpy columns (:data:`COLUMNS`): times in seconds, the rest int64."""
-        table = np.frombuffer(self.rows, dtype=float).reshape(-1, len(COLUMNS)) if self.rows \
-            else np.zeros((0, len(COLUMNS)))
-        return {c: table[:, i].copy() if c in ("origin", "start", "end") else table[:, i].astype(np.int64)
-                for i, c in enumerate(COLUMNS)}
+        cols = columns(self.rows, COLUMNS)
+        return {c: v if c in ("origin", "start", "end") else v.astype(np.int64) for c, v in cols.items()}
+
+
+def columns(log, names) -> dict:
+    """A flat ``array('d')`` of rows of ``len(names)`` values as numpy float columns named ``names`` (copies: the
+    log may go on growing)."""
+    table = np.frombuffer(log, dtype=float).reshape(-1, len(names)) if log else np.zeros((0, len(names)))
+    return {c: table[:, i].copy() for i, c in enumerate(names)}

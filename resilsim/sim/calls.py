@@ -35,7 +35,7 @@ from ..rng import BlockRandom
 from ..server.build import mean_service_s
 from ..server.faults import FaultSchedule, Incident
 from ..server.incidents import expand
-from .calllog import NOT_SENT, SKIPPED, CallLog
+from .calllog import NOT_SENT, SKIPPED, CallLog, columns
 from .clients import Clients
 from .events import PRIORITY, Request, TimerQueue
 from .service import Service, ServiceOptions
@@ -590,22 +590,13 @@ class CallGraph:
         """Per service behind the API, its attempts' waits in its queue: ``origin`` (the arrival time of the
         client request each serves), ``sent`` (when its caller sent it) and ``wait_s`` (seconds from its send
         until a worker took it or the queue timed it out), numpy columns."""
-        out = {}
-        for name, svc in self.services.items():
-            w = svc.log.waits
-            rows = np.frombuffer(w, dtype=float).reshape(-1, 3) if w else np.zeros((0, 3))
-            out[name] = {"origin": rows[:, 0].copy(), "sent": rows[:, 1].copy(), "wait_s": rows[:, 2].copy()}
-        return out
+        return {name: columns(svc.log.waits, ("origin", "sent", "wait_s")) for name, svc in self.services.items()}
 
     def busy(self) -> dict:
         """Per service, the API (``api``) first: ``start`` and ``end`` (seconds) of each attempt a worker served
         to its end (held through its calls), numpy columns; attempts still served when the run ended are not in it."""
-        out = {}
-        for name, svc in (("api", self.api), *self.services.items()):
-            b = svc.log.busy
-            rows = np.frombuffer(b, dtype=float).reshape(-1, 2) if b else np.zeros((0, 2))
-            out[name] = {"start": rows[:, 0].copy(), "end": rows[:, 1].copy()}
-        return out
+        layers = (("api", self.api), *self.services.items())
+        return {name: columns(svc.log.busy, ("start", "end")) for name, svc in layers}
 
     def bins(self) -> dict:
         """Per service behind the API, its attempts by send bin (a list of ints, one per ``scenario.bin``
