@@ -30,6 +30,7 @@ def main(argv=None) -> None:
     ap.add_argument("--preview", type=float, default=60.0, help="preview length (simulated seconds)")
     ap.add_argument("--changes", type=int, default=8, help="slider changes timed (at least 5)")
     ap.add_argument("--processes", default="0", help="worker processes for the preview's strategies (0, N or auto)")
+    ap.add_argument("--json", metavar="PATH", help="also write the medians to PATH as JSON")
     a = ap.parse_args(argv)
 
     from resilsim import simulate
@@ -57,6 +58,12 @@ def main(argv=None) -> None:
     print(f"median redraw: {statistics.median(times):.3f} s wall, {statistics.median(cpu):.3f} s CPU (this process) "
           f"over {len(times)} changes ({a.scenario}, {a.preview:g} s preview, processes={a.processes}); "
           f"simulate alone: {statistics.median(sim):.3f} s wall")
+    if a.json:
+        import json
+        from pathlib import Path
+        Path(a.json).write_text(json.dumps({"scenario": a.scenario, "preview": a.preview, "changes": len(times),
+                                            "redraw_s": statistics.median(times), "redraw_cpu_s": statistics.median(cpu),
+                                            "simulate_s": statistics.median(sim)}))
 
 
 if __name__ == "__main__":

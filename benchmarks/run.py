@@ -26,6 +26,11 @@ Workloads:
   histograms, no rows), at ``--summary-requests`` (default 1M and 10M): its
   peak RSS must not grow with the number of requests (target: within 10 %).
 
+Then, unless ``--no-user``, issue 18's figures for what a user waits for, each from its own script in a
+fresh interpreter: ``resilsim run`` ÷ ``simulate()`` (run_end_to_end.py), the explorer's redraw
+(explorer_redraw.py), sweep scaling for ~0.2 s and ~2 s runs (sweep_throughput.py) and a streamed run's
+memory at 1M and 10M requests (stream_memory.py; 200k and 2M with ``--quick``).
+
 Usage::
 
     python benchmarks/run.py                 # 100k and 1M requests, 3 runs each
@@ -60,6 +65,39 @@ TARGET_BYTES = 100.0
 TARGET_FEATURES = 1.5
 TARGET_FLOOR = 1.3  # resilsim's reference time per attempt / the bare event loop's (benchmarks/floor_heapq.py)
 TARGET_SUMMARY_GROWTH = 1.10  # peak RSS at the large summary size / at the small one
+# Issue 18: where the user waits.
+TARGET_RUN = 1.5  # `resilsim run` wall / simulate() wall, same scenario and seed
+TARGET_REDRAW = 0.3  # seconds per slider change of the explorer, 60 s preview
+TARGET_SWEEP_SHORT = 1.7  # runs/s with 2 workers / with 1, runs of ~0.2 s
+TARGET_SWEEP_LONG = 0.9  # runs/s with every core / with 1, divided by the cores, runs of a few seconds
+TARGET_STREAM = 1.5  # a streamed run's peak RSS at 10M requests / at 1M
+
+
+def user_waits(quick: bool) -> dict:
+    """Issue 18's user-facing figures, each from its own script in a fresh interpreter (``--json``): ``resilsim
+    run`` ÷ ``simulate()``, the explorer's redraw, sweep scaling for short and longer runs, streamed memory."""
+    import tempfile
+
+    scripts = {
+        "run": ["run_end_to_end.py", "--rounds", "3"],
+        "explorer": ["explorer_redraw.py"],
+        "sweep_short": ["sweep_throughput.py", "--repeat", "2"],
+        "sweep_long": ["sweep_throughput.py", "--repeat", "1", "--runs", "8", "--duration", "900"],
+        "stream": ["stream_memory.py", *(["--requests", "200000", "2000000"] if quick else [])],
+    }
+    env = {**os.environ, "MPLBACKEND": "Agg", "PYTHONPATH": os.pathsep.join(
+        [str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])])}
+    found = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for key, (script, *rest) in scripts.items():
+            path = Path(tmp) / f"{key}.json"
+            t0 = time.perf_counter()
+            subprocess.run([sys.executable, str(HERE / script), *rest, "--json", str(path)], cwd=ROOT, env=env,
+                           check=True, stdout=subprocess.DEVNULL)
+            found[key] = json.loads(path.read_text())
+            print(f"  {key:<13} ({script} {' '.join(rest)}) {time.perf_counter() - t0:6.1f} s", file=sys.stderr,
+                  flush=True)
+    return found
 
 
 def _peak_mib() -> float:
@@ -192,6 +230,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--summary-requests", type=int, nargs=2, metavar=("SMALL", "LARGE"),
                    default=(1_000_000, 10_000_000), help="summary-mode sizes (default 1000000 10000000)")
     p.add_argument("--no-summary", action="store_true", help="skip the summary-mode memory check")
+    p.add_argument("--no-user", action="store_true",
+                   help="skip the user-facing checks (resilsim run, explorer, sweeps, streaming; about 3 minutes)")
     args = p.parse_args(argv)
 
     if args.child:
@@ -277,6 +317,35 @@ def main(argv: list[str] | None = None) -> int:
             ratios.append(ratio_row(f"summary mode peak RSS N={s_large:,} / N={s_small:,} ({what}: "
                                     f"{peak(s_large, key):.1f} / {peak(s_small, key):.1f} MiB)",
                                     peak(s_large, key) / peak(s_small, key), TARGET_SUMMARY_GROWTH))
+    if not args.no_user:
+        u = user_waits(args.quick)
+        r = u["run"]
+        ratios.append(ratio_row(f"`resilsim run` wall / simulate() wall ({Path(r['scenario']).name}, seed {r['seed']}, "
+                                f"median of {r['rounds']} rounds: {r['run_s']:.2f} / {r['simulate_s']:.2f} s; CPU "
+                                f"{r['run_cpu_s']:.2f} / {r['simulate_cpu_s']:.2f} s = {r['cpu_ratio']:.2f})",
+                                r["ratio"], TARGET_RUN))
+        e = u["explorer"]
+        ratios.append(ratio_row(f"explorer redraw per slider change, s ({e['preview']:g} s preview, median of "
+                                f"{e['changes']} changes; CPU {e['redraw_cpu_s']:.3f} s; simulate alone "
+                                f"{e['simulate_s']:.3f} s)", e["redraw_s"], TARGET_REDRAW))
+        for key, target in (("sweep_short", TARGET_SWEEP_SHORT), ("sweep_long", TARGET_SWEEP_LONG)):
+            sw = u[key]
+            one = sw["rows"][0]
+            if key == "sweep_short":
+                two = next((row for row in sw["rows"] if row["workers"] == 2), None)
+                if two is None:
+                    continue  # one core: nothing to scale onto
+                ratios.append(ratio_row(f"sweep runs/s, 2 workers / 1 ({sw['runs']} runs of {sw['duration']:g} "
+                                        f"simulated s, {one['s_per_run']:.2f} s each)", two["scaling"], target, ">="))
+            else:
+                every = sw["rows"][-1]
+                ratios.append(ratio_row(f"sweep runs/s, {every['workers']} workers / 1, per core ({sw['runs']} runs "
+                                        f"of {sw['duration']:g} simulated s, {one['s_per_run']:.2f} s each)",
+                                        every["scaling"] / every["workers"], target, ">="))
+        st = u["stream"]
+        ratios.append(ratio_row(f"streamed run (--stream) peak RSS N={st['large']['requests']:,} / "
+                                f"N={st['small']['requests']:,} ({st['large']['peak_mib']:.1f} / "
+                                f"{st['small']['peak_mib']:.1f} MiB)", st["ratio"], TARGET_STREAM))
     cmd = "python benchmarks/run.py " + " ".join(argv if argv is not None else sys.argv[1:])
     now = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     report = "\n".join([

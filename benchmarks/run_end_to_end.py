@@ -18,6 +18,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import json
 import resource
 import statistics
 import subprocess
@@ -47,6 +48,7 @@ def main(argv=None) -> int:
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--format", default="parquet", help="the run's table format (parquet or csv)")
     ap.add_argument("--extra", default="", help="more options for the command, e.g. '--chart-workers 2'")
+    ap.add_argument("--json", metavar="PATH", help="also write the medians to PATH as JSON")
     a = ap.parse_args(argv)
     sims, runs, ratios, cpu_sims, cpu_runs, cpu_ratios = [], [], [], [], [], []
     with tempfile.TemporaryDirectory() as tmp:
@@ -74,6 +76,12 @@ def main(argv=None) -> int:
           f"seed {a.seed}, {a.rounds} rounds)")
     print(f"median CPU: simulate {statistics.median(cpu_sims):.2f} s, resilsim run {statistics.median(cpu_runs):.2f} s, "
           f"ratio {statistics.median(cpu_ratios):.2f}")
+    if a.json:
+        Path(a.json).write_text(json.dumps({
+            "scenario": a.scenario, "seed": a.seed, "rounds": a.rounds, "ratio": ratio,
+            "simulate_s": statistics.median(sims), "run_s": statistics.median(runs),
+            "cpu_ratio": statistics.median(cpu_ratios), "simulate_cpu_s": statistics.median(cpu_sims),
+            "run_cpu_s": statistics.median(cpu_runs)}))
     return 0
 
 
