@@ -205,15 +205,46 @@ def test_slider_change_updates_the_lines_in_place(ex):
     assert ex.figures[0].layouts == layouts
 
 
+def _drawn(ax):
+    """What a chart shows besides its lines: bars, their labels, the x tick labels, the shaded bands' outlines."""
+    import numpy as np
+
+    def r(*v):  # to 12 decimals: a share divided by numpy or by pandas may differ in the last bit
+        return tuple(round(float(x), 12) for x in v)
+
+    bars = [(c.get_label(), [r(p.get_x(), p.get_y(), p.get_height()) for p in c]) for c in ax.containers]
+    texts = [(t.get_text(), r(*t.xy)) for t in ax.texts]
+    ticks = [t.get_text() for t in ax.xaxis.get_majorticklabels()]
+    fills = [[np.round(p.vertices, 12).tolist() for p in c.get_paths()] for c in ax.collections
+             if hasattr(c, "set_data")]
+    return bars, texts, ticks, fills
+
+
 def test_redraw_of_a_row_chart_keeps_its_axes_and_legend():
+    from matplotlib.figure import Figure
+
+    from resilsim import plots
+
     ex = build_explorer(_scenario(), preview=20, charts=("outcomes_by_strategy", "latency_bands"))
-    assert ex.preview_record == "full"  # these charts need the per-request rows
+    # Both draw from a summary-only run: outcome counts, and latency bands from streaming histograms.
+    assert ex.preview_record == "summary" and ex.result.record == "summary"
     axes = [c.figure.axes[0] for c in ex.figures]
+    artists = [(a.containers[0][0] if a.containers else None, a.get_lines()) for a in axes]
     legends = [[t.get_text() for t in a.get_legend().get_texts()] for a in axes]
+    ex.controls["workers"].value = 2  # failures appear: the outcomes chart is drawn anew (new segments)
+    artists = [(a.containers[0][0] if a.containers else None, a.get_lines()) for a in axes]
     ex.controls["workers"].value = 1
     r, table, lines = _expected(ex)
     assert _shown_lines(ex) == lines
     assert [c.figure.axes[0] for c in ex.figures] == axes
+    # Updated in place (the same bars and lines), and what they show is what a fresh chart of the run shows.
+    assert [(a.containers[0][0] if a.containers else None, a.get_lines()) for a in axes] == artists
+    for chart in ex.figures:
+        fresh = getattr(plots, chart.name)(r, ax=Figure().add_subplot())
+        assert _drawn(chart.figure.axes[0]) == _drawn(fresh), chart.name
+        if chart.name == "outcomes_by_strategy":  # the zoomed share axis
+            assert chart.figure.axes[0].get_ylim() == fresh.get_ylim()
+            assert chart.figure.axes[0].get_ylabel() == fresh.get_ylabel()
     # Emptied and drawn again: the bars' legend entries are not counted twice.
     assert [[t.get_text() for t in a.get_legend().get_texts()] for a in axes][1] == legends[1]
     assert len(axes[0].get_legend().get_texts()) == len(set(t.get_text() for t in axes[0].get_legend().get_texts()))
@@ -371,7 +402,8 @@ def test_a_blitted_redraw_is_the_full_draw(ex):
 
 
 def _row_explorer(**kw):
-    return build_explorer(_scenario(), preview=20, charts=("success_over_time", "outcomes_by_strategy"), **kw)
+    # The errors chart draws from the attempt rows: the preview keeps them (record="full").
+    return build_explorer(_scenario(), preview=20, charts=("success_over_time", "errors_over_time"), **kw)
 
 
 def test_a_custom_knob_reruns_only_the_custom_strategy(monkeypatch):
@@ -396,6 +428,35 @@ def test_a_custom_knob_reruns_only_the_custom_strategy(monkeypatch):
     calls.clear()
     ex.controls["workers"].value = 3  # the service changed: every strategy again
     assert sorted(map(tuple, calls)) == sorted([("none",), ("fixed",), (CUSTOM,)])
+
+
+def test_a_custom_knob_reruns_only_the_custom_strategy_in_summary_mode(monkeypatch):
+    import pandas as pd
+
+    ex = build_explorer(_scenario(), preview=20, charts=("success_over_time", "outcomes_by_strategy"))
+    assert ex.preview_record == "summary"
+    ex.controls["strategies"].value = ("none", "fixed", CUSTOM)
+    calls = []
+    real = resilsim.simulate
+
+    def counting(*a, **kw):
+        calls.append(list(kw.get("strategies") or []))
+        return real(*a, **kw)
+
+    monkeypatch.setattr(resilsim, "simulate", counting)
+    ex.controls["attempts"].value = 6
+    assert calls == [[CUSTOM]]  # none and fixed kept from the last preview
+    joint = real(ex.scenario(), seed=ex.seed, strategies=ex._names)  # full rows: the same counts
+    pd.testing.assert_frame_equal(ex.result.outcome_counts().sort_values(["strategy", "outcome"], ignore_index=True),
+                                  joint.outcome_counts().sort_values(["strategy", "outcome"], ignore_index=True))
+    summary, exact = ex.result.summary(), joint.summary()
+    pct = ["p50_s", "p95_s", "p99_s"]
+    pd.testing.assert_frame_equal(summary.drop(columns=pct), exact.drop(columns=pct))
+    pd.testing.assert_frame_equal(summary[pct], exact[pct], rtol=1e-3)  # the histograms' relative error
+    pd.testing.assert_frame_equal(ex.result.timeline, joint.timeline[list(ex.result.timeline.columns)])
+    calls.clear()
+    ex.controls["workers"].value = 3  # the service changed: every strategy again, in one joint run
+    assert calls == [["none", "fixed", CUSTOM]]
 
 
 def test_preview_in_worker_processes_is_the_in_process_preview():
