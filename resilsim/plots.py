@@ -577,7 +577,7 @@ def latency_band_values(data, *, window: float | None = None, src: Source | None
     Successful requests by arrival time, every band of the run (NaN where none
     succeeded, so lines break there); strategies without a success are left
     out. A summary-only result (``record="summary"``) gives its streaming
-    histograms' quantiles (within 0.1 %, bands of its own default width); a
+    histograms' quantiles (within 1 %, bands of its own default width); a
     Result or requests table, the exact percentiles of the rows.
     """
     from .histogram import band_width

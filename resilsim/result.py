@@ -1237,7 +1237,7 @@ class SummaryResult(Result):
 
     def latency_bands(self, strategy: str) -> tuple[float, np.ndarray]:
         """(band width s, p50/p95/p99 per band s): ``strategy``'s successful requests by arrival time, every
-        request (warm-up too), as :func:`resilsim.plots.latency_bands` draws them; each within 0.1 %."""
+        request (warm-up too), as :func:`resilsim.plots.latency_bands` draws them; each within 1 % (histogram.BAND_RELATIVE_ERROR)."""
         bands = self._runs[strategy].recorder.bands
         return bands.width, bands.quantiles([0.5, 0.95, 0.99])
 

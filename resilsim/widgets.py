@@ -10,6 +10,14 @@ breaker with its failure rate and open time, adaptive throttling with its K).
 Moving a control re-runs a *preview* (the scenario cut to ``preview``
 seconds around its first incident, so dragging stays responsive; sliders
 update on release); its time axes are labelled in the run's own seconds.
+The preview is simulated in summary mode (``record="summary"``): its
+counts, success rates and outcome shares are exactly what
+:func:`~resilsim.simulate` gives for the same preview scenario and seed;
+its latency percentiles come from streaming histograms: the table's
+p50/p95/p99 within 0.1 % of the exact ones, the latency bands' within 1 %
+(under a pixel on their log axis); the status line says so. In a notebook (:func:`explore`) the preview runs in a
+thread, and changes that come while it runs are taken together (debounce:
+one preview of the latest values).
 The Run button runs the full duration, one strategy after another, with a
 progress bar and a Cancel button. The seed box re-runs with another seed,
 and "export YAML" writes the scenario of the view for ``resilsim run``.
@@ -18,10 +26,11 @@ Charts are rendered off-screen (matplotlib ``Figure`` on an Agg canvas, no
 pyplot) into ``Image`` widgets, and the summary into an ``HTML`` widget, so
 the whole panel works headless: tests set ``.value`` on the controls and read
 :attr:`Explorer.result`, :attr:`Explorer.table`, :attr:`Explorer.images` and
-:attr:`Explorer.figures`. A redraw keeps each chart's figure: the time-series
-charts get new data in their existing lines, the others are redrawn into the
-same place, and the layout is recomputed only when the chart's frame
-(strategies, incidents, legend, axis range) changed.
+:attr:`Explorer.figures`. A redraw keeps each chart's figure: every chart gets the new run's data
+in its existing artists (lines, bands, bars, labels), is drawn anew only
+when its make-up changed (other strategies or outcomes), and the layout is
+recomputed only when the chart's frame (strategies, incidents, legend,
+axis range) changed.
 """
 from __future__ import annotations
 
@@ -51,7 +60,7 @@ def _num(x, default):
 
 
 #: Row charts (:data:`resilsim.plots.ROW_CHARTS`) the explorer draws from a summary-only run's counts: the
-#: outcome counts are the same, the latency bands' percentiles within 0.1 % (streaming histograms).
+#: outcome counts are the same, the latency bands' percentiles within 1 % (streaming histograms).
 SUMMARY_CHARTS = ("outcomes_by_strategy", "latency_bands")
 #: Charts whose x-axis is simulated time: a preview labels their ticks in the run's own seconds.
 TIME_CHARTS = ("success_over_time", "load_over_time", "latency_bands", "errors_over_time", "guards_over_time")
@@ -258,13 +267,17 @@ def _decor(fig) -> tuple:
 
 
 def _png(canvas) -> bytes:
-    """The canvas's pixels as PNG (fast zlib level: the image goes to the browser once, not to disk)."""
+    """The canvas's pixels as PNG (fast zlib level: the image goes to the browser once, not to disk).
+
+    RGB, without the alpha channel: the figure's background is opaque, and a quarter less to filter and
+    compress made the encoding a fifth quicker (1.2 ms a chart).
+    """
     from PIL import Image
 
     w, h = canvas.get_width_height(physical=True)
     buf = io.BytesIO()
-    Image.frombuffer("RGBA", (w, h), canvas.buffer_rgba(), "raw", "RGBA", 0, 1).save(buf, format="png",
-                                                                                      compress_level=1)
+    rgba = Image.frombuffer("RGBA", (w, h), canvas.buffer_rgba(), "raw", "RGBA", 0, 1)
+    rgba.convert("RGB").save(buf, format="png", compress_level=1)
     return buf.getvalue()
 
 
@@ -365,6 +378,10 @@ _UPDATES = {"success_over_time": _update_success, "load_over_time": _update_load
             "outcomes_by_strategy": _update_outcomes, "latency_bands": _update_bands}
 
 
+#: Seconds a background preview (:func:`explore`) waits after a change for more changes: a burst of changes
+#: (several controls set at once, a seed typed digit by digit) runs one preview, of the latest values.
+DEBOUNCE_S = 0.05
+
 #: Worker processes of an explorer at most (a preview shows a handful of strategies).
 MAX_PROCESSES = 8
 
@@ -375,7 +392,8 @@ class Explorer:
     ``controls`` maps a knob name to its widget; :meth:`run` simulates with
     the current values (``full=False``: the preview length) and redraws.
     The preview is simulated with ``record="summary"`` when every chart
-    draws from the timeline alone (none of :data:`resilsim.plots.ROW_CHARTS`).
+    draws from a summary-only run (the timeline's charts and
+    :data:`SUMMARY_CHARTS`; not the other :data:`resilsim.plots.ROW_CHARTS`).
     The full run (:meth:`run_full`, the Run button) simulates one strategy
     after another, advancing :attr:`progress` per strategy, because
     :func:`~resilsim.simulate` has no progress hook; for the same reason
@@ -384,11 +402,11 @@ class Explorer:
     notebook stays free to take the Cancel click; without it the click
     handler returns when the run is done (headless use, tests).
 
-    A preview that keeps rows simulates each strategy apart and keeps what
-    it got: a change that leaves a strategy's run as it was (the custom
-    strategy's knobs, the strategy picker) re-runs only the strategies it
-    changed, since a strategy run alone is the joint run's (common random
-    numbers; tests/test_widgets.py). ``processes`` (0: none, in this
+    A preview keeps each strategy's run: a change that leaves a strategy's
+    run as it was (the custom strategy's knobs, the strategy picker) re-runs
+    only the strategies it changed, since a strategy run alone is the joint
+    run's (common random numbers; tests/test_widgets.py). In summary mode
+    the strategies to re-run are simulated in one joint run. ``processes`` (0: none, in this
     process; None: one per core, at most one per strategy) simulates those
     strategies side by side in worker processes kept for the explorer's
     life (:meth:`close` ends them).
@@ -409,6 +427,13 @@ class Explorer:
         self._generation = 0  # bumped by every run and by Cancel: a full run whose number is stale stops
         self._lock = threading.Lock()  # one redraw at a time (a full run draws from its thread)
         self._thread = None
+        #: Seconds a background preview waits for more changes before it runs (a burst of changes: one preview).
+        self.debounce = DEBOUNCE_S
+        self.coalesced = 0  # changes taken into a later preview instead of running their own
+        self._pending = 0  # changes not yet previewed (background)
+        self._pending_lock = threading.Lock()
+        self._previewer = None  # the thread running background previews
+        self._data_lock = threading.Lock()  # one reading of the controls at a time (scenario data and names)
         self.processes = processes
         self._pool = None  # worker processes for the preview's strategies (started on first use)
         self._parts: dict = {}  # (scenario but strategies, strategy, name, seed) -> that strategy's preview Result
@@ -633,16 +658,18 @@ class Explorer:
         self.cancel.disabled = True
         self.output.clear_output()
         try:
-            d, offset = self._scenario_data(full=False)
-            if not self._names:
+            with self._data_lock:  # a background preview and a full run may read the controls at once
+                d, offset = self._scenario_data(full=False)
+                names = list(self._names)
+            if not names:
                 self.status.value = "<i>pick at least one strategy</i>"
                 return None
             self.status.value = "<i>running the preview…</i>"
-            result = self._preview(d, list(self._names))
+            result = self._preview(d, names)
         except Exception as e:  # a value combination the schema refuses: say why, keep the last charts
             self._error(e)
             return None
-        self._show(result, d, list(self._names), offset, generation, full=False)
+        self._show(result, d, names, offset, generation, full=False)
         return result
 
     def _preview(self, d: dict, names: list):
@@ -709,8 +736,9 @@ class Explorer:
         generation = self._generation
         self.output.clear_output()
         try:
-            d, _ = self._scenario_data(full=True)
-            names = list(self._names)
+            with self._data_lock:
+                d, _ = self._scenario_data(full=True)
+                names = list(self._names)
             if not names:
                 self.status.value = "<i>pick at least one strategy</i>"
                 return None
@@ -752,7 +780,10 @@ class Explorer:
         return result if self._show(result, d, names, 0.0, generation, full=True) else None
 
     def wait(self, timeout: float | None = None) -> None:
-        """Wait until a background full run (if any) is over, at most ``timeout`` seconds."""
+        """Wait until background previews and a background full run (if any) are over, at most ``timeout`` s each."""
+        previewer = self._previewer
+        if previewer is not None:
+            previewer.join(timeout)
         if self._thread is not None:
             self._thread.join(timeout)
 
@@ -765,8 +796,10 @@ class Explorer:
             self.runs += 1
             sc = result.scenario
             where = f" (the run's {offset:g}–{offset + sc.duration:g} s)" if offset else ""
+            approx = ("; latency from streaming histograms: table within 0.1 %, bands within 1 %"
+                      if getattr(result, "record", "full") == "summary" else "")
             self.status.value = (f"{'full run' if full else 'preview'}: {sc.duration:g} s simulated{where}, "
-                                 f"seed {result.seed}")
+                                 f"seed {result.seed}{approx}")
             self.table.value = result.summary().to_html(float_format=lambda v: f"{v:.3g}") + self._guards_html()
             for img, chart in zip(self.images, self.figures):
                 img.value = chart.draw(result, offset)
@@ -826,7 +859,34 @@ class Explorer:
         return table.to_html()
 
     def _on_change(self, change):
-        self.run(full=False)
+        if not self.background:
+            self.run(full=False)  # headless: the preview is on show when the assignment returns
+            return
+        # In a notebook: the preview runs in a thread, and changes that come while it runs (or within
+        # DEBOUNCE_S of the first) are taken together: one preview of the latest values, not one per change.
+        with self._pending_lock:
+            self._pending += 1
+            if self._previewer is not None:
+                return
+            self._previewer = threading.Thread(target=self._preview_loop, daemon=True)
+            self._previewer.start()
+
+    def _preview_loop(self) -> None:
+        """Run previews while changes are pending, each of the controls' latest values (the debounce thread)."""
+        import time
+
+        while True:
+            time.sleep(self.debounce)
+            with self._pending_lock:
+                if not self._pending:
+                    self._previewer = None
+                    return
+                self.coalesced += self._pending - 1
+                self._pending = 0
+            try:
+                self.run(full=False)
+            except Exception as e:  # never lose the thread's failure silently
+                self._error(e)
 
     def _on_run(self, _button):
         self.run_full()
@@ -875,7 +935,16 @@ def _simulate_strategy(data: dict, name: str, seed: int, record: str = "full"):
     """One strategy of a preview, in a worker process: its Result as tables (or its counts, ``record="summary"``)."""
     from . import simulate
 
-    return _portable(simulate(load_scenario(data), seed=seed, strategies=[name], record=record))
+    result = _portable(simulate(load_scenario(data), seed=seed, strategies=[name], record=record))
+    if record == "summary":  # the sampler's columns without the simulation it watched (which does not pickle)
+        import dataclasses
+        from types import SimpleNamespace
+
+        for key, run in result._runs.items():
+            sm = run.sampler
+            result._runs[key] = dataclasses.replace(run, sampler=SimpleNamespace(
+                bin=sm.bin, nbins=sm.nbins, queue=sm.queue, busy=sm.busy, extra=sm.extra))
+    return result
 
 
 def _combine(parts: list, scenario=None):
@@ -942,10 +1011,13 @@ def build_explorer(scenario, *, seed: int = 0, preview: float = 60.0, charts=CHA
 def explore(scenario, *, seed: int = 0, preview: float = 60.0, charts=CHARTS, processes: int | None = 0):
     """An ipywidgets panel (VBox) to explore ``scenario``: load, workers, rate limit, incident, strategies.
 
-    Moving a control re-runs a ``preview``-second simulation (``processes``:
-    its strategies side by side in that many worker processes, None: one per
-    core; the default 0 runs them in the notebook's process: on a 2-core
-    machine with other work on it, workers were slower, benchmarks/RESULTS.md);
+    Moving a control re-runs a ``preview``-second simulation in a thread
+    (changes that come while it runs are taken together), in summary mode:
+    counts and success rates as :func:`~resilsim.simulate`'s, latency
+    percentiles within 0.1 % (the bands' within 1 %) (``processes``: its strategies side by side in
+    that many worker processes, None: one per core; the default 0 runs them
+    in the notebook's process, which meets the 0.3 s redraw alone; see
+    benchmarks/RESULTS.md for what workers gain on a shared 2-core machine);
     the button runs the full duration in the
     background with a progress bar and a Cancel button (it stops between
     strategies). The panel's ``.explorer`` attribute is the

@@ -459,17 +459,21 @@ def test_a_custom_knob_reruns_only_the_custom_strategy_in_summary_mode(monkeypat
     assert calls == [["none", "fixed", CUSTOM]]
 
 
-def test_preview_in_worker_processes_is_the_in_process_preview():
+@pytest.mark.parametrize("charts", [("success_over_time", "errors_over_time"), ("success_over_time", "load_over_time",
+                                                                           "outcomes_by_strategy", "latency_bands")])
+def test_preview_in_worker_processes_is_the_in_process_preview(charts):
     import pandas as pd
 
-    here, pooled = _row_explorer(), _row_explorer(processes=2)
+    here, pooled = (build_explorer(_scenario(), preview=20, charts=charts, processes=p) for p in (0, 2))
     try:
         for ex in (here, pooled):
             ex.controls["workers"].value = 2
         if pooled._pool is None:
             pytest.skip("one core: the explorer runs its strategies in its own process")
-        for name in ("requests", "attempts", "timeline"):
+        tables = ("requests", "attempts", "timeline") if here.preview_record == "full" else ("timeline",)
+        for name in tables:
             pd.testing.assert_frame_equal(getattr(pooled.result, name), getattr(here.result, name))
+        pd.testing.assert_frame_equal(pooled.result.outcome_counts(), here.result.outcome_counts())
         pd.testing.assert_frame_equal(pooled.result.summary(), here.result.summary())
         assert [img.value for img in pooled.images] == [img.value for img in here.images]
     finally:
@@ -491,3 +495,16 @@ def test_row_charts_blit_and_every_blitted_picture_is_the_full_draw():
     blits = {chart.name: chart.blits for chart in ex.figures}
     assert blits["success_over_time"] >= 4, blits
     assert blits["outcomes_by_strategy"] >= 1 and blits["latency_bands"] >= 1, blits
+
+
+def test_background_previews_take_a_burst_of_changes_together():
+    """Debounce: in a notebook (background) changes that come while a preview runs give one preview of the latest values."""
+    ex = build_explorer(_scenario(), preview=20, charts=("success_over_time", "outcomes_by_strategy"), background=True)
+    runs = ex.runs
+    for workers in (2, 3, 4, 5, 6):
+        ex.controls["workers"].value = workers  # returns at once: the preview runs in a thread
+    ex.wait(60)
+    assert ex._previewer is None and runs < ex.runs < runs + 5 and ex.coalesced >= 1
+    assert ex.result.scenario.service.workers == 6  # the latest value is the one on show
+    r, table, lines = _expected(ex)
+    assert ex.table.value == table and _shown_lines(ex) == lines
