@@ -321,6 +321,8 @@ def _update_success(ax, result, chart: str) -> bool:
 
 def _update_load(ax, result, chart: str) -> bool:
     """Put ``result``'s loads and capacity into the lines :func:`plots.load_over_time` drew (False: cannot)."""
+    import numpy as np
+
     from .plots import capacity_label
 
     names = list(result.strategies)
@@ -345,6 +347,15 @@ def _update_load(ax, result, chart: str) -> bool:
     lo, hi = ax.dataLim.intervaly
     if before[0] <= lo and hi <= before[1] and hi - lo >= STICKY_Y * (before[1] - before[0]):
         ax.set_ylim(before, auto=None)  # the data still fills most of the axis: keep it, so the chart can blit
+    else:
+        # A new range: up to the next major tick above the data, so that the next few changes of a slider
+        # moving the same way still fit it (a load slider moved up 5 % at a time redrew the chart in full
+        # at every other change; this kept range lets those blit).
+        y0, y1 = ax.get_ylim()
+        ticks = ax.yaxis.get_major_locator().tick_values(y0, y1)
+        above = ticks[ticks >= y1]
+        if len(above) and np.isfinite(above[0]) and above[0] > y0:
+            ax.set_ylim(y0, float(above[0]), auto=None)
     return True
 
 

@@ -495,6 +495,7 @@ def test_row_charts_blit_and_every_blitted_picture_is_the_full_draw():
     blits = {chart.name: chart.blits for chart in ex.figures}
     assert blits["success_over_time"] >= 4, blits
     assert blits["outcomes_by_strategy"] >= 1 and blits["latency_bands"] >= 1, blits
+    assert blits["load_over_time"] >= 1, blits  # the capacity in its legend changes with the workers: drawn alone
 
 
 def test_background_previews_take_a_burst_of_changes_together():
