@@ -15,9 +15,10 @@ counts, success rates and outcome shares are exactly what
 :func:`~resilsim.simulate` gives for the same preview scenario and seed;
 its latency percentiles come from streaming histograms: the table's
 p50/p95/p99 within 0.1 % of the exact ones, the latency bands' within 1 %
-(under a pixel on their log axis); the status line says so. In a notebook (:func:`explore`) the preview runs in a
-thread, and changes that come while it runs are taken together (debounce:
-one preview of the latest values).
+(under a pixel on their log axis); the status line says so. In a
+notebook (:func:`explore`) the preview runs in a thread, and changes that
+come while it runs are taken together (debounce: one preview of the
+latest values).
 The Run button runs the full duration, one strategy after another, with a
 progress bar and a Cancel button. The seed box re-runs with another seed,
 and "export YAML" writes the scenario of the view for ``resilsim run``.
@@ -26,11 +27,11 @@ Charts are rendered off-screen (matplotlib ``Figure`` on an Agg canvas, no
 pyplot) into ``Image`` widgets, and the summary into an ``HTML`` widget, so
 the whole panel works headless: tests set ``.value`` on the controls and read
 :attr:`Explorer.result`, :attr:`Explorer.table`, :attr:`Explorer.images` and
-:attr:`Explorer.figures`. A redraw keeps each chart's figure: every chart gets the new run's data
-in its existing artists (lines, bands, bars, labels), is drawn anew only
-when its make-up changed (other strategies or outcomes), and the layout is
-recomputed only when the chart's frame (strategies, incidents, legend,
-axis range) changed.
+:attr:`Explorer.figures`. A redraw keeps each chart's figure: every chart
+gets the new run's data in its existing artists (lines, bands, bars,
+labels), is drawn anew only when its make-up changed (other strategies or
+outcomes), and the layout is recomputed only when the chart's frame
+(strategies, incidents, legend, axis range) changed.
 """
 from __future__ import annotations
 
@@ -159,8 +160,9 @@ class _Chart:
         return _png(self.canvas)
 
 
-#: What a redraw of each chart draws anew over the kept picture of the rest (Axes attributes; "xaxis": its
-#: ticks and labels, which the outcome bars' amplification changes). Everything else must stay as it was.
+#: What a redraw of each chart draws anew over the kept picture of the rest (Axes attributes; "xaxis": the x
+#: axis whole; "xticklabels": its tick labels alone, which the outcome bars' amplification changes; "capacity":
+#: the capacity's legend text, see _foreground). Everything else must stay as it was.
 FOREGROUND = {"success_over_time": ("lines",), "load_over_time": ("lines", "capacity"),
               "latency_bands": ("lines", "collections"), "outcomes_by_strategy": ("patches", "texts", "xticklabels")}
 #: Charts whose log y range is kept while the new data fill most of it (so the picture of their axis can be kept).
