@@ -1029,8 +1029,8 @@ def explore(scenario, *, seed: int = 0, preview: float = 60.0, charts=CHARTS, pr
     counts and success rates as :func:`~resilsim.simulate`'s, latency
     percentiles within 0.1 % (the bands' within 1 %) (``processes``: its strategies side by side in
     that many worker processes, None: one per core; the default 0 runs them
-    in the notebook's process, which meets the 0.3 s redraw alone; see
-    benchmarks/RESULTS.md for what workers gain on a shared 2-core machine);
+    in the notebook's process: on a shared 2-core machine workers did not
+    reliably help, benchmarks/RESULTS.md);
     the button runs the full duration in the
     background with a progress bar and a Cancel button (it stops between
     strategies). The panel's ``.explorer`` attribute is the
