@@ -537,35 +537,20 @@ def latency_bands(data, *, ax=None, window: float | None = None, windows=None, t
     from matplotlib.lines import Line2D
 
     ax = _axes(ax)
-    src = source(data, "requests", windows=windows, title=title, duration=duration, warmup=warmup)
-    req = src.frame
-    ok = req.loc[req["outcome"] == "success", ["strategy", "start", "latency"]]  # only the columns drawn
-    if ok.empty:
+    summary = getattr(data, "record", "full") == "summary"
+    src = source(data, "timeline" if summary else "requests", windows=windows, title=title, duration=duration,
+                 warmup=warmup)
+    width, mids, values = latency_band_values(data, window=window, src=src)
+    if not values:
         _missing(ax, "no successful requests")
         _caption(ax, src)
         return ax
-    if window is None:
-        window = max(10.0, float(np.ceil(src.duration / 100 / 5) * 5))
-    width = max(window, src.bin_s)
-    edges = np.arange(0.0, src.duration + width, width)
     styles = ((50, "-", 1.6), (95, "--", 1.1), (99, ":", 1.1))
     strategy_handles = []
     for i, name in enumerate(src.strategies):
-        r = ok[ok["strategy"] == name]
-        if r.empty or (strategy is not None and name != strategy):
+        q = values.get(name)
+        if q is None or (strategy is not None and name != strategy):
             continue
-        nb = len(edges) - 1
-        b = np.clip((r["start"].to_numpy() // width).astype(int), 0, nb - 1)
-        lat = r["latency"].to_numpy()
-        # Every bin, NaN where no request succeeded, so the lines break there instead of bridging an outage.
-        mids = edges[:nb] + width / 2
-        q = np.full((nb, 3), np.nan)
-        # Each bin's latencies as one slice of the requests sorted by bin (not a mask over all of them per bin).
-        order = np.argsort(b, kind="stable")
-        b, lat = b[order], lat[order]
-        bins, first = np.unique(b, return_index=True)
-        for k, lo, hi in zip(bins, first, [*first[1:], len(b)]):
-            q[k] = np.percentile(lat[lo:hi], [50, 95, 99])
         color, marker = f"C{i}", (MARKERS[i % len(MARKERS)] if strategy is None else "")  # a facet: no marker needed
         # About a dozen markers per line, offset per strategy so they do not sit on each other.
         every = (i % 3 * max(1, len(mids) // 36), max(1, len(mids) // 12))
@@ -584,6 +569,53 @@ def latency_bands(data, *, ax=None, window: float | None = None, windows=None, t
         _legend_outside(ax, handles=handles)
     _caption(ax, src)
     return ax
+
+
+def latency_band_values(data, *, window: float | None = None, src: Source | None = None):
+    """(band width s, band midpoints s, {strategy: p50/p95/p99 per band, s}) of :func:`latency_bands`.
+
+    Successful requests by arrival time, every band of the run (NaN where none
+    succeeded, so lines break there); strategies without a success are left
+    out. A summary-only result (``record="summary"``) gives its streaming
+    histograms' quantiles (within 1 %, bands of its own default width); a
+    Result or requests table, the exact percentiles of the rows.
+    """
+    from .histogram import band_width
+
+    if getattr(data, "record", "full") == "summary":
+        src = src or source(data, "timeline")
+        width = band_width(src.duration, src.bin_s)  # the bands the run kept (resilsim.sim.recorder)
+        if window is not None and band_width(src.duration, src.bin_s, window) != width:
+            raise ValueError(f"a summary-only result has latency bands of {width:g} s only, not {window:g} s; "
+                             "simulate with record='full' for other windows")
+        edges = np.arange(0.0, src.duration + width, width)
+        out = {name: q for name, q in ((n, data.latency_bands(n)[1]) for n in src.strategies)
+               if not np.isnan(q).all()}
+        return width, edges[:-1] + width / 2, out
+    src = src or source(data, "requests")
+    req = src.frame
+    ok = req.loc[req["outcome"] == "success", ["strategy", "start", "latency"]]  # only the columns used
+    width = band_width(src.duration, src.bin_s, window)
+    edges = np.arange(0.0, src.duration + width, width)
+    nb = len(edges) - 1
+    mids = edges[:nb] + width / 2
+    out = {}
+    for name in src.strategies:
+        r = ok[ok["strategy"] == name]
+        if r.empty:
+            continue
+        b = np.clip((r["start"].to_numpy() // width).astype(int), 0, nb - 1)
+        lat = r["latency"].to_numpy()
+        # Every bin, NaN where no request succeeded, so the lines break there instead of bridging an outage.
+        q = np.full((nb, 3), np.nan)
+        # Each bin's latencies as one slice of the requests sorted by bin (not a mask over all of them per bin).
+        order = np.argsort(b, kind="stable")
+        b, lat = b[order], lat[order]
+        bins, first = np.unique(b, return_index=True)
+        for k, lo, hi in zip(bins, first, [*first[1:], len(b)]):
+            q[k] = np.percentile(lat[lo:hi], [50, 95, 99])
+        out[name] = q
+    return width, mids, out
 
 
 def latency_bands_by_strategy(data, *, fig=None, window: float | None = None, windows=None, title=None,
@@ -636,9 +668,7 @@ def outcomes_by_strategy(data, *, ax=None, normalise: bool = True, title=None, z
         return ax
     table = df.pivot_table(index="strategy", columns="outcome", values="requests", aggfunc="sum", fill_value=0)
     table = table.reindex([s for s in src.strategies if s in table.index])
-    order = ["success"] + sorted(c for c in table.columns if c.startswith("failed")) + [
-        c for c in ("retries_exhausted", "deadline", "shed", "incomplete") if c in table.columns]
-    table = table[[c for c in order if c in table.columns]]
+    table = table[_outcome_order(table.columns)]
     if normalise:
         table = table.div(table.sum(axis=1), axis=0)
     x = np.arange(len(table.index))
@@ -673,6 +703,84 @@ def outcomes_by_strategy(data, *, ax=None, normalise: bool = True, title=None, z
     ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5), title="outcome", title_fontsize=7)
     _caption(ax, src)
     return ax
+
+
+def _outcome_order(outcomes) -> list:
+    """The stacking order of outcome columns: success, failures by code, then the other endings."""
+    outcomes = set(outcomes)
+    order = ["success"] + sorted(c for c in outcomes if c.startswith("failed")) + [
+        c for c in ("retries_exhausted", "deadline", "shed", "incomplete") if c in outcomes]
+    return [c for c in order if c in outcomes]
+
+
+def update_outcomes_by_strategy(ax, data) -> bool:
+    """Put a Result's outcome shares into the chart :func:`outcomes_by_strategy` drew on ``ax`` (normalised, zoomed).
+
+    Sets the bars' bottoms and heights, the success-share labels, the tick
+    labels (amplification) and the axis range (zoomed or not) in place,
+    without drawing the chart anew (an in-place update: what the explorer
+    redraws on a slider change). False, changing nothing, when the chart's
+    make-up differs: other strategies or outcomes, or no success column.
+    """
+    counts = data.outcome_counts()
+    present = set(counts["strategy"])
+    names = [s for s in data.strategies if s in present]
+    order = _outcome_order(counts["outcome"])
+    bars = ax.containers
+    if ("success" not in order or [c.get_label() for c in bars] != [_outcome_label(c) for c in order]
+            or any(len(c) != len(names) for c in bars) or len(ax.texts) != len(names)):
+        return False
+    row, col = {n: i for i, n in enumerate(names)}, {c: j for j, c in enumerate(order)}
+    table = np.zeros((len(names), len(order)))
+    for s, o, n in zip(counts["strategy"], counts["outcome"], counts["requests"]):
+        table[row[s], col[o]] += n
+    table = table / table.sum(axis=1, keepdims=True)
+    share = table[:, col["success"]]
+    bottom = np.zeros(len(names))
+    for j, container in enumerate(bars):
+        for rect, b, v in zip(container, bottom, table[:, j]):
+            rect.set_y(b)
+            rect.set_height(v)
+            rect.sticky_edges.y[:] = [b]  # as ax.bar leaves it: the axis stops at the stack's foot
+        bottom += table[:, j]
+    x = np.arange(len(names))
+    for text, xi, v in zip(ax.texts, x, share):
+        text.set_text(f"{v:.3f}")
+        text.xy = (xi, v)
+    amp = data.summary()["amplification"]
+    ax.set_xticks(x, [f"{name}\n×{amp.get(name, np.nan):.2f}" for name in names], fontsize=8)
+    low = zoom_floor(share)
+    if low > 0:
+        ax.set_ylim(low, 1.0 + (1.0 - low) * 0.02)
+        ax.set_ylabel(f"{metrics.axis('outcome_share')[:-1]};\naxis from {low:g}, not 0)")
+    else:  # not zoomed: the axis autoscales to the bars, as a new chart's does
+        ax.set_ylabel(metrics.axis("outcome_share"))
+        ax.set_autoscaley_on(True)
+        ax.relim()
+        ax.autoscale_view()
+    return True
+
+
+def update_latency_bands(ax, data) -> bool:
+    """Put a Result's latency bands into the lines and shaded bands :func:`latency_bands` drew on ``ax``.
+
+    Only the data change (p50/p95/p99 per band, s); the caller rescales the
+    axis. False, changing nothing, when other strategies have successes or
+    the bands differ (another duration or bin).
+    """
+    _, mids, values = latency_band_values(data)
+    names = [n for n in data.strategies if n in values]
+    lines = ax.get_lines()
+    fills = [c for c in ax.collections if hasattr(c, "set_data")]  # matplotlib >= 3.10: FillBetweenPolyCollection
+    if ([line.get_label() for line in lines] != [f"{n} p{p}" for n in names for p in (50, 95, 99)]
+            or len(fills) != len(names) or (lines and not np.array_equal(lines[0].get_xdata(), mids))):
+        return False
+    for i, name in enumerate(names):
+        q = values[name]
+        fills[i].set_data(mids, q[:, 0], q[:, 2])
+        for j in range(3):
+            lines[3 * i + j].set_ydata(q[:, j])
+    return True
 
 
 def _outcome_label(column: str) -> str:

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import ResilsimError, ScenarioError
-from .records import (CODE_CANCELLED, CODE_OK, CODE_TIMEOUT, OUT_INCOMPLETE, OUT_SUCCESS, OUTCOMES, SOURCES,
+from .records import (CODE_CANCELLED, CODE_OK, CODE_TIMEOUT, OUT_FAILED, OUT_INCOMPLETE, OUT_SUCCESS, OUTCOMES, SOURCES,
                       RunRecord)
 from .server.build import capacity_rps, global_rate_limit_rps
 
@@ -1189,6 +1189,7 @@ class SummaryResult(Result):
         self.truncated = truncated or {}
         # strategy → its run: the recorder's counts and histogram, the sampler and workers for the timeline.
         self._runs = runs
+        self._codes = None  # the catalog's codes (from_runs): names of the failure codes in outcome_counts()
         self._timeline = None
         self._timeline_assigned = False  # True: the timeline was assigned by hand, the summary's source
         self._summary_cache = None
@@ -1199,7 +1200,46 @@ class SummaryResult(Result):
         """Keep the counts of several summary-only strategy runs (internal to :func:`simulate`)."""
         for run in runs.values():
             run.recorder.flush()
-        return cls(scenario, seed, runs, **_described(runs, lambda rec: rec.nbytes))
+        result = cls(scenario, seed, runs, **_described(runs, lambda rec: rec.nbytes))
+        result._codes = codes
+        return result
+
+    def outcome_counts(self) -> pd.DataFrame:
+        """Measured requests by strategy and final outcome, failures split by code, from the run's counts.
+
+        The same counts as a full run's :meth:`Result.outcome_counts` on the same seed; within a strategy the
+        most frequent outcome comes first (ties: in the order of :data:`resilsim.records.OUTCOMES`, then codes).
+        """
+        names = [c.code for c in (self._codes or [])]
+
+        def code_name(raw: int) -> str:  # raw codes as the recorder keeps them (see Result._table)
+            special = {CODE_TIMEOUT: "TIMEOUT", CODE_CANCELLED: "CANCELLED"}
+            return special.get(raw) or (names[raw] if 0 <= raw < len(names) else "") or "?"
+
+        rows = []
+        for strategy in self.strategies:
+            rec = self._runs[strategy].recorder
+            done = rec.outcomes.copy()
+            done[OUT_INCOMPLETE] += rec.requests_measured - int(done.sum())
+            found = []
+            for k, outcome in enumerate(OUTCOMES):
+                if k == OUT_FAILED:
+                    found += [(f"failed: {code_name(raw)}", n) for raw, n in sorted(rec.failed_codes.items())]
+                elif done[k]:
+                    found.append((outcome, int(done[k])))
+            merged: dict = {}
+            for label, n in found:
+                merged[label] = merged.get(label, 0) + n
+            rows += [(strategy, label, n) for label, n in sorted(merged.items(), key=lambda kv: -kv[1]) if n]
+        return pd.DataFrame({"strategy": pd.array([r[0] for r in rows], dtype=str),
+                             "outcome": pd.array([r[1] for r in rows], dtype=str),
+                             "requests": np.array([r[2] for r in rows], dtype=np.int64)})
+
+    def latency_bands(self, strategy: str) -> tuple[float, np.ndarray]:
+        """(band width s, p50/p95/p99 per band s): ``strategy``'s successful requests by arrival time, every
+        request (warm-up too), as :func:`resilsim.plots.latency_bands` draws them; each within 1 % (histogram.BAND_RELATIVE_ERROR)."""
+        bands = self._runs[strategy].recorder.bands
+        return bands.width, bands.quantiles([0.5, 0.95, 0.99])
 
     def _no_rows(self, what: str):
         raise NotRecordedError(

@@ -61,3 +61,27 @@ def test_merge_is_the_same_as_adding_everything():
     assert (h1.counts == both.counts).all() and h1.min == both.min and h1.max == both.max
     with pytest.raises(ValueError):
         h1.merge(LogHistogram(0.01))
+
+
+def test_banded_quantiles_within_relative_error_per_band():
+    from resilsim.histogram import BandedLogHistogram, _quantile
+
+    rng = np.random.default_rng(7)
+    t = rng.uniform(0, 60, 5000)
+    x = rng.lognormal(-2, 1.2, 5000)
+    x[:7] = 0.0  # zeros are counted exactly
+    for alpha in (1e-3, 1e-2):
+        h = BandedLogHistogram(10.0, 7, alpha)  # the last band gets nothing: NaN
+        for lo in range(0, 5000, 997):  # in batches: the sparse counts merge
+            h.add(t[lo:lo + 997], x[lo:lo + 997])
+        q = h.quantiles([0.5, 0.95, 0.99])
+        assert np.isnan(q[6]).all()
+        for b in range(6):
+            exact = np.percentile(x[(t // 10) == b], [50, 95, 99])
+            assert np.all(np.abs(q[b] - exact) <= alpha * exact + 1e-12), (alpha, b, q[b], exact)
+    # Twin: sparse slots (zeros left out) give LogHistogram's own quantiles.
+    whole = LogHistogram()
+    whole.add(x)
+    nz = np.flatnonzero(whole.counts)
+    assert np.array_equal(_quantile(whole._reps[nz], whole.counts[nz], [0.1, 0.5, 0.99], whole.min, whole.max),
+                          whole.quantile([0.1, 0.5, 0.99]))

@@ -183,3 +183,25 @@ def test_summary_memory_does_not_build_the_whole_timeline():
         finally:
             tracemalloc.stop()
     assert peaks[1] - peaks[0] < 1.2 * 2**20, peaks
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_outcome_counts_and_latency_bands_from_the_counts(case):
+    """The explorer's row charts from a summary-only run: outcome counts exact, latency bands within 1 %."""
+    from resilsim.histogram import BAND_RELATIVE_ERROR
+    from resilsim.plots import latency_band_values
+
+    scenario = CASES[case]()
+    full, summ = simulate(scenario, 5), simulate(scenario, 5, record="summary")
+
+    def key(df):
+        return df.sort_values(["strategy", "outcome"], ignore_index=True)
+
+    pd.testing.assert_frame_equal(key(summ.outcome_counts()), key(full.outcome_counts()))
+    w_full, mids_full, exact = latency_band_values(full)
+    w, mids, approx = latency_band_values(summ)
+    assert w == w_full and np.array_equal(mids, mids_full) and approx.keys() == exact.keys() and exact
+    for name, q in exact.items():
+        assert np.array_equal(np.isnan(q), np.isnan(approx[name]))
+        ok = ~np.isnan(q)
+        assert (np.abs(approx[name][ok] - q[ok]) <= BAND_RELATIVE_ERROR * q[ok] + 1e-12).all(), name

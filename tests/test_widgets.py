@@ -205,15 +205,46 @@ def test_slider_change_updates_the_lines_in_place(ex):
     assert ex.figures[0].layouts == layouts
 
 
+def _drawn(ax):
+    """What a chart shows besides its lines: bars, their labels, the x tick labels, the shaded bands' outlines."""
+    import numpy as np
+
+    def r(*v):  # to 12 decimals: a share divided by numpy or by pandas may differ in the last bit
+        return tuple(round(float(x), 12) for x in v)
+
+    bars = [(c.get_label(), [r(p.get_x(), p.get_y(), p.get_height()) for p in c]) for c in ax.containers]
+    texts = [(t.get_text(), r(*t.xy)) for t in ax.texts]
+    ticks = [t.get_text() for t in ax.xaxis.get_majorticklabels()]
+    fills = [[np.round(p.vertices, 12).tolist() for p in c.get_paths()] for c in ax.collections
+             if hasattr(c, "set_data")]
+    return bars, texts, ticks, fills
+
+
 def test_redraw_of_a_row_chart_keeps_its_axes_and_legend():
+    from matplotlib.figure import Figure
+
+    from resilsim import plots
+
     ex = build_explorer(_scenario(), preview=20, charts=("outcomes_by_strategy", "latency_bands"))
-    assert ex.preview_record == "full"  # these charts need the per-request rows
+    # Both draw from a summary-only run: outcome counts, and latency bands from streaming histograms.
+    assert ex.preview_record == "summary" and ex.result.record == "summary"
     axes = [c.figure.axes[0] for c in ex.figures]
+    artists = [(a.containers[0][0] if a.containers else None, a.get_lines()) for a in axes]
     legends = [[t.get_text() for t in a.get_legend().get_texts()] for a in axes]
+    ex.controls["workers"].value = 2  # failures appear: the outcomes chart is drawn anew (new segments)
+    artists = [(a.containers[0][0] if a.containers else None, a.get_lines()) for a in axes]
     ex.controls["workers"].value = 1
     r, table, lines = _expected(ex)
     assert _shown_lines(ex) == lines
     assert [c.figure.axes[0] for c in ex.figures] == axes
+    # Updated in place (the same bars and lines), and what they show is what a fresh chart of the run shows.
+    assert [(a.containers[0][0] if a.containers else None, a.get_lines()) for a in axes] == artists
+    for chart in ex.figures:
+        fresh = getattr(plots, chart.name)(r, ax=Figure().add_subplot())
+        assert _drawn(chart.figure.axes[0]) == _drawn(fresh), chart.name
+        if chart.name == "outcomes_by_strategy":  # the zoomed share axis
+            assert chart.figure.axes[0].get_ylim() == fresh.get_ylim()
+            assert chart.figure.axes[0].get_ylabel() == fresh.get_ylabel()
     # Emptied and drawn again: the bars' legend entries are not counted twice.
     assert [[t.get_text() for t in a.get_legend().get_texts()] for a in axes][1] == legends[1]
     assert len(axes[0].get_legend().get_texts()) == len(set(t.get_text() for t in axes[0].get_legend().get_texts()))
@@ -371,7 +402,8 @@ def test_a_blitted_redraw_is_the_full_draw(ex):
 
 
 def _row_explorer(**kw):
-    return build_explorer(_scenario(), preview=20, charts=("success_over_time", "outcomes_by_strategy"), **kw)
+    # The errors chart draws from the attempt rows: the preview keeps them (record="full").
+    return build_explorer(_scenario(), preview=20, charts=("success_over_time", "errors_over_time"), **kw)
 
 
 def test_a_custom_knob_reruns_only_the_custom_strategy(monkeypatch):
@@ -398,17 +430,50 @@ def test_a_custom_knob_reruns_only_the_custom_strategy(monkeypatch):
     assert sorted(map(tuple, calls)) == sorted([("none",), ("fixed",), (CUSTOM,)])
 
 
-def test_preview_in_worker_processes_is_the_in_process_preview():
+def test_a_custom_knob_reruns_only_the_custom_strategy_in_summary_mode(monkeypatch):
     import pandas as pd
 
-    here, pooled = _row_explorer(), _row_explorer(processes=2)
+    ex = build_explorer(_scenario(), preview=20, charts=("success_over_time", "outcomes_by_strategy"))
+    assert ex.preview_record == "summary"
+    ex.controls["strategies"].value = ("none", "fixed", CUSTOM)
+    calls = []
+    real = resilsim.simulate
+
+    def counting(*a, **kw):
+        calls.append(list(kw.get("strategies") or []))
+        return real(*a, **kw)
+
+    monkeypatch.setattr(resilsim, "simulate", counting)
+    ex.controls["attempts"].value = 6
+    assert calls == [[CUSTOM]]  # none and fixed kept from the last preview
+    joint = real(ex.scenario(), seed=ex.seed, strategies=ex._names)  # full rows: the same counts
+    pd.testing.assert_frame_equal(ex.result.outcome_counts().sort_values(["strategy", "outcome"], ignore_index=True),
+                                  joint.outcome_counts().sort_values(["strategy", "outcome"], ignore_index=True))
+    summary, exact = ex.result.summary(), joint.summary()
+    pct = ["p50_s", "p95_s", "p99_s"]
+    pd.testing.assert_frame_equal(summary.drop(columns=pct), exact.drop(columns=pct))
+    pd.testing.assert_frame_equal(summary[pct], exact[pct], rtol=1e-3)  # the histograms' relative error
+    pd.testing.assert_frame_equal(ex.result.timeline, joint.timeline[list(ex.result.timeline.columns)])
+    calls.clear()
+    ex.controls["workers"].value = 3  # the service changed: every strategy again, in one joint run
+    assert calls == [["none", "fixed", CUSTOM]]
+
+
+@pytest.mark.parametrize("charts", [("success_over_time", "errors_over_time"), ("success_over_time", "load_over_time",
+                                                                           "outcomes_by_strategy", "latency_bands")])
+def test_preview_in_worker_processes_is_the_in_process_preview(charts):
+    import pandas as pd
+
+    here, pooled = (build_explorer(_scenario(), preview=20, charts=charts, processes=p) for p in (0, 2))
     try:
         for ex in (here, pooled):
             ex.controls["workers"].value = 2
         if pooled._pool is None:
             pytest.skip("one core: the explorer runs its strategies in its own process")
-        for name in ("requests", "attempts", "timeline"):
+        tables = ("requests", "attempts", "timeline") if here.preview_record == "full" else ("timeline",)
+        for name in tables:
             pd.testing.assert_frame_equal(getattr(pooled.result, name), getattr(here.result, name))
+        pd.testing.assert_frame_equal(pooled.result.outcome_counts(), here.result.outcome_counts())
         pd.testing.assert_frame_equal(pooled.result.summary(), here.result.summary())
         assert [img.value for img in pooled.images] == [img.value for img in here.images]
     finally:
@@ -430,3 +495,17 @@ def test_row_charts_blit_and_every_blitted_picture_is_the_full_draw():
     blits = {chart.name: chart.blits for chart in ex.figures}
     assert blits["success_over_time"] >= 4, blits
     assert blits["outcomes_by_strategy"] >= 1 and blits["latency_bands"] >= 1, blits
+    assert blits["load_over_time"] >= 1, blits  # the capacity in its legend changes with the workers: drawn alone
+
+
+def test_background_previews_take_a_burst_of_changes_together():
+    """Debounce: in a notebook (background) changes that come while a preview runs give one preview of the latest values."""
+    ex = build_explorer(_scenario(), preview=20, charts=("success_over_time", "outcomes_by_strategy"), background=True)
+    runs = ex.runs
+    for workers in (2, 3, 4, 5, 6):
+        ex.controls["workers"].value = workers  # returns at once: the preview runs in a thread
+    ex.wait(60)
+    assert ex._previewer is None and runs < ex.runs < runs + 5 and ex.coalesced >= 1
+    assert ex.result.scenario.service.workers == 6  # the latest value is the one on show
+    r, table, lines = _expected(ex)
+    assert ex.table.value == table and _shown_lines(ex) == lines

@@ -10,7 +10,7 @@ from bisect import bisect_right
 
 import numpy as np
 
-from ..records import CODE_OK, OUT_INCOMPLETE, OUT_SUCCESS, OUTCOMES, SRC_CAPACITY, SRC_LIMITER, SRC_QUOTA, SRC_SHED
+from ..records import CODE_OK, OUT_FAILED, OUT_INCOMPLETE, OUT_SUCCESS, OUTCOMES, SRC_CAPACITY, SRC_LIMITER, SRC_QUOTA, SRC_SHED
 
 ATTEMPT_COLUMNS = {"request": np.int64, "attempt": np.int16, "start": np.float64, "end": np.float64,
                    "code": np.int16, "source": np.int8}
@@ -145,7 +145,7 @@ class SummaryRecorder:
 
     def __init__(self, *, bin: float, duration: float, warmup: float, relative_error: float | None = None,
                  chunk: int | None = None):
-        from ..histogram import RELATIVE_ERROR, LogHistogram
+        from ..histogram import BAND_RELATIVE_ERROR, RELATIVE_ERROR, BandedLogHistogram, LogHistogram, band_width
 
         self._chunk = SUMMARY_CHUNK if chunk is None else int(chunk)  # rows buffered between folds
 
@@ -157,6 +157,14 @@ class SummaryRecorder:
         self.bins = {k: np.zeros(self.nbins, dtype=np.int32)
                      for k in ("offered", "succeeded", "sent", "sent_ok", "limited", "quota", "overload")}
         self.latency = LogHistogram(RELATIVE_ERROR if relative_error is None else relative_error)
+        # Successful requests' latency per band of arrival time, every request (warm-up too), as the
+        # latency-bands chart draws it from rows (plots.latency_bands: same bands, quantiles within 1 %, a
+        # tenth of a pixel on its log axis: at 0.1 % the distinct latencies kept per band grew the memory
+        # of a 1,200 s run by 2.4 MB, tests/test_summary_mode.py).
+        width = band_width(self.duration, self.width)
+        self.bands = BandedLogHistogram(width, len(np.arange(0.0, self.duration + width, width)) - 1,
+                                        BAND_RELATIVE_ERROR)
+        self.failed_codes: dict[int, int] = {}  # finished measured requests failed, by raw code (outcome charts)
         # Measured requests are ids >= first_measured (ids are arrival order; arrivals stop at `duration`).
         self.first_measured = _NONE_MEASURED
         self.requests_measured = 0
@@ -272,6 +280,10 @@ class SummaryRecorder:
         self.outcomes += np.bincount(out[m], minlength=len(OUTCOMES))
         self.attempts_of_finished += int(r["attempts"][:n][m].sum())
         self.latency.add((end - start)[m & ok])
+        self.bands.add(start[ok], (end - start)[ok])
+        codes, counts = np.unique(r["code"][:n][m & (out == OUT_FAILED)], return_counts=True)
+        for code, count in zip(codes.tolist(), counts.tolist()):
+            self.failed_codes[code] = self.failed_codes.get(code, 0) + count
 
     def flush(self) -> None:
         """Fold the buffered rows into the counts (call once the run is over; harmless to repeat)."""
@@ -282,7 +294,7 @@ class SummaryRecorder:
     def nbytes(self) -> int:
         """Bytes held in numpy arrays: per-bin counts, buffers and the histogram."""
         return (sum(a.nbytes for a in self.bins.values()) + sum(a.nbytes for a in self._a.values())
-                + sum(a.nbytes for a in self._r.values()) + self.latency.counts.nbytes)
+                + sum(a.nbytes for a in self._r.values()) + self.latency.counts.nbytes + self.bands.nbytes)
 
 
 #: Rows a StreamRecorder buffers per Parquet row group: large enough that a row group's overhead is small,
