@@ -93,6 +93,10 @@ def _parser() -> argparse.ArgumentParser:
                      help="processes that draw the charts while the tables are written, started before the "
                           "simulation so that matplotlib loads while it runs (default: 2 with 4 cores or more, "
                           "else 0: drawn in this process after the tables; they help only with a core free)")
+    run.add_argument("--processes", type=positive_int, default=None, metavar="N",
+                     help="worker processes that simulate the strategies side by side (default: one per core, at "
+                          "most one per strategy; 1: one after another in this process). The tables are the same "
+                          "whatever N")
     run.add_argument("--summary-only", action="store_true",
                      help="keep time-binned counts and latency histograms, not a row per request and attempt: "
                           "memory stays flat for long runs; writes summary.csv and the timeline (percentiles "
@@ -455,8 +459,6 @@ def fit_columns(df, width: int = TABLE_WIDTH, main=MAIN_COLUMNS, fmt=lambda v: f
 
 
 def _run(args) -> int:
-    import pandas as pd
-
     from .errors import ScenarioError, UsageError
     from .scenario import load_scenario
     from .sim import simulate
@@ -471,10 +473,30 @@ def _run(args) -> int:
         from .errors import ResilsimError
         raise ResilsimError("--stream writes the rows as Parquet; leave out --format csv")
 
+    pool = None
+
+    def meanwhile():
+        # While the strategies simulate (in worker processes, forked before this runs): import what the tables and
+        # charts need, and start the chart workers if any (their pool's threads come after the fork).
+        nonlocal pool
+        import pandas  # noqa: F401
+        import pyarrow.parquet  # noqa: F401
+
+        from . import result  # noqa: F401
+        if not args.no_charts:
+            from .chart_pool import ChartPool, pool_workers
+            workers = pool_workers(args.chart_workers)
+            if workers:
+                pool = ChartPool(workers)
+            else:
+                import matplotlib.figure  # noqa: F401
+                from matplotlib.backends import backend_agg  # noqa: F401
+
     def run(rows_to=None):
         record = "stream" if args.stream else "summary" if args.summary_only else "full"
         try:
-            return simulate(scenario, seed=args.seed, strategies=args.strategy, record=record, rows_to=rows_to)
+            return simulate(scenario, seed=args.seed, strategies=args.strategy, record=record, rows_to=rows_to,
+                            processes=args.processes, meanwhile=meanwhile)
         except ScenarioError as e:  # refused before running (beyond its limits): name the file
             raise ScenarioError(e.reason, source=e.source or args.scenario, path=e.path, line=e.line) from None
 
@@ -483,6 +505,7 @@ def _run(args) -> int:
         print(f"{scenario.name} · api {scenario.api} · seed {args.seed} · {scenario.duration:g} s "
               f"(warm-up {scenario.warmup:g} s)")
         if args.wide:
+            import pandas as pd
             with pd.option_context("display.width", None, "display.max_columns", None):
                 print(summary.to_string(float_format=lambda v: f"{v:.4g}"))
         else:
@@ -494,22 +517,16 @@ def _run(args) -> int:
                                     "them)", TABLE_WIDTH))
 
     out = Path(args.out)
-    pool = None
-    if not args.no_charts:
-        # Chart workers start now and import matplotlib while the simulation runs (resilsim.chart_pool).
-        from .chart_pool import ChartPool, pool_workers
-        workers = pool_workers(args.chart_workers)
-        pool = ChartPool(workers) if workers else None
     try:
         if args.stream:  # the rows go into the run folder as the simulation makes them
             result, paths = _write_run(run, out, charts=not args.no_charts, table_format=args.format, stream=True,
-                                       pool=pool)
+                                       pool=lambda: pool)
             show(result)
         else:
             result = run()
             show(result)
             _, paths = _write_run(lambda _: result, out, charts=not args.no_charts, table_format=args.format,
-                                  pool=pool)
+                                  pool=lambda: pool)
     finally:
         if pool is not None:
             pool.close()
@@ -530,7 +547,7 @@ def _write_run(run, out: Path, charts: bool, table_format: str = "parquet", stre
     ``run(folder)`` returns the result; with ``stream`` it simulates, writing the request and attempt
     rows into ``folder`` as it goes (the folder is the set's temporary one, so they belong to the set).
     ``pool``: a :class:`resilsim.chart_pool.ChartPool` that draws the charts while the tables are written
-    (None: drawn here, after them).
+    (None: drawn here, after them), or a function that returns one (or None) once ``run`` has returned.
     """
     from . import plots
     from .report import RUN_FILES
@@ -540,7 +557,10 @@ def _write_run(run, out: Path, charts: bool, table_format: str = "parquet", stre
     meta, done = {}, {}
 
     def write(tmp: Path) -> list:
+        nonlocal pool
         result = done["result"] = run(tmp)
+        if callable(pool):
+            pool = pool()  # started while the run simulated, if at all
         jobs = pool.submit(result, tmp) if charts and pool is not None else None
         paths = [tmp / "requests.parquet", tmp / "attempts.parquet"] if stream else []
         paths += result.write_tables(tmp, table_format)

@@ -1,0 +1,84 @@
+"""Worker processes: the one pool pattern resilsim uses (sweeps, the explorer, ``simulate(processes=...)``).
+
+:func:`init_worker` and :func:`pool_size` are how every local pool of the package starts its processes and
+sizes itself (``resilsim.sweep.run`` and ``resilsim.widgets`` import them from here). :func:`run_side_by_side`
+runs the strategies of one ``simulate()`` call in such a pool: each worker runs whole strategies on the same
+root seed as the serial loop, so the records, and the tables built from them, are the same bytes.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+
+#: The thread-count variables of the BLAS and OpenMP libraries numpy may load: one thread per worker process.
+THREAD_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS")
+
+#: Seconds between a pool worker's looks at its parent process.
+PARENT_CHECK_S = 1.0
+
+
+def init_worker():
+    """Worker-process start-up: one BLAS thread each (the pool has a process per core), and a watch on the
+    parent: a worker whose parent died (killed with SIGKILL, so it could not shut its pool down) exits
+    instead of waiting for work for ever."""
+    for v in THREAD_VARS:
+        os.environ[v] = "1"
+    parent = os.getppid()
+
+    def watch():
+        while True:
+            time.sleep(PARENT_CHECK_S)
+            if os.getppid() != parent:  # re-parented: the process that started this one is gone
+                os._exit(1)
+
+    threading.Thread(target=watch, name="resilsim-parent-watch", daemon=True).start()
+
+
+def _init_strategy_worker():
+    # As init_worker, and Ctrl-C is the parent's to handle: it ends the workers itself (run_side_by_side), so a
+    # worker does not print a KeyboardInterrupt traceback of its own beside the CLI's "interrupted".
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    init_worker()
+
+
+def pool_size(workers: int | None, tasks: int, force: bool = False) -> int:
+    """Worker processes for ``tasks`` runs: ``workers`` (default: every core), at most one per task and, unless
+    ``force``, one per core (more processes than cores only share them, each with its own memory)."""
+    cores = os.cpu_count() or 1
+    n = workers or cores
+    return max(1, min(n, tasks) if force else min(n, tasks, cores))
+
+
+def run_side_by_side(task, jobs: list, processes: int, meanwhile=None) -> list:
+    """``[task(*job) for job in jobs]``, computed in ``processes`` worker processes (at least 2); in ``jobs``' order.
+
+    The workers are forked when the jobs are handed out, before ``meanwhile()`` (if given) runs here: the
+    caller's chance to import what it needs next (pandas, pyarrow, matplotlib: they start threads, which a
+    fork must not copy) while the workers compute. The first error a job raises is raised here, after the
+    workers are ended; so is a KeyboardInterrupt (the workers ignore Ctrl-C; this process ends them).
+    ``task`` and each job's values must pickle; ``task`` is a module-level function.
+    """
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    # fork where the platform has it: a worker starts in milliseconds with the parent's modules (resilsim.sim and
+    # numpy; simulate() imports nothing that starts threads before this point). Elsewhere spawn, the default.
+    method = "fork" if "fork" in multiprocessing.get_all_start_methods() else None
+    pool = ProcessPoolExecutor(max_workers=processes, mp_context=multiprocessing.get_context(method),
+                               initializer=_init_strategy_worker)
+    ok = False
+    try:
+        futures = [pool.submit(task, *job) for job in jobs]  # a fork pool starts all its workers at the first submit
+        if meanwhile is not None:
+            meanwhile()
+        out = [f.result() for f in futures]
+        ok = True
+        return out
+    finally:
+        if not ok:  # an error or Ctrl-C: the other jobs' results are not wanted, end the workers now
+            # ProcessPoolExecutor has no public way to stop a running job; its worker processes are ours to end.
+            for p in list((getattr(pool, "_processes", None) or {}).values()):
+                p.terminate()
+        pool.shutdown(wait=True, cancel_futures=True)
