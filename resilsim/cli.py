@@ -90,9 +90,10 @@ def _parser() -> argparse.ArgumentParser:
                      help="run only this strategy of the scenario (repeatable)")
     run.add_argument("--no-charts", action="store_true", help="skip the PNG charts")
     run.add_argument("--chart-workers", type=non_negative_int, default=None, metavar="N",
-                     help="processes that draw the charts while the tables are written, started before the "
-                          "simulation so that matplotlib loads while it runs (default: 2 with 4 cores or more, "
-                          "else 0: drawn in this process after the tables; they help only with a core free)")
+                     help="processes that draw the charts while the tables are written, started while the "
+                          "simulation runs so that matplotlib loads meanwhile (default: 2 with 4 cores or more; "
+                          "with 2 or 3, one process forked after the simulation draws part of the charts beside "
+                          "this one; 0: all drawn in this process after the tables)")
     run.add_argument("--processes", type=positive_int, default=None, metavar="N",
                      help="worker processes that simulate the strategies side by side (default: one per core, at "
                           "most one per strategy; 1: one after another in this process). The tables are the same "
@@ -525,8 +526,9 @@ def _run(args) -> int:
         else:
             result = run()
             show(result)
+            from .chart_pool import fork_helper
             _, paths = _write_run(lambda _: result, out, charts=not args.no_charts, table_format=args.format,
-                                  pool=lambda: pool)
+                                  pool=lambda: pool, helper=fork_helper(args.chart_workers))
     finally:
         if pool is not None:
             pool.close()
@@ -540,7 +542,7 @@ def _run(args) -> int:
 
 
 def _write_run(run, out: Path, charts: bool, table_format: str = "parquet", stream: bool = False,
-               pool=None) -> tuple:
+               pool=None, helper: bool = False) -> tuple:
     """Write a run's tables, scenario.yaml, charts and run.json into ``out`` as one set (no file of a
     previous run left beside them, nothing changed when a write fails); return the result and the paths.
 
@@ -548,6 +550,7 @@ def _write_run(run, out: Path, charts: bool, table_format: str = "parquet", stre
     rows into ``folder`` as it goes (the folder is the set's temporary one, so they belong to the set).
     ``pool``: a :class:`resilsim.chart_pool.ChartPool` that draws the charts while the tables are written
     (None: drawn here, after them), or a function that returns one (or None) once ``run`` has returned.
+    ``helper``: without a pool, draw part of the charts in a forked process (:class:`resilsim.chart_pool.ForkedCharts`).
     """
     from . import plots
     from .report import RUN_FILES
@@ -562,14 +565,31 @@ def _write_run(run, out: Path, charts: bool, table_format: str = "parquet", stre
         if callable(pool):
             pool = pool()  # started while the run simulated, if at all
         jobs = pool.submit(result, tmp) if charts and pool is not None else None
-        paths = [tmp / "requests.parquet", tmp / "attempts.parquet"] if stream else []
-        paths += result.write_tables(tmp, table_format)
-        (tmp / "scenario.yaml").write_text(dump_scenario(result.scenario))  # what `resilsim report` needs
-        paths.append(tmp / "scenario.yaml")
-        if jobs is not None:
-            paths += pool.wait(jobs)
-        elif charts:
-            paths += plots.save_charts(result, tmp)
+        forked = None
+        if charts and pool is None and helper and not stream:
+            # One forked process draws part of the charts while this one writes the tables and draws the rest
+            # (chart_pool.ForkedCharts): forked now, before pyarrow writes anything (its threads start then).
+            from .chart_pool import ForkedCharts, split_charts
+            names = [name for name, _ in plots.run_charts(result)]
+            here, there = split_charts(names)
+            forked = ForkedCharts(result, tmp, there)
+        try:
+            paths = [tmp / "requests.parquet", tmp / "attempts.parquet"] if stream else []
+            paths += result.write_tables(tmp, table_format)
+            (tmp / "scenario.yaml").write_text(dump_scenario(result.scenario))  # what `resilsim report` needs
+            paths.append(tmp / "scenario.yaml")
+            if jobs is not None:
+                paths += pool.wait(jobs)
+            elif forked is not None:
+                from .chart_pool import draw_here
+                draw_here(result, tmp, here)
+                forked.wait()
+                paths += [tmp / f"{name}.png" for name in names]  # save_charts' order
+            elif charts:
+                paths += plots.save_charts(result, tmp)
+        finally:
+            if forked is not None:
+                forked.close()
         meta.update({"seed": result.seed, "windows": [list(w) for w in result.windows],
                      "strategies": {k: v if isinstance(v, dict) else str(v) for k, v in result.strategies.items()},
                      "truncated": dict(result.truncated)})  # strategies stopped at a limit (partial tables)
