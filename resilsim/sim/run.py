@@ -162,11 +162,8 @@ def simulate(scenario, seed: int | np.random.SeedSequence | None = 0, *, strateg
     catalog = load_catalog(scenario.api)
     codes = code_table(scenario, catalog)
     index = {c.code: i for i, c in enumerate(codes)}
-    sink = None
-    if record == "stream":
-        if rows_to is None:
-            raise ValueError("record='stream' writes the rows into a folder: give it as rows_to")
-        sink = RowStream(rows_to, codes, list(scenario.service.operations), list(built))
+    if record == "stream" and rows_to is None:
+        raise ValueError("record='stream' writes the rows into a folder: give it as rows_to")
     runs = {}
     n = _processes(processes, len(built), strategies, record)
     if n > 1:
@@ -181,6 +178,9 @@ def simulate(scenario, seed: int | np.random.SeedSequence | None = 0, *, strateg
     if meanwhile is not None:
         meanwhile()
     from ..result import Result, RowStream
+    sink = None
+    if record == "stream":
+        sink = RowStream(rows_to, codes, list(scenario.service.operations), list(built))
     try:
         for k, (name, st) in enumerate(built.items()):
             if sink is not None:

@@ -55,30 +55,47 @@ def run_side_by_side(task, jobs: list, processes: int, meanwhile=None) -> list:
     """``[task(*job) for job in jobs]``, computed in ``processes`` worker processes (at least 2); in ``jobs``' order.
 
     The workers are forked when the jobs are handed out, before ``meanwhile()`` (if given) runs here: the
-    caller's chance to import what it needs next (pandas, pyarrow, matplotlib: they start threads, which a
+    caller's chance to import what it needs next (pandas, pyarrow, matplotlib: pyarrow starts threads, which a
     fork must not copy) while the workers compute. The first error a job raises is raised here, after the
     workers are ended; so is a KeyboardInterrupt (the workers ignore Ctrl-C; this process ends them).
     ``task`` and each job's values must pickle; ``task`` is a module-level function.
+
+    A ``multiprocessing.Pool``, with :func:`init_worker` as every pool of the package: unlike
+    ``ProcessPoolExecutor`` it can end jobs that are running (``terminate``), without the hang that ending an
+    executor's processes behind its back can cause at its shutdown.
     """
     import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
+    import sys
 
     # fork where the platform has it: a worker starts in milliseconds with the parent's modules (resilsim.sim and
     # numpy; simulate() imports nothing that starts threads before this point). Elsewhere spawn, the default.
     method = "fork" if "fork" in multiprocessing.get_all_start_methods() else None
-    pool = ProcessPoolExecutor(max_workers=processes, mp_context=multiprocessing.get_context(method),
-                               initializer=_init_strategy_worker)
-    ok = False
+    for stream in (sys.stdout, sys.stderr):  # else a forked worker would write the parent's buffered lines again
+        stream.flush()
+    pool = multiprocessing.get_context(method).Pool(processes, initializer=_init_strategy_worker)
+    errors, left, over = [], [len(jobs)], threading.Event()
+
+    def done(_):
+        left[0] -= 1  # the pool's result thread calls these, one at a time
+        if not left[0]:
+            over.set()
+
+    def failed(e):
+        errors.append(e)
+        over.set()  # at once: the jobs still running are not waited for
+
     try:
-        futures = [pool.submit(task, *job) for job in jobs]  # a fork pool starts all its workers at the first submit
+        pending = [pool.apply_async(task, job, callback=done, error_callback=failed) for job in jobs]
         if meanwhile is not None:
             meanwhile()
-        out = [f.result() for f in futures]
-        ok = True
-        return out
-    finally:
-        if not ok:  # an error or Ctrl-C: the other jobs' results are not wanted, end the workers now
-            # ProcessPoolExecutor has no public way to stop a running job; its worker processes are ours to end.
-            for p in list((getattr(pool, "_processes", None) or {}).values()):
-                p.terminate()
-        pool.shutdown(wait=True, cancel_futures=True)
+        over.wait()
+        if errors:
+            raise errors[0]
+        out = [p.get() for p in pending]
+    except BaseException:  # an error or Ctrl-C: the other jobs' results are not wanted, end the workers now
+        pool.terminate()
+        pool.join()
+        raise
+    pool.close()
+    pool.join()
+    return out
