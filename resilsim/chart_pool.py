@@ -65,8 +65,9 @@ class ChartData(Result):
         return self._layers
 
 
-def _worker_start() -> None:
-    """A chart worker's start: import what drawing needs and draw once (fonts, Agg), while the run simulates."""
+def warm_up() -> None:
+    """Import what drawing needs and draw once (fonts, Agg): a chart worker's start, and ``resilsim run``'s while
+    the run simulates in worker processes (a process forked after it inherits the loaded fonts)."""
     import io
 
     from matplotlib.figure import Figure
@@ -218,7 +219,7 @@ class ChartPool:
 
         n = workers
         self._pool = ProcessPoolExecutor(max_workers=max(1, n), mp_context=multiprocessing.get_context("spawn"),
-                                         initializer=_worker_start)
+                                         initializer=warm_up)
         for _ in range(max(1, n)):  # start every worker now (a spawning pool starts one per task waiting)
             self._pool.submit(int)
 

@@ -481,17 +481,17 @@ def _run(args) -> int:
         # charts need, and start the chart workers if any (their pool's threads come after the fork).
         nonlocal pool
         import pandas  # noqa: F401
-        import pyarrow.parquet  # noqa: F401
 
         from . import result  # noqa: F401
+        if args.format == "parquet":
+            import pyarrow.parquet  # noqa: F401
         if not args.no_charts:
-            from .chart_pool import ChartPool, pool_workers
+            from .chart_pool import ChartPool, pool_workers, warm_up
             workers = pool_workers(args.chart_workers)
             if workers:
                 pool = ChartPool(workers)
             else:
-                import matplotlib.figure  # noqa: F401
-                from matplotlib.backends import backend_agg  # noqa: F401
+                warm_up()
 
     def run(rows_to=None):
         record = "stream" if args.stream else "summary" if args.summary_only else "full"
@@ -572,6 +572,10 @@ def _write_run(run, out: Path, charts: bool, table_format: str = "parquet", stre
             from .chart_pool import ForkedCharts, split_charts
             names = [name for name, _ in plots.run_charts(result)]
             here, there = split_charts(names)
+            # The tables, built on first use, are built once, before the fork: both processes read them.
+            rows = () if getattr(result, "record", "full") == "summary" else ("requests", "attempts")
+            for table in (*rows, "timeline"):
+                getattr(result, table)
             forked = ForkedCharts(result, tmp, there)
         try:
             paths = [tmp / "requests.parquet", tmp / "attempts.parquet"] if stream else []

@@ -1085,8 +1085,8 @@ def _pin_titles(fig) -> None:
 
     Before every draw, matplotlib moves a title up past x tick labels on top of the Axes and past the y axis'
     offset text ("1e6"), measuring every tick label of the Axes and its twins (a fifth of a run chart's drawing
-    time). The run charts have their x ticks and labels at the bottom; where also no y offset text shows and no
-    twin shares the Axes, that search leaves the title at its set place, so it is skipped (the same pixels:
+    time). The run charts have their x tick labels (if any) and x label at the bottom; where also no y offset text
+    shows and no twin shares the Axes, that search leaves the title at its set place, so it is skipped (the same pixels:
     tests/test_plots.py compares the PNGs). Relies on matplotlib's ``_autotitlepos`` flag (set when
     ``set_title`` is given ``y``), checked against the pinned matplotlib by that test.
     """
@@ -1095,8 +1095,9 @@ def _pin_titles(fig) -> None:
             continue
         if len(ax._twinned_axes.get_siblings(ax)) > 1 or ax.child_axes:
             continue
-        if ax.xaxis.get_ticks_position() != "bottom" or ax.xaxis.get_label_position() != "bottom":
-            continue
+        if ax.xaxis.get_label_position() != "bottom" or any(
+                t.label2.get_visible() for t in (*ax.xaxis.get_major_ticks(1), *ax.xaxis.get_minor_ticks(1))):
+            continue  # something of the x axis on top (its tick labels, its label): matplotlib's search is needed
         if ax.yaxis.offsetText.get_visible():
             fmt = ax.yaxis.get_major_formatter()
             fmt.set_locs(ax.yaxis.get_majorticklocs())  # what drawing would set; the offset text comes from it
