@@ -132,13 +132,16 @@ def split_charts(names: list) -> tuple[list, list]:
 
 def fork_helper(requested: int | None = None) -> bool:
     """Whether ``resilsim run`` forks one process that draws part of the charts while it writes the tables and
-    draws the rest (:class:`ForkedCharts`): by default on 2 and 3 cores (from 4: :class:`ChartPool`), where the
-    platform can fork; never with ``--chart-workers`` given."""
+    draws the rest (:class:`ForkedCharts`): by default on 2 and 3 cores (from 4: :class:`ChartPool`) when 2 of
+    them are idle (:func:`resilsim.sim.workers.idle_cores`: on cores other work keeps busy it only took turns
+    and cost more, benchmarks/RESULTS.md), where the platform can fork; never with ``--chart-workers`` given."""
     import multiprocessing
     import os
 
+    from .sim.workers import idle_cores
+
     return (requested is None and 2 <= (os.cpu_count() or 1) < POOL_CORES
-            and "fork" in multiprocessing.get_all_start_methods())
+            and "fork" in multiprocessing.get_all_start_methods() and idle_cores() >= 2)
 
 
 def _draw_forked(result, names: list, out: str, conn) -> None:

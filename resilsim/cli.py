@@ -92,12 +92,12 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--chart-workers", type=non_negative_int, default=None, metavar="N",
                      help="processes that draw the charts while the tables are written, started while the "
                           "simulation runs so that matplotlib loads meanwhile (default: 2 with 4 cores or more; "
-                          "with 2 or 3, one process forked after the simulation draws part of the charts beside "
-                          "this one; 0: all drawn in this process after the tables)")
+                          "with 2 or 3, when 2 are idle, one process forked after the simulation draws part of the "
+                          "charts beside this one; 0: all drawn in this process after the tables)")
     run.add_argument("--processes", type=positive_int, default=None, metavar="N",
-                     help="worker processes that simulate the strategies side by side (default: one per core, at "
-                          "most one per strategy; 1: one after another in this process). The tables are the same "
-                          "whatever N")
+                     help="worker processes that simulate the strategies side by side (default: one per idle "
+                          "core, the cores less the load average, at most one per strategy; 1: one after another "
+                          "in this process). The tables are the same whatever N")
     run.add_argument("--summary-only", action="store_true",
                      help="keep time-binned counts and latency histograms, not a row per request and attempt: "
                           "memory stays flat for long runs; writes summary.csv and the timeline (percentiles "
@@ -463,6 +463,7 @@ def _run(args) -> int:
     from .errors import ScenarioError, UsageError
     from .scenario import load_scenario
     from .sim import simulate
+    from .sim.workers import idle_cores
 
     scenario = load_scenario(Path(args.scenario), overrides=args.overrides)
     if args.strategy:
@@ -497,7 +498,7 @@ def _run(args) -> int:
         record = "stream" if args.stream else "summary" if args.summary_only else "full"
         try:
             return simulate(scenario, seed=args.seed, strategies=args.strategy, record=record, rows_to=rows_to,
-                            processes=args.processes, meanwhile=meanwhile)
+                            processes=args.processes or idle_cores(), meanwhile=meanwhile)
         except ScenarioError as e:  # refused before running (beyond its limits): name the file
             raise ScenarioError(e.reason, source=e.source or args.scenario, path=e.path, line=e.line) from None
 

@@ -51,6 +51,19 @@ def pool_size(workers: int | None, tasks: int, force: bool = False) -> int:
     return max(1, min(n, tasks) if force else min(n, tasks, cores))
 
 
+def idle_cores() -> int:
+    """Cores no other work is using now, about: the cores less the 1-minute load average (at least 1).
+
+    ``resilsim run``'s default for its worker processes: on a machine whose cores other work keeps busy, more
+    processes only take turns with it and each pays its own start (benchmarks/RESULTS.md, 2026-12-03 14:10)."""
+    cores = os.cpu_count() or 1
+    try:
+        load = os.getloadavg()[0]
+    except (AttributeError, OSError):  # no load average on this platform: every core counts as idle
+        load = 0.0
+    return max(1, min(cores, int(cores - load + 0.5)))
+
+
 def run_side_by_side(task, jobs: list, processes: int, meanwhile=None) -> list:
     """``[task(*job) for job in jobs]``, computed in ``processes`` worker processes (at least 2); in ``jobs``' order.
 

@@ -162,3 +162,28 @@ def test_ctrl_c_ends_the_workers():
         workers.run_side_by_side(_slow_or_failing, [(0,), (2,)], 2)
     assert time.perf_counter() - t0 < 30
     assert not multiprocessing.active_children()
+
+
+def test_idle_cores_are_the_cores_less_the_load(monkeypatch):
+    """`resilsim run`'s default worker count: cores other work keeps busy are not counted (at least 1)."""
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    for load, want in ((0.0, 2), (0.4, 2), (0.6, 1), (1.0, 1), (3.5, 1)):
+        monkeypatch.setattr(os, "getloadavg", lambda load=load: (load, load, load))
+        assert workers.idle_cores() == want, load
+    monkeypatch.setattr(os, "cpu_count", lambda: 16)
+    monkeypatch.setattr(os, "getloadavg", lambda: (3.2, 0, 0))
+    assert workers.idle_cores() == 13
+
+
+def test_the_chart_process_is_forked_only_with_two_idle_cores(monkeypatch):
+    from resilsim import chart_pool
+
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(os, "getloadavg", lambda: (0.1, 0, 0))
+    assert chart_pool.fork_helper() == ("fork" in multiprocessing.get_all_start_methods())
+    assert not chart_pool.fork_helper(0) and not chart_pool.fork_helper(1)
+    monkeypatch.setattr(os, "getloadavg", lambda: (1.2, 0, 0))
+    assert not chart_pool.fork_helper()
+    monkeypatch.setattr(os, "cpu_count", lambda: 4)
+    monkeypatch.setattr(os, "getloadavg", lambda: (0.0, 0, 0))
+    assert not chart_pool.fork_helper()  # from 4 cores: the spawned ChartPool
