@@ -487,12 +487,12 @@ def _run(args) -> int:
         if args.format == "parquet":
             import pyarrow.parquet  # noqa: F401
         if not args.no_charts:
-            from .chart_pool import ChartPool, pool_workers, warm_up
+            from .chart_pool import ChartPool, fork_helper, pool_workers, warm_up
             workers = pool_workers(args.chart_workers)
             if workers:
                 pool = ChartPool(workers)
-            else:
-                warm_up()
+            elif fork_helper(args.chart_workers):
+                warm_up()  # fonts loaded once, here, for the chart process forked after the run too
 
     def run(rows_to=None):
         record = "stream" if args.stream else "summary" if args.summary_only else "full"
