@@ -1,5 +1,8 @@
 """``resilsim run``'s charts drawn in worker processes while the main process writes the tables.
 
+Two ways: :class:`ChartPool` (spawned workers, from 4 cores) and :class:`ForkedCharts` (one forked process
+drawing part of the charts beside the main process, on 2 and 3 cores).
+
 :class:`ChartPool` starts its workers (spawned) before the simulation, so that they import matplotlib and
 draw a first picture while it runs; each chart is then sent only the data it draws (:func:`chart_data`, a few
 MB at most, through the pool's pipe) and written by a worker as :func:`resilsim.plots.save_charts` would
@@ -62,8 +65,9 @@ class ChartData(Result):
         return self._layers
 
 
-def _worker_start() -> None:
-    """A chart worker's start: import what drawing needs and draw once (fonts, Agg), while the run simulates."""
+def warm_up() -> None:
+    """Import what drawing needs and draw once (fonts, Agg): a chart worker's start, and ``resilsim run``'s while
+    the run simulates in worker processes (a process forked after it inherits the loaded fonts)."""
     import io
 
     from matplotlib.figure import Figure
@@ -78,7 +82,9 @@ def _save_one(name: str, data, path: str) -> str:
     import matplotlib
 
     with matplotlib.rc_context({"figure.dpi": 110}):
-        chart_figure(data, name).savefig(path, pil_kwargs={"compress_level": PNG_LEVEL})
+        # The chart function save_charts draws it with (run_charts), not chart_figure's fallback for the name.
+        chart_figure(data, name, dict(run_charts(data)).get(name)).savefig(
+            path, pil_kwargs={"compress_level": PNG_LEVEL})
     return path
 
 
@@ -103,6 +109,103 @@ def pool_workers(requested: int | None = None) -> int:
     return 2 if (os.cpu_count() or 1) >= POOL_CORES else 0
 
 
+#: Relative drawing cost of each run chart (CPU seconds ×10 on the aurora scenario, 4 strategies), and of writing
+#: the tables: how :func:`split_charts` shares the work between this process and a forked one.
+_COST = {"latency_cdf": 4, "latency_bands": 3.5, "errors_over_time": 2, "success_over_time": 2,
+         "load_over_time": 1.5, "outcomes_by_strategy": 1.5, "guards_over_time": 2, "load_by_layer": 2}
+_TABLES_COST = 2.5
+
+
+def split_charts(names: list) -> tuple[list, list]:
+    """(drawn here, drawn in the forked process): ``names`` shared so that both end about together, this process
+    writing the tables first (longest first, each to the side with less to do)."""
+    here, there, load_here, load_there = [], [], _TABLES_COST, 0.0
+    for name in sorted(names, key=lambda n: -_COST.get(n, 2)):
+        if load_there <= load_here:
+            there.append(name)
+            load_there += _COST.get(name, 2)
+        else:
+            here.append(name)
+            load_here += _COST.get(name, 2)
+    return here, there
+
+
+def fork_helper(requested: int | None = None) -> bool:
+    """Whether ``resilsim run`` forks one process that draws part of the charts while it writes the tables and
+    draws the rest (:class:`ForkedCharts`): by default on 2 and 3 cores (from 4: :class:`ChartPool`) when 2 of
+    them are idle (:func:`resilsim.sim.workers.idle_cores`: on cores other work keeps busy it only took turns
+    and cost more, benchmarks/RESULTS.md), where the platform can fork; never with ``--chart-workers`` given."""
+    import multiprocessing
+    import os
+
+    from .sim.workers import idle_cores
+
+    return (requested is None and 2 <= (os.cpu_count() or 1) < POOL_CORES
+            and "fork" in multiprocessing.get_all_start_methods() and idle_cores() >= 2)
+
+
+def _draw_forked(result, names: list, out: str, conn) -> None:
+    # The forked process: Ctrl-C is the parent's (it ends this one); the first error goes back through the pipe.
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        for name in names:
+            _save_one(name, result, f"{out}/{name}.png")
+        conn.send(None)
+    except BaseException as e:  # noqa: BLE001 - sent to the parent, which raises it
+        conn.send(e)
+    finally:
+        conn.close()
+
+
+class ForkedCharts:
+    """Some of a run's charts drawn in one forked process while this one writes the tables and draws the others.
+
+    Forked, not spawned: the process starts in milliseconds with matplotlib already imported and the result
+    already in its memory (nothing pickled). Fork it before anything starts threads it could copy: pyarrow's
+    pools start with the first table written (``resilsim run`` forks just before). ``result``: the run;
+    ``out``: the folder; ``names``: the charts it draws (see :func:`split_charts`). :meth:`wait` raises the
+    process's error; :meth:`close` ends it if it still runs.
+    """
+
+    def __init__(self, result, out, names: list):
+        import multiprocessing
+        import sys
+
+        for stream in (sys.stdout, sys.stderr):  # else the child would write the parent's buffered lines again
+            stream.flush()
+        ctx = multiprocessing.get_context("fork")
+        self._conn, child = ctx.Pipe(duplex=False)
+        self._proc = ctx.Process(target=_draw_forked, args=(result, list(names), str(out), child), daemon=True)
+        self._proc.start()
+        child.close()
+
+    def wait(self) -> None:
+        """Wait until the forked process has drawn its charts; raise its error if it had one."""
+        try:
+            error = self._conn.recv()
+        except EOFError:  # it died without a word (killed)
+            self._proc.join()
+            raise RuntimeError(f"the chart process ended with exit status {self._proc.exitcode}") from None
+        self._proc.join()
+        if error is not None:
+            raise error
+
+    def close(self) -> None:
+        """End the process if it still runs (an error or Ctrl-C here)."""
+        if self._proc.is_alive():
+            self._proc.terminate()
+        self._proc.join()
+        self._conn.close()
+
+
+def draw_here(result, out, names: list) -> None:
+    """Draw the run charts ``names`` of ``result`` into ``out`` in this process, as :func:`save_charts` does."""
+    for name in names:
+        _save_one(name, result, f"{out}/{name}.png")
+
+
 class ChartPool:
     """Worker processes that draw a run's charts beside the main process (``resilsim run``).
 
@@ -119,7 +222,7 @@ class ChartPool:
 
         n = workers
         self._pool = ProcessPoolExecutor(max_workers=max(1, n), mp_context=multiprocessing.get_context("spawn"),
-                                         initializer=_worker_start)
+                                         initializer=warm_up)
         for _ in range(max(1, n)):  # start every worker now (a spawning pool starts one per task waiting)
             self._pool.submit(int)
 

@@ -90,9 +90,14 @@ def _parser() -> argparse.ArgumentParser:
                      help="run only this strategy of the scenario (repeatable)")
     run.add_argument("--no-charts", action="store_true", help="skip the PNG charts")
     run.add_argument("--chart-workers", type=non_negative_int, default=None, metavar="N",
-                     help="processes that draw the charts while the tables are written, started before the "
-                          "simulation so that matplotlib loads while it runs (default: 2 with 4 cores or more, "
-                          "else 0: drawn in this process after the tables; they help only with a core free)")
+                     help="processes that draw the charts while the tables are written, started while the "
+                          "simulation runs so that matplotlib loads meanwhile (default: 2 with 4 cores or more; "
+                          "with 2 or 3, when 2 are idle, one process forked after the simulation draws part of the "
+                          "charts beside this one; 0: all drawn in this process after the tables)")
+    run.add_argument("--processes", type=positive_int, default=None, metavar="N",
+                     help="worker processes that simulate the strategies side by side (default: one per idle "
+                          "core, the cores less the load average, at most one per strategy; 1: one after another "
+                          "in this process). The tables are the same whatever N")
     run.add_argument("--summary-only", action="store_true",
                      help="keep time-binned counts and latency histograms, not a row per request and attempt: "
                           "memory stays flat for long runs; writes summary.csv and the timeline (percentiles "
@@ -455,11 +460,10 @@ def fit_columns(df, width: int = TABLE_WIDTH, main=MAIN_COLUMNS, fmt=lambda v: f
 
 
 def _run(args) -> int:
-    import pandas as pd
-
     from .errors import ScenarioError, UsageError
     from .scenario import load_scenario
     from .sim import simulate
+    from .sim.workers import idle_cores
 
     scenario = load_scenario(Path(args.scenario), overrides=args.overrides)
     if args.strategy:
@@ -471,10 +475,30 @@ def _run(args) -> int:
         from .errors import ResilsimError
         raise ResilsimError("--stream writes the rows as Parquet; leave out --format csv")
 
+    pool = None
+
+    def meanwhile():
+        # While the strategies simulate (in worker processes, forked before this runs): import what the tables and
+        # charts need, and start the chart workers if any (their pool's threads come after the fork).
+        nonlocal pool
+        import pandas  # noqa: F401
+
+        from . import result  # noqa: F401
+        if args.format == "parquet":
+            import pyarrow.parquet  # noqa: F401
+        if not args.no_charts:
+            from .chart_pool import ChartPool, fork_helper, pool_workers, warm_up
+            workers = pool_workers(args.chart_workers)
+            if workers:
+                pool = ChartPool(workers)
+            elif fork_helper(args.chart_workers):
+                warm_up()  # fonts loaded once, here, for the chart process forked after the run too
+
     def run(rows_to=None):
         record = "stream" if args.stream else "summary" if args.summary_only else "full"
         try:
-            return simulate(scenario, seed=args.seed, strategies=args.strategy, record=record, rows_to=rows_to)
+            return simulate(scenario, seed=args.seed, strategies=args.strategy, record=record, rows_to=rows_to,
+                            processes=args.processes or idle_cores(), meanwhile=meanwhile)
         except ScenarioError as e:  # refused before running (beyond its limits): name the file
             raise ScenarioError(e.reason, source=e.source or args.scenario, path=e.path, line=e.line) from None
 
@@ -483,6 +507,7 @@ def _run(args) -> int:
         print(f"{scenario.name} · api {scenario.api} · seed {args.seed} · {scenario.duration:g} s "
               f"(warm-up {scenario.warmup:g} s)")
         if args.wide:
+            import pandas as pd
             with pd.option_context("display.width", None, "display.max_columns", None):
                 print(summary.to_string(float_format=lambda v: f"{v:.4g}"))
         else:
@@ -494,22 +519,17 @@ def _run(args) -> int:
                                     "them)", TABLE_WIDTH))
 
     out = Path(args.out)
-    pool = None
-    if not args.no_charts:
-        # Chart workers start now and import matplotlib while the simulation runs (resilsim.chart_pool).
-        from .chart_pool import ChartPool, pool_workers
-        workers = pool_workers(args.chart_workers)
-        pool = ChartPool(workers) if workers else None
     try:
         if args.stream:  # the rows go into the run folder as the simulation makes them
             result, paths = _write_run(run, out, charts=not args.no_charts, table_format=args.format, stream=True,
-                                       pool=pool)
+                                       pool=lambda: pool)
             show(result)
         else:
             result = run()
             show(result)
+            from .chart_pool import fork_helper
             _, paths = _write_run(lambda _: result, out, charts=not args.no_charts, table_format=args.format,
-                                  pool=pool)
+                                  pool=lambda: pool, helper=fork_helper(args.chart_workers))
     finally:
         if pool is not None:
             pool.close()
@@ -523,14 +543,15 @@ def _run(args) -> int:
 
 
 def _write_run(run, out: Path, charts: bool, table_format: str = "parquet", stream: bool = False,
-               pool=None) -> tuple:
+               pool=None, helper: bool = False) -> tuple:
     """Write a run's tables, scenario.yaml, charts and run.json into ``out`` as one set (no file of a
     previous run left beside them, nothing changed when a write fails); return the result and the paths.
 
     ``run(folder)`` returns the result; with ``stream`` it simulates, writing the request and attempt
     rows into ``folder`` as it goes (the folder is the set's temporary one, so they belong to the set).
     ``pool``: a :class:`resilsim.chart_pool.ChartPool` that draws the charts while the tables are written
-    (None: drawn here, after them).
+    (None: drawn here, after them), or a function that returns one (or None) once ``run`` has returned.
+    ``helper``: without a pool, draw part of the charts in a forked process (:class:`resilsim.chart_pool.ForkedCharts`).
     """
     from . import plots
     from .report import RUN_FILES
@@ -540,16 +561,40 @@ def _write_run(run, out: Path, charts: bool, table_format: str = "parquet", stre
     meta, done = {}, {}
 
     def write(tmp: Path) -> list:
+        nonlocal pool
         result = done["result"] = run(tmp)
+        if callable(pool):
+            pool = pool()  # started while the run simulated, if at all
         jobs = pool.submit(result, tmp) if charts and pool is not None else None
-        paths = [tmp / "requests.parquet", tmp / "attempts.parquet"] if stream else []
-        paths += result.write_tables(tmp, table_format)
-        (tmp / "scenario.yaml").write_text(dump_scenario(result.scenario))  # what `resilsim report` needs
-        paths.append(tmp / "scenario.yaml")
-        if jobs is not None:
-            paths += pool.wait(jobs)
-        elif charts:
-            paths += plots.save_charts(result, tmp)
+        forked = None
+        if charts and pool is None and helper and not stream:
+            # One forked process draws part of the charts while this one writes the tables and draws the rest
+            # (chart_pool.ForkedCharts): forked now, before pyarrow writes anything (its threads start then).
+            from .chart_pool import ForkedCharts, split_charts
+            names = [name for name, _ in plots.run_charts(result)]
+            here, there = split_charts(names)
+            # The tables, built on first use, are built once, before the fork: both processes read them.
+            rows = () if getattr(result, "record", "full") == "summary" else ("requests", "attempts")
+            for table in (*rows, "timeline"):
+                getattr(result, table)
+            forked = ForkedCharts(result, tmp, there)
+        try:
+            paths = [tmp / "requests.parquet", tmp / "attempts.parquet"] if stream else []
+            paths += result.write_tables(tmp, table_format)
+            (tmp / "scenario.yaml").write_text(dump_scenario(result.scenario))  # what `resilsim report` needs
+            paths.append(tmp / "scenario.yaml")
+            if jobs is not None:
+                paths += pool.wait(jobs)
+            elif forked is not None:
+                from .chart_pool import draw_here
+                draw_here(result, tmp, here)
+                forked.wait()
+                paths += [tmp / f"{name}.png" for name in names]  # save_charts' order
+            elif charts:
+                paths += plots.save_charts(result, tmp)
+        finally:
+            if forked is not None:
+                forked.close()
         meta.update({"seed": result.seed, "windows": [list(w) for w in result.windows],
                      "strategies": {k: v if isinstance(v, dict) else str(v) for k, v in result.strategies.items()},
                      "truncated": dict(result.truncated)})  # strategies stopped at a limit (partial tables)

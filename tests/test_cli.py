@@ -276,3 +276,24 @@ def test_run_with_chart_workers_writes_the_same_files(tmp_path, capsys):
     assert list(metas[0]) == list(metas[1]) and "latency_cdf.png" in metas[0]
     assert metas[0] == metas[1]  # same names, sizes and checksums, in the same order
     assert main(["run", str(p), "--chart-workers", "-1"]) == 2
+
+
+def test_run_in_worker_processes_and_a_forked_chart_process_writes_the_same_files(tmp_path, monkeypatch):
+    """`--processes 2` with part of the charts drawn in a forked process (the 2-core default) writes the files of
+    `--processes 1 --chart-workers 0` (everything in this process), byte for byte (run.json's checksums)."""
+    import json
+    import multiprocessing
+
+    from resilsim import chart_pool
+
+    if "fork" not in multiprocessing.get_all_start_methods():
+        pytest.skip("no fork here")
+    p = tmp_path / "tiny.yaml"
+    p.write_text(SCENARIO)
+    monkeypatch.setattr(chart_pool, "fork_helper", lambda requested=None: requested is None)
+    files = []
+    for name, extra in (("serial", ["--processes", "1", "--chart-workers", "0"]), ("parallel", ["--processes", "2"])):
+        assert main(["run", str(p), "--seed", "4", "--out", str(tmp_path / name), "--set", "duration=20", *extra]) == 0
+        files.append(json.loads((tmp_path / name / "run.json").read_text())["files"])
+    assert files[0] == files[1] and "latency_bands.png" in files[0]
+    assert main(["run", str(p), "--processes", "0"]) == 2

@@ -588,6 +588,59 @@ def test_chart_pool_draws_what_save_charts_draws(result, tmp_path):
     assert chart_data(result, "success_over_time").requests is None
 
 
+def test_forked_charts_draw_what_save_charts_draws(result, tmp_path):
+    """Charts drawn half in a forked process, half here (chart_pool.ForkedCharts) are save_charts' PNGs."""
+    import multiprocessing
+
+    from resilsim.chart_pool import ForkedCharts, draw_here, split_charts
+
+    if "fork" not in multiprocessing.get_all_start_methods():
+        pytest.skip("no fork here")
+    here = plots.save_charts(result, tmp_path / "here")
+    names = [p.stem for p in here]
+    mine, theirs = split_charts(names)
+    assert sorted(mine + theirs) == sorted(names) and mine and theirs
+    out = tmp_path / "split"
+    out.mkdir()
+    forked = ForkedCharts(result, out, theirs)
+    try:
+        draw_here(result, out, mine)
+        forked.wait()
+    finally:
+        forked.close()
+    for p in here:
+        assert p.read_bytes() == (out / p.name).read_bytes(), p.name
+
+
+def test_forked_charts_raise_the_childs_error(result, tmp_path):
+    import multiprocessing
+
+    from resilsim.chart_pool import ForkedCharts
+
+    if "fork" not in multiprocessing.get_all_start_methods():
+        pytest.skip("no fork here")
+    forked = ForkedCharts(result, tmp_path / "missing" / "folder", ["latency_cdf"])
+    try:
+        with pytest.raises(FileNotFoundError):
+            forked.wait()
+    finally:
+        forked.close()
+
+
+def test_split_charts_balances_the_two_sides():
+    from resilsim.chart_pool import split_charts
+
+    names = ["success_over_time", "latency_cdf", "load_over_time", "latency_bands", "outcomes_by_strategy",
+             "errors_over_time"]
+    here, there = split_charts(names)
+    assert sorted(here + there) == sorted(names)
+    from resilsim.chart_pool import _COST, _TABLES_COST
+    load_here, load_there = _TABLES_COST + sum(_COST[n] for n in here), sum(_COST[n] for n in there)
+    assert abs(load_here - load_there) <= max(_COST.values())  # both sides end about together
+    assert len(there) >= 2 and len(here) >= 2  # this side also writes the tables
+    assert split_charts([]) == ([], [])
+
+
 def test_chart_pool_workers_default(monkeypatch):
     """`resilsim run` draws in worker processes by default only with POOL_CORES cores (slower on 2 busy ones)."""
     import os

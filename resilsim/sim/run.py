@@ -1,6 +1,7 @@
 """``simulate()``: one scenario, every strategy, on common random numbers."""
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 
@@ -112,7 +113,7 @@ def _resolve(name: str | None, catalog, index: dict) -> int:
 
 
 def simulate(scenario, seed: int | np.random.SeedSequence | None = 0, *, strategies: list[str] | dict | None = None,
-             record: str = "full", rows_to=None):
+             record: str = "full", rows_to=None, processes: int = 1, meanwhile=None):
     """Simulate every strategy of ``scenario`` on the same random numbers; return a :class:`Result`.
 
     ``scenario`` is a :class:`Scenario`, a path or a dict. ``seed`` is an
@@ -136,9 +137,18 @@ def simulate(scenario, seed: int | np.random.SeedSequence | None = 0, *, strateg
     ``rows_to/requests.parquet`` and ``rows_to/attempts.parquet`` as the run
     goes (:class:`resilsim.result.RowStream`): the rows of a run of any
     length, in memory that does not grow with it.
+    ``processes``: worker processes that simulate the strategies side by
+    side (default 1: one after another in this process, no fork, as a
+    notebook wants; ``None``: one per core). At most one per strategy and per
+    core is used; the result is the same, byte for byte, as the serial run's
+    (every strategy runs on the same root seed in either case). Only the
+    scenario's own strategies (``strategies`` None or a list of names) are
+    sent to workers, and not with ``record="stream"`` (one file for all):
+    those run serially. ``meanwhile``: a function of no arguments called in
+    this process while the workers simulate (``resilsim run`` imports its
+    table and chart libraries there); called before the serial loop when
+    there are no workers.
     """
-    from ..result import Result, RowStream
-
     root = resolve_seed(seed)  # once: seed=None must not give each strategy other entropy
     if seed is None:
         seed = int(root.entropy)
@@ -152,12 +162,25 @@ def simulate(scenario, seed: int | np.random.SeedSequence | None = 0, *, strateg
     catalog = load_catalog(scenario.api)
     codes = code_table(scenario, catalog)
     index = {c.code: i for i, c in enumerate(codes)}
+    if record == "stream" and rows_to is None:
+        raise ValueError("record='stream' writes the rows into a folder: give it as rows_to")
+    runs = {}
+    n = _processes(processes, len(built), strategies, record)
+    if n > 1:
+        # Whole strategies in worker processes; each rebuilds its strategy from the scenario's spec (build_strategy,
+        # as above) and runs it on the same root seed, so its record is the serial loop's (sim.workers).
+        from .workers import run_side_by_side
+        done = run_side_by_side(_run_in_worker, [(scenario, root, name, record) for name in built], n, meanwhile)
+        for (name, st), run in zip(built.items(), done):
+            runs[name] = dataclasses.replace(run, strategy=st)  # this process's own Strategy object
+        from ..result import Result
+        return Result.from_runs(scenario, seed, codes, runs)
+    if meanwhile is not None:
+        meanwhile()
+    from ..result import Result, RowStream
     sink = None
     if record == "stream":
-        if rows_to is None:
-            raise ValueError("record='stream' writes the rows into a folder: give it as rows_to")
         sink = RowStream(rows_to, codes, list(scenario.service.operations), list(built))
-    runs = {}
     try:
         for k, (name, st) in enumerate(built.items()):
             if sink is not None:
@@ -169,6 +192,28 @@ def simulate(scenario, seed: int | np.random.SeedSequence | None = 0, *, strateg
         if sink is not None:
             sink.close()
     return Result.from_runs(scenario, seed, codes, runs)
+
+
+def _processes(processes: int | None, strategies: int, given, record: str) -> int:
+    """How many worker processes a :func:`simulate` call runs its ``strategies`` strategies in (1: none)."""
+    if processes is not None and (isinstance(processes, bool) or not isinstance(processes, int) or processes < 1):
+        raise ValueError(f"processes={processes!r}: give a whole number of worker processes, at least 1, or None "
+                         "for one per core")
+    if processes == 1 or strategies < 2 or record == "stream" or isinstance(given, dict):
+        return 1
+    from .workers import pool_size
+    return pool_size(processes, strategies)
+
+
+def _run_in_worker(scenario: Scenario, root, name: str, record: str) -> RunRecord:
+    """The scenario's strategy ``name`` run on the streams of ``root``, in a worker process: its record, without
+    what cannot leave the process (the sampler's environment; the strategy, which the caller has)."""
+    catalog = load_catalog(scenario.api)
+    codes = code_table(scenario, catalog)
+    index = {c.code: i for i, c in enumerate(codes)}
+    strategy = build_strategy(scenario.strategies[name], name, scenario.clients)
+    run = _run_one(scenario, root, strategy, catalog, codes, index, record)
+    return dataclasses.replace(run, strategy=None, sampler=run.sampler.samples())
 
 
 def resolve_strategies(scenario: Scenario, strategies=None) -> dict:

@@ -53,3 +53,22 @@ class Sampler:
         if self._k < self.nbins:
             tick.callbacks = self._cbs
             self.env.schedule(tick, PRIORITY, self._k * self.bin - self.env._now)
+
+    def samples(self) -> "Samples":
+        """What was sampled, without the environment and service (which cannot leave a worker process)."""
+        return Samples(self.bin, self.nbins, self.queue, self.busy, self.extra)
+
+
+class Samples:
+    """A finished :class:`Sampler`'s arrays (same attributes, same arrays): what a worker process sends back."""
+
+    __slots__ = ("bin", "nbins", "queue", "busy", "extra")
+
+    def __init__(self, bin: float, nbins: int, queue, busy, extra: dict):
+        self.bin, self.nbins, self.queue, self.busy, self.extra = bin, nbins, queue, busy, extra
+
+    def __getstate__(self):
+        return (self.bin, self.nbins, self.queue, self.busy, self.extra)
+
+    def __setstate__(self, state):
+        self.bin, self.nbins, self.queue, self.busy, self.extra = state

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import math
 import os
-import threading
 import time
 import traceback
 from concurrent.futures import Executor, ProcessPoolExecutor, as_completed
@@ -22,46 +21,17 @@ import pandas as pd
 from ..errors import ResilsimError, ScenarioError
 from ..scenario import Scenario, given_fields, load_scenario
 from ..sim.limits import check_budget
+from ..sim.workers import THREAD_VARS, init_worker, pool_size  # noqa: F401 - the package's pool pattern (sim.workers)
 from .grid import as_grid, check_grid, check_size
 from .stats import mser5
 from .tasks import canon, make_tasks, tidy
 
-_THREAD_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS")
 #: The most runs sent to a local worker in one call (:func:`chunks`): a progress bar and a resumable store
 #: hear of a chunk's runs when the whole chunk is done, so chunks stay short.
 CHUNK_MOST = 8
 
 
 # ---------------------------------------------------------------- the worker (module level: it pickles)
-
-#: Seconds between a pool worker's looks at its parent process.
-PARENT_CHECK_S = 1.0
-
-
-def init_worker():
-    """Worker-process start-up: one BLAS thread each (the pool has a process per core), and a watch on the
-    parent: a worker whose parent died (killed with SIGKILL, so it could not shut its pool down) exits
-    instead of waiting for work for ever."""
-    for v in _THREAD_VARS:
-        os.environ[v] = "1"
-    parent = os.getppid()
-
-    def watch():
-        while True:
-            time.sleep(PARENT_CHECK_S)
-            if os.getppid() != parent:  # re-parented: the process that started this one is gone
-                os._exit(1)
-
-    threading.Thread(target=watch, name="resilsim-parent-watch", daemon=True).start()
-
-
-def pool_size(workers: int | None, tasks: int, force: bool = False) -> int:
-    """Worker processes for ``tasks`` runs: ``workers`` (default: every core), at most one per task and, unless
-    ``force``, one per core (more processes than cores only share them, each with its own memory)."""
-    cores = os.cpu_count() or 1
-    n = workers or cores
-    return max(1, min(n, tasks) if force else min(n, tasks, cores))
-
 
 def run_task(base: dict, task: dict, warmup: str | None = None, keep_attempts: bool = False,
              strategies: dict | None = None, window=None) -> dict:
@@ -73,7 +43,7 @@ def run_task(base: dict, task: dict, warmup: str | None = None, keep_attempts: b
 
     Returns ``{"rows": [...], "timeline": DataFrame|None, "attempts": DataFrame|None}``.
     """
-    for v in _THREAD_VARS:
+    for v in THREAD_VARS:
         os.environ.setdefault(v, "1")
     from ..sim import simulate
 

@@ -1,0 +1,114 @@
+"""Worker processes: the one pool pattern resilsim uses (sweeps, the explorer, ``simulate(processes=...)``).
+
+:func:`init_worker` and :func:`pool_size` are how every local pool of the package starts its processes and
+sizes itself (``resilsim.sweep.run`` and ``resilsim.widgets`` import them from here). :func:`run_side_by_side`
+runs the strategies of one ``simulate()`` call in such a pool: each worker runs whole strategies on the same
+root seed as the serial loop, so the records, and the tables built from them, are the same bytes.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+
+#: The thread-count variables of the BLAS and OpenMP libraries numpy may load: one thread per worker process.
+THREAD_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS")
+
+#: Seconds between a pool worker's looks at its parent process.
+PARENT_CHECK_S = 1.0
+
+
+def init_worker():
+    """Worker-process start-up: one BLAS thread each (the pool has a process per core), and a watch on the
+    parent: a worker whose parent died (killed with SIGKILL, so it could not shut its pool down) exits
+    instead of waiting for work for ever."""
+    for v in THREAD_VARS:
+        os.environ[v] = "1"
+    parent = os.getppid()
+
+    def watch():
+        while True:
+            time.sleep(PARENT_CHECK_S)
+            if os.getppid() != parent:  # re-parented: the process that started this one is gone
+                os._exit(1)
+
+    threading.Thread(target=watch, name="resilsim-parent-watch", daemon=True).start()
+
+
+def _init_strategy_worker():
+    # As init_worker, and Ctrl-C is the parent's to handle: it ends the workers itself (run_side_by_side), so a
+    # worker does not print a KeyboardInterrupt traceback of its own beside the CLI's "interrupted".
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    init_worker()
+
+
+def pool_size(workers: int | None, tasks: int, force: bool = False) -> int:
+    """Worker processes for ``tasks`` runs: ``workers`` (default: every core), at most one per task and, unless
+    ``force``, one per core (more processes than cores only share them, each with its own memory)."""
+    cores = os.cpu_count() or 1
+    n = workers or cores
+    return max(1, min(n, tasks) if force else min(n, tasks, cores))
+
+
+def idle_cores() -> int:
+    """Cores no other work is using now, about: the cores less the 1-minute load average (at least 1).
+
+    ``resilsim run``'s default for its worker processes: on a machine whose cores other work keeps busy, more
+    processes only take turns with it and each pays its own start (benchmarks/RESULTS.md, 2026-12-03 14:10)."""
+    cores = os.cpu_count() or 1
+    try:
+        load = os.getloadavg()[0]
+    except (AttributeError, OSError):  # no load average on this platform: every core counts as idle
+        load = 0.0
+    return max(1, min(cores, int(cores - load + 0.5)))
+
+
+def run_side_by_side(task, jobs: list, processes: int, meanwhile=None) -> list:
+    """``[task(*job) for job in jobs]``, computed in ``processes`` worker processes (at least 2); in ``jobs``' order.
+
+    The workers are forked when the jobs are handed out, before ``meanwhile()`` (if given) runs here: the
+    caller's chance to import what it needs next (pandas, pyarrow, matplotlib: pyarrow starts threads, which a
+    fork must not copy) while the workers compute. The first error a job raises is raised here, after the
+    workers are ended; so is a KeyboardInterrupt (the workers ignore Ctrl-C; this process ends them).
+    ``task`` and each job's values must pickle; ``task`` is a module-level function.
+
+    A ``multiprocessing.Pool``, with :func:`init_worker` as every pool of the package: unlike
+    ``ProcessPoolExecutor`` it can end jobs that are running (``terminate``), without the hang that ending an
+    executor's processes behind its back can cause at its shutdown.
+    """
+    import multiprocessing
+    import sys
+
+    # fork where the platform has it: a worker starts in milliseconds with the parent's modules (resilsim.sim and
+    # numpy; simulate() imports nothing that starts threads before this point). Elsewhere spawn, the default.
+    method = "fork" if "fork" in multiprocessing.get_all_start_methods() else None
+    for stream in (sys.stdout, sys.stderr):  # else a forked worker would write the parent's buffered lines again
+        stream.flush()
+    pool = multiprocessing.get_context(method).Pool(processes, initializer=_init_strategy_worker)
+    errors, left, over = [], [len(jobs)], threading.Event()
+
+    def done(_):
+        left[0] -= 1  # the pool's result thread calls these, one at a time
+        if not left[0]:
+            over.set()
+
+    def failed(e):
+        errors.append(e)
+        over.set()  # at once: the jobs still running are not waited for
+
+    try:
+        pending = [pool.apply_async(task, job, callback=done, error_callback=failed) for job in jobs]
+        if meanwhile is not None:
+            meanwhile()
+        over.wait()
+        if errors:
+            raise errors[0]
+        out = [p.get() for p in pending]
+    except BaseException:  # an error or Ctrl-C: the other jobs' results are not wanted, end the workers now
+        pool.terminate()
+        pool.join()
+        raise
+    pool.close()
+    pool.join()
+    return out

@@ -1,0 +1,189 @@
+"""simulate(processes=N): strategies in worker processes give the serial run's tables, byte for byte."""
+import io
+import multiprocessing
+import os
+import time
+
+import numpy as np
+import pytest
+
+from resilsim import simulate
+from resilsim.errors import PolicyError
+from resilsim.sim import workers
+from resilsim.sim import run as sim_run
+from tests.conftest import small
+
+needs_fork = pytest.mark.skipif("fork" not in multiprocessing.get_all_start_methods(), reason="no fork here")
+
+#: Three strategies that send different numbers of attempts (so a mixed-up stream or order shows), with a guard.
+SCENARIO = small(
+    duration=40, warmup=5,
+    service={"workers": 4, "queue": {"limit": 20, "timeout": 2},
+             "operations": {"query_metrics": {"latency": {"exponential": {"mean": 0.08}}}}},
+    faults={"background": {"ANALYTICS_2000": 0.05}},
+    clients={"arrival": {"poisson": {"rate": 60}}, "timeout": 5, "deadline": 30},
+    strategies={"none": {"retry": "none"},
+                "docs": {"retry": "analytics-docs"},
+                "jitter": {"retry": {"wait": {"exponential": {"base": 0.1, "cap": 2}}, "jitter": "full",
+                                     "stop": {"attempts": 4}},
+                           "guards": {"breaker": {"failure_rate": 0.5, "window": 20, "minimum_calls": 20,
+                                                  "open_s": 5, "half_open_calls": 5}}}})
+
+
+def tables(result) -> dict:
+    """Every table of a result as the bytes write_tables writes (CSV), and the summary."""
+    out = {}
+    for name in ("requests", "attempts", "timeline"):
+        buf = io.StringIO()
+        getattr(result, name).to_csv(buf, index=False)
+        out[name] = buf.getvalue()
+    out["summary"] = result.summary().to_csv()
+    return out
+
+
+@needs_fork
+def test_parallel_run_writes_the_serial_tables(tmp_path):
+    serial = simulate(SCENARIO, seed=7)
+    parallel = simulate(SCENARIO, seed=7, processes=2)
+    assert list(parallel.strategies) == ["none", "docs", "jitter"]
+    assert tables(parallel) == tables(serial)
+    assert parallel.strategies == serial.strategies and parallel.windows == serial.windows
+    a, b = tmp_path / "serial", tmp_path / "parallel"
+    for r, d in ((serial, a), (parallel, b)):
+        r.write_tables(d, "parquet")
+    for p in sorted(a.iterdir()):
+        assert p.read_bytes() == (b / p.name).read_bytes(), p.name
+    # More processes than strategies or cores: the same again (at most one per strategy and core is started).
+    assert tables(simulate(SCENARIO, seed=7, processes=8)) == tables(serial)
+
+
+@needs_fork
+def test_every_worker_gets_the_callers_seed():
+    """A worker that drew its own seed (or another strategy's streams) would give other tables than the serial
+    run's: with fresh entropy (seed=None), a spawned SeedSequence (as sweeps pass) and a plain int."""
+    fresh = simulate(SCENARIO, seed=None, processes=2)
+    assert tables(fresh) == tables(simulate(SCENARIO, seed=fresh.seed))
+    child = np.random.SeedSequence(11).spawn(3)[2]
+    assert tables(simulate(SCENARIO, seed=child, processes=2)) == tables(simulate(SCENARIO, seed=child))
+    # The comparison can fail: another seed gives other tables for every strategy.
+    other = simulate(SCENARIO, seed=8, processes=2)
+    base = simulate(SCENARIO, seed=7, processes=2)
+    for name in base.strategies:
+        assert (base.requests[base.requests["strategy"] == name]["start"].to_numpy()[:50].tolist()
+                != other.requests[other.requests["strategy"] == name]["start"].to_numpy()[:50].tolist())
+
+
+@needs_fork
+def test_summary_mode_runs_side_by_side_too():
+    serial = simulate(SCENARIO, seed=3, record="summary")
+    parallel = simulate(SCENARIO, seed=3, record="summary", processes=2)
+    assert parallel.summary().to_csv() == serial.summary().to_csv()
+    assert parallel.timeline.to_csv() == serial.timeline.to_csv()
+
+
+def test_processes_must_be_a_count():
+    for bad in (0, -1, 1.5, True, "2"):
+        with pytest.raises(ValueError, match=r"^processes=.*: give a whole number of worker processes, at least 1"):
+            simulate(SCENARIO, processes=bad)
+
+
+def test_what_cannot_go_to_workers_runs_serially(monkeypatch, tmp_path):
+    """One strategy, record="stream" (one file for all) and strategies given as Python objects stay in this
+    process; processes=1 (the library's default) never starts a worker."""
+    from resilsim.policies.build import build_strategy
+    from resilsim.scenario import load_scenario
+
+    def refuse(*a, **k):
+        raise AssertionError("started workers")
+
+    monkeypatch.setattr(workers, "run_side_by_side", refuse)
+    simulate(SCENARIO, seed=1)
+    simulate(SCENARIO, seed=1, strategies=["docs"], processes=2)
+    simulate(SCENARIO, seed=1, record="stream", rows_to=tmp_path, processes=2)
+    sc = load_scenario(SCENARIO)
+    own = {n: build_strategy(sc.strategies[n], n, sc.clients) for n in ("none", "docs")}
+    simulate(SCENARIO, seed=1, strategies=own, processes=2)
+    calls = []
+    simulate(SCENARIO, seed=1, meanwhile=lambda: calls.append(1))
+    assert calls == [1]  # the hook runs in the serial case too
+
+
+@needs_fork
+def test_an_error_in_a_worker_is_raised_here_and_the_cli_says_it_in_one_line(monkeypatch, tmp_path, capsys):
+    """A strategy that breaks in its worker: the caller gets the error itself (one sentence from the CLI, exit 2)."""
+    import yaml
+
+    from resilsim.cli import main
+
+    real = sim_run._run_one
+
+    def breaks(scenario, seed, strategy, *rest, **kw):
+        if strategy.name == "docs":
+            raise PolicyError("strategy 'docs': its wait returned -1.0 s; a wait must be >= 0")
+        return real(scenario, seed, strategy, *rest, **kw)
+
+    monkeypatch.setattr(sim_run, "_run_one", breaks)  # forked workers inherit the patch
+    with pytest.raises(PolicyError, match="strategy 'docs': its wait returned"):
+        simulate(SCENARIO, seed=1, processes=2)
+    p = tmp_path / "s.yaml"
+    p.write_text(yaml.safe_dump(SCENARIO))
+    assert main(["run", str(p), "--out", str(tmp_path / "out"), "--processes", "2", "--no-charts"]) == 2
+    err = capsys.readouterr().err
+    assert err == "resilsim: strategy 'docs': its wait returned -1.0 s; a wait must be >= 0\n"
+    assert not (tmp_path / "out").exists()  # nothing written
+
+
+def _slow_or_failing(k: int) -> int:
+    if k == 1:
+        raise ValueError("job 1 fails")
+    time.sleep(60)
+    return k
+
+
+@needs_fork
+def test_workers_are_ended_when_a_job_fails():
+    """The first error is raised at once: the other workers are ended, not waited for."""
+    t0 = time.perf_counter()
+    with pytest.raises(ValueError, match="job 1 fails"):
+        workers.run_side_by_side(_slow_or_failing, [(0,), (1,)], 2)  # job 0 runs for a minute
+    assert time.perf_counter() - t0 < 30
+    assert not multiprocessing.active_children()
+
+
+@needs_fork
+def test_ctrl_c_ends_the_workers():
+    """Ctrl-C while the workers compute: KeyboardInterrupt here, the workers ended (they ignore SIGINT themselves)."""
+    import signal
+    import threading
+
+    threading.Timer(1.0, os.kill, (os.getpid(), signal.SIGINT)).start()
+    t0 = time.perf_counter()
+    with pytest.raises(KeyboardInterrupt):
+        workers.run_side_by_side(_slow_or_failing, [(0,), (2,)], 2)
+    assert time.perf_counter() - t0 < 30
+    assert not multiprocessing.active_children()
+
+
+def test_idle_cores_are_the_cores_less_the_load(monkeypatch):
+    """`resilsim run`'s default worker count: cores other work keeps busy are not counted (at least 1)."""
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    for load, want in ((0.0, 2), (0.4, 2), (0.6, 1), (1.0, 1), (3.5, 1)):
+        monkeypatch.setattr(os, "getloadavg", lambda load=load: (load, load, load))
+        assert workers.idle_cores() == want, load
+    monkeypatch.setattr(os, "cpu_count", lambda: 16)
+    monkeypatch.setattr(os, "getloadavg", lambda: (3.2, 0, 0))
+    assert workers.idle_cores() == 13
+
+
+def test_the_chart_process_is_forked_only_with_two_idle_cores(monkeypatch):
+    from resilsim import chart_pool
+
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(os, "getloadavg", lambda: (0.1, 0, 0))
+    assert chart_pool.fork_helper() == ("fork" in multiprocessing.get_all_start_methods())
+    assert not chart_pool.fork_helper(0) and not chart_pool.fork_helper(1)
+    monkeypatch.setattr(os, "getloadavg", lambda: (1.2, 0, 0))
+    assert not chart_pool.fork_helper()
+    monkeypatch.setattr(os, "cpu_count", lambda: 4)
+    monkeypatch.setattr(os, "getloadavg", lambda: (0.0, 0, 0))
+    assert not chart_pool.fork_helper()  # from 4 cores: the spawned ChartPool
