@@ -1,31 +1,38 @@
-"""The fused event loop: :func:`~resilsim.sim.events.run_until` with the two commonest events handled inline.
+"""The fused event loop: :func:`~resilsim.sim.events.run_until` with the commonest events handled inline.
 
-Almost every attempt of an open-loop run is two events: the arrival tick that
-sends it (or a retry) and its completion at the service. Through callbacks,
-those are ``Clients._arrive`` → ``send`` → ``Service.submit`` → ``_start`` and
-``Service._complete`` → ``Clients.respond``: six Python frames per attempt, each
-reloading the same objects, and every event goes through the general
-dispatch (swap the callback list, loop over it, test ``_ok``), whose attribute
-loads CPython cannot specialise because events of every class pass there.
+Almost every attempt of an open-loop run is two events: the arrival tick (or a
+retry's end of backoff) that sends it, and its completion at the service.
+Through callbacks, those are ``Clients._arrive`` (or ``_retry``) → ``send`` →
+``Service.submit`` → ``_start``, and ``Service._complete`` (→ ``_start`` of the
+next queued attempt) → ``Clients.respond`` → the recorder's rows: about nine
+Python frames per attempt, each reloading the same objects, and every event
+goes through the general dispatch (swap the callback list, loop over it, test
+``_ok``), whose attribute loads CPython cannot specialise because events of
+every class pass there.
 
 :func:`run_fused` pops the same events in the same order and does the same
-work, in the same order, with the bodies of those methods written out in the
-loop for those two kinds of event; any other event (retries, timers, samplers,
-guards' lines, incidents) goes through its callbacks as in ``run_until``. It
-runs only where those methods are the plain ones (:func:`fusable`): the
-clients and the service of the top-level API with no subclass and no swapped
-method (no hedging, closed-loop users, network, calls between services,
-per-operation plans, queue discipline other than FIFO, costly refusals, side
-effects, load-dependent latency or processing timeout). Guards, tenants, gates
-(limits and quota), attempt timers and queue limits and timeouts are covered.
+work in the same order, with the bodies of those methods written out in the
+loop for those kinds of event (the send written once, for arrivals and
+retries); any other event (timers, samplers, guards' lines, held attempts,
+incidents) goes through its callbacks as in ``run_until``, and what is rare
+on those paths (refusals, guards' failure accounting, retry decisions, queue
+timeouts, a new block of arrivals) stays a call. It runs only where those
+methods are the plain ones (:func:`fusable`): the clients and the service of
+the top-level API, no subclass and no method swapped in (no hedging,
+closed-loop users, network, calls between services, per-operation plans,
+queue discipline other than FIFO, costly refusals, side effects,
+load-dependent latency, processing timeout or capacity cut). Guards of every
+kind and scope, tenants, gates (limits, quota, auth), attempt timers and
+deadlines, queue limits and timeouts, incidents and every recorder are covered.
 
 ``tests/sim/test_fused.py`` holds it to the general loop: the same rows, tables
-and run statistics for every pinned workload it takes.
+and run statistics for every pinned workload it takes, and the objects it
+builds to their ``__init__``.
 """
 from __future__ import annotations
 
-import bisect
 import math
+from bisect import bisect_right
 from heapq import heapify, heappop, heappush
 from itertools import repeat
 
@@ -62,11 +69,13 @@ def run_fused(env, clients, service, until: float, watchdog=None, every: int = 4
     """:func:`~resilsim.sim.events.run_until` for a :func:`fusable` run: the same arguments, events and answer."""
     if until <= env._now:
         raise ValueError(f"until ({until}) must be greater than the current simulation time")
+    # What the methods written out below read of their objects and never change during a run, read once.
     queue = env._queue
     eid = env._eid
     c, svc, rec = clients, service, clients.rec
     tick = c._tick
     tick_cbs = c._tick_cbs
+    retry_cbs = c._retry_cbs
     done_cbs = svc._done_cbs
     squeue = svc.queue
     samplers = svc.samplers
@@ -82,11 +91,20 @@ def run_fused(env, clients, service, until: float, watchdog=None, every: int = 4
     plans = c.plans
     guards = c.guards
     pick = getattr(guards, "pick", None)  # guards per tenant or client (a _Keyed): the request's own set
+    tracks = guards is not None and guards.tracks_attempts  # guards counting attempts in flight (send tells them)
+    # Clients.respond's test for the guards' success sink: one guard set that does not count attempts in flight.
+    sinkable = guards is not None and pick is None and not guards.tracks_attempts
     # The fault segment in use and when it ends (seconds): time only moves on, so one comparison says whether it
     # still holds (segments are fixed at set-up, so it is the one Service._segment would give).
     seg, seg_end = None, -math.inf
     full = rec.__class__ is Recorder  # rows written in the loop (summary and streaming recorders: through calls)
-    acols = rec.attempts if full else None
+    if full:
+        # The attempt columns' views, and the capacity they were taken at: the columns grow (and the recorder
+        # takes new views) only when full, so while the next row's index is below it these are still current.
+        acols = rec.attempts
+        a_cap = acols.capacity
+        a_req, a_att, a_start, a_end, a_code, a_src = (rec._a_req, rec._a_att, rec._a_start, rec._a_end,
+                                                       rec._a_code, rec._a_src)
     # The sentinel of run_until (see there): every event before `until` comes out before it.
     stop = Tick()
     sentinel = (until, -1, -1, stop)
@@ -99,7 +117,7 @@ def run_fused(env, clients, service, until: float, watchdog=None, every: int = 4
                 now, _, _, event = heappop(queue)
                 env._now = now
                 if event is tick:
-                    # ---- an arrival: Clients._arrive, then send, Service.submit and _start (the plain ones).
+                    # ---- an arrival: Clients._arrive (Request(...) without its __init__, the next arrival pushed).
                     i = c._i
                     req = _new(Request)
                     req.callbacks = None
@@ -123,10 +141,8 @@ def run_fused(env, clients, service, until: float, watchdog=None, every: int = 4
                         heappush(queue, (times[i], PRIORITY, next(eid), tick))
                     else:
                         c._schedule_next()
-                    g = guards
-                    if g is not None:
-                        if pick is not None:
-                            g = pick(req)
+                    if guards is not None:
+                        g = guards if pick is None else pick(req)
                         admit = g.admit
                         if admit is not None:
                             admit(now)
@@ -136,168 +152,183 @@ def run_fused(env, clients, service, until: float, watchdog=None, every: int = 4
                             continue
                         if g.blocks and c._hold(req, g, now, CODE_TIMEOUT, None):
                             continue  # waits for the client-side limiter
-                        if g.tracks_attempts:
-                            g.on_attempt_start(now, False)
-                    # send: Attempt(req, 1, now) without its __init__.
-                    req.n = 1
-                    att = _new(Attempt)
-                    att.callbacks = None
-                    att._ok = True
-                    att.req = req
-                    att.n = 1
-                    att.t_sent = now
-                    att.t_queued = now
-                    att.code = -1
-                    att.source = 0
-                    att.retry_after = None
-                    att.answered = False
-                    att.abandoned = False
-                    att.service_time = 0.0
-                    c.attempts_sent += 1
-                    # Service.submit
-                    if gate is not None and gate(att, now):
-                        pass  # answered by the gate
-                    else:
-                        wait = limiter.try_acquire(now) if limiter is not None else 0.0
-                        if wait > 0.0:
-                            att.retry_after = wait
-                            svc.reject(att, now, svc.rate_limit_code, SRC_LIMITER)
-                        elif svc.free:
-                            svc.free -= 1
-                            # Service._start
+                else:
+                    callbacks = event.callbacks
+                    if callbacks is done_cbs:
+                        # ---- a completion: Service._complete, then Clients.respond.
+                        att = event
+                        att.callbacks = None
+                        svc.busy_time += att.service_time
+                        if att.abandoned:
+                            svc.wasted_time += att.service_time
+                        while squeue:
+                            nxt = squeue.popleft()
+                            if now - nxt.t_queued > qtimeout:
+                                svc._time_out_queued(nxt, now)
+                                continue
+                            # Service._start of the next queued attempt (as in the send below).
+                            nop = nxt.req.op
                             if now >= seg_end:
                                 seg, seg_end = svc._segment(now), svc._seg_end
-                            total, cum, idx, origin, slow = seg[op]
-                            d = samplers[op]() * slow
+                            total, cum, idx, origin, slow = seg[nop]
+                            d = samplers[nop]() * slow
                             if total > 0.0:
                                 u = fault_u()
                                 if u < total:
-                                    j = bisect.bisect_right(cum, u)
-                                    att.code = idx[j]
-                                    att.source = SRC_INCIDENT if origin[j] == FROM_INCIDENT else SRC_BACKGROUND
+                                    j = bisect_right(cum, u)
+                                    nxt.code = idx[j]
+                                    nxt.source = SRC_INCIDENT if origin[j] == FROM_INCIDENT else SRC_BACKGROUND
                                 else:
-                                    att.code = CODE_OK
-                                    att.source = SRC_SERVICE
-                            else:
-                                att.code = CODE_OK
-                                att.source = SRC_SERVICE
-                            att.service_time = d
-                            att.callbacks = done_cbs
-                            heappush(queue, (now + d, PRIORITY, next(eid), att))
-                        elif len(squeue) < qlimit:
-                            att.t_queued = now
-                            squeue.append(att)
-                        else:
-                            svc.reject(att, now, svc.overload_code, SRC_CAPACITY)
-                    if timers is not None and not att.answered:
-                        limit = now + timeout
-                        if req.deadline_at < limit:
-                            limit = req.deadline_at
-                        if att.callbacks is None or now + att.service_time > limit:
-                            pending = timers.pending
-                            at = now + (limit - now)
-                            if pending and at >= pending[-1][0]:
-                                pending.append((at, next(eid), att, timer_cbs))
-                            else:
-                                timers.add(att, limit - now, timer_cbs)
-                    continue
-                callbacks = event.callbacks
-                if callbacks is done_cbs:
-                    # ---- a completion: Service._complete, then Clients.respond (the plain ones).
-                    att = event
-                    att.callbacks = None
-                    svc.busy_time += att.service_time
-                    if att.abandoned:
-                        svc.wasted_time += att.service_time
-                    while squeue:
-                        nxt = squeue.popleft()
-                        if now - nxt.t_queued > qtimeout:
-                            svc._time_out_queued(nxt, now)
-                            continue
-                        nop = nxt.req.op
-                        # Service._start of the next queued attempt, as above
-                        if now >= seg_end:
-                            seg, seg_end = svc._segment(now), svc._seg_end
-                        total, cum, idx, origin, slow = seg[nop]
-                        d = samplers[nop]() * slow
-                        if total > 0.0:
-                            u = fault_u()
-                            if u < total:
-                                j = bisect.bisect_right(cum, u)
-                                nxt.code = idx[j]
-                                nxt.source = SRC_INCIDENT if origin[j] == FROM_INCIDENT else SRC_BACKGROUND
+                                    nxt.code = CODE_OK
+                                    nxt.source = SRC_SERVICE
                             else:
                                 nxt.code = CODE_OK
                                 nxt.source = SRC_SERVICE
+                            nxt.service_time = d
+                            nxt.callbacks = done_cbs
+                            heappush(queue, (now + d, PRIORITY, next(eid), nxt))
+                            break
                         else:
-                            nxt.code = CODE_OK
-                            nxt.source = SRC_SERVICE
-                        nxt.service_time = d
-                        nxt.callbacks = done_cbs
-                        heappush(queue, (now + d, PRIORITY, next(eid), nxt))
-                        break
-                    else:
-                        svc.free += 1
-                    if att.abandoned or att.answered:
-                        continue
-                    att.answered = True
-                    req = att.req
-                    code = att.code
-                    if full:
-                        # Recorder.attempt: the row written here, through the recorder's current views (any call
-                        # may have grown its columns and made new ones).
-                        i = acols.n
-                        if i == acols.capacity:
-                            acols.grow(i + 1)
-                            rec._bind()
-                        rec._a_req[i] = req.id
-                        rec._a_att[i] = att.n
-                        rec._a_start[i] = att.t_sent
-                        rec._a_end[i] = now
-                        rec._a_code[i] = code
-                        rec._a_src[i] = att.source
-                        acols.n = i + 1
-                    else:
-                        rec.attempt(req.id, att.n, att.t_sent, now, code, att.source)
-                    g = guards
-                    if g is not None:
-                        sink = g.success_sink if code == CODE_OK and pick is None and not g.tracks_attempts else None
-                        if sink is not None:
-                            sink()
-                        else:
-                            c._guard_result(req, att.n, now, code, False)
-                    if code == CODE_OK:
-                        req.done = True
-                        c.requests_done += 1
+                            svc.free += 1
+                        if att.abandoned or att.answered:
+                            continue
+                        # Clients.respond
+                        att.answered = True
+                        req = att.req
+                        code = att.code
                         if full:
-                            # Recorder.request: the row's start is already there (add_arrivals).
-                            rid = req.id
-                            rec._r_end[rid] = now
-                            rec._r_att[rid] = req.n
-                            rec._r_code[rid] = CODE_OK
-                            rec._r_out[rid] = OUT_SUCCESS
+                            # Recorder.attempt
+                            i = acols.n
+                            if i >= a_cap:
+                                # Full, or grown through a call since the views were taken: grow if full, take
+                                # the recorder's views anew.
+                                if i == acols.capacity:
+                                    acols.grow(i + 1)
+                                    rec._bind()
+                                a_cap = acols.capacity
+                                a_req, a_att, a_start, a_end, a_code, a_src = (
+                                    rec._a_req, rec._a_att, rec._a_start, rec._a_end, rec._a_code, rec._a_src)
+                            a_req[i] = req.id
+                            a_att[i] = att.n
+                            a_start[i] = att.t_sent
+                            a_end[i] = now
+                            a_code[i] = code
+                            a_src[i] = att.source
+                            acols.n = i + 1
                         else:
-                            rec.request(req.id, now, req.n, CODE_OK, OUT_SUCCESS, req.t0)
+                            rec.attempt(req.id, att.n, att.t_sent, now, code, att.source)
+                        if guards is not None:
+                            sink = guards.success_sink if sinkable and code == CODE_OK else None
+                            if sink is not None:
+                                sink()
+                            else:
+                                c._guard_result(req, att.n, now, code, False)
+                        if code == CODE_OK:
+                            # Clients._finish
+                            req.done = True
+                            c.requests_done += 1
+                            if full:
+                                # Recorder.request (its start is in the row already, from add_arrivals)
+                                rid = req.id
+                                rec._r_end[rid] = now
+                                rec._r_att[rid] = req.n
+                                rec._r_code[rid] = CODE_OK
+                                rec._r_out[rid] = OUT_SUCCESS
+                            else:
+                                rec.request(req.id, now, req.n, CODE_OK, OUT_SUCCESS, req.t0)
+                        else:
+                            c._after_failure(req, now, code, plans[code], att.retry_after)
+                        continue
+                    if callbacks is not retry_cbs:
+                        if event is stop:
+                            env._now = until
+                            stop = None  # popped: nothing to clean up
+                            return None
+                        # ---- any other event: its callbacks, as run_until calls them.
+                        event.callbacks = None
+                        for callback in callbacks:
+                            callback(event)
+                        if not event._ok and not hasattr(event, "_defused"):
+                            exc = type(event._value)(*event._value.args)
+                            exc.__cause__ = event._value
+                            raise exc
+                        continue
+                    # ---- a retry's backoff has ended: Clients._retry.
+                    req = event
+                    req.callbacks = None
+                    op = req.op
+                # ---- the request's next attempt (the first, or a retry): Clients.send, Attempt(req, n, now)
+                # without its __init__.
+                req.n = n = req.n + 1
+                att = _new(Attempt)
+                att.callbacks = None
+                att._ok = True
+                att.req = req
+                att.n = n
+                att.t_sent = now
+                att.t_queued = now
+                att.code = -1
+                att.source = 0
+                att.retry_after = None
+                att.answered = False
+                att.abandoned = False
+                att.service_time = 0.0
+                c.attempts_sent += 1
+                if tracks:
+                    (guards if pick is None else pick(req)).on_attempt_start(now, n > 1)
+                # Service.submit
+                if gate is not None and gate(att, now):
+                    pass  # answered by the gate (limits, quota, auth)
+                else:
+                    wait = limiter.try_acquire(now) if limiter is not None else 0.0
+                    if wait > 0.0:
+                        att.retry_after = wait
+                        svc.reject(att, now, svc.rate_limit_code, SRC_LIMITER)
+                    elif svc.free:
+                        svc.free -= 1
+                        # Service._start
+                        if now >= seg_end:
+                            seg, seg_end = svc._segment(now), svc._seg_end
+                        total, cum, idx, origin, slow = seg[op]
+                        d = samplers[op]() * slow
+                        if total > 0.0:
+                            u = fault_u()
+                            if u < total:
+                                j = bisect_right(cum, u)
+                                att.code = idx[j]
+                                att.source = SRC_INCIDENT if origin[j] == FROM_INCIDENT else SRC_BACKGROUND
+                            else:
+                                att.code = CODE_OK
+                                att.source = SRC_SERVICE
+                        else:
+                            att.code = CODE_OK
+                            att.source = SRC_SERVICE
+                        att.service_time = d
+                        att.callbacks = done_cbs
+                        heappush(queue, (now + d, PRIORITY, next(eid), att))
+                    elif len(squeue) < qlimit:
+                        att.t_queued = now
+                        squeue.append(att)
                     else:
-                        c._after_failure(req, now, code, plans[code], att.retry_after)
-                    continue
-                if event is stop:
-                    env._now = until
-                    stop = None
-                    return None
-                # ---- any other event: its callbacks, as run_until calls them.
-                event.callbacks = None
-                for callback in callbacks:
-                    callback(event)
-                if not event._ok and not hasattr(event, "_defused"):
-                    exc = type(event._value)(*event._value.args)
-                    exc.__cause__ = event._value
-                    raise exc
+                        svc.reject(att, now, svc.overload_code, SRC_CAPACITY)
+                # send's attempt timer (TimerQueue.add's common case inline, as send has it).
+                if timers is not None and not att.answered:
+                    limit = now + timeout
+                    if req.deadline_at < limit:
+                        limit = req.deadline_at
+                    if att.callbacks is None or now + att.service_time > limit:
+                        pending = timers.pending
+                        at = now + (limit - now)
+                        if pending and at >= pending[-1][0]:
+                            pending.append((at, next(eid), att, timer_cbs))
+                        else:
+                            timers.add(att, limit - now, timer_cbs)
             events += step
             reason = watchdog(events)
             if reason is not None:
                 return reason
     finally:
         if stop is not None:
+            # Stopped early (the watchdog, or an exception): the sentinel leaves the queue as it was.
             queue.remove(sentinel)
             heapify(queue)

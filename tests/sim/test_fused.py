@@ -1,7 +1,8 @@
 """The fused event loop (resilsim/sim/fused.py) against the general one it stands for.
 
-``run_fused`` writes out, in the loop, what the arrival and the completion of an attempt do through their
-callbacks (Clients._arrive, send, Service.submit, _start, _complete, Clients.respond and the recorder's rows).
+``run_fused`` writes out, in the loop, what an arrival, a retry and the completion of an attempt do through their
+callbacks (Clients._arrive, _retry, send, Service.submit, _start, _complete, Clients.respond and the recorder's
+rows).
 Here every workload it runs gives the same rows, tables and run statistics as the same classes run through
 ``run_until`` (``fusable`` answering False), including summary and streamed recording, recorder columns grown
 mid-run, arrival blocks refilled and runs stopped by the watchdog; and it runs only where it may.
@@ -129,7 +130,8 @@ def test_it_runs_where_it_may(monkeypatch):
 
 def test_requests_and_attempts_built_in_the_loop_are_the_init_ones(monkeypatch):
     # Every field Request.__init__ / Attempt.__init__ sets, and no other, with the same values, as the loop hands
-    # a first attempt to the service's gate (the all-features workload has one: its limits and quota).
+    # an attempt (a first one or a retry) to the service's gate (the all-features workload has one: its limits and
+    # quota).
     assert "req = _new(Request)" in inspect.getsource(run_fused) and "att = _new(Attempt)" in inspect.getsource(run_fused)
     seen = []
 
@@ -143,8 +145,8 @@ def test_requests_and_attempts_built_in_the_loop_are_the_init_ones(monkeypatch):
                 fresh.n = 1  # sent
                 fresh.tenant, fresh.client, fresh.prop_u = req.tenant, req.client, req.prop_u
                 assert _slots(req) == _slots(fresh)
-                assert _slots(att) == _slots(Attempt(req, 1, now))
-                seen.append(req.id)
+            assert _slots(att) == _slots(Attempt(req, att.n, now))  # first attempts and retries
+            seen.append(att.n)
             return gate(att, now)
 
         service._gate = check
@@ -152,4 +154,4 @@ def test_requests_and_attempts_built_in_the_loop_are_the_init_ones(monkeypatch):
 
     monkeypatch.setattr(run_module, "run_fused", spy)
     simulate(load_scenario(CASES["all_features.yaml"]()), seed=2)
-    assert len(seen) > 3000
+    assert seen.count(1) > 3000 and len(seen) - seen.count(1) > 100
