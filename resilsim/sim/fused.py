@@ -81,6 +81,7 @@ def run_fused(env, clients, service, until: float, watchdog=None, every: int = 4
     samplers = svc.samplers
     fault_u = svc.fault_u.random
     timers = c.timers
+    ten = c.tenancy
     timer_cbs = c._timer_cbs
     deadline = c.deadline
     timeout = c.timeout
@@ -121,7 +122,6 @@ def run_fused(env, clients, service, until: float, watchdog=None, every: int = 4
                     i = c._i
                     req = _new(Request)
                     req.callbacks = None
-                    req._ok = True
                     req.id = c._next_id
                     req.op = op = c._ops[i]
                     req.t0 = now
@@ -130,7 +130,6 @@ def run_fused(env, clients, service, until: float, watchdog=None, every: int = 4
                     req.reauthed = False
                     req.deadline_at = now + deadline
                     req.done = False
-                    ten = c.tenancy
                     if ten is not None:
                         req.tenant, req.client, req.prop_u = ten.tenants[i], ten.clients[i], ten.props[i]
                     c._next_id += 1
@@ -262,7 +261,6 @@ def run_fused(env, clients, service, until: float, watchdog=None, every: int = 4
                 req.n = n = req.n + 1
                 att = _new(Attempt)
                 att.callbacks = None
-                att._ok = True
                 att.req = req
                 att.n = n
                 att.t_sent = now
@@ -279,38 +277,36 @@ def run_fused(env, clients, service, until: float, watchdog=None, every: int = 4
                 # Service.submit
                 if gate is not None and gate(att, now):
                     pass  # answered by the gate (limits, quota, auth)
-                else:
-                    wait = limiter.try_acquire(now) if limiter is not None else 0.0
-                    if wait > 0.0:
-                        att.retry_after = wait
-                        svc.reject(att, now, svc.rate_limit_code, SRC_LIMITER)
-                    elif svc.free:
-                        svc.free -= 1
-                        # Service._start
-                        if now >= seg_end:
-                            seg, seg_end = svc._segment(now), svc._seg_end
-                        total, cum, idx, origin, slow = seg[op]
-                        d = samplers[op]() * slow
-                        if total > 0.0:
-                            u = fault_u()
-                            if u < total:
-                                j = bisect_right(cum, u)
-                                att.code = idx[j]
-                                att.source = SRC_INCIDENT if origin[j] == FROM_INCIDENT else SRC_BACKGROUND
-                            else:
-                                att.code = CODE_OK
-                                att.source = SRC_SERVICE
+                elif limiter is not None and (wait := limiter.try_acquire(now)) > 0.0:
+                    att.retry_after = wait
+                    svc.reject(att, now, svc.rate_limit_code, SRC_LIMITER)
+                elif svc.free:
+                    svc.free -= 1
+                    # Service._start
+                    if now >= seg_end:
+                        seg, seg_end = svc._segment(now), svc._seg_end
+                    total, cum, idx, origin, slow = seg[op]
+                    d = samplers[op]() * slow
+                    if total > 0.0:
+                        u = fault_u()
+                        if u < total:
+                            j = bisect_right(cum, u)
+                            att.code = idx[j]
+                            att.source = SRC_INCIDENT if origin[j] == FROM_INCIDENT else SRC_BACKGROUND
                         else:
                             att.code = CODE_OK
                             att.source = SRC_SERVICE
-                        att.service_time = d
-                        att.callbacks = done_cbs
-                        heappush(queue, (now + d, PRIORITY, next(eid), att))
-                    elif len(squeue) < qlimit:
-                        att.t_queued = now
-                        squeue.append(att)
                     else:
-                        svc.reject(att, now, svc.overload_code, SRC_CAPACITY)
+                        att.code = CODE_OK
+                        att.source = SRC_SERVICE
+                    att.service_time = d
+                    att.callbacks = done_cbs
+                    heappush(queue, (now + d, PRIORITY, next(eid), att))
+                elif len(squeue) < qlimit:
+                    att.t_queued = now
+                    squeue.append(att)
+                else:
+                    svc.reject(att, now, svc.overload_code, SRC_CAPACITY)
                 # send's attempt timer (TimerQueue.add's common case inline, as send has it).
                 if timers is not None and not att.answered:
                     limit = now + timeout
