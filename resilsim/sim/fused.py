@@ -106,6 +106,14 @@ def run_fused(env, clients, service, until: float, watchdog=None, every: int = 4
         a_cap = acols.capacity
         a_req, a_att, a_start, a_end, a_code, a_src = (rec._a_req, rec._a_att, rec._a_start, rec._a_end,
                                                        rec._a_code, rec._a_src)
+        # The request columns' views: they grow only with a new block of arrivals (add_arrivals, from
+        # Clients._schedule_next below), and are taken anew then.
+        r_end, r_att, r_code, r_out = rec._r_end, rec._r_att, rec._r_code, rec._r_out
+    # The arrivals' state, in locals while the loop runs (the next request id, the next arrival's index in its
+    # block, the block's times and operations): only the arrival path uses it, and it is written back before
+    # Clients._schedule_next reads it and when the loop ends (limits.trim_partial reads the id after a stop).
+    next_id, k, times, ops = c._next_id, c._i, c._times, c._ops
+    n_times = len(times)
     # The sentinel of run_until (see there): every event before `until` comes out before it.
     stop = Tick()
     sentinel = (until, -1, -1, stop)
@@ -119,11 +127,10 @@ def run_fused(env, clients, service, until: float, watchdog=None, every: int = 4
                 env._now = now
                 if event is tick:
                     # ---- an arrival: Clients._arrive (Request(...) without its __init__, the next arrival pushed).
-                    i = c._i
                     req = _new(Request)
                     req.callbacks = None
-                    req.id = c._next_id
-                    req.op = op = c._ops[i]
+                    req.id = next_id
+                    req.op = op = ops[k]
                     req.t0 = now
                     req.n = 0
                     req.prev_wait = 0.0
@@ -131,15 +138,21 @@ def run_fused(env, clients, service, until: float, watchdog=None, every: int = 4
                     req.deadline_at = now + deadline
                     req.done = False
                     if ten is not None:
-                        req.tenant, req.client, req.prop_u = ten.tenants[i], ten.clients[i], ten.props[i]
-                    c._next_id += 1
-                    c._i = i = i + 1
-                    times = c._times
-                    if i < len(times):
+                        req.tenant, req.client, req.prop_u = ten.tenants[k], ten.clients[k], ten.props[k]
+                    next_id += 1
+                    k += 1
+                    if k < n_times:
                         tick.callbacks = tick_cbs
-                        heappush(queue, (times[i], PRIORITY, next(eid), tick))
+                        heappush(queue, (times[k], PRIORITY, next(eid), tick))
                     else:
+                        # The block is used up: Clients._schedule_next draws the next (and the recorder's request
+                        # columns may grow then: new views).
+                        c._next_id, c._i = next_id, k
                         c._schedule_next()
+                        k, times, ops = c._i, c._times, c._ops
+                        n_times = len(times)
+                        if full:
+                            r_end, r_att, r_code, r_out = rec._r_end, rec._r_att, rec._r_code, rec._r_out
                     if guards is not None:
                         g = guards if pick is None else pick(req)
                         admit = g.admit
@@ -197,23 +210,23 @@ def run_fused(env, clients, service, until: float, watchdog=None, every: int = 4
                         code = att.code
                         if full:
                             # Recorder.attempt
-                            i = acols.n
-                            if i >= a_cap:
+                            row = acols.n
+                            if row >= a_cap:
                                 # Full, or grown through a call since the views were taken: grow if full, take
                                 # the recorder's views anew.
-                                if i == acols.capacity:
-                                    acols.grow(i + 1)
+                                if row == acols.capacity:
+                                    acols.grow(row + 1)
                                     rec._bind()
                                 a_cap = acols.capacity
                                 a_req, a_att, a_start, a_end, a_code, a_src = (
                                     rec._a_req, rec._a_att, rec._a_start, rec._a_end, rec._a_code, rec._a_src)
-                            a_req[i] = req.id
-                            a_att[i] = att.n
-                            a_start[i] = att.t_sent
-                            a_end[i] = now
-                            a_code[i] = code
-                            a_src[i] = att.source
-                            acols.n = i + 1
+                            a_req[row] = req.id
+                            a_att[row] = att.n
+                            a_start[row] = att.t_sent
+                            a_end[row] = now
+                            a_code[row] = code
+                            a_src[row] = att.source
+                            acols.n = row + 1
                         else:
                             rec.attempt(req.id, att.n, att.t_sent, now, code, att.source)
                         if guards is not None:
@@ -229,10 +242,10 @@ def run_fused(env, clients, service, until: float, watchdog=None, every: int = 4
                             if full:
                                 # Recorder.request (its start is in the row already, from add_arrivals)
                                 rid = req.id
-                                rec._r_end[rid] = now
-                                rec._r_att[rid] = req.n
-                                rec._r_code[rid] = CODE_OK
-                                rec._r_out[rid] = OUT_SUCCESS
+                                r_end[rid] = now
+                                r_att[rid] = req.n
+                                r_code[rid] = CODE_OK
+                                r_out[rid] = OUT_SUCCESS
                             else:
                                 rec.request(req.id, now, req.n, CODE_OK, OUT_SUCCESS, req.t0)
                         else:
@@ -324,6 +337,7 @@ def run_fused(env, clients, service, until: float, watchdog=None, every: int = 4
             if reason is not None:
                 return reason
     finally:
+        c._next_id, c._i = next_id, k
         if stop is not None:
             # Stopped early (the watchdog, or an exception): the sentinel leaves the queue as it was.
             queue.remove(sentinel)

@@ -82,20 +82,31 @@ def test_summary_and_streamed_recording_through_the_fused_loop(record, monkeypat
 
 
 def test_recorder_columns_grown_mid_run_and_arrival_blocks_refilled(monkeypatch):
-    # 60 % of served attempts fail and are retried up to 4 times: about 2.2 attempts per request, past the 1.3 the
-    # attempt columns are sized for, so they grow while the loop writes rows (in the loop and through refusals);
-    # 200 s at 60 requests/s crosses three arrival blocks.
-    def make():
+    # Recorder columns sized for 100 requests: the attempt columns grow while the loop writes rows (in the loop,
+    # and through calls: refusals, timeouts), the request columns with each new block of arrivals, so the loop's
+    # views of both must follow. 200 s at 60 requests/s crosses three arrival blocks; 60 % of served attempts
+    # fail in the first workload (about 2.2 attempts per request).
+    def failing():
         data = bench("reference.yaml", 200.0)
         data["faults"]["background"] = {"ANALYTICS_2001": 0.6}
         data["service"]["rate_limit"] = {"token_bucket": {"rate": 90, "burst": 30}}
         return data
 
-    fast = _facts(make, seed=3)
-    assert simulate(load_scenario(make()), seed=3).stats["full-jitter"]["attempts_sent"] > 1.3 * 1.05 * 12_000
-    with monkeypatch.context() as m:
-        _general(m)
-        assert _facts(make, seed=3) == fast
+    from resilsim.sim.recorder import Columns
+
+    grown = []
+    grow = Columns.grow
+    monkeypatch.setattr(Columns, "grow", lambda self, need: grown.append(self.dtypes) or grow(self, need))
+    monkeypatch.setattr(run_module, "expected_requests", lambda scenario: 30)
+    for make in (failing, lambda: bench("all_features.yaml", 200.0)):
+        grown.clear()
+        fast = _facts(make, seed=3)
+        # Both tables, from 95 and 118 rows to over 12,000 (the request table a block of arrivals at a time).
+        assert len(grown) >= 8 and len({tuple(d) for d in grown}) == 2
+        with monkeypatch.context() as m:
+            _general(m)
+            assert _facts(make, seed=3) == fast
+    assert simulate(load_scenario(failing()), seed=3).stats["full-jitter"]["attempts_sent"] > 2 * 12_000
 
 
 def test_a_run_stopped_by_the_watchdog_stops_at_the_same_event(monkeypatch):
