@@ -95,6 +95,7 @@ def run_fused(env, clients, service, until: float, watchdog=None, every: int = 4
     tracks = guards is not None and guards.tracks_attempts  # guards counting attempts in flight (send tells them)
     # Clients.respond's test for the guards' success sink: one guard set that does not count attempts in flight.
     sinkable = guards is not None and pick is None and not guards.tracks_attempts
+    one_set = guards is not None and pick is None and not guards.blocks  # Clients._arrive's usual guards
     # The fault segment in use and when it ends (seconds): time only moves on, so one comparison says whether it
     # still holds (segments are fixed at set-up, so it is the one Service._segment would give).
     seg, seg_end = None, -math.inf
@@ -153,14 +154,23 @@ def run_fused(env, clients, service, until: float, watchdog=None, every: int = 4
                         n_times = len(times)
                         if full:
                             r_end, r_att, r_code, r_out = rec._r_end, rec._r_att, rec._r_code, rec._r_out
-                    if guards is not None:
+                    if one_set:
+                        # The usual guards: one set for every request, none blocking (no pick, no line).
+                        admit = guards.admit
+                        if admit is not None:
+                            admit(now)
+                        elif not guards.allow_request(now, guards.rng):
+                            c.ext.refused_first += 1
+                            c._finish(req, now, CODE_OK, OUT_SHED)  # shed locally: no attempt was sent
+                            continue
+                    elif guards is not None:
                         g = guards if pick is None else pick(req)
                         admit = g.admit
                         if admit is not None:
                             admit(now)
                         elif not g.allow_request(now, g.rng):
                             c.ext.refused_first += 1
-                            c._finish(req, now, CODE_OK, OUT_SHED)  # shed locally: no attempt was sent
+                            c._finish(req, now, CODE_OK, OUT_SHED)
                             continue
                         if g.blocks and c._hold(req, g, now, CODE_TIMEOUT, None):
                             continue  # waits for the client-side limiter
@@ -229,13 +239,13 @@ def run_fused(env, clients, service, until: float, watchdog=None, every: int = 4
                             acols.n = row + 1
                         else:
                             rec.attempt(req.id, att.n, att.t_sent, now, code, att.source)
-                        if guards is not None:
-                            sink = guards.success_sink if sinkable and code == CODE_OK else None
-                            if sink is not None:
-                                sink()
-                            else:
-                                c._guard_result(req, att.n, now, code, False)
                         if code == CODE_OK:
+                            if guards is not None:
+                                sink = guards.success_sink if sinkable else None
+                                if sink is not None:
+                                    sink()
+                                else:
+                                    c._guard_result(req, att.n, now, code, False)
                             # Clients._finish
                             req.done = True
                             c.requests_done += 1
@@ -249,6 +259,8 @@ def run_fused(env, clients, service, until: float, watchdog=None, every: int = 4
                             else:
                                 rec.request(req.id, now, req.n, CODE_OK, OUT_SUCCESS, req.t0)
                         else:
+                            if guards is not None:
+                                c._guard_result(req, att.n, now, code, False)
                             c._after_failure(req, now, code, plans[code], att.retry_after)
                         continue
                     if callbacks is not retry_cbs:
