@@ -414,7 +414,6 @@ class Clients:
         # with a Python __init__): the same fields, set here; tests/sim/test_hot_path.py compares the two.
         req = _new(Request)
         req.callbacks = None
-        req._ok = True
         req.id = self._next_id
         req.op = self._ops[i]
         req.t0 = now
@@ -538,7 +537,6 @@ class Clients:
         # Attempt(req, n, now) without its __init__ frame (see _arrive); tests/sim/test_hot_path.py compares the two.
         att = _new(Attempt)
         att.callbacks = None
-        att._ok = True
         att.req = req
         att.n = n
         att.t_sent = now

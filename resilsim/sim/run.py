@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from functools import partial
 import time
 
 import numpy as np
@@ -21,6 +22,7 @@ from ..server.build import build_incidents, mean_service_s
 from ..server.faults import FaultSchedule
 from .clients import Clients
 from .events import run_until
+from .fused import fusable, run_fused
 from .limits import CHECK_EVERY, Watchdog, check_budget, expected_requests, trim_partial
 from .recorder import new_recorder
 from .sampler import Sampler
@@ -344,7 +346,9 @@ def _run_one(scenario: Scenario, seed, strategy, catalog, codes: list, index: di
     # env.run(until=...) without SimPy's per-event step call; the watchdog stops runaway work (limits.py).
     # With services, the attempt cap counts the calls between them too (every layer's attempts).
     watchdog = Watchdog(scenario, clients if graph is None else graph.all_attempts(clients), recorder)
-    stopped = run_until(env, scenario.duration + scenario.drain, watchdog, CHECK_EVERY)
+    # The fused loop (sim/fused.py) where the clients and the service are the plain ones; run_until otherwise.
+    loop = partial(run_fused, env, clients, service) if not cuts and fusable(clients, service) else partial(run_until, env)
+    stopped = loop(scenario.duration + scenario.drain, watchdog, CHECK_EVERY)
     clients.flush_arrivals()  # closed-loop users' last arrivals (nothing to do without them)
     if stopped is not None:
         trim_partial(recorder, clients)

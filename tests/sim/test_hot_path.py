@@ -4,7 +4,9 @@ Each fast path in resilsim/sim (Request and Attempt built without ``__init__``, 
 completion pushed onto SimPy's heap directly, the cached fault segment, TimerQueue.add's append, the guards'
 success sink and Clients._finish inline in ``respond``, run_until's sentinel) is held here to the plain code
 it stands for: subclasses below restore the general form (the calls the fast path inlines), and whole runs
-of the pinned workloads must give the same digests.
+of the pinned workloads must give the same digests. The plain classes run through the fused loop
+(resilsim/sim/fused.py), so these twins hold it too; tests/sim/test_fused.py holds it to the plain classes
+run through ``run_until``.
 """
 import bisect
 import inspect
@@ -167,6 +169,8 @@ def test_request_and_attempt_built_inline_are_the_init_ones(monkeypatch):
 
     monkeypatch.setattr(Clients, "send", check_send)
     monkeypatch.setattr(Service, "submit", check_submit)
+    # Through the callbacks (run_until): the fused loop builds its own, held to __init__ in tests/sim/test_fused.py.
+    monkeypatch.setattr(run_module, "fusable", lambda clients, service: False)
     for name in ("reference.yaml", "all_features.yaml"):
         simulate(load_scenario(CASES[name]()), seed=2)
     assert seen["req"] > 5000 and seen["att"] > 5000
@@ -235,6 +239,8 @@ def test_services_keep_their_attributes_within_the_shared_key_limit(monkeypatch)
         submit(self, att, now)
 
     monkeypatch.setattr(Service, "submit", spy)
+    # Through run_until: the fused loop does what submit does without calling it (the same attributes).
+    monkeypatch.setattr(run_module, "fusable", lambda clients, service: False)
     for name in ("reference.yaml", "all_features.yaml"):
         simulate(load_scenario(CASES[name]()), seed=1)
     call = {"service": "backend", "operation": "read", "on_failure": "ANALYTICS_1900", "timeout": 1,

@@ -1,0 +1,356 @@
+"""The fused event loop: :func:`~resilsim.sim.events.run_until` with the commonest events handled inline.
+
+Almost every attempt of an open-loop run is two events: the arrival tick (or a
+retry's end of backoff) that sends it, and its completion at the service.
+Through callbacks, those are ``Clients._arrive`` (or ``_retry``) → ``send`` →
+``Service.submit`` → ``_start``, and ``Service._complete`` (→ ``_start`` of the
+next queued attempt) → ``Clients.respond`` → the recorder's rows: about nine
+Python frames per attempt, each reloading the same objects, and every event
+goes through the general dispatch (swap the callback list, loop over it, test
+``_ok``), whose attribute loads CPython cannot specialise because events of
+every class pass there.
+
+:func:`run_fused` pops the same events in the same order and does the same
+work in the same order, with the bodies of those methods written out in the
+loop for those kinds of event (the send written once, for arrivals and
+retries); any other event (timers, samplers, guards' lines, held attempts,
+incidents) goes through its callbacks as in ``run_until``, and what is rare
+on those paths (refusals, guards' failure accounting, retry decisions, queue
+timeouts, a new block of arrivals) stays a call. It runs only where those
+methods are the plain ones (:func:`fusable`): the clients and the service of
+the top-level API, no subclass and no method swapped in (no hedging,
+closed-loop users, network, calls between services, per-operation plans,
+queue discipline other than FIFO, costly refusals, side effects,
+load-dependent latency, processing timeout or capacity cut). Guards of every
+kind and scope, tenants, gates (limits, quota, auth), attempt timers and
+deadlines, queue limits and timeouts, incidents and every recorder are covered.
+
+``tests/sim/test_fused.py`` holds it to the general loop: the same rows, tables
+and run statistics for every pinned workload it takes, and the objects it
+builds to their ``__init__``.
+"""
+from __future__ import annotations
+
+import math
+from bisect import bisect_right
+from heapq import heapify, heappop, heappush
+from itertools import repeat
+
+from ..records import (CODE_OK, CODE_TIMEOUT, OUT_SHED, OUT_SUCCESS, SRC_BACKGROUND, SRC_CAPACITY, SRC_INCIDENT,
+                       SRC_LIMITER, SRC_SERVICE)
+from ..server.faults import FROM_INCIDENT
+from .clients import Clients
+from .events import PRIORITY, Attempt, Request, Tick
+from .recorder import Recorder
+from .service import Service
+
+_new = object.__new__  # a slotted event object without its __init__ (as Clients._arrive and send do)
+
+
+def _own(obj, name: str, cls) -> bool:
+    # Whether obj.name is cls's own method, not one swapped in on the instance. Asked of the bound method, not of
+    # vars(obj): reading an instance's __dict__ makes CPython 3.11 keep its attributes in a real dict, and every
+    # `obj.x` in the loop then becomes a dict lookup (LOAD_ATTR_WITH_HINT instead of LOAD_ATTR_INSTANCE_VALUE).
+    return getattr(getattr(obj, name), "__func__", None) is getattr(cls, name)
+
+
+def fusable(clients, service) -> bool:
+    """Whether :func:`run_fused` may run ``clients`` and ``service``: both plain, with nothing swapped in."""
+    return (type(clients) is Clients and type(service) is Service
+            and _own(clients, "send", Clients) and _own(clients, "respond", Clients)
+            and clients._plain_finish and clients.users is None
+            and clients._tick_cbs == [clients._arrive]
+            and service.respond == clients.respond
+            and service._done_cbs == [service._complete]
+            and not service._adjust)
+
+
+def run_fused(env, clients, service, until: float, watchdog=None, every: int = 4096) -> str | None:
+    """:func:`~resilsim.sim.events.run_until` for a :func:`fusable` run: the same arguments, events and answer."""
+    if until <= env._now:
+        raise ValueError(f"until ({until}) must be greater than the current simulation time")
+    # What the methods written out below read of their objects and never change during a run, read once.
+    queue = env._queue
+    eid = env._eid
+    c, svc, rec = clients, service, clients.rec
+    tick = c._tick
+    tick_cbs = c._tick_cbs
+    retry_cbs = c._retry_cbs
+    done_cbs = svc._done_cbs
+    squeue = svc.queue
+    samplers = svc.samplers
+    fault_u = svc.fault_u.random
+    timers = c.timers
+    ten = c.tenancy
+    timer_cbs = c._timer_cbs
+    deadline = c.deadline
+    timeout = c.timeout
+    limiter = svc.limiter
+    gate = svc._gate
+    qlimit = svc.queue_limit
+    qtimeout = svc.queue_timeout
+    plans = c.plans
+    guards = c.guards
+    pick = getattr(guards, "pick", None)  # guards per tenant or client (a _Keyed): the request's own set
+    tracks = guards is not None and guards.tracks_attempts  # guards counting attempts in flight (send tells them)
+    # Clients.respond's test for the guards' success sink: one guard set that does not count attempts in flight.
+    sinkable = guards is not None and pick is None and not guards.tracks_attempts
+    one_set = guards is not None and pick is None and not guards.blocks  # Clients._arrive's usual guards
+    # The fault segment in use and when it ends (seconds): time only moves on, so one comparison says whether it
+    # still holds (segments are fixed at set-up, so it is the one Service._segment would give).
+    seg, seg_end = None, -math.inf
+    full = rec.__class__ is Recorder  # rows written in the loop (summary and streaming recorders: through calls)
+    if full:
+        # The attempt columns' views, and the capacity they were taken at: the columns grow (and the recorder
+        # takes new views) only when full, so while the next row's index is below it these are still current.
+        acols = rec.attempts
+        a_cap = acols.capacity
+        a_req, a_att, a_start, a_end, a_code, a_src = (rec._a_req, rec._a_att, rec._a_start, rec._a_end,
+                                                       rec._a_code, rec._a_src)
+        # The request columns' views: they grow only with a new block of arrivals (add_arrivals, from
+        # Clients._schedule_next below), and are taken anew then.
+        r_end, r_att, r_code, r_out = rec._r_end, rec._r_att, rec._r_code, rec._r_out
+    # The arrivals' state, in locals while the loop runs (the next request id, the next arrival's index in its
+    # block, the block's times and operations): only the arrival path uses it, and it is written back before
+    # Clients._schedule_next reads it and when the loop ends (limits.trim_partial reads the id after a stop).
+    next_id, k, times, ops = c._next_id, c._i, c._times, c._ops
+    n_times = len(times)
+    # The sentinel of run_until (see there): every event before `until` comes out before it.
+    stop = Tick()
+    sentinel = (until, -1, -1, stop)
+    heappush(queue, sentinel)
+    step = every if watchdog is not None else 1 << 62
+    events = 0
+    try:
+        while True:
+            for _ in repeat(None, step):
+                now, _, _, event = heappop(queue)
+                env._now = now
+                if event is tick:
+                    # ---- an arrival: Clients._arrive (Request(...) without its __init__, the next arrival pushed).
+                    req = _new(Request)
+                    req.callbacks = None
+                    req.id = next_id
+                    req.op = op = ops[k]
+                    req.t0 = now
+                    req.n = 0
+                    req.prev_wait = 0.0
+                    req.reauthed = False
+                    req.deadline_at = now + deadline
+                    req.done = False
+                    if ten is not None:
+                        req.tenant, req.client, req.prop_u = ten.tenants[k], ten.clients[k], ten.props[k]
+                    next_id += 1
+                    k += 1
+                    if k < n_times:
+                        tick.callbacks = tick_cbs
+                        heappush(queue, (times[k], PRIORITY, next(eid), tick))
+                    else:
+                        # The block is used up: Clients._schedule_next draws the next (and the recorder's request
+                        # columns may grow then: new views).
+                        c._next_id, c._i = next_id, k
+                        c._schedule_next()
+                        k, times, ops = c._i, c._times, c._ops
+                        n_times = len(times)
+                        if full:
+                            r_end, r_att, r_code, r_out = rec._r_end, rec._r_att, rec._r_code, rec._r_out
+                    if one_set:
+                        # The usual guards: one set for every request, none blocking (no pick, no line).
+                        admit = guards.admit
+                        if admit is not None:
+                            admit(now)
+                        elif not guards.allow_request(now, guards.rng):
+                            c.ext.refused_first += 1
+                            c._finish(req, now, CODE_OK, OUT_SHED)  # shed locally: no attempt was sent
+                            continue
+                    elif guards is not None:
+                        g = guards if pick is None else pick(req)
+                        admit = g.admit
+                        if admit is not None:
+                            admit(now)
+                        elif not g.allow_request(now, g.rng):
+                            c.ext.refused_first += 1
+                            c._finish(req, now, CODE_OK, OUT_SHED)
+                            continue
+                        if g.blocks and c._hold(req, g, now, CODE_TIMEOUT, None):
+                            continue  # waits for the client-side limiter
+                else:
+                    callbacks = event.callbacks
+                    if callbacks is done_cbs:
+                        # ---- a completion: Service._complete, then Clients.respond.
+                        att = event
+                        att.callbacks = None
+                        svc.busy_time += att.service_time
+                        if att.abandoned:
+                            svc.wasted_time += att.service_time
+                        while squeue:
+                            nxt = squeue.popleft()
+                            if now - nxt.t_queued > qtimeout:
+                                svc._time_out_queued(nxt, now)
+                                continue
+                            # Service._start of the next queued attempt (as in the send below).
+                            nop = nxt.req.op
+                            if now >= seg_end:
+                                seg, seg_end = svc._segment(now), svc._seg_end
+                            total, cum, idx, origin, slow = seg[nop]
+                            d = samplers[nop]() * slow
+                            if total > 0.0:
+                                u = fault_u()
+                                if u < total:
+                                    j = bisect_right(cum, u)
+                                    nxt.code = idx[j]
+                                    nxt.source = SRC_INCIDENT if origin[j] == FROM_INCIDENT else SRC_BACKGROUND
+                                else:
+                                    nxt.code = CODE_OK
+                                    nxt.source = SRC_SERVICE
+                            else:
+                                nxt.code = CODE_OK
+                                nxt.source = SRC_SERVICE
+                            nxt.service_time = d
+                            nxt.callbacks = done_cbs
+                            heappush(queue, (now + d, PRIORITY, next(eid), nxt))
+                            break
+                        else:
+                            svc.free += 1
+                        if att.abandoned or att.answered:
+                            continue
+                        # Clients.respond
+                        att.answered = True
+                        req = att.req
+                        code = att.code
+                        if full:
+                            # Recorder.attempt
+                            row = acols.n
+                            if row >= a_cap:
+                                # Full, or grown through a call since the views were taken: grow if full, take
+                                # the recorder's views anew.
+                                if row == acols.capacity:
+                                    acols.grow(row + 1)
+                                    rec._bind()
+                                a_cap = acols.capacity
+                                a_req, a_att, a_start, a_end, a_code, a_src = (
+                                    rec._a_req, rec._a_att, rec._a_start, rec._a_end, rec._a_code, rec._a_src)
+                            a_req[row] = req.id
+                            a_att[row] = att.n
+                            a_start[row] = att.t_sent
+                            a_end[row] = now
+                            a_code[row] = code
+                            a_src[row] = att.source
+                            acols.n = row + 1
+                        else:
+                            rec.attempt(req.id, att.n, att.t_sent, now, code, att.source)
+                        if code == CODE_OK:
+                            if guards is not None:
+                                sink = guards.success_sink if sinkable else None
+                                if sink is not None:
+                                    sink()
+                                else:
+                                    c._guard_result(req, att.n, now, code, False)
+                            # Clients._finish
+                            req.done = True
+                            c.requests_done += 1
+                            if full:
+                                # Recorder.request (its start is in the row already, from add_arrivals)
+                                rid = req.id
+                                r_end[rid] = now
+                                r_att[rid] = req.n
+                                r_code[rid] = CODE_OK
+                                r_out[rid] = OUT_SUCCESS
+                            else:
+                                rec.request(req.id, now, req.n, CODE_OK, OUT_SUCCESS, req.t0)
+                        else:
+                            if guards is not None:
+                                c._guard_result(req, att.n, now, code, False)
+                            c._after_failure(req, now, code, plans[code], att.retry_after)
+                        continue
+                    if callbacks is not retry_cbs:
+                        if event is stop:
+                            env._now = until
+                            stop = None  # popped: nothing to clean up
+                            return None
+                        # ---- any other event: its callbacks, as run_until calls them.
+                        event.callbacks = None
+                        for callback in callbacks:
+                            callback(event)
+                        if not event._ok and not hasattr(event, "_defused"):
+                            exc = type(event._value)(*event._value.args)
+                            exc.__cause__ = event._value
+                            raise exc
+                        continue
+                    # ---- a retry's backoff has ended: Clients._retry.
+                    req = event
+                    req.callbacks = None
+                    op = req.op
+                # ---- the request's next attempt (the first, or a retry): Clients.send, Attempt(req, n, now)
+                # without its __init__.
+                req.n = n = req.n + 1
+                att = _new(Attempt)
+                att.callbacks = None
+                att.req = req
+                att.n = n
+                att.t_sent = now
+                att.t_queued = now
+                att.code = -1
+                att.source = 0
+                att.retry_after = None
+                att.answered = False
+                att.abandoned = False
+                att.service_time = 0.0
+                c.attempts_sent += 1
+                if tracks:
+                    (guards if pick is None else pick(req)).on_attempt_start(now, n > 1)
+                # Service.submit
+                if gate is not None and gate(att, now):
+                    pass  # answered by the gate (limits, quota, auth)
+                elif limiter is not None and (wait := limiter.try_acquire(now)) > 0.0:
+                    att.retry_after = wait
+                    svc.reject(att, now, svc.rate_limit_code, SRC_LIMITER)
+                elif svc.free:
+                    svc.free -= 1
+                    # Service._start
+                    if now >= seg_end:
+                        seg, seg_end = svc._segment(now), svc._seg_end
+                    total, cum, idx, origin, slow = seg[op]
+                    d = samplers[op]() * slow
+                    if total > 0.0:
+                        u = fault_u()
+                        if u < total:
+                            j = bisect_right(cum, u)
+                            att.code = idx[j]
+                            att.source = SRC_INCIDENT if origin[j] == FROM_INCIDENT else SRC_BACKGROUND
+                        else:
+                            att.code = CODE_OK
+                            att.source = SRC_SERVICE
+                    else:
+                        att.code = CODE_OK
+                        att.source = SRC_SERVICE
+                    att.service_time = d
+                    att.callbacks = done_cbs
+                    heappush(queue, (now + d, PRIORITY, next(eid), att))
+                elif len(squeue) < qlimit:
+                    att.t_queued = now
+                    squeue.append(att)
+                else:
+                    svc.reject(att, now, svc.overload_code, SRC_CAPACITY)
+                # send's attempt timer (TimerQueue.add's common case inline, as send has it).
+                if timers is not None and not att.answered:
+                    limit = now + timeout
+                    if req.deadline_at < limit:
+                        limit = req.deadline_at
+                    if att.callbacks is None or now + att.service_time > limit:
+                        pending = timers.pending
+                        at = now + (limit - now)
+                        if pending and at >= pending[-1][0]:
+                            pending.append((at, next(eid), att, timer_cbs))
+                        else:
+                            timers.add(att, limit - now, timer_cbs)
+            events += step
+            reason = watchdog(events)
+            if reason is not None:
+                return reason
+    finally:
+        c._next_id, c._i = next_id, k
+        if stop is not None:
+            # Stopped early (the watchdog, or an exception): the sentinel leaves the queue as it was.
+            queue.remove(sentinel)
+            heapify(queue)

@@ -1,0 +1,168 @@
+"""The fused event loop (resilsim/sim/fused.py) against the general one it stands for.
+
+``run_fused`` writes out, in the loop, what an arrival, a retry and the completion of an attempt do through their
+callbacks (Clients._arrive, _retry, send, Service.submit, _start, _complete, Clients.respond and the recorder's
+rows).
+Here every workload it runs gives the same rows, tables and run statistics as the same classes run through
+``run_until`` (``fusable`` answering False), including summary and streamed recording, recorder columns grown
+mid-run, arrival blocks refilled and runs stopped by the watchdog; and it runs only where it may.
+"""
+import inspect
+
+import pytest
+import pandas as pd
+
+import resilsim.sim.run as run_module
+from resilsim import load_scenario, simulate
+from resilsim.sim.events import Attempt, Request
+from resilsim.sim.fused import run_fused
+
+from ..conftest import bench
+from ..test_determinism import CASES, digest, tables_digest
+from .test_hot_path import STATS, _slots
+
+#: Pinned workloads the fused loop runs (test_it_runs_where_it_may checks it does): plain, guards of every kind and
+#: scope, tenants with limits and quota, auth, timers and deadlines, a queue limit and timeout, refusals, incidents
+#: (flapping ones too: the fault segment changes often).
+FUSED = ["reference.yaml", "all_features.yaml", "all_features+guards-per-tenant", "all_features+guards-per-client",
+         "all_features+blocking-limiter-deadlines", "all_features+global-limiter",
+         "scenarios/analytics-token-expiry.yaml", "scenarios/analytics-quota-busy-hour.yaml",
+         "scenarios/counters-rate-limited.yaml", "scenarios/metastable-retry-storm.yaml",
+         "scenarios/nanostream-flapping-104.yaml", "scenarios/strategies-through-an-outage.yaml"]
+
+#: Pinned workloads it must leave to run_until: hedging, network hops, closed-loop users, calls between services,
+#: other queue disciplines, costly refusals, processing timeouts and load-dependent latency.
+GENERAL = ["all_features+hedge", "all_features+network", "all_features+closed-users", "all_features+codel",
+           "all_features+lifo-shed-reject-cost", "all_features+fifo-reject-cost",
+           "all_features+adaptive-lifo-processing-timeout", "scenarios/analytics-aurora-db-service.yaml"]
+
+
+def _facts(make, seed=7, record="full"):
+    r = simulate(load_scenario(make()), seed=seed, record=record)
+    rows = digest(r) if record == "full" else None
+    return rows, tables_digest(r), [[s[k] for k in STATS] for s in r.stats.values()]
+
+
+def _general(m):
+    m.setattr(run_module, "fusable", lambda clients, service: False)
+
+
+def _loops(monkeypatch, make) -> list:
+    # Which loop each strategy's run took: "fused" or "general".
+    seen = []
+    fused, general = run_module.run_fused, run_module.run_until
+    monkeypatch.setattr(run_module, "run_fused", lambda *a: seen.append("fused") or fused(*a))
+    monkeypatch.setattr(run_module, "run_until", lambda *a: seen.append("general") or general(*a))
+    simulate(load_scenario(make()), seed=1)
+    return seen
+
+
+@pytest.mark.parametrize("name", FUSED)
+def test_the_fused_loop_gives_what_the_general_loop_gives(name, monkeypatch):
+    fast = _facts(CASES[name])
+    with monkeypatch.context() as m:
+        _general(m)
+        assert _facts(CASES[name]) == fast
+
+
+@pytest.mark.parametrize("record", ["summary", "stream"])
+def test_summary_and_streamed_recording_through_the_fused_loop(record, monkeypatch, tmp_path):
+    # Rows go through the recorder's own methods there (the loop writes a full Recorder's rows itself).
+    def facts(name, folder):
+        r = simulate(load_scenario(CASES[name]()), seed=5, record=record, rows_to=folder)
+        rows = [pd.read_parquet(folder / f"{t}.parquet").to_csv() for t in ("attempts", "requests")] if folder else []
+        return rows, tables_digest(r), [[s[k] for k in STATS] for s in r.stats.values()]
+
+    for name in ("reference.yaml", "all_features.yaml"):
+        folder = (lambda tag: tmp_path / f"{name}-{tag}") if record == "stream" else (lambda tag: None)
+        fast = facts(name, folder("fused"))
+        with monkeypatch.context() as m:
+            _general(m)
+            assert facts(name, folder("general")) == fast
+
+
+def test_recorder_columns_grown_mid_run_and_arrival_blocks_refilled(monkeypatch):
+    # Recorder columns sized for 100 requests: the attempt columns grow while the loop writes rows (in the loop,
+    # and through calls: refusals, timeouts), the request columns with each new block of arrivals, so the loop's
+    # views of both must follow. 200 s at 60 requests/s crosses three arrival blocks; 60 % of served attempts
+    # fail in the first workload (about 2.2 attempts per request).
+    def failing():
+        data = bench("reference.yaml", 200.0)
+        data["faults"]["background"] = {"ANALYTICS_2001": 0.6}
+        data["service"]["rate_limit"] = {"token_bucket": {"rate": 90, "burst": 30}}
+        return data
+
+    from resilsim.sim.recorder import Columns
+
+    grown = []
+    grow = Columns.grow
+    monkeypatch.setattr(Columns, "grow", lambda self, need: grown.append(self.dtypes) or grow(self, need))
+    monkeypatch.setattr(run_module, "expected_requests", lambda scenario: 30)
+    for make in (failing, lambda: bench("all_features.yaml", 200.0)):
+        grown.clear()
+        fast = _facts(make, seed=3)
+        # Both tables, from 95 and 118 rows to over 12,000 (the request table a block of arrivals at a time).
+        assert len(grown) >= 8 and len({tuple(d) for d in grown}) == 2
+        with monkeypatch.context() as m:
+            _general(m)
+            assert _facts(make, seed=3) == fast
+    assert simulate(load_scenario(failing()), seed=3).stats["full-jitter"]["attempts_sent"] > 2 * 12_000
+
+
+def test_a_run_stopped_by_the_watchdog_stops_at_the_same_event(monkeypatch):
+    # The attempt cap is checked every CHECK_EVERY events: both loops stop at the same one, with the same rows, and
+    # the fused loop takes its sentinel off the queue as run_until does.
+    from ..test_limits import storm
+
+    left = []
+    fused = run_module.run_fused
+
+    def spy(env, *a):
+        reason = fused(env, *a)
+        left.append((reason, [e for e in env._queue if e[1] < 0]))
+        return reason
+
+    with monkeypatch.context() as m:
+        m.setattr(run_module, "run_fused", spy)
+        fast = _facts(lambda: storm(max_attempts=3000), seed=4)
+    assert left and left[0][0] is not None and all(sentinels == [] for _, sentinels in left)
+    with monkeypatch.context() as m:
+        _general(m)
+        assert _facts(lambda: storm(max_attempts=3000), seed=4) == fast
+
+
+def test_it_runs_where_it_may(monkeypatch):
+    # The twins above compare something: these runs take the fused loop, and the others keep run_until.
+    for name in FUSED:
+        assert set(_loops(monkeypatch, CASES[name])) == {"fused"}, name
+    for name in GENERAL:
+        assert set(_loops(monkeypatch, CASES[name])) == {"general"}, name
+
+
+def test_requests_and_attempts_built_in_the_loop_are_the_init_ones(monkeypatch):
+    # Every field Request.__init__ / Attempt.__init__ sets, and no other, with the same values, as the loop hands
+    # an attempt (a first one or a retry) to the service's gate (the all-features workload has one: its limits and
+    # quota).
+    assert "req = _new(Request)" in inspect.getsource(run_fused) and "att = _new(Attempt)" in inspect.getsource(run_fused)
+    seen = []
+
+    def spy(env, clients, service, *a):
+        gate = service._gate
+
+        def check(att, now):
+            req = att.req
+            if att.n == 1:
+                fresh = Request(req.id, req.op, req.t0, req.deadline_at)
+                fresh.n = 1  # sent
+                fresh.tenant, fresh.client, fresh.prop_u = req.tenant, req.client, req.prop_u
+                assert _slots(req) == _slots(fresh)
+            assert _slots(att) == _slots(Attempt(req, att.n, now))  # first attempts and retries
+            seen.append(att.n)
+            return gate(att, now)
+
+        service._gate = check
+        return run_fused(env, clients, service, *a)
+
+    monkeypatch.setattr(run_module, "run_fused", spy)
+    simulate(load_scenario(CASES["all_features.yaml"]()), seed=2)
+    assert seen.count(1) > 3000 and len(seen) - seen.count(1) > 100
