@@ -17,8 +17,9 @@ retries); any other event (timers, samplers, guards' lines, held attempts,
 incidents) goes through its callbacks as in ``run_until``, and what is rare
 on those paths (refusals, guards' failure accounting, queue timeouts, a new
 block of arrivals) stays a call. A failed completion's ``Clients._after_failure``
-is written out too (the retry decision itself stays the policy's pure
-``decide``: one call), and so are the rows of a full or a summary recorder. It runs only where those
+is written out too (the retry decision itself stays the policy's, one call to
+its :func:`~resilsim.policies.retry.decider`), and so are the rows of a full or
+a summary recorder. It runs only where those
 methods are the plain ones (:func:`fusable`): the clients and the service of
 the top-level API, no subclass and no method swapped in (no hedging,
 closed-loop users, network, calls between services, per-operation plans,
@@ -38,7 +39,7 @@ from bisect import bisect_right
 from heapq import heapify, heappop, heappush
 from itertools import repeat
 
-from ..policies.retry import decide
+from ..policies.retry import decider
 from ..records import (CODE_OK, CODE_TIMEOUT, OUT_BY_NAME, OUT_SHED, OUT_SUCCESS, SRC_BACKGROUND, SRC_CAPACITY,
                        SRC_INCIDENT, SRC_LIMITER, SRC_SERVICE)
 from ..server.faults import FROM_INCIDENT
@@ -113,8 +114,9 @@ def run_fused(env, clients, service, until: float, watchdog=None, every: int = 4
                                                        rec._a_code, rec._a_src)
         sr_req, sr_start, sr_end, sr_att, sr_code, sr_out = (rec._r_req, rec._r_start, rec._r_end, rec._r_att,
                                                              rec._r_code, rec._r_out)
-    # Clients._after_failure's constants (the retry decision's inputs that do not change during a run).
-    reauth_delay = c.reauth_delay
+    # Clients._after_failure's decision, specialised once per code's plan (policies.retry.decider: decide's answer
+    # and draws in one frame for the usual plans, instead of decide → wait → stop → Decision), and its rng.
+    decisions = [decider(plan, c.reauth_delay) for plan in plans]
     jitter = c.jitter
     if full:
         # The attempt columns' views, and the capacity they were taken at: the columns grow (and the recorder
@@ -304,8 +306,8 @@ def run_fused(env, clients, service, until: float, watchdog=None, every: int = 4
                         # ---- Clients._after_failure: the policy decides (a pure call); the request ends, or its
                         # retry is scheduled after the wait.
                         t0 = req.t0
-                        d = decide(plans[code], reauth_delay, req.n, now - t0, req.prev_wait, att.retry_after,
-                                   req.reauthed, req.deadline_at - t0, jitter)
+                        d = decisions[code](req.n, now - t0, req.prev_wait, att.retry_after, req.reauthed,
+                                            req.deadline_at - t0, jitter)
                         if d.retry:
                             g = guards
                             if g is not None:
