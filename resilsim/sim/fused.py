@@ -302,7 +302,14 @@ def run_fused(env, clients, service, until: float, watchdog=None, every: int = 4
                                 rec.request(req.id, now, req.n, CODE_OK, OUT_SUCCESS, req.t0)
                             continue
                         if guards is not None:
-                            c._guard_result(req, att.n, now, code, False)
+                            # Clients._guard_result for an error answer (no timeout: timers come through calls).
+                            g = guards if pick is None else pick(req)
+                            retry = att.n > 1
+                            if tracks:
+                                g.on_attempt_end(now, retry)
+                            ext = c.ext
+                            g.on_result(now, ext.fails is not None and not ext.fails[code], retry, False,
+                                        ext.throttles is not None and ext.throttles[code])
                         # ---- Clients._after_failure: the policy decides (a pure call); the request ends, or its
                         # retry is scheduled after the wait.
                         t0 = req.t0
