@@ -29,6 +29,8 @@ SOURCES = ("service", "limiter", "capacity", "queue_timeout", "background", "inc
 # both of the stop's cases ``gave_up`` (docs/strategies.md, "How a request ends").
 OUTCOMES = ("success", "failed", "retries_exhausted", "deadline", "shed", "incomplete")
 OUT_SUCCESS, OUT_FAILED, OUT_RETRIES_EXHAUSTED, OUT_DEADLINE, OUT_SHED, OUT_INCOMPLETE = range(len(OUTCOMES))
+#: Each outcome's index by its name (a retry decision names how its request ends: "failed", "deadline", ...).
+OUT_BY_NAME = {name: i for i, name in enumerate(OUTCOMES)}
 #: Outcome names of earlier versions, and the names that replaced them (inputs naming one get a sentence).
 RENAMED_OUTCOMES = {"gave_up": "retries_exhausted (or failed, when the request was never retried)"}
 

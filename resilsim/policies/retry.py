@@ -22,11 +22,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from functools import partial
 from typing import NamedTuple
 
 from ..catalog import in_family
-from .stops import Stop, attempts
-from .waits import NoWait, Wait
+from .stops import Attempts, Never, Stop, attempts
+from .waits import Exponential, Fixed, FullJitter, Linear, NoWait, Wait
 
 # What to do with a failed attempt, per code.
 FAIL = 0          # not retryable: the request ends "failed" with this code
@@ -338,3 +339,62 @@ def decide(plan: CodePlan, reauth_delay: float, attempt: int, elapsed: float, pr
     if elapsed + wait > deadline:
         return Decision(False, outcome="deadline")
     return Decision(True, wait=wait, reauth=action == REAUTH)
+
+
+#: Waits that read nothing but the attempt number (no rng, no previous wait): :func:`decider` tabulates them.
+_BY_ATTEMPT = (NoWait, Fixed, Linear, Exponential)
+_FAILED = Decision(False, outcome="failed")
+_DEADLINE = Decision(False, outcome="deadline")
+_tuple_new = tuple.__new__  # Decision(True, wait, None, False) without its Python-level __new__ (a frame)
+
+
+def decider(plan: CodePlan, reauth_delay: float, table_size: int = 16):
+    """:func:`decide` specialised once for ``plan``: a callable taking decide's other arguments, in its order
+    (``attempt, elapsed, previous_wait, retry_after, reauthed, deadline, rng``; seconds), that gives the same
+    :class:`Decision` with the same draws from ``rng``.
+
+    The simulator decides on every failed attempt, and most plans are simple: for a plan that fails the code,
+    or that retries (probability 1, no server hint honoured) after a fixed, linear or exponential wait, with or
+    without full jitter, and stops after a number of attempts or never, it is one frame instead of
+    decide → wait (→ jittered wait) → stop → Decision, the wait read from a table of the first ``table_size``
+    waits (computed by the wait itself, so the same floats). Any other plan gets :func:`decide` itself.
+    ``tests/policies/test_retry_decider.py`` holds the two to the same answers and draws.
+    """
+    if plan.__class__ is not CodePlan:
+        return partial(decide, plan, reauth_delay)
+    if plan.action == FAIL:
+        return _fail
+    wait, stop = plan.wait, plan.stop
+    jittered = wait.__class__ is FullJitter
+    base = wait.wait if jittered else wait
+    if (plan.action != RETRY or plan.probability < 1.0 or plan.honours_retry_after
+            or base.__class__ not in _BY_ATTEMPT or stop.__class__ not in (Attempts, Never)):
+        return partial(decide, plan, reauth_delay)
+    table = [base(a, 0.0, None) for a in range(table_size)]
+    n = stop.n if stop.__class__ is Attempts else math.inf  # Never stops: attempt >= inf is never true
+    stopped = _STOPPED
+
+    if jittered:
+        def quick(attempt, elapsed, previous_wait, retry_after, reauthed, deadline, rng):
+            # FullJitter: rng.random() * the wrapped wait (drawn first, as FullJitter's expression evaluates).
+            u = rng.random()
+            wait = u * (table[attempt] if attempt < table_size else base(attempt, previous_wait, rng))
+            if attempt >= n:
+                return stopped[attempt > 1]
+            if elapsed + wait > deadline:
+                return _DEADLINE
+            return _tuple_new(Decision, (True, wait, None, False))
+    else:
+        def quick(attempt, elapsed, previous_wait, retry_after, reauthed, deadline, rng):
+            wait = table[attempt] if attempt < table_size else base(attempt, previous_wait, rng)
+            if attempt >= n:
+                return stopped[attempt > 1]
+            if elapsed + wait > deadline:
+                return _DEADLINE
+            return _tuple_new(Decision, (True, wait, None, False))
+    return quick
+
+
+def _fail(attempt, elapsed, previous_wait, retry_after, reauthed, deadline, rng):
+    # decider's plan for a code the policy does not retry.
+    return _FAILED

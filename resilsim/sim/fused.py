@@ -15,8 +15,11 @@ work in the same order, with the bodies of those methods written out in the
 loop for those kinds of event (the send written once, for arrivals and
 retries); any other event (timers, samplers, guards' lines, held attempts,
 incidents) goes through its callbacks as in ``run_until``, and what is rare
-on those paths (refusals, guards' failure accounting, retry decisions, queue
-timeouts, a new block of arrivals) stays a call. It runs only where those
+on those paths (refusals, guards' failure accounting, queue timeouts, a new
+block of arrivals) stays a call. A failed completion's ``Clients._after_failure``
+is written out too (the retry decision itself stays the policy's, one call to
+its :func:`~resilsim.policies.retry.decider`), and so are the rows of a full or
+a summary recorder. It runs only where those
 methods are the plain ones (:func:`fusable`): the clients and the service of
 the top-level API, no subclass and no method swapped in (no hedging,
 closed-loop users, network, calls between services, per-operation plans,
@@ -36,12 +39,13 @@ from bisect import bisect_right
 from heapq import heapify, heappop, heappush
 from itertools import repeat
 
-from ..records import (CODE_OK, CODE_TIMEOUT, OUT_SHED, OUT_SUCCESS, SRC_BACKGROUND, SRC_CAPACITY, SRC_INCIDENT,
-                       SRC_LIMITER, SRC_SERVICE)
+from ..policies.retry import decider
+from ..records import (CODE_OK, CODE_TIMEOUT, OUT_BY_NAME, OUT_SHED, OUT_SUCCESS, SRC_BACKGROUND, SRC_CAPACITY,
+                       SRC_INCIDENT, SRC_LIMITER, SRC_SERVICE)
 from ..server.faults import FROM_INCIDENT
 from .clients import Clients
-from .events import PRIORITY, Attempt, Request, Tick
-from .recorder import Recorder
+from .events import PRIORITY, Attempt, Held, Request, Tick
+from .recorder import Recorder, SummaryRecorder
 from .service import Service
 
 _new = object.__new__  # a slotted event object without its __init__ (as Clients._arrive and send do)
@@ -58,11 +62,12 @@ def fusable(clients, service) -> bool:
     """Whether :func:`run_fused` may run ``clients`` and ``service``: both plain, with nothing swapped in."""
     return (type(clients) is Clients and type(service) is Service
             and _own(clients, "send", Clients) and _own(clients, "respond", Clients)
+            and _own(clients, "_after_failure", Clients) and _own(service, "reject", Service)
             and clients._plain_finish and clients.users is None
             and clients._tick_cbs == [clients._arrive]
             and service.respond == clients.respond
             and service._done_cbs == [service._complete]
-            and not service._adjust)
+            and not service._adjust and not service.opt.reject_s)
 
 
 def run_fused(env, clients, service, until: float, watchdog=None, every: int = 4096) -> str | None:
@@ -86,6 +91,8 @@ def run_fused(env, clients, service, until: float, watchdog=None, every: int = 4
     deadline = c.deadline
     timeout = c.timeout
     limiter = svc.limiter
+    # Service.reject's constants, for the limiter's refusals written out below (refusing is free here: no reject_s).
+    rate_limit_code, refused, hint = svc.rate_limit_code, svc.refused, svc.opt.retry_after
     gate = svc._gate
     qlimit = svc.queue_limit
     qtimeout = svc.queue_timeout
@@ -99,7 +106,20 @@ def run_fused(env, clients, service, until: float, watchdog=None, every: int = 4
     # The fault segment in use and when it ends (seconds): time only moves on, so one comparison says whether it
     # still holds (segments are fixed at set-up, so it is the one Service._segment would give).
     seg, seg_end = None, -math.inf
-    full = rec.__class__ is Recorder  # rows written in the loop (summary and streaming recorders: through calls)
+    full = rec.__class__ is Recorder  # rows written in the loop (the streaming recorder's: through calls)
+    summary = rec.__class__ is SummaryRecorder  # the explorer's preview: its buffered rows written in the loop too
+    if summary:
+        # SummaryRecorder.attempt and .request: fixed buffers (views taken once, in its __init__) folded into counts
+        # when `chunk` rows are in; the row counts (_na, _nr) are read each time, as calls write rows too.
+        chunk = rec._chunk
+        s_req, s_att, s_start, s_end, s_code, s_src = (rec._a_req, rec._a_att, rec._a_start, rec._a_end,
+                                                       rec._a_code, rec._a_src)
+        sr_req, sr_start, sr_end, sr_att, sr_code, sr_out = (rec._r_req, rec._r_start, rec._r_end, rec._r_att,
+                                                             rec._r_code, rec._r_out)
+    # Clients._after_failure's decision, specialised once per code's plan (policies.retry.decider: decide's answer
+    # and draws in one frame for the usual plans, instead of decide → wait → stop → Decision), and its rng.
+    decisions = [decider(plan, c.reauth_delay) for plan in plans]
+    jitter = c.jitter
     if full:
         # The attempt columns' views, and the capacity they were taken at: the columns grow (and the recorder
         # takes new views) only when full, so while the next row's index is below it these are still current.
@@ -237,6 +257,18 @@ def run_fused(env, clients, service, until: float, watchdog=None, every: int = 4
                             a_code[row] = code
                             a_src[row] = att.source
                             acols.n = row + 1
+                        elif summary:
+                            # SummaryRecorder.attempt
+                            row = rec._na
+                            s_req[row] = req.id
+                            s_att[row] = att.n
+                            s_start[row] = att.t_sent
+                            s_end[row] = now
+                            s_code[row] = code
+                            s_src[row] = att.source
+                            rec._na = row = row + 1
+                            if row == chunk:
+                                rec._fold_attempts()
                         else:
                             rec.attempt(req.id, att.n, att.t_sent, now, code, att.source)
                         if code == CODE_OK:
@@ -256,12 +288,79 @@ def run_fused(env, clients, service, until: float, watchdog=None, every: int = 4
                                 r_att[rid] = req.n
                                 r_code[rid] = CODE_OK
                                 r_out[rid] = OUT_SUCCESS
+                            elif summary:
+                                # SummaryRecorder.request
+                                row = rec._nr
+                                sr_req[row] = req.id
+                                sr_start[row] = req.t0
+                                sr_end[row] = now
+                                sr_att[row] = req.n
+                                sr_code[row] = CODE_OK
+                                sr_out[row] = OUT_SUCCESS
+                                rec._nr = row = row + 1
+                                if row == chunk:
+                                    rec._fold_requests()
                             else:
                                 rec.request(req.id, now, req.n, CODE_OK, OUT_SUCCESS, req.t0)
+                            continue
+                        if guards is not None:
+                            # Clients._guard_result for an error answer (no timeout: timers come through calls).
+                            g = guards if pick is None else pick(req)
+                            retry = att.n > 1
+                            if tracks:
+                                g.on_attempt_end(now, retry)
+                            ext = c.ext
+                            g.on_result(now, ext.fails is not None and not ext.fails[code], retry, False,
+                                        ext.throttles is not None and ext.throttles[code])
+                        # ---- Clients._after_failure: the policy decides (a pure call); the request ends, or its
+                        # retry is scheduled after the wait.
+                        t0 = req.t0
+                        d = decisions[code](req.n, now - t0, req.prev_wait, att.retry_after, req.reauthed,
+                                            req.deadline_at - t0, jitter)
+                        if d.retry:
+                            g = guards
+                            if g is not None:
+                                if pick is not None:
+                                    g = pick(req)
+                                if not g.allow_retry(now, g.rng, code == CODE_TIMEOUT):
+                                    c.ext.refused_retry += 1
+                                    c._finish(req, now, code, OUT_SHED)  # a guard refused the retry
+                                    continue
+                            if d.reauth:
+                                req.reauthed = True
+                                if ten is not None and ten.auth is not None:
+                                    ten.auth.refresh(now, req.client)
+                            req.prev_wait = wait = d.wait
+                            if g is not None and g.blocks:
+                                # A blocking guard is asked when the retry is due (Clients._after_failure).
+                                heappush(queue, (now + wait, PRIORITY, next(eid), Held(req, code, c.ext.held_cbs)))
+                                continue
+                            req.callbacks = retry_cbs
+                            heappush(queue, (now + wait, PRIORITY, next(eid), req))
+                            continue
+                        # Clients._finish, with the outcome the policy gave.
+                        outcome = OUT_BY_NAME[d.outcome]
+                        req.done = True
+                        c.requests_done += 1
+                        if full:
+                            rid = req.id
+                            r_end[rid] = now
+                            r_att[rid] = req.n
+                            r_code[rid] = code
+                            r_out[rid] = outcome
+                        elif summary:
+                            row = rec._nr
+                            sr_req[row] = req.id
+                            sr_start[row] = t0
+                            sr_end[row] = now
+                            sr_att[row] = req.n
+                            sr_code[row] = code
+                            sr_out[row] = outcome
+                            rec._nr = row = row + 1
+                            if row == chunk:
+                                rec._fold_requests()
                         else:
-                            if guards is not None:
-                                c._guard_result(req, att.n, now, code, False)
-                            c._after_failure(req, now, code, plans[code], att.retry_after)
+                            rec.request(req.id, now, req.n, code, outcome, t0)
                         continue
                     if callbacks is not retry_cbs:
                         if event is stop:
@@ -303,8 +402,18 @@ def run_fused(env, clients, service, until: float, watchdog=None, every: int = 4
                 if gate is not None and gate(att, now):
                     pass  # answered by the gate (limits, quota, auth)
                 elif limiter is not None and (wait := limiter.try_acquire(now)) > 0.0:
-                    att.retry_after = wait
-                    svc.reject(att, now, svc.rate_limit_code, SRC_LIMITER)
+                    # Service.reject and Clients.respond up to the failure path, written out: two frames fewer
+                    # on each refusal by the limiter (the explorer's preview has many during its incident).
+                    att.code = code = rate_limit_code
+                    att.source = SRC_LIMITER
+                    att.retry_after = wait if hint is None else hint(wait)
+                    refused.count += 1
+                    att.answered = True
+                    rec.attempt(req.id, n, now, now, code, SRC_LIMITER)
+                    if guards is not None:
+                        c._guard_result(req, n, now, code, False)
+                    c._after_failure(req, now, code, plans[code], att.retry_after)
+                    continue
                 elif svc.free:
                     svc.free -= 1
                     # Service._start

@@ -329,3 +329,32 @@ def test_time_windows_count_as_a_plain_list_would():
             n_req, n_acc = sum(x > cut for x in requests[-2000:]), sum(x > cut for x in accepts[-2000:])
             assert throttle.reject_probability(t) == pytest.approx(max(0.0, (n_req - 1.5 * n_acc) / (n_req + 1)))
     assert len(budget._requests.times) < 6000  # trimmed: memory follows the window, not the run
+
+
+def test_ratio_budget_balance_written_out_is_count_afters():
+    # RatioBudget.balance writes _Times.count_after out for both of its lists: the same balance, the same lists
+    # left, over enough requests and retries that both lists cut their expired prefixes (past 4,096 entries).
+    from resilsim.policies.guards import _Times
+
+    def general(b, now):
+        cut = now - b.ttl
+        return b.min_per_s * b.ttl + b.percent * b._requests.count_after(cut) - b._retries.count_after(cut)
+
+    rng = random.Random(11)
+    fast, slow = RatioBudget(0.3, 2.0, 0.5), RatioBudget(0.3, 2.0, 0.5)
+    now, cuts, length = 0.0, 0, 0
+    for _ in range(60_000):
+        now += rng.expovariate(3000.0)
+        for b in (fast, slow):
+            b.allow_request(now)
+        if rng.random() < 0.5:
+            want = general(slow, now)
+            assert fast.balance(now) == want
+            if want >= 1.0:
+                slow._retries.append(now)
+                fast._retries.append(now)
+        cuts += len(fast._requests.times) < length  # an expired prefix cut off
+        length = len(fast._requests.times)
+        for a, b in ((fast._requests, slow._requests), (fast._retries, slow._retries)):
+            assert (a.times, a.head) == (b.times, b.head)
+    assert cuts > 0 and isinstance(fast._retries, _Times) and len(fast._retries.times) > 0

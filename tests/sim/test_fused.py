@@ -166,3 +166,34 @@ def test_requests_and_attempts_built_in_the_loop_are_the_init_ones(monkeypatch):
     monkeypatch.setattr(run_module, "run_fused", spy)
     simulate(load_scenario(CASES["all_features.yaml"]()), seed=2)
     assert seen.count(1) > 3000 and len(seen) - seen.count(1) > 100
+
+
+@pytest.mark.parametrize("chunk", [None, 97])
+def test_the_explorer_preview_in_summary_mode(chunk, monkeypatch):
+    # The explorer's 60 s preview (record="summary", many failures during the incident): the loop writes the summary
+    # recorder's rows and runs the failure path (retry decision, guards, the retry's scheduling, the request's end)
+    # itself. With 97-row buffers the recorder folds hundreds of times, after rows written in the loop and through
+    # calls (refusals, timeouts), so the loop must follow its row counts.
+    from pathlib import Path
+
+    import resilsim.sim.recorder as recorder_module
+    from resilsim.widgets import build_explorer
+
+    if chunk is not None:
+        monkeypatch.setattr(recorder_module, "SUMMARY_CHUNK", chunk)
+    path = Path(__file__).resolve().parents[2] / "scenarios" / "analytics-aurora-scale-up.yaml"
+    scenario = build_explorer(str(path), preview=60, run=False).scenario()
+
+    def facts():
+        r = simulate(scenario, seed=0, record="summary")
+        return tables_digest(r), [[s[k] for k in STATS] for s in r.stats.values()]
+
+    seen = []
+    with monkeypatch.context() as m:
+        fused = run_module.run_fused
+        m.setattr(run_module, "run_fused", lambda *a: seen.append("fused") or fused(*a))
+        fast = facts()
+    assert seen and fast[1]  # every strategy ran through the fused loop
+    with monkeypatch.context() as m:
+        _general(m)
+        assert facts() == fast
