@@ -534,13 +534,22 @@ def latency_bands(data, *, ax=None, window: float | None = None, windows=None, t
     ``strategy``: draw that strategy only (in its colour among all of them);
     ``legend=False`` leaves the legend out (a faceted figure draws one).
     """
+    ax = _axes(ax)
+    src = _bands_source(data, windows=windows, title=title, duration=duration, warmup=warmup)
+    return _draw_latency_bands(ax, src, latency_band_values(data, window=window, src=src), strategy, legend)
+
+
+def _bands_source(data, **kw) -> Source:
+    """The :class:`Source` of the latency bands: the timeline of a summary-only result, else the requests."""
+    return source(data, "timeline" if getattr(data, "record", "full") == "summary" else "requests", **kw)
+
+
+def _draw_latency_bands(ax, src: Source, bands, strategy: str | None, legend: bool):
+    """Draw :func:`latency_bands` on ``ax`` from ``bands`` (:func:`latency_band_values`' answer), computed once
+    for all the facets of :func:`latency_bands_by_strategy`."""
     from matplotlib.lines import Line2D
 
-    ax = _axes(ax)
-    summary = getattr(data, "record", "full") == "summary"
-    src = source(data, "timeline" if summary else "requests", windows=windows, title=title, duration=duration,
-                 warmup=warmup)
-    width, mids, values = latency_band_values(data, window=window, src=src)
+    width, mids, values = bands
     if not values:
         _missing(ax, "no successful requests")
         _caption(ax, src)
@@ -629,11 +638,11 @@ def latency_bands_by_strategy(data, *, fig=None, window: float | None = None, wi
     from matplotlib.lines import Line2D
     from matplotlib.ticker import NullFormatter
 
-    src = source(data, "requests", windows=windows, title=title, duration=duration, warmup=warmup)
+    src = _bands_source(data, windows=windows, title=title, duration=duration, warmup=warmup)
     fig, axes = _facet_axes(fig, src, base=1.4, height=1.5)
+    bands = latency_band_values(data, window=window, src=src)  # once, not once per facet
     for i, (ax, name) in enumerate(zip(axes, src.strategies)):
-        latency_bands(data, ax=ax, window=window, windows=windows, title=title if i == 0 else "",
-                      duration=duration, warmup=warmup, strategy=name, legend=False)
+        _draw_latency_bands(ax, src if i == 0 else src._replace(title=""), bands, name, False)
         ax.yaxis.set_minor_formatter(NullFormatter())  # small panels: major labels only (and a quicker layout)
     _tidy_facets(fig, axes, src.strategies, "latency")
     handles = [Line2D([], [], color="0.2", ls=ls, lw=lw, label=f"p{p}")
