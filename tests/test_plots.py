@@ -675,3 +675,25 @@ def test_column_layout_places_axes_as_constrained_layout(result, name):
     for a, b in zip(fast, slow):
         assert abs(a.x0 - b.x0) * w < 8 and abs(a.x1 - b.x1) * w < 8, (name, a, b)
         assert abs(a.y0 - b.y0) * h < 8 and abs(a.y1 - b.y1) * h < 8, (name, a, b)
+
+
+def _ticks_made(fig) -> int:
+    """Tick objects matplotlib made to draw ``fig`` (drawn with Agg)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    FigureCanvasAgg(fig).draw()
+    return sum(len(a.majorTicks) + len(a.minorTicks) for ax in fig.axes for a in (ax.xaxis, ax.yaxis))
+
+
+def test_ticks_in_view_draw_the_same_pngs_with_fewer_ticks(result, tmp_path, monkeypatch):
+    """The run charts' in-view locators (plots._ticks_in_view) against matplotlib's own: the same PNG bytes,
+    and fewer Ticks made (matplotlib's locators give locations beyond each end, a log axis' a decade)."""
+    fast = plots.save_charts(result, tmp_path / "fast")
+    with matplotlib.rc_context({"figure.dpi": 110}):
+        few = _ticks_made(plots.chart_figure(result, "latency_cdf"))
+        monkeypatch.setattr(plots, "_ticks_in_view", lambda fig: None)
+        many = _ticks_made(plots.chart_figure(result, "latency_cdf"))
+    plain = plots.save_charts(result, tmp_path / "plain")
+    for a, b in zip(fast, plain):
+        assert a.read_bytes() == b.read_bytes(), a.name
+    assert few < many, (few, many)
