@@ -1193,7 +1193,7 @@ def chart_figure(result, name: str, fn=None):
         fig = Figure(figsize=(8, 4), layout="constrained")
         fn(result, ax=fig.add_subplot())
     _ticks_in_view(fig)
-    _minor_marks(fig)
+    _tick_marks(fig)
     if column:
         column_layout(fig)
     _pin_titles(fig)
@@ -1213,45 +1213,49 @@ def _ticks_in_view(fig) -> None:
                     ticker.locator = in_view(ticker.locator, axis)
 
 
-def _minor_marks(fig) -> None:
-    """Draw the unlabelled minor ticks of ``fig``'s axes (a log axis' 2..9 marks) as one marker line per axis.
+def _tick_marks(fig) -> None:
+    """Draw the unlabelled ticks of ``fig``'s axes (a log axis' 2..9 marks, the time ticks of the upper facets of
+    a column) as one marker line per axis and kind (major, minor).
 
-    Matplotlib makes a Tick object for each minor tick (two lines, a grid line and two texts, copied from the
-    first tick: about a millisecond each; 140 of the 374 Ticks of aurora's six charts). Where an axis' minor
-    ticks have no labels (NullFormatter) and only their mark shows, :func:`_minor_mark_artist` draws the marks
-    of its minor locator at draw time with a copy of the first minor tick's mark (same marker, size, width,
-    colour, transform), and the axis' own minor ticks are switched off: the same pixels
-    (tests/test_plots.py compares the PNGs with and without).
+    Matplotlib makes a Tick object for each tick (two lines, a grid line and two texts, copied from the first
+    tick: about a millisecond each; 200 of the 374 Ticks of aurora's six charts had no label). Where an axis'
+    major or minor ticks show no label (labels off, or a NullFormatter) and only their mark,
+    :func:`_tick_mark_artist` draws the marks at draw time, where the axis' locator puts them, with a copy of
+    the first tick's mark (same marker, size, width, colour, transform), and the axis' own ticks of that kind
+    are switched off: the same pixels (tests/test_plots.py compares the PNGs with and without).
     """
     from matplotlib.ticker import NullFormatter, NullLocator
 
     for ax in fig.axes:
         for axis in ax._axis_map.values():
-            if (not isinstance(axis.get_minor_formatter(), NullFormatter)
-                    or isinstance(axis.get_minor_locator(), NullLocator)):
-                continue
-            template = axis.get_minor_ticks(1)[0]
-            if (not template.tick1line.get_visible() or template.tick2line.get_visible()
-                    or template.gridline.get_visible() or not template.get_visible()):
-                continue  # marks on both sides or a grid: matplotlib's own ticks
-            ax.add_artist(_minor_mark_artist()(axis, template.tick1line))
-            axis.set_tick_params(which="minor", tick1On=False, tick2On=False, label1On=False, label2On=False,
-                                 gridOn=False)
+            for major in (True, False):
+                if isinstance(axis.get_major_locator() if major else axis.get_minor_locator(), NullLocator):
+                    continue
+                template = axis.get_major_ticks(1)[0] if major else axis.get_minor_ticks(1)[0]
+                unlabelled = (not template.label1.get_visible() and not template.label2.get_visible()) or (
+                    not major and isinstance(axis.get_minor_formatter(), NullFormatter))
+                if (not unlabelled or not template.get_visible() or not template.tick1line.get_visible()
+                        or template.tick2line.get_visible() or template.gridline.get_visible()):
+                    continue  # labels, marks on both sides or a grid: matplotlib's own ticks
+                ax.add_artist(_tick_mark_artist()(axis, template.tick1line, major))
+                axis.set_tick_params(which="major" if major else "minor", tick1On=False, tick2On=False,
+                                     label1On=False, label2On=False, gridOn=False)
 
 
 @functools.cache
-def _minor_mark_artist():
-    """The artist class MinorMarks of :func:`_minor_marks`, made on first use."""
+def _tick_mark_artist():
+    """The artist class TickMarks of :func:`_tick_marks`, made on first use."""
     from matplotlib.artist import Artist
     from matplotlib.lines import Line2D
 
-    class MinorMarks(Artist):
-        """An axis' minor tick marks, drawn as one marker line where its ticks in view are (as matplotlib keeps
-        them: within 1e-10 of the view, minor ticks on a major one left out)."""
+    class TickMarks(Artist):
+        """An axis' major or minor tick marks, drawn as one marker line where its ticks in view are (as
+        matplotlib keeps them: within 1e-10 of the view, minor ticks on a major one left out)."""
 
-        def __init__(self, axis, mark):
+        def __init__(self, axis, mark, major: bool):
             super().__init__()
             self.axis = axis
+            self.major = major
             self.line = Line2D([], [])
             self.line.update_from(mark)  # marker, size, width, colour, transform, no clipping
             self.line.set_figure(axis.axes.figure)
@@ -1262,7 +1266,7 @@ def _minor_mark_artist():
         def draw(self, renderer):
             if not self.get_visible() or not self.axis.get_visible():
                 return
-            locs = np.asarray(self.axis.get_minorticklocs(), float)
+            locs = np.asarray(self.axis.get_majorticklocs() if self.major else self.axis.get_minorticklocs(), float)
             tr = self.axis.get_transform()
             with np.errstate(all="ignore"):
                 lo, hi = sorted(tr.transform(np.asarray(self.axis.get_view_interval(), float)))
@@ -1274,7 +1278,7 @@ def _minor_mark_artist():
             self.line.draw(renderer)
             self.stale = False
 
-    return MinorMarks
+    return TickMarks
 
 
 @functools.cache

@@ -685,17 +685,17 @@ def _ticks_made(fig) -> int:
     return sum(len(a.majorTicks) + len(a.minorTicks) for ax in fig.axes for a in (ax.xaxis, ax.yaxis))
 
 
-def test_ticks_in_view_and_minor_marks_draw_the_same_pngs_with_fewer_ticks(result, tmp_path, monkeypatch):
+def test_ticks_in_view_and_tick_marks_draw_the_same_pngs_with_fewer_ticks(result, tmp_path, monkeypatch):
     """The run charts' tick shortcuts against matplotlib's own ticks: in-view locators (plots._ticks_in_view) and
-    unlabelled minor ticks drawn as one marker line per axis (plots._minor_marks) give the same PNG bytes with
+    unlabelled ticks drawn as one marker line per axis and kind (plots._tick_marks) give the same PNG bytes with
     fewer Tick objects (matplotlib's locators give locations beyond each end, a log axis' a decade)."""
     fast = plots.save_charts(result, tmp_path / "fast")
     with matplotlib.rc_context({"figure.dpi": 110}):
         fig = plots.chart_figure(result, "latency_bands")
-        assert any(type(a).__name__ == "MinorMarks" for ax in fig.axes for a in ax.get_children())
+        assert any(type(a).__name__ == "TickMarks" for ax in fig.axes for a in ax.get_children())
         few = _ticks_made(fig)
         monkeypatch.setattr(plots, "_ticks_in_view", lambda fig: None)
-        monkeypatch.setattr(plots, "_minor_marks", lambda fig: None)
+        monkeypatch.setattr(plots, "_tick_marks", lambda fig: None)
         many = _ticks_made(plots.chart_figure(result, "latency_bands"))
     plain = plots.save_charts(result, tmp_path / "plain")
     for a, b in zip(fast, plain):
