@@ -1193,8 +1193,8 @@ def chart_figure(result, name: str, fn=None):
         fig = Figure(figsize=(8, 4), layout="constrained")
         fn(result, ax=fig.add_subplot())
     _ticks_in_view(fig)
-    _tick_marks(fig)
     if column:
+        _tick_marks(fig)  # not under constrained layout, which would leave the marks out of the Axes' extents
         column_layout(fig)
     _pin_titles(fig)
     return fig
@@ -1222,7 +1222,9 @@ def _tick_marks(fig) -> None:
     major or minor ticks show no label (labels off, or a NullFormatter) and only their mark,
     :func:`_tick_mark_artist` draws the marks at draw time, where the axis' locator puts them, with a copy of
     the first tick's mark (same marker, size, width, colour, transform), and the axis' own ticks of that kind
-    are switched off: the same pixels (tests/test_plots.py compares the PNGs with and without).
+    are switched off: the same pixels (tests/test_plots.py compares the PNGs with and without). Only for figures
+    placed by :func:`column_layout`, which leaves unlabelled ticks out of the margins: constrained layout counts
+    them, and the marks are not in its layout.
     """
     from matplotlib.ticker import NullFormatter, NullLocator
 
