@@ -16,6 +16,7 @@ metrics vocabulary and the sweep statistics.
 """
 from __future__ import annotations
 
+import functools
 import itertools
 from typing import NamedTuple
 
@@ -534,13 +535,22 @@ def latency_bands(data, *, ax=None, window: float | None = None, windows=None, t
     ``strategy``: draw that strategy only (in its colour among all of them);
     ``legend=False`` leaves the legend out (a faceted figure draws one).
     """
+    ax = _axes(ax)
+    src = _bands_source(data, windows=windows, title=title, duration=duration, warmup=warmup)
+    return _draw_latency_bands(ax, src, latency_band_values(data, window=window, src=src), strategy, legend)
+
+
+def _bands_source(data, **kw) -> Source:
+    """The :class:`Source` of the latency bands: the timeline of a summary-only result, else the requests."""
+    return source(data, "timeline" if getattr(data, "record", "full") == "summary" else "requests", **kw)
+
+
+def _draw_latency_bands(ax, src: Source, bands, strategy: str | None, legend: bool):
+    """Draw :func:`latency_bands` on ``ax`` from ``bands`` (:func:`latency_band_values`' answer), computed once
+    for all the facets of :func:`latency_bands_by_strategy`."""
     from matplotlib.lines import Line2D
 
-    ax = _axes(ax)
-    summary = getattr(data, "record", "full") == "summary"
-    src = source(data, "timeline" if summary else "requests", windows=windows, title=title, duration=duration,
-                 warmup=warmup)
-    width, mids, values = latency_band_values(data, window=window, src=src)
+    width, mids, values = bands
     if not values:
         _missing(ax, "no successful requests")
         _caption(ax, src)
@@ -629,11 +639,11 @@ def latency_bands_by_strategy(data, *, fig=None, window: float | None = None, wi
     from matplotlib.lines import Line2D
     from matplotlib.ticker import NullFormatter
 
-    src = source(data, "requests", windows=windows, title=title, duration=duration, warmup=warmup)
+    src = _bands_source(data, windows=windows, title=title, duration=duration, warmup=warmup)
     fig, axes = _facet_axes(fig, src, base=1.4, height=1.5)
+    bands = latency_band_values(data, window=window, src=src)  # once, not once per facet
     for i, (ax, name) in enumerate(zip(axes, src.strategies)):
-        latency_bands(data, ax=ax, window=window, windows=windows, title=title if i == 0 else "",
-                      duration=duration, warmup=warmup, strategy=name, legend=False)
+        _draw_latency_bands(ax, src if i == 0 else src._replace(title=""), bands, name, False)
         ax.yaxis.set_minor_formatter(NullFormatter())  # small panels: major labels only (and a quicker layout)
     _tidy_facets(fig, axes, src.strategies, "latency")
     handles = [Line2D([], [], color="0.2", ls=ls, lw=lw, label=f"p{p}")
@@ -1182,10 +1192,143 @@ def chart_figure(result, name: str, fn=None):
     else:
         fig = Figure(figsize=(8, 4), layout="constrained")
         fn(result, ax=fig.add_subplot())
+    _ticks_in_view(fig)
     if column:
+        _tick_marks(fig)  # not under constrained layout, which would leave the marks out of the Axes' extents
         column_layout(fig)
     _pin_titles(fig)
     return fig
+
+
+def _ticks_in_view(fig) -> None:
+    """Give every axis of ``fig`` the ticks it draws only: :func:`_in_view` around its locators (not around a
+    NullLocator or a FixedLocator, which matplotlib tells by their class)."""
+    from matplotlib.ticker import FixedLocator, NullLocator
+
+    in_view = _in_view()
+    for ax in fig.axes:
+        for axis in ax._axis_map.values():
+            for ticker in (axis.major, axis.minor):  # shared axes share their tickers: wrapped once
+                if not isinstance(ticker.locator, (in_view, NullLocator, FixedLocator)):
+                    ticker.locator = in_view(ticker.locator, axis)
+
+
+def _tick_marks(fig) -> None:
+    """Draw the unlabelled ticks of ``fig``'s axes (a log axis' 2..9 marks, the time ticks of the upper facets of
+    a column) as one marker line per axis and kind (major, minor).
+
+    Matplotlib makes a Tick object for each tick (two lines, a grid line and two texts, copied from the first
+    tick: about a millisecond each; 200 of the 374 Ticks of aurora's six charts had no label). Where an axis'
+    major or minor ticks show no label (labels off, or a NullFormatter) and only their mark,
+    :func:`_tick_mark_artist` draws the marks at draw time, where the axis' locator puts them, with a copy of
+    the first tick's mark (same marker, size, width, colour, transform), and the axis' own ticks of that kind
+    are switched off: the same pixels (tests/test_plots.py compares the PNGs with and without). Only for figures
+    placed by :func:`column_layout`, which leaves unlabelled ticks out of the margins: constrained layout counts
+    them, and the marks are not in its layout.
+    """
+    from matplotlib.ticker import NullFormatter, NullLocator
+
+    for ax in fig.axes:
+        for axis in ax._axis_map.values():
+            for major in (True, False):
+                if isinstance(axis.get_major_locator() if major else axis.get_minor_locator(), NullLocator):
+                    continue
+                template = axis.get_major_ticks(1)[0] if major else axis.get_minor_ticks(1)[0]
+                unlabelled = (not template.label1.get_visible() and not template.label2.get_visible()) or (
+                    not major and isinstance(axis.get_minor_formatter(), NullFormatter))
+                if (not unlabelled or not template.get_visible() or not template.tick1line.get_visible()
+                        or template.tick2line.get_visible() or template.gridline.get_visible()):
+                    continue  # labels, marks on both sides or a grid: matplotlib's own ticks
+                ax.add_artist(_tick_mark_artist()(axis, template.tick1line, major))
+                axis.set_tick_params(which="major" if major else "minor", tick1On=False, tick2On=False,
+                                     label1On=False, label2On=False, gridOn=False)
+
+
+@functools.cache
+def _tick_mark_artist():
+    """The artist class TickMarks of :func:`_tick_marks`, made on first use."""
+    from matplotlib.artist import Artist
+    from matplotlib.lines import Line2D
+
+    class TickMarks(Artist):
+        """An axis' major or minor tick marks, drawn as one marker line where its ticks in view are (as
+        matplotlib keeps them: within 1e-10 of the view, minor ticks on a major one left out)."""
+
+        def __init__(self, axis, mark, major: bool):
+            super().__init__()
+            self.axis = axis
+            self.major = major
+            self.line = Line2D([], [])
+            self.line.update_from(mark)  # marker, size, width, colour, transform, no clipping
+            self.line.set_figure(axis.axes.figure)
+            self.set_zorder(axis.get_zorder())  # drawn with the axes' axis, before its major ticks
+            self.set_in_layout(False)
+            self.set_clip_on(False)
+
+        def draw(self, renderer):
+            if not self.get_visible() or not self.axis.get_visible():
+                return
+            locs = np.asarray(self.axis.get_majorticklocs() if self.major else self.axis.get_minorticklocs(), float)
+            tr = self.axis.get_transform()
+            with np.errstate(all="ignore"):
+                lo, hi = sorted(tr.transform(np.asarray(self.axis.get_view_interval(), float)))
+                at = tr.transform(locs)
+            tol = 1e-10 * (hi - lo)
+            locs = locs[(at >= lo - tol) & (at <= hi + tol)]
+            zeros = np.zeros(len(locs))
+            self.line.set_data((locs, zeros) if self.axis.axis_name == "x" else (zeros, locs))
+            self.line.draw(renderer)
+            self.stale = False
+
+    return TickMarks
+
+
+@functools.cache
+def _in_view():
+    """The locator class InView, made on first use (matplotlib is imported only when a chart is drawn)."""
+    from matplotlib.ticker import Locator
+
+    class InView(Locator):
+        """A locator's ticks within the view limits only (and those within a millionth of them).
+
+        Matplotlib makes a Tick (two lines, a grid line and two texts; about a millisecond each) for every
+        location a locator gives, then draws those in view; the default locators give a tick or two beyond each
+        end, and a log axis' minor locator a decade beyond each: a third of a run chart's Ticks were never drawn.
+        The ticks drawn are the same (matplotlib keeps those in view, to 1e-10 of the axis).
+        """
+
+        def __init__(self, base, axis):
+            self.base = base
+            self.axis = axis
+
+        def set_axis(self, axis):
+            super().set_axis(axis)
+            self.base.set_axis(axis)
+
+        def __call__(self):
+            locs = np.asarray(self.base())
+            if not len(locs):
+                return locs
+            tr = self.axis.get_transform()
+            with np.errstate(all="ignore"):
+                lo, hi = sorted(tr.transform(np.asarray(self.axis.get_view_interval(), float)))
+                at = tr.transform(locs.astype(float))
+            tol = 1e-6 * (hi - lo)
+            return locs[(at >= lo - tol) & (at <= hi + tol)]
+
+        def tick_values(self, vmin, vmax):
+            return self.base.tick_values(vmin, vmax)
+
+        def view_limits(self, vmin, vmax):
+            return self.base.view_limits(vmin, vmax)
+
+        def nonsingular(self, v0, v1):
+            return self.base.nonsingular(v0, v1)
+
+        def set_params(self, **kwargs):
+            self.base.set_params(**kwargs)
+
+    return InView
 
 
 def _pin_titles(fig) -> None:

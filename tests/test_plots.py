@@ -675,3 +675,44 @@ def test_column_layout_places_axes_as_constrained_layout(result, name):
     for a, b in zip(fast, slow):
         assert abs(a.x0 - b.x0) * w < 8 and abs(a.x1 - b.x1) * w < 8, (name, a, b)
         assert abs(a.y0 - b.y0) * h < 8 and abs(a.y1 - b.y1) * h < 8, (name, a, b)
+
+
+def _ticks_made(fig) -> int:
+    """Tick objects matplotlib made to draw ``fig`` (drawn with Agg)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    FigureCanvasAgg(fig).draw()
+    return sum(len(a.majorTicks) + len(a.minorTicks) for ax in fig.axes for a in (ax.xaxis, ax.yaxis))
+
+
+def _guarded_result():
+    """Two strategies with guards (a budget, a breaker) and one without: the faceted guards chart."""
+    d = small(duration=60, strategies={
+        "plain": {"retry": "immediate"},
+        "budgeted": {"retry": "immediate", "guards": {"token_bucket": {"max_tokens": 10, "token_ratio": 0.1}}},
+        "breaker": {"retry": "immediate", "guards": {"breaker": {"failure_rate": 0.5, "window": 20,
+                                                                 "minimum_calls": 20, "open_s": 5}}}})
+    d["faults"] = {"incidents": [{"name": "outage", "start": 20, "duration": 20, "code": "ANALYTICS_1900",
+                                  "rate": 1.0}]}
+    return resilsim.simulate(d, seed=0)
+
+
+def test_ticks_in_view_and_tick_marks_draw_the_same_pngs_with_fewer_ticks(result, tmp_path, monkeypatch):
+    """The run charts' tick shortcuts against matplotlib's own ticks: in-view locators (plots._ticks_in_view) and
+    unlabelled ticks drawn as one marker line per axis and kind (plots._tick_marks) give the same PNG bytes with
+    fewer Tick objects (matplotlib's locators give locations beyond each end, a log axis' a decade); also for
+    the faceted guards chart (constrained layout)."""
+    guarded = _guarded_result()
+    fast = plots.save_charts(result, tmp_path / "fast") + plots.save_charts(guarded, tmp_path / "fast-guards")
+    with matplotlib.rc_context({"figure.dpi": 110}):
+        fig = plots.chart_figure(result, "latency_bands")
+        assert any(type(a).__name__ == "TickMarks" for ax in fig.axes for a in ax.get_children())
+        few = _ticks_made(fig)
+        monkeypatch.setattr(plots, "_ticks_in_view", lambda fig: None)
+        monkeypatch.setattr(plots, "_tick_marks", lambda fig: None)
+        many = _ticks_made(plots.chart_figure(result, "latency_bands"))
+    plain = plots.save_charts(result, tmp_path / "plain") + plots.save_charts(guarded, tmp_path / "plain-guards")
+    assert "guards_over_time.png" in {p.name for p in fast}
+    for a, b in zip(fast, plain, strict=True):
+        assert a.read_bytes() == b.read_bytes(), a
+    assert few < many, (few, many)
