@@ -94,9 +94,6 @@ class RunRecord:
     #: with a network (``scenario.network``): answered attempts and their seconds in all by where they went
     #: (``net_answered``, ``net_network_s``, ``net_queue_s``, ``net_service_s``); empty without one
     network: dict = field(default_factory=dict)
-    #: with ``scenario.services``: whole-run counts per service, the API first (``resilsim.sim.calls.CallGraph.rows``);
-    #: empty without services
-    services: tuple = ()
     #: with ``scenario.services``: per service behind the API, its attempts by send bin
     #: (``resilsim.sim.calls.CallGraph.bins``); empty without services
     service_bins: dict = field(default_factory=dict)

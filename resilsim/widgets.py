@@ -951,12 +951,9 @@ def _simulate_strategy(data: dict, name: str, seed: int, record: str = "full"):
     result = _portable(simulate(load_scenario(data), seed=seed, strategies=[name], record=record))
     if record == "summary":  # the sampler's columns without the simulation it watched (which does not pickle)
         import dataclasses
-        from types import SimpleNamespace
 
         for key, run in result._runs.items():
-            sm = run.sampler
-            result._runs[key] = dataclasses.replace(run, sampler=SimpleNamespace(
-                bin=sm.bin, nbins=sm.nbins, queue=sm.queue, busy=sm.busy, extra=sm.extra))
+            result._runs[key] = dataclasses.replace(run, sampler=run.sampler.samples())
     return result
 
 

@@ -555,26 +555,6 @@ class CallGraph:
         ("api→aurora: name"), for shading charts."""
         return [(i.start, i.end, f"{svc}: {i.name or ','.join(i.rates)}") for svc, i in self.incidents]
 
-    def rows(self, requests: int, attempts: int, api_busy_s: float) -> tuple:
-        """Whole-run counts per service, API first: calls (requests, for the API), their successes, attempts
-        offered, attempts answered with success, attempt timeouts, calls not sent, busy worker-seconds, and
-        amplification (attempts ÷ the clients' ``requests``)."""
-        out = [{"service": "api", "calls": requests, "calls_ok": math.nan, "attempts": attempts,
-                "attempts_ok": math.nan, "attempt_timeouts": math.nan, "not_sent": 0, "skipped": 0, "busy_s": 0.0,
-                "amplification": attempts / requests if requests else math.nan}]
-        for name, svc in self.services.items():
-            es = [e for e in self.edges if e.target == name]
-            att = sum(e.clients.attempts_sent for e in es)
-            out.append({"service": name, "calls": sum(e.calls for e in es), "calls_ok": sum(e.calls_ok for e in es),
-                        "attempts": att, "attempts_ok": sum(e.counts.ok for e in es),
-                        "attempt_timeouts": sum(e.counts.timeouts for e in es),
-                        "not_sent": sum(e.not_sent for e in es), "skipped": sum(e.skipped for e in es),
-                        "busy_s": svc.busy_time,
-                        "amplification": att / requests if requests else math.nan})
-        out[0]["busy_s"] = api_busy_s
-        return tuple(out)
-
-
     def all_attempts(self, clients) -> "AllAttempts":
         """What the run's watchdog counts against ``limits.max_attempts``: the attempts of ``clients`` (the API's)
         and of every call between services (:class:`AllAttempts`)."""

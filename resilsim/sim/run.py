@@ -363,8 +363,6 @@ def _run_one(scenario: Scenario, seed, strategy, catalog, codes: list, index: di
                      wall_s=time.perf_counter() - t0,
                      duplicate_effects=effects.duplicates if (effects := getattr(service, "effects", None)) else None,
                      network=network.counts() if network is not None else {},
-                     services=(graph.rows(clients.requests_done, clients.attempts_sent, service.busy_time)
-                               if graph is not None else ()),
                      service_bins=graph.bins() if graph is not None else {},
                      call_logs=graph.logs() if graph is not None else (),
                      call_waits=graph.waits() if graph is not None else {},
