@@ -82,9 +82,7 @@ def _save_one(name: str, data, path: str) -> str:
     import matplotlib
 
     with matplotlib.rc_context({"figure.dpi": 110}):
-        # The chart function save_charts draws it with (run_charts), not chart_figure's fallback for the name.
-        chart_figure(data, name, dict(run_charts(data)).get(name)).savefig(
-            path, pil_kwargs={"compress_level": PNG_LEVEL})
+        chart_figure(data, name).savefig(path, pil_kwargs={"compress_level": PNG_LEVEL})
     return path
 
 
@@ -130,18 +128,20 @@ def split_charts(names: list) -> tuple[list, list]:
     return here, there
 
 
-def fork_helper(requested: int | None = None) -> bool:
+def fork_helper(requested: int | None = None, idle: int | None = None) -> bool:
     """Whether ``resilsim run`` forks one process that draws part of the charts while it writes the tables and
     draws the rest (:class:`ForkedCharts`): by default on 2 and 3 cores (from 4: :class:`ChartPool`) when 2 of
-    them are idle (:func:`resilsim.sim.workers.idle_cores`: on cores other work keeps busy it only took turns
-    and cost more, benchmarks/RESULTS.md), where the platform can fork; never with ``--chart-workers`` given."""
+    them are idle (``idle``, default :func:`resilsim.sim.workers.idle_cores` now: on cores other work keeps busy
+    it only took turns and cost more, benchmarks/RESULTS.md), where the platform can fork; never with
+    ``--chart-workers`` given."""
     import multiprocessing
     import os
 
-    from .sim.workers import idle_cores
-
+    if idle is None:
+        from .sim.workers import idle_cores
+        idle = idle_cores()
     return (requested is None and 2 <= (os.cpu_count() or 1) < POOL_CORES
-            and "fork" in multiprocessing.get_all_start_methods() and idle_cores() >= 2)
+            and "fork" in multiprocessing.get_all_start_methods() and idle >= 2)
 
 
 def _draw_forked(result, names: list, out: str, conn) -> None:
@@ -150,8 +150,7 @@ def _draw_forked(result, names: list, out: str, conn) -> None:
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
-        for name in names:
-            _save_one(name, result, f"{out}/{name}.png")
+        draw_here(result, out, names)
         conn.send(None)
     except BaseException as e:  # noqa: BLE001 - sent to the parent, which raises it
         conn.send(e)

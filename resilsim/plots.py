@@ -1153,7 +1153,9 @@ def chart_figure(result, name: str, fn=None):
     """
     from matplotlib.figure import Figure
 
-    fn = fn or dict(CHARTS).get(name) or guards_over_time
+    fn = fn or dict(CHARTS, guards_over_time=guards_over_time, load_by_layer=load_by_layer).get(name)
+    if fn is None:
+        raise ValueError(f"no run chart named {name!r}: one of {', '.join(f[:-4] for f in CHART_FILES)}")
     names = list(result.strategies)
     column = False  # stacked Axes: placed by column_layout, not constrained layout (the same margins, quicker)
     if name == "errors_over_time":

@@ -436,7 +436,7 @@ def run_report(path: Path) -> tuple[str, list[str]]:
                                 f"tokens, one panel per strategy with guards. {shade}", whole=True))
     layers = result.services()
     if len(layers):
-        body.append(_figure("Load by layer", lambda: plots.chart_figure(result, "load_by_layer", plots.load_by_layer),
+        body.append(_figure("Load by layer", lambda: plots.chart_figure(result, "load_by_layer"),
                             "Attempts per second at each layer: the clients' at the API, then every call's at each "
                             "service behind it (by send time), one panel per strategy; the gaps between the lines "
                             f"are the retries each layer adds. {shade}", whole=True))
