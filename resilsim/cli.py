@@ -476,6 +476,10 @@ def _run(args) -> int:
         raise ResilsimError("--stream writes the rows as Parquet; leave out --format csv")
 
     pool = None
+    # Idle cores asked once, before the run: asked again after it, the load average would count this run's own
+    # worker processes, and the chart process warmed up for might then not be forked (or the other way round).
+    # (chart_pool is imported later, in meanwhile: it imports pandas, which must come after the workers' fork.)
+    idle = idle_cores()
 
     def meanwhile():
         # While the strategies simulate (in worker processes, forked before this runs): import what the tables and
@@ -491,14 +495,14 @@ def _run(args) -> int:
             workers = pool_workers(args.chart_workers)
             if workers:
                 pool = ChartPool(workers)
-            elif fork_helper(args.chart_workers):
+            elif fork_helper(args.chart_workers, idle):
                 warm_up()  # fonts loaded once, here, for the chart process forked after the run too
 
     def run(rows_to=None):
         record = "stream" if args.stream else "summary" if args.summary_only else "full"
         try:
             return simulate(scenario, seed=args.seed, strategies=args.strategy, record=record, rows_to=rows_to,
-                            processes=args.processes or idle_cores(), meanwhile=meanwhile)
+                            processes=args.processes or idle, meanwhile=meanwhile)
         except ScenarioError as e:  # refused before running (beyond its limits): name the file
             raise ScenarioError(e.reason, source=e.source or args.scenario, path=e.path, line=e.line) from None
 
@@ -529,7 +533,7 @@ def _run(args) -> int:
             show(result)
             from .chart_pool import fork_helper
             _, paths = _write_run(lambda _: result, out, charts=not args.no_charts, table_format=args.format,
-                                  pool=lambda: pool, helper=fork_helper(args.chart_workers))
+                                  pool=lambda: pool, helper=fork_helper(args.chart_workers, idle))
     finally:
         if pool is not None:
             pool.close()

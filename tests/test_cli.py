@@ -290,10 +290,21 @@ def test_run_in_worker_processes_and_a_forked_chart_process_writes_the_same_file
         pytest.skip("no fork here")
     p = tmp_path / "tiny.yaml"
     p.write_text(SCENARIO)
-    monkeypatch.setattr(chart_pool, "fork_helper", lambda requested=None: requested is None)
+    monkeypatch.setattr(chart_pool, "fork_helper", lambda requested=None, idle=None: requested is None)
+    # Whatever this machine's cores: no spawned chart pool (from 4 cores the default), so the fork path runs.
+    monkeypatch.setattr(chart_pool, "pool_workers", lambda requested=None: requested or 0)
+    forks = []
+    real = chart_pool.ForkedCharts
+
+    def counted(*args, **kw):
+        forks.append(1)
+        return real(*args, **kw)
+
+    monkeypatch.setattr(chart_pool, "ForkedCharts", counted)
     files = []
     for name, extra in (("serial", ["--processes", "1", "--chart-workers", "0"]), ("parallel", ["--processes", "2"])):
         assert main(["run", str(p), "--seed", "4", "--out", str(tmp_path / name), "--set", "duration=20", *extra]) == 0
         files.append(json.loads((tmp_path / name / "run.json").read_text())["files"])
     assert files[0] == files[1] and "latency_bands.png" in files[0]
+    assert forks == [1]  # the parallel run forked its chart process; the serial one did not
     assert main(["run", str(p), "--processes", "0"]) == 2
