@@ -164,14 +164,7 @@ def test_guards_without_data_says_so(result):
 
 
 def test_guards_chart_draws_breaker_and_budget_of_guarded_strategies_only(tmp_path):
-    d = small(duration=60, strategies={
-        "plain": {"retry": "immediate"},
-        "budgeted": {"retry": "immediate", "guards": {"token_bucket": {"max_tokens": 10, "token_ratio": 0.1}}},
-        "breaker": {"retry": "immediate", "guards": {"breaker": {"failure_rate": 0.5, "window": 20,
-                                                                 "minimum_calls": 20, "open_s": 5}}}})
-    d["faults"] = {"incidents": [{"name": "outage", "start": 20, "duration": 20, "code": "ANALYTICS_1900",
-                                  "rate": 1.0}]}
-    r = resilsim.simulate(d, seed=0)
+    r = _guarded_result()
     assert plots.has_guards(r)
     ax = plots.guards_over_time(r)
     labels = [t.get_text() for t in ax.get_legend().get_texts()]
@@ -698,18 +691,22 @@ def _guarded_result():
 
 
 def test_ticks_in_view_and_tick_marks_draw_the_same_pngs_with_fewer_ticks(result, tmp_path, monkeypatch):
-    """The run charts' tick shortcuts against matplotlib's own ticks: in-view locators (plots._ticks_in_view) and
-    unlabelled ticks drawn as one marker line per axis and kind (plots._tick_marks) give the same PNG bytes with
-    fewer Tick objects (matplotlib's locators give locations beyond each end, a log axis' a decade); also for
-    the faceted guards chart (constrained layout)."""
+    """The run charts' shortcuts against matplotlib's own drawing: in-view locators (plots._ticks_in_view),
+    unlabelled ticks drawn as one marker line per axis and kind (plots._tick_marks) and titles pinned where
+    matplotlib's search would leave them (plots._pin_titles) give the same PNG bytes with fewer Tick objects
+    (matplotlib's locators give locations beyond each end, a log axis' a decade); also for the faceted guards
+    chart (constrained layout)."""
     guarded = _guarded_result()
     fast = plots.save_charts(result, tmp_path / "fast") + plots.save_charts(guarded, tmp_path / "fast-guards")
     with matplotlib.rc_context({"figure.dpi": 110}):
         fig = plots.chart_figure(result, "latency_bands")
         assert any(type(a).__name__ == "TickMarks" for ax in fig.axes for a in ax.get_children())
         few = _ticks_made(fig)
+        # _pin_titles sets matplotlib's private flag: a matplotlib without it would make the pin do nothing.
+        assert all(hasattr(ax, "_autotitlepos") for ax in fig.axes)
         monkeypatch.setattr(plots, "_ticks_in_view", lambda fig: None)
         monkeypatch.setattr(plots, "_tick_marks", lambda fig: None)
+        monkeypatch.setattr(plots, "_pin_titles", lambda fig: None)
         many = _ticks_made(plots.chart_figure(result, "latency_bands"))
     plain = plots.save_charts(result, tmp_path / "plain") + plots.save_charts(guarded, tmp_path / "plain-guards")
     assert "guards_over_time.png" in {p.name for p in fast}

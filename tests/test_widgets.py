@@ -229,7 +229,6 @@ def test_redraw_of_a_row_chart_keeps_its_axes_and_legend():
     # Both draw from a summary-only run: outcome counts, and latency bands from streaming histograms.
     assert ex.preview_record == "summary" and ex.result.record == "summary"
     axes = [c.figure.axes[0] for c in ex.figures]
-    artists = [(a.containers[0][0] if a.containers else None, a.get_lines()) for a in axes]
     legends = [[t.get_text() for t in a.get_legend().get_texts()] for a in axes]
     ex.controls["workers"].value = 2  # failures appear: the outcomes chart is drawn anew (new segments)
     artists = [(a.containers[0][0] if a.containers else None, a.get_lines()) for a in axes]
@@ -406,11 +405,8 @@ def _row_explorer(**kw):
     return build_explorer(_scenario(), preview=20, charts=("success_over_time", "errors_over_time"), **kw)
 
 
-def test_a_custom_knob_reruns_only_the_custom_strategy(monkeypatch):
-    import pandas as pd
-
-    ex = _row_explorer()
-    ex.controls["strategies"].value = ("none", "fixed", CUSTOM)
+def _count_simulate(monkeypatch):
+    """Spy on ``resilsim.simulate``: (the list of each call's strategies, the real function)."""
     calls = []
     real = resilsim.simulate
 
@@ -419,6 +415,15 @@ def test_a_custom_knob_reruns_only_the_custom_strategy(monkeypatch):
         return real(*a, **kw)
 
     monkeypatch.setattr(resilsim, "simulate", counting)
+    return calls, real
+
+
+def test_a_custom_knob_reruns_only_the_custom_strategy(monkeypatch):
+    import pandas as pd
+
+    ex = _row_explorer()
+    ex.controls["strategies"].value = ("none", "fixed", CUSTOM)
+    calls, real = _count_simulate(monkeypatch)
     ex.controls["attempts"].value = 6
     assert calls == [[CUSTOM]]  # none and fixed kept from the last preview
     joint = real(ex.scenario(), seed=ex.seed, strategies=ex._names)
@@ -436,14 +441,7 @@ def test_a_custom_knob_reruns_only_the_custom_strategy_in_summary_mode(monkeypat
     ex = build_explorer(_scenario(), preview=20, charts=("success_over_time", "outcomes_by_strategy"))
     assert ex.preview_record == "summary"
     ex.controls["strategies"].value = ("none", "fixed", CUSTOM)
-    calls = []
-    real = resilsim.simulate
-
-    def counting(*a, **kw):
-        calls.append(list(kw.get("strategies") or []))
-        return real(*a, **kw)
-
-    monkeypatch.setattr(resilsim, "simulate", counting)
+    calls, real = _count_simulate(monkeypatch)
     ex.controls["attempts"].value = 6
     assert calls == [[CUSTOM]]  # none and fixed kept from the last preview
     joint = real(ex.scenario(), seed=ex.seed, strategies=ex._names)  # full rows: the same counts
