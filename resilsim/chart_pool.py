@@ -86,10 +86,6 @@ def _save_one(name: str, data, path: str) -> str:
     return path
 
 
-#: Charts in the order a pool hands them out: the costliest first, so that the last one to start is short.
-_COST_ORDER = ("latency_bands", "latency_cdf", "success_over_time", "errors_over_time", "load_over_time",
-               "outcomes_by_strategy", "guards_over_time", "load_by_layer")
-
 
 #: Cores from which ``resilsim run`` draws its charts in worker processes by default (fewer: in its own process).
 #: On the 2-core machine of benchmarks/RESULTS.md, shared with other work, the workers only took turns with
@@ -108,7 +104,8 @@ def pool_workers(requested: int | None = None) -> int:
 
 
 #: Relative drawing cost of each run chart (CPU seconds ×10 on the aurora scenario, 4 strategies), and of writing
-#: the tables: how :func:`split_charts` shares the work between this process and a forked one.
+#: the tables: how :func:`split_charts` shares the work between this process and a forked one, and the order in
+#: which :meth:`ChartPool.submit` hands the charts out.
 _COST = {"latency_cdf": 4, "latency_bands": 3.5, "errors_over_time": 2, "success_over_time": 2,
          "load_over_time": 1.5, "outcomes_by_strategy": 1.5, "guards_over_time": 2, "load_by_layer": 2}
 _TABLES_COST = 2.5
@@ -234,7 +231,7 @@ class ChartPool:
         out.mkdir(parents=True, exist_ok=True)
         names = [name for name, _ in run_charts(result)]
         futures = {}
-        for name in sorted(names, key=lambda n: _COST_ORDER.index(n) if n in _COST_ORDER else len(_COST_ORDER)):
+        for name in sorted(names, key=lambda n: -_COST.get(n, 2)):  # the costliest first: the last to start is short
             futures[name] = self._pool.submit(_save_one, name, chart_data(result, name), str(out / f"{name}.png"))
         return [(out / f"{name}.png", futures[name]) for name in names]
 

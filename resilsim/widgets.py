@@ -723,7 +723,7 @@ class Explorer:
             from concurrent.futures import ProcessPoolExecutor
 
             from . import sim  # noqa: F401 - imported before the pool starts, so that forked workers start with it
-            from .sweep.run import init_worker, pool_size
+            from .sim.workers import init_worker, pool_size
 
             n = pool_size(self.processes, MAX_PROCESSES)
             if n < 2:

@@ -30,8 +30,9 @@ from ..errors import ResilsimError, UsageError
 from ..metrics import SERVICE_METRICS, SLO_METRICS, split_service_column
 from ..result import window_of
 from ..scenario import Scenario, dump_scenario, given_fields, load_scenario
+from ..sim.workers import init_worker, pool_size
 from .grid import as_grid, check_grid
-from .run import init_worker, pool_size, sweep
+from .run import sweep
 from .stats import aggregate
 
 #: Values tried in the first scan of a plan's range.

@@ -21,7 +21,7 @@ import pandas as pd
 from ..errors import ResilsimError, ScenarioError
 from ..scenario import Scenario, given_fields, load_scenario
 from ..sim.limits import check_budget
-from ..sim.workers import THREAD_VARS, init_worker, pool_size  # noqa: F401 - the package's pool pattern (sim.workers)
+from ..sim.workers import THREAD_VARS, init_worker, pool_size  # the package's pool pattern
 from .grid import as_grid, check_grid, check_size
 from .stats import mser5
 from .tasks import canon, make_tasks, tidy
