@@ -937,11 +937,7 @@ def _strategy_part(result, name: str):
     """The part of a summary-only ``result`` that is strategy ``name``'s (its counts; what :func:`_combine` joins)."""
     from .result import SummaryResult
 
-    part = SummaryResult(result.scenario, result.seed, {name: result._runs[name]}, windows=result.windows,
-                         strategies={name: result.strategies[name]}, stats={name: result.stats[name]},
-                         truncated={k: v for k, v in result.truncated.items() if k == name})
-    part._codes = result._codes
-    return part
+    return SummaryResult.from_runs(result.scenario, result.seed, result._codes, {name: result._runs[name]})
 
 
 def _simulate_strategy(data: dict, name: str, seed: int, record: str = "full"):
@@ -971,11 +967,8 @@ def _combine(parts: list, scenario=None):
     if getattr(first, "record", "full") == "summary":
         from .result import SummaryResult
 
-        result = SummaryResult(scenario, first.seed, {k: v for p in parts for k, v in p._runs.items()},
-                               windows=first.windows, strategies=merged("strategies"), stats=merged("stats"),
-                               truncated=merged("truncated"))
-        result._codes = first._codes
-        return result
+        return SummaryResult.from_runs(scenario, first.seed, first._codes,
+                                       {k: v for p in parts for k, v in p._runs.items()})
     if len(parts) == 1:
         return parts[0]
     import pandas as pd
