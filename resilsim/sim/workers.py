@@ -64,6 +64,20 @@ def idle_cores() -> int:
     return max(1, min(cores, int(cores - load + 0.5)))
 
 
+def _work_through(task, jobs: list, conn) -> None:
+    # A worker process of run_side_by_side: its share of the jobs, each answer sent back as (index, ok, value).
+    _init_strategy_worker()
+    try:
+        for i, job in jobs:
+            try:
+                conn.send((i, True, task(*job)))
+            except Exception as e:  # noqa: BLE001 - sent to the caller, which raises it
+                conn.send((i, False, e))
+                return
+    finally:
+        conn.close()
+
+
 def run_side_by_side(task, jobs: list, processes: int, meanwhile=None) -> list:
     """``[task(*job) for job in jobs]``, computed in ``processes`` worker processes (at least 2); in ``jobs``' order.
 
@@ -73,42 +87,55 @@ def run_side_by_side(task, jobs: list, processes: int, meanwhile=None) -> list:
     workers are ended; so is a KeyboardInterrupt (the workers ignore Ctrl-C; this process ends them).
     ``task`` and each job's values must pickle; ``task`` is a module-level function.
 
-    A ``multiprocessing.Pool``, with :func:`init_worker` as every pool of the package: unlike
-    ``ProcessPoolExecutor`` it can end jobs that are running (``terminate``), without the hang that ending an
-    executor's processes behind its back can cause at its shutdown.
+    Plain processes, each with its share of the jobs (every ``processes``-th) and a pipe of its own: no queue or
+    lock is shared, so ending a worker at any moment cannot leave one held. (A ``ProcessPoolExecutor`` hung at
+    its shutdown about 1 time in 6 when its processes were ended; a ``multiprocessing.Pool`` hung in a test run,
+    its workers gone and a job's answer never coming.)
     """
     import multiprocessing
     import sys
+    from multiprocessing.connection import wait
 
     # fork where the platform has it: a worker starts in milliseconds with the parent's modules (resilsim.sim and
     # numpy; simulate() imports nothing that starts threads before this point). Elsewhere spawn, the default.
-    method = "fork" if "fork" in multiprocessing.get_all_start_methods() else None
+    ctx = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else None)
     for stream in (sys.stdout, sys.stderr):  # else a forked worker would write the parent's buffered lines again
         stream.flush()
-    pool = multiprocessing.get_context(method).Pool(processes, initializer=_init_strategy_worker)
-    errors, left, over = [], [len(jobs)], threading.Event()
-
-    def done(_):
-        left[0] -= 1  # the pool's result thread calls these, one at a time
-        if not left[0]:
-            over.set()
-
-    def failed(e):
-        errors.append(e)
-        over.set()  # at once: the jobs still running are not waited for
-
+    shares = [list(enumerate(jobs))[k::processes] for k in range(processes)]
+    procs, conns, owed = [], [], {}  # owed: answers still to come through each worker's pipe
+    out = [None] * len(jobs)
     try:
-        pending = [pool.apply_async(task, job, callback=done, error_callback=failed) for job in jobs]
+        for share in shares:
+            if not share:
+                continue
+            here, there = ctx.Pipe(duplex=False)
+            proc = ctx.Process(target=_work_through, args=(task, share, there), daemon=True)
+            proc.start()
+            there.close()  # the worker's end: once every worker's is closed, a dead worker shows as end of file
+            procs.append(proc)
+            conns.append(here)
+            owed[here] = len(share)
         if meanwhile is not None:
             meanwhile()
-        over.wait()
-        if errors:
-            raise errors[0]
-        out = [p.get() for p in pending]
+        while owed:
+            for conn in wait(list(owed)):
+                try:
+                    i, ok, value = conn.recv()
+                except EOFError:  # the worker ended without answering all its jobs (killed, or crashed)
+                    raise RuntimeError("a worker process ended before it had simulated its strategies") from None
+                if not ok:
+                    raise value
+                out[i] = value
+                owed[conn] -= 1
+                if not owed[conn]:
+                    del owed[conn]
     except BaseException:  # an error or Ctrl-C: the other jobs' results are not wanted, end the workers now
-        pool.terminate()
-        pool.join()
+        for proc in procs:
+            proc.kill()
         raise
-    pool.close()
-    pool.join()
+    finally:
+        for proc in procs:
+            proc.join()
+        for conn in conns:
+            conn.close()
     return out

@@ -187,3 +187,21 @@ def test_the_chart_process_is_forked_only_with_two_idle_cores(monkeypatch):
     monkeypatch.setattr(os, "cpu_count", lambda: 4)
     monkeypatch.setattr(os, "getloadavg", lambda: (0.0, 0, 0))
     assert not chart_pool.fork_helper()  # from 4 cores: the spawned ChartPool
+
+
+def _dies(k: int) -> int:
+    if k == 1:
+        os._exit(1)  # a worker killed mid-job (no answer, no error sent back)
+    return k
+
+
+@needs_fork
+def test_a_worker_that_dies_is_an_error_here_not_a_hang():
+    """A worker process that ends without answering: the caller raises at once and ends the others (with a pool,
+    a lost job's answer never came and the caller waited for ever)."""
+    t0 = time.perf_counter()
+    with pytest.raises(RuntimeError, match="ended before"):
+        workers.run_side_by_side(_dies, [(0,), (1,), (2,)], 2)
+    assert time.perf_counter() - t0 < 30
+    assert not multiprocessing.active_children()
+    assert workers.run_side_by_side(_dies, [(0,), (2,), (4,)], 2) == [0, 2, 4]  # answers in the jobs' order
