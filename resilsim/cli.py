@@ -460,6 +460,11 @@ def fit_columns(df, width: int = TABLE_WIDTH, main=MAIN_COLUMNS, fmt=lambda v: f
 
 
 def _run(args) -> int:
+    from .cpu import cpu_sample
+
+    # Read before the imports and the scenario's loading below (0.3-0.6 s): idle_cores counts the cores other
+    # processes kept busy over that window, not over the last minute (the load average).
+    since = cpu_sample()
     from .errors import ScenarioError, UsageError
     from .scenario import load_scenario
     from .sim import simulate
@@ -476,10 +481,10 @@ def _run(args) -> int:
         raise ResilsimError("--stream writes the rows as Parquet; leave out --format csv")
 
     pool = None
-    # Idle cores asked once, before the run: asked again after it, the load average would count this run's own
+    # Idle cores asked once, before the run: asked again after it, the count would include this run's own
     # worker processes, and the chart process warmed up for might then not be forked (or the other way round).
     # (chart_pool is imported later, in meanwhile: it imports pandas, which must come after the workers' fork.)
-    idle = idle_cores()
+    idle = idle_cores(since)
 
     def meanwhile():
         # While the strategies simulate (in worker processes, forked before this runs): import what the tables and

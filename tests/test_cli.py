@@ -278,6 +278,21 @@ def test_run_with_chart_workers_writes_the_same_files(tmp_path, capsys):
     assert main(["run", str(p), "--chart-workers", "-1"]) == 2
 
 
+def test_resilsim_run_measures_idle_cores_over_its_start(tmp_path, monkeypatch):
+    """`resilsim run` takes a reading before it loads the scenario and asks idle_cores about that window (not the
+    1-minute load average alone)."""
+    from resilsim import cpu
+    from resilsim.sim import workers
+
+    p = tmp_path / "tiny.yaml"
+    p.write_text(SCENARIO)
+    seen = []
+    monkeypatch.setattr(cpu, "cpu_sample", lambda: ("reading",))
+    monkeypatch.setattr(workers, "idle_cores", lambda since=None, now=None: seen.append(since) or 1)
+    assert main(["run", str(p), "--set", "duration=5", "--no-charts", "--out", str(tmp_path / "out")]) == 0
+    assert seen == [("reading",)]
+
+
 def test_run_in_worker_processes_and_a_forked_chart_process_writes_the_same_files(tmp_path, monkeypatch):
     """`--processes 2` with part of the charts drawn in a forked process (the 2-core default) writes the files of
     `--processes 1 --chart-workers 0` (everything in this process), byte for byte (run.json's checksums)."""
