@@ -246,6 +246,37 @@ def _add_scenario_options(p) -> None:
                         "incident:all, or START,END in seconds")
 
 
+#: Set by a ``run`` that wrote its folder: :func:`console` may then end the process without the interpreter's teardown.
+_RUN_WRITTEN = False
+
+
+def console() -> None:
+    """The ``resilsim`` command and ``python -m resilsim``: :func:`main` on ``sys.argv``, then exit with its status."""
+    rc = main()
+    if _RUN_WRITTEN:
+        _exit_now(rc)
+    sys.exit(rc)
+
+
+def _exit_now(rc: int) -> None:
+    # Why: after `resilsim run` the interpreter's own exit frees the run's tables (~300 MB on the aurora scenario)
+    # and every module one by one, 0.13-0.25 s the user waits for with nothing left to do (benchmarks/RESULTS.md).
+    # By now the folder is written and renamed into place (run_folder.write_run_dir) and every worker process
+    # joined, so: flush, and end the process at once. Not with a child process still alive (multiprocessing's
+    # exit handler would end or join it), nor after other commands (a sweep's Dask cluster closes at exit).
+    import multiprocessing
+    import os
+
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except (OSError, ValueError):  # a reader gone (| head): the ordinary exit says nothing either
+        sys.exit(rc)
+    if multiprocessing.active_children():
+        sys.exit(rc)
+    os._exit(rc)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the command line with ``argv`` (default: sys.argv[1:]); return the exit status."""
     parser = _parser()
@@ -550,6 +581,8 @@ def _run(args) -> int:
         hint = " (raise the limit with --set limits.FIELD=VALUE)" if "(limits." in why else ""
         print(f"resilsim: strategy {name!r} stopped at {stopped:.4g} s of {scenario.duration:g} s: {why}; "
               f"the tables in {out}/ hold the partial run{hint}", file=sys.stderr)
+    global _RUN_WRITTEN
+    _RUN_WRITTEN = True  # console() may skip the interpreter's teardown
     return EXIT_PARTIAL if result.truncated else 0
 
 
