@@ -263,10 +263,15 @@ def _exit_now(rc: int) -> None:
     # and every module one by one, 0.13-0.25 s the user waits for with nothing left to do (benchmarks/RESULTS.md).
     # By now the folder is written and renamed into place (run_folder.write_run_dir) and every worker process
     # joined, so: flush, and end the process at once. Not with a child process still alive (multiprocessing's
-    # exit handler would end or join it), nor after other commands (a sweep's Dask cluster closes at exit).
+    # exit handler would end or join it), nor under a profiler or tracer (`python -m cProfile -m resilsim run`,
+    # coverage: they write their results at exit), nor after other commands (a sweep's Dask cluster closes at exit).
     import multiprocessing
     import os
 
+    monitoring = getattr(sys, "monitoring", None)  # Python 3.12+: coverage and debuggers register a tool there
+    if sys.getprofile() is not None or sys.gettrace() is not None or (
+            monitoring is not None and any(monitoring.get_tool(i) for i in range(6))):
+        sys.exit(rc)
     try:
         sys.stdout.flush()
         sys.stderr.flush()

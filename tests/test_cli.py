@@ -327,6 +327,11 @@ def test_a_finished_run_ends_without_the_interpreters_teardown(tmp_path):
     assert failed.returncode == 2 and "atexit ran" in failed.stderr
     other = console("catalog", "counters", "--format", "csv")
     assert other.returncode == 0 and "atexit ran" in other.stderr
+    # under a profiler the run exits as usual, so that the profile is written at exit
+    profiled = subprocess.run([sys.executable, "-m", "cProfile", "-o", str(tmp_path / "prof"), "-m", "resilsim", "run",
+                               str(p), "--set", "duration=5", "--no-charts", "--out", str(tmp_path / "out2")],
+                              capture_output=True, text=True, env={**os.environ, "MPLBACKEND": "Agg"})
+    assert profiled.returncode == 0 and (tmp_path / "prof").stat().st_size > 0, profiled.stderr
 
 
 def test_run_in_worker_processes_and_a_forked_chart_process_writes_the_same_files(tmp_path, monkeypatch):
