@@ -96,8 +96,8 @@ def _parser() -> argparse.ArgumentParser:
                           "charts beside this one; 0: all drawn in this process after the tables)")
     run.add_argument("--processes", type=positive_int, default=None, metavar="N",
                      help="worker processes that simulate the strategies side by side (default: one per idle "
-                          "core, the cores less the load average, at most one per strategy; 1: one after another "
-                          "in this process). The tables are the same whatever N")
+                          "core, the cores less what other processes used while this command started, at most one per "
+                          "strategy; 1: one after another in this process). The tables are the same whatever N")
     run.add_argument("--summary-only", action="store_true",
                      help="keep time-binned counts and latency histograms, not a row per request and attempt: "
                           "memory stays flat for long runs; writes summary.csv and the timeline (percentiles "
