@@ -275,7 +275,7 @@ def _exit_now(rc: int) -> None:
     try:
         sys.stdout.flush()
         sys.stderr.flush()
-    except (OSError, ValueError):  # a reader gone (| head): the ordinary exit says nothing either
+    except (OSError, ValueError, AttributeError):  # a reader gone (| head), no stdout: the ordinary exit
         sys.exit(rc)
     if multiprocessing.active_children():
         sys.exit(rc)
