@@ -260,7 +260,7 @@ def console() -> None:
 
 def _exit_now(rc: int) -> None:
     # Why: after `resilsim run` the interpreter's own exit frees the run's tables (~300 MB on the aurora scenario)
-    # and every module one by one, 0.13-0.25 s the user waits for with nothing left to do (benchmarks/RESULTS.md).
+    # and every module one by one, 0.15-0.25 s the user waits for with nothing left to do (benchmarks/RESULTS.md).
     # By now the folder is written and renamed into place (run_folder.write_run_dir) and every worker process
     # joined, so: flush, and end the process at once. Not with a child process still alive (multiprocessing's
     # exit handler would end or join it), nor under a profiler or tracer (`python -m cProfile -m resilsim run`,

@@ -306,7 +306,7 @@ console()
 
 def test_a_finished_run_ends_without_the_interpreters_teardown(tmp_path):
     """`resilsim run` (console()) ends the process at once once its folder is written: its output all there, its
-    exit status kept, exit handlers skipped (the teardown they stand for took 0.13-0.25 s); a failed run and
+    exit status kept, exit handlers skipped (the teardown they stand for took 0.15-0.25 s); a failed run and
     other commands exit as usual."""
     import subprocess
     import sys
