@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import statistics
 import subprocess
@@ -58,6 +59,7 @@ def main(argv=None) -> int:
             wall, cpu = out.strip().splitlines()[-1].split()
             sims.append(float(wall))
             cpu_sims.append(float(cpu))
+            load = os.getloadavg()[0]  # the 1-minute load the command starts under (this harness's own work included)
             before = resource.getrusage(resource.RUSAGE_CHILDREN)
             t0 = time.perf_counter()
             subprocess.run([sys.executable, "-m", "resilsim", "run", a.scenario, "--seed", str(a.seed), "--out",
@@ -69,7 +71,7 @@ def main(argv=None) -> int:
             ratios.append(runs[-1] / sims[-1])
             cpu_ratios.append(cpu_runs[-1] / cpu_sims[-1])
             print(f"round {i + 1}: simulate {sims[-1]:.2f} s, resilsim run {runs[-1]:.2f} s, ratio {ratios[-1]:.2f}; "
-                  f"CPU {cpu_sims[-1]:.2f} s, {cpu_runs[-1]:.2f} s, ratio {cpu_ratios[-1]:.2f}", flush=True)
+                  f"CPU {cpu_sims[-1]:.2f} s, {cpu_runs[-1]:.2f} s, ratio {cpu_ratios[-1]:.2f}; load {load:.2f}", flush=True)
     ratio = statistics.median(ratios)
     print(f"median: simulate {statistics.median(sims):.2f} s, resilsim run {statistics.median(runs):.2f} s, "
           f"ratio {ratio:.2f} (target <= {TARGET}: {'met' if ratio <= TARGET else 'NOT met'}; {a.scenario}, "

@@ -10,7 +10,7 @@ write it (the same bytes; tests/test_plots.py).
 """
 from __future__ import annotations
 
-from .plots import PNG_LEVEL, chart_figure, run_charts
+from .plots import PNG_LEVEL, chart_figure, import_for_drawing, run_charts
 from .result import Result
 
 
@@ -70,6 +70,7 @@ def warm_up() -> None:
     the run simulates in worker processes (a process forked after it inherits the loaded fonts)."""
     import io
 
+    import_for_drawing()  # a process that only draws PNGs: the quicker import
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=(1, 1), dpi=110)
@@ -202,6 +203,10 @@ def draw_here(result, out, names: list) -> None:
         _save_one(name, result, f"{out}/{name}.png")
 
 
+class ChartWorkerError(RuntimeError):
+    """A chart worker process of :class:`ChartPool` ended without drawing its chart (killed, out of memory)."""
+
+
 class ChartPool:
     """Worker processes that draw a run's charts beside the main process (``resilsim run``).
 
@@ -229,17 +234,30 @@ class ChartPool:
 
         out = Path(out)
         out.mkdir(parents=True, exist_ok=True)
+        from concurrent.futures.process import BrokenProcessPool
+
         names = [name for name, _ in run_charts(result)]
         futures = {}
         for name in sorted(names, key=lambda n: -_COST.get(n, 2)):  # the costliest first: the last to start is short
-            futures[name] = self._pool.submit(_save_one, name, chart_data(result, name), str(out / f"{name}.png"))
+            try:
+                futures[name] = self._pool.submit(_save_one, name, chart_data(result, name), str(out / f"{name}.png"))
+            except BrokenProcessPool:  # a worker died while it warmed up
+                raise ChartWorkerError(f"a chart worker process ended before drawing {name}.png (killed, or out of "
+                                       "memory?)") from None
         return [(out / f"{name}.png", futures[name]) for name in names]
 
     @staticmethod
     def wait(jobs: list) -> list:
-        """The paths of ``jobs`` (from :meth:`submit`) once every chart is written; a chart's error raised here."""
-        for _, future in jobs:
-            future.result()
+        """The paths of ``jobs`` (from :meth:`submit`) once every chart is written; a chart's error raised here, and
+        :class:`ChartWorkerError` if a worker process died (the executor then fails every chart not done: no hang)."""
+        from concurrent.futures.process import BrokenProcessPool
+
+        for path, future in jobs:
+            try:
+                future.result()
+            except BrokenProcessPool:
+                raise ChartWorkerError(f"a chart worker process ended without drawing {path.name} (killed, or out "
+                                       "of memory?)") from None
         return [path for path, _ in jobs]
 
     def close(self) -> None:

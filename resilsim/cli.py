@@ -96,8 +96,8 @@ def _parser() -> argparse.ArgumentParser:
                           "charts beside this one; 0: all drawn in this process after the tables)")
     run.add_argument("--processes", type=positive_int, default=None, metavar="N",
                      help="worker processes that simulate the strategies side by side (default: one per idle "
-                          "core, the cores less the load average, at most one per strategy; 1: one after another "
-                          "in this process). The tables are the same whatever N")
+                          "core, the cores less what other processes used while this command started, at most one per "
+                          "strategy; 1: one after another in this process). The tables are the same whatever N")
     run.add_argument("--summary-only", action="store_true",
                      help="keep time-binned counts and latency histograms, not a row per request and attempt: "
                           "memory stays flat for long runs; writes summary.csv and the timeline (percentiles "
@@ -244,6 +244,42 @@ def _add_scenario_options(p) -> None:
     p.add_argument("--window", default=None, metavar="WINDOW",
                    help="what the metrics measure: run (after the warm-up; default), incident:NAME, "
                         "incident:all, or START,END in seconds")
+
+
+#: Set by a ``run`` that wrote its folder: :func:`console` may then end the process without the interpreter's teardown.
+_RUN_WRITTEN = False
+
+
+def console() -> None:
+    """The ``resilsim`` command and ``python -m resilsim``: :func:`main` on ``sys.argv``, then exit with its status."""
+    rc = main()
+    if _RUN_WRITTEN:
+        _exit_now(rc)
+    sys.exit(rc)
+
+
+def _exit_now(rc: int) -> None:
+    # Why: after `resilsim run` the interpreter's own exit frees the run's tables (~300 MB on the aurora scenario)
+    # and every module one by one, 0.15-0.25 s the user waits for with nothing left to do (benchmarks/RESULTS.md).
+    # By now the folder is written and renamed into place (run_folder.write_run_dir) and every worker process
+    # joined, so: flush, and end the process at once. Not with a child process still alive (multiprocessing's
+    # exit handler would end or join it), nor under a profiler or tracer (`python -m cProfile -m resilsim run`,
+    # coverage: they write their results at exit), nor after other commands (a sweep's Dask cluster closes at exit).
+    import multiprocessing
+    import os
+
+    monitoring = getattr(sys, "monitoring", None)  # Python 3.12+: coverage and debuggers register a tool there
+    if sys.getprofile() is not None or sys.gettrace() is not None or (
+            monitoring is not None and any(monitoring.get_tool(i) for i in range(6))):
+        sys.exit(rc)
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except (OSError, ValueError, AttributeError):  # a reader gone (| head), no stdout: the ordinary exit
+        sys.exit(rc)
+    if multiprocessing.active_children():
+        sys.exit(rc)
+    os._exit(rc)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -460,6 +496,11 @@ def fit_columns(df, width: int = TABLE_WIDTH, main=MAIN_COLUMNS, fmt=lambda v: f
 
 
 def _run(args) -> int:
+    from .cpu import cpu_sample
+
+    # Read before the imports and the scenario's loading below (0.3-0.6 s): idle_cores counts the cores other
+    # processes kept busy over that window, not over the last minute (the load average).
+    since = cpu_sample()
     from .errors import ScenarioError, UsageError
     from .scenario import load_scenario
     from .sim import simulate
@@ -476,10 +517,10 @@ def _run(args) -> int:
         raise ResilsimError("--stream writes the rows as Parquet; leave out --format csv")
 
     pool = None
-    # Idle cores asked once, before the run: asked again after it, the load average would count this run's own
+    # Idle cores asked once, before the run: asked again after it, the count would include this run's own
     # worker processes, and the chart process warmed up for might then not be forked (or the other way round).
     # (chart_pool is imported later, in meanwhile: it imports pandas, which must come after the workers' fork.)
-    idle = idle_cores()
+    idle = idle_cores(since)
 
     def meanwhile():
         # While the strategies simulate (in worker processes, forked before this runs): import what the tables and
@@ -491,6 +532,8 @@ def _run(args) -> int:
         if args.format == "parquet":
             import pyarrow.parquet  # noqa: F401
         if not args.no_charts:
+            from .plots import import_for_drawing
+            import_for_drawing()  # matplotlib without the Artist.set docstrings nobody here reads (~0.1 s CPU)
             from .chart_pool import ChartPool, fork_helper, pool_workers, warm_up
             workers = pool_workers(args.chart_workers)
             if workers:
@@ -543,6 +586,8 @@ def _run(args) -> int:
         hint = " (raise the limit with --set limits.FIELD=VALUE)" if "(limits." in why else ""
         print(f"resilsim: strategy {name!r} stopped at {stopped:.4g} s of {scenario.duration:g} s: {why}; "
               f"the tables in {out}/ hold the partial run{hint}", file=sys.stderr)
+    global _RUN_WRITTEN
+    _RUN_WRITTEN = True  # console() may skip the interpreter's teardown
     return EXIT_PARTIAL if result.truncated else 0
 
 

@@ -709,9 +709,19 @@ class Explorer:
             for n in todo:
                 parts[keys[n]] = _portable(simulate(sc, seed=self.seed, strategies=[n], record=record))
         else:
-            futures = {n: pool.submit(_simulate_strategy, d, n, self.seed, record) for n in todo}
-            for n, future in futures.items():
-                parts[keys[n]] = future.result()
+            from concurrent.futures.process import BrokenProcessPool
+
+            try:
+                futures = {n: pool.submit(_simulate_strategy, d, n, self.seed, record) for n in todo}
+                for n, future in futures.items():
+                    parts[keys[n]] = future.result()
+            except BrokenProcessPool:
+                # A worker died (killed, out of memory): the executor fails this and every later task, so it is
+                # dropped (ended without waiting) and the next change starts new workers.
+                self._pool = None
+                pool.shutdown(wait=False, cancel_futures=True)
+                raise RuntimeError("a worker process of the preview ended without answering (killed, or out of "
+                                   "memory?); the next change starts new ones") from None
         self._parts = parts
         return _combine([parts[keys[n]] for n in names], sc)
 

@@ -14,7 +14,7 @@ PKG = Path(__file__).resolve().parents[1] / "resilsim"
 
 #: Rooms from the bottom up (DESIGN.md): a room may import its own rank and lower ranks only.
 LAYERS = [
-    {"records", "errors", "files", "metrics", "rng", "histogram", "theory", "yamlsafe"},
+    {"records", "errors", "files", "metrics", "rng", "histogram", "theory", "yamlsafe", "cpu"},
     {"catalog"},
     {"policies", "server"},
     {"scenario"},

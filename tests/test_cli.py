@@ -1,3 +1,5 @@
+import os
+
 import pytest
 
 from resilsim.cli import main
@@ -276,6 +278,60 @@ def test_run_with_chart_workers_writes_the_same_files(tmp_path, capsys):
     assert list(metas[0]) == list(metas[1]) and "latency_cdf.png" in metas[0]
     assert metas[0] == metas[1]  # same names, sizes and checksums, in the same order
     assert main(["run", str(p), "--chart-workers", "-1"]) == 2
+
+
+def test_resilsim_run_measures_idle_cores_over_its_start(tmp_path, monkeypatch):
+    """`resilsim run` takes a reading before it loads the scenario and asks idle_cores about that window (not the
+    1-minute load average alone)."""
+    from resilsim import cpu
+    from resilsim.sim import workers
+
+    p = tmp_path / "tiny.yaml"
+    p.write_text(SCENARIO)
+    seen = []
+    monkeypatch.setattr(cpu, "cpu_sample", lambda: ("reading",))
+    monkeypatch.setattr(workers, "idle_cores", lambda since=None, now=None: seen.append(since) or 1)
+    assert main(["run", str(p), "--set", "duration=5", "--no-charts", "--out", str(tmp_path / "out")]) == 0
+    assert seen == [("reading",)]
+
+
+_CONSOLE = """
+import atexit, sys
+atexit.register(lambda: print("atexit ran", file=sys.stderr))
+from resilsim.cli import console
+sys.argv = ["resilsim", *sys.argv[1:]]
+console()
+"""
+
+
+def test_a_finished_run_ends_without_the_interpreters_teardown(tmp_path):
+    """`resilsim run` (console()) ends the process at once once its folder is written: its output all there, its
+    exit status kept, exit handlers skipped (the teardown they stand for took 0.15-0.25 s); a failed run and
+    other commands exit as usual."""
+    import subprocess
+    import sys
+
+    p = tmp_path / "tiny.yaml"
+    p.write_text(SCENARIO)
+
+    def console(*argv):
+        return subprocess.run([sys.executable, "-c", _CONSOLE, *argv], capture_output=True, text=True,
+                              env={**os.environ, "MPLBACKEND": "Agg"})
+
+    done = console("run", str(p), "--set", "duration=5", "--out", str(tmp_path / "out"))
+    assert done.returncode == 0, done.stderr
+    assert "atexit ran" not in done.stderr
+    assert done.stdout.rstrip().endswith(f"run.json to {tmp_path / 'out'}/")  # flushed before the exit
+    assert (tmp_path / "out" / "run.json").exists() and (tmp_path / "out" / "latency_cdf.png").exists()
+    failed = console("run", str(tmp_path / "missing.yaml"))
+    assert failed.returncode == 2 and "atexit ran" in failed.stderr
+    other = console("catalog", "counters", "--format", "csv")
+    assert other.returncode == 0 and "atexit ran" in other.stderr
+    # under a profiler the run exits as usual, so that the profile is written at exit
+    profiled = subprocess.run([sys.executable, "-m", "cProfile", "-o", str(tmp_path / "prof"), "-m", "resilsim", "run",
+                               str(p), "--set", "duration=5", "--no-charts", "--out", str(tmp_path / "out2")],
+                              capture_output=True, text=True, env={**os.environ, "MPLBACKEND": "Agg"})
+    assert profiled.returncode == 0 and (tmp_path / "prof").stat().st_size > 0, profiled.stderr
 
 
 def test_run_in_worker_processes_and_a_forked_chart_process_writes_the_same_files(tmp_path, monkeypatch):

@@ -479,6 +479,33 @@ def test_preview_in_worker_processes_is_the_in_process_preview(charts):
     assert pooled._pool is None
 
 
+def test_a_preview_worker_killed_is_a_clear_error_and_the_next_change_starts_new_ones():
+    """A worker process of the preview killed (out of memory, a user's kill): the status says so at once instead of
+    a bare BrokenProcessPool, and the next change runs again (the broken pool would fail every later preview)."""
+    import os
+    import signal
+    import time
+
+    ex = build_explorer(_scenario(), preview=20, processes=2)
+    try:
+        ex.controls["workers"].value = 2
+        if ex._pool is None:
+            pytest.skip("one core: the explorer runs its strategies in its own process")
+        for proc in list(ex._pool._processes.values()):
+            os.kill(proc.pid, signal.SIGKILL)
+        time.sleep(0.5)  # the executor sees its dead workers
+        t0 = time.perf_counter()
+        ex.controls["workers"].value = 3
+        assert time.perf_counter() - t0 < 60
+        assert "worker process of the preview ended without answering" in ex.status.value
+        assert ex._pool is None
+        ex.controls["workers"].value = 4
+        assert "ended without answering" not in ex.status.value and ex._pool is not None
+        assert ex.result is not None and len(ex.result.timeline)
+    finally:
+        ex.close()
+
+
 def test_row_charts_blit_and_every_blitted_picture_is_the_full_draw():
     """Twin test for all four charts: what a redraw shows is what a full draw of the same run shows."""
     from resilsim.widgets import CHARTS

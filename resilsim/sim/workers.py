@@ -12,6 +12,8 @@ import signal
 import threading
 import time
 
+from ..cpu import cpu_sample
+
 #: The thread-count variables of the BLAS and OpenMP libraries numpy may load: one thread per worker process.
 THREAD_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS")
 
@@ -51,12 +53,31 @@ def pool_size(workers: int | None, tasks: int, force: bool = False) -> int:
     return max(1, min(n, tasks) if force else min(n, tasks, cores))
 
 
-def idle_cores() -> int:
-    """Cores no other work is using now, about: the cores less the 1-minute load average (at least 1).
+#: Shortest window (seconds) over which :func:`idle_cores` trusts ``/proc/stat``: jiffies are 10 ms, so a shorter
+#: one would be mostly rounding; below it the 1-minute load average decides.
+MIN_WINDOW_S = 0.1
 
-    ``resilsim run``'s default for its worker processes: on a machine whose cores other work keeps busy, more
-    processes only take turns with it and each pays its own start (benchmarks/RESULTS.md, 2026-12-03 14:10)."""
+
+def idle_cores(since=None, now=None) -> int:
+    """Cores no other work is using, about (at least 1): ``resilsim run``'s default for its worker processes and
+    its forked chart process. On a machine whose cores other work keeps busy, more processes only take turns with
+    it and each pays its own start (benchmarks/RESULTS.md, 2026-12-03 14:10).
+
+    ``since``: a :func:`resilsim.cpu.cpu_sample` taken a while ago (``resilsim run`` takes it before it imports and loads the
+    scenario, about 0.3-0.6 s): the cores are counted less those other processes kept busy *since then* (all
+    busy time less this process's own). Without it, or where the window is shorter than :data:`MIN_WINDOW_S`,
+    the cores less the 1-minute load average. Why a window: the load average remembers the last minute, so a
+    command run just after other work (a benchmark's previous round, the user's previous run) found its cores
+    "busy" for up to a minute after they fell idle and ran serially. ``now``: the second sample (tests)."""
     cores = os.cpu_count() or 1
+    if since is not None:
+        now = now if now is not None else cpu_sample()
+    if since is not None and now is not None:
+        total, idle = now[0] - since[0], now[1] - since[1]
+        own = (now[2] - since[2]) * os.sysconf("SC_CLK_TCK")  # this process's seconds, in jiffies
+        if total >= MIN_WINDOW_S * os.sysconf("SC_CLK_TCK") * cores:
+            others = cores * max(0.0, total - idle - own) / total  # cores' worth of other processes' work
+            return max(1, min(cores, int(cores - others + 0.5)))
     try:
         load = os.getloadavg()[0]
     except (AttributeError, OSError):  # no load average on this platform: every core counts as idle

@@ -175,6 +175,42 @@ def test_idle_cores_are_the_cores_less_the_load(monkeypatch):
     assert workers.idle_cores() == 13
 
 
+def test_idle_cores_over_a_window_count_only_other_processes_work(monkeypatch):
+    """Given a first reading, the cores other processes kept busy since then are not counted, whatever the load
+    average says (it remembers the last minute: a benchmark's previous rounds, the user's previous run); this
+    process's own CPU time is not other work; a window under MIN_WINDOW_S falls back to the load average."""
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(os, "sysconf", lambda name: 100 if name == "SC_CLK_TCK" else os.sysconf(name))
+    monkeypatch.setattr(os, "getloadavg", lambda: (1.9, 1.9, 1.9))  # a busy last minute
+    since = (10_000, 4_000, 5.0)
+    # 0.5 s on 2 cores = 100 jiffies; this process used 0.5 s (50), everything else idle: 2 idle cores
+    assert workers.idle_cores(since, now=(10_100, 4_050, 5.5)) == 2
+    # the same with another process busy on one core the whole window: 1
+    assert workers.idle_cores(since, now=(10_100, 4_000, 5.5)) == 1
+    # other work on 0.4 of a core (rounded as the load average is): still 2; on 0.6: 1
+    assert workers.idle_cores(since, now=(10_100, 4_030, 5.5)) == 2
+    assert workers.idle_cores(since, now=(10_100, 4_020, 5.5)) == 1
+    # both cores busy with others while this process waited: at least 1
+    assert workers.idle_cores(since, now=(10_100, 4_000, 5.0)) == 1
+    # a window of 0.05 s: too short to trust, the load average decides (1.9 → 1); without a reading, too
+    assert workers.idle_cores(since, now=(10_010, 4_010, 5.0)) == 1
+    monkeypatch.setattr(os, "getloadavg", lambda: (0.0, 0.0, 0.0))
+    assert workers.idle_cores(since, now=(10_010, 4_000, 5.0)) == 2
+    assert workers.idle_cores(None) == 2 and workers.idle_cores(since, now=None) in (1, 2)
+
+
+def test_cpu_sample_reads_this_machine():
+    """On Linux a reading is (all jiffies, idle jiffies, own CPU seconds), and the counters only grow."""
+    from resilsim.cpu import cpu_sample
+
+    first = cpu_sample()
+    if first is None:
+        pytest.skip("no /proc/stat here")
+    sum(range(2_000_000))  # some CPU time of this process
+    second = cpu_sample()
+    assert second[0] >= first[0] > first[1] >= 0 and second[1] >= first[1] and second[2] > first[2]
+
+
 def test_the_chart_process_is_forked_only_with_two_idle_cores(monkeypatch):
     from resilsim import chart_pool
 
