@@ -10,7 +10,7 @@ write it (the same bytes; tests/test_plots.py).
 """
 from __future__ import annotations
 
-from .plots import PNG_LEVEL, chart_figure, import_for_drawing, run_charts
+from .plots import PNG_LEVEL, chart_figure, run_charts
 from .result import Result
 
 
@@ -70,7 +70,6 @@ def warm_up() -> None:
     the run simulates in worker processes (a process forked after it inherits the loaded fonts)."""
     import io
 
-    import_for_drawing()  # a process that only draws PNGs: the quicker import
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=(1, 1), dpi=110)

@@ -532,8 +532,6 @@ def _run(args) -> int:
         if args.format == "parquet":
             import pyarrow.parquet  # noqa: F401
         if not args.no_charts:
-            from .plots import import_for_drawing
-            import_for_drawing()  # matplotlib without the Artist.set docstrings nobody here reads (~0.1 s CPU)
             from .chart_pool import ChartPool, fork_helper, pool_workers, warm_up
             workers = pool_workers(args.chart_workers)
             if workers:
