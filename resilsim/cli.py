@@ -571,10 +571,15 @@ def _run(args) -> int:
             show(result)
         else:
             result = run()
-            show(result)
             from .chart_pool import fork_helper
-            _, paths = _write_run(lambda _: result, out, charts=not args.no_charts, table_format=args.format,
-                                  pool=lambda: pool, helper=fork_helper(args.chart_workers, idle))
+            from .sim.run import old_objects_frozen
+
+            # What exists now (modules, the result's tables) outlives the writing: the full collections that
+            # drawing sets off need not walk it again (aurora: 0.105 -> 0.035 s of GC in the charts, 2026-12-03).
+            with old_objects_frozen():
+                show(result)
+                _, paths = _write_run(lambda _: result, out, charts=not args.no_charts, table_format=args.format,
+                                      pool=lambda: pool, helper=fork_helper(args.chart_workers, idle))
     finally:
         if pool is not None:
             pool.close()

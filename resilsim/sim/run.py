@@ -1,7 +1,9 @@
 """``simulate()``: one scenario, every strategy, on common random numbers."""
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import gc
 import math
 from functools import partial
 import time
@@ -172,7 +174,8 @@ def simulate(scenario, seed: int | np.random.SeedSequence | None = 0, *, strateg
         # Whole strategies in worker processes; each rebuilds its strategy from the scenario's spec (build_strategy,
         # as above) and runs it on the same root seed, so its record is the serial loop's (sim.workers).
         from .workers import run_side_by_side
-        done = run_side_by_side(_run_in_worker, [(scenario, root, name, record) for name in built], n, meanwhile)
+        with old_objects_frozen():  # before the fork, too: the workers' collections then leave the copied pages alone
+            done = run_side_by_side(_run_in_worker, [(scenario, root, name, record) for name in built], n, meanwhile)
         for (name, st), run in zip(built.items(), done):
             runs[name] = dataclasses.replace(run, strategy=st)  # this process's own Strategy object
         from ..result import Result
@@ -184,16 +187,40 @@ def simulate(scenario, seed: int | np.random.SeedSequence | None = 0, *, strateg
     if record == "stream":
         sink = RowStream(rows_to, codes, list(scenario.service.operations), list(built))
     try:
-        for k, (name, st) in enumerate(built.items()):
-            if sink is not None:
-                sink.strategy = k
-            runs[name] = _run_one(scenario, root, st, catalog, codes, index, record, sink)
-            if sink is not None:
-                runs[name].recorder.flush()  # this strategy's last rows, before the next one's
+        with old_objects_frozen():
+            for k, (name, st) in enumerate(built.items()):
+                if sink is not None:
+                    sink.strategy = k
+                runs[name] = _run_one(scenario, root, st, catalog, codes, index, record, sink)
+                if sink is not None:
+                    runs[name].recorder.flush()  # this strategy's last rows, before the next one's
     finally:
         if sink is not None:
             sink.close()
     return Result.from_runs(scenario, seed, codes, runs)
+
+
+@contextlib.contextmanager
+def old_objects_frozen():
+    """While the strategies simulate, Python's cyclic garbage collector leaves alone every object that existed
+    before (modules, the scenario, the caller's own data): :func:`gc.freeze`, then :func:`gc.unfreeze` after.
+
+    Why: a full collection walks every tracked object, and the event loop's allocations set off a few of them
+    per run; on the aurora scenario (4 strategies, 84k requests each) they walked ~80k objects that only the
+    imports had made, 0.05-0.1 s each, 0.12-0.20 s of a ~0.9 s run in all, and 0.045-0.057 s with them frozen
+    (gc callbacks, 2026-12-03; benchmarks/RESULTS.md). The run makes no reference cycles of its own
+    (``gc.collect()`` after it finds nothing), and what it does make is still collected: only the objects that
+    were there before are skipped. Left as it is where the collector is off or the caller froze objects already
+    (unfreezing would undo theirs). Both calls are O(1) (list splices), whatever the heap's size.
+    """
+    if not gc.isenabled() or gc.get_freeze_count():
+        yield
+        return
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
 
 
 def _processes(processes: int | None, strategies: int, given, record: str) -> int:
