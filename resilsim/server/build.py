@@ -246,19 +246,26 @@ def _keyed_bucket_and_quota_gate(limiter: tuple, quota, quota_code: int, src_lim
     """:func:`_one_limit_and_quota_gate`'s gate for a token bucket per tenant or per client and a quota (the
     all-features benchmark's protections), chosen once here so each attempt skips what does not apply: no test
     for a global limiter, no test of the limiter's class or of the quota's presence, the key's bucket by a
-    plain subscript (not ``dict.get`` and a None test), and the quota's count read once. The same arithmetic,
+    plain subscript (not ``dict.get`` and a None test; a list's per tenant), and the quota's count read once. The same arithmetic,
     counts and answers; tests/server/test_quota.py holds it to :meth:`Admission.check`."""
     _, by_key, factory, per_client, code = limiter
     limits = quota.limits  # fixed at set-up (Quota never rebinds it); used and reset_at change, read each time
+    if per_client:
+        buckets = by_key  # a client's bucket is built on its first attempt (the KeyError below)
+    else:
+        # Every tenant's bucket built now, in a list (the quota has a limit per tenant): a list subscript instead
+        # of a dict look-up per attempt. A bucket's state does not depend on when it is built (full, last
+        # refilled at 0 s), so building it before the tenant's first attempt changes no answer.
+        buckets = [by_key.setdefault(t, factory()) for t in range(len(limits))]
 
     def gate(att, now: float) -> bool:
         req = att.req
         tenant = req.tenant
         key = req.client if per_client else tenant
         try:
-            lim = by_key[key]
-        except KeyError:  # the key's first attempt: its bucket is built now, as Scoped builds it
-            lim = by_key[key] = factory()
+            lim = buckets[key]
+        except KeyError:  # a client's first attempt: its bucket is built now, as Scoped builds it
+            lim = buckets[key] = factory()
         # TokenBucket.try_acquire inline, the same arithmetic.
         tokens = lim.tokens + (now - lim.last) * lim.rate
         if tokens > lim.burst:
