@@ -28,6 +28,7 @@ from __future__ import annotations
 import math
 from bisect import bisect_right
 from collections import deque
+from functools import partial
 from itertools import count
 
 # C-level callables that do nothing useful, standing in for a hook with nothing to do: cheaper than a
@@ -54,13 +55,17 @@ class Guard:
     #: composite's ``admit`` then leaves it out. A guard that sets it keeps it up to date (and calls
     #: ``changed``).
     passive = False
+    #: The same for ``allow_retry``: True while it would allow without recording anything (a closed breaker),
+    #: so the composite's ``allow_retry`` leaves the guard out. A guard that sets it keeps it up to date (and
+    #: calls ``changed``).
+    passive_retry = False
     #: While not None: a zero-argument callable, C-level where possible, that records a successful
     #: attempt exactly as ``on_result(now, True, ...)`` would, at any ``now`` and whatever the flags (a
     #: closed breaker whose count window no run of successes can open). Callers may use it instead of
     #: ``on_result`` for successes. A guard that sets it keeps it up to date (and calls ``changed``).
     success_sink = None
     #: Set by the :class:`Guards` holding this guard (a guard belongs to one): called with no argument
-    #: after ``passive`` or ``success_sink`` changed, so the composite's fast hooks follow.
+    #: after ``passive``, ``passive_retry`` or ``success_sink`` changed, so the composite's fast hooks follow.
     changed = None
     #: In :class:`Guards`: a one-argument callable standing for ``allow_request(now)`` while every guard
     #: would allow it (recording the deposits), or None: call ``allow_request``. Always None here.
@@ -336,6 +341,7 @@ class CircuitBreaker(Guard):
         self.retry_only = bool(retry_only)
         self.state = CLOSED
         self.passive = True  # while CLOSED (always, retry_only: first attempts never ask)
+        self.passive_retry = True  # while CLOSED: allow_retry answers True and records nothing
         self.opened_at = -math.inf
         self.transitions: list = []  # (now, new state), for plots and tests
         # The window. Count: ``_seq`` outcomes since the breaker last closed, and the sequence numbers of
@@ -358,6 +364,7 @@ class CircuitBreaker(Guard):
     def _to(self, now: float, state: str) -> None:
         self.state = state
         self.passive = state == CLOSED or self.retry_only
+        self.passive_retry = state == CLOSED
         self.transitions.append((now, state))
         if state == OPEN:
             self.opened_at = now
@@ -599,6 +606,19 @@ class RetryQuota(Guard):
                 "throttle_cost": self.throttle_cost, "timeout_cost": self.timeout_cost, "refund": self.refund}
 
 
+def _allow_any_retry(now: float, rng=None, timeout: bool = False) -> bool:
+    # Guards.allow_retry while every guard that decides on retries would allow without recording (_refresh).
+    return True
+
+
+def _allow_retry(allows: tuple, now: float, rng=None, timeout: bool = False) -> bool:
+    # Guards.allow_retry over the guards that are asked now (_refresh), in order: the first refusal stops it.
+    for allow in allows:
+        if not allow(now, rng, timeout):
+            return False
+    return True
+
+
 class Guards(Guard):
     """Several guards acting as one: every guard must allow; every guard records.
 
@@ -628,7 +648,8 @@ class Guards(Guard):
         # The guards that decide on requests and hear outcomes: the fast hooks (admit, success_sink) follow them.
         self._deciders, self._hearers = overriding("allow_request"), overriding("on_result")
         self._allow_request = tuple(g.allow_request for g in self._deciders)
-        self._allow_retry = tuple(g.allow_retry for g in overriding("allow_retry"))
+        self._retriers = overriding("allow_retry")
+        self._allow_retry = tuple(g.allow_retry for g in self._retriers)
         self._starts = tuple(g.on_attempt_start for g in overriding("on_attempt_start"))
         self._ends = tuple(g.on_attempt_end for g in overriding("on_attempt_end"))
         self._results = tuple((g.on_result, getattr(g, "hears_throttles", False)) for g in self._hearers)
@@ -645,6 +666,9 @@ class Guards(Guard):
     def _refresh(self) -> None:
         # admit: while every deciding guard is passive or only deposits, allow_request is just the
         # deposit (or nothing). success_sink: the one outcome-hearing guard's sink (nothing when none hears).
+        # allow_retry: the guards that would not answer True without recording anything (passive_retry: a closed
+        # breaker) asked in order; while that is one guard, its own allow_retry (a frame fewer per retry, two
+        # with a closed breaker beside a budget). Guards.allow_retry, the class's, stays the general loop.
         deposits = []
         for g in self._deciders:
             deposit = getattr(g, "deposit", None)
@@ -657,6 +681,13 @@ class Guards(Guard):
             self.admit = None
         else:
             self.admit = deposits[0] if deposits else _NO_OP_1
+        asked = [g for g in self._retriers if not getattr(g, "passive_retry", False)]
+        if len(asked) == 1:
+            self.allow_retry = asked[0].allow_retry
+        elif not asked:
+            self.allow_retry = _allow_any_retry
+        else:
+            self.allow_retry = partial(_allow_retry, tuple(g.allow_retry for g in asked))
         hearers = self._hearers
         if not hearers:
             self.success_sink = _NO_OP_0

@@ -200,6 +200,9 @@ def _one_limit_and_quota_gate(limiter: tuple, quota, quota_code: int, src_limite
     the loop over limiters (an iterator and a five-item unpacking per attempt); tests/server/test_quota.py holds
     both to :meth:`Admission.check`."""
     one, by_key, factory, per_client, code = limiter
+    if one is None and factory().__class__ is TokenBucket and quota is not None:
+        # (factory() is a fresh limiter, thrown away: building one changes no state.)
+        return _keyed_bucket_and_quota_gate(limiter, quota, quota_code, src_limiter, src_quota, refuse)
 
     def gate(att, now: float) -> bool:
         req = att.req
@@ -234,6 +237,55 @@ def _one_limit_and_quota_gate(limiter: tuple, quota, quota_code: int, src_limite
                 wait = quota.try_use(now, tenant)
                 if wait > 0.0:
                     return refuse(att, now, "quota", src_quota, quota_code, wait)
+        return False
+
+    return gate
+
+
+def _keyed_bucket_and_quota_gate(limiter: tuple, quota, quota_code: int, src_limiter: int, src_quota: int, refuse):
+    """:func:`_one_limit_and_quota_gate`'s gate for a token bucket per tenant or per client and a quota (the
+    all-features benchmark's protections), chosen once here so each attempt skips what does not apply: no test
+    for a global limiter, no test of the limiter's class or of the quota's presence, the key's bucket by a
+    plain subscript (not ``dict.get`` and a None test; a list's per tenant), and the quota's count read once. The same arithmetic,
+    counts and answers; tests/server/test_quota.py holds it to :meth:`Admission.check`."""
+    _, by_key, factory, per_client, code = limiter
+    limits = quota.limits  # fixed at set-up (Quota never rebinds it); used and reset_at change, read each time
+    if per_client:
+        buckets = by_key  # a client's bucket is built on its first attempt (the KeyError below)
+    else:
+        # Every tenant's bucket built now, in a list (the quota has a limit per tenant): a list subscript instead
+        # of a dict look-up per attempt. A bucket's state does not depend on when it is built (full, last
+        # refilled at 0 s), so building it before the tenant's first attempt changes no answer.
+        buckets = [by_key.setdefault(t, factory()) for t in range(len(limits))]
+
+    def gate(att, now: float) -> bool:
+        req = att.req
+        tenant = req.tenant
+        key = req.client if per_client else tenant
+        try:
+            lim = buckets[key]
+        except KeyError:  # a client's first attempt: its bucket is built now, as Scoped builds it
+            lim = buckets[key] = factory()
+        # TokenBucket.try_acquire inline, the same arithmetic.
+        tokens = lim.tokens + (now - lim.last) * lim.rate
+        if tokens > lim.burst:
+            tokens = lim.burst
+        lim.last = now
+        if tokens >= 1.0:
+            lim.tokens = tokens - 1.0
+        else:
+            lim.tokens = tokens
+            return refuse(att, now, "limiter", src_limiter, code, (1.0 - tokens) / lim.rate)
+        if now < quota.reset_at:
+            # Quota.try_use's common case (in the period, under the limit) without the call.
+            used = quota.used
+            n = used[tenant]
+            if n < limits[tenant]:
+                used[tenant] = n + 1
+                return False
+        wait = quota.try_use(now, tenant)
+        if wait > 0.0:
+            return refuse(att, now, "quota", src_quota, quota_code, wait)
         return False
 
     return gate

@@ -135,6 +135,9 @@ def run_fused(env, clients, service, until: float, watchdog=None, every: int = 4
     # Clients._schedule_next reads it and when the loop ends (limits.trim_partial reads the id after a stop).
     next_id, k, times, ops = c._next_id, c._i, c._times, c._ops
     n_times = len(times)
+    if ten is not None:
+        # The block's tenants, clients and uniforms (_Tenancy.draw, with each new block of arrivals), in locals too.
+        ten_t, ten_c, ten_u = ten.tenants, ten.clients, ten.props
     # The sentinel of run_until (see there): every event before `until` comes out before it.
     stop = Tick()
     sentinel = (until, -1, -1, stop)
@@ -159,7 +162,7 @@ def run_fused(env, clients, service, until: float, watchdog=None, every: int = 4
                     req.deadline_at = now + deadline
                     req.done = False
                     if ten is not None:
-                        req.tenant, req.client, req.prop_u = ten.tenants[k], ten.clients[k], ten.props[k]
+                        req.tenant, req.client, req.prop_u = ten_t[k], ten_c[k], ten_u[k]
                     next_id += 1
                     k += 1
                     if k < n_times:
@@ -174,6 +177,8 @@ def run_fused(env, clients, service, until: float, watchdog=None, every: int = 4
                         n_times = len(times)
                         if full:
                             r_end, r_att, r_code, r_out = rec._r_end, rec._r_att, rec._r_code, rec._r_out
+                        if ten is not None:
+                            ten_t, ten_c, ten_u = ten.tenants, ten.clients, ten.props
                     if one_set:
                         # The usual guards: one set for every request, none blocking (no pick, no line).
                         admit = guards.admit

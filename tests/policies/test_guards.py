@@ -246,7 +246,9 @@ def test_guards_fast_paths_match_the_generic_loop():
                         allowed = bool(fast.allow_request(t, None))
                     assert allowed == Guards.allow_request(slow, t, None)
                 elif op < 0.55:
-                    assert fast.allow_retry(t, None) == slow.allow_retry(t, None)
+                    # fast: the allow_retry _refresh bound (the one guard asked, or the asked ones' loop).
+                    timeout = r.random() < 0.3
+                    assert fast.allow_retry(t, None, timeout) == Guards.allow_retry(slow, t, None, timeout)
                 else:
                     ok = r.random() > p
                     if hooks and ok and fast.success_sink is not None:
@@ -261,6 +263,21 @@ def test_guards_fast_paths_match_the_generic_loop():
                     if isinstance(x, RatioBudget):
                         assert x.balance(t) == y.balance(t)
         assert shortcuts > 150  # the fast hooks were taken, not just offered
+
+
+def test_guards_allow_retry_asks_only_guards_that_would_not_just_allow():
+    # A closed breaker answers every retry True and records nothing (passive_retry), so the composite's
+    # allow_retry is the budget's own while it is closed, and asks both, breaker first, once it opens.
+    breaker, budget = CircuitBreaker(window=4, minimum_calls=2, open_s=1.0), RatioBudget(0.2, 2.0, 1.0)
+    g = Guards(breaker, budget)
+    assert g.allow_retry == budget.allow_retry
+    g.on_result(0.0, False, False)
+    g.on_result(0.1, False, False)
+    assert breaker.state == "open" and not breaker.passive_retry
+    assert g.allow_retry != budget.allow_retry and g.allow_retry(0.2) is False  # refused by the breaker
+    assert Guards(breaker).allow_retry == breaker.allow_retry
+    assert Guards(CircuitBreaker()).allow_retry(0.0) is True  # nobody asked: allowed
+    assert Guards(budget, TokenBucketBudget()).allow_retry.func.__name__ == "_allow_retry"
 
 def test_breaker_success_sink_counts_exactly_as_on_result():
     # While a count-window breaker offers a success sink (closed, and no run of successes could open it

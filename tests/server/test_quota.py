@@ -65,12 +65,15 @@ def test_tokens_expire_and_refresh():
     assert a.expired == 2
 
 
+@pytest.mark.parametrize("with_quota", [True, False])
 @pytest.mark.parametrize("pers,kind", [(("tenant",), "token_bucket"), (("client",), "token_bucket"),
                                        (("global",), "token_bucket"), (("tenant", "global"), "token_bucket"),
                                        (("tenant",), "fixed_window"), (("client",), "sliding_log")])
-def test_specialised_gate_answers_as_admission_check(pers, kind):
+def test_specialised_gate_answers_as_admission_check(pers, kind, with_quota):
     # The simulator's gate for "rate limits + a quota" (server/build.py) must decide, count and answer exactly
-    # as the general gate around Admission.check, attempt by attempt, on the same random sequence.
+    # as the general gate around Admission.check, attempt by attempt, on the same random sequence. Each
+    # specialised form is taken where it applies (checked by name below): several limiters, one limiter, and a
+    # token bucket per tenant or client with a quota.
     import random
     from types import SimpleNamespace
 
@@ -82,8 +85,8 @@ def test_specialised_gate_answers_as_admission_check(pers, kind):
         make = (lambda: TokenBucket(15.0, 1)) if kind == "token_bucket" else (
             lambda: FixedWindow(2, 0.1) if kind == "fixed_window" else SlidingWindowLog(2, 0.1))
         lims = [(Scoped(make, per=p), 10 + k) for k, p in enumerate(pers)]
-        return Admission(tier_of=[0, 1, 1], limiters=lims, quota=Quota([20, 30, math.inf], period=7.0),
-                         quota_code=5, src_limiter=1, src_quota=7)
+        quota = Quota([20, 30, math.inf], period=7.0) if with_quota else None
+        return Admission(tier_of=[0, 1, 1], limiters=lims, quota=quota, quota_code=5, src_limiter=1, src_quota=7)
 
     rng = random.Random(3)
     n = 3000
@@ -99,7 +102,13 @@ def test_specialised_gate_answers_as_admission_check(pers, kind):
         if not special:
             adm.limits_and_quota_only = lambda: False  # the general gate
         gate = build.make_gate(service, adm, None, -1, 0)
+        if special:
+            form = ("_limits_and_quota_gate" if len(pers) > 1 else
+                    "_keyed_bucket_and_quota_gate" if pers != ("global",) and kind == "token_bucket" and with_quota
+                    else "_one_limit_and_quota_gate")
+            assert gate.__qualname__ == f"{form}.<locals>.gate"
         passed = [gate(SimpleNamespace(req=req, retry_after=None), t) for req, t in zip(requests, times)]
         answers[special] = (passed, seen, dict(adm.rejected))
     assert answers[True] == answers[False]
-    assert 0 < sum(answers[True][0]) < n and answers[True][2]["limiter"] and answers[True][2]["quota"]
+    assert 0 < sum(answers[True][0]) < n and answers[True][2]["limiter"]
+    assert bool(answers[True][2]["quota"]) == with_quota
