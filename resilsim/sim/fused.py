@@ -268,8 +268,13 @@ def run_fused(env, clients, service, until: float, watchdog=None, every: int = 4
                             a_att[row] = att.n
                             a_start[row] = att.t_sent
                             a_end[row] = now
-                            a_code[row] = code
-                            a_src[row] = att.source
+                            # Code and source only where they are not what the row holds already (ATTEMPT_PREFILL:
+                            # a successful answer from the service, most rows).
+                            if code != CODE_OK:
+                                a_code[row] = code
+                            src = att.source
+                            if src != SRC_SERVICE:
+                                a_src[row] = src
                             acols.n = row + 1
                         elif summary:
                             # SummaryRecorder.attempt
@@ -339,7 +344,8 @@ def run_fused(env, clients, service, until: float, watchdog=None, every: int = 4
                             rid = req.id
                             r_end[rid] = now
                             r_att[rid] = req.n
-                            r_code[rid] = code
+                            if code != CODE_OK:
+                                r_code[rid] = code  # (add_arrivals wrote CODE_OK in every request's row)
                             r_out[rid] = outcome
                         elif summary:
                             # SummaryRecorder.request
