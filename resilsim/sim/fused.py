@@ -80,7 +80,6 @@ def run_fused(env, clients, service, until: float, watchdog=None, every: int = 4
     eid = env._eid
     c, svc, rec = clients, service, clients.rec
     tick = c._tick
-    tick_cbs = c._tick_cbs
     retry_cbs = c._retry_cbs
     done_cbs = svc._done_cbs
     squeue = svc.queue
@@ -175,7 +174,8 @@ def run_fused(env, clients, service, until: float, watchdog=None, every: int = 4
                     next_id += 1
                     k += 1
                     if k < n_times:
-                        tick.callbacks = tick_cbs
+                        # (tick.callbacks is still tick_cbs, as Clients._arrive sets it: only run_until clears an
+                        # event's callbacks, and this loop never clears the tick's)
                         heappush(queue, (times[k], PRIORITY, next(eid), tick))
                     else:
                         # The block is used up: Clients._schedule_next draws the next (and the recorder's request
