@@ -211,7 +211,8 @@ def run_fused(env, clients, service, until: float, watchdog=None, every: int = 4
                     if callbacks is done_cbs:
                         # ---- a completion: Service._complete, then Clients.respond.
                         att = event
-                        att.callbacks = None
+                        # (its callbacks stay done_cbs: run_until clears them to mark an event done, but nothing
+                        # reads a finished attempt's; the send's timer test reads them before the attempt starts)
                         svc.busy_time += att.service_time
                         if att.abandoned:
                             svc.wasted_time += att.service_time
@@ -234,12 +235,8 @@ def run_fused(env, clients, service, until: float, watchdog=None, every: int = 4
                                     j = bisect_right(cum, u)
                                     nxt.code = idx[j]
                                     nxt.source = SRC_INCIDENT if origin[j] == FROM_INCIDENT else SRC_BACKGROUND
-                                else:
-                                    nxt.code = CODE_OK
-                                    nxt.source = SRC_SERVICE
-                            else:
-                                nxt.code = CODE_OK
-                                nxt.source = SRC_SERVICE
+                            # Otherwise the answer is CODE_OK from SRC_SERVICE, which a new attempt's code and source
+                            # are already (Attempt.__init__; nothing sets them before it starts).
                             nxt.service_time = d
                             nxt.callbacks = done_cbs
                             heappush(queue, (now + d, PRIORITY, next(eid), nxt))
@@ -442,12 +439,7 @@ def run_fused(env, clients, service, until: float, watchdog=None, every: int = 4
                             j = bisect_right(cum, u)
                             att.code = idx[j]
                             att.source = SRC_INCIDENT if origin[j] == FROM_INCIDENT else SRC_BACKGROUND
-                        else:
-                            att.code = CODE_OK
-                            att.source = SRC_SERVICE
-                    else:
-                        att.code = CODE_OK
-                        att.source = SRC_SERVICE
+                    # (otherwise CODE_OK from SRC_SERVICE: what att holds already, as above)
                     att.service_time = d
                     att.callbacks = done_cbs
                     heappush(queue, (now + d, PRIORITY, next(eid), att))
