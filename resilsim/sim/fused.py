@@ -262,11 +262,13 @@ def run_fused(env, clients, service, until: float, watchdog=None, every: int = 4
                                 a_req, a_att, a_start, a_end, a_code, a_src = (
                                     rec._a_req, rec._a_att, rec._a_start, rec._a_end, rec._a_code, rec._a_src)
                             a_req[row] = req.id
-                            a_att[row] = att.n
                             a_start[row] = att.t_sent
                             a_end[row] = now
-                            # Code and source only where they are not what the row holds already (ATTEMPT_PREFILL:
-                            # a successful answer from the service, most rows).
+                            # Attempt number, code and source only where they are not what the row holds already
+                            # (recorder.ATTEMPT_PREFILL: a first attempt answered by the service, most rows).
+                            n = att.n
+                            if n != 1:
+                                a_att[row] = n
                             if code != CODE_OK:
                                 a_code[row] = code
                             src = att.source

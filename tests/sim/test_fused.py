@@ -227,8 +227,8 @@ def test_the_token_bucket_written_out_gives_what_its_try_acquire_gives(monkeypat
 
 
 def test_attempt_columns_hold_the_prefill_where_no_row_was_written():
-    # The fused loop leaves a successful attempt's code (and source) unwritten: the column holds them already, in
-    # grown columns too.
+    # The fused loop leaves a first attempt's number and a successful attempt's code and source unwritten: the
+    # columns hold them already, in grown columns too.
     import numpy as np
     from resilsim.records import CODE_OK, SRC_SERVICE
     from resilsim.sim.recorder import Recorder
@@ -240,4 +240,5 @@ def test_attempt_columns_hold_the_prefill_where_no_row_was_written():
     cols.grow(cols.capacity * 3)
     assert list(cols.cols["code"][:3]) == [7, 7, 7]
     assert (cols.cols["code"][3:] == CODE_OK).all() and (cols.cols["source"] == SRC_SERVICE).all()
+    assert (cols.cols["attempt"] == 1).all()
     assert cols.cols["code"].dtype == np.int16
