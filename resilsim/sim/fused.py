@@ -43,9 +43,9 @@ from ..policies.retry import decider
 from ..records import (CODE_OK, CODE_TIMEOUT, OUT_BY_NAME, OUT_SHED, OUT_SUCCESS, SRC_BACKGROUND, SRC_CAPACITY,
                        SRC_INCIDENT, SRC_LIMITER, SRC_SERVICE)
 from ..server.faults import FROM_INCIDENT
+from ..server.limiters import TokenBucket
 from .clients import Clients
 from .events import PRIORITY, Attempt, Held, Request, Tick
-from ..server.limiters import TokenBucket
 from .recorder import Recorder, SummaryRecorder
 from .service import Service
 
