@@ -99,13 +99,19 @@ def violations(req: dict, att: dict, *, ok_code: int = CODE_OK, deadline: float 
         out.append(("attempts_add_up", f"a finished request's attempts column disagrees with its attempt rows "
                                        f"({_first(bad)})"))
     # Rows are recorded in time order, so a request's stay in order; hedged copies end in any order.
-    order = np.lexsort((a_num, a_req)) if hedged else np.argsort(a_req, kind="stable")
-    s_req, s_num, s_start, s_end = a_req[order], a_num[order], a_start[order], a_end[order]
+    if hedged:
+        order = np.lexsort((a_num, a_req))
+        s_req = a_req[order]
+    else:
+        order, s_req = stable_order(a_req)
+    s_num, s_start, s_end = a_num[order], a_start[order], a_end[order]
     first = np.ones(m, dtype=bool)
     first[1:] = s_req[1:] != s_req[:-1]
-    expected = np.ones(m, dtype=np.int64)
-    expected[1:] = np.where(first[1:], 1, s_num[:-1] + 1)
-    bad = s_num != expected
+    # A request's first row is attempt 1, each later row the one before + 1 (compared as booleans: a third of the
+    # time of building the expected numbers, measured at 1M rows).
+    bad = np.empty(m, dtype=bool)
+    bad[:1] = s_num[:1] != 1
+    bad[1:] = np.where(first[1:], s_num[1:] != 1, s_num[1:] - s_num[:-1] != 1)
     if bad.any():
         out.append(("attempts_add_up", f"a request's attempts are not numbered 1, 2, 3, … ({_first(bad, s_req)})"))
     out += _sent_counter(attempts_sent, m, int((~finished).sum()), hedged)
@@ -165,6 +171,23 @@ def violations(req: dict, att: dict, *, ok_code: int = CODE_OK, deadline: float 
     if bad.any():
         out.append(("codes_add_up", f"a successful attempt is not its request's last ({_first(bad, a_req)})"))
     return out
+
+
+def stable_order(ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``np.argsort(ids, kind="stable")`` and ``ids`` in that order (``ids``: int64).
+
+    Each row's id and row number are packed into one int64 key, ``id << bits | row``, and the keys sorted: numpy
+    sorts values about three times as fast as it argsorts them (its SIMD sort: 0.5 against 1.6 ms for 130k rows,
+    5.5 against 16.4 ms for 1M), and keys that are all different sort the same whatever the algorithm, so the
+    order is the stable one. Ids below zero or too large to pack take ``argsort`` (tests/test_invariants.py holds
+    the two to the same answer)."""
+    m = len(ids)
+    bits = max(m - 1, 0).bit_length()
+    if m == 0 or int(ids.min()) < 0 or int(ids.max()).bit_length() + bits > 62:
+        order = np.argsort(ids, kind="stable")
+        return order, ids[order]
+    keys = np.sort((ids.astype(np.int64, copy=False) << bits) | np.arange(m, dtype=np.int64))
+    return keys & ((1 << bits) - 1), keys >> bits
 
 
 def _done_counter(requests_done: int | None, finished: int) -> list[tuple[str, str]]:

@@ -7,6 +7,7 @@ computed here and only here.
 """
 from __future__ import annotations
 
+import functools
 import html
 import math
 from pathlib import Path
@@ -215,7 +216,7 @@ class Result:
             return parts[0] if len(parts) == 1 else np.concatenate(parts)
 
         def cat(parts, categories):
-            return pd.Categorical.from_codes(join(parts), categories=categories)
+            return pd.Categorical.from_codes(join(parts), dtype=_categories(tuple(categories)))
 
         def strategy_codes(key):
             small = np.int8 if len(cols) <= np.iinfo(np.int8).max else np.int32  # codes 0..n-1 of n strategies
@@ -1132,6 +1133,14 @@ def _timeline_frame(name: str, scenario, counts: dict, run: RunRecord, strategie
         for col, values in sampler.extra.items():
             cols[col] = np.array(values)  # client-side guard state (breaker_open, budget_tokens, ...; see sim.run._guard_probe)
     return pd.DataFrame(cols, copy=False)
+
+
+@functools.lru_cache(maxsize=64)
+def _categories(names: tuple) -> pd.CategoricalDtype:
+    """The categorical dtype of these category names, built once: building one validates its categories (a string
+    Index, checked unique), about 0.25 ms a column, and the same few (sources, outcomes, codes, strategies) come back
+    for every table. A dtype is immutable, so tables may share it."""
+    return pd.CategoricalDtype(list(names))
 
 
 def _described(runs: dict[str, RunRecord], attempt_bytes) -> dict:

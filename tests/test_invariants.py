@@ -177,3 +177,22 @@ def test_sliced_check_passes_a_good_run_and_names_the_global_request(sliced, mon
     msg = str(e.value)
     assert "an attempt ends before it starts (1 rows, first request 1234)" in msg
     assert "the clients ended" in msg and e.value.check == "ends_once"
+
+
+def test_stable_order_is_the_stable_argsort():
+    # The packed-key sort the checks use against np.argsort(kind="stable"): the same order and sorted ids, for ids
+    # with many repeats in near order (as attempt rows are), random ones, every id equal, none, one, and ids too
+    # large to pack or below zero (argsort itself).
+    from resilsim.invariants import stable_order
+
+    rng = np.random.default_rng(3)
+    near = np.repeat(np.arange(5000), rng.integers(1, 4, 5000))
+    near = near[np.argsort(np.arange(len(near)) + rng.normal(0, 5, len(near)))]
+    cases = [near, rng.integers(0, 50, 10_000), np.full(300, 7), np.zeros(0, dtype=np.int64), np.array([4]),
+             rng.integers(0, 2 ** 50, 1000), np.array([3, -1, 3, 0, -1])]
+    for ids in cases:
+        ids = ids.astype(np.int64)
+        order, sorted_ids = stable_order(ids)
+        expected = np.argsort(ids, kind="stable")
+        assert np.array_equal(order, expected) and np.array_equal(sorted_ids, ids[expected])
+        assert order.dtype == expected.dtype

@@ -197,3 +197,48 @@ def test_the_explorer_preview_in_summary_mode(chunk, monkeypatch):
     with monkeypatch.context() as m:
         _general(m)
         assert facts() == fast
+
+
+def test_the_token_bucket_written_out_gives_what_its_try_acquire_gives(monkeypatch):
+    # The fused loop takes the one global token bucket's tokens itself (no try_acquire call); the general loop asks
+    # TokenBucket.try_acquire. A bucket tight enough to refuse many attempts (then retried), that still admits most
+    # and refills to its burst between bursts of arrivals: the same rows, tables and statistics, and the loops did
+    # take the two paths.
+    from resilsim.server.limiters import TokenBucket
+
+    def tight():
+        data = bench("reference.yaml", 120.0)
+        data["service"]["rate_limit"] = {"token_bucket": {"rate": 66, "burst": 3}}
+        data["service"]["retry_after"] = "header"  # the refusal's wait, as Retry-After, times the retry
+        data["strategies"]["full-jitter"]["retry"]["retry_after"] = True
+        return data
+
+    calls = []
+    acquire = TokenBucket.try_acquire
+    monkeypatch.setattr(TokenBucket, "try_acquire", lambda self, now: calls.append(now) or acquire(self, now))
+    fast = _facts(tight, seed=2)
+    assert calls == []  # written out
+    sources = simulate(load_scenario(tight()), seed=2).attempts["source"].value_counts()
+    assert sources["limiter"] > 0.2 * sources.sum() and sources["service"] > 0.5 * sources.sum()
+    with monkeypatch.context() as m:
+        _general(m)
+        assert _facts(tight, seed=2) == fast
+    assert len(calls) > 1000  # the general loop asked the bucket
+
+
+def test_attempt_columns_hold_the_prefill_where_no_row_was_written():
+    # The fused loop leaves a first attempt's number and a successful attempt's code and source unwritten: the
+    # columns hold them already, in grown columns too.
+    import numpy as np
+    from resilsim.records import CODE_OK, SRC_SERVICE
+    from resilsim.sim.recorder import Recorder
+
+    rec = Recorder(10)
+    cols = rec.attempts
+    cols.cols["code"][:3] = 7
+    cols.n = 3
+    cols.grow(cols.capacity * 3)
+    assert list(cols.cols["code"][:3]) == [7, 7, 7]
+    assert (cols.cols["code"][3:] == CODE_OK).all() and (cols.cols["source"] == SRC_SERVICE).all()
+    assert (cols.cols["attempt"] == 1).all()
+    assert cols.cols["code"].dtype == np.int16
