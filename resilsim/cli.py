@@ -311,8 +311,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"resilsim: {e}", file=sys.stderr)
             return EXIT_USAGE
         if isinstance(e, BrokenPipeError):  # `resilsim catalog analytics | head`: the reader left, say nothing
-            import os
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            _stdout_to_devnull()
             return 1
         if isinstance(e, OSError):
             where = f"{e.filename}: " if e.filename else ""
@@ -321,6 +320,16 @@ def main(argv: list[str] | None = None) -> int:
         print(f"resilsim: internal error: {type(e).__name__}: {e} (rerun with --debug for the traceback)",
               file=sys.stderr)
         return 1
+
+
+def _stdout_to_devnull() -> None:
+    """Send what is still to be printed nowhere, after the reader of stdout left (a broken pipe): Python would
+    otherwise fail again when it flushes stdout at exit."""
+    import os
+    try:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):  # no real stdout (a test's StringIO): nothing to redirect
+        pass
 
 
 def _one_line_warning(default):
@@ -548,6 +557,14 @@ def _run(args) -> int:
             raise ScenarioError(e.reason, source=e.source or args.scenario, path=e.path, line=e.line) from None
 
     def show(result):
+        try:
+            _show(result)
+        except BrokenPipeError:
+            # `resilsim run ... | head`: the reader left after the first lines. The folder is what the command is
+            # for, so it is still written; what is left to print goes nowhere.
+            _stdout_to_devnull()
+
+    def _show(result):
         summary = result.summary()
         print(f"{scenario.name} · api {scenario.api} · seed {args.seed} · {scenario.duration:g} s "
               f"(warm-up {scenario.warmup:g} s)")
@@ -583,7 +600,10 @@ def _run(args) -> int:
     finally:
         if pool is not None:
             pool.close()
-    print(f"wrote {', '.join(p.name for p in paths)} to {out}/")
+    try:
+        print(f"wrote {', '.join(p.name for p in paths)} to {out}/")
+    except BrokenPipeError:  # the reader left before this line; the folder is written all the same
+        _stdout_to_devnull()
     for name, why in result.truncated.items():  # runaway work stopped at a limit (docs/reliability.md)
         stopped = result.stats.get(name, {}).get("stopped_at") or 0.0
         hint = " (raise the limit with --set limits.FIELD=VALUE)" if "(limits." in why else ""

@@ -334,6 +334,26 @@ def test_a_finished_run_ends_without_the_interpreters_teardown(tmp_path):
     assert profiled.returncode == 0 and (tmp_path / "prof").stat().st_size > 0, profiled.stderr
 
 
+def test_a_run_whose_reader_leaves_still_writes_its_folder(tmp_path):
+    """`resilsim run ... | head -1`: the reader of stdout goes after the first line. The summary it no longer reads
+    is dropped, but the folder (what the command is for) is written, and the status is 0 with nothing on stderr.
+    (Before: the broken pipe ended the run before its folder, with status 1 and no word.)"""
+    import subprocess
+    import sys
+
+    p = tmp_path / "tiny.yaml"
+    p.write_text(SCENARIO)
+    proc = subprocess.Popen([sys.executable, "-m", "resilsim", "run", str(p), "--set", "duration=5", "--no-charts",
+                             "--out", str(tmp_path / "out")], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            env={**os.environ, "MPLBACKEND": "Agg"})
+    proc.stdout.readline()  # the first line, then the reader leaves
+    proc.stdout.close()
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=120) == 0, err
+    assert err == ""
+    assert (tmp_path / "out" / "run.json").exists() and (tmp_path / "out" / "summary.csv").exists()
+
+
 def test_run_in_worker_processes_and_a_forked_chart_process_writes_the_same_files(tmp_path, monkeypatch):
     """`--processes 2` with part of the charts drawn in a forked process (the 2-core default) writes the files of
     `--processes 1 --chart-workers 0` (everything in this process), byte for byte (run.json's checksums)."""
