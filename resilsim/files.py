@@ -27,11 +27,15 @@ def atomic_bytes(path: Path, data: bytes) -> None:
 
 
 def atomic_parquet(path: Path, df) -> None:
-    """Write the DataFrame ``df`` to ``path`` as Parquet, atomically."""
+    """Write the DataFrame ``df`` (or an Arrow table, written as is) to ``path`` as Parquet, atomically."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".tmp")
     os.close(fd)
     try:
-        df.to_parquet(tmp, index=False)
+        if hasattr(df, "to_parquet"):
+            df.to_parquet(tmp, index=False)
+        else:
+            import pyarrow.parquet as pq
+            pq.write_table(df, tmp, compression="snappy")  # DataFrame.to_parquet's compression
         fsync(tmp)  # else a crash soon after the rename can leave an empty file under the final name
         os.replace(tmp, path)
     except BaseException:

@@ -313,3 +313,38 @@ def test_a_store_of_common_seeds_reads_back_every_run(tmp_path):
     assert len(back) == len(df) == 4 and set(back["run_id"]) == set(df["run_id"])
     # Replication r has the same seed at both points.
     assert back.groupby("replication")["spawn_key"].nunique().eq(1).all()
+
+
+def _general_load(out: Path) -> pd.DataFrame:
+    # The general form of Store.load: every run file read back by pandas on its own, then concatenated.
+    from resilsim.sweep.tasks import tidy
+    frames = [pd.read_parquet(p) for p in sorted((out / "runs").glob("*.parquet"))]
+    return tidy(pd.concat(frames, ignore_index=True))
+
+
+@pytest.mark.parametrize("timeouts", [[1.0, 2.0], [1.0, 90.0]], ids=["one-schema", "failed-runs-mixed-schemas"])
+def test_loading_a_store_equals_reading_every_run_file_with_pandas(tmp_path, timeouts):
+    # Twin test of the fast paths of Store.load: the tables held from this sweep's writes (not read back) and
+    # one Arrow concat when the files share a schema, against pd.read_parquet of each file and pd.concat.
+    out = tmp_path / "s"
+    df = sweep(scen(), {"clients.timeout": timeouts}, replications=2, executor="inprocess", progress=False,
+               store=out)
+    assert (df["status"] == "failed").any() == (90.0 in timeouts)
+    general = _general_load(out)
+    pd.testing.assert_frame_equal(df, general, check_exact=True)
+    pd.testing.assert_frame_equal(load_sweep(out), general, check_exact=True)  # a fresh Store: read from disk
+
+
+def test_a_run_file_written_from_its_arrow_table_has_pandas_bytes(tmp_path):
+    # Store.write writes the table it keeps for load(); the file is the one DataFrame.to_parquet wrote before.
+    from resilsim.files import atomic_parquet
+    from resilsim.sweep.store import _table
+    out = tmp_path / "s"
+    sweep(scen(), {"clients.timeout": [1.0, 90.0]}, executor="inprocess", progress=False, store=out)
+    files = sorted((out / "runs").glob("*.parquet"))
+    assert len(files) == 2
+    for p in files:
+        rows = pd.DataFrame(pd.read_parquet(p).to_dict("records"))
+        atomic_parquet(tmp_path / "pandas.parquet", rows)
+        atomic_parquet(tmp_path / "arrow.parquet", _table(rows))
+        assert (tmp_path / "pandas.parquet").read_bytes() == (tmp_path / "arrow.parquet").read_bytes()

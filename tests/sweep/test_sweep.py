@@ -87,6 +87,10 @@ def test_chunks_cover_every_task_once_in_order():
         assert [t for c in cut for t in c] == tasks and all(1 <= len(c) <= 8 for c in cut)
         if n >= 8 * workers:
             assert len(cut) >= 2 * workers, "workers that finish early must find chunks left"
+        sizes = [len(c) for c in cut]
+        assert sizes == sorted(sizes, reverse=True), "chunks shrink as the sweep goes on"
+        if n:
+            assert sizes[-min(n, workers):] == [1] * min(n, workers), "the workers end on single runs, together"
 
 
 @pytest.mark.parametrize("most", [1, 3, 8])
