@@ -393,8 +393,8 @@ def run_fused(env, clients, service, until: float, watchdog=None, every: int = 4
                 att.n = n
                 att.t_sent = now
                 att.t_queued = now
-                att.code = -1
-                att.source = 0
+                att.code = -1  # CODE_OK as a literal: no global load per attempt (tests/sim/test_fused.py ties them)
+                att.source = 0  # SRC_SERVICE (the same)
                 att.retry_after = None
                 att.answered = False
                 att.abandoned = False

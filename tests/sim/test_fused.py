@@ -242,3 +242,11 @@ def test_attempt_columns_hold_the_prefill_where_no_row_was_written():
     assert (cols.cols["code"][3:] == CODE_OK).all() and (cols.cols["source"] == SRC_SERVICE).all()
     assert (cols.cols["attempt"] == 1).all()
     assert cols.cols["code"].dtype == np.int16
+
+
+def test_the_loops_literal_ok_code_and_source_are_the_records_constants():
+    """run_fused writes a new attempt's code and source as the literals -1 and 0 (no global load per attempt):
+    they must stay CODE_OK and SRC_SERVICE."""
+    from resilsim.records import CODE_OK, SRC_SERVICE
+
+    assert (CODE_OK, SRC_SERVICE) == (-1, 0)

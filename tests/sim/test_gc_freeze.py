@@ -12,18 +12,23 @@ from tests.conftest import small
 SCENARIO = small(duration=20, warmup=2, strategies={"none": {"retry": "none"}, "docs": {"retry": "analytics-docs"}})
 
 
-@pytest.fixture
-def seen(monkeypatch):
-    """gc.get_freeze_count() at the start of every strategy's run."""
+def freeze_counts_at(monkeypatch, owner, name: str) -> list:
+    """gc.get_freeze_count() each time ``owner.name`` is called (the function itself still runs)."""
     counts = []
-    run_one = sim_run._run_one
+    real = getattr(owner, name)
 
     def spy(*a, **k):
         counts.append(gc.get_freeze_count())
-        return run_one(*a, **k)
+        return real(*a, **k)
 
-    monkeypatch.setattr(sim_run, "_run_one", spy)
+    monkeypatch.setattr(owner, name, spy)
     return counts
+
+
+@pytest.fixture
+def seen(monkeypatch):
+    """gc.get_freeze_count() at the start of every strategy's run."""
+    return freeze_counts_at(monkeypatch, sim_run, "_run_one")
 
 
 def test_strategies_run_with_the_old_objects_frozen_and_thawed_after(seen):
@@ -78,14 +83,7 @@ def test_the_cli_draws_with_the_result_frozen_and_thaws_after(tmp_path, monkeypa
     """resilsim run (called here in-process) freezes what exists after the simulation while it writes the folder."""
     from resilsim import cli
 
-    during = []
-    write = cli._write_run
-
-    def spy(*a, **k):
-        during.append(gc.get_freeze_count())
-        return write(*a, **k)
-
-    monkeypatch.setattr(cli, "_write_run", spy)
+    during = freeze_counts_at(monkeypatch, cli, "_write_run")
     path = tmp_path / "s.yaml"
     import yaml
     path.write_text(yaml.safe_dump(SCENARIO))
