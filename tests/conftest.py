@@ -61,3 +61,22 @@ def shortened(path: Path, short: float = 60.0) -> dict:
                 span["ramp"][k] *= f
     d["duration"], d["warmup"], d["drain"] = short, d.get("warmup", 0) * f, min(d.get("drain", 600), 30.0)
     return d
+
+
+def wait_within(fn, seconds: float = 60):
+    """fn()'s exception, or AssertionError if it has not returned within ``seconds`` (a hang made a failure)."""
+    import threading
+
+    box = {}
+
+    def target():
+        try:
+            fn()
+        except BaseException as e:  # noqa: BLE001 - handed to the test
+            box["error"] = e
+
+    t = threading.Thread(target=target, daemon=True)
+    t.start()
+    t.join(seconds)
+    assert not t.is_alive(), f"still waiting after {seconds} s: a hang"
+    return box.get("error")

@@ -13,7 +13,7 @@ import pytest  # noqa: E402
 
 import resilsim  # noqa: E402
 from resilsim import plots  # noqa: E402
-from tests.conftest import small  # noqa: E402
+from tests.conftest import small, wait_within  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -620,25 +620,6 @@ def test_forked_charts_raise_the_childs_error(result, tmp_path):
         forked.close()
 
 
-def _wait_within(fn, seconds: float = 60):
-    """fn()'s exception, or AssertionError if it has not returned within ``seconds`` (a hang made a failure)."""
-    import threading
-
-    box = {}
-
-    def target():
-        try:
-            fn()
-        except BaseException as e:  # noqa: BLE001 - handed to the test
-            box["error"] = e
-
-    t = threading.Thread(target=target, daemon=True)
-    t.start()
-    t.join(seconds)
-    assert not t.is_alive(), f"still waiting after {seconds} s: a hang"
-    return box.get("error")
-
-
 def test_a_chart_pool_worker_killed_mid_chart_is_a_clear_error_not_a_hang(result, tmp_path):
     """A worker process killed while it draws (SIGKILL: out of memory, a user's kill): wait() raises a
     ChartWorkerError naming a chart, and close() returns; neither waits for an answer that never comes."""
@@ -653,11 +634,11 @@ def test_a_chart_pool_worker_killed_mid_chart_is_a_clear_error_not_a_hang(result
         jobs = pool.submit(result, tmp_path / "out")
         (worker,) = pool._pool._processes.values()
         os.kill(worker.pid, signal.SIGKILL)  # its first chart takes ~0.1 s, the six together ~1 s: killed mid-way
-        error = _wait_within(lambda: pool.wait(jobs))
+        error = wait_within(lambda: pool.wait(jobs))
         assert isinstance(error, ChartWorkerError), repr(error)
         assert "chart worker process ended without drawing" in str(error) and ".png" in str(error)
     finally:
-        assert _wait_within(pool.close) is None
+        assert wait_within(pool.close) is None
 
 
 def test_a_forked_chart_process_killed_mid_chart_is_a_clear_error_not_a_hang(result, tmp_path):
@@ -672,10 +653,10 @@ def test_a_forked_chart_process_killed_mid_chart_is_a_clear_error_not_a_hang(res
     forked = ForkedCharts(result, tmp_path, [name for name, _ in plots.run_charts(result)])
     try:
         os.kill(forked._proc.pid, signal.SIGKILL)
-        error = _wait_within(forked.wait)
+        error = wait_within(forked.wait)
         assert isinstance(error, RuntimeError) and "chart process ended with exit status -9" in str(error), error
     finally:
-        assert _wait_within(forked.close) is None
+        assert wait_within(forked.close) is None
 
 
 def test_split_charts_balances_the_two_sides():

@@ -393,8 +393,10 @@ def run_fused(env, clients, service, until: float, watchdog=None, every: int = 4
                 att.n = n
                 att.t_sent = now
                 att.t_queued = now
-                att.code = -1  # CODE_OK as a literal: no global load per attempt (tests/sim/test_fused.py ties them)
-                att.source = 0  # SRC_SERVICE (the same)
+                # CODE_OK and SRC_SERVICE as literals: no global load per attempt. Were the constants changed, the
+                # twin tests (tests/sim/test_fused.py) would see these rows differ from Attempt.__init__'s.
+                att.code = -1
+                att.source = 0
                 att.retry_after = None
                 att.answered = False
                 att.abandoned = False

@@ -11,7 +11,7 @@ from resilsim import simulate
 from resilsim.errors import PolicyError
 from resilsim.sim import workers
 from resilsim.sim import run as sim_run
-from tests.conftest import small
+from tests.conftest import small, wait_within
 
 needs_fork = pytest.mark.skipif("fork" not in multiprocessing.get_all_start_methods(), reason="no fork here")
 
@@ -196,7 +196,10 @@ def test_idle_cores_over_a_window_count_only_other_processes_work(monkeypatch):
     assert workers.idle_cores(since, now=(10_010, 4_010, 5.0)) == 1
     monkeypatch.setattr(os, "getloadavg", lambda: (0.0, 0.0, 0.0))
     assert workers.idle_cores(since, now=(10_010, 4_000, 5.0)) == 2
-    assert workers.idle_cores(None) == 2 and workers.idle_cores(since, now=None) in (1, 2)
+    assert workers.idle_cores(None) == 2
+    # without ``now``, the second reading is taken there and then
+    monkeypatch.setattr(workers, "cpu_sample", lambda: (10_100, 4_000, 5.5))
+    assert workers.idle_cores(since) == 1
 
 
 def test_cpu_sample_reads_this_machine():
@@ -235,9 +238,7 @@ def _dies(k: int) -> int:
 def test_a_worker_that_dies_is_an_error_here_not_a_hang():
     """A worker process that ends without answering: the caller raises at once and ends the others (with a pool,
     a lost job's answer never came and the caller waited for ever)."""
-    t0 = time.perf_counter()
-    with pytest.raises(RuntimeError, match="ended before"):
-        workers.run_side_by_side(_dies, [(0,), (1,), (2,)], 2)
-    assert time.perf_counter() - t0 < 30
+    error = wait_within(lambda: workers.run_side_by_side(_dies, [(0,), (1,), (2,)], 2), 30)
+    assert isinstance(error, RuntimeError) and "ended before" in str(error), repr(error)
     assert not multiprocessing.active_children()
     assert workers.run_side_by_side(_dies, [(0,), (2,), (4,)], 2) == [0, 2, 4]  # answers in the jobs' order
