@@ -1220,9 +1220,9 @@ class SummaryResult(Result):
         most frequent outcome comes first (ties: in the order of :data:`resilsim.records.OUTCOMES`, then codes).
         """
         names = [c.code for c in (self._codes or [])]
+        special = {CODE_TIMEOUT: "TIMEOUT", CODE_CANCELLED: "CANCELLED"}
 
         def code_name(raw: int) -> str:  # raw codes as the recorder keeps them (see Result._table)
-            special = {CODE_TIMEOUT: "TIMEOUT", CODE_CANCELLED: "CANCELLED"}
             return special.get(raw) or (names[raw] if 0 <= raw < len(names) else "") or "?"
 
         rows = []

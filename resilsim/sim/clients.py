@@ -14,8 +14,8 @@ from operator import attrgetter
 import numpy as np
 
 from ..policies.retry import decide
-from ..records import (CODE_CANCELLED, CODE_OK, CODE_TIMEOUT, OUT_DEADLINE, OUT_FAILED, OUT_RETRIES_EXHAUSTED,
-                       OUT_SHED, OUT_SUCCESS, SRC_CANCELLED, SRC_CLIENT_TIMEOUT)
+from ..records import (CODE_CANCELLED, CODE_OK, CODE_TIMEOUT, OUT_BY_NAME, OUT_DEADLINE, OUT_SHED, OUT_SUCCESS,
+                       SRC_CANCELLED, SRC_CLIENT_TIMEOUT)
 from ..rng import BLOCK, BlockRandom
 from .events import PRIORITY, Attempt, Held, Line, Request, Tick, Timer, TimerQueue
 
@@ -23,8 +23,6 @@ _new = object.__new__  # a slotted event object without its __init__ (Clients._a
 
 #: Arrivals of closed-loop users (and open ones beside them) handed to the recorder at a time.
 _ARRIVAL_BLOCK = 1024
-
-_OUTCOME = {"failed": OUT_FAILED, "retries_exhausted": OUT_RETRIES_EXHAUSTED, "deadline": OUT_DEADLINE}
 
 
 class _Arrivals:
@@ -619,7 +617,7 @@ class Clients:
         d = decide(plan, self.reauth_delay, req.n, now - req.t0, req.prev_wait, retry_after, req.reauthed,
                    req.deadline_at - req.t0, self.jitter)
         if not d.retry:
-            self._finish(req, now, code, _OUTCOME[d.outcome])
+            self._finish(req, now, code, OUT_BY_NAME[d.outcome])
             return
         g = self.guards
         if g is not None:

@@ -290,12 +290,13 @@ class SummaryRecorder:
         r = self._r
         start, end, out = r["start"][:n], r["end"][:n], r["outcome"][:n]
         ok = out == OUT_SUCCESS
-        self._bin_add("succeeded", self._bins_of(start[ok]))
+        start_ok, latency = start[ok], end - start
+        self._bin_add("succeeded", self._bins_of(start_ok))
         m = r["request"][:n] >= self.first_measured
         self.outcomes += np.bincount(out[m], minlength=len(OUTCOMES))
         self.attempts_of_finished += int(r["attempts"][:n][m].sum())
-        self.latency.add((end - start)[m & ok])
-        self.bands.add(start[ok], (end - start)[ok])
+        self.latency.add(latency[m & ok])
+        self.bands.add(start_ok, latency[ok])
         codes, counts = np.unique(r["code"][:n][m & (out == OUT_FAILED)], return_counts=True)
         for code, count in zip(codes.tolist(), counts.tolist()):
             self.failed_codes[code] = self.failed_codes.get(code, 0) + count
