@@ -125,18 +125,15 @@ def split_charts(names: list) -> tuple[list, list]:
     return here, there
 
 
-def fork_helper(requested: int | None = None, idle: int | None = None) -> bool:
+def fork_helper(requested: int | None, idle: int) -> bool:
     """Whether ``resilsim run`` forks one process that draws part of the charts while it writes the tables and
     draws the rest (:class:`ForkedCharts`): by default on 2 and 3 cores (from 4: :class:`ChartPool`) when 2 of
-    them are idle (``idle``, default :func:`resilsim.sim.workers.idle_cores` now: on cores other work keeps busy
-    it only took turns and cost more, benchmarks/RESULTS.md), where the platform can fork; never with
-    ``--chart-workers`` given."""
+    them are idle (``idle``, from :func:`resilsim.sim.workers.idle_cores`: on cores other work keeps busy it
+    only took turns and cost more, benchmarks/RESULTS.md), where the platform can fork; never with
+    ``--chart-workers`` given (``requested``)."""
     import multiprocessing
     import os
 
-    if idle is None:
-        from .sim.workers import idle_cores
-        idle = idle_cores()
     return (requested is None and 2 <= (os.cpu_count() or 1) < POOL_CORES
             and "fork" in multiprocessing.get_all_start_methods() and idle >= 2)
 

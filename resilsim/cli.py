@@ -525,7 +525,7 @@ def _run(args) -> int:
         from .errors import ResilsimError
         raise ResilsimError("--stream writes the rows as Parquet; leave out --format csv")
 
-    pool = None
+    pool, helper = None, False  # helper: a forked chart process draws part of the charts (chart_pool.fork_helper)
     # Idle cores asked once, before the run: asked again after it, the count would include this run's own
     # worker processes, and the chart process warmed up for might then not be forked (or the other way round).
     # (chart_pool is imported later, in meanwhile: it imports pandas, which must come after the workers' fork.)
@@ -534,7 +534,7 @@ def _run(args) -> int:
     def meanwhile():
         # While the strategies simulate (in worker processes, forked before this runs): import what the tables and
         # charts need, and start the chart workers if any (their pool's threads come after the fork).
-        nonlocal pool
+        nonlocal pool, helper
         import pandas  # noqa: F401
 
         from . import result  # noqa: F401
@@ -545,7 +545,7 @@ def _run(args) -> int:
             workers = pool_workers(args.chart_workers)
             if workers:
                 pool = ChartPool(workers)
-            elif fork_helper(args.chart_workers, idle):
+            elif helper := fork_helper(args.chart_workers, idle):
                 warm_up()  # fonts loaded once, here, for the chart process forked after the run too
 
     def run(rows_to=None):
@@ -588,7 +588,6 @@ def _run(args) -> int:
             show(result)
         else:
             result = run()
-            from .chart_pool import fork_helper
             from .sim.run import old_objects_frozen
 
             # What exists now (modules, the result's tables) outlives the writing: the full collections that
@@ -596,7 +595,7 @@ def _run(args) -> int:
             with old_objects_frozen():
                 show(result)
                 _, paths = _write_run(lambda _: result, out, charts=not args.no_charts, table_format=args.format,
-                                      pool=lambda: pool, helper=fork_helper(args.chart_workers, idle))
+                                      pool=lambda: pool, helper=helper)
     finally:
         if pool is not None:
             pool.close()

@@ -70,19 +70,18 @@ def idle_cores(since=None, now=None) -> int:
     command run just after other work (a benchmark's previous round, the user's previous run) found its cores
     "busy" for up to a minute after they fell idle and ran serially. ``now``: the second sample (tests)."""
     cores = os.cpu_count() or 1
-    if since is not None:
-        now = now if now is not None else cpu_sample()
-    if since is not None and now is not None:
+    busy = None  # cores' worth of other processes' work
+    if since is not None and (now := now if now is not None else cpu_sample()) is not None:
         total, idle = now[0] - since[0], now[1] - since[1]
         own = (now[2] - since[2]) * os.sysconf("SC_CLK_TCK")  # this process's seconds, in jiffies
         if total >= MIN_WINDOW_S * os.sysconf("SC_CLK_TCK") * cores:
-            others = cores * max(0.0, total - idle - own) / total  # cores' worth of other processes' work
-            return max(1, min(cores, int(cores - others + 0.5)))
-    try:
-        load = os.getloadavg()[0]
-    except (AttributeError, OSError):  # no load average on this platform: every core counts as idle
-        load = 0.0
-    return max(1, min(cores, int(cores - load + 0.5)))
+            busy = cores * max(0.0, total - idle - own) / total
+    if busy is None:
+        try:
+            busy = os.getloadavg()[0]
+        except (AttributeError, OSError):  # no load average on this platform: every core counts as idle
+            busy = 0.0
+    return max(1, min(cores, int(cores - busy + 0.5)))
 
 
 def _work_through(task, jobs: list, conn) -> None:

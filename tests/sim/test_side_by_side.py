@@ -218,14 +218,11 @@ def test_the_chart_process_is_forked_only_with_two_idle_cores(monkeypatch):
     from resilsim import chart_pool
 
     monkeypatch.setattr(os, "cpu_count", lambda: 2)
-    monkeypatch.setattr(os, "getloadavg", lambda: (0.1, 0, 0))
-    assert chart_pool.fork_helper() == ("fork" in multiprocessing.get_all_start_methods())
-    assert not chart_pool.fork_helper(0) and not chart_pool.fork_helper(1)
-    monkeypatch.setattr(os, "getloadavg", lambda: (1.2, 0, 0))
-    assert not chart_pool.fork_helper()
+    assert chart_pool.fork_helper(None, 2) == ("fork" in multiprocessing.get_all_start_methods())
+    assert not chart_pool.fork_helper(0, 2) and not chart_pool.fork_helper(1, 2)  # --chart-workers given
+    assert not chart_pool.fork_helper(None, 1)
     monkeypatch.setattr(os, "cpu_count", lambda: 4)
-    monkeypatch.setattr(os, "getloadavg", lambda: (0.0, 0, 0))
-    assert not chart_pool.fork_helper()  # from 4 cores: the spawned ChartPool
+    assert not chart_pool.fork_helper(None, 4)  # from 4 cores: the spawned ChartPool
 
 
 def _dies(k: int) -> int:
