@@ -1,5 +1,6 @@
 """The benchmark harness runs the same all-features workload at every size (benchmarks/run.py)."""
 import importlib.util
+import re
 from pathlib import Path
 
 import pytest
@@ -33,3 +34,21 @@ def test_longer_runs_repeat_the_incident_pattern():
     short = incidents_for(data, period / 5)
     assert [(i["start"], i["duration"]) for i in short] == [
         pytest.approx((o["start"] / 5, o["duration"] / 5), rel=1e-12) for o in original]
+
+
+def test_run_phases_logs_every_process_of_the_command(capsys):
+    """benchmarks/run_phases.py: the phases of the parent and of each strategy's worker, and the command's totals
+    (it wraps functions by name: renamed, a phase would silently go missing)."""
+    spec = importlib.util.spec_from_file_location("run_phases", ROOT / "benchmarks" / "run_phases.py")
+    run_phases = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(run_phases)
+    assert run_phases.main([str(ROOT / "scenarios" / "counters-rate-limited.yaml"), "--extra",
+                            "--set duration=60 --processes 2 --no-charts"]) == 0
+    out = capsys.readouterr().out
+    strategies = list(load_scenario(ROOT / "scenarios" / "counters-rate-limited.yaml").strategies)
+    for name in strategies:
+        assert re.search(rf"^child \d +simulate strategy {name} ", out, re.M), (name, out)
+    for phase in ("imported resilsim.scenario", "meanwhile", "Result.from_runs", "Result.write_tables",
+                  "write_run_dir"):
+        assert re.search(rf"^parent +{re.escape(phase)}", out, re.M), (phase, out)
+    assert re.search(r"^command: wall \d+\.\d+ s, CPU \d+\.\d+ s", out, re.M), out
