@@ -8,6 +8,7 @@ root seed as the serial loop, so the records, and the tables built from them, ar
 from __future__ import annotations
 
 import os
+import queue
 import signal
 import threading
 import time
@@ -86,16 +87,43 @@ def idle_cores(since=None, now=None) -> int:
 
 def _work_through(task, jobs: list, conn) -> None:
     # A worker process of run_side_by_side: its share of the jobs, each answer sent back as (index, ok, value).
+    # Sent by a thread: a send blocks until the parent reads the pipe, which it does only once its `meanwhile`
+    # (resilsim run's imports, 0.5-0.9 s) has returned; the next job is computed meanwhile instead of waiting.
+    # (A 60 s run's second strategy started 0.6 s late with the send in line, 2026-12-03, benchmarks/run_phases.py.)
     _init_strategy_worker()
+    answers = queue.SimpleQueue()
+    failed = threading.Event()  # the sender could not send an answer: the jobs left are not wanted
+    sender = threading.Thread(target=_send_answers, args=(answers, conn, failed), name="resilsim-answers")
+    sender.start()
     try:
         for i, job in jobs:
+            if failed.is_set():
+                return
             try:
-                conn.send((i, True, task(*job)))
+                answers.put((i, True, task(*job)))
             except Exception as e:  # noqa: BLE001 - sent to the caller, which raises it
-                conn.send((i, False, e))
+                answers.put((i, False, e))
                 return
     finally:
+        answers.put(None)
+        sender.join()
         conn.close()
+
+
+def _send_answers(answers, conn, failed) -> None:
+    # The sending thread of _work_through: answers in the order they were put, until None or the first failure.
+    while (answer := answers.get()) is not None:
+        try:
+            conn.send(answer)  # pickled here (a few ms for a strategy's record), then written with the GIL released
+        except Exception as e:  # noqa: BLE001 - an answer that does not pickle: the caller raises the error
+            failed.set()
+            try:
+                conn.send((answer[0], False, e))
+            except OSError:  # the parent is gone (its end closed): nobody is left to tell
+                pass
+            return
+        if not answer[1]:
+            return
 
 
 def run_side_by_side(task, jobs: list, processes: int, meanwhile=None) -> list:

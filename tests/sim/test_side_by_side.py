@@ -239,3 +239,41 @@ def test_a_worker_that_dies_is_an_error_here_not_a_hang():
     assert isinstance(error, RuntimeError) and "ended before" in str(error), repr(error)
     assert not multiprocessing.active_children()
     assert workers.run_side_by_side(_dies, [(0,), (2,), (4,)], 2) == [0, 2, 4]  # answers in the jobs' order
+
+
+def _started_with_a_big_answer(k: int) -> tuple:
+    # 1 MB: far over a pipe's 64 KB buffer, so its send blocks until the parent reads
+    return time.monotonic(), bytes(1 << 20)
+
+
+@needs_fork
+def test_a_worker_goes_on_to_its_next_job_while_the_parent_is_busy():
+    """A worker's answer waits to be read while the parent runs ``meanwhile`` (resilsim run imports there); its
+    next job starts at once, not after the parent reads (the send was in line: each worker's second job started
+    only once ``meanwhile`` had returned, 1 s here)."""
+    ended = []
+
+    def busy():
+        time.sleep(1.0)
+        ended.append(time.monotonic())
+
+    t0 = time.monotonic()
+    out = workers.run_side_by_side(_started_with_a_big_answer, [(k,) for k in range(4)], 2, meanwhile=busy)
+    starts = [t for t, _ in out]
+    assert all(len(big) == 1 << 20 for _, big in out)
+    # jobs 2 and 3 are the workers' second jobs: started long before the parent's meanwhile ended
+    assert max(starts[2:]) < ended[0] - 0.5, [round(t - t0, 3) for t in (*starts, ended[0])]
+
+
+def _unpicklable(k: int):
+    return (lambda: k) if k == 2 else k  # a lambda cannot pickle: its answer cannot be sent
+
+
+@needs_fork
+def test_an_answer_that_cannot_be_sent_is_an_error_here():
+    """An answer that does not pickle is the caller's error (raised here, the workers ended), not a hang."""
+    import pickle
+
+    error = wait_within(lambda: workers.run_side_by_side(_unpicklable, [(k,) for k in range(4)], 2), 30)
+    assert isinstance(error, (pickle.PicklingError, AttributeError, TypeError)), repr(error)
+    assert not multiprocessing.active_children()
