@@ -690,8 +690,7 @@ def outcomes_by_strategy(data, *, ax=None, normalise: bool = True, title=None, z
         bottom += vals
     ticks = list(table.index)
     if src.result is not None:  # what each strategy's answer cost: the attempts it sent per request
-        amp = src.result.summary()["amplification"]
-        ticks = [f"{name}\n×{amp.get(name, np.nan):.2f}" for name in ticks]
+        ticks = _amplification_ticks(ticks, src.result)
     ax.set_xticks(x, ticks, fontsize=8)
     if sum(len(str(t).split("\n")[0]) for t in ticks) * 6.5 > 0.7 * ax.figure.bbox.width * 72 / ax.figure.dpi:
         # Names wider than their bars would run into each other: slant them.
@@ -706,10 +705,8 @@ def outcomes_by_strategy(data, *, ax=None, normalise: bool = True, title=None, z
         for xi, v in zip(x, share):
             ax.annotate(f"{v:.3f}", (xi, v), xytext=(0, -3), textcoords="offset points", ha="center", va="top",
                         fontsize=7, color="w", fontweight="bold")
-        low = zoom_floor(share)
-        if zoom and low > 0:
-            ax.set_ylim(low, 1.0 + (1.0 - low) * 0.02)
-            ax.set_ylabel(f"{metrics.axis('outcome_share')[:-1]};\naxis from {low:g}, not 0)")
+        if zoom:
+            _zoom_to_shares(ax, share)
     ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5), title="outcome", title_fontsize=7)
     _caption(ax, src)
     return ax
@@ -721,6 +718,24 @@ def _outcome_order(outcomes) -> list:
     order = ["success"] + sorted(c for c in outcomes if c.startswith("failed")) + [
         c for c in ("retries_exhausted", "deadline", "shed", "incomplete") if c in outcomes]
     return [c for c in order if c in outcomes]
+
+
+def _amplification_ticks(names: list, result) -> list:
+    """The tick labels of :func:`outcomes_by_strategy`'s bars: each strategy's name over the attempts it sent per
+    request (``result``'s summary), what its answer cost in load."""
+    amp = result.summary()["amplification"]
+    return [f"{name}\n×{amp.get(name, np.nan):.2f}" for name in names]
+
+
+def _zoom_to_shares(ax, share) -> bool:
+    """Start ``ax``'s share axis just below the lowest success ``share`` (fractions) and say so in its label, as
+    :func:`outcomes_by_strategy` zooms; False, changing nothing, where :func:`zoom_floor` says 0 (no zoom)."""
+    low = zoom_floor(share)
+    if low <= 0:
+        return False
+    ax.set_ylim(low, 1.0 + (1.0 - low) * 0.02)
+    ax.set_ylabel(f"{metrics.axis('outcome_share')[:-1]};\naxis from {low:g}, not 0)")
+    return True
 
 
 def update_outcomes_by_strategy(ax, data) -> bool:
@@ -757,13 +772,8 @@ def update_outcomes_by_strategy(ax, data) -> bool:
     for text, xi, v in zip(ax.texts, x, share):
         text.set_text(f"{v:.3f}")
         text.xy = (xi, v)
-    amp = data.summary()["amplification"]
-    ax.set_xticks(x, [f"{name}\n×{amp.get(name, np.nan):.2f}" for name in names], fontsize=8)
-    low = zoom_floor(share)
-    if low > 0:
-        ax.set_ylim(low, 1.0 + (1.0 - low) * 0.02)
-        ax.set_ylabel(f"{metrics.axis('outcome_share')[:-1]};\naxis from {low:g}, not 0)")
-    else:  # not zoomed: the axis autoscales to the bars, as a new chart's does
+    ax.set_xticks(x, _amplification_ticks(names, data), fontsize=8)
+    if not _zoom_to_shares(ax, share):  # not zoomed: the axis autoscales to the bars, as a new chart's does
         ax.set_ylabel(metrics.axis("outcome_share"))
         ax.set_autoscaley_on(True)
         ax.relim()
