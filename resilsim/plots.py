@@ -1256,6 +1256,18 @@ def _tick_marks(fig) -> None:
                                      label1On=False, label2On=False, gridOn=False)
 
 
+def _in_view_mask(axis, locs: np.ndarray, rel_tol: float) -> np.ndarray:
+    """Which of ``locs`` (data units of ``axis``) lie in the axis' view, in its transformed (drawn) space, to
+    ``rel_tol`` of the view's length beyond either end: what :func:`_tick_mark_artist`'s marks and :func:`_in_view`'s
+    ticks keep."""
+    tr = axis.get_transform()
+    with np.errstate(all="ignore"):
+        lo, hi = sorted(tr.transform(np.asarray(axis.get_view_interval(), float)))
+        at = tr.transform(locs.astype(float))
+    tol = rel_tol * (hi - lo)
+    return (at >= lo - tol) & (at <= hi + tol)
+
+
 @functools.cache
 def _tick_mark_artist():
     """The artist class TickMarks of :func:`_tick_marks`, made on first use."""
@@ -1281,12 +1293,7 @@ def _tick_mark_artist():
             if not self.get_visible() or not self.axis.get_visible():
                 return
             locs = np.asarray(self.axis.get_majorticklocs() if self.major else self.axis.get_minorticklocs(), float)
-            tr = self.axis.get_transform()
-            with np.errstate(all="ignore"):
-                lo, hi = sorted(tr.transform(np.asarray(self.axis.get_view_interval(), float)))
-                at = tr.transform(locs)
-            tol = 1e-10 * (hi - lo)
-            locs = locs[(at >= lo - tol) & (at <= hi + tol)]
+            locs = locs[_in_view_mask(self.axis, locs, 1e-10)]
             zeros = np.zeros(len(locs))
             self.line.set_data((locs, zeros) if self.axis.axis_name == "x" else (zeros, locs))
             self.line.draw(renderer)
@@ -1321,12 +1328,7 @@ def _in_view():
             locs = np.asarray(self.base())
             if not len(locs):
                 return locs
-            tr = self.axis.get_transform()
-            with np.errstate(all="ignore"):
-                lo, hi = sorted(tr.transform(np.asarray(self.axis.get_view_interval(), float)))
-                at = tr.transform(locs.astype(float))
-            tol = 1e-6 * (hi - lo)
-            return locs[(at >= lo - tol) & (at <= hi + tol)]
+            return locs[_in_view_mask(self.axis, locs, 1e-6)]
 
         def tick_values(self, vmin, vmax):
             return self.base.tick_values(vmin, vmax)
