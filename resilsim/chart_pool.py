@@ -10,6 +10,7 @@ write it (the same bytes; tests/test_plots.py).
 """
 from __future__ import annotations
 
+from .errors import worker_ended
 from .plots import PNG_LEVEL, chart_figure, run_charts
 from .result import Result
 
@@ -238,8 +239,7 @@ class ChartPool:
             try:
                 futures[name] = self._pool.submit(_save_one, name, chart_data(result, name), str(out / f"{name}.png"))
             except BrokenProcessPool:  # a worker died while it warmed up
-                raise ChartWorkerError(f"a chart worker process ended before drawing {name}.png (killed, or out of "
-                                       "memory?)") from None
+                raise ChartWorkerError(worker_ended("a chart worker process", f"before drawing {name}.png")) from None
         return [(out / f"{name}.png", futures[name]) for name in names]
 
     @staticmethod
@@ -252,8 +252,7 @@ class ChartPool:
             try:
                 future.result()
             except BrokenProcessPool:
-                raise ChartWorkerError(f"a chart worker process ended without drawing {path.name} (killed, or out "
-                                       "of memory?)") from None
+                raise ChartWorkerError(worker_ended("a chart worker process", f"without drawing {path.name}")) from None
         return [path for path, _ in jobs]
 
     def close(self) -> None:

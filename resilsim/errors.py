@@ -68,3 +68,10 @@ class ScenarioWarning(UserWarning):
 
 class StoreWarning(UserWarning):
     """Stored files left out or run again: copied in from another sweep, or unreadable (the CLI prints one line)."""
+
+
+def worker_ended(worker: str, undone: str) -> str:
+    """The sentence for a worker process that ended before its answer came back (killed, or out of memory):
+    ``worker`` names it ("a chart worker process"), ``undone`` says what it left undone ("without drawing x.png").
+    Said the same way wherever such a process is waited for (the run's charts, the explorer's preview)."""
+    return f"{worker} ended {undone} (killed, or out of memory?)"

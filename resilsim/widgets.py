@@ -39,7 +39,7 @@ import copy
 import io
 import threading
 
-from .errors import ScenarioError
+from .errors import ScenarioError, worker_ended
 from .scenario import Scenario, given_fields, load_scenario
 
 CHARTS = ("success_over_time", "load_over_time", "outcomes_by_strategy", "latency_bands")
@@ -720,8 +720,8 @@ class Explorer:
                 # dropped (ended without waiting) and the next change starts new workers.
                 self._pool = None
                 pool.shutdown(wait=False, cancel_futures=True)
-                raise RuntimeError("a worker process of the preview ended without answering (killed, or out of "
-                                   "memory?); the next change starts new ones") from None
+                raise RuntimeError(worker_ended("a worker process of the preview", "without answering")
+                                   + "; the next change starts new ones") from None
         self._parts = parts
         return _combine([parts[keys[n]] for n in names], sc)
 
