@@ -6,7 +6,7 @@ back. Both sides take the numbers from here, so neither imports the other.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 # Where an attempt's answer came from: which protection or fault answered it. A value is its index here.
 SOURCES = ("service", "limiter", "capacity", "queue_timeout", "background", "incident", "client_timeout",
@@ -106,3 +106,9 @@ class RunRecord:
     #: with ``scenario.services``: per service, the API first, the (start, end) seconds of each attempt its workers
     #: served (``resilsim.sim.calls.CallGraph.busy``); empty without services
     call_busy: dict = field(default_factory=dict)
+
+    def portable(self, **changes) -> "RunRecord":
+        """This record as it can leave a worker process (pickled back to its caller): the sampler's arrays
+        (:meth:`resilsim.sim.sampler.Sampler.samples`) without the simulation it watched, which does not pickle;
+        ``changes`` replace other fields as :func:`dataclasses.replace` does (``strategy=None``: the caller has it)."""
+        return replace(self, sampler=self.sampler.samples(), **changes)

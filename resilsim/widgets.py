@@ -956,10 +956,8 @@ def _simulate_strategy(data: dict, name: str, seed: int, record: str = "full"):
 
     result = _portable(simulate(load_scenario(data), seed=seed, strategies=[name], record=record))
     if record == "summary":  # the sampler's columns without the simulation it watched (which does not pickle)
-        import dataclasses
-
         for key, run in result._runs.items():
-            result._runs[key] = dataclasses.replace(run, sampler=run.sampler.samples())
+            result._runs[key] = run.portable()
     return result
 
 

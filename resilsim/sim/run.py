@@ -242,7 +242,7 @@ def _run_in_worker(scenario: Scenario, root, name: str, record: str) -> RunRecor
     index = {c.code: i for i, c in enumerate(codes)}
     strategy = build_strategy(scenario.strategies[name], name, scenario.clients)
     run = _run_one(scenario, root, strategy, catalog, codes, index, record)
-    return dataclasses.replace(run, strategy=None, sampler=run.sampler.samples())
+    return run.portable(strategy=None)
 
 
 def resolve_strategies(scenario: Scenario, strategies=None) -> dict:
