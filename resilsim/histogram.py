@@ -77,6 +77,12 @@ class LogHistogram:
         slots[pos] = 1 + np.clip(k, 0, len(self.counts) - 2)
         return slots
 
+    @property
+    def representatives(self) -> np.ndarray:
+        """The value (s) each slot of :attr:`counts` stands for (slot 0: zero): within the relative error of every
+        value counted in it. Read only: shared by every histogram of this error and range."""
+        return self._reps
+
     def merge(self, other: "LogHistogram") -> None:
         """Add ``other``'s counts (same relative error and range) into this one."""
         if len(other.counts) != len(self.counts) or other.relative_error != self.relative_error:
@@ -125,6 +131,13 @@ def band_width(duration: float, bin_s: float, window: float | None = None) -> fl
     return max(window, bin_s)
 
 
+def band_edges(duration: float, width: float) -> np.ndarray:
+    """The edges (s) of the latency-bands chart's time bands of ``width`` seconds over a run of ``duration``
+    seconds: 0, width, 2·width, ... up to the first edge past ``duration`` (numpy's ``arange`` of them; the bands
+    are the spans between neighbours)."""
+    return np.arange(0.0, duration + width, width)
+
+
 class BandedLogHistogram:
     """A :class:`LogHistogram` per time band (requests by arrival time): quantiles per band.
 
@@ -169,7 +182,7 @@ class BandedLogHistogram:
         q = np.atleast_1d(np.asarray(q, dtype=float))
         out = np.full((self.nbands, len(q)), np.nan)
         for b in np.flatnonzero(self.counts.any(axis=1)):
-            out[b] = _quantile(self._slots._reps, self.counts[b], q, self.min[b], self.max[b])
+            out[b] = _quantile(self._slots.representatives, self.counts[b], q, self.min[b], self.max[b])
         return out
 
     @property

@@ -590,7 +590,7 @@ def latency_band_values(data, *, window: float | None = None, src: Source | None
     histograms' quantiles (within 1 %, bands of its own default width); a
     Result or requests table, the exact percentiles of the rows.
     """
-    from .histogram import band_width
+    from .histogram import band_edges, band_width
 
     if getattr(data, "record", "full") == "summary":
         src = src or source(data, "timeline")
@@ -598,7 +598,7 @@ def latency_band_values(data, *, window: float | None = None, src: Source | None
         if window is not None and band_width(src.duration, src.bin_s, window) != width:
             raise ValueError(f"a summary-only result has latency bands of {width:g} s only, not {window:g} s; "
                              "simulate with record='full' for other windows")
-        edges = np.arange(0.0, src.duration + width, width)
+        edges = band_edges(src.duration, width)
         out = {name: q for name, q in ((n, data.latency_bands(n)[1]) for n in src.strategies)
                if not np.isnan(q).all()}
         return width, edges[:-1] + width / 2, out
@@ -606,7 +606,7 @@ def latency_band_values(data, *, window: float | None = None, src: Source | None
     req = src.frame
     ok = req.loc[req["outcome"] == "success", ["strategy", "start", "latency"]]  # only the columns used
     width = band_width(src.duration, src.bin_s, window)
-    edges = np.arange(0.0, src.duration + width, width)
+    edges = band_edges(src.duration, width)
     nb = len(edges) - 1
     mids = edges[:nb] + width / 2
     out = {}

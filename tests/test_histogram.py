@@ -83,5 +83,6 @@ def test_banded_quantiles_within_relative_error_per_band():
     whole = LogHistogram()
     whole.add(x)
     nz = np.flatnonzero(whole.counts)
-    assert np.array_equal(_quantile(whole._reps[nz], whole.counts[nz], [0.1, 0.5, 0.99], whole.min, whole.max),
+    reps = whole.representatives
+    assert np.array_equal(_quantile(reps[nz], whole.counts[nz], [0.1, 0.5, 0.99], whole.min, whole.max),
                           whole.quantile([0.1, 0.5, 0.99]))

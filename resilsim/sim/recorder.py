@@ -160,7 +160,8 @@ class SummaryRecorder:
 
     def __init__(self, *, bin: float, duration: float, warmup: float, relative_error: float | None = None,
                  chunk: int | None = None):
-        from ..histogram import BAND_RELATIVE_ERROR, RELATIVE_ERROR, BandedLogHistogram, LogHistogram, band_width
+        from ..histogram import (BAND_RELATIVE_ERROR, RELATIVE_ERROR, BandedLogHistogram, LogHistogram, band_edges,
+                                 band_width)
 
         self._chunk = SUMMARY_CHUNK if chunk is None else int(chunk)  # rows buffered between folds
 
@@ -177,8 +178,7 @@ class SummaryRecorder:
         # tenth of a pixel on its log axis: at 0.1 % the distinct latencies kept per band grew the memory
         # of a 1,200 s run by 2.4 MB, tests/test_summary_mode.py).
         width = band_width(self.duration, self.width)
-        self.bands = BandedLogHistogram(width, len(np.arange(0.0, self.duration + width, width)) - 1,
-                                        BAND_RELATIVE_ERROR)
+        self.bands = BandedLogHistogram(width, len(band_edges(self.duration, width)) - 1, BAND_RELATIVE_ERROR)
         self.failed_codes: dict[int, int] = {}  # finished measured requests failed, by raw code (outcome charts)
         # Measured requests are ids >= first_measured (ids are arrival order; arrivals stop at `duration`).
         self.first_measured = _NONE_MEASURED
