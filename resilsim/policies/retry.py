@@ -308,9 +308,13 @@ def _action(code) -> int:
     return RETRY
 
 
+#: The decisions that end a request, made once: a Decision is an immutable tuple, so :func:`decide` and
+#: :func:`decider` hand back the same objects (nothing compares decisions by identity).
+_FAILED = Decision(False, outcome="failed")
+_DEADLINE = Decision(False, outcome="deadline")
 #: The end of a request the policy stops, by whether it was retried (attempt > 1): a request never retried
 #: ``failed`` (its only attempt's error ended it); one retried ran out of retries (``retries_exhausted``).
-_STOPPED = (Decision(False, outcome="failed"), Decision(False, outcome="retries_exhausted"))
+_STOPPED = (_FAILED, Decision(False, outcome="retries_exhausted"))
 
 
 def decide(plan: CodePlan, reauth_delay: float, attempt: int, elapsed: float, previous_wait: float,
@@ -318,17 +322,17 @@ def decide(plan: CodePlan, reauth_delay: float, attempt: int, elapsed: float, pr
     """The decision of :meth:`RetryPolicy.decide` for a resolved plan (shared with the simulator)."""
     action = plan.action
     if action == FAIL:
-        return Decision(False, outcome="failed")
+        return _FAILED
     if plan.probability < 1.0 and rng.random() >= plan.probability:
         return _STOPPED[attempt > 1]  # drawn only when it can refuse: p = 1 draws nothing
     if action == REAUTH:
         if reauthed:
-            return Decision(False, outcome="failed")
+            return _FAILED
         wait = reauth_delay
     elif action == AFTER_RESET:
         # Waiting past the deadline for a quota reset helps nobody: fail with the code.
         if retry_after is None or elapsed + retry_after > deadline:
-            return Decision(False, outcome="failed")
+            return _FAILED
         wait = retry_after
     elif plan.honours_retry_after and retry_after is not None and retry_after <= plan.wait.max_hint:
         wait = plan.wait.honour(retry_after, attempt, previous_wait, rng)
@@ -337,14 +341,12 @@ def decide(plan: CodePlan, reauth_delay: float, attempt: int, elapsed: float, pr
     if plan.stop(attempt, elapsed, wait):
         return _STOPPED[attempt > 1]
     if elapsed + wait > deadline:
-        return Decision(False, outcome="deadline")
+        return _DEADLINE
     return Decision(True, wait=wait, reauth=action == REAUTH)
 
 
 #: Waits that read nothing but the attempt number (no rng, no previous wait): :func:`decider` tabulates them.
 _BY_ATTEMPT = (NoWait, Fixed, Linear, Exponential)
-_FAILED = Decision(False, outcome="failed")
-_DEADLINE = Decision(False, outcome="deadline")
 _tuple_new = tuple.__new__  # Decision(True, wait, None, False) without its Python-level __new__ (a frame)
 
 
