@@ -59,9 +59,11 @@ def _own(obj, name: str, cls) -> bool:
     return getattr(getattr(obj, name), "__func__", None) is getattr(cls, name)
 
 
-def fusable(clients, service) -> bool:
-    """Whether :func:`run_fused` may run ``clients`` and ``service``: both plain, with nothing swapped in."""
-    return (type(clients) is Clients and type(service) is Service
+def fusable(clients, service, cuts) -> bool:
+    """Whether :func:`run_fused` may run ``clients`` and ``service``: both plain, with nothing swapped in, and no
+    capacity cut on the service (``cuts``: the API's cuts, ``(start, end, workers)`` each; a cut swaps the service's
+    completion for one that retires workers, :meth:`~resilsim.sim.service.Service.set_workers`, mid-run)."""
+    return (not cuts and type(clients) is Clients and type(service) is Service
             and _own(clients, "send", Clients) and _own(clients, "respond", Clients)
             and _own(clients, "_after_failure", Clients) and _own(service, "reject", Service)
             and clients._plain_finish and clients.users is None

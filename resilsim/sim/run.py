@@ -374,7 +374,7 @@ def _run_one(scenario: Scenario, seed, strategy, catalog, codes: list, index: di
     # With services, the attempt cap counts the calls between them too (every layer's attempts).
     watchdog = Watchdog(scenario, clients if graph is None else graph.all_attempts(clients), recorder)
     # The fused loop (sim/fused.py) where the clients and the service are the plain ones; run_until otherwise.
-    loop = partial(run_fused, env, clients, service) if not cuts and fusable(clients, service) else partial(run_until, env)
+    loop = partial(run_fused, env, clients, service) if fusable(clients, service, cuts) else partial(run_until, env)
     stopped = loop(scenario.duration + scenario.drain, watchdog, CHECK_EVERY)
     clients.flush_arrivals()  # closed-loop users' last arrivals (nothing to do without them)
     if stopped is not None:

@@ -44,7 +44,7 @@ def _facts(make, seed=7, record="full"):
 
 
 def _general(m):
-    m.setattr(run_module, "fusable", lambda clients, service: False)
+    m.setattr(run_module, "fusable", lambda clients, service, cuts: False)
 
 
 def _loops(monkeypatch, make) -> list:
@@ -129,6 +129,18 @@ def test_a_run_stopped_by_the_watchdog_stops_at_the_same_event(monkeypatch):
     with monkeypatch.context() as m:
         _general(m)
         assert _facts(lambda: storm(max_attempts=3000), seed=4) == fast
+
+
+def test_a_capacity_cut_leaves_the_run_to_the_general_loop(monkeypatch):
+    # A cut (an incident's workers) swaps the service's completion mid-run (Service.set_workers), which the fused loop
+    # does not follow: fusable says no for it, and only for it (the same workload without the cut is fused).
+    def cut():
+        data = bench("reference.yaml", 60.0, drain=10.0)
+        data["faults"]["incidents"] = [{"name": "half", "start": 20, "duration": 20, "workers": 4}]
+        return data
+
+    assert set(_loops(monkeypatch, cut)) == {"general"}
+    assert set(_loops(monkeypatch, lambda: bench("reference.yaml", 60.0, drain=10.0))) == {"fused"}
 
 
 def test_it_runs_where_it_may(monkeypatch):

@@ -170,7 +170,7 @@ def test_request_and_attempt_built_inline_are_the_init_ones(monkeypatch):
     monkeypatch.setattr(Clients, "send", check_send)
     monkeypatch.setattr(Service, "submit", check_submit)
     # Through the callbacks (run_until): the fused loop builds its own, held to __init__ in tests/sim/test_fused.py.
-    monkeypatch.setattr(run_module, "fusable", lambda clients, service: False)
+    monkeypatch.setattr(run_module, "fusable", lambda clients, service, cuts: False)
     for name in ("reference.yaml", "all_features.yaml"):
         simulate(load_scenario(CASES[name]()), seed=2)
     assert seen["req"] > 5000 and seen["att"] > 5000
@@ -240,7 +240,7 @@ def test_services_keep_their_attributes_within_the_shared_key_limit(monkeypatch)
 
     monkeypatch.setattr(Service, "submit", spy)
     # Through run_until: the fused loop does what submit does without calling it (the same attributes).
-    monkeypatch.setattr(run_module, "fusable", lambda clients, service: False)
+    monkeypatch.setattr(run_module, "fusable", lambda clients, service, cuts: False)
     for name in ("reference.yaml", "all_features.yaml"):
         simulate(load_scenario(CASES[name]()), seed=1)
     call = {"service": "backend", "operation": "read", "on_failure": "ANALYTICS_1900", "timeout": 1,
