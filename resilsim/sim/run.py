@@ -169,34 +169,36 @@ def simulate(scenario, seed: int | np.random.SeedSequence | None = 0, *, strateg
     if record == "stream" and rows_to is None:
         raise ValueError("record='stream' writes the rows into a folder: give it as rows_to")
     runs = {}
+    sink = None
     n = _processes(processes, len(built), strategies, record)
     if n > 1:
         # Whole strategies in worker processes; each rebuilds its strategy from the scenario's spec (build_strategy,
         # as above) and runs it on the same root seed, so its record is the serial loop's (sim.workers).
         from .workers import run_side_by_side
-        with old_objects_frozen():  # before the fork, too: the workers' collections then leave the copied pages alone
-            done = run_side_by_side(_run_in_worker, [(scenario, root, name, record) for name in built], n, meanwhile)
-        for (name, st), run in zip(built.items(), done):
-            runs[name] = dataclasses.replace(run, strategy=st)  # this process's own Strategy object
-        from ..result import Result
-        return Result.from_runs(scenario, seed, codes, runs)
-    if meanwhile is not None:
-        meanwhile()
-    from ..result import Result, RowStream
-    sink = None
-    if record == "stream":
-        sink = RowStream(rows_to, codes, list(scenario.service.operations), list(built))
+    else:
+        if meanwhile is not None:
+            meanwhile()
+        from ..result import RowStream  # loaded before the freeze here; side by side, only after the fork
+        if record == "stream":
+            sink = RowStream(rows_to, codes, list(scenario.service.operations), list(built))
     try:
-        with old_objects_frozen():
-            for k, (name, st) in enumerate(built.items()):
-                if sink is not None:
-                    sink.strategy = k
-                runs[name] = _run_one(scenario, root, st, catalog, codes, index, record, sink)
-                if sink is not None:
-                    runs[name].recorder.flush()  # this strategy's last rows, before the next one's
+        with old_objects_frozen():  # before the fork, too: the workers' collections then leave the copied pages alone
+            if n > 1:
+                done = run_side_by_side(_run_in_worker, [(scenario, root, name, record) for name in built], n,
+                                        meanwhile)
+                for (name, st), run in zip(built.items(), done):
+                    runs[name] = dataclasses.replace(run, strategy=st)  # this process's own Strategy object
+            else:
+                for k, (name, st) in enumerate(built.items()):
+                    if sink is not None:
+                        sink.strategy = k
+                    runs[name] = _run_one(scenario, root, st, catalog, codes, index, record, sink)
+                    if sink is not None:
+                        runs[name].recorder.flush()  # this strategy's last rows, before the next one's
     finally:
         if sink is not None:
             sink.close()
+    from ..result import Result
     return Result.from_runs(scenario, seed, codes, runs)
 
 
