@@ -246,14 +246,11 @@ def _add_scenario_options(p) -> None:
                         "incident:all, or START,END in seconds")
 
 
-#: Set by a ``run`` that wrote its folder: :func:`console` may then end the process without the interpreter's teardown.
-_RUN_WRITTEN = False
-
-
 def console() -> None:
-    """The ``resilsim`` command and ``python -m resilsim``: :func:`main` on ``sys.argv``, then exit with its status."""
-    rc = main()
-    if _RUN_WRITTEN:
+    """The ``resilsim`` command and ``python -m resilsim``: :func:`main` on ``sys.argv``, then exit with its status
+    (at once, without the interpreter's teardown, after a ``run`` that wrote its folder)."""
+    rc, written = _main()
+    if written:
         _exit_now(rc)
     sys.exit(rc)
 
@@ -284,42 +281,53 @@ def _exit_now(rc: int) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the command line with ``argv`` (default: sys.argv[1:]); return the exit status."""
+    return _main(argv)[0]
+
+
+def _main(argv: list[str] | None = None) -> tuple[int, bool]:
+    """:func:`main`'s exit status, and whether the command was a ``run`` that wrote its folder (:func:`console` may
+    then end the process without the interpreter's teardown)."""
     parser = _parser()
     try:
         args = parser.parse_args(argv)
     except SystemExit as e:
-        return int(e.code or 0)
+        return int(e.code or 0), False
     try:
         with warnings.catch_warnings():
             warnings.showwarning = _one_line_warning(warnings.showwarning)
             return _dispatch(args)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
-        return 130
+        return 130, False
     except MemoryError:
         # Nothing is formatted from the exception: its frames (and the run's tables) go with it first.
         sys.stderr.write(_OUT_OF_MEMORY)
-        return EXIT_BUG
+        return EXIT_BUG, False
     except Exception as e:  # noqa: BLE001 - the one place that turns errors into sentences
-        from .errors import InvariantError, ResilsimError
         if args.debug:
             raise
-        if isinstance(e, InvariantError):
-            print(f"resilsim: {e}", file=sys.stderr)
-            return EXIT_BUG
-        if isinstance(e, ResilsimError):
-            print(f"resilsim: {e}", file=sys.stderr)
-            return EXIT_USAGE
-        if isinstance(e, BrokenPipeError):  # `resilsim catalog analytics | head`: the reader left, say nothing
-            _stdout_to_devnull()
-            return 1
-        if isinstance(e, OSError):
-            where = f"{e.filename}: " if e.filename else ""
-            print(f"resilsim: {where}{e.strerror or e}", file=sys.stderr)
-            return EXIT_USAGE
-        print(f"resilsim: internal error: {type(e).__name__}: {e} (rerun with --debug for the traceback)",
-              file=sys.stderr)
+        return _error_status(e), False
+
+
+def _error_status(e: Exception) -> int:
+    """Say ``e`` (an error no command handled) in one line on stderr; return its exit status."""
+    from .errors import InvariantError, ResilsimError
+    if isinstance(e, InvariantError):
+        print(f"resilsim: {e}", file=sys.stderr)
+        return EXIT_BUG
+    if isinstance(e, ResilsimError):
+        print(f"resilsim: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    if isinstance(e, BrokenPipeError):  # `resilsim catalog analytics | head`: the reader left, say nothing
+        _stdout_to_devnull()
         return 1
+    if isinstance(e, OSError):
+        where = f"{e.filename}: " if e.filename else ""
+        print(f"resilsim: {where}{e.strerror or e}", file=sys.stderr)
+        return EXIT_USAGE
+    print(f"resilsim: internal error: {type(e).__name__}: {e} (rerun with --debug for the traceback)",
+          file=sys.stderr)
+    return 1
 
 
 def _stdout_to_devnull() -> None:
@@ -344,24 +352,13 @@ def _one_line_warning(default):
     return show
 
 
-def _dispatch(args) -> int:
-    if args.command == "schema":
-        return _schema(args)
-    if args.command == "catalog":
-        return _catalog(args)
-    if args.command == "presets":
-        return _presets(args)
-    if args.command == "validate":
-        return _validate(args)
-    if args.command == "report":
-        return _report(args)
-    if args.command == "sweep":
-        return _sweep(args)
-    if args.command == "plan":
-        return _plan(args)
-    if args.command == "fit":
-        return _fit(args)
-    return _run(args)
+def _dispatch(args) -> tuple[int, bool]:
+    """The command's exit status, and whether it was a ``run`` that wrote its folder (only :func:`_run` says so)."""
+    if args.command == "run":
+        return _run(args)
+    command = {"schema": _schema, "catalog": _catalog, "presets": _presets, "validate": _validate,
+               "report": _report, "sweep": _sweep, "plan": _plan, "fit": _fit}[args.command]
+    return command(args), False
 
 
 def _fit(args) -> int:
@@ -504,7 +501,9 @@ def fit_columns(df, width: int = TABLE_WIDTH, main=MAIN_COLUMNS, fmt=lambda v: f
     return df.to_string(float_format=fmt), []
 
 
-def _run(args) -> int:
+def _run(args) -> tuple[int, bool]:
+    """``resilsim run``: its exit status, and True once its folder is written (:func:`console` may then skip the
+    interpreter's teardown)."""
     from .cpu import cpu_sample
 
     # Read before the imports and the scenario's loading below (0.3-0.6 s): idle_cores counts the cores other
@@ -608,9 +607,7 @@ def _run(args) -> int:
         hint = " (raise the limit with --set limits.FIELD=VALUE)" if "(limits." in why else ""
         print(f"resilsim: strategy {name!r} stopped at {stopped:.4g} s of {scenario.duration:g} s: {why}; "
               f"the tables in {out}/ hold the partial run{hint}", file=sys.stderr)
-    global _RUN_WRITTEN
-    _RUN_WRITTEN = True  # console() may skip the interpreter's teardown
-    return EXIT_PARTIAL if result.truncated else 0
+    return (EXIT_PARTIAL if result.truncated else 0), True  # written: console() may skip the interpreter's teardown
 
 
 def _write_run(run, out: Path, charts: bool, table_format: str = "parquet", stream: bool = False,

@@ -334,6 +334,31 @@ def test_a_finished_run_ends_without_the_interpreters_teardown(tmp_path):
     assert profiled.returncode == 0 and (tmp_path / "prof").stat().st_size > 0, profiled.stderr
 
 
+def test_console_skips_the_teardown_only_after_a_run_that_wrote_its_folder(tmp_path, monkeypatch, capsys):
+    """console() hands the status to _exit_now (the exit without teardown) after a written run, else to sys.exit alone:
+    the run says so in what it returns (in-process, the quick twin of the subprocess test above)."""
+    import sys
+
+    from resilsim import cli
+
+    p = tmp_path / "tiny.yaml"
+    p.write_text(SCENARIO)
+    ended = []
+    monkeypatch.setattr(cli, "_exit_now", ended.append)  # returns, so console() goes on to sys.exit
+
+    def console(*argv):
+        ended.clear()
+        monkeypatch.setattr(sys, "argv", ["resilsim", *argv])
+        with pytest.raises(SystemExit) as e:
+            cli.console()
+        return e.value.code, list(ended)
+
+    assert console("run", str(p), "--set", "duration=5", "--no-charts", "--out", str(tmp_path / "out")) == (0, [0])
+    assert console("run", str(tmp_path / "missing.yaml")) == (2, [])
+    assert console("catalog", "counters", "--format", "csv") == (0, [])
+    assert console("run", "--no-such-option") == (2, [])
+
+
 def test_a_run_whose_reader_leaves_still_writes_its_folder(tmp_path):
     """`resilsim run ... | head -1`: the reader of stdout goes after the first line. The summary it no longer reads
     is dropped, but the folder (what the command is for) is written, and the status is 0 with nothing on stderr.
