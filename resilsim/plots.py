@@ -56,17 +56,19 @@ class Source(NamedTuple):
     warmup: float = 0.0  # seconds at the start left out of the summary, shaded on time charts
 
 
-def source(data, table: str, *, windows=None, title=None, duration=None, bin_s=None, warmup=None) -> Source:
+def source(data, table: str, *, windows=None, title=None, duration=None, bin_s=None, warmup=None,
+           columns=None) -> Source:
     """The :class:`Source` of a chart from a Result (``table``: "timeline", "measured" or "attempts") or a tidy table.
 
     For a table, strategies keep their first-seen order; ``bin_s`` (seconds)
     defaults to the smallest step of its ``time`` column (1 s without one) and
     ``duration`` (seconds of arrivals, as the scenario's) to its last time or
     start plus one bin: give the run's own (``run.json``) to draw exactly what
-    the Result draws. ``warmup`` (seconds) defaults to the scenario's, or 0 for a table.
+    the Result draws. ``warmup`` (seconds) defaults to the scenario's, or 0 for a table. ``columns``: of a
+    Result's measured requests, only these (a chart's own columns: a smaller copy); a table is drawn as given.
     """
     if hasattr(data, "scenario"):
-        frame = data.measured() if table == "measured" else getattr(data, table)
+        frame = data.measured(columns=columns) if table == "measured" else getattr(data, table)
         s = data.scenario
         return Source(frame, list(data.strategies), list(data.windows) if windows is None else list(windows),
                       data.load_changes(), s.bin, s.duration, data.title() if title is None else title, data,
@@ -313,7 +315,7 @@ def latency_cdf(data, *, ax=None, log: bool = True, title=None, tail: bool = Fal
     top edge show.
     """
     ax = _axes(ax)
-    src = source(data, "measured", title=title)
+    src = source(data, "measured", title=title, columns=("strategy", "outcome", "latency"))
     req = src.frame
     most = 0
     for name, ls in _styles(src.strategies).items():

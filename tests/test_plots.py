@@ -94,6 +94,17 @@ def test_outcome_counts_split_failures_by_code(result):
     assert not (counts["outcome"] == "failed").any()
 
 
+def test_measured_columns_are_the_measured_table_cut_down(result):
+    """The charts and outcome_counts ask measured() for their columns only: the same rows and values."""
+    full = result.measured()
+    cols = ["strategy", "outcome", "latency"]
+    pd.testing.assert_frame_equal(result.measured(columns=cols), full[cols])
+    pd.testing.assert_frame_equal(result.measured((20.0, 30.0), columns=("code",)), result.measured((20.0, 30.0))[["code"]])
+    assert 0 < len(result.measured((20.0, 30.0))) < len(full)
+    from resilsim.result import outcome_counts
+    pd.testing.assert_frame_equal(result.outcome_counts(), outcome_counts(full))
+
+
 def test_outcome_counts_fast_path_is_the_row_by_row_table(result):
     """Twin test: outcome_counts counts integer codes; the plain form turns every row into strings."""
     from resilsim.result import _outcome_counts_rows, outcome_counts
