@@ -6,6 +6,7 @@ and exit status 2; ``--debug`` shows the traceback instead.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 import warnings
 from pathlib import Path
@@ -501,20 +502,78 @@ def fit_columns(df, width: int = TABLE_WIDTH, main=MAIN_COLUMNS, fmt=lambda v: f
     return df.to_string(float_format=fmt), []
 
 
+class _LongLived:
+    """How ``resilsim run`` keeps Python's cyclic garbage collector off what lives as long as the command.
+
+    :meth:`importing`: the collector is off while a block imports (or loads the scenario), and what the block made
+    is frozen after it (:func:`gc.freeze`): the modules' objects, tens of thousands, were otherwise walked again and
+    again as they came (~120 collections, a full one of ~35 ms among them: 0.06-0.08 s CPU of the command's
+    imports, ~0.02 s of matplotlib's) to collect a few hundred; turned off alone, the collector walked them all
+    at its next collection instead. :meth:`freeze`: the same for what exists at a point (the run's result before
+    its folder is written: :func:`resilsim.sim.run.old_objects_frozen`'s reason). :meth:`close` thaws all of it.
+    Nothing is done where the collector is off or objects are frozen already (the caller's choice), as
+    ``old_objects_frozen`` does; with this on, ``simulate()`` finds objects frozen and leaves them so.
+    """
+
+    def __init__(self):
+        import gc
+
+        self.on = gc.isenabled() and not gc.get_freeze_count()
+
+    @contextlib.contextmanager
+    def importing(self):
+        """Collector off for the block; what it made frozen after."""
+        import gc
+
+        if not self.on:
+            yield
+            return
+        gc.disable()
+        try:
+            yield
+        finally:
+            gc.freeze()
+            gc.enable()
+
+    def freeze(self) -> None:
+        """Freeze what exists now."""
+        import gc
+
+        if self.on:
+            gc.freeze()
+
+    def close(self) -> None:
+        """Thaw everything frozen here (O(1): a list splice)."""
+        import gc
+
+        if self.on:
+            gc.unfreeze()
+            self.on = False
+
+
 def _run(args) -> tuple[int, bool]:
     """``resilsim run``: its exit status, and True once its folder is written (:func:`console` may then skip the
     interpreter's teardown)."""
+    long_lived = _LongLived()
+    try:
+        return _run_with(args, long_lived)
+    finally:
+        long_lived.close()
+
+
+def _run_with(args, long_lived: _LongLived) -> tuple[int, bool]:
     from .cpu import cpu_sample
 
     # Read before the imports and the scenario's loading below (0.3-0.6 s): idle_cores counts the cores other
     # processes kept busy over that window, not over the last minute (the load average).
     since = cpu_sample()
-    from .errors import ScenarioError, UsageError
-    from .scenario import load_scenario
-    from .sim import simulate
-    from .sim.workers import idle_cores
+    with long_lived.importing():
+        from .errors import ScenarioError, UsageError
+        from .scenario import load_scenario
+        from .sim import simulate
+        from .sim.workers import idle_cores
 
-    scenario = load_scenario(Path(args.scenario), overrides=args.overrides)
+        scenario = load_scenario(Path(args.scenario), overrides=args.overrides)
     if args.strategy:
         unknown = [s for s in args.strategy if s not in scenario.strategies]
         if unknown:
@@ -534,18 +593,19 @@ def _run(args) -> tuple[int, bool]:
         # While the strategies simulate (in worker processes, forked before this runs): import what the tables and
         # charts need, and start the chart workers if any (their pool's threads come after the fork).
         nonlocal pool, helper
-        import pandas  # noqa: F401
+        with long_lived.importing():
+            import pandas  # noqa: F401
 
-        from . import result  # noqa: F401
-        if args.format == "parquet":
-            import pyarrow.parquet  # noqa: F401
-        if not args.no_charts:
-            from .chart_pool import ChartPool, fork_helper, pool_workers, warm_up
-            workers = pool_workers(args.chart_workers)
-            if workers:
-                pool = ChartPool(workers)
-            elif helper := fork_helper(args.chart_workers, idle):
-                warm_up()  # fonts loaded once, here, for the chart process forked after the run too
+            from . import result  # noqa: F401
+            if args.format == "parquet":
+                import pyarrow.parquet  # noqa: F401
+            if not args.no_charts:
+                from .chart_pool import ChartPool, fork_helper, pool_workers, warm_up
+                workers = pool_workers(args.chart_workers)
+                if workers:
+                    pool = ChartPool(workers)
+                elif helper := fork_helper(args.chart_workers, idle):
+                    warm_up()  # fonts loaded once, here, for the chart process forked after the run too
 
     def run(rows_to=None):
         record = "stream" if args.stream else "summary" if args.summary_only else "full"
@@ -591,7 +651,12 @@ def _run(args) -> tuple[int, bool]:
 
             # What exists now (modules, the result's tables) outlives the writing: the full collections that
             # drawing sets off need not walk it again (aurora: 0.105 -> 0.035 s of GC in the charts, 2026-12-03).
-            with old_objects_frozen():
+            # So do matplotlib's modules, imported here when the charts are drawn in this process.
+            long_lived.freeze()
+            if not args.no_charts:
+                with long_lived.importing():
+                    import matplotlib.figure  # noqa: F401
+            with old_objects_frozen():  # (where long_lived is off: the caller's collector settings)
                 show(result)
                 _, paths = _write_run(lambda _: result, out, charts=not args.no_charts, table_format=args.format,
                                       pool=lambda: pool, helper=helper)

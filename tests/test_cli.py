@@ -409,3 +409,60 @@ def test_run_in_worker_processes_and_a_forked_chart_process_writes_the_same_file
     assert files[0] == files[1] and "latency_bands.png" in files[0]
     assert forks == [1]  # the parallel run forked its chart process; the serial one did not
     assert main(["run", str(p), "--processes", "0"]) == 2
+
+
+def test_run_imports_without_collections_and_freezes_what_lives_long(tmp_path, monkeypatch):
+    """`resilsim run` turns the cyclic collector off while it imports and loads (cli._LongLived), freezes what that
+    made, and gives the collector back as it found it: on, nothing frozen."""
+    import gc
+
+    from resilsim import cli
+    from resilsim.sim import run as sim_run
+
+    p = tmp_path / "tiny.yaml"
+    p.write_text(SCENARIO)
+    states = []  # (collector on, objects frozen) as each strategy starts, and as the summary is printed
+    real_run_one, real_fit = sim_run._run_one, cli.fit_columns
+
+    def spy_run(*a, **k):
+        states.append((gc.isenabled(), gc.get_freeze_count()))
+        return real_run_one(*a, **k)
+
+    def spy_fit(*a, **k):
+        states.append((gc.isenabled(), gc.get_freeze_count()))
+        return real_fit(*a, **k)
+
+    import resilsim.scenario
+    real_load, loading = resilsim.scenario.load_scenario, []
+
+    def spy_load(*a, **k):
+        loading.append(gc.isenabled())
+        return real_load(*a, **k)
+
+    monkeypatch.setattr(sim_run, "_run_one", spy_run)
+    monkeypatch.setattr(cli, "fit_columns", spy_fit)
+    monkeypatch.setattr(resilsim.scenario, "load_scenario", spy_load)
+    assert gc.isenabled() and gc.get_freeze_count() == 0
+    assert main(["run", str(p), "--seed", "2", "--out", str(tmp_path / "o"), "--set", "duration=10",
+                 "--processes", "1", "--no-charts"]) == 0
+    assert loading == [False]  # the scenario loaded with the collector off
+    assert len(states) == 3 and all(on and frozen > 0 for on, frozen in states), states
+    assert states[-1][1] >= states[0][1]  # the result frozen too before the folder is written
+    assert gc.isenabled() and gc.get_freeze_count() == 0
+
+    long_lived = cli._LongLived()
+    with long_lived.importing():
+        assert not gc.isenabled()
+        made = [[] for _ in range(100)]
+    assert gc.isenabled() and gc.get_freeze_count() > 0 and gc.is_tracked(made)
+    long_lived.close()
+    assert gc.get_freeze_count() == 0
+    gc.disable()  # a caller's collector off: left off, nothing frozen
+    try:
+        off = cli._LongLived()
+        with off.importing():
+            pass
+        off.freeze()
+        assert not gc.isenabled() and gc.get_freeze_count() == 0
+    finally:
+        gc.enable()
