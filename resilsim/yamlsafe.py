@@ -138,6 +138,21 @@ def parse(text: str, what: str = "scenario") -> object:
         raise YamlInputError(f"is not valid YAML (nested deeper than {MAX_DEPTH} levels)", capped=True) from None
 
 
+def parse_shipped(text: str, what: str = "catalog") -> object:
+    """The Python data of a YAML document shipped inside the package (the built-in catalogs): as :func:`parse`
+    gives it, read by libyaml's C parser where PyYAML has it (13.5 KB of catalog: 0.014 -> 0.0015 s CPU),
+    else as :func:`parse`. No caps (the text is the package's own): tests/catalog checks that both read every
+    shipped catalog the same, so a duplicate key or other refusal of :func:`parse` shows there."""
+    loader_class = getattr(yaml, "CSafeLoader", None)
+    if loader_class is None:
+        return parse(text, what)
+    loader = loader_class(text)
+    try:
+        return loader.get_single_data()
+    finally:
+        loader.dispose()
+
+
 def parse_value(raw: str, max_bytes: int = 10_000) -> object:
     """One command-line value (``--set``, ``--grid``) as YAML: ``3`` → 3, ``[1, 2]`` → a list; text that is
     not YAML stays text. Values longer than ``max_bytes``, alias bombs and deep nesting raise

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import dataclasses
 import json
 import re
 from pathlib import Path
@@ -548,3 +549,33 @@ def test_missing_catalog(tmp_path):
         "analytic: no such catalog; give one of analytics, nanostream, counters or the path of a catalog YAML file")
     # One of the package's own errors (the CLI prints it as a sentence, exit 2), and still a ValueError.
     assert isinstance(info.value, ResilsimError) and isinstance(info.value, ValueError)
+
+
+@pytest.mark.parametrize("api", API_NAMES)
+def test_shipped_catalogs_read_the_same_with_libyaml(api):
+    """The built-in catalogs are read with libyaml's parser (yamlsafe.parse_shipped): the same data, the same
+    catalog as the bounded reader every user's file goes through, which would also refuse a repeated key."""
+    from importlib import resources
+
+    from resilsim.catalog.load import parse_catalog
+    from resilsim.yamlsafe import parse, parse_shipped
+
+    text = resources.files("resilsim.catalog").joinpath(f"{api}.yaml").read_text(encoding="utf-8")
+    assert parse_shipped(text) == parse(text, "catalog")
+    label = f"resilsim/catalog/{api}.yaml"
+    fields = [f.name for f in dataclasses.fields(Catalog) if not f.name.startswith("_")]
+    shipped, bounded, loaded = (parse_catalog(text, label, shipped=True), parse_catalog(text, label), load_catalog(api))
+    assert len(shipped.codes) > 10
+    for name in fields:  # a Catalog compares by identity
+        assert getattr(shipped, name) == getattr(bounded, name) == getattr(loaded, name), name
+
+
+def test_parse_shipped_falls_back_to_the_bounded_reader_without_libyaml(monkeypatch):
+    import yaml
+
+    from resilsim import yamlsafe
+
+    monkeypatch.delattr(yaml, "CSafeLoader", raising=False)
+    assert yamlsafe.parse_shipped("a: 1\nb: [2, 3]\n") == {"a": 1, "b": [2, 3]}
+    with pytest.raises(yamlsafe.YamlInputError, match="duplicate key"):
+        yamlsafe.parse_shipped("a: 1\na: 2\n")
