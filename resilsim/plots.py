@@ -620,14 +620,39 @@ def latency_band_values(data, *, window: float | None = None, src: Source | None
         lat = r["latency"].to_numpy()
         # Every bin, NaN where no request succeeded, so the lines break there instead of bridging an outage.
         q = np.full((nb, 3), np.nan)
-        # Each bin's latencies as one slice of the requests sorted by bin (not a mask over all of them per bin).
+        # Each bin's latencies as one slice of the requests sorted by bin (not a mask over all of them per bin),
+        # each slice sorted: every bin's percentiles at once from them (np.percentile per bin, ~40-70 µs a call,
+        # took 0.015-0.025 s in aurora's 360 calls; sorting the slices, ~0.001 s).
         order = np.argsort(b, kind="stable")
         b, lat = b[order], lat[order]
-        bins, first = np.unique(b, return_index=True)
-        for k, lo, hi in zip(bins, first, [*first[1:], len(b)]):
-            q[k] = np.percentile(lat[lo:hi], [50, 95, 99])
+        bins, first, counts = np.unique(b, return_index=True, return_counts=True)
+        for lo, n in zip(first.tolist(), counts.tolist()):
+            lat[lo:lo + n].sort()  # lat is this function's own copy
+        q[bins] = sorted_percentiles(lat, first, counts, (50, 95, 99))
         out[name] = q
     return width, mids, out
+
+
+def sorted_percentiles(values: np.ndarray, first: np.ndarray, counts: np.ndarray, percents) -> np.ndarray:
+    """``np.percentile(values[f:f + n], percents)`` for every slice (``first`` f, ``counts`` n ≥ 1) of ``values``, each
+    slice sorted ascending: an array (slices × percents), the same floats bit for bit (numpy's default "linear"
+    method: index (n - 1)·p/100 between its two neighbours, numpy's two-sided interpolation; a slice holding NaN
+    gives NaN). tests/test_plots.py compares it with np.percentile on many random slices."""
+    first = np.asarray(first, dtype=np.intp)[:, None]
+    n = np.asarray(counts, dtype=np.intp)[:, None]
+    quantiles = np.true_divide(np.asarray(percents, dtype=float), 100)[None, :]
+    at = (n - 1) * quantiles  # virtual index in the slice
+    below = np.floor(at)
+    last = at >= n - 1  # at or past the last value: the last value
+    lo = np.where(last, n - 1, below.astype(np.intp))
+    hi = np.where(last, n - 1, lo + 1)
+    gamma = at - np.where(last, -1, lo)  # as numpy's (its index past the end is -1); lo == hi there anyway
+    a, b = values[first + lo], values[first + hi]
+    diff = b - a
+    out = a + diff * gamma
+    np.subtract(b, diff * (1 - gamma), out=out, where=gamma >= 0.5)
+    out[np.isnan(values[first[:, 0] + n[:, 0] - 1])] = np.nan  # NaN sorts last: the slice's percentiles are NaN
+    return out
 
 
 def latency_bands_by_strategy(data, *, fig=None, window: float | None = None, windows=None, title=None,
