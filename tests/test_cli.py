@@ -466,3 +466,28 @@ def test_run_imports_without_collections_and_freezes_what_lives_long(tmp_path, m
         assert not gc.isenabled() and gc.get_freeze_count() == 0
     finally:
         gc.enable()
+
+
+def test_fit_columns_binary_search_keeps_what_the_scan_kept():
+    """Twin test: fit_columns finds the most columns that fit by bisection; the plain scan from all columns down
+    is the reference (same text, same hidden columns), on frames of many widths and a summary's own columns."""
+    import numpy as np
+    import pandas as pd
+
+    from resilsim import cli
+
+    def scan(df, width, fmt=lambda v: f"{v:.4g}"):
+        order = [c for c in cli.MAIN_COLUMNS if c in df.columns] + [c for c in df.columns if c not in cli.MAIN_COLUMNS]
+        for n in range(len(order), 0, -1):
+            text = df[order[:n]].to_string(float_format=fmt)
+            if max(map(len, text.splitlines())) <= width or n == 1:
+                return text, order[n:]
+
+    rng = np.random.default_rng(5)
+    for _ in range(150):
+        k, rows = int(rng.integers(1, 22)), int(rng.integers(1, 6))
+        names = [*cli.MAIN_COLUMNS[: int(rng.integers(0, 4))], *(f"c{i}" * int(rng.integers(1, 4)) for i in range(k))]
+        df = pd.DataFrame({c: rng.lognormal(0, 5, rows) for c in names},
+                          index=pd.Index([f"s{j}" * int(rng.integers(1, 5)) for j in range(rows)], name="strategy"))
+        width = int(rng.integers(5, 200))
+        assert cli.fit_columns(df, width=width) == scan(df, width)
