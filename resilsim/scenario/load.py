@@ -23,7 +23,7 @@ from ..errors import ScenarioError
 from ..yamlsafe import MAX_FILE_BYTES  # noqa: F401 - part of resilsim.scenario's API
 from ..policies.build import build_policy, library_presets, preset_source
 from .data import DataError, read_curve as _curve_of, read_samples as _samples_of, read_trace as _trace_of
-from .schema import RetrySpec, Scenario
+from .schema import RetrySpec, Scenario, complete_models
 
 
 
@@ -136,6 +136,7 @@ def is_field_path(data: dict, key: str) -> bool:
     A field the file does not give counts when the schema has it, so a sweep
     may vary ``service.queue.limit`` in a scenario that leaves it at its default.
     """
+    complete_models()
     node, m = data, Scenario
     for part in key.split("."):
         if isinstance(node, list):
@@ -158,6 +159,7 @@ def is_field_path(data: dict, key: str) -> bool:
 
 
 def _field_model(m, part):
+    complete_models()
     fm = getattr(m, "model_fields", None) if m is not None else None
     if not fm or part not in fm:
         return None
@@ -222,6 +224,7 @@ def _message(err: dict, data: dict) -> str:
 
 def _model_at(loc) -> type[BaseModel] | None:
     """The pydantic model class at a location, for listing allowed keys."""
+    complete_models()
     model: Any = Scenario
     for part in loc:
         if model is None:

@@ -12,7 +12,9 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
-from .schema import Scenario
+from .schema import Scenario, complete_models
+
+complete_models()  # the fields' annotations, walked below, resolved
 
 #: Where the schema lives in the repository, as the shipped scenarios' first line names it.
 SCHEMA_FILE = "scenario.schema.json"
