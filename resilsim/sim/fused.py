@@ -19,7 +19,8 @@ on those paths (refusals, guards' failure accounting, queue timeouts, a new
 block of arrivals) stays a call. A failed completion's ``Clients._after_failure``
 is written out too (the retry decision itself stays the policy's, one call to
 its :func:`~resilsim.policies.retry.decider`), and so are the rows of a full or
-a summary recorder. It runs only where those
+a summary recorder and the admission gate of a token bucket per tenant or client
+with a quota (``server.build``'s ``written_out``). It runs only where those
 methods are the plain ones (:func:`fusable`): the clients and the service of
 the top-level API, no subclass and no method swapped in (no hedging,
 closed-loop users, network, calls between services, per-operation plans,
@@ -103,6 +104,15 @@ def run_fused(env, clients, service, until: float, watchdog=None, every: int = 4
     # Service.reject's constants, for the limiter's refusals written out below (refusing is free here: no reject_s).
     rate_limit_code, refused, hint = svc.rate_limit_code, svc.refused, svc.opt.retry_after
     gate = svc._gate
+    # The gate of a token bucket per tenant or client with a quota (server/build.py _keyed_bucket_and_quota_gate: the
+    # all-features workload's protections) is written out in the send below: its call was 1.00 of all features'
+    # 1.63 Python calls per attempt (benchmarks/core_ab.py). Only that gate itself carries `written_out` (one
+    # wrapped for load shedding does not, and is called).
+    keyed = getattr(gate, "written_out", None)
+    if keyed is not None:
+        gate = None  # asked through `keyed`, not through the call
+        (k_buckets, k_per_client, k_factory, quota, q_limits, k_refuse, k_code, k_src_limiter, k_src_quota,
+         q_code) = keyed  # all fixed at set-up (q_limits: Quota never rebinds it; its used and reset_at change)
     qlimit = svc.queue_limit
     qtimeout = svc.queue_timeout
     plans = c.plans
@@ -424,8 +434,40 @@ def run_fused(env, clients, service, until: float, watchdog=None, every: int = 4
                         wait = (1.0 - tokens) / b_rate
                 else:
                     wait = 0.0
+                    if keyed is not None:
+                        # The keyed gate's body (_keyed_bucket_and_quota_gate), the same arithmetic, counts and
+                        # answers. A refused attempt is answered there (Service.reject -> Clients.respond), so it
+                        # has no timer and nothing below applies to it: on to the next event.
+                        tenant = req.tenant
+                        if k_per_client:
+                            try:
+                                lim = k_buckets[req.client]
+                            except KeyError:  # a client's first attempt: its bucket is built now, as the gate does
+                                lim = k_buckets[req.client] = k_factory()
+                        else:
+                            lim = k_buckets[tenant]  # (a list with every tenant's bucket)
+                        tokens = lim.tokens + (now - lim.last) * lim.rate
+                        if tokens > lim.burst:
+                            tokens = lim.burst
+                        lim.last = now
+                        if tokens < 1.0:
+                            lim.tokens = tokens
+                            k_refuse(att, now, "limiter", k_src_limiter, k_code, (1.0 - tokens) / lim.rate)
+                            continue
+                        lim.tokens = tokens - 1.0
+                        # Quota.try_use's common case (in the period, under the limit), as the gate has it. (used is
+                        # read each time: try_use rebinds it at a new period.)
+                        used = quota.used
+                        qn = used[tenant]
+                        if qn < q_limits[tenant] and now < quota.reset_at:
+                            used[tenant] = qn + 1
+                        else:
+                            wait = quota.try_use(now, tenant)
+                            if wait > 0.0:
+                                k_refuse(att, now, "quota", k_src_quota, q_code, wait)
+                                continue
                 if gate is not None and gate(att, now):
-                    pass  # answered by the gate (limits, quota, auth)
+                    continue  # answered by the gate (limits, quota, auth; Service.reject): no timer
                 elif wait > 0.0 or limiter is not None and (wait := limiter.try_acquire(now)) > 0.0:
                     # Service.reject and Clients.respond up to the failure path, written out: two frames fewer
                     # on each refusal by the limiter (the explorer's preview has many during its incident).
@@ -439,6 +481,9 @@ def run_fused(env, clients, service, until: float, watchdog=None, every: int = 4
                         c._guard_result(req, n, now, code, False)
                     c._after_failure(req, now, code, plans[code], att.retry_after)
                     continue
+                # send's attempt timer is decided in the two branches below, where what send asks of the attempt
+                # is known without reading it (answered: no; in service: for d seconds; queued: yes), then added
+                # after them. A refused attempt is answered (Service.reject -> Clients.respond): no timer.
                 elif svc.free:
                     svc.free -= 1
                     # Service._start
@@ -456,22 +501,30 @@ def run_fused(env, clients, service, until: float, watchdog=None, every: int = 4
                     att.service_time = d
                     att.callbacks = done_cbs
                     heappush(queue, (now + d, PRIORITY, next(eid), att))
-                elif len(squeue) < qlimit:
-                    squeue.append(att)  # (att.t_queued is now already: Service.submit's store left out)
-                else:
-                    svc.reject(att, now, svc.overload_code, SRC_CAPACITY)
-                # send's attempt timer (TimerQueue.add's common case inline, as send has it).
-                if timers is not None and not att.answered:
+                    if timers is None:
+                        continue
                     limit = now + timeout
                     if req.deadline_at < limit:
                         limit = req.deadline_at
-                    if att.callbacks is None or now + att.service_time > limit:
-                        pending = timers.pending
-                        at = now + (limit - now)
-                        if pending and at >= pending[-1][0]:
-                            pending.append((at, next(eid), att, timer_cbs))
-                        else:
-                            timers.add(att, limit - now, timer_cbs)
+                    if now + d <= limit:
+                        continue  # in service, answered in time: no timer
+                elif len(squeue) < qlimit:
+                    squeue.append(att)  # (att.t_queued is now already: Service.submit's store left out)
+                    if timers is None:
+                        continue
+                    limit = now + timeout  # (queued: a timer, whatever the limit)
+                    if req.deadline_at < limit:
+                        limit = req.deadline_at
+                else:
+                    svc.reject(att, now, svc.overload_code, SRC_CAPACITY)
+                    continue
+                # send's attempt timer (TimerQueue.add's common case inline, as send has it).
+                pending = timers.pending
+                at = now + (limit - now)
+                if pending and at >= pending[-1][0]:
+                    pending.append((at, next(eid), att, timer_cbs))
+                else:
+                    timers.add(att, limit - now, timer_cbs)
             events += step
             c.attempts_sent += sent
             c.requests_done += done

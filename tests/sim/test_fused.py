@@ -255,3 +255,45 @@ def test_attempt_columns_hold_the_prefill_where_no_row_was_written():
     assert (cols.cols["attempt"] == 1).all()
     assert cols.cols["code"].dtype == np.int16
 
+
+
+@pytest.mark.parametrize("per", ["tenant", "client"])
+def test_the_keyed_gate_written_out_gives_what_the_gate_gives(per, monkeypatch):
+    # The fused loop writes out the gate of a token bucket per tenant or client with a quota
+    # (server/build.py _keyed_bucket_and_quota_gate, the all-features workload's), found by its `written_out`; the
+    # general loop calls the gate. Buckets and a quota tight enough to refuse many attempts (then retried), quota
+    # periods that end within the run, clients whose buckets are built on their first attempt: the same rows,
+    # tables and statistics, and the loops did take the two paths.
+    from resilsim.server import build
+
+    def tight():
+        data = bench("all_features.yaml", 120.0)
+        data["service"]["rate_limit"] = {"token_bucket": {"rate": 3 if per == "tenant" else 2, "burst": 3},
+                                         "per": per}
+        data["service"]["quota"] = {"period": 25, "tiers": {"free": 30, "pro": 70, "enterprise": None}}
+        data["strategies"]["full-jitter"].pop("guards")  # (a breaker would open on the refusals: few attempts)
+        return data
+
+    calls = []
+    keyed = build._keyed_bucket_and_quota_gate
+
+    def counted(*a):
+        gate = keyed(*a)
+
+        def spy(att, now):
+            calls.append(now)
+            return gate(att, now)
+
+        spy.written_out = gate.written_out
+        return spy
+
+    monkeypatch.setattr(build, "_keyed_bucket_and_quota_gate", counted)
+    fast = _facts(tight, seed=2)
+    assert calls == []  # written out
+    sources = simulate(load_scenario(tight()), seed=2).attempts["source"].value_counts()
+    assert sources["limiter"] > 0.1 * sources.sum() and sources["quota"] > 0.05 * sources.sum()
+    assert sources["service"] > 0.3 * sources.sum()
+    with monkeypatch.context() as m:
+        _general(m)
+        assert _facts(tight, seed=2) == fast
+    assert len(calls) > 1000  # the general loop asked the gate
