@@ -113,6 +113,9 @@ def run_fused(env, clients, service, until: float, watchdog=None, every: int = 4
         gate = None  # asked through `keyed`, not through the call
         (k_buckets, k_per_client, k_factory, quota, q_limits, k_refuse, k_code, k_src_limiter, k_src_quota,
          q_code) = keyed  # all fixed at set-up (q_limits: Quota never rebinds it; its used and reset_at change)
+        # Every bucket of that gate comes from its factory (a TokenBucket: the gate is chosen for it), and a token
+        # bucket's rate and burst are fixed at TokenBucket.__init__: read once, from a fresh bucket thrown away.
+        k_rate, k_burst = k_factory().rate, k_factory().burst
     qlimit = svc.queue_limit
     qtimeout = svc.queue_timeout
     plans = c.plans
@@ -446,13 +449,13 @@ def run_fused(env, clients, service, until: float, watchdog=None, every: int = 4
                                 lim = k_buckets[req.client] = k_factory()
                         else:
                             lim = k_buckets[tenant]  # (a list with every tenant's bucket)
-                        tokens = lim.tokens + (now - lim.last) * lim.rate
-                        if tokens > lim.burst:
-                            tokens = lim.burst
+                        tokens = lim.tokens + (now - lim.last) * k_rate
+                        if tokens > k_burst:
+                            tokens = k_burst
                         lim.last = now
                         if tokens < 1.0:
                             lim.tokens = tokens
-                            k_refuse(att, now, "limiter", k_src_limiter, k_code, (1.0 - tokens) / lim.rate)
+                            k_refuse(att, now, "limiter", k_src_limiter, k_code, (1.0 - tokens) / k_rate)
                             continue
                         lim.tokens = tokens - 1.0
                         # Quota.try_use's common case (in the period, under the limit), as the gate has it. (used is
