@@ -258,6 +258,18 @@ def _keyed_bucket_and_quota_gate(limiter: tuple, quota, quota_code: int, src_lim
         # refilled at 0 s), so building it before the tenant's first attempt changes no answer.
         buckets = [by_key.setdefault(t, factory()) for t in range(len(limits))]
 
+    # The cold paths, calls from the gate and from its written-out form in resilsim.sim.fused alike.
+    def limited(att, now: float, wait: float) -> bool:
+        # The bucket refused: the limiter's code, Retry-After `wait` seconds.
+        return refuse(att, now, "limiter", src_limiter, code, wait)
+
+    def over_quota(att, now: float, tenant: int) -> bool:
+        # Quota.try_use itself (a new period, or the tenant at its limit): True when it refused.
+        wait = quota.try_use(now, tenant)
+        if wait > 0.0:
+            return refuse(att, now, "quota", src_quota, quota_code, wait)
+        return False
+
     def gate(att, now: float) -> bool:
         req = att.req
         tenant = req.tenant
@@ -275,7 +287,7 @@ def _keyed_bucket_and_quota_gate(limiter: tuple, quota, quota_code: int, src_lim
             lim.tokens = tokens - 1.0
         else:
             lim.tokens = tokens
-            return refuse(att, now, "limiter", src_limiter, code, (1.0 - tokens) / lim.rate)
+            return limited(att, now, (1.0 - tokens) / lim.rate)
         if now < quota.reset_at:
             # Quota.try_use's common case (in the period, under the limit) without the call.
             used = quota.used
@@ -283,14 +295,11 @@ def _keyed_bucket_and_quota_gate(limiter: tuple, quota, quota_code: int, src_lim
             if n < limits[tenant]:
                 used[tenant] = n + 1
                 return False
-        wait = quota.try_use(now, tenant)
-        if wait > 0.0:
-            return refuse(att, now, "quota", src_quota, quota_code, wait)
-        return False
+        return over_quota(att, now, tenant)
 
     # What resilsim.sim.fused needs to write this gate out in its send (one Python call fewer per attempt there);
     # tests/sim/test_fused.py holds the written-out form to this function.
-    gate.written_out = (buckets, per_client, factory, quota, limits, refuse, code, src_limiter, src_quota, quota_code)
+    gate.written_out = (buckets, per_client, factory, quota, limits, limited, over_quota)
     return gate
 
 

@@ -111,8 +111,10 @@ def run_fused(env, clients, service, until: float, watchdog=None, every: int = 4
     keyed = getattr(gate, "written_out", None)
     if keyed is not None:
         gate = None  # asked through `keyed`, not through the call
-        (k_buckets, k_per_client, k_factory, quota, q_limits, k_refuse, k_code, k_src_limiter, k_src_quota,
-         q_code) = keyed  # all fixed at set-up (q_limits: Quota never rebinds it; its used and reset_at change)
+        k_buckets, k_per_client, k_factory, quota, q_limits, k_limited, k_over_quota = keyed
+        # (all fixed at set-up: q_limits too, Quota never rebinds it; its used and reset_at change). A client's
+        # bucket is built on its first attempt (k_buckets is then a dict; a list with every tenant's otherwise).
+        k_get = k_buckets.get if k_per_client else None
         # Every bucket of that gate comes from its factory (a TokenBucket: the gate is chosen for it), and a token
         # bucket's rate and burst are fixed at TokenBucket.__init__: read once, from a fresh bucket thrown away.
         k_rate, k_burst = k_factory().rate, k_factory().burst
@@ -439,23 +441,24 @@ def run_fused(env, clients, service, until: float, watchdog=None, every: int = 4
                     wait = 0.0
                     if keyed is not None:
                         # The keyed gate's body (_keyed_bucket_and_quota_gate), the same arithmetic, counts and
-                        # answers. A refused attempt is answered there (Service.reject -> Clients.respond), so it
-                        # has no timer and nothing below applies to it: on to the next event.
+                        # answers; its refusals through the gate's own cold paths. A refused attempt is answered
+                        # there (Service.reject -> Clients.respond): no timer, on to the next event. (Kept short:
+                        # the reference's send jumps over it, and a jump over 255 code units costs it an
+                        # EXTENDED_ARG per attempt.)
                         tenant = req.tenant
                         if k_per_client:
-                            try:
-                                lim = k_buckets[req.client]
-                            except KeyError:  # a client's first attempt: its bucket is built now, as the gate does
+                            lim = k_get(req.client)
+                            if lim is None:  # a client's first attempt: its bucket is built now, as the gate does
                                 lim = k_buckets[req.client] = k_factory()
                         else:
-                            lim = k_buckets[tenant]  # (a list with every tenant's bucket)
+                            lim = k_buckets[tenant]
                         tokens = lim.tokens + (now - lim.last) * k_rate
                         if tokens > k_burst:
                             tokens = k_burst
                         lim.last = now
                         if tokens < 1.0:
                             lim.tokens = tokens
-                            k_refuse(att, now, "limiter", k_src_limiter, k_code, (1.0 - tokens) / k_rate)
+                            k_limited(att, now, (1.0 - tokens) / k_rate)
                             continue
                         lim.tokens = tokens - 1.0
                         # Quota.try_use's common case (in the period, under the limit), as the gate has it. (used is
@@ -464,11 +467,8 @@ def run_fused(env, clients, service, until: float, watchdog=None, every: int = 4
                         qn = used[tenant]
                         if qn < q_limits[tenant] and now < quota.reset_at:
                             used[tenant] = qn + 1
-                        else:
-                            wait = quota.try_use(now, tenant)
-                            if wait > 0.0:
-                                k_refuse(att, now, "quota", k_src_quota, q_code, wait)
-                                continue
+                        elif k_over_quota(att, now, tenant):
+                            continue
                 if gate is not None and gate(att, now):
                     continue  # answered by the gate (limits, quota, auth; Service.reject): no timer
                 elif wait > 0.0 or limiter is not None and (wait := limiter.try_acquire(now)) > 0.0:
@@ -485,9 +485,21 @@ def run_fused(env, clients, service, until: float, watchdog=None, every: int = 4
                     c._after_failure(req, now, code, plans[code], att.retry_after)
                     continue
                 # send's attempt timer is decided in the two branches below, where what send asks of the attempt
-                # is known without reading it (answered: no; in service: for d seconds; queued: yes), then added
-                # after them. A refused attempt is answered (Service.reject -> Clients.respond): no timer.
-                elif svc.free:
+                # is known without reading it (answered: no; queued: yes; in service: for d seconds), then added
+                # after them. A refused attempt is answered (Service.reject -> Clients.respond): no timer. (The
+                # queue first: the branch the reference's send jumps over stays under 255 code units, the
+                # longest jump without an EXTENDED_ARG.)
+                elif not svc.free:
+                    if len(squeue) >= qlimit:
+                        svc.reject(att, now, svc.overload_code, SRC_CAPACITY)
+                        continue
+                    squeue.append(att)  # (att.t_queued is now already: Service.submit's store left out)
+                    if timers is None:
+                        continue
+                    limit = now + timeout  # (queued: a timer, whatever the limit)
+                    if req.deadline_at < limit:
+                        limit = req.deadline_at
+                else:
                     svc.free -= 1
                     # Service._start
                     if now >= seg_end:
@@ -511,16 +523,6 @@ def run_fused(env, clients, service, until: float, watchdog=None, every: int = 4
                         limit = req.deadline_at
                     if now + d <= limit:
                         continue  # in service, answered in time: no timer
-                elif len(squeue) < qlimit:
-                    squeue.append(att)  # (att.t_queued is now already: Service.submit's store left out)
-                    if timers is None:
-                        continue
-                    limit = now + timeout  # (queued: a timer, whatever the limit)
-                    if req.deadline_at < limit:
-                        limit = req.deadline_at
-                else:
-                    svc.reject(att, now, svc.overload_code, SRC_CAPACITY)
-                    continue
                 # send's attempt timer (TimerQueue.add's common case inline, as send has it).
                 pending = timers.pending
                 at = now + (limit - now)
