@@ -117,7 +117,8 @@ def run_fused(env, clients, service, until: float, watchdog=None, every: int = 4
         k_get = k_buckets.get if k_per_client else None
         # Every bucket of that gate comes from its factory (a TokenBucket: the gate is chosen for it), and a token
         # bucket's rate and burst are fixed at TokenBucket.__init__: read once, from a fresh bucket thrown away.
-        k_rate, k_burst = k_factory().rate, k_factory().burst
+        fresh = k_factory()
+        k_rate, k_burst = fresh.rate, fresh.burst
     qlimit = svc.queue_limit
     qtimeout = svc.queue_timeout
     plans = c.plans
