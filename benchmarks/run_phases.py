@@ -40,7 +40,7 @@ WATCH = {
     "resilsim.result": ["Result.from_runs", "Result.write_tables", "Result.summary"],
     "resilsim.run_folder": ["write_run_dir"],
     "resilsim.plots": ["save_charts"],
-    "resilsim.chart_pool": ["draw_here", "warm_up", "ForkedCharts.wait", "ChartPool.wait"],
+    "resilsim.chart_pool": ["draw_here", "_draw_taken", "warm_up", "ForkedCharts.wait", "ChartPool.wait"],
 }
 #: modules whose import's end is logged (a mark, not a phase)
 MARKS = ("resilsim.scenario", "pandas", "pyarrow.parquet", "matplotlib.figure")

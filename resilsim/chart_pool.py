@@ -1,7 +1,7 @@
 """``resilsim run``'s charts drawn in worker processes while the main process writes the tables.
 
 Two ways: :class:`ChartPool` (spawned workers, from 4 cores) and :class:`ForkedCharts` (one forked process
-drawing part of the charts beside the main process, on 2 and 3 cores).
+drawing the charts beside the main process, which joins in once the tables are written, on 2 and 3 cores).
 
 :class:`ChartPool` starts its workers (spawned) before the simulation, so that they import matplotlib and
 draw a first picture while it runs; each chart is then sent only the data it draws (:func:`chart_data`, a few
@@ -104,31 +104,21 @@ def pool_workers(requested: int | None = None) -> int:
     return 2 if (os.cpu_count() or 1) >= POOL_CORES else 0
 
 
-#: Relative drawing cost of each run chart (CPU seconds ×10 on the aurora scenario, 4 strategies), and of writing
-#: the tables: how :func:`split_charts` shares the work between this process and a forked one, and the order in
-#: which :meth:`ChartPool.submit` hands the charts out.
+#: Relative drawing cost of each run chart (CPU seconds ×10 on the aurora scenario, 4 strategies): the order in
+#: which charts are handed out (:func:`drawing_order`), the costliest first, so that the last to start is short.
 _COST = {"latency_cdf": 4, "latency_bands": 3.5, "errors_over_time": 2, "success_over_time": 2,
          "load_over_time": 1.5, "outcomes_by_strategy": 1.5, "guards_over_time": 2, "load_by_layer": 2}
-_TABLES_COST = 2.5
 
 
-def split_charts(names: list) -> tuple[list, list]:
-    """(drawn here, drawn in the forked process): ``names`` shared so that both end about together, this process
-    writing the tables first (longest first, each to the side with less to do)."""
-    here, there, load_here, load_there = [], [], _TABLES_COST, 0.0
-    for name in sorted(names, key=lambda n: -_COST.get(n, 2)):
-        if load_there <= load_here:
-            there.append(name)
-            load_there += _COST.get(name, 2)
-        else:
-            here.append(name)
-            load_here += _COST.get(name, 2)
-    return here, there
+def drawing_order(names: list) -> list:
+    """``names`` in the order charts are handed out to the processes that draw them: the costliest first (ties in
+    the given order), so that whichever process takes the last one is not left drawing long after the other."""
+    return sorted(names, key=lambda n: -_COST.get(n, 2))
 
 
 def fork_helper(requested: int | None, idle: int) -> bool:
-    """Whether ``resilsim run`` forks one process that draws part of the charts while it writes the tables and
-    draws the rest (:class:`ForkedCharts`): by default on 2 and 3 cores (from 4: :class:`ChartPool`) when 2 of
+    """Whether ``resilsim run`` forks one process that starts on the charts while it writes the tables, both then
+    drawing those left (:class:`ForkedCharts`): by default on 2 and 3 cores (from 4: :class:`ChartPool`) when 2 of
     them are idle (``idle``, from :func:`resilsim.sim.workers.idle_cores`: on cores other work keeps busy it
     only took turns and cost more, benchmarks/RESULTS.md), where the platform can fork; never with
     ``--chart-workers`` given (``requested``)."""
@@ -139,28 +129,74 @@ def fork_helper(requested: int | None, idle: int) -> bool:
             and "fork" in multiprocessing.get_all_start_methods() and idle >= 2)
 
 
-def _draw_forked(result, names: list, out: str, conn) -> None:
-    # The forked process: Ctrl-C is the parent's (it ends this one); the first error goes back through the pipe.
+def _draw_forked(result, take: "ChartsLeft", out: str, conn) -> None:
+    # The forked process: Ctrl-C is the parent's (it ends this one); the charts it drew, or its first error, go back
+    # through the pipe.
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
-        draw_here(result, out, names)
-        conn.send(None)
+        conn.send(_draw_taken(result, take, out))
     except BaseException as e:  # noqa: BLE001 - sent to the parent, which raises it
         conn.send(e)
     finally:
         conn.close()
 
 
+def _draw_taken(result, take: "ChartsLeft", out) -> list:
+    drawn = []
+    while (name := take()) is not None:
+        _save_one(name, result, f"{out}/{name}.png")
+        drawn.append(name)
+    return drawn
+
+
+class ChartsLeft:
+    """The charts still to draw, shared by this process and a forked one: each takes the next when it is free.
+
+    A pipe holds one byte per chart (its index in ``names``, in :func:`drawing_order`), written and closed before
+    the fork; a one-byte read from a pipe is whole and goes to one reader, so each chart is drawn once, by
+    whichever process asks first, and a process that finds the pipe empty is done. (Split in advance, by guessed
+    costs, this process wrote the tables and drew its share up to 0.2 s after the other had finished, on aurora;
+    nothing is locked, so a process killed at any moment cannot leave the other waiting.) Call it for the next
+    name (None: none left); :meth:`close` the read end when done.
+    """
+
+    def __init__(self, names: list):
+        import os
+
+        if len(names) > 256:
+            raise ValueError("at most 256 charts are shared through one pipe")
+        self._names = drawing_order(list(names))
+        self._fd, w = os.pipe()
+        try:
+            os.write(w, bytes(range(len(self._names))))  # a few bytes: far under a pipe's buffer, never blocks
+        finally:
+            os.close(w)
+
+    def __call__(self):
+        import os
+
+        b = os.read(self._fd, 1)
+        return self._names[b[0]] if b else None
+
+    def close(self) -> None:
+        import os
+
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+
 class ForkedCharts:
-    """Some of a run's charts drawn in one forked process while this one writes the tables and draws the others.
+    """A run's charts drawn by one forked process and this one together, while this one writes the tables first.
 
     Forked, not spawned: the process starts in milliseconds with matplotlib already imported and the result
     already in its memory (nothing pickled). Fork it before anything starts threads it could copy: pyarrow's
     pools start with the first table written (``resilsim run`` forks just before). ``result``: the run;
-    ``out``: the folder; ``names``: the charts it draws (see :func:`split_charts`). :meth:`wait` raises the
-    process's error; :meth:`close` ends it if it still runs.
+    ``out``: the folder; ``names``: the charts to draw. The forked process starts on them at once; this one joins
+    in with :meth:`draw_rest` when it is free (:class:`ChartsLeft`). :meth:`wait` raises the process's error;
+    :meth:`close` ends it if it still runs.
     """
 
     def __init__(self, result, out, names: list):
@@ -169,22 +205,29 @@ class ForkedCharts:
 
         for stream in (sys.stdout, sys.stderr):  # else the child would write the parent's buffered lines again
             stream.flush()
+        self._out = str(out)
+        self._take = ChartsLeft(names)
         ctx = multiprocessing.get_context("fork")
         self._conn, child = ctx.Pipe(duplex=False)
-        self._proc = ctx.Process(target=_draw_forked, args=(result, list(names), str(out), child), daemon=True)
+        self._proc = ctx.Process(target=_draw_forked, args=(result, self._take, self._out, child), daemon=True)
         self._proc.start()
         child.close()
 
-    def wait(self) -> None:
-        """Wait until the forked process has drawn its charts; raise its error if it had one."""
+    def draw_rest(self, result) -> list:
+        """Draw here the charts the forked process has not taken, one at a time until none is left; their names."""
+        return _draw_taken(result, self._take, self._out)
+
+    def wait(self) -> list:
+        """Wait until the forked process has drawn its charts; their names. Raise its error if it had one."""
         try:
-            error = self._conn.recv()
+            answer = self._conn.recv()
         except EOFError:  # it died without a word (killed)
             self._proc.join()
             raise RuntimeError(f"the chart process ended with exit status {self._proc.exitcode}") from None
         self._proc.join()
-        if error is not None:
-            raise error
+        if isinstance(answer, BaseException):
+            raise answer
+        return answer
 
     def close(self) -> None:
         """End the process if it still runs (an error or Ctrl-C here)."""
@@ -192,12 +235,7 @@ class ForkedCharts:
             self._proc.terminate()
         self._proc.join()
         self._conn.close()
-
-
-def draw_here(result, out, names: list) -> None:
-    """Draw the run charts ``names`` of ``result`` into ``out`` in this process, as :func:`save_charts` does."""
-    for name in names:
-        _save_one(name, result, f"{out}/{name}.png")
+        self._take.close()
 
 
 class ChartWorkerError(RuntimeError):
@@ -235,7 +273,7 @@ class ChartPool:
 
         names = [name for name, _ in run_charts(result)]
         futures = {}
-        for name in sorted(names, key=lambda n: -_COST.get(n, 2)):  # the costliest first: the last to start is short
+        for name in drawing_order(names):  # the costliest first: the last to start is short
             try:
                 futures[name] = self._pool.submit(_save_one, name, chart_data(result, name), str(out / f"{name}.png"))
             except BrokenProcessPool:  # a worker died while it warmed up

@@ -699,7 +699,7 @@ def _write_run(run, out: Path, charts: bool, table_format: str = "parquet", stre
     rows into ``folder`` as it goes (the folder is the set's temporary one, so they belong to the set).
     ``pool``: a :class:`resilsim.chart_pool.ChartPool` that draws the charts while the tables are written
     (None: drawn here, after them), or a function that returns one (or None) once ``run`` has returned.
-    ``helper``: without a pool, draw part of the charts in a forked process (:class:`resilsim.chart_pool.ForkedCharts`).
+    ``helper``: without a pool, draw the charts in a forked process and this one (:class:`resilsim.chart_pool.ForkedCharts`).
     """
     from . import plots
     from .report import RUN_FILES
@@ -716,16 +716,15 @@ def _write_run(run, out: Path, charts: bool, table_format: str = "parquet", stre
         jobs = pool.submit(result, tmp) if charts and pool is not None else None
         forked = None
         if charts and pool is None and helper and not stream:
-            # One forked process draws part of the charts while this one writes the tables and draws the rest
+            # One forked process draws the charts while this one writes the tables, then both draw what is left
             # (chart_pool.ForkedCharts): forked now, before pyarrow writes anything (its threads start then).
-            from .chart_pool import ForkedCharts, split_charts
+            from .chart_pool import ForkedCharts
             names = [name for name, _ in plots.run_charts(result)]
-            here, there = split_charts(names)
             # The tables, built on first use, are built once, before the fork: both processes read them.
             rows = () if getattr(result, "record", "full") == "summary" else ("requests", "attempts")
             for table in (*rows, "timeline"):
                 getattr(result, table)
-            forked = ForkedCharts(result, tmp, there)
+            forked = ForkedCharts(result, tmp, names)
         try:
             paths = [tmp / "requests.parquet", tmp / "attempts.parquet"] if stream else []
             paths += result.write_tables(tmp, table_format)
@@ -734,8 +733,7 @@ def _write_run(run, out: Path, charts: bool, table_format: str = "parquet", stre
             if jobs is not None:
                 paths += pool.wait(jobs)
             elif forked is not None:
-                from .chart_pool import draw_here
-                draw_here(result, tmp, here)
+                forked.draw_rest(result)
                 forked.wait()
                 paths += [tmp / f"{name}.png" for name in names]  # save_charts' order
             elif charts:

@@ -379,10 +379,9 @@ def test_a_run_whose_reader_leaves_still_writes_its_folder(tmp_path):
     assert (tmp_path / "out" / "run.json").exists() and (tmp_path / "out" / "summary.csv").exists()
 
 
-def test_run_in_worker_processes_and_a_forked_chart_process_writes_the_same_files(tmp_path, monkeypatch):
-    """`--processes 2` with part of the charts drawn in a forked process (the 2-core default) writes the files of
-    `--processes 1 --chart-workers 0` (everything in this process), byte for byte (run.json's checksums)."""
-    import json
+def _forked_chart_path(tmp_path, monkeypatch):
+    """The tiny scenario's file, with `resilsim run` set to draw its charts in a forked process and this one
+    (chart_pool.ForkedCharts) whatever this machine's cores (no spawned chart pool, from 4 cores the default)."""
     import multiprocessing
 
     from resilsim import chart_pool
@@ -392,8 +391,17 @@ def test_run_in_worker_processes_and_a_forked_chart_process_writes_the_same_file
     p = tmp_path / "tiny.yaml"
     p.write_text(SCENARIO)
     monkeypatch.setattr(chart_pool, "fork_helper", lambda requested=None, idle=None: requested is None)
-    # Whatever this machine's cores: no spawned chart pool (from 4 cores the default), so the fork path runs.
     monkeypatch.setattr(chart_pool, "pool_workers", lambda requested=None: requested or 0)
+    return p
+
+
+def test_run_in_worker_processes_and_a_forked_chart_process_writes_the_same_files(tmp_path, monkeypatch):
+    """`--processes 2` with part of the charts drawn in a forked process (the 2-core default) writes the files of
+    `--processes 1 --chart-workers 0` (everything in this process), byte for byte (run.json's checksums)."""
+    import json
+    from resilsim import chart_pool
+
+    p = _forked_chart_path(tmp_path, monkeypatch)
     forks = []
     real = chart_pool.ForkedCharts
 
@@ -409,6 +417,45 @@ def test_run_in_worker_processes_and_a_forked_chart_process_writes_the_same_file
     assert files[0] == files[1] and "latency_bands.png" in files[0]
     assert forks == [1]  # the parallel run forked its chart process; the serial one did not
     assert main(["run", str(p), "--processes", "0"]) == 2
+
+
+def test_run_shares_the_charts_with_the_forked_process_as_each_comes_free(tmp_path, monkeypatch):
+    """While this process writes the tables, the forked chart process goes on from chart to chart: with tables
+    that take until it has drawn every chart, this process draws none (split in advance, it drew a fixed share
+    after the tables, up to 0.2 s after the forked process had finished, on aurora); normally both draw."""
+    import time
+
+    from resilsim import chart_pool, plots
+    from resilsim.result import Result
+
+    p = _forked_chart_path(tmp_path, monkeypatch)
+    drawn = {}
+    real_rest, real_wait = chart_pool.ForkedCharts.draw_rest, chart_pool.ForkedCharts.wait
+    monkeypatch.setattr(chart_pool.ForkedCharts, "draw_rest",
+                        lambda self, result: drawn.setdefault("here", real_rest(self, result)))
+    monkeypatch.setattr(chart_pool.ForkedCharts, "wait", lambda self: drawn.setdefault("there", real_wait(self)))
+    real_tables = Result.write_tables
+
+    def slow_tables(self, folder, *a, **kw):
+        paths = real_tables(self, folder, *a, **kw)
+        names = [name for name, _ in plots.run_charts(self)]
+        deadline = time.monotonic() + 120
+        while not all((folder / f"{n}.png").exists() for n in names) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        time.sleep(0.2)  # the forked process's last look at the (empty) pipe
+        return paths
+
+    monkeypatch.setattr(Result, "write_tables", slow_tables)
+    assert main(["run", str(p), "--seed", "4", "--out", str(tmp_path / "slow"), "--set", "duration=20",
+                 "--processes", "1"]) == 0
+    names = sorted(f.stem for f in (tmp_path / "slow").glob("*.png"))
+    assert len(names) >= 5
+    assert drawn["here"] == [] and sorted(drawn["there"]) == sorted(names), drawn
+    monkeypatch.setattr(Result, "write_tables", real_tables)
+    drawn.clear()
+    assert main(["run", str(p), "--seed", "4", "--out", str(tmp_path / "fast"), "--set", "duration=20",
+                 "--processes", "1"]) == 0
+    assert sorted(drawn["here"] + drawn["there"]) == sorted(names), drawn
 
 
 def test_run_imports_without_collections_and_freezes_what_lives_long(tmp_path, monkeypatch):
