@@ -107,6 +107,9 @@ CASES = {
     "all_features+lifo-shed-reject-cost": _all_features(**{
         "service.queue": {"limit": 50, "timeout": 2, "discipline": "lifo"}, "service.shed": {"load": 4},
         "service.reject_cost": 0.5, "service.workers": 7, "strategies.full-jitter.guards": None}),
+    # Shedding in front of the FIFO queue (the fused loop calls the gate the shedding wraps, not its written-out form).
+    "all_features+fifo-shed": _all_features(**{
+        "service.shed": {"load": 4}, "service.workers": 7, "strategies.full-jitter.guards": None}),
     "all_features+adaptive-lifo-processing-timeout": _all_features(**{
         "service.queue": {"limit": 50, "timeout": 2, "discipline": "adaptive_lifo", "lifo_above": 5},
         "service.processing_timeout": {"after": 0.3}, "service.load_latency": {"alpha": 1.0, "power": 2},
@@ -169,6 +172,8 @@ PINNED = {
         {'rows': '0f9ea8bfdc084093', 'tables': '6d59ccb0f6c3a1ba', 'attempts': 3678, 'success': 3358},
     'all_features+hedge':
         {'rows': 'eff235d16301ef63', 'tables': '15cb3bca5f304f0b', 'attempts': 21612, 'success': 7243},
+    'all_features+fifo-shed':
+        {'rows': '81108f4307e355b2', 'tables': 'f1abb839858c4b7c', 'attempts': 4629, 'success': 3254},
     'all_features+lifo-shed-reject-cost':
         {'rows': 'f0b60a268c772fe2', 'tables': 'ee69f21a7b2f29f8', 'attempts': 11584, 'success': 717},
     'all_features+network':

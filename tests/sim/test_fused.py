@@ -23,9 +23,9 @@ from .test_hot_path import STATS, _slots
 
 #: Pinned workloads the fused loop runs (test_it_runs_where_it_may checks it does): plain, guards of every kind and
 #: scope, tenants with limits and quota, auth, timers and deadlines, a queue limit and timeout, refusals, incidents
-#: (flapping ones too: the fault segment changes often).
+#: (flapping ones too: the fault segment changes often), shedding.
 FUSED = ["reference.yaml", "all_features.yaml", "all_features+guards-per-tenant", "all_features+guards-per-client",
-         "all_features+blocking-limiter-deadlines", "all_features+global-limiter",
+         "all_features+blocking-limiter-deadlines", "all_features+global-limiter", "all_features+fifo-shed",
          "scenarios/analytics-token-expiry.yaml", "scenarios/analytics-quota-busy-hour.yaml",
          "scenarios/counters-rate-limited.yaml", "scenarios/metastable-retry-storm.yaml",
          "scenarios/nanostream-flapping-104.yaml", "scenarios/strategies-through-an-outage.yaml"]
