@@ -80,7 +80,7 @@ class LogHistogram:
     @property
     def representatives(self) -> np.ndarray:
         """The value (s) each slot of :attr:`counts` stands for (slot 0: zero): within the relative error of every
-        value counted in it. Read only: shared by every histogram of this error and range."""
+        value counted in it. The same values for every histogram of this error and range: do not write to them."""
         return self._reps
 
     def merge(self, other: "LogHistogram") -> None:
@@ -133,7 +133,7 @@ def band_width(duration: float, bin_s: float, window: float | None = None) -> fl
 
 def band_edges(duration: float, width: float) -> np.ndarray:
     """The edges (s) of the latency-bands chart's time bands of ``width`` seconds over a run of ``duration``
-    seconds: 0, width, 2·width, ... up to the first edge past ``duration`` (numpy's ``arange`` of them; the bands
+    seconds: 0, width, 2·width, ... up to the first edge at or past ``duration`` (numpy's ``arange`` of them; the bands
     are the spans between neighbours)."""
     return np.arange(0.0, duration + width, width)
 

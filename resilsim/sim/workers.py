@@ -90,33 +90,47 @@ def _work_through(task, jobs: list, conn) -> None:
     # Sent by a thread: a send blocks until the parent reads the pipe, which it does only once its `meanwhile`
     # (resilsim run's imports, 0.5-0.9 s) has returned; the next job is computed meanwhile instead of waiting.
     # (A 60 s run's second strategy started 0.6 s late with the send in line, 2026-12-03, benchmarks/run_phases.py.)
+    # At most one answer waits behind the one being sent: a worker holds three records at the most (being sent,
+    # waiting, being computed), not all of its share, however long the parent takes to read.
     _init_strategy_worker()
-    answers = queue.SimpleQueue()
-    failed = threading.Event()  # the sender could not send an answer: the jobs left are not wanted
-    sender = threading.Thread(target=_send_answers, args=(answers, conn, failed), name="resilsim-answers")
+    answers = queue.Queue(maxsize=1)
+    sender = threading.Thread(target=_send_answers, args=(answers, conn), name="resilsim-answers")
     sender.start()
     try:
         for i, job in jobs:
-            if failed.is_set():
-                return
             try:
-                answers.put((i, True, task(*job)))
+                answer = (i, True, task(*job))
             except Exception as e:  # noqa: BLE001 - sent to the caller, which raises it
-                answers.put((i, False, e))
+                _hand_over(answers, (i, False, e), sender)
                 return
+            if not _hand_over(answers, answer, sender):
+                return  # the sender stopped at an answer it could not send: the jobs left are not wanted
     finally:
-        answers.put(None)
+        _hand_over(answers, None, sender)
         sender.join()
         conn.close()
 
 
-def _send_answers(answers, conn, failed) -> None:
+def _hand_over(answers, answer, sender) -> bool:
+    # Queue ``answer`` for the sending thread; False if that thread has stopped (it takes nothing more after a
+    # failure, so a plain put could wait on a full queue for ever).
+    while sender.is_alive():
+        try:
+            answers.put(answer, timeout=0.05)
+            return True
+        except queue.Full:
+            pass
+    return False
+
+
+def _send_answers(answers, conn) -> None:
     # The sending thread of _work_through: answers in the order they were put, until None or the first failure.
     while (answer := answers.get()) is not None:
         try:
             conn.send(answer)  # pickled here (a few ms for a strategy's record), then written with the GIL released
         except Exception as e:  # noqa: BLE001 - an answer that does not pickle: the caller raises the error
-            failed.set()
+            if not answer[1]:  # the job's own error would not pickle: say what it was
+                e = RuntimeError(f"{type(answer[2]).__name__}: {answer[2]}")
             try:
                 conn.send((answer[0], False, e))
             except OSError:  # the parent is gone (its end closed): nobody is left to tell

@@ -277,3 +277,34 @@ def test_an_answer_that_cannot_be_sent_is_an_error_here():
     error = wait_within(lambda: workers.run_side_by_side(_unpicklable, [(k,) for k in range(4)], 2), 30)
     assert isinstance(error, (pickle.PicklingError, AttributeError, TypeError)), repr(error)
     assert not multiprocessing.active_children()
+
+
+def _unpicklable_first(k: int):
+    # the first job of each worker gives an answer that cannot be sent; the jobs after it finish at once
+    return (lambda: k) if k < 2 else k
+
+
+@needs_fork
+def test_a_worker_whose_answer_cannot_be_sent_ends_with_jobs_left():
+    """The sending thread stops at an answer it cannot send; the worker's next answers then have nobody to take
+    them (a bounded queue): it ends, and the caller raises, rather than the worker waiting for ever."""
+    import pickle
+
+    error = wait_within(lambda: workers.run_side_by_side(_unpicklable_first, [(k,) for k in range(8)], 2), 30)
+    assert isinstance(error, (pickle.PicklingError, AttributeError, TypeError)), repr(error)
+    assert not multiprocessing.active_children()
+
+
+class _Unpicklable(Exception):
+    def __reduce__(self):
+        raise TypeError("this error does not pickle")
+
+
+def _fails_unpicklably(k: int):
+    raise _Unpicklable(f"job {k} failed")
+
+
+@needs_fork
+def test_a_jobs_error_that_cannot_be_sent_is_named_here():
+    error = wait_within(lambda: workers.run_side_by_side(_fails_unpicklably, [(0,), (1,)], 2), 30)
+    assert isinstance(error, RuntimeError) and "_Unpicklable: job" in str(error), repr(error)
