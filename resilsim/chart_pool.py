@@ -210,8 +210,14 @@ class ForkedCharts:
         ctx = multiprocessing.get_context("fork")
         self._conn, child = ctx.Pipe(duplex=False)
         self._proc = ctx.Process(target=_draw_forked, args=(result, self._take, self._out, child), daemon=True)
-        self._proc.start()
-        child.close()
+        try:
+            self._proc.start()
+        except BaseException:  # no process (out of memory, too many processes): nothing of it left open
+            self._conn.close()
+            self._take.close()
+            raise
+        finally:
+            child.close()
 
     def draw_rest(self, result) -> list:
         """Draw here the charts the forked process has not taken, one at a time until none is left; their names."""
@@ -223,7 +229,8 @@ class ForkedCharts:
             answer = self._conn.recv()
         except EOFError:  # it died without a word (killed)
             self._proc.join()
-            raise RuntimeError(f"the chart process ended with exit status {self._proc.exitcode}") from None
+            raise ChartWorkerError(worker_ended("the forked chart process", f"with exit status {self._proc.exitcode} "
+                                                "before it had drawn its charts")) from None
         self._proc.join()
         if isinstance(answer, BaseException):
             raise answer
@@ -239,7 +246,8 @@ class ForkedCharts:
 
 
 class ChartWorkerError(RuntimeError):
-    """A chart worker process of :class:`ChartPool` ended without drawing its chart (killed, out of memory)."""
+    """A chart process (:class:`ChartPool`'s worker, or :class:`ForkedCharts`' forked one) ended without drawing its
+    charts (killed, out of memory)."""
 
 
 class ChartPool:

@@ -547,8 +547,10 @@ class _LongLived:
         try:
             yield
         finally:
-            gc.freeze()
-            gc.enable()
+            try:
+                gc.freeze()
+            finally:
+                gc.enable()  # even if Ctrl-C lands between the two
 
     def freeze(self) -> None:
         """Freeze what exists now."""
@@ -598,7 +600,7 @@ def _run_with(args, long_lived: _LongLived) -> tuple[int, bool]:
         from .errors import ResilsimError
         raise ResilsimError("--stream writes the rows as Parquet; leave out --format csv")
 
-    pool, helper = None, False  # helper: a forked chart process draws part of the charts (chart_pool.fork_helper)
+    pool, helper = None, False  # helper: a forked process shares the charts with this one (chart_pool.fork_helper)
     # Idle cores asked once, before the run: asked again after it, the count would include this run's own
     # worker processes, and the chart process warmed up for might then not be forked (or the other way round).
     # (chart_pool is imported later, in meanwhile: it imports pandas, which must come after the workers' fork.)
@@ -666,9 +668,10 @@ def _run_with(args, long_lived: _LongLived) -> tuple[int, bool]:
 
             # What exists now (modules, the result's tables) outlives the writing: the full collections that
             # drawing sets off need not walk it again (aurora: 0.105 -> 0.035 s of GC in the charts, 2026-12-03).
-            # So do matplotlib's modules, imported here when the charts are drawn in this process.
+            # So do matplotlib's modules, imported here when this process draws charts (not with a ChartPool,
+            # whose spawned workers draw them all).
             long_lived.freeze()
-            if not args.no_charts:
+            if not args.no_charts and pool is None:
                 with long_lived.importing():
                     import matplotlib.figure  # noqa: F401
             with old_objects_frozen():  # (where long_lived is off: the caller's collector settings)
