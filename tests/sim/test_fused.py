@@ -155,7 +155,8 @@ def test_requests_and_attempts_built_in_the_loop_are_the_init_ones(monkeypatch):
     # Every field Request.__init__ / Attempt.__init__ sets, and no other, with the same values, as the loop hands
     # an attempt (a first one or a retry) to the service's gate (the all-features workload has one: its limits and
     # quota).
-    assert "req = _new(Request)" in inspect.getsource(run_fused) and "att = _new(Attempt)" in inspect.getsource(run_fused)
+    source = inspect.getsource(run_fused)
+    assert "req = _new(Request)" in source and "att = _new(attempt_cls)" in source and "attempt_cls = Attempt\n" in source
     seen = []
 
     def spy(env, clients, service, *a):
