@@ -166,7 +166,8 @@ def run_fused(env, clients, service, until: float, watchdog=None, every: int = 4
     # The sentinel of run_until (see there): every event before `until` comes out before it.
     stop = Tick()
     # Attempt in a local: as a global it is this function's 129th-odd name, and a LOAD_GLOBAL past the 128th needs an
-    # EXTENDED_ARG, one bytecode more per attempt.
+    # EXTENDED_ARG, one instruction more per attempt (which CPython runs but sys.settrace's opcode events, and so
+    # benchmarks/core_ab.py's counts, do not show: they report it and the instruction it extends as one).
     attempt_cls = Attempt
     sentinel = (until, -1, -1, stop)
     heappush(queue, sentinel)
