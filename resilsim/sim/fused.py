@@ -163,6 +163,15 @@ def run_fused(env, clients, service, until: float, watchdog=None, every: int = 4
     if ten is not None:
         # The block's tenants, clients and uniforms (_Tenancy.draw, with each new block of arrivals), in locals too.
         ten_t, ten_c, ten_u = ten.tenants, ten.clients, ten.props
+    # Whether a request's prop_u (its properties' uniform) is read on this run. Its one reader is the general gate of
+    # server/build.py make_gate (Admission.check's `u`: limits on entities, tiles, history days), which the service
+    # would call as (or inside) svc._gate. Without a gate, or with the keyed gate written out above as the gate itself
+    # (make_gate returns it instead of the general one, and it reads only tenant and client), nothing reads it, and
+    # the arrival leaves its slot empty: three bytecodes fewer per arrival (all features: the slot's store and the
+    # uniform's look-up, less this test). A gate wrapped for shedding, or any other, gets it as before.
+    # tests/sim/test_fused.py: the all-features twins run without it; analytics-quota-busy-hour's twin (the general
+    # gate) fails with an AttributeError were it left out there (tried).
+    u_read = gate is not None
     # The sentinel of run_until (see there): every event before `until` comes out before it.
     stop = Tick()
     # Attempt in a local: as a global it is this function's 129th-odd name, and a LOAD_GLOBAL past the 128th needs an
@@ -202,7 +211,10 @@ def run_fused(env, clients, service, until: float, watchdog=None, every: int = 4
                     req.deadline_at = now + deadline
                     req.done = False
                     if ten is not None:
-                        req.tenant, req.client, req.prop_u = ten_t[k], ten_c[k], ten_u[k]
+                        if u_read:
+                            req.tenant, req.client, req.prop_u = ten_t[k], ten_c[k], ten_u[k]
+                        else:
+                            req.tenant, req.client = ten_t[k], ten_c[k]  # (prop_u: nobody reads it, see u_read)
                     next_id += 1
                     k += 1
                     if k < n_times:
