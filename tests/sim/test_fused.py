@@ -18,7 +18,7 @@ from resilsim.sim.events import Attempt, Request
 from resilsim.sim.fused import run_fused
 
 from ..conftest import bench
-from ..test_determinism import CASES, digest, tables_digest
+from ..test_determinism import _RETRY, CASES, _all_features, digest, tables_digest
 from .test_hot_path import STATS, _slots
 
 #: Pinned workloads the fused loop runs (test_it_runs_where_it_may checks it does): plain, guards of every kind and
@@ -141,6 +141,31 @@ def test_a_capacity_cut_leaves_the_run_to_the_general_loop(monkeypatch):
 
     assert set(_loops(monkeypatch, cut)) == {"general"}
     assert set(_loops(monkeypatch, lambda: bench("reference.yaml", 60.0, drain=10.0))) == {"fused"}
+
+
+#: The keyed gate's quota through many periods, and many tenants over their quota in each, so the loop's quota
+#: counts and period end (q_used, q_reset, held in locals) go stale and are read again: alone, and beside a blocking
+#: client limiter, whose held attempts are sent through calls (Clients.send -> the gate -> Quota.try_use) between the
+#: loop's own sends.
+SHORT_QUOTA = {"period": 7, "tiers": {"free": 12, "pro": 14, "enterprise": None}}
+QUOTA_CASES = {
+    "short-quota": _all_features(**{"service.quota": SHORT_QUOTA, "strategies.full-jitter.guards": None}),
+    "short-quota-held": _all_features(**{
+        "service.quota": SHORT_QUOTA, "strategies": {"held": {"retry": _RETRY, "deadline": 1.5, "guards": {"client_rate": {"min_rate": 0.5}}}}}),
+}
+
+
+@pytest.mark.parametrize("name", sorted(QUOTA_CASES))
+def test_the_quota_written_out_through_its_periods(name, monkeypatch):
+    make = QUOTA_CASES[name]
+    assert set(_loops(monkeypatch, make)) == {"fused"}
+    fast = _facts(make)
+    r = simulate(load_scenario(make()), seed=7)
+    over = r.attempts[r.attempts["code"] == "ANALYTICS_1700"]
+    assert len(over) > 30 and over["end"].max() > 6 * SHORT_QUOTA["period"], len(over)  # in many periods
+    with monkeypatch.context() as m:
+        _general(m)
+        assert _facts(make) == fast
 
 
 def test_it_runs_where_it_may(monkeypatch):
