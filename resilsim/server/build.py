@@ -198,11 +198,10 @@ def _limits_and_quota_gate(admission: Admission, reject):
 def _one_limit_and_quota_gate(limiter: tuple, quota, quota_code: int, src_limiter: int, src_quota: int, refuse):
     """:func:`_limits_and_quota_gate`'s gate for the one rate limit a scenario usually has: the same code without
     the loop over limiters (an iterator and a five-item unpacking per attempt); tests/server/test_quota.py holds
-    both to :meth:`Admission.check`."""
+    both to :meth:`Admission.check`. With a token bucket per tenant or client and a quota (the all-features
+    benchmark's protections) the gate also carries what :mod:`resilsim.sim.fused` needs to write it out
+    (:func:`_written_out`)."""
     one, by_key, factory, per_client, code = limiter
-    if one is None and factory().__class__ is TokenBucket and quota is not None:
-        # (factory() is a fresh limiter, thrown away: building one changes no state.)
-        return _keyed_bucket_and_quota_gate(limiter, quota, quota_code, src_limiter, src_quota, refuse)
 
     def gate(att, now: float) -> bool:
         req = att.req
@@ -239,26 +238,25 @@ def _one_limit_and_quota_gate(limiter: tuple, quota, quota_code: int, src_limite
                     return refuse(att, now, "quota", src_quota, quota_code, wait)
         return False
 
+    if one is None and quota is not None and factory().__class__ is TokenBucket:
+        # (factory() is a fresh limiter, thrown away: building one changes no state.)
+        gate.written_out = _written_out(limiter, quota, quota_code, src_limiter, src_quota, refuse)
     return gate
 
 
-def _keyed_bucket_and_quota_gate(limiter: tuple, quota, quota_code: int, src_limiter: int, src_quota: int, refuse):
-    """:func:`_one_limit_and_quota_gate`'s gate for a token bucket per tenant or per client and a quota (the
-    all-features benchmark's protections), chosen once here so each attempt skips what does not apply: no test
-    for a global limiter, no test of the limiter's class or of the quota's presence, the key's bucket by a
-    plain subscript (not ``dict.get`` and a None test; a list's per tenant), and the quota's count read once. The same arithmetic,
-    counts and answers; tests/server/test_quota.py holds it to :meth:`Admission.check`."""
+def _written_out(limiter: tuple, quota, quota_code: int, src_limiter: int, src_quota: int, refuse) -> tuple:
+    """What :mod:`resilsim.sim.fused` needs to write out the gate of a token bucket per tenant or client with a
+    quota in its send (one Python call fewer per attempt; tests/sim/test_fused.py holds that form to the gate):
+    the buckets (a list with every tenant's, or the dict a client's bucket joins on its first attempt), whether
+    per client, the factory, the quota and its limits, and the gate's two refusals as calls."""
     _, by_key, factory, per_client, code = limiter
-    limits = quota.limits  # fixed at set-up (Quota never rebinds it); used and reset_at change, read each time
     if per_client:
-        buckets = by_key  # a client's bucket is built on its first attempt (the KeyError below)
+        buckets = by_key
     else:
-        # Every tenant's bucket built now, in a list (the quota has a limit per tenant): a list subscript instead
-        # of a dict look-up per attempt. A bucket's state does not depend on when it is built (full, last
-        # refilled at 0 s), so building it before the tenant's first attempt changes no answer.
-        buckets = [by_key.setdefault(t, factory()) for t in range(len(limits))]
+        # Every tenant's bucket built now, in the gate's own dict too, and listed: a list subscript per attempt. A
+        # bucket's state does not depend on when it is built (full, last refilled at 0 s): no answer changes.
+        buckets = [by_key.setdefault(t, factory()) for t in range(len(quota.limits))]
 
-    # The cold paths, calls from the gate and from its written-out form in resilsim.sim.fused alike.
     def limited(att, now: float, wait: float) -> bool:
         # The bucket refused: the limiter's code, Retry-After `wait` seconds.
         return refuse(att, now, "limiter", src_limiter, code, wait)
@@ -270,37 +268,7 @@ def _keyed_bucket_and_quota_gate(limiter: tuple, quota, quota_code: int, src_lim
             return refuse(att, now, "quota", src_quota, quota_code, wait)
         return False
 
-    def gate(att, now: float) -> bool:
-        req = att.req
-        tenant = req.tenant
-        key = req.client if per_client else tenant
-        try:
-            lim = buckets[key]
-        except KeyError:  # a client's first attempt: its bucket is built now, as Scoped builds it
-            lim = buckets[key] = factory()
-        # TokenBucket.try_acquire inline, the same arithmetic.
-        tokens = lim.tokens + (now - lim.last) * lim.rate
-        if tokens > lim.burst:
-            tokens = lim.burst
-        lim.last = now
-        if tokens >= 1.0:
-            lim.tokens = tokens - 1.0
-        else:
-            lim.tokens = tokens
-            return limited(att, now, (1.0 - tokens) / lim.rate)
-        if now < quota.reset_at:
-            # Quota.try_use's common case (in the period, under the limit) without the call.
-            used = quota.used
-            n = used[tenant]
-            if n < limits[tenant]:
-                used[tenant] = n + 1
-                return False
-        return over_quota(att, now, tenant)
-
-    # What resilsim.sim.fused needs to write this gate out in its send (one Python call fewer per attempt there);
-    # tests/sim/test_fused.py holds the written-out form to this function.
-    gate.written_out = (buckets, per_client, factory, quota, limits, limited, over_quota)
-    return gate
+    return buckets, per_client, factory, quota, quota.limits, limited, over_quota
 
 
 def mean_service_s(service) -> float:

@@ -104,7 +104,7 @@ def run_fused(env, clients, service, until: float, watchdog=None, every: int = 4
     # Service.reject's constants, for the limiter's refusals written out below (refusing is free here: no reject_s).
     rate_limit_code, refused, hint = svc.rate_limit_code, svc.refused, svc.opt.retry_after
     gate = svc._gate
-    # The gate of a token bucket per tenant or client with a quota (server/build.py _keyed_bucket_and_quota_gate: the
+    # The gate of a token bucket per tenant or client with a quota (server/build.py _one_limit_and_quota_gate: the
     # all-features workload's protections) is written out in the send below: its call was 1.00 of all features'
     # 1.63 Python calls per attempt (benchmarks/core_ab.py). Only that gate itself carries `written_out` (one
     # wrapped for load shedding does not, and is called).
@@ -173,7 +173,7 @@ def run_fused(env, clients, service, until: float, watchdog=None, every: int = 4
     # Whether a request's prop_u (its properties' uniform) is read on this run. Its one reader is the general gate of
     # server/build.py make_gate (Admission.check's `u`: limits on entities, tiles, history days), which the service
     # would call as (or inside) svc._gate. Without a gate, or with the keyed gate written out above as the gate itself
-    # (make_gate returns it instead of the general one, and it reads only tenant and client), nothing reads it, and
+    # (a limits-and-quota gate, which make_gate returns instead of the general one, reads only tenant and client), nothing reads it, and
     # the arrival leaves its slot empty: three bytecodes fewer per arrival (all features: the slot's store and the
     # uniform's look-up, less this test). A gate wrapped for shedding, or any other, gets it as before.
     # tests/sim/test_fused.py: the all-features twins run without it; analytics-quota-busy-hour's twin (the general
@@ -471,7 +471,7 @@ def run_fused(env, clients, service, until: float, watchdog=None, every: int = 4
                 else:
                     wait = 0.0
                     if keyed is not None:
-                        # The keyed gate's body (_keyed_bucket_and_quota_gate), the same arithmetic, counts and
+                        # The keyed gate's body (server/build.py _one_limit_and_quota_gate), the same arithmetic, counts and
                         # answers; its refusals through the gate's own cold paths. A refused attempt is answered
                         # there (Service.reject -> Clients.respond): no timer, on to the next event. (Kept short:
                         # the reference's send jumps over it, and a jump over 255 code units costs it an

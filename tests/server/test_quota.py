@@ -103,10 +103,11 @@ def test_specialised_gate_answers_as_admission_check(pers, kind, with_quota):
             adm.limits_and_quota_only = lambda: False  # the general gate
         gate = build.make_gate(service, adm, None, -1, 0)
         if special:
-            form = ("_limits_and_quota_gate" if len(pers) > 1 else
-                    "_keyed_bucket_and_quota_gate" if pers != ("global",) and kind == "token_bucket" and with_quota
-                    else "_one_limit_and_quota_gate")
+            form = "_limits_and_quota_gate" if len(pers) > 1 else "_one_limit_and_quota_gate"
             assert gate.__qualname__ == f"{form}.<locals>.gate"
+            # what the fused loop writes out: only a token bucket per tenant or client with a quota
+            keyed = pers != ("global",) and len(pers) == 1 and kind == "token_bucket" and with_quota
+            assert hasattr(gate, "written_out") == keyed
         passed = [gate(SimpleNamespace(req=req, retry_after=None), t) for req, t in zip(requests, times)]
         answers[special] = (passed, seen, dict(adm.rejected))
     assert answers[True] == answers[False]

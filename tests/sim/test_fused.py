@@ -286,7 +286,7 @@ def test_attempt_columns_hold_the_prefill_where_no_row_was_written():
 @pytest.mark.parametrize("per", ["tenant", "client"])
 def test_the_keyed_gate_written_out_gives_what_the_gate_gives(per, monkeypatch):
     # The fused loop writes out the gate of a token bucket per tenant or client with a quota
-    # (server/build.py _keyed_bucket_and_quota_gate, the all-features workload's), found by its `written_out`; the
+    # (server/build.py _one_limit_and_quota_gate's, the all-features workload's), found by its `written_out`; the
     # general loop calls the gate. Buckets and a quota tight enough to refuse many attempts (then retried), quota
     # periods that end within the run, clients whose buckets are built on their first attempt: the same rows,
     # tables and statistics, and the loops did take the two paths.
@@ -301,10 +301,10 @@ def test_the_keyed_gate_written_out_gives_what_the_gate_gives(per, monkeypatch):
         return data
 
     calls = []
-    keyed = build._keyed_bucket_and_quota_gate
+    one = build._one_limit_and_quota_gate
 
     def counted(*a):
-        gate = keyed(*a)
+        gate = one(*a)
 
         def spy(att, now):
             calls.append(now)
@@ -313,7 +313,7 @@ def test_the_keyed_gate_written_out_gives_what_the_gate_gives(per, monkeypatch):
         spy.written_out = gate.written_out
         return spy
 
-    monkeypatch.setattr(build, "_keyed_bucket_and_quota_gate", counted)
+    monkeypatch.setattr(build, "_one_limit_and_quota_gate", counted)
     fast = _facts(tight, seed=2)
     assert calls == []  # written out
     sources = simulate(load_scenario(tight()), seed=2).attempts["source"].value_counts()
