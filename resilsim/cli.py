@@ -664,8 +664,6 @@ def _run_with(args, long_lived: _LongLived) -> tuple[int, bool]:
             show(result)
         else:
             result = run()
-            from .sim.run import old_objects_frozen
-
             # What exists now (modules, the result's tables) outlives the writing: the full collections that
             # drawing sets off need not walk it again (aurora: 0.105 -> 0.035 s of GC in the charts, 2026-12-03).
             # So do matplotlib's modules, imported here when this process draws charts (not with a ChartPool,
@@ -674,10 +672,9 @@ def _run_with(args, long_lived: _LongLived) -> tuple[int, bool]:
             if not args.no_charts and pool is None:
                 with long_lived.importing():
                     import matplotlib.figure  # noqa: F401
-            with old_objects_frozen():  # (where long_lived is off: the caller's collector settings)
-                show(result)
-                _, paths = _write_run(lambda _: result, out, charts=not args.no_charts, table_format=args.format,
-                                      pool=lambda: pool, helper=helper)
+            show(result)
+            _, paths = _write_run(lambda _: result, out, charts=not args.no_charts, table_format=args.format,
+                                  pool=lambda: pool, helper=helper)
     finally:
         if pool is not None:
             pool.close()
