@@ -81,12 +81,22 @@ def test_side_by_side_thaws_too():
 
 def test_the_cli_draws_with_the_result_frozen_and_thaws_after(tmp_path, monkeypatch):
     """resilsim run (called here in-process) freezes what exists after the simulation while it writes the folder."""
+    import resilsim.sim
     from resilsim import cli
 
+    after_run = []  # the freeze count once the simulation has returned (the imports frozen already by then)
+    real = resilsim.sim.simulate
+
+    def simulate(*a, **k):
+        result = real(*a, **k)
+        after_run.append(gc.get_freeze_count())
+        return result
+
+    monkeypatch.setattr(resilsim.sim, "simulate", simulate)
     during = freeze_counts_at(monkeypatch, cli, "_write_run")
     path = tmp_path / "s.yaml"
     import yaml
     path.write_text(yaml.safe_dump(SCENARIO))
     assert cli.main(["run", str(path), "--out", str(tmp_path / "out"), "--no-charts", "--processes", "1"]) == 0
-    assert during and during[0] > 0
+    assert after_run and during and during[0] > after_run[0] > 0  # the result and what came with it frozen too
     assert gc.get_freeze_count() == 0
